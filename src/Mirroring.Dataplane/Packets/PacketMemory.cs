@@ -1,0 +1,69 @@
+using System.Runtime.CompilerServices;
+
+namespace Mirroring.Dataplane.Packets;
+
+/// <summary>
+/// One worker's packet memory, pinned and allocated once: a receive area of fixed-size slots (one per
+/// batch entry, each with headroom in front for tunnel headers) followed by a copy area that mirror
+/// copies and generated replies are bump-allocated from and that is reset after every batch.
+/// Frames are addressed by offset into this memory, so a batch holds no object references.
+/// </summary>
+public sealed unsafe class PacketMemory
+{
+    /// <summary>Room in front of a received frame for VxLAN/UDP/IP/Ethernet headers (50 bytes) and a VLAN tag.</summary>
+    public const int Headroom = 128;
+
+    private readonly byte[] _memory;
+    private readonly byte* _base;
+    private int _copyCursor;
+
+    public PacketMemory(int batchSize, int maxFrameLength, int copyAreaBytes)
+    {
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize));
+        if (maxFrameLength < 64) throw new ArgumentOutOfRangeException(nameof(maxFrameLength));
+        BatchSize = batchSize;
+        MaxFrameLength = maxFrameLength;
+        SlotSize = Align(Headroom + maxFrameLength, 64);
+        CopyAreaStart = SlotSize * batchSize;
+        CopyAreaBytes = Math.Max(copyAreaBytes, 2 * (maxFrameLength + 512));
+        _memory = GC.AllocateUninitializedArray<byte>(CopyAreaStart + CopyAreaBytes, pinned: true);
+        _base = (byte*)Unsafe.AsPointer(ref _memory[0]);
+        _copyCursor = CopyAreaStart;
+    }
+
+    public int BatchSize { get; }
+    public int MaxFrameLength { get; }
+    public int SlotSize { get; }
+    public int CopyAreaStart { get; }
+    public int CopyAreaBytes { get; }
+    public byte* Base => _base;
+
+    /// <summary>Offset of the first frame byte of receive slot <paramref name="slot"/> (after its headroom).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int ReceiveOffset(int slot) => slot * SlotSize + Headroom;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Span<byte> Span(int offset, int length) => new(_base + offset, length);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ReadOnlySpan<byte> Frame(in Frame frame) => new(_base + frame.Offset, frame.Length);
+
+    /// <summary>Space to receive into: from the slot's frame start to the slot's end.</summary>
+    public Span<byte> ReceiveBuffer(int slot) => new(_base + ReceiveOffset(slot), SlotSize - Headroom);
+
+    /// <summary>Bump-allocates <paramref name="length"/> bytes of the copy area; -1 when it is exhausted for this batch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int AllocateCopy(int length)
+    {
+        int offset = _copyCursor;
+        int next = offset + Align(length, 16);
+        if (next > CopyAreaStart + CopyAreaBytes) return -1;
+        _copyCursor = next;
+        return offset;
+    }
+
+    /// <summary>Frees every copy of the batch just transmitted.</summary>
+    public void ResetCopies() => _copyCursor = CopyAreaStart;
+
+    private static int Align(int value, int alignment) => (value + alignment - 1) & ~(alignment - 1);
+}
