@@ -110,7 +110,7 @@ public sealed class CaptureReader : IDisposable
         }
         catch
         {
-            if (leaveOpen) reader._eof = true; else reader.Dispose();
+            if (!leaveOpen) reader.Dispose();
             throw;
         }
     }

@@ -21,11 +21,18 @@ public sealed class MalformedFileTests
         return b;
     }
 
+    /// <summary>The two good packets, exactly: bytes, timestamps and record offsets (pcap: 24 and 100; pcapng: 60 and 152).</summary>
     private static void AssertDeliveredBoth(List<ReadPacket> delivered)
     {
         Assert.Equal(2, delivered.Count);
+        bool ng = delivered[0].FileOffset == 60;
         Assert.Equal(Frame1, delivered[0].Data);
+        Assert.Equal(ng ? 1 : 10_000_000_001L, delivered[0].TimestampNs);
+        Assert.Equal(ng ? 60 : 24, delivered[0].FileOffset);
         Assert.Equal(Frame2, delivered[1].Data);
+        Assert.Equal(ng ? 2 : 11_000_000_002L, delivered[1].TimestampNs);
+        Assert.Equal(ng ? 152 : 100, delivered[1].FileOffset);
+        Assert.All(delivered, p => Assert.Equal(p.Data.Length, p.OriginalLength));
     }
 
     [Fact]
@@ -91,7 +98,7 @@ public sealed class MalformedFileTests
     [Fact]
     public void Captured_length_over_256_KiB_is_reported_even_when_the_snap_length_allows_it()
     {
-        var file = new CaptureFileBuilder().PcapHeader(false, false, snapLength: 0x7FFFFFFF)
+        var file = new CaptureFileBuilder().PcapHeader(false, nano: true, snapLength: 0x7FFFFFFF)
             .PcapRecord(10, 1, Frame1).PcapRecord(11, 2, Frame2)
             .U32(12).U32(0).U32(300_000).U32(300_000).Bytes(new byte[64]).ToArray();
         var (delivered, e) = ReadUntilError(file, "FILE");
@@ -194,5 +201,16 @@ public sealed class MalformedFileTests
         Assert.True(raw.TryReadNext(out var p));
         Assert.Equal((LinkType)105, p.LinkType);
         Assert.Equal(Frame1, p.Data.ToArray());
+    }
+
+    [Fact]
+    public void Pcapng_section_header_with_a_bad_byte_order_magic_is_reported()
+    {
+        var builder = TwoGoodPcapngPackets(out long end);
+        var file = builder.Block(0x0A0D0D0A, b => b.U32(0x11223344).U16(1).U16(0).U64(0)).ToArray();
+        var (delivered, e) = ReadUntilError(file);
+        AssertDeliveredBoth(delivered);
+        Assert.Equal(end, e.Offset);
+        Assert.Equal("section header has a bad byte-order magic 0x11223344", e.Problem);
     }
 }
