@@ -299,7 +299,7 @@ public sealed class CaptureReader : IDisposable
             if (length > MaxBufferedBlock)
             {
                 if (type is EpbType or SpbType or IdbType or ObsoletePacketType)
-                    Fail(offset, $"block length {length} of a block of type {type} is larger than the {MaxBufferedBlock}-byte limit");
+                    FailBlockTooLarge(offset, length, type);
                 SkipLargeBlock(offset, length);
                 continue;
             }
@@ -309,7 +309,7 @@ public sealed class CaptureReader : IDisposable
             var block = _buf.AsSpan(_start, len);
             uint trailer = U32(block[(len - 4)..]);
             if (trailer != length)
-                Fail(offset, $"block length {length} does not match its trailing copy {trailer}");
+                FailTrailer(offset, length, trailer);
 
             switch (type)
             {
@@ -646,6 +646,14 @@ public sealed class CaptureReader : IDisposable
 
     [DoesNotReturn]
     private void Fail(long offset, string problem) => throw new CaptureFileException(DisplayName, offset, problem);
+
+    [DoesNotReturn]
+    private void FailBlockTooLarge(long offset, uint length, uint type) =>
+        Fail(offset, $"block length {length} of a block of type {type} is larger than the {MaxBufferedBlock}-byte limit");
+
+    [DoesNotReturn]
+    private void FailTrailer(long offset, uint length, uint trailer) =>
+        Fail(offset, $"block length {length} does not match its trailing copy {trailer}");
 
     [DoesNotReturn]
     private void FailTruncated(long offset, string what, int have, int need) =>

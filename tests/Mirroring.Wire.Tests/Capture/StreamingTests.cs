@@ -113,3 +113,48 @@ public sealed class StreamingTests : IDisposable
         }
     }
 }
+
+public sealed class LargeBlockTests
+{
+    [Fact]
+    public void Unknown_block_larger_than_the_buffer_limit_is_skipped_from_a_stream_and_from_a_file()
+    {
+        var frame1 = Enumerable.Repeat((byte)1, 60).ToArray();
+        var frame2 = Enumerable.Repeat((byte)2, 64).ToArray();
+        var hugeBody = new byte[17 << 20];
+        var file = new CaptureFileBuilder().Shb(false).Idb(1, tsresol: 9)
+            .Epb(0, 5, frame1)
+            .Block(0x00000BAD, b => b.Bytes(hugeBody))
+            .Epb(0, 6, frame2)
+            .ToArray();
+
+        var viaStream = CaptureTestKit.Drain(CaptureReader.Open(new MemoryStream(file), "huge-block.pcapng"));
+        var path = Path.Combine(Path.GetTempPath(), $"huge-block-{Guid.NewGuid():N}.pcapng");
+        File.WriteAllBytes(path, file);
+        List<ReadPacket> viaFile;
+        try { viaFile = CaptureTestKit.ReadAll(path); }
+        finally { File.Delete(path); }
+
+        foreach (var read in new[] { viaStream, viaFile })
+        {
+            Assert.Equal(2, read.Count);
+            Assert.Equal(frame1, read[0].Data);
+            Assert.Equal(frame2, read[1].Data);
+            Assert.Equal(6, read[1].TimestampNs);
+            Assert.Equal(60 + 92 + 12 + hugeBody.Length, read[1].FileOffset);
+        }
+    }
+
+    [Fact]
+    public void Truncated_unknown_block_larger_than_the_buffer_limit_is_reported_at_its_start()
+    {
+        var file = new CaptureFileBuilder().Shb(false).Idb(1, tsresol: 9)
+            .Epb(0, 5, new byte[60])
+            .Block(0x00000BAD, b => b.Bytes(new byte[17 << 20]))
+            .ToArray()[..^100];
+        var (delivered, e) = CaptureTestKit.ReadUntilError(file, "cut.pcapng");
+        Assert.Single(delivered);
+        Assert.Equal(60 + 92, e.Offset);
+        Assert.StartsWith("truncated block (", e.Problem);
+    }
+}
