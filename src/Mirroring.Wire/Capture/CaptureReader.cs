@@ -71,7 +71,7 @@ public sealed class CaptureReader : IDisposable
     /// <summary>Classic pcap: nanosecond timestamps. pcapng: always false.</summary>
     public bool IsNanosecondPcap => Format == CaptureFormat.Pcap && _pcapNano;
 
-    /// <summary>Classic pcap: the file's link type. pcapng: the link type of interface 0 of the first section, if any.</summary>
+    /// <summary>Classic pcap: the file's link type. pcapng: the link type of interface 0 of the current section, if any.</summary>
     public LinkType FileLinkType => Format == CaptureFormat.Pcap ? _pcapLinkType : (_interfaceCount > 0 ? _interfaces[0].LinkType : 0);
 
     /// <summary>Classic pcap: the file header's snap length.</summary>

@@ -174,6 +174,7 @@ public sealed class ForeignFileTests : IDisposable
         var path = Path.Combine(_dir, "sll.pcap");
         var expected = Scapy(MakePackets + "\n" + """
             from scapy.utils import wrpcap
+            from scapy.all import IP
             from scapy.layers.l2 import CookedLinux
             ps = []
             for i, p in enumerate(packets()):
@@ -183,7 +184,7 @@ public sealed class ForeignFileTests : IDisposable
                 ps.append(c)
             wrpcap(sys.argv[1], ps, linktype=113)
             for p in ps: emit(p)
-            """.Replace("from scapy.utils import wrpcap", "from scapy.utils import wrpcap\nfrom scapy.all import IP"), path);
+            """, path);
         var read = ReadAll(path);
         AssertSamePackets(expected.Select(p => new SourcePacket(
             EthernetFrame(p.Data.AsSpan(6, 6).ToArray(), (p.Data[14] << 8) | p.Data[15], p.Data[16..]),
