@@ -83,14 +83,14 @@ internal static class BaseConfigParser
         var flowReader = r.Mapping("flow_table");
         if (flowReader is not null)
         {
-            var entries = flowReader.Int("entries", 1024, 1 << 30, rule: "flow table entries");
+            var entries = flowReader.Int("entries", 1024, 1 << 30, rule: "the flow table size range");
             if (entries is not null && (entries & (entries - 1)) != 0)
             {
                 flowReader.Error("entries", $"{entries} is not a power of two");
                 entries = null;
             }
             var overflow = flowReader.Int("overflow_entries", 0, 1 << 30);
-            var aging = flowReader.Int("aging_seconds", 1, 86_400 * 7, rule: "aging seconds");
+            var aging = flowReader.Int("aging_seconds", 1, 86_400 * 7, rule: "the aging range");
             flowReader.RejectUnknownFields();
             int e = entries ?? FlowTableConfig.DefaultEntries;
             flowTable = new FlowTableConfig(e, overflow ?? e / 5, aging ?? FlowTableConfig.DefaultAgingSeconds);

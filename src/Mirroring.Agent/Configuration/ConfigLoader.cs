@@ -86,12 +86,12 @@ public static class ConfigLoader
         }
 
         ParsedBase? parsed = null;
-        if (bases.Count == 0)
+        if (bases.Count == 0 && order.All(s => s.Count == 0))
         {
             SinkFor(inputs.Count > 0 ? inputs[0].SourceName : null)
                 .Add("", "no base configuration document (one with a top-level 'vrouter' key) was given", null);
         }
-        else
+        else if (bases.Count > 0)
         {
             foreach (var extra in bases.Skip(1))
                 extra.Sink.Add("", "a second base configuration document; give exactly one (manifests carry apiVersion and kind)", extra.Root);
