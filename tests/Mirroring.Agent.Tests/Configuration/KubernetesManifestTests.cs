@@ -264,6 +264,46 @@ public class KubernetesManifestTests
     }
 
     [Fact]
+    public void Prefixed_cni_args_with_text_true_mark_the_analyzer_interface()
+    {
+        var pod = AnalyzerPodOnSecondaryNetwork.Replace("\"analyzer-interface\":true", "\"core.juniper.net/analyzer-interface\":\"true\"", StringComparison.Ordinal);
+        Assert.NotEqual(AnalyzerPodOnSecondaryNetwork, pod);
+        var (config, _) = LoadSucceeded(Base + Destination("{ juniperHeader: false }") + pod + MirroredPod);
+        Assert.Equal(MacAddress.Parse("02:76:6c:25:f2:8d"), config.FindAnalyzer("md1")!.AnalyzerMac);
+    }
+
+    [Fact]
+    public void Destination_named_like_a_base_analyzer_fails()
+    {
+        var yaml = Base + "analyzers:\n  - { analyzer_name: md1, analyzer_ip_address: 192.0.2.50, routing_instance: fabric }\n"
+            + Destination("{}") + AnalyzerPod + MirroredPod;
+        var result = Load(yaml);
+        Assert.Equal(MirrorDestinationState.Failure, result.MirrorDestinations.Single().State);
+        Assert.Contains("analyzer name 'md1' is already used", result.MirrorDestinations.Single().Observation, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Kubernetes_list_of_manifests_is_accepted()
+    {
+        const string list = """
+            ---
+            apiVersion: v1
+            kind: List
+            items:
+              - { apiVersion: core.contrail.juniper.net/v1alpha1, kind: MirrorDestination, metadata: { name: md1, namespace: shop }, spec: {} }
+              - { apiVersion: v1, kind: Pod, metadata: { name: analyzerpod, namespace: shop, labels: { core.juniper.net/analyzer-pod: md1 }, annotations: { core.juniper.net/analyzer-interface: "true" } } }
+
+            """;
+        var (config, status) = LoadSucceeded(Base + list + MirroredPod);
+        Assert.Equal(MirrorDestinationState.Success, status.State);
+        Assert.NotNull(config.FindInterface("tap-web")!.InterfaceMirror);
+    }
+
+    [Fact]
+    public void Two_base_documents_are_an_error() =>
+        Assert.Contains(Load(Base + "---\n" + Base).Errors, e => e.Message.StartsWith("a second base configuration document", StringComparison.Ordinal));
+
+    [Fact]
     public void Load_files_merges_a_base_file_with_manifest_files()
     {
         var dir = Directory.CreateTempSubdirectory("vrmirror-config-");
