@@ -119,7 +119,8 @@ public static class ConfigLoader
                     analyzers, parsed.Policies.Select(p => p.Value).ToList());
         }
 
-        var errors = order.SelectMany(s => s.Errors).ToList();
+        // Per source in input order, then by line (errors without a line first; stable otherwise).
+        var errors = order.SelectMany(s => s.Errors.OrderBy(e => e.Line ?? 0)).ToList();
         return new ConfigLoadResult(errors.Count == 0 ? config : null, errors, statuses);
     }
 
