@@ -1,0 +1,48 @@
+namespace Mirroring.Agent.Configuration;
+
+/// <summary>
+/// The mirror-mode rules of an analyzer (reference section 1), shared by the YAML validator and the
+/// MirrorDestination mapping. Each finding names the YAML field it is about.
+/// </summary>
+internal static class AnalyzerRules
+{
+    public const string StaticWithHeader = "static next hop never adds the Juniper header; set juniper_header: false";
+
+    public static IEnumerable<(string Field, string Message)> Check(AnalyzerConfig a, Func<string, VirtualNetworkConfig?> findNetwork)
+    {
+        VirtualNetworkConfig? ri = null;
+        if (!a.IsInFabric)
+        {
+            ri = findNetwork(a.RoutingInstance);
+            if (ri is null)
+                yield return ("routing_instance", $"'{a.RoutingInstance}' is neither 'fabric' nor a known virtual network");
+        }
+
+        if (a.NhMode == NextHopMode.Static)
+        {
+            if (a.JuniperHeader) yield return ("nh_mode", StaticWithHeader);
+            if (a.StaticNhHeader is null)
+                yield return ("static_nh_header", "nh_mode static needs static_nh_header { vtep_dst_ip_address, vni }");
+        }
+        else
+        {
+            if (a.StaticNhHeader is not null)
+                yield return ("static_nh_header", "static_nh_header is only used with nh_mode: static");
+            if (!a.JuniperHeader)
+            {
+                // Mode 2: the mirrored frame follows the bridge route of the analyzer MAC in the mirror routing instance.
+                if (a.AnalyzerMac is null)
+                    yield return ("analyzer_mac_address", "dynamic next hop without the Juniper header needs analyzer_mac_address");
+                if (a.IsInFabric)
+                    yield return ("routing_instance", "dynamic next hop without the Juniper header needs a routing_instance that is a virtual network flagged mirror_destination, not 'fabric'");
+                else if (ri is not null && !ri.MirrorDestination)
+                    yield return ("routing_instance", $"dynamic next hop without the Juniper header needs a virtual network flagged mirror_destination; '{ri.Name}' is not");
+            }
+        }
+
+        if (a.NicAssistedMirroring && a.NicAssistedMirroringVlan is null)
+            yield return ("nic_assisted_mirroring_vlan", "nic_assisted_mirroring needs nic_assisted_mirroring_vlan (1..4094)");
+        if (!a.NicAssistedMirroring && a.NicAssistedMirroringVlan is not null)
+            yield return ("nic_assisted_mirroring_vlan", "only used with nic_assisted_mirroring: true");
+    }
+}

@@ -1,0 +1,258 @@
+using YamlDotNet.RepresentationModel;
+
+namespace Mirroring.Agent.Configuration;
+
+/// <summary>A parsed item with the reader that found it, so later checks can name its path and lines.</summary>
+internal sealed record Located<T>(T Value, MappingReader Reader);
+
+/// <summary>The base configuration as parsed, before cross-reference checks.</summary>
+internal sealed class ParsedBase
+{
+    public VrouterSettings? Vrouter;
+    public readonly List<Located<VirtualNetworkConfig>> VirtualNetworks = [];
+    public readonly List<Located<InterfaceConfig>> Interfaces = [];
+    public readonly List<Located<RemoteEndpointConfig>> RemoteEndpoints = [];
+    public readonly List<Located<AnalyzerConfig>> Analyzers = [];
+    public readonly List<Located<PolicyConfig>> Policies = [];
+    /// <summary>Per policy rule, the reader of the rule (same order as the rules).</summary>
+    public readonly Dictionary<PolicyConfig, List<MappingReader>> RuleReaders = new(ReferenceEqualityComparer.Instance);
+
+    // Names declared, including items that had errors, so a broken item does not also cause "unknown" errors.
+    public readonly HashSet<string> DeclaredNetworks = new(StringComparer.Ordinal);
+    public readonly HashSet<string> DeclaredAnalyzers = new(StringComparer.Ordinal);
+    public readonly HashSet<string> DeclaredPolicies = new(StringComparer.Ordinal);
+}
+
+/// <summary>Parses the base YAML document (field formats, ranges, required fields, defaults).</summary>
+internal static class BaseConfigParser
+{
+    public const int MaxVni = 16_777_215;
+
+    public static ParsedBase Parse(YamlMappingNode root, ErrorSink errors)
+    {
+        var parsed = new ParsedBase();
+        var top = new MappingReader(root, "", errors);
+
+        var vrouter = top.Mapping("vrouter", required: true);
+        if (vrouter is not null) parsed.Vrouter = ParseVrouter(vrouter);
+
+        ParseList(top, "virtual_networks", "name", parsed.DeclaredNetworks, ParseVirtualNetwork, parsed.VirtualNetworks);
+        ParseList(top, "interfaces", "name", null, ParseInterface, parsed.Interfaces);
+        ParseList(top, "remote_endpoints", null, null, ParseRemoteEndpoint, parsed.RemoteEndpoints);
+        ParseList(top, "analyzers", "analyzer_name", parsed.DeclaredAnalyzers, ParseAnalyzer, parsed.Analyzers);
+        ParseList(top, "policies", "name", parsed.DeclaredPolicies, r => ParsePolicy(r, parsed), parsed.Policies);
+
+        top.RejectUnknownFields();
+        return parsed;
+    }
+
+    private static void ParseList<T>(MappingReader top, string key, string? nameKey, HashSet<string>? declared,
+        Func<MappingReader, T?> parse, List<Located<T>> into) where T : class
+    {
+        var items = top.Sequence(key);
+        for (int i = 0; i < items.Count; i++)
+        {
+            var reader = MappingReader.ForItem(items[i], key, i, nameKey, top.Errors);
+            if (reader is null) continue;
+            if (nameKey is not null && declared is not null && reader.Node.Children.TryGetValue(new YamlScalarNode(nameKey), out var n) && n is YamlScalarNode { Value: { } name })
+                declared.Add(name);
+            int before = top.Errors.Count;
+            var value = parse(reader);
+            reader.RejectUnknownFields();
+            if (value is not null && top.Errors.Count == before) into.Add(new Located<T>(value, reader));
+        }
+    }
+
+    private static VrouterSettings? ParseVrouter(MappingReader r)
+    {
+        var routerId = r.Ip("router_id", required: true);
+        var fabricReader = r.Mapping("fabric", required: true);
+        FabricConfig? fabric = null;
+        if (fabricReader is not null)
+        {
+            var name = fabricReader.String("name", required: true);
+            var mac = fabricReader.Mac("mac", required: true);
+            var gateway = fabricReader.Mac("gateway_mac", required: true);
+            var ip = fabricReader.Ip("ip");
+            fabricReader.RejectUnknownFields();
+            if (name is not null && mac is not null && gateway is not null && (ip ?? routerId) is { } fabricIp)
+                fabric = new FabricConfig(name, mac.Value, gateway.Value, fabricIp);
+        }
+
+        var flowTable = FlowTableConfig.Default;
+        var flowReader = r.Mapping("flow_table");
+        if (flowReader is not null)
+        {
+            var entries = flowReader.Int("entries", 1024, 1 << 30, rule: "the flow table size range");
+            if (entries is not null && (entries & (entries - 1)) != 0)
+            {
+                flowReader.Error("entries", $"{entries} is not a power of two");
+                entries = null;
+            }
+            var overflow = flowReader.Int("overflow_entries", 0, 1 << 30);
+            var aging = flowReader.Int("aging_seconds", 1, 86_400 * 7, rule: "the aging range");
+            flowReader.RejectUnknownFields();
+            int e = entries ?? FlowTableConfig.DefaultEntries;
+            flowTable = new FlowTableConfig(e, overflow ?? e / 5, aging ?? FlowTableConfig.DefaultAgingSeconds);
+        }
+
+        return routerId is not null && fabric is not null ? new VrouterSettings(routerId, fabric, flowTable) : null;
+    }
+
+    private static VirtualNetworkConfig? ParseVirtualNetwork(MappingReader r)
+    {
+        var name = r.String("name", required: true);
+        var vni = r.Int("vni", 1, MaxVni, required: true, rule: "VNI range");
+        var mirrorDestination = r.Bool("mirror_destination") ?? false;
+        var policies = r.NameList("network_policies").Select(p => p.Name).ToList();
+        return name is null || vni is null ? null : new VirtualNetworkConfig(name, vni.Value, mirrorDestination, policies);
+    }
+
+    private static InterfaceConfig? ParseInterface(MappingReader r)
+    {
+        var name = r.String("name", required: true);
+        var mac = r.Mac("mac", required: true);
+        var ip = r.Ip("ip", required: true);
+        var vn = r.String("virtual_network", required: true);
+        var vlan = r.Int("vlan", 1, 4094, rule: "VLAN range");
+        var pod = r.String("pod");
+        if (pod is not null && (pod.Split('/') is not [{ Length: > 0 }, { Length: > 0 }]))
+        {
+            r.Error("pod", $"'{pod}' is not 'namespace/name'");
+            pod = null;
+        }
+        var podInterface = r.String("pod_interface");
+        if (podInterface is not null && pod is null && !r.Has("pod"))
+            r.Error("pod_interface", "pod_interface needs pod");
+
+        InterfaceMirrorConfig? mirror = null;
+        var mirrorReader = r.Mapping("interface_mirror");
+        if (mirrorReader is not null)
+        {
+            var direction = ParseDirection(mirrorReader, "traffic_direction");
+            var to = mirrorReader.Mapping("mirror_to", required: true);
+            string? analyzer = null;
+            if (to is not null)
+            {
+                analyzer = to.String("analyzer_name", required: true);
+                to.RejectUnknownFields();
+            }
+            mirrorReader.RejectUnknownFields();
+            if (analyzer is not null) mirror = new InterfaceMirrorConfig(direction ?? TrafficDirection.Both, analyzer);
+        }
+
+        if (name is null || mac is null || ip is null || vn is null) return null;
+        return new InterfaceConfig(name, mac.Value, ip, vn, vlan, mirror, pod, pod is null ? null : podInterface ?? "eth0", null);
+    }
+
+    internal static TrafficDirection? ParseDirection(MappingReader r, string key) =>
+        r.Enum(key, ("both", TrafficDirection.Both), ("ingress", TrafficDirection.Ingress), ("egress", TrafficDirection.Egress));
+
+    private static RemoteEndpointConfig? ParseRemoteEndpoint(MappingReader r)
+    {
+        var vn = r.String("virtual_network", required: true);
+        var mac = r.Mac("mac", required: true);
+        var ip = r.Ip("ip", required: true);
+        var vtep = r.Ip("vtep", required: true);
+        return vn is null || mac is null || ip is null || vtep is null ? null : new RemoteEndpointConfig(vn, mac.Value, ip, vtep);
+    }
+
+    private static AnalyzerConfig? ParseAnalyzer(MappingReader r)
+    {
+        var name = r.String("analyzer_name", required: true);
+        var ip = r.Ip("analyzer_ip_address", required: true);
+        var mac = r.Mac("analyzer_mac_address");
+        var ri = r.String("routing_instance", required: true);
+        var udpPort = r.Int("udp_port", 0, 65535, rule: "UDP port range");
+        var juniperHeader = r.Bool("juniper_header");
+        var nhMode = r.Enum("nh_mode", ("dynamic", NextHopMode.Dynamic), ("static", NextHopMode.Static)) ?? NextHopMode.Dynamic;
+        StaticNhHeader? staticHeader = null;
+        var headerReader = r.Mapping("static_nh_header");
+        if (headerReader is not null)
+        {
+            var vtep = headerReader.Ip("vtep_dst_ip_address", required: true);
+            var vtepMac = headerReader.Mac("vtep_dst_mac_address");
+            var vni = headerReader.Int("vni", 1, MaxVni, required: true, rule: "VNI range");
+            headerReader.RejectUnknownFields();
+            if (vtep is not null && vni is not null) staticHeader = new StaticNhHeader(vtep, vtepMac, vni.Value);
+        }
+        var nic = r.Bool("nic_assisted_mirroring") ?? false;
+        var nicVlan = r.Int("nic_assisted_mirroring_vlan", 1, 4094, rule: "VLAN range");
+
+        if (name is null || ip is null || ri is null) return null;
+        // Unset juniper_header: true (the reference default) except with a static next hop, which never adds it.
+        return new AnalyzerConfig(name, ip, mac, ri, udpPort is null or 0 ? AnalyzerConfig.DefaultUdpPort : udpPort.Value,
+            juniperHeader ?? nhMode != NextHopMode.Static, nhMode, staticHeader, nic, nicVlan);
+    }
+
+    private static PolicyConfig? ParsePolicy(MappingReader r, ParsedBase parsed)
+    {
+        var name = r.String("name", required: true);
+        var rules = new List<PolicyRule>();
+        var readers = new List<MappingReader>();
+        var items = r.Sequence("rules", required: true);
+        bool ok = true;
+        for (int i = 0; i < items.Count; i++)
+        {
+            var ruleReader = MappingReader.ForItem(items[i], r.Join("rules"), i, null, r.Errors);
+            if (ruleReader is null) { ok = false; continue; }
+            int before = r.Errors.Count;
+            var rule = ParseRule(ruleReader);
+            ruleReader.RejectUnknownFields();
+            if (rule is null || r.Errors.Count != before) { ok = false; continue; }
+            rules.Add(rule);
+            readers.Add(ruleReader);
+        }
+        if (name is null || !ok) return null;
+        var policy = new PolicyConfig(name, rules);
+        parsed.RuleReaders[policy] = readers;
+        return policy;
+    }
+
+    private static PolicyRule? ParseRule(MappingReader r)
+    {
+        var match = RuleMatch.Any;
+        var m = r.Mapping("match");
+        if (m is not null)
+        {
+            int? protocol = null;
+            if (m.String("protocol") is { } protoText && !ValueText.TryParseProtocol(protoText, out protocol))
+                m.Error("protocol", $"'{protoText}' is not tcp, udp, icmp, icmp6, any or a number 0..255");
+            match = new RuleMatch(protocol, Address(m, "source"), Address(m, "destination"), Ports(m, "src_ports"), Ports(m, "dst_ports"));
+            m.RejectUnknownFields();
+        }
+        var action = r.Enum("action", ("pass", PolicyAction.Pass), ("deny", PolicyAction.Deny));
+        if (action is null && !r.Has("action")) r.Error("action", "required field is missing (pass or deny)");
+        var mirrorTo = r.NameList("mirror_to").Select(n => n.Name).ToList();
+        return action is null ? null : new PolicyRule(match, action.Value, mirrorTo);
+    }
+
+    private static AddressMatch Address(MappingReader m, string key)
+    {
+        var text = m.String(key);
+        if (text is null || text.Equals("any", StringComparison.OrdinalIgnoreCase)) return AddressMatch.Any;
+        if (text.Contains('/'))
+        {
+            if (ValueText.TryParsePrefix(text, out var prefix, out var error)) return AddressMatch.ForPrefix(prefix);
+            m.Error(key, error);
+            return AddressMatch.Any;
+        }
+        if (ValueText.TryParseIp(text, out var ip))
+            return AddressMatch.ForPrefix(new System.Net.IPNetwork(ip, ip.GetAddressBytes().Length * 8));
+        if (text.All(c => char.IsAsciiDigit(c) || c == '.'))
+        {
+            m.Error(key, $"'{text}' is not an IP address");
+            return AddressMatch.Any;
+        }
+        return AddressMatch.Network(text);
+    }
+
+    private static PortRange Ports(MappingReader m, string key)
+    {
+        var text = m.String(key);
+        if (text is null) return PortRange.Any;
+        if (ValueText.TryParsePorts(text, out var range)) return range;
+        m.Error(key, $"'{text}' is not a port range (any, 80, or 80-443 within 0..65535)");
+        return PortRange.Any;
+    }
+}

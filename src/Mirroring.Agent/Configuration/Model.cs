@@ -1,0 +1,179 @@
+using System.Net;
+using Mirroring.Wire.Addressing;
+
+namespace Mirroring.Agent.Configuration;
+
+/// <summary>
+/// A loaded, validated vRouter configuration: every value typed, every default applied,
+/// every reference checked. Build dataplane tables from this.
+/// </summary>
+public sealed record VrouterConfig(
+    VrouterSettings Vrouter,
+    IReadOnlyList<VirtualNetworkConfig> VirtualNetworks,
+    IReadOnlyList<InterfaceConfig> Interfaces,
+    IReadOnlyList<RemoteEndpointConfig> RemoteEndpoints,
+    IReadOnlyList<AnalyzerConfig> Analyzers,
+    IReadOnlyList<PolicyConfig> Policies)
+{
+    public VirtualNetworkConfig? FindVirtualNetwork(string name) => VirtualNetworks.FirstOrDefault(v => v.Name == name);
+    public AnalyzerConfig? FindAnalyzer(string name) => Analyzers.FirstOrDefault(a => a.Name == name);
+    public InterfaceConfig? FindInterface(string name) => Interfaces.FirstOrDefault(i => i.Name == name);
+
+    /// <summary>
+    /// The policies that govern traffic of a virtual network, in order: the ones it lists in
+    /// <c>network_policies</c>, or every policy in file order when it lists none.
+    /// </summary>
+    public IReadOnlyList<PolicyConfig> PoliciesFor(VirtualNetworkConfig network) =>
+        network.NetworkPolicies.Count == 0
+            ? Policies
+            : network.NetworkPolicies.Select(n => Policies.First(p => p.Name == n)).ToList();
+}
+
+/// <summary>The vRouter itself. <see cref="RouterId"/> is the source of mirror and overlay tunnels.</summary>
+public sealed record VrouterSettings(IPAddress RouterId, FabricConfig Fabric, FlowTableConfig FlowTable);
+
+/// <summary>The fabric (underlay) port. <see cref="Ip"/> defaults to the router id.</summary>
+public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress GatewayMac, IPAddress Ip);
+
+/// <summary>Flow table sizing. Entries is a power of two &gt;= 1024; overflow defaults to 20% of entries.</summary>
+public sealed record FlowTableConfig(int Entries, int OverflowEntries, int AgingSeconds)
+{
+    public const int DefaultEntries = 524_288;
+    public const int DefaultAgingSeconds = 180;
+    public static FlowTableConfig Default { get; } = new(DefaultEntries, DefaultEntries / 5, DefaultAgingSeconds);
+}
+
+/// <summary>
+/// A virtual network. <see cref="NetworkPolicies"/> holds the policy names as written (empty: governed
+/// by every policy, see <see cref="VrouterConfig.PoliciesFor"/>). <see cref="MirrorDestination"/> marks
+/// the network as a mirror routing instance (needed by mode 2 analyzers).
+/// </summary>
+public sealed record VirtualNetworkConfig(string Name, int Vni, bool MirrorDestination, IReadOnlyList<string> NetworkPolicies);
+
+/// <summary>
+/// A local VM / pod interface (vif). <see cref="Pod"/> ("namespace/name") and <see cref="PodInterface"/>
+/// link it to a Kubernetes pod. <see cref="MirroringConfigurationAnnotation"/> is the
+/// <c>core.juniper.net/mirroring-configuration</c> JSON when the interface is mirrored.
+/// </summary>
+public sealed record InterfaceConfig(
+    string Name,
+    MacAddress Mac,
+    IPAddress Ip,
+    string VirtualNetwork,
+    int? Vlan,
+    InterfaceMirrorConfig? InterfaceMirror,
+    string? Pod,
+    string? PodInterface,
+    string? MirroringConfigurationAnnotation);
+
+public enum TrafficDirection
+{
+    /// <summary>Both directions (the default).</summary>
+    Both,
+    /// <summary>Packets the interface receives from its VM / pod (RX at the vif).</summary>
+    Ingress,
+    /// <summary>Packets the interface sends to its VM / pod (TX at the vif).</summary>
+    Egress,
+}
+
+/// <summary>Port mirroring of an interface to one analyzer.</summary>
+public sealed record InterfaceMirrorConfig(TrafficDirection TrafficDirection, string AnalyzerName);
+
+/// <summary>A remote endpoint learned from the control node: reachable over VxLAN at <see cref="Vtep"/>.</summary>
+public sealed record RemoteEndpointConfig(string VirtualNetwork, MacAddress Mac, IPAddress Ip, IPAddress Vtep);
+
+public enum NextHopMode
+{
+    Dynamic,
+    Static,
+}
+
+/// <summary>The three mirror modes of the reference (section 1).</summary>
+public enum MirrorMode
+{
+    /// <summary>Mode 1: UDP to analyzer IP:port with the Juniper header.</summary>
+    DynamicWithJuniperHeader,
+    /// <summary>Mode 2: original frame, VxLAN to the nexthop of the analyzer MAC's bridge route in the routing instance.</summary>
+    DynamicWithoutJuniperHeader,
+    /// <summary>Mode 3: original frame, VxLAN to a configured VTEP and VNI.</summary>
+    Static,
+}
+
+/// <summary>
+/// An analyzer (Contrail <c>MirrorActionType</c>). <see cref="RoutingInstance"/> is <see cref="Fabric"/>
+/// or a virtual network name. <see cref="UdpPort"/> is never 0 (0/unset becomes 8099).
+/// </summary>
+public sealed record AnalyzerConfig(
+    string Name,
+    IPAddress AnalyzerIp,
+    MacAddress? AnalyzerMac,
+    string RoutingInstance,
+    int UdpPort,
+    bool JuniperHeader,
+    NextHopMode NhMode,
+    StaticNhHeader? StaticNhHeader,
+    bool NicAssistedMirroring,
+    int? NicAssistedMirroringVlan)
+{
+    public const string Fabric = "fabric";
+    public const int DefaultUdpPort = 8099;
+
+    public bool IsInFabric => RoutingInstance == Fabric;
+
+    public MirrorMode Mode => NhMode == NextHopMode.Static
+        ? MirrorMode.Static
+        : JuniperHeader ? MirrorMode.DynamicWithJuniperHeader : MirrorMode.DynamicWithoutJuniperHeader;
+}
+
+/// <summary>The VxLAN tunnel of a static next hop analyzer (mode 3).</summary>
+public sealed record StaticNhHeader(IPAddress VtepDstIp, MacAddress? VtepDstMac, int Vni);
+
+/// <summary>A network policy: rules evaluated in order, first match wins.</summary>
+public sealed record PolicyConfig(string Name, IReadOnlyList<PolicyRule> Rules);
+
+public enum PolicyAction
+{
+    Pass,
+    Deny,
+}
+
+/// <summary>A rule. <see cref="MirrorTo"/> names at most two analyzers (primary, secondary).</summary>
+public sealed record PolicyRule(RuleMatch Match, PolicyAction Action, IReadOnlyList<string> MirrorTo);
+
+/// <summary>What a rule matches. <see cref="Protocol"/> is an IP protocol number, null for any.</summary>
+public sealed record RuleMatch(int? Protocol, AddressMatch Source, AddressMatch Destination, PortRange SrcPorts, PortRange DstPorts)
+{
+    public const int Icmp = 1, Tcp = 6, Udp = 17, Icmp6 = 58;
+    public static RuleMatch Any { get; } = new(null, AddressMatch.Any, AddressMatch.Any, PortRange.Any, PortRange.Any);
+}
+
+public enum AddressMatchKind
+{
+    Any,
+    VirtualNetwork,
+    Prefix,
+}
+
+/// <summary>A rule's source or destination: any, a virtual network by name, or a prefix (a single IP is a /32 or /128).</summary>
+public sealed record AddressMatch(AddressMatchKind Kind, string? VirtualNetwork, IPNetwork? Prefix)
+{
+    public static AddressMatch Any { get; } = new(AddressMatchKind.Any, null, null);
+    public static AddressMatch Network(string name) => new(AddressMatchKind.VirtualNetwork, name, null);
+    public static AddressMatch ForPrefix(IPNetwork prefix) => new(AddressMatchKind.Prefix, null, prefix);
+
+    public override string ToString() => Kind switch
+    {
+        AddressMatchKind.VirtualNetwork => VirtualNetwork!,
+        AddressMatchKind.Prefix => Prefix!.Value.ToString(),
+        _ => "any",
+    };
+}
+
+/// <summary>An inclusive port range; <see cref="Any"/> is 0-65535.</summary>
+public readonly record struct PortRange(int First, int Last)
+{
+    public static PortRange Any => new(0, 65535);
+    public bool IsAny => First == 0 && Last == 65535;
+    public bool Contains(int port) => port >= First && port <= Last;
+    public override string ToString() => IsAny ? "any" : First == Last ? $"{First}" : $"{First}-{Last}";
+}
