@@ -1,0 +1,98 @@
+using Mirroring.Dataplane.Packets;
+using Mirroring.Wire.Capture;
+
+namespace Mirroring.Dataplane.Ports.Capture;
+
+/// <summary>
+/// Replays capture files as traffic arriving on ports: each input file is one port's received traffic.
+/// Several inputs are merged by timestamp (ties go to the input listed first) so a replay is deterministic.
+/// </summary>
+public sealed class CaptureFileSource : IPacketSource, IDisposable
+{
+    private sealed class Input
+    {
+        public required CaptureReader Reader;
+        public required ushort Port;
+        public required long FileLength;
+        public byte[] Staged = new byte[CaptureLimits.MaxCapturedLength];
+        public int StagedLength;
+        public long StagedTimestampNs;
+        public bool HasStaged;
+        public bool Exhausted;
+        public long Position;
+    }
+
+    private readonly Input[] _inputs;
+
+    /// <param name="inputs">(port, path) pairs; the files are opened now so a bad path fails before any packet is processed.</param>
+    public CaptureFileSource(IEnumerable<(ushort Port, string Path)> inputs)
+    {
+        var list = new List<Input>();
+        try
+        {
+            foreach (var (port, path) in inputs)
+                list.Add(new Input { Reader = CaptureReader.Open(path), Port = port, FileLength = new FileInfo(path).Length });
+        }
+        catch
+        {
+            foreach (var input in list) input.Reader.Dispose();
+            throw;
+        }
+        _inputs = list.ToArray();
+    }
+
+    public bool Completed { get; private set; }
+
+    /// <summary>Bytes consumed over all inputs, and their total size: for a progress bar.</summary>
+    public long BytesRead => _inputs.Sum(i => i.Exhausted ? i.FileLength : i.Position);
+    public long TotalBytes => _inputs.Sum(i => i.FileLength);
+
+    public int Receive(PacketMemory memory, Span<Frame> frames)
+    {
+        int count = 0;
+        int limit = Math.Min(frames.Length, memory.BatchSize);
+        while (count < limit)
+        {
+            Input? next = null;
+            foreach (var input in _inputs)
+            {
+                if (!Stage(input)) continue;
+                if (next is null || input.StagedTimestampNs < next.StagedTimestampNs) next = input;
+            }
+            if (next is null)
+            {
+                Completed = true;
+                break;
+            }
+            int length = Math.Min(next.StagedLength, memory.MaxFrameLength);
+            int offset = memory.ReceiveOffset(count);
+            next.Staged.AsSpan(0, length).CopyTo(memory.Span(offset, length));
+            frames[count++] = new Frame { Offset = offset, Length = length, TimestampNs = next.StagedTimestampNs, Port = next.Port };
+            next.HasStaged = false;
+        }
+        return count;
+    }
+
+    /// <summary>Makes sure the input has its next packet staged; false when the input is exhausted.</summary>
+    private static bool Stage(Input input)
+    {
+        if (input.HasStaged) return true;
+        if (input.Exhausted) return false;
+        if (!input.Reader.TryReadNext(out var packet))
+        {
+            input.Exhausted = true;
+            return false;
+        }
+        packet.Data.CopyTo(input.Staged);
+        input.StagedLength = packet.Data.Length;
+        input.StagedTimestampNs = packet.TimestampNs;
+        input.Position = packet.FileOffset;
+        input.HasStaged = true;
+        return true;
+    }
+
+    public void Dispose()
+    {
+        foreach (var input in _inputs) input.Reader.Dispose();
+    }
+}
