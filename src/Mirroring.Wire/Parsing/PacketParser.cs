@@ -15,11 +15,13 @@ public static class PacketParser
     public const int MaxExtensionHeaders = 8;
     public const int MaxMplsLabels = 8;
 
+    /// <remarks>
+    /// Offsets in <see cref="ParsedPacket"/> are 16-bit: every header the parser walks starts within the first
+    /// 22 + 60 + 8 * 2048 + 60 bytes (L2, IPv4 options or bounded IPv6 extension headers, transport), so they always fit.
+    /// </remarks>
     public static ParseStatus Parse(ReadOnlySpan<byte> frame, out ParsedPacket packet)
     {
         packet = default;
-        // Offsets are 16-bit; anything past 64 KiB is beyond every IP length anyway.
-        if (frame.Length > ushort.MaxValue) frame = frame[..ushort.MaxValue];
         if (frame.Length < EthernetHeader.Length) return ParseStatus.TruncatedEthernet;
 
         packet.DestinationMac = Addressing.MacAddress.Read(frame);

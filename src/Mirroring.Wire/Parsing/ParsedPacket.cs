@@ -86,7 +86,7 @@ public struct ParsedPacket
     public readonly bool IsFragment => (Flags & PacketFlags.IsFragment) != 0;
     public readonly bool MoreFragments => (Flags & PacketFlags.MoreFragments) != 0;
     public readonly bool HasPorts => (Flags & PacketFlags.HasPorts) != 0;
-    public readonly bool IsArp => EtherType == EtherTypes.Arp && ArpOperation != 0;
+    public readonly bool IsArp => EtherType == EtherTypes.Arp;
     public readonly int OuterVlanId => OuterVlanTci & 0x0FFF;
     public readonly int InnerVlanId => InnerVlanTci & 0x0FFF;
 

@@ -430,3 +430,23 @@ public class PacketParserTests
         return frame;
     }
 }
+
+public class ParsedPacketShapeTests
+{
+    [Fact]
+    public void Parsed_packet_holds_no_references_and_stays_compact()
+    {
+        Assert.False(System.Runtime.CompilerServices.RuntimeHelpers.IsReferenceOrContainsReferences<ParsedPacket>());
+        Assert.True(System.Runtime.CompilerServices.Unsafe.SizeOf<ParsedPacket>() <= 128, $"{System.Runtime.CompilerServices.Unsafe.SizeOf<ParsedPacket>()} bytes");
+    }
+
+    [Fact]
+    public void Largest_ipv4_packet_in_a_jumbo_frame_parses_with_its_full_length()
+    {
+        var spec = Mirroring.Wire.Building.PacketSpec.Udp(TestFrames.MacA, TestFrames.MacB, TestFrames.V4A, TestFrames.V4B, 1, 2).WithQinQ(1, 2) with { PayloadLength = 65535 - 28 };
+        var frame = TestFrames.Build(spec);
+        Assert.Equal(ParseStatus.Ok, PacketParser.Parse(frame, out var p));
+        Assert.Equal(65535, p.L3Length);
+        Assert.Equal(22 + 28, p.PayloadOffset);
+    }
+}
