@@ -74,7 +74,7 @@ public readonly record struct IPv4Address(uint Value) : IComparable<IPv4Address>
     }
 
     public static explicit operator IPv4Address(IPAddress address) => FromIPAddress(address);
-    public static implicit operator IPAddress(IPv4Address address) => address.ToIPAddress();
+    public static explicit operator IPAddress(IPv4Address address) => address.ToIPAddress();
 
     public override string ToString() => $"{Value >> 24}.{(Value >> 16) & 0xFF}.{(Value >> 8) & 0xFF}.{Value & 0xFF}";
 }

@@ -51,7 +51,7 @@ public readonly record struct IPv6Address(UInt128 Value) : IComparable<IPv6Addre
     }
 
     public static explicit operator IPv6Address(IPAddress address) => FromIPAddress(address);
-    public static implicit operator IPAddress(IPv6Address address) => address.ToIPAddress();
+    public static explicit operator IPAddress(IPv6Address address) => address.ToIPAddress();
 
     public override string ToString() => ToIPAddress().ToString();
 }
