@@ -63,7 +63,7 @@ public sealed unsafe class FlowTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint Hash(in FlowKey key) => key.ComputeHash();
 
-    /// <summary>Direct access to an entry. Writers outside the Record* helpers must use <see cref="BeginWrite"/>/<see cref="EndWrite"/>.</summary>
+    /// <summary>Direct access to an entry (index unchecked: 0..Capacity-1). Writers outside the Record* helpers must use <see cref="BeginWrite"/>/<see cref="EndWrite"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref FlowEntry Entry(int index) => ref Unsafe.AsRef<FlowEntry>(_entries + (nint)(uint)index * FlowEntry.Size);
 
@@ -300,6 +300,7 @@ public sealed unsafe class FlowTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void RecordPacket(int index, int bytes, long nowNs, byte tcpFlags)
     {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
         e.Packets++;
@@ -314,6 +315,7 @@ public sealed unsafe class FlowTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void RecordMirrored(int index, int slot, int bytes)
     {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
         if (slot == 0)
@@ -333,6 +335,7 @@ public sealed unsafe class FlowTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void RecordMirrorFailure(int index, int slot)
     {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
         if (slot == 0) e.MirrorFailures++;
@@ -343,6 +346,7 @@ public sealed unsafe class FlowTable
     /// <summary>Sets action, mirror indices, VNs, interface, nexthop and extra flags of a flow (in its seqlock).</summary>
     public void Configure(int index, in FlowAttributes attributes)
     {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
         e.Action = attributes.Action;
@@ -366,6 +370,7 @@ public sealed unsafe class FlowTable
     /// <summary>Links a flow to its reverse flow (one direction; call for both).</summary>
     public void SetReverse(int index, int reverseIndex)
     {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
         e.ReverseIndex = reverseIndex;
