@@ -78,9 +78,7 @@ public sealed unsafe class FlowTable
         int first = (int)(hash & _bucketMask) * BucketSize;
         for (int i = 0; i < BucketSize; i++)
         {
-            ref FlowEntry e = ref Entry(first + i);
-            if ((Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Active) != 0 && FlowKey.Equals(in e.Key, in key))
-                return first + i;
+            if (Matches(ref Entry(first + i), in key)) return first + i;
         }
         int link = Volatile.Read(ref Entry(first).Next);
         for (int steps = 0; link != 0 && steps < _overflow; steps++)
@@ -88,11 +86,25 @@ public sealed unsafe class FlowTable
             int idx = link - 1;
             if ((uint)idx >= (uint)Capacity) return -1;
             ref FlowEntry e = ref Entry(idx);
-            if ((Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Active) != 0 && FlowKey.Equals(in e.Key, in key))
-                return idx;
+            if (Matches(ref e, in key)) return idx;
             link = Volatile.Read(ref e.Next);
         }
         return -1;
+    }
+
+    /// <summary>
+    /// Active with this key. On a key match the slot's generation and Active bit are checked again, so a slot
+    /// deleted and reused by another worker during the compare (a key read half old, half new) is not a match.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Matches(ref FlowEntry e, in FlowKey key)
+    {
+        ref uint flags = ref Unsafe.As<FlowFlags, uint>(ref e.Flags);
+        if ((Volatile.Read(ref flags) & (uint)FlowFlags.Active) == 0) return false;
+        uint generation = Volatile.Read(ref e.Generation);
+        if (!FlowKey.Equals(in e.Key, in key)) return false;
+        if (!X86Base.IsSupported) Interlocked.MemoryBarrier();
+        return Volatile.Read(ref e.Generation) == generation && (Volatile.Read(ref flags) & (uint)FlowFlags.Active) != 0;
     }
 
     /// <summary>
