@@ -6,15 +6,21 @@ namespace Mirroring.Dataplane.Tests.Tables;
 /// <summary>Runs a writer that keeps replacing while a reader checks every value it reads.</summary>
 internal static class ReplaceRace
 {
-    public static int Run(Action<int> write, Action check, int minReads = 20_000)
+    /// <summary>Reads until both <paramref name="minReads"/> reads and <paramref name="minWrites"/> writes happened (or 10 s).</summary>
+    public static int Run(Action<int> write, Action check, int minReads = 20_000, int minWrites = 2_000)
     {
         using var stop = new CancellationTokenSource();
         Exception? writerError = null;
+        int writes = 0;
         var writer = new Thread(() =>
         {
             try
             {
-                for (int i = 0; !stop.IsCancellationRequested; i++) write(i);
+                for (int i = 0; !stop.IsCancellationRequested; i++)
+                {
+                    write(i);
+                    Volatile.Write(ref writes, i + 1);
+                }
             }
             catch (Exception ex)
             {
@@ -26,7 +32,7 @@ internal static class ReplaceRace
         var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            while (reads < minReads && clock.Elapsed < TimeSpan.FromSeconds(10))
+            while ((reads < minReads || Volatile.Read(ref writes) < minWrites) && clock.Elapsed < TimeSpan.FromSeconds(10))
             {
                 check();
                 reads++;
@@ -38,6 +44,7 @@ internal static class ReplaceRace
             writer.Join();
         }
         Assert.Null(writerError);
+        Assert.True(Volatile.Read(ref writes) >= minWrites, $"writer managed only {writes} writes");
         return reads;
     }
 }
