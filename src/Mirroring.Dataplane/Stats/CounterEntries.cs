@@ -1,0 +1,96 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Mirroring.Dataplane.Stats;
+
+/// <summary>
+/// Per-interface (vif) counters, one 64-byte cache line, in a worker's interface counter block.
+/// <see cref="Sequence"/> is the entry's seqlock (odd while the owning worker writes). Readers sum
+/// the copies of all workers; summed snapshots have <see cref="Sequence"/> 0.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Size = Size)]
+public struct InterfaceCounters
+{
+    public const int Size = 64;
+
+    public uint Sequence;
+    public uint Reserved;
+    public ulong RxPackets;
+    public ulong RxBytes;
+    public ulong TxPackets;
+    public ulong TxBytes;
+    public ulong Drops;
+    public ulong RxMirroredPackets;
+    public ulong TxMirroredPackets;
+
+    /// <summary>Adds every counter of <paramref name="other"/> (not the sequence).</summary>
+    public void Add(in InterfaceCounters other)
+    {
+        RxPackets += other.RxPackets;
+        RxBytes += other.RxBytes;
+        TxPackets += other.TxPackets;
+        TxBytes += other.TxBytes;
+        Drops += other.Drops;
+        RxMirroredPackets += other.RxMirroredPackets;
+        TxMirroredPackets += other.TxMirroredPackets;
+    }
+
+    /// <summary>True when every counter is zero.</summary>
+    public readonly bool IsZero =>
+        (RxPackets | RxBytes | TxPackets | TxBytes | Drops | RxMirroredPackets | TxMirroredPackets) == 0;
+}
+
+/// <summary>Failure counts of one mirror entry, indexed by <see cref="MirrorFailure"/>.</summary>
+[InlineArray(MirrorCounters.FailureSlots)]
+public struct MirrorFailureCounts
+{
+    private ulong _element0;
+}
+
+/// <summary>
+/// Counters of one mirror entry (index 0..254), 128 bytes, in a worker's mirror counter block.
+/// <see cref="Sequence"/> is the entry's seqlock. Summed snapshots have <see cref="Sequence"/> 0.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Size = Size)]
+public struct MirrorCounters
+{
+    public const int Size = 128;
+    /// <summary>Room for failure reasons; <see cref="MirrorFailures.Count"/> are defined.</summary>
+    public const int FailureSlots = 12;
+
+    public uint Sequence;
+    public uint Reserved;
+    /// <summary>Copies handed to the mirror nexthop.</summary>
+    public ulong Packets;
+    /// <summary>Length of the original packets copied (same measure as flow bytes).</summary>
+    public ulong OriginalBytes;
+    /// <summary>Bytes actually sent: copy plus metadata and encapsulation.</summary>
+    public ulong SentBytes;
+    /// <summary>Packets that should have been mirrored and were not, by <see cref="MirrorFailure"/>.</summary>
+    public MirrorFailureCounts Failures;
+
+    /// <summary>Sum of all failure reasons.</summary>
+    public readonly ulong TotalFailures
+    {
+        get
+        {
+            ulong sum = 0;
+            ReadOnlySpan<ulong> f = Failures;
+            foreach (var v in f) sum += v;
+            return sum;
+        }
+    }
+
+    /// <summary>Adds every counter of <paramref name="other"/> (not the sequence).</summary>
+    public void Add(in MirrorCounters other)
+    {
+        Packets += other.Packets;
+        OriginalBytes += other.OriginalBytes;
+        SentBytes += other.SentBytes;
+        for (int i = 0; i < FailureSlots; i++) Failures[i] += other.Failures[i];
+    }
+}
+
+/// <summary>Flow table counters as a reader sees them.</summary>
+public readonly record struct FlowTableCounters(
+    long Created, long Deleted, long Overflowed, long FailedInserts, long Active, long OverflowEntriesInUse, long Evicted);

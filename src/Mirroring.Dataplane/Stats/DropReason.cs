@@ -1,0 +1,86 @@
+namespace Mirroring.Dataplane.Stats;
+
+/// <summary>
+/// Why the dataplane dropped a packet, modelled on the reference vRouter's <c>dropstats</c>.
+/// The value is the index into the stats region's per-worker drop counter array
+/// (<see cref="StatsLayout.DropCounterSlots"/> slots; values stay below that).
+/// </summary>
+public enum DropReason : byte
+{
+    /// <summary>Not a drop; never counted. Kept so a zeroed field means "no reason".</summary>
+    None = 0,
+    InvalidPacket = 1,
+    FlowTableFull = 2,
+    NoRoute = 3,
+    PolicyDeny = 4,
+    InvalidVni = 5,
+    InvalidSource = 6,
+    MirrorCopyTooLarge = 7,
+    InterfaceDown = 8,
+    InterfaceUnknown = 9,
+    TtlExceeded = 10,
+    FragmentWithoutFlow = 11,
+    InvalidProtocol = 12,
+    FlowActionDrop = 13,
+    FlowActionInvalid = 14,
+    FlowHold = 15,
+    InvalidNexthop = 16,
+    NexthopDiscard = 17,
+    ChecksumError = 18,
+    NoL2Route = 19,
+    InvalidVlan = 20,
+    PacketLoop = 21,
+    NoBuffer = 22,
+    TxQueueFull = 23,
+    HeadroomTooSmall = 24,
+    FlowEvicted = 25,
+    Unknown = 26,
+}
+
+/// <summary>Display names and counts for <see cref="DropReason"/>.</summary>
+public static class DropReasons
+{
+    /// <summary>Number of defined reasons (highest value + 1).</summary>
+    public const int Count = (int)DropReason.Unknown + 1;
+
+    private static readonly string[] Names =
+    [
+        "None",
+        "Invalid Packet",
+        "Flow Table Full",
+        "No Route (Discard)",
+        "Policy Deny",
+        "Invalid VNI",
+        "Invalid Source",
+        "Mirror Copy Too Large",
+        "Interface Down",
+        "Interface Unknown",
+        "TTL Exceeded",
+        "Fragment Without Flow",
+        "Invalid Protocol",
+        "Flow Action Drop",
+        "Flow Action Invalid",
+        "Flow Hold",
+        "Invalid Nexthop",
+        "Nexthop Discard",
+        "Checksum Error",
+        "No L2 Route",
+        "Invalid VLAN",
+        "Packet Loop",
+        "No Buffer",
+        "TX Queue Full",
+        "Headroom Too Small",
+        "Flow Evicted",
+        "Unknown",
+    ];
+
+    /// <summary>Operator-facing name, as <c>dropstats</c> prints it ("Flow Table Full").</summary>
+    public static string DisplayName(this DropReason reason) =>
+        (uint)reason < (uint)Names.Length ? Names[(int)reason] : $"Reason {(int)reason}";
+
+    /// <summary>All reasons except <see cref="DropReason.None"/>, in value order.</summary>
+    public static IEnumerable<DropReason> All()
+    {
+        for (int i = 1; i < Count; i++) yield return (DropReason)i;
+    }
+}

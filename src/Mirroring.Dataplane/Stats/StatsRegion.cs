@@ -1,0 +1,250 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using Mirroring.Dataplane.Tables;
+
+namespace Mirroring.Dataplane.Stats;
+
+/// <summary>
+/// The writer side of the shared stats region: one memory-mapped file (mode 0600) or an anonymous mapping,
+/// laid out once at creation (docs/stats-region.md). Holds the flow table (<see cref="Flows"/>) and per-worker
+/// counter blocks (<see cref="Worker"/>). Pointers handed out are valid until <see cref="Dispose"/>.
+/// </summary>
+public sealed unsafe class StatsRegion : IDisposable
+{
+    private readonly MappedView _view;
+    private readonly StatsSectionInfo[] _sections;
+
+    private StatsRegion(MappedView view, StatsRegionOptions options, StatsSectionInfo[] sections)
+    {
+        _view = view;
+        _sections = sections;
+        Options = options;
+        byte* b = view.Pointer;
+        Flows = new FlowTable(b + sections[1].Offset, b + sections[0].Offset, options.FlowEntries, options.ResolvedOverflowEntries);
+    }
+
+    public StatsRegionOptions Options { get; }
+    /// <summary>The backing file, or null for an anonymous region.</summary>
+    public string? Path => Options.Path;
+    public int WorkerCount => Options.Workers;
+    public int MaxInterfaces => Options.MaxInterfaces;
+    public long TotalSize => _view.Length;
+    public IReadOnlyList<StatsSectionInfo> Sections => _sections;
+    /// <summary>The flow table, stored in the region's flow section.</summary>
+    public FlowTable Flows { get; }
+
+    /// <summary>Creates and lays out a region. Control plane: validates options and throws <see cref="ArgumentException"/>.</summary>
+    public static StatsRegion Create(StatsRegionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.FlowEntries < FlowTable.BucketSize || !BitOperations.IsPow2(options.FlowEntries))
+            throw new ArgumentException($"FlowEntries must be a power of two >= {FlowTable.BucketSize}, got {options.FlowEntries}", nameof(options));
+        int overflow = options.ResolvedOverflowEntries;
+        if (overflow < 0 || (long)options.FlowEntries + overflow > int.MaxValue / 2)
+            throw new ArgumentException($"OverflowEntries out of range: {overflow}", nameof(options));
+        if (options.Workers is < 1 or > 256)
+            throw new ArgumentException($"Workers must be 1..256, got {options.Workers}", nameof(options));
+        if (options.MaxInterfaces is < 1 or > 65536)
+            throw new ArgumentException($"MaxInterfaces must be 1..65536, got {options.MaxInterfaces}", nameof(options));
+
+        var sections = StatsLayout.Compute(options.Workers, options.FlowEntries, overflow, options.MaxInterfaces, out long total);
+        MemoryMappedFile mmf;
+        if (options.Path is null)
+        {
+            mmf = MemoryMappedFile.CreateNew(null, total, MemoryMappedFileAccess.ReadWrite);
+        }
+        else
+        {
+            if (File.Exists(options.Path)) File.Delete(options.Path); // a fresh inode gets the 0600 create mode
+            var fso = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.ReadWrite,
+                Share = FileShare.ReadWrite | FileShare.Delete,
+            };
+            if (!OperatingSystem.IsWindows()) fso.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // 0600
+            var fs = new FileStream(options.Path, fso);
+            try
+            {
+                fs.SetLength(total);
+                mmf = MemoryMappedFile.CreateFromFile(fs, null, total, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
+            }
+            catch
+            {
+                fs.Dispose();
+                throw;
+            }
+        }
+        var view = new MappedView(mmf, total, MemoryMappedFileAccess.ReadWrite);
+        WriteHeader(view.Pointer, options, sections, total);
+        return new StatsRegion(view, options, sections);
+    }
+
+    private static void WriteHeader(byte* p, StatsRegionOptions o, StatsSectionInfo[] sections, long total)
+    {
+        var h = new Span<byte>(p, StatsLayout.HeaderSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[StatsLayout.VersionOffset..], StatsLayout.Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[StatsLayout.HeaderSizeOffset..], StatsLayout.HeaderSize);
+        BinaryPrimitives.WriteInt64LittleEndian(h[StatsLayout.TotalSizeOffset..], total);
+        long nowNs = (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
+        BinaryPrimitives.WriteInt64LittleEndian(h[StatsLayout.CreationTimeOffset..], nowNs);
+        BinaryPrimitives.WriteInt32LittleEndian(h[StatsLayout.WriterPidOffset..], Environment.ProcessId);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[StatsLayout.RouterIdOffset..], o.RouterId);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[StatsLayout.WorkerCountOffset..], (uint)o.Workers);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[StatsLayout.SectionCountOffset..], (uint)sections.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[StatsLayout.FlowPrimaryOffset..], (uint)o.FlowEntries);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[StatsLayout.FlowOverflowOffset..], (uint)o.ResolvedOverflowEntries);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[StatsLayout.MaxInterfacesOffset..], (uint)o.MaxInterfaces);
+        for (int i = 0; i < sections.Length; i++)
+        {
+            var row = h[(StatsLayout.FixedHeaderSize + i * StatsLayout.SectionRowSize)..];
+            BinaryPrimitives.WriteUInt32LittleEndian(row, (uint)sections[i].Id);
+            BinaryPrimitives.WriteUInt32LittleEndian(row[4..], (uint)sections[i].EntrySize);
+            BinaryPrimitives.WriteInt64LittleEndian(row[8..], sections[i].Offset);
+            BinaryPrimitives.WriteInt64LittleEndian(row[16..], sections[i].EntryCount);
+            BinaryPrimitives.WriteUInt32LittleEndian(row[24..], (uint)sections[i].EntriesPerWorker);
+        }
+        // Magic last: a reader never accepts a half-written header.
+        Thread.MemoryBarrier();
+        StatsLayout.Magic.CopyTo(h);
+    }
+
+    /// <summary>
+    /// Worker <paramref name="worker"/>'s counter blocks (0..WorkerCount-1). Only that worker may write through it.
+    /// Cheap struct; get it once per worker and keep it.
+    /// </summary>
+    public WorkerCounters Worker(int worker)
+    {
+        if ((uint)worker >= (uint)WorkerCount)
+            throw new ArgumentOutOfRangeException(nameof(worker), worker, $"worker must be 0..{WorkerCount - 1}");
+        byte* b = _view.Pointer;
+        return new WorkerCounters(
+            worker,
+            b + _sections[2].Offset + (long)worker * StatsLayout.MirrorEntries * MirrorCounters.Size,
+            b + _sections[3].Offset + (long)worker * MaxInterfaces * InterfaceCounters.Size,
+            MaxInterfaces,
+            b + _sections[4].Offset + (long)worker * StatsLayout.DropCounterSlots * sizeof(ulong));
+    }
+
+    /// <summary>A reader over this region's mapping (for in-process readers, and anonymous regions).</summary>
+    public StatsRegionReader CreateReader() => StatsRegionReader.FromPointer(_view.Pointer, _view.Length, "anonymous stats region", owner: null);
+
+    public void Dispose() => _view.Dispose();
+}
+
+/// <summary>
+/// One worker's counter blocks: interface counters, mirror counters, drop counters. Single writer (the worker).
+/// Interface and mirror entries are written inside their per-entry seqlock; drop counters are plain u64 adds.
+/// Never allocates, locks or throws; out-of-range indices are ignored (methods return false).
+/// Intended use: accumulate per batch, add once per batch.
+/// </summary>
+public readonly unsafe struct WorkerCounters
+{
+    private readonly byte* _mirror;
+    private readonly byte* _interfaces;
+    private readonly int _maxInterfaces;
+    private readonly byte* _drops;
+
+    internal WorkerCounters(int worker, byte* mirror, byte* interfaces, int maxInterfaces, byte* drops)
+    {
+        Worker = worker;
+        _mirror = mirror;
+        _interfaces = interfaces;
+        _maxInterfaces = maxInterfaces;
+        _drops = drops;
+    }
+
+    public int Worker { get; }
+    public bool IsValid => _drops != null;
+    public int MaxInterfaces => _maxInterfaces;
+
+    /// <summary>Adds all counters of <paramref name="delta"/> to interface <paramref name="vif"/> (its sequence is ignored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool AddInterface(int vif, in InterfaceCounters delta)
+    {
+        if ((uint)vif >= (uint)_maxInterfaces) return false;
+        ref InterfaceCounters c = ref Unsafe.AsRef<InterfaceCounters>(_interfaces + (nint)vif * InterfaceCounters.Size);
+        uint s = Seqlock.BeginWrite(ref c.Sequence);
+        c.Add(in delta);
+        Seqlock.EndWrite(ref c.Sequence, s);
+        return true;
+    }
+
+    /// <summary>Adds received packets/bytes (and how many of them were RX-mirrored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool AddRx(int vif, long packets, long bytes, long mirroredPackets = 0)
+    {
+        if ((uint)vif >= (uint)_maxInterfaces) return false;
+        ref InterfaceCounters c = ref Unsafe.AsRef<InterfaceCounters>(_interfaces + (nint)vif * InterfaceCounters.Size);
+        uint s = Seqlock.BeginWrite(ref c.Sequence);
+        c.RxPackets += (ulong)packets;
+        c.RxBytes += (ulong)bytes;
+        c.RxMirroredPackets += (ulong)mirroredPackets;
+        Seqlock.EndWrite(ref c.Sequence, s);
+        return true;
+    }
+
+    /// <summary>Adds transmitted packets/bytes (and how many of them were TX-mirrored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool AddTx(int vif, long packets, long bytes, long mirroredPackets = 0)
+    {
+        if ((uint)vif >= (uint)_maxInterfaces) return false;
+        ref InterfaceCounters c = ref Unsafe.AsRef<InterfaceCounters>(_interfaces + (nint)vif * InterfaceCounters.Size);
+        uint s = Seqlock.BeginWrite(ref c.Sequence);
+        c.TxPackets += (ulong)packets;
+        c.TxBytes += (ulong)bytes;
+        c.TxMirroredPackets += (ulong)mirroredPackets;
+        Seqlock.EndWrite(ref c.Sequence, s);
+        return true;
+    }
+
+    /// <summary>Adds to an interface's drop count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool AddInterfaceDrops(int vif, long drops)
+    {
+        if ((uint)vif >= (uint)_maxInterfaces) return false;
+        ref InterfaceCounters c = ref Unsafe.AsRef<InterfaceCounters>(_interfaces + (nint)vif * InterfaceCounters.Size);
+        uint s = Seqlock.BeginWrite(ref c.Sequence);
+        c.Drops += (ulong)drops;
+        Seqlock.EndWrite(ref c.Sequence, s);
+        return true;
+    }
+
+    /// <summary>Adds to a drop reason's counter.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool AddDrop(DropReason reason, long count = 1)
+    {
+        if ((uint)reason >= StatsLayout.DropCounterSlots) return false;
+        ref ulong c = ref Unsafe.AsRef<ulong>(_drops + (nint)reason * sizeof(ulong));
+        Volatile.Write(ref c, c + (ulong)count);
+        return true;
+    }
+
+    /// <summary>Adds mirrored copies to a mirror entry: packets, original bytes, bytes sent (with metadata/encapsulation).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool AddMirror(int mirrorIndex, long packets, long originalBytes, long sentBytes)
+    {
+        if ((uint)mirrorIndex >= StatsLayout.MirrorEntries) return false;
+        ref MirrorCounters c = ref Unsafe.AsRef<MirrorCounters>(_mirror + (nint)mirrorIndex * MirrorCounters.Size);
+        uint s = Seqlock.BeginWrite(ref c.Sequence);
+        c.Packets += (ulong)packets;
+        c.OriginalBytes += (ulong)originalBytes;
+        c.SentBytes += (ulong)sentBytes;
+        Seqlock.EndWrite(ref c.Sequence, s);
+        return true;
+    }
+
+    /// <summary>Counts packets that should have been mirrored to <paramref name="mirrorIndex"/> and were not.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool AddMirrorFailure(int mirrorIndex, MirrorFailure failure, long count = 1)
+    {
+        if ((uint)mirrorIndex >= StatsLayout.MirrorEntries || (uint)failure >= MirrorCounters.FailureSlots) return false;
+        ref MirrorCounters c = ref Unsafe.AsRef<MirrorCounters>(_mirror + (nint)mirrorIndex * MirrorCounters.Size);
+        uint s = Seqlock.BeginWrite(ref c.Sequence);
+        c.Failures[(int)failure] += (ulong)count;
+        Seqlock.EndWrite(ref c.Sequence, s);
+        return true;
+    }
+}

@@ -1,0 +1,223 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+using System.Runtime.CompilerServices;
+using Mirroring.Dataplane.Tables;
+
+namespace Mirroring.Dataplane.Stats;
+
+/// <summary>A consistent copy of one active flow entry and where it was.</summary>
+public readonly record struct FlowSnapshot(int Index, FlowEntry Entry);
+
+/// <summary>
+/// Reads a stats region, typically from another process (agent, CLI). Maps the file read-only, validates the
+/// header, and takes snapshots without ever blocking the writer: flow entries and per-worker counter entries are
+/// copied with the seqlock protocol (docs/stats-region.md); per-worker counters are summed.
+/// </summary>
+public sealed unsafe class StatsRegionReader : IDisposable
+{
+    private readonly byte* _base;
+    private readonly IDisposable? _owner;
+    private readonly StatsSectionInfo _flowCounters, _flows, _mirror, _interfaces, _drops;
+
+    private StatsRegionReader(byte* b, StatsHeader header, IDisposable? owner)
+    {
+        _base = b;
+        _owner = owner;
+        Header = header;
+        _flowCounters = header.Section(StatsSection.FlowTableCounters);
+        _flows = header.Section(StatsSection.FlowEntries);
+        _mirror = header.Section(StatsSection.MirrorCounters);
+        _interfaces = header.Section(StatsSection.InterfaceCounters);
+        _drops = header.Section(StatsSection.DropCounters);
+    }
+
+    public StatsHeader Header { get; }
+    public int FlowCapacity => (int)_flows.EntryCount;
+
+    /// <summary>Entries skipped by the last <see cref="ReadActiveFlows"/> because they stayed mid-write for too long.</summary>
+    public int LastSkippedBusy { get; private set; }
+
+    /// <summary>
+    /// Opens a region file read-only and validates it. Throws <see cref="InvalidDataException"/> naming the file:
+    /// "not a stats region", "layout version N, this reader knows 1", "file is truncated: N bytes, header says M", ...
+    /// </summary>
+    public static StatsRegionReader Open(string path)
+    {
+        var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        try
+        {
+            long length = fs.Length;
+            var head = new byte[StatsLayout.HeaderSize];
+            int got = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            ValidatePrefix(path, head.AsSpan(0, got), length);
+            var mmf = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            var view = new MappedView(mmf, length, MemoryMappedFileAccess.Read);
+            try
+            {
+                return FromPointer(view.Pointer, length, path, view);
+            }
+            catch
+            {
+                view.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            fs.Dispose();
+            throw;
+        }
+    }
+
+    private static void ValidatePrefix(string path, ReadOnlySpan<byte> head, long fileLength)
+    {
+        if (head.Length < StatsLayout.Magic.Length || !head[..StatsLayout.Magic.Length].SequenceEqual(StatsLayout.Magic))
+            throw new InvalidDataException($"{path}: not a stats region (the file does not start with the magic \"VRMSTATS\")");
+        if (head.Length < StatsLayout.FixedHeaderSize)
+            throw new InvalidDataException($"{path}: file is truncated: {fileLength} bytes, the header alone needs {StatsLayout.FixedHeaderSize}");
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(head[StatsLayout.VersionOffset..]);
+        if (version != StatsLayout.Version)
+            throw new InvalidDataException($"{path}: layout version {version}, this reader knows {StatsLayout.Version}");
+        long total = BinaryPrimitives.ReadInt64LittleEndian(head[StatsLayout.TotalSizeOffset..]);
+        if (total > fileLength)
+            throw new InvalidDataException($"{path}: file is truncated: {fileLength} bytes, header says {total}");
+    }
+
+    internal static StatsRegionReader FromPointer(byte* b, long length, string name, IDisposable? owner)
+    {
+        var head = new ReadOnlySpan<byte>(b, (int)Math.Min(length, StatsLayout.HeaderSize));
+        ValidatePrefix(name, head, length);
+        var header = ParseHeader(name, new ReadOnlySpan<byte>(b, (int)Math.Min(length, 1 << 16)), length);
+        return new StatsRegionReader(b, header, owner);
+    }
+
+    private static StatsHeader ParseHeader(string name, ReadOnlySpan<byte> h, long fileLength)
+    {
+        int headerSize = (int)BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.HeaderSizeOffset..]);
+        long total = BinaryPrimitives.ReadInt64LittleEndian(h[StatsLayout.TotalSizeOffset..]);
+        int sectionCount = (int)BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.SectionCountOffset..]);
+        if (sectionCount is < 1 or > 64 || headerSize < StatsLayout.FixedHeaderSize + sectionCount * StatsLayout.SectionRowSize || headerSize > total || headerSize > h.Length)
+            throw new InvalidDataException($"{name}: header size {headerSize} does not fit {sectionCount} sections (total size {total})");
+        var sections = new List<StatsSectionInfo>(sectionCount);
+        for (int i = 0; i < sectionCount; i++)
+        {
+            var row = h[(StatsLayout.FixedHeaderSize + i * StatsLayout.SectionRowSize)..];
+            var s = new StatsSectionInfo(
+                (StatsSection)BinaryPrimitives.ReadUInt32LittleEndian(row),
+                (int)BinaryPrimitives.ReadUInt32LittleEndian(row[4..]),
+                BinaryPrimitives.ReadInt64LittleEndian(row[8..]),
+                BinaryPrimitives.ReadInt64LittleEndian(row[16..]),
+                (int)BinaryPrimitives.ReadUInt32LittleEndian(row[24..]));
+            if (s.Offset < headerSize || s.EntryCount < 0 || s.Offset + s.Length > total)
+                throw new InvalidDataException($"{name}: section {s.Id} at offset {s.Offset} with {s.EntryCount} x {s.EntrySize} bytes lies outside the region ({total} bytes)");
+            sections.Add(s);
+        }
+        int workers = (int)BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.WorkerCountOffset..]);
+        var header = new StatsHeader(
+            BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.VersionOffset..]),
+            headerSize,
+            total,
+            DateTimeOffset.UnixEpoch.AddTicks(BinaryPrimitives.ReadInt64LittleEndian(h[StatsLayout.CreationTimeOffset..]) / 100),
+            BinaryPrimitives.ReadInt32LittleEndian(h[StatsLayout.WriterPidOffset..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.RouterIdOffset..]),
+            workers,
+            (int)BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.FlowPrimaryOffset..]),
+            (int)BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.FlowOverflowOffset..]),
+            (int)BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.MaxInterfacesOffset..]),
+            sections);
+        Expect(name, header, StatsSection.FlowTableCounters, FlowTable.CounterBlockSize);
+        Expect(name, header, StatsSection.FlowEntries, FlowEntry.Size);
+        Expect(name, header, StatsSection.MirrorCounters, MirrorCounters.Size);
+        Expect(name, header, StatsSection.InterfaceCounters, InterfaceCounters.Size);
+        Expect(name, header, StatsSection.DropCounters, sizeof(ulong));
+        foreach (var s in sections)
+            if (s.EntriesPerWorker != 0 && s.EntryCount != (long)s.EntriesPerWorker * workers)
+                throw new InvalidDataException($"{name}: section {s.Id} has {s.EntryCount} entries, expected {s.EntriesPerWorker} x {workers} workers");
+        return header;
+    }
+
+    private static void Expect(string name, StatsHeader header, StatsSection id, int entrySize)
+    {
+        StatsSectionInfo? found = null;
+        foreach (var s in header.Sections)
+            if (s.Id == id) found = s;
+        if (found is null)
+            throw new InvalidDataException($"{name}: section {id} is missing from the section table");
+        if (found.Value.EntrySize != entrySize)
+            throw new InvalidDataException($"{name}: section {id} entry size {found.Value.EntrySize}, this reader knows {entrySize}");
+    }
+
+    // ---- flows ----------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Copies flow entry <paramref name="index"/> if it is active: sequence read (retry while odd), copy, sequence
+    /// re-read (retry if changed), then the copy must be active with the generation seen before the copy.
+    /// </summary>
+    public bool TryReadFlow(int index, out FlowEntry entry)
+    {
+        entry = default;
+        if ((uint)index >= (uint)_flows.EntryCount) return false;
+        byte* p = _base + _flows.Offset + (long)index * FlowEntry.Size;
+        ref FlowEntry live = ref Unsafe.AsRef<FlowEntry>(p);
+        if ((Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref live.Flags)) & (uint)FlowFlags.Active) == 0) return false;
+        uint generation = Volatile.Read(ref live.Generation);
+        if (!Seqlock.TryRead(p, out entry))
+        {
+            LastSkippedBusy++;
+            return false;
+        }
+        return entry.IsActive && entry.Generation == generation;
+    }
+
+    /// <summary>All active flows, each copied consistently. Skips entries that changed state during the scan.</summary>
+    public List<FlowSnapshot> ReadActiveFlows()
+    {
+        LastSkippedBusy = 0;
+        var list = new List<FlowSnapshot>();
+        long n = _flows.EntryCount;
+        for (int i = 0; i < n; i++)
+            if (TryReadFlow(i, out var e)) list.Add(new FlowSnapshot(i, e));
+        return list;
+    }
+
+    public FlowTableCounters ReadFlowTableCounters() => FlowTable.ReadCounters(_base + _flowCounters.Offset);
+
+    // ---- counters -------------------------------------------------------------------------------------
+
+    /// <summary>Mirror counters 0..254, summed over workers (each worker's entry copied with its seqlock).</summary>
+    public MirrorCounters[] ReadMirrorCounters()
+    {
+        int per = _mirror.EntriesPerWorker;
+        var result = new MirrorCounters[per];
+        for (int w = 0; w < Header.WorkerCount; w++)
+            for (int i = 0; i < per; i++)
+                if (Seqlock.TryRead(_base + _mirror.Offset + ((long)w * per + i) * MirrorCounters.Size, out MirrorCounters c))
+                    result[i].Add(in c);
+        return result;
+    }
+
+    /// <summary>Interface counters indexed by vif, summed over workers (each entry copied with its seqlock).</summary>
+    public InterfaceCounters[] ReadInterfaceCounters()
+    {
+        int per = _interfaces.EntriesPerWorker;
+        var result = new InterfaceCounters[per];
+        for (int w = 0; w < Header.WorkerCount; w++)
+            for (int i = 0; i < per; i++)
+                if (Seqlock.TryRead(_base + _interfaces.Offset + ((long)w * per + i) * InterfaceCounters.Size, out InterfaceCounters c))
+                    result[i].Add(in c);
+        return result;
+    }
+
+    /// <summary>Drop counters indexed by <see cref="DropReason"/> (length <see cref="StatsLayout.DropCounterSlots"/>), summed over workers.</summary>
+    public ulong[] ReadDropCounters()
+    {
+        int per = _drops.EntriesPerWorker;
+        var result = new ulong[per];
+        for (int w = 0; w < Header.WorkerCount; w++)
+            for (int i = 0; i < per; i++)
+                result[i] += Volatile.Read(ref Unsafe.AsRef<ulong>(_base + _drops.Offset + ((long)w * per + i) * sizeof(ulong)));
+        return result;
+    }
+
+    public void Dispose() => _owner?.Dispose();
+}

@@ -1,0 +1,457 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
+using Mirroring.Dataplane.Stats;
+
+namespace Mirroring.Dataplane.Tables;
+
+/// <summary>
+/// The flow table, living in the stats region (<see cref="StatsRegion.Flows"/>). Primary entries form
+/// buckets of <see cref="BucketSize"/> entries indexed by the low bits of the key hash
+/// (<see cref="FlowKey.ComputeHash"/>); when a bucket is full, entries come from the overflow area and
+/// are chained from the bucket (<see cref="FlowEntry.Next"/>). Entry indices: primary 0..P-1, overflow P..P+O-1.
+/// <para>
+/// Per-packet members (<see cref="Lookup"/>, <see cref="LookupBatch"/>, <see cref="TryInsert(in FlowKey, uint, long, out int)"/>,
+/// the Record* writers) never allocate, lock, or throw. Slots are claimed with a compare-and-swap on the
+/// flags word, so workers inserting into the same bucket concurrently are safe. Each flow must have a single
+/// writer: the worker whose shard its hash falls into (so two workers never insert the same key).
+/// </para>
+/// <para>
+/// Overflow entries, once linked into a bucket's chain, stay linked to that bucket; when freed they are
+/// reused by later inserts into the same bucket (chains are never unlinked, which keeps lookups lock-free).
+/// </para>
+/// </summary>
+public sealed unsafe class FlowTable
+{
+    public const int BucketSize = 4;
+
+    // Counter block layout (one cache line per counter, see docs/stats-region.md).
+    internal const int CounterCreated = 0;
+    internal const int CounterDeleted = 1;
+    internal const int CounterOverflowed = 2;
+    internal const int CounterFailedInserts = 3;
+    internal const int CounterActive = 4;
+    internal const int CounterOverflowAllocated = 5;
+    internal const int CounterEvicted = 6;
+    internal const int CounterStride = 64;
+    internal const int CounterBlockSize = 8 * CounterStride;
+
+    private readonly byte* _entries;
+    private readonly byte* _counters;
+    private readonly int _primary;
+    private readonly int _overflow;
+    private readonly uint _bucketMask;
+    private int _ageCursor;
+
+    internal FlowTable(byte* entries, byte* counters, int primaryEntries, int overflowEntries)
+    {
+        _entries = entries;
+        _counters = counters;
+        _primary = primaryEntries;
+        _overflow = overflowEntries;
+        _bucketMask = (uint)(primaryEntries / BucketSize) - 1;
+    }
+
+    /// <summary>Primary entries (a power of two, at least <see cref="BucketSize"/>).</summary>
+    public int PrimaryEntries => _primary;
+    /// <summary>Overflow entries after the primary ones.</summary>
+    public int OverflowEntries => _overflow;
+    /// <summary>Total entries (primary + overflow); valid indices are 0..Capacity-1.</summary>
+    public int Capacity => _primary + _overflow;
+    public int BucketCount => _primary / BucketSize;
+
+    /// <summary>Same as <see cref="FlowKey.ComputeHash"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint Hash(in FlowKey key) => key.ComputeHash();
+
+    /// <summary>Direct access to an entry (index unchecked: 0..Capacity-1). Writers outside the Record* helpers must use <see cref="BeginWrite"/>/<see cref="EndWrite"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref FlowEntry Entry(int index) => ref Unsafe.AsRef<FlowEntry>(_entries + (nint)(uint)index * FlowEntry.Size);
+
+    /// <summary>Bucket index of a hash.</summary>
+    public int BucketOf(uint hash) => (int)(hash & _bucketMask);
+
+    // ---- lookup -------------------------------------------------------------------------------------
+
+    /// <summary>Index of the active entry with this key, or -1. <paramref name="hash"/> = <see cref="Hash"/>(key).</summary>
+    public int Lookup(in FlowKey key, uint hash)
+    {
+        int first = (int)(hash & _bucketMask) * BucketSize;
+        for (int i = 0; i < BucketSize; i++)
+        {
+            if (Matches(ref Entry(first + i), in key)) return first + i;
+        }
+        int link = Volatile.Read(ref Entry(first).Next);
+        for (int steps = 0; link != 0 && steps < _overflow; steps++)
+        {
+            int idx = link - 1;
+            if ((uint)idx >= (uint)Capacity) return -1;
+            ref FlowEntry e = ref Entry(idx);
+            if (Matches(ref e, in key)) return idx;
+            link = Volatile.Read(ref e.Next);
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// Active with this key. On a key match the slot's generation and Active bit are checked again, so a slot
+    /// deleted and reused by another worker during the compare (a key read half old, half new) is not a match.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Matches(ref FlowEntry e, in FlowKey key)
+    {
+        ref uint flags = ref Unsafe.As<FlowFlags, uint>(ref e.Flags);
+        if ((Volatile.Read(ref flags) & (uint)FlowFlags.Active) == 0) return false;
+        uint generation = Volatile.Read(ref e.Generation);
+        if (!FlowKey.Equals(in e.Key, in key)) return false;
+        if (!X86Base.IsSupported) Interlocked.MemoryBarrier();
+        return Volatile.Read(ref e.Generation) == generation && (Volatile.Read(ref flags) & (uint)FlowFlags.Active) != 0;
+    }
+
+    /// <summary>
+    /// Looks up a batch: computes every hash into <paramref name="hashes"/>, prefetches each key's bucket
+    /// (the first cache line of its four entries, where flags and key live), then compares.
+    /// <paramref name="indices"/> receives the index or -1 per key. Spans must be at least keys.Length long.
+    /// </summary>
+    public void LookupBatch(ReadOnlySpan<FlowKey> keys, Span<uint> hashes, Span<int> indices)
+    {
+        int n = keys.Length;
+        if (hashes.Length < n || indices.Length < n) return; // contract violation: do nothing rather than throw
+        for (int i = 0; i < n; i++) hashes[i] = keys[i].ComputeHash();
+        if (Sse.IsSupported)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                byte* b = _entries + (nint)((hashes[i] & _bucketMask) * BucketSize) * FlowEntry.Size;
+                Sse.Prefetch0(b);
+                Sse.Prefetch0(b + FlowEntry.Size);
+                Sse.Prefetch0(b + 2 * FlowEntry.Size);
+                Sse.Prefetch0(b + 3 * FlowEntry.Size);
+            }
+        }
+        for (int i = 0; i < n; i++) indices[i] = Lookup(in keys[i], hashes[i]);
+    }
+
+    // ---- insert / delete ----------------------------------------------------------------------------
+
+    /// <summary>Inserts with first/last seen = 0 (set by the first <see cref="RecordPacket"/>). See the 4-argument overload.</summary>
+    public InsertResult TryInsert(in FlowKey key, uint hash, out int index) => TryInsert(in key, hash, 0, out index);
+
+    /// <summary>
+    /// Inserts a flow, or finds it. <see cref="InsertResult.Inserted"/>: a fresh entry (generation incremented,
+    /// counters zero, action Forward, no mirror, reverse -1, first/last seen = <paramref name="nowNs"/>) is active at
+    /// <paramref name="index"/>. <see cref="InsertResult.AlreadyPresent"/>: index of the existing entry.
+    /// <see cref="InsertResult.TableFull"/>: index -1, the failed-insert counter is incremented.
+    /// </summary>
+    public InsertResult TryInsert(in FlowKey key, uint hash, long nowNs, out int index)
+    {
+        int existing = Lookup(in key, hash);
+        if (existing >= 0)
+        {
+            index = existing;
+            return InsertResult.AlreadyPresent;
+        }
+
+        int first = (int)(hash & _bucketMask) * BucketSize;
+        for (int i = 0; i < BucketSize; i++)
+        {
+            if (TryClaim(first + i))
+            {
+                index = first + i;
+                Initialise(index, in key, nowNs);
+                Count(CounterCreated, 1);
+                Count(CounterActive, 1);
+                return InsertResult.Inserted;
+            }
+        }
+
+        // Free entries already chained to this bucket.
+        ref int link = ref Entry(first).Next;
+        int steps = 0;
+        for (int cur = Volatile.Read(ref link); cur != 0 && steps < _overflow; steps++)
+        {
+            int idx = cur - 1;
+            if (TryClaim(idx))
+            {
+                index = idx;
+                Initialise(index, in key, nowNs);
+                Count(CounterCreated, 1);
+                Count(CounterActive, 1);
+                Count(CounterOverflowed, 1);
+                return InsertResult.Inserted;
+            }
+            cur = Volatile.Read(ref Entry(idx).Next);
+        }
+
+        // A never-used overflow entry, then append it to the chain.
+        ref long allocated = ref CounterRef(CounterOverflowAllocated);
+        long slot;
+        do
+        {
+            slot = Volatile.Read(ref allocated);
+            if (slot >= _overflow)
+            {
+                Count(CounterFailedInserts, 1);
+                index = -1;
+                return InsertResult.TableFull;
+            }
+        } while (Interlocked.CompareExchange(ref allocated, slot + 1, slot) != slot);
+
+        int fresh = _primary + (int)slot;
+        ref FlowEntry fe = ref Entry(fresh);
+        Volatile.Write(ref Unsafe.As<FlowFlags, uint>(ref fe.Flags), (uint)FlowFlags.Busy);
+        Initialise(fresh, in key, nowNs, FlowFlags.Linked);
+        ref int tail = ref Entry(first).Next;
+        while (true)
+        {
+            int cur = Volatile.Read(ref tail);
+            if (cur == 0)
+            {
+                if (Interlocked.CompareExchange(ref tail, fresh + 1, 0) == 0) break;
+                continue;
+            }
+            tail = ref Entry(cur - 1).Next;
+        }
+        index = fresh;
+        Count(CounterCreated, 1);
+        Count(CounterActive, 1);
+        Count(CounterOverflowed, 1);
+        return InsertResult.Inserted;
+    }
+
+    private bool TryClaim(int index)
+    {
+        ref uint flags = ref Unsafe.As<FlowFlags, uint>(ref Entry(index).Flags);
+        uint f = Volatile.Read(ref flags);
+        if ((f & (uint)(FlowFlags.Active | FlowFlags.Busy)) != 0) return false;
+        if (index >= _primary && (f & (uint)FlowFlags.Linked) == 0) return false; // only linked overflow entries are reused in place
+        return Interlocked.CompareExchange(ref flags, (f & (uint)FlowFlags.Linked) | (uint)FlowFlags.Busy, f) == f;
+    }
+
+    private void Initialise(int index, in FlowKey key, long nowNs, FlowFlags extra = 0)
+    {
+        ref FlowEntry e = ref Entry(index);
+        uint s = BeginWriteCore(ref e);
+        e.Key = key;
+        e.Generation++;
+        e.ReverseIndex = -1;
+        e.Action = FlowAction.Forward;
+        e.DropReason = DropReason.None;
+        e.MirrorIndex = MirrorTable.None;
+        e.SecondaryMirrorIndex = MirrorTable.None;
+        e.SourceVn = 0;
+        e.DestinationVn = 0;
+        e.IngressInterface = 0;
+        e.EgressNexthop = 0;
+        e.TcpFlags = 0;
+        e.Packets = 0;
+        e.Bytes = 0;
+        e.MirroredPackets = 0;
+        e.MirroredBytes = 0;
+        e.SecondaryMirroredPackets = 0;
+        e.SecondaryMirroredBytes = 0;
+        e.MirrorFailures = 0;
+        e.SecondaryMirrorFailures = 0;
+        e.FirstSeenNs = nowNs;
+        e.LastSeenNs = nowNs;
+        uint keep = (uint)(Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Linked);
+        EndWriteCore(ref e, s);
+        // Publish last: lookups test Active before reading the key.
+        Volatile.Write(ref Unsafe.As<FlowFlags, uint>(ref e.Flags), keep | (uint)extra | (uint)FlowFlags.Active);
+    }
+
+    /// <summary>Deletes the flow at <paramref name="index"/>. False when it was not active.</summary>
+    public bool Delete(int index) => (uint)index < (uint)Capacity && DeleteCore(index, evicted: false);
+
+    private bool DeleteCore(int index, bool evicted)
+    {
+        ref FlowEntry e = ref Entry(index);
+        // Take the seqlock with a CAS so a concurrent deleter (or the aging sweep) is excluded.
+        uint s;
+        for (int spin = 0; ; spin++)
+        {
+            s = Volatile.Read(ref e.Sequence);
+            if ((s & 1) == 0 && Interlocked.CompareExchange(ref e.Sequence, s + 1, s) == s) break;
+            if (spin > 10_000) return false; // a writer stuck mid-update: leave the entry alone
+            Thread.SpinWait(1);
+        }
+        ref uint flags = ref Unsafe.As<FlowFlags, uint>(ref e.Flags);
+        uint f = Volatile.Read(ref flags);
+        if ((f & (uint)FlowFlags.Active) == 0)
+        {
+            Volatile.Write(ref e.Sequence, s + 2);
+            return false;
+        }
+        Volatile.Write(ref flags, (f & (uint)FlowFlags.Linked) | (evicted ? (uint)FlowFlags.Evicted : 0));
+        Volatile.Write(ref e.Sequence, s + 2);
+        Count(CounterDeleted, 1);
+        Count(CounterActive, -1);
+        if (evicted) Count(CounterEvicted, 1);
+        return true;
+    }
+
+    // ---- writers (seqlock) ---------------------------------------------------------------------------
+
+    /// <summary>
+    /// Opens a write section on an entry (sequence made odd) for composite updates; pair with <see cref="EndWrite"/>.
+    /// Returns the sequence value to pass to EndWrite.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint BeginWrite(int index) => BeginWriteCore(ref Entry(index));
+
+    /// <summary>Closes a write section opened by <see cref="BeginWrite"/> (sequence made even).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void EndWrite(int index, uint sequence) => EndWriteCore(ref Entry(index), sequence);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint BeginWriteCore(ref FlowEntry e) => Seqlock.BeginWrite(ref e.Sequence);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void EndWriteCore(ref FlowEntry e, uint s) => Seqlock.EndWrite(ref e.Sequence, s);
+
+    /// <summary>Counts one packet of the flow: packets, bytes, TCP flags OR, first/last seen.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void RecordPacket(int index, int bytes, long nowNs, byte tcpFlags)
+    {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
+        ref FlowEntry e = ref Entry(index);
+        uint s = BeginWriteCore(ref e);
+        e.Packets++;
+        e.Bytes += (ulong)(uint)bytes;
+        e.TcpFlags |= tcpFlags;
+        if (e.FirstSeenNs == 0) e.FirstSeenNs = nowNs;
+        e.LastSeenNs = nowNs;
+        EndWriteCore(ref e, s);
+    }
+
+    /// <summary>Counts one mirrored copy on mirror slot 0 (primary) or 1 (secondary); bytes = original packet length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void RecordMirrored(int index, int slot, int bytes)
+    {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
+        ref FlowEntry e = ref Entry(index);
+        uint s = BeginWriteCore(ref e);
+        if (slot == 0)
+        {
+            e.MirroredPackets++;
+            e.MirroredBytes += (ulong)(uint)bytes;
+        }
+        else
+        {
+            e.SecondaryMirroredPackets++;
+            e.SecondaryMirroredBytes += (ulong)(uint)bytes;
+        }
+        EndWriteCore(ref e, s);
+    }
+
+    /// <summary>Counts a packet that should have been mirrored on <paramref name="slot"/> (0 / 1) and was not.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void RecordMirrorFailure(int index, int slot)
+    {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
+        ref FlowEntry e = ref Entry(index);
+        uint s = BeginWriteCore(ref e);
+        if (slot == 0) e.MirrorFailures++;
+        else e.SecondaryMirrorFailures++;
+        EndWriteCore(ref e, s);
+    }
+
+    /// <summary>Sets action, mirror indices, VNs, interface, nexthop and extra flags of a flow (in its seqlock).</summary>
+    public void Configure(int index, in FlowAttributes attributes)
+    {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
+        ref FlowEntry e = ref Entry(index);
+        uint s = BeginWriteCore(ref e);
+        e.Action = attributes.Action;
+        e.DropReason = attributes.DropReason;
+        e.MirrorIndex = attributes.MirrorIndex;
+        e.SecondaryMirrorIndex = attributes.SecondaryMirrorIndex;
+        e.SourceVn = attributes.SourceVn;
+        e.DestinationVn = attributes.DestinationVn;
+        e.IngressInterface = attributes.IngressInterface;
+        e.EgressNexthop = attributes.EgressNexthop;
+        EndWriteCore(ref e, s);
+        const uint settable = (uint)(FlowFlags.Ingress | FlowFlags.Mirror);
+        uint extra = (uint)attributes.Flags & settable;
+        if (attributes.MirrorIndex != MirrorTable.None || attributes.SecondaryMirrorIndex != MirrorTable.None) extra |= (uint)FlowFlags.Mirror;
+        ref uint flags = ref Unsafe.As<FlowFlags, uint>(ref e.Flags);
+        uint f;
+        do { f = Volatile.Read(ref flags); }
+        while ((f & (uint)FlowFlags.Active) != 0 && Interlocked.CompareExchange(ref flags, (f & ~settable) | extra, f) != f);
+    }
+
+    /// <summary>Links a flow to its reverse flow (one direction; call for both).</summary>
+    public void SetReverse(int index, int reverseIndex)
+    {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
+        ref FlowEntry e = ref Entry(index);
+        uint s = BeginWriteCore(ref e);
+        e.ReverseIndex = reverseIndex;
+        EndWriteCore(ref e, s);
+        ref uint flags = ref Unsafe.As<FlowFlags, uint>(ref e.Flags);
+        uint f;
+        do { f = Volatile.Read(ref flags); }
+        while ((f & (uint)FlowFlags.Active) != 0 &&
+               Interlocked.CompareExchange(ref flags, reverseIndex >= 0 ? f | (uint)FlowFlags.ReverseValid : f & ~(uint)FlowFlags.ReverseValid, f) != f);
+    }
+
+    // ---- aging --------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Incremental aging sweep: examines up to <paramref name="maxEntriesToScan"/> entries from a cursor that moves
+    /// round the table, deleting active flows idle for at least <paramref name="idleNs"/> (last seen + idle &lt;= now);
+    /// returns how many were deleted (they get <see cref="FlowFlags.Evicted"/>). Call periodically with
+    /// <see cref="AgeScanBudget"/> entries so the whole table is swept within a quarter of the idle time.
+    /// One caller at a time (the cursor is not shared).
+    /// </summary>
+    public int Age(long nowNs, long idleNs, int maxEntriesToScan)
+    {
+        int cap = Capacity;
+        int n = Math.Min(Math.Max(maxEntriesToScan, 0), cap);
+        int cursor = _ageCursor;
+        int deleted = 0;
+        for (int k = 0; k < n; k++)
+        {
+            ref FlowEntry e = ref Entry(cursor);
+            if ((Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Active) != 0 &&
+                Volatile.Read(ref e.LastSeenNs) + idleNs <= nowNs &&
+                DeleteCore(cursor, evicted: true))
+            {
+                deleted++;
+            }
+            if (++cursor == cap) cursor = 0;
+        }
+        _ageCursor = cursor;
+        return deleted;
+    }
+
+    /// <summary>Where the next <see cref="Age"/> call starts.</summary>
+    public int AgeCursor => _ageCursor;
+
+    /// <summary>
+    /// Entries to scan per <see cref="Age"/> call, when called every <paramref name="callIntervalNs"/>, so that
+    /// the whole table (<paramref name="capacity"/> entries) is covered within idleNs / 4.
+    /// </summary>
+    public static int AgeScanBudget(int capacity, long idleNs, long callIntervalNs)
+    {
+        long window = Math.Max(idleNs / 4, 1);
+        long calls = Math.Max(window / Math.Max(callIntervalNs, 1), 1);
+        return (int)Math.Min(capacity, (capacity + calls - 1) / calls);
+    }
+
+    // ---- counters -----------------------------------------------------------------------------------
+
+    private ref long CounterRef(int counter) => ref Unsafe.AsRef<long>(_counters + counter * CounterStride);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Count(int counter, long delta) => Interlocked.Add(ref CounterRef(counter), delta);
+
+    /// <summary>Current counters (created, deleted, overflowed, failed inserts, active, overflow entries used, evicted).</summary>
+    public FlowTableCounters Counters => ReadCounters(_counters);
+
+    internal static FlowTableCounters ReadCounters(byte* c)
+    {
+        long R(int i) => Volatile.Read(ref Unsafe.AsRef<long>(c + i * CounterStride));
+        return new FlowTableCounters(R(CounterCreated), R(CounterDeleted), R(CounterOverflowed), R(CounterFailedInserts),
+            R(CounterActive), R(CounterOverflowAllocated), R(CounterEvicted));
+    }
+}

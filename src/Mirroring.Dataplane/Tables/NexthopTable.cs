@@ -1,0 +1,218 @@
+using System.Diagnostics.CodeAnalysis;
+using Mirroring.Wire.Addressing;
+
+namespace Mirroring.Dataplane.Tables;
+
+/// <summary>What a nexthop does with a packet.</summary>
+public enum NexthopKind : byte
+{
+    /// <summary>Drop the packet.</summary>
+    Discard = 0,
+    /// <summary>Deliver to the vRouter itself.</summary>
+    Receive = 1,
+    /// <summary>Deliver to a local interface, optionally rewriting the destination MAC.</summary>
+    Encap = 2,
+    /// <summary>VxLAN tunnel over the fabric (modes 2 and 3 of mirroring, and remote VMs).</summary>
+    TunnelVxlan = 3,
+    /// <summary>Mirror mode 1: UDP to the analyzer (Juniper header added by the pipeline).</summary>
+    MirrorUdp = 4,
+    /// <summary>NIC-assisted: send the original out of the fabric port tagged with a VLAN.</summary>
+    VlanFabric = 5,
+}
+
+[Flags]
+public enum NexthopFlags : uint
+{
+    None = 0,
+    /// <summary>Resolved and usable. When absent, <see cref="NexthopEntry.UnresolvedReason"/> says why.</summary>
+    Valid = 0x1,
+}
+
+/// <summary>
+/// One nexthop: immutable, published whole. One class for all kinds (the pipeline switches on <see cref="Kind"/>
+/// and reads the fields that kind uses). IPv4 addresses are host-order u32 (10.0.0.1 = 0x0A000001).
+/// Build with the static factories.
+/// </summary>
+public sealed class NexthopEntry
+{
+    private NexthopEntry(uint id, NexthopKind kind, NexthopFlags flags, string? unresolvedReason)
+    {
+        Id = id;
+        Kind = kind;
+        Flags = flags;
+        UnresolvedReason = unresolvedReason;
+    }
+
+    public uint Id { get; }
+    public NexthopKind Kind { get; }
+    public NexthopFlags Flags { get; }
+    public bool IsValid => (Flags & NexthopFlags.Valid) != 0;
+    /// <summary>Why the nexthop is not valid ("analyzer MAC not resolved"); null when valid.</summary>
+    public string? UnresolvedReason { get; }
+
+    /// <summary>Encap: the local interface (vif index) to deliver to.</summary>
+    public int InterfaceIndex { get; private init; } = -1;
+    /// <summary>Encap: rewrite the destination MAC to <see cref="DestinationMac"/>.</summary>
+    public bool RewriteDestinationMac { get; private init; }
+    public MacAddress DestinationMac { get; private init; }
+
+    /// <summary>TunnelVxlan / MirrorUdp: outer IPv4 source (the router id).</summary>
+    public uint OuterSource { get; private init; }
+    /// <summary>TunnelVxlan / MirrorUdp: outer IPv4 destination (VTEP / analyzer).</summary>
+    public uint OuterDestination { get; private init; }
+    /// <summary>TunnelVxlan / MirrorUdp: outer destination MAC (next hop on the fabric).</summary>
+    public MacAddress OuterDestinationMac { get; private init; }
+    /// <summary>TunnelVxlan: VNI.</summary>
+    public uint Vni { get; private init; }
+    /// <summary>MirrorUdp: UDP destination port (8099 by default).</summary>
+    public ushort UdpDestinationPort { get; private init; }
+    /// <summary>TunnelVxlan / MirrorUdp / VlanFabric: the fabric port (vif index of the fabric interface).</summary>
+    public int FabricPort { get; private init; } = -1;
+    /// <summary>VlanFabric: VLAN id 1..4094.</summary>
+    public ushort Vlan { get; private init; }
+
+    public static NexthopEntry Discard(uint id, string? reason = null) => new(id, NexthopKind.Discard, NexthopFlags.Valid, reason);
+
+    public static NexthopEntry Receive(uint id) => new(id, NexthopKind.Receive, NexthopFlags.Valid, null);
+
+    public static NexthopEntry Encap(uint id, int interfaceIndex, MacAddress? destinationMac = null) =>
+        new(id, NexthopKind.Encap, NexthopFlags.Valid, null)
+        {
+            InterfaceIndex = interfaceIndex,
+            RewriteDestinationMac = destinationMac.HasValue,
+            DestinationMac = destinationMac ?? MacAddress.Zero,
+        };
+
+    public static NexthopEntry VxlanTunnel(uint id, uint outerSource, uint outerDestination, MacAddress outerDestinationMac, uint vni, int fabricPort)
+    {
+        if (vni > 0xFF_FFFF) throw new ArgumentOutOfRangeException(nameof(vni), vni, "VNI must fit 24 bits");
+        return new(id, NexthopKind.TunnelVxlan, NexthopFlags.Valid, null)
+        {
+            OuterSource = outerSource,
+            OuterDestination = outerDestination,
+            OuterDestinationMac = outerDestinationMac,
+            Vni = vni,
+            FabricPort = fabricPort,
+        };
+    }
+
+    public static NexthopEntry MirrorUdp(uint id, uint outerSource, uint outerDestination, ushort udpDestinationPort, MacAddress outerDestinationMac, int fabricPort) =>
+        new(id, NexthopKind.MirrorUdp, NexthopFlags.Valid, null)
+        {
+            OuterSource = outerSource,
+            OuterDestination = outerDestination,
+            UdpDestinationPort = udpDestinationPort == 0 ? (ushort)8099 : udpDestinationPort,
+            OuterDestinationMac = outerDestinationMac,
+            FabricPort = fabricPort,
+        };
+
+    public static NexthopEntry VlanFabric(uint id, ushort vlan, int fabricPort)
+    {
+        if (vlan is 0 or >= 4095) throw new ArgumentOutOfRangeException(nameof(vlan), vlan, "VLAN must be 1..4094");
+        return new(id, NexthopKind.VlanFabric, NexthopFlags.Valid, null) { Vlan = vlan, FabricPort = fabricPort };
+    }
+
+    /// <summary>A placeholder of <paramref name="kind"/> that is not valid yet; the dataplane treats it as discard and counts <paramref name="reason"/>.</summary>
+    public static NexthopEntry Unresolved(uint id, NexthopKind kind, string reason) => new(id, kind, NexthopFlags.None, reason);
+
+    public override string ToString() => Kind switch
+    {
+        _ when !IsValid => $"nh {Id} {Kind} unresolved: {UnresolvedReason}",
+        NexthopKind.Encap => $"nh {Id} Encap vif {InterfaceIndex}" + (RewriteDestinationMac ? $" dmac {DestinationMac}" : ""),
+        NexthopKind.TunnelVxlan => $"nh {Id} Tunnel VxLAN {IpKey.Format(OuterSource, IpFamily.IPv4)} -> {IpKey.Format(OuterDestination, IpFamily.IPv4)} dmac {OuterDestinationMac} vni {Vni} port {FabricPort}",
+        NexthopKind.MirrorUdp => $"nh {Id} Mirror UDP {IpKey.Format(OuterSource, IpFamily.IPv4)} -> {IpKey.Format(OuterDestination, IpFamily.IPv4)}:{UdpDestinationPort} dmac {OuterDestinationMac} port {FabricPort}",
+        NexthopKind.VlanFabric => $"nh {Id} VLAN {Vlan} on port {FabricPort}",
+        _ => $"nh {Id} {Kind}",
+    };
+}
+
+/// <summary>
+/// Nexthops by id (0..Capacity-1). The control plane allocates ids (<see cref="AllocateId"/>) and publishes
+/// immutable entries; <see cref="TryGet"/> is lock-free and allocation-free.
+/// </summary>
+public sealed class NexthopTable
+{
+    private readonly NexthopEntry?[] _entries;
+    private readonly bool[] _reserved;
+    private readonly Lock _writers = new();
+    private int _nextId = 1;
+
+    public NexthopTable(int capacity = 65536)
+    {
+        if (capacity < 2) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "capacity must be at least 2");
+        _entries = new NexthopEntry?[capacity];
+        _reserved = new bool[capacity];
+        _reserved[0] = true; // id 0 is never allocated: it means "no nexthop"
+    }
+
+    public int Capacity => _entries.Length;
+
+    /// <summary>Dataplane read. False when out of range or missing.</summary>
+    public bool TryGet(uint id, [NotNullWhen(true)] out NexthopEntry? entry)
+    {
+        var entries = _entries;
+        if (id >= (uint)entries.Length)
+        {
+            entry = null;
+            return false;
+        }
+        entry = Volatile.Read(ref entries[id]);
+        return entry is not null;
+    }
+
+    /// <summary>Reserves a free id (1..Capacity-1). Throws when none is left.</summary>
+    public uint AllocateId()
+    {
+        lock (_writers)
+        {
+            for (int n = 0; n < _entries.Length; n++)
+            {
+                int id = _nextId;
+                _nextId = _nextId + 1 >= _entries.Length ? 1 : _nextId + 1;
+                if (!_reserved[id])
+                {
+                    _reserved[id] = true;
+                    return (uint)id;
+                }
+            }
+            throw new InvalidOperationException($"nexthop table is full ({_entries.Length - 1} ids)");
+        }
+    }
+
+    /// <summary>Adds or replaces in place the entry with <see cref="NexthopEntry.Id"/>. Returns the previous one.</summary>
+    public NexthopEntry? Set(NexthopEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (entry.Id == 0 || entry.Id >= (uint)_entries.Length)
+            throw new ArgumentOutOfRangeException(nameof(entry), entry.Id, $"nexthop id must be 1..{_entries.Length - 1}");
+        lock (_writers)
+        {
+            _reserved[entry.Id] = true;
+            var old = _entries[entry.Id];
+            Volatile.Write(ref _entries[entry.Id], entry);
+            return old;
+        }
+    }
+
+    /// <summary>Deletes an entry and frees its id. False if absent.</summary>
+    public bool Delete(uint id)
+    {
+        if (id == 0 || id >= (uint)_entries.Length) return false;
+        lock (_writers)
+        {
+            bool had = _entries[id] is not null;
+            Volatile.Write(ref _entries[id], null);
+            _reserved[id] = false;
+            return had;
+        }
+    }
+
+    /// <summary>Present entries in id order (control plane; allocates).</summary>
+    public IReadOnlyList<NexthopEntry> Dump()
+    {
+        var list = new List<NexthopEntry>();
+        for (int i = 0; i < _entries.Length; i++)
+            if (Volatile.Read(ref _entries[i]) is { } e) list.Add(e);
+        return list;
+    }
+}

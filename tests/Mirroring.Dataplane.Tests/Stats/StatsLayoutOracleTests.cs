@@ -1,0 +1,83 @@
+using System.Text.Json;
+using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
+using Mirroring.Testing;
+
+namespace Mirroring.Dataplane.Tests.Stats;
+
+/// <summary>An independent reader (python's struct module, written from docs/stats-region.md) agrees with the writer.</summary>
+public sealed class StatsLayoutOracleTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private const string Reader = """
+import json, struct, sys
+data = open(sys.argv[1], 'rb').read()
+flow_index, vif, worker = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+assert data[0:8] == b'VRMSTATS'
+version, header_size, total, created, pid, router, workers, nsec, prim, ovf, maxif = struct.unpack_from('<IIQqiIIIIII', data, 8)
+sections = {}
+for i in range(nsec):
+    sid, esize, off, count, per = struct.unpack_from('<IIQQI', data, 64 + 32 * i)
+    sections[sid] = (esize, off, count, per)
+esize, off, count, per = sections[2]
+e = off + esize * flow_index
+seq, flags, gen = struct.unpack_from('<III', data, e)
+nh, vrf, proto, fam, sport, dport = struct.unpack_from('<IHBBHH', data, e + 16)
+src = int.from_bytes(data[e + 32:e + 48], 'little')
+dst = int.from_bytes(data[e + 48:e + 64], 'little')
+action, mirror = data[e + 68], data[e + 70]
+packets, nbytes, mpackets, mbytes = struct.unpack_from('<QQQQ', data, e + 96)
+last_seen, = struct.unpack_from('<q', data, e + 168)
+esize, off, count, per = sections[4]
+v = off + esize * (worker * per + vif)
+rx_packets, rx_bytes = struct.unpack_from('<QQ', data, v + 8)
+esize, off, count, per = sections[5]
+drops = [struct.unpack_from('<Q', data, off + 8 * (w * per + 4))[0] for w in range(workers)]
+esize, off, count, per = sections[1]
+created_flows, = struct.unpack_from('<q', data, off)
+print(json.dumps(dict(version=version, total=total, pid=pid, router=router, workers=workers, prim=prim, ovf=ovf,
+    flags=flags, gen=gen, nh=nh, vrf=vrf, proto=proto, fam=fam, sport=sport, dport=dport, src=src, dst=dst,
+    action=action, mirror=mirror, packets=packets, bytes=nbytes, mpackets=mpackets, mbytes=mbytes, last_seen=last_seen,
+    rx_packets=rx_packets, rx_bytes=rx_bytes, drops=sum(drops), created=created_flows)))
+""";
+
+    [Fact]
+    public void Independent_reader_of_the_documented_layout_agrees_with_the_writer()
+    {
+        string path = _dir.File("stats");
+        using var region = StatsRegion.Create(new StatsRegionOptions
+        {
+            Path = path, FlowEntries = 64, OverflowEntries = 16, Workers = 2, MaxInterfaces = 8, RouterId = 0x0A00_0001,
+        });
+        var key = FlowKey.IPv4(7, 3, 6, 0x0A00_0005, 0x0A00_0006, 1234, 80);
+        region.Flows.TryInsert(key, key.ComputeHash(), 5, out int idx);
+        var attrs = FlowAttributes.Default;
+        attrs.MirrorIndex = 9;
+        region.Flows.Configure(idx, attrs);
+        region.Flows.RecordPacket(idx, 1500, 77, 0x02);
+        region.Flows.RecordPacket(idx, 500, 88, 0x10);
+        region.Flows.RecordMirrored(idx, 0, 1500);
+        region.Worker(1).AddRx(3, 4, 400);
+        region.Worker(0).AddDrop(DropReason.PolicyDeny, 2);
+        region.Worker(1).AddDrop(DropReason.PolicyDeny, 3);
+
+        var r = ExternalTool.Python3(Reader, path, idx.ToString(), "3", "1").EnsureSuccess("python layout reader");
+        var j = JsonDocument.Parse(r.StdOut).RootElement;
+        long L(string name) => j.GetProperty(name).GetInt64();
+        ulong U(string name) => j.GetProperty(name).GetUInt64();
+
+        Assert.Equal((1L, region.TotalSize, Environment.ProcessId, 0x0A00_0001L, 2L), (L("version"), L("total"), (int)L("pid"), L("router"), L("workers")));
+        Assert.Equal((64L, 16L), (L("prim"), L("ovf")));
+        Assert.Equal((long)(FlowFlags.Active | FlowFlags.Mirror), L("flags"));
+        Assert.Equal(1L, L("gen"));
+        Assert.Equal((7L, 3L, 6L, 4L, 1234L, 80L), (L("nh"), L("vrf"), L("proto"), L("fam"), L("sport"), L("dport")));
+        Assert.Equal((0x0A00_0005UL, 0x0A00_0006UL), (U("src"), U("dst")));
+        Assert.Equal(((long)FlowAction.Forward, 9L), (L("action"), L("mirror")));
+        Assert.Equal((2L, 2000L, 1L, 1500L, 88L), (L("packets"), L("bytes"), L("mpackets"), L("mbytes"), L("last_seen")));
+        Assert.Equal((4L, 400L), (L("rx_packets"), L("rx_bytes")));
+        Assert.Equal((5L, 1L), (L("drops"), L("created")));
+    }
+}
