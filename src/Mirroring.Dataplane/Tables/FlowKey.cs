@@ -5,16 +5,9 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Mirroring.Wire.Parsing;
 
 namespace Mirroring.Dataplane.Tables;
-
-/// <summary>Address family byte used in keys next to a UInt128 address.</summary>
-public enum IpFamily : byte
-{
-    None = 0,
-    IPv4 = 4,
-    IPv6 = 6,
-}
 
 /// <summary>
 /// Helpers for addresses held as UInt128: IPv4 is the address as a host-order u32

@@ -1,6 +1,8 @@
 using System.Diagnostics.CodeAnalysis;
 using Mirroring.Wire.Addressing;
 
+using Mirroring.Wire.Parsing;
+
 namespace Mirroring.Dataplane.Tables;
 
 /// <summary>What a nexthop does with a packet.</summary>

@@ -1,6 +1,8 @@
 using System.Collections.Frozen;
 using Mirroring.Wire.Addressing;
 
+using Mirroring.Wire.Parsing;
+
 namespace Mirroring.Dataplane.Tables;
 
 /// <summary>

@@ -1,6 +1,8 @@
 using Mirroring.Dataplane.Tables;
 using Mirroring.Wire.Addressing;
 
+using Mirroring.Wire.Parsing;
+
 namespace Mirroring.Dataplane.Tests.Tables;
 
 /// <summary>Runs a writer that keeps replacing while a reader checks every value it reads.</summary>

@@ -1,6 +1,8 @@
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
 
+using Mirroring.Wire.Parsing;
+
 namespace Mirroring.Dataplane.Tests.Tables;
 
 public sealed class FlowTableTests : IDisposable

@@ -4,6 +4,8 @@ using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
 using Mirroring.Wire.Addressing;
 
+using Mirroring.Wire.Parsing;
+
 namespace Mirroring.Dataplane.Tests.Tables;
 
 public sealed class HotPathTests
