@@ -4,14 +4,16 @@ using System.Runtime.InteropServices;
 namespace Mirroring.Dataplane.Stats;
 
 /// <summary>
-/// Per-interface (vif) counters, one 64-byte cache line, in a worker's interface counter block.
+/// Per-interface (vif) counters, two 64-byte cache lines, in a worker's interface counter block.
+/// Tx counts forwarded and generated frames; mirror copies sent out of the port are counted apart
+/// (<see cref="MirrorCopyPackets"/>) so that received == transmitted + dropped holds over all ports.
 /// <see cref="Sequence"/> is the entry's seqlock (odd while the owning worker writes). Readers sum
 /// the copies of all workers; summed snapshots have <see cref="Sequence"/> 0.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = Size)]
 public struct InterfaceCounters
 {
-    public const int Size = 64;
+    public const int Size = 128;
 
     public uint Sequence;
     public uint Reserved;
@@ -22,10 +24,15 @@ public struct InterfaceCounters
     public ulong Drops;
     public ulong RxMirroredPackets;
     public ulong TxMirroredPackets;
+    /// <summary>Mirror copies transmitted out of this port (not in <see cref="TxPackets"/>).</summary>
+    public ulong MirrorCopyPackets;
+    public ulong MirrorCopyBytes;
 
     /// <summary>Adds every counter of <paramref name="other"/> (not the sequence).</summary>
     public void Add(in InterfaceCounters other)
     {
+        MirrorCopyPackets += other.MirrorCopyPackets;
+        MirrorCopyBytes += other.MirrorCopyBytes;
         RxPackets += other.RxPackets;
         RxBytes += other.RxBytes;
         TxPackets += other.TxPackets;
@@ -37,7 +44,7 @@ public struct InterfaceCounters
 
     /// <summary>True when every counter is zero.</summary>
     public readonly bool IsZero =>
-        (RxPackets | RxBytes | TxPackets | TxBytes | Drops | RxMirroredPackets | TxMirroredPackets) == 0;
+        (RxPackets | RxBytes | TxPackets | TxBytes | Drops | RxMirroredPackets | TxMirroredPackets | MirrorCopyPackets | MirrorCopyBytes) == 0;
 }
 
 /// <summary>Failure counts of one mirror entry, indexed by <see cref="MirrorFailure"/>.</summary>

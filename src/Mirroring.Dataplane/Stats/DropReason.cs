@@ -34,7 +34,13 @@ public enum DropReason : byte
     TxQueueFull = 23,
     HeadroomTooSmall = 24,
     FlowEvicted = 25,
-    Unknown = 26,
+    /// <summary>An ARP request for an address no endpoint of the network has (the reference's "Arp No Where").</summary>
+    ArpNoWhere = 26,
+    /// <summary>Broadcast or multicast other than ARP: this dataplane does not flood.</summary>
+    FloodNotSupported = 27,
+    /// <summary>A fabric packet that is not VxLAN addressed to this vRouter.</summary>
+    NotForUs = 28,
+    Unknown = 29,
 }
 
 /// <summary>Display names and counts for <see cref="DropReason"/>.</summary>
@@ -71,6 +77,9 @@ public static class DropReasons
         "TX Queue Full",
         "Headroom Too Small",
         "Flow Evicted",
+        "Arp No Where",
+        "Flood Not Supported",
+        "Fabric Packet Not For Us",
         "Unknown",
     ];
 

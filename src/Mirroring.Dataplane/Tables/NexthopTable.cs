@@ -72,6 +72,8 @@ public sealed class NexthopEntry
     public int FabricPort { get; private init; } = -1;
     /// <summary>VlanFabric: VLAN id 1..4094.</summary>
     public ushort Vlan { get; private init; }
+    /// <summary>MirrorUdp: the tunnel nexthop the copy goes through (0 = none).</summary>
+    public uint ViaNexthopId { get; private init; }
 
     public static NexthopEntry Discard(uint id, string? reason = null) => new(id, NexthopKind.Discard, NexthopFlags.Valid, reason);
 
@@ -98,7 +100,11 @@ public sealed class NexthopEntry
         };
     }
 
-    public static NexthopEntry MirrorUdp(uint id, uint outerSource, uint outerDestination, ushort udpDestinationPort, MacAddress outerDestinationMac, int fabricPort) =>
+    /// <param name="fabricPort">The port the copy leaves by: the fabric, or the local interface of an analyzer in an overlay network.</param>
+    /// <param name="viaNexthopId">When the analyzer sits behind a remote VTEP: the VxLAN tunnel nexthop that carries the
+    /// UDP copy (its Ethernet destination is then the analyzer's MAC); 0 when the copy is sent as is.</param>
+    public static NexthopEntry MirrorUdp(uint id, uint outerSource, uint outerDestination, ushort udpDestinationPort, MacAddress outerDestinationMac, int fabricPort,
+        uint viaNexthopId = 0) =>
         new(id, NexthopKind.MirrorUdp, NexthopFlags.Valid, null)
         {
             OuterSource = outerSource,
@@ -106,6 +112,7 @@ public sealed class NexthopEntry
             UdpDestinationPort = udpDestinationPort == 0 ? (ushort)8099 : udpDestinationPort,
             OuterDestinationMac = outerDestinationMac,
             FabricPort = fabricPort,
+            ViaNexthopId = viaNexthopId,
         };
 
     public static NexthopEntry VlanFabric(uint id, ushort vlan, int fabricPort)
@@ -122,7 +129,7 @@ public sealed class NexthopEntry
         _ when !IsValid => $"nh {Id} {Kind} unresolved: {UnresolvedReason}",
         NexthopKind.Encap => $"nh {Id} Encap vif {InterfaceIndex}" + (RewriteDestinationMac ? $" dmac {DestinationMac}" : ""),
         NexthopKind.TunnelVxlan => $"nh {Id} Tunnel VxLAN {IpKey.Format(OuterSource, IpFamily.IPv4)} -> {IpKey.Format(OuterDestination, IpFamily.IPv4)} dmac {OuterDestinationMac} vni {Vni} port {FabricPort}",
-        NexthopKind.MirrorUdp => $"nh {Id} Mirror UDP {IpKey.Format(OuterSource, IpFamily.IPv4)} -> {IpKey.Format(OuterDestination, IpFamily.IPv4)}:{UdpDestinationPort} dmac {OuterDestinationMac} port {FabricPort}",
+        NexthopKind.MirrorUdp => $"nh {Id} Mirror UDP {IpKey.Format(OuterSource, IpFamily.IPv4)} -> {IpKey.Format(OuterDestination, IpFamily.IPv4)}:{UdpDestinationPort} dmac {OuterDestinationMac} port {FabricPort}" + (ViaNexthopId != 0 ? $" via nh {ViaNexthopId}" : ""),
         NexthopKind.VlanFabric => $"nh {Id} VLAN {Vlan} on port {FabricPort}",
         _ => $"nh {Id} {Kind}",
     };

@@ -15,7 +15,7 @@ public sealed class HotPathTests
     {
         Assert.Equal(48, Unsafe.SizeOf<FlowKey>());
         Assert.Equal(192, Unsafe.SizeOf<FlowEntry>());
-        Assert.Equal(64, Unsafe.SizeOf<InterfaceCounters>());
+        Assert.Equal(128, Unsafe.SizeOf<InterfaceCounters>());
         Assert.Equal(128, Unsafe.SizeOf<MirrorCounters>());
         var e = new FlowEntry();
         int Off<T>(ref T field) => (int)Unsafe.ByteOffset(ref Unsafe.As<FlowEntry, byte>(ref e), ref Unsafe.As<T, byte>(ref field));

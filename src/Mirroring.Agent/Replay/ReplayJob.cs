@@ -1,0 +1,134 @@
+using Mirroring.Agent.Configuration;
+using Mirroring.Agent.Programming;
+using Mirroring.Dataplane.Packets;
+using Mirroring.Dataplane.Pipeline;
+using Mirroring.Dataplane.Ports;
+using Mirroring.Dataplane.Ports.Capture;
+using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
+using Mirroring.Wire.Capture;
+
+namespace Mirroring.Agent.Replay;
+
+/// <summary>What to replay: a configuration, capture files as traffic arriving on named interfaces, and an output folder.</summary>
+public sealed record ReplayRequest(VrouterConfig Config, IReadOnlyList<(string Interface, string File)> Inputs, string OutputDirectory)
+{
+    public int BatchSize { get; init; } = 64;
+    /// <summary>Flow table size; null takes the configuration's.</summary>
+    public int? FlowEntries { get; init; }
+    /// <summary>Mirror indices to reuse (analyzer name -> index), so a replay numbers them as a running agent did.</summary>
+    public StableIds? MirrorIndices { get; init; }
+}
+
+/// <summary>
+/// Runs the real dataplane over capture files: each input is a port's received traffic; every port that
+/// transmits gets &lt;interface&gt;.pcap in the output folder (fabric.pcap carries overlay and mirror traffic),
+/// with the input's timestamps. The stats region is the folder's vrmirror.stats; summary.json is read back from it.
+/// </summary>
+public sealed class ReplayJob
+{
+    public const string StatsFileName = "vrmirror.stats";
+    public const string SummaryFileName = "summary.json";
+
+    private readonly ReplayRequest _request;
+
+    public ReplayJob(ReplayRequest request) => _request = request;
+
+    /// <summary>Bytes of input consumed so far and in all: for a progress bar.</summary>
+    public (long Done, long Total) Progress => _source is null ? (0, 0) : (_source.BytesRead, _source.TotalBytes);
+
+    public long PacketsReceived { get; private set; }
+
+    private CaptureFileSource? _source;
+
+    public ReplaySummary Run(CancellationToken cancellation = default)
+    {
+        var config = _request.Config;
+        Directory.CreateDirectory(_request.OutputDirectory);
+        var statsPath = Path.Combine(_request.OutputDirectory, StatsFileName);
+        var flowConfig = config.Vrouter.FlowTable;
+        var region = StatsRegion.Create(new StatsRegionOptions
+        {
+            Path = statsPath,
+            FlowEntries = _request.FlowEntries ?? flowConfig.Entries,
+            OverflowEntries = _request.FlowEntries is null ? flowConfig.OverflowEntries : null,
+            RouterId = IpKeyOf(config),
+        });
+        using var dataplane = new VrouterDataplane(region, new DataplaneOptions
+        {
+            BatchSize = _request.BatchSize,
+            MaxFrameLength = CaptureLimits.MaxCapturedLength,
+            FlowIdleTimeout = TimeSpan.FromSeconds(flowConfig.AgingSeconds),
+        });
+        var programmer = new DataplaneProgrammer(dataplane, _request.MirrorIndices);
+        var programmed = programmer.Apply(config);
+        TableDescriptorsPublisher.Publish(dataplane, config, programmed);
+
+        var inputs = new List<(ushort Port, string Path)>();
+        foreach (var (name, file) in _request.Inputs)
+        {
+            if (!programmed.InterfaceIndices.TryGetValue(name, out int vif))
+                throw new ArgumentException($"--in {name}={file}: no interface '{name}' in the configuration (known: {string.Join(", ", programmed.InterfaceIndices.Keys.Order())})");
+            if (!File.Exists(file))
+                throw new FileNotFoundException($"--in {name}={file}: file not found", file);
+            inputs.Add(((ushort)vif, file));
+        }
+
+        var sinks = new LazyCaptureSink?[region.MaxInterfaces];
+        foreach (var (name, vif) in programmed.InterfaceIndices)
+            sinks[vif] = new LazyCaptureSink(Path.Combine(_request.OutputDirectory, name + ".pcap"));
+        // Outputs of an earlier run in the same folder would mix with ours.
+        foreach (var sink in sinks) if (sink is not null && File.Exists(sink.Path)) File.Delete(sink.Path);
+
+        try
+        {
+            using (_source = new CaptureFileSource(inputs))
+            {
+                var worker = new PipelineWorker(dataplane, 0, sinks);
+                long idleNs = (long)dataplane.Options.FlowIdleTimeout.TotalNanoseconds;
+                long lastAgeNs = long.MinValue;
+                while (!_source.Completed)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                    int received = worker.Poll(_source);
+                    if (received == 0) continue;
+                    PacketsReceived += received;
+                    // Aging runs on the traffic's own clock, so a replay ages flows as the live system would have.
+                    long nowNs = worker.ReceiveFrames[received - 1].TimestampNs;
+                    if (lastAgeNs == long.MinValue) lastAgeNs = nowNs;
+                    long elapsed = nowNs - lastAgeNs;
+                    if (elapsed >= 1_000_000_000)
+                    {
+                        worker.AgeFlows(nowNs, FlowTable.AgeScanBudget(dataplane.Flows.Capacity, idleNs, elapsed));
+                        lastAgeNs = nowNs;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            foreach (var sink in sinks) sink?.Dispose();
+        }
+
+        var outputs = sinks.Where(s => s is { Opened: true }).Select(s => Path.GetFileName(s!.Path)).Order().ToList();
+        using var reader = StatsRegionReader.Open(statsPath);
+        var summary = ReplaySummary.Read(reader, programmed.InterfaceIndices, dataplane.Mirrors,
+            _request.Inputs.Select(i => new InputSummary(i.Interface, i.File)).ToList(), outputs);
+        File.WriteAllText(Path.Combine(_request.OutputDirectory, SummaryFileName), summary.ToJson());
+        return summary;
+    }
+
+    private static uint IpKeyOf(VrouterConfig config) => Wire.Addressing.IPv4Address.FromIPAddress(config.Vrouter.RouterId).Value;
+
+    /// <summary>A port's capture file, created when the port first transmits (only ports that sent something get a file).</summary>
+    private sealed class LazyCaptureSink(string path) : IPacketSink, IDisposable
+    {
+        private CaptureFileSink? _sink;
+        public string Path { get; } = path;
+        public bool Opened => _sink is not null;
+
+        public void Transmit(PacketMemory memory, ReadOnlySpan<Frame> frames) => (_sink ??= new CaptureFileSink(Path)).Transmit(memory, frames);
+        public void Flush() => _sink?.Flush();
+        public void Dispose() => _sink?.Dispose();
+    }
+}

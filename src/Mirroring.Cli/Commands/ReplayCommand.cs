@@ -1,0 +1,101 @@
+using System.CommandLine;
+using Mirroring.Agent.Configuration;
+using Mirroring.Agent.Replay;
+using Mirroring.Wire.Capture;
+using Spectre.Console;
+
+namespace Mirroring.Cli.Commands;
+
+/// <summary><c>vrmirror replay</c>: capture files in as traffic on interfaces, the real dataplane, capture files out.</summary>
+internal static class ReplayCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<FileInfo>("--config", "-c") { Description = "Configuration file (YAML, Contrail schema names; Kubernetes manifests may follow as more files)", Required = true };
+        var manifests = new Option<FileInfo[]>("--manifest") { Description = "Kubernetes manifests (MirrorDestination, Pods) loaded with the configuration", AllowMultipleArgumentsPerToken = true };
+        var inputs = new Option<string[]>("--in", "-i")
+        {
+            Description = "IFACE=FILE: FILE (pcap or pcapng) is the traffic arriving on interface IFACE ('fabric' for the fabric port); repeatable",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Output folder: <interface>.pcap per transmitting interface, summary.json, vrmirror.stats", Required = true };
+        var batch = new Option<int>("--batch") { Description = "Packets per batch (32..256)", DefaultValueFactory = _ => 64 };
+        var flowEntries = new Option<int?>("--flow-entries") { Description = "Flow table entries (a power of two); default: the configuration's vrouter.flow_table.entries" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
+        var json = new Option<bool>("--json") { Description = "Print summary.json instead of the tables" };
+
+        var command = new Command("replay", "Replay capture files through the dataplane: forwarding, flow and interface mirroring, counters.")
+        {
+            config, manifests, inputs, output, batch, flowEntries, quiet, json,
+        };
+        command.SetAction(parse =>
+        {
+            var configFile = parse.GetValue(config)!;
+            var files = new List<string> { configFile.FullName };
+            files.AddRange((parse.GetValue(manifests) ?? []).Select(f => f.FullName));
+            var loaded = ConfigLoader.LoadFiles(files.ToArray());
+            if (!loaded.Succeeded)
+                return CliOutput.Fail($"{configFile.Name}: the configuration is not valid:\n{loaded.ErrorReport}", 2);
+
+            var pairs = new List<(string, string)>();
+            foreach (var spec in parse.GetValue(inputs)!)
+            {
+                int eq = spec.IndexOf('=');
+                if (eq <= 0 || eq == spec.Length - 1)
+                    return CliOutput.Fail($"--in {spec}: expected IFACE=FILE, e.g. --in tap-web1=web1.pcap", 2);
+                pairs.Add((spec[..eq], spec[(eq + 1)..]));
+            }
+            int batchSize = parse.GetValue(batch);
+            if (batchSize is < 1 or > 256) return CliOutput.Fail($"--batch {batchSize}: must be 1..256", 2);
+
+            var job = new ReplayJob(new ReplayRequest(loaded.Config!, pairs, parse.GetValue(output)!.FullName)
+            {
+                BatchSize = batchSize,
+                FlowEntries = parse.GetValue(flowEntries),
+            });
+            bool silent = parse.GetValue(quiet);
+            ReplaySummary summary;
+            try
+            {
+                summary = CliOutput.WithProgress(silent, "replay", () => job.Progress, () => job.Run());
+            }
+            catch (Exception e) when (e is CaptureFileException or ArgumentException or FileNotFoundException or IOException)
+            {
+                return CliOutput.Fail(e.Message, 1);
+            }
+
+            if (parse.GetValue(json)) Console.WriteLine(summary.ToJson());
+            else if (!silent) PrintSummary(summary, parse.GetValue(output)!.FullName);
+            return summary.Totals.Balanced ? 0 : 3;
+        });
+        return command;
+    }
+
+    internal static void PrintSummary(ReplaySummary s, string outputDirectory)
+    {
+        var ports = new Table().Title("interfaces").AddColumns("vif", "name", "rx", "tx", "drops", "rx mirrored", "tx mirrored", "mirror copies out");
+        foreach (var i in s.Interfaces)
+            ports.AddRow($"{i.Vif}", i.Name, $"{i.RxPackets}", $"{i.TxPackets}", $"{i.Drops}", $"{i.RxMirroredPackets}", $"{i.TxMirroredPackets}", $"{i.MirrorCopiesTx}");
+        AnsiConsole.Write(ports);
+
+        if (s.Mirrors.Count > 0)
+        {
+            var mirrors = new Table().Title("mirror entries").AddColumns("index", "analyzer", "flags", "vni", "copies", "original bytes", "bytes sent", "failures");
+            foreach (var m in s.Mirrors)
+                mirrors.AddRow($"{m.Index}", Markup.Escape(m.Analyzer), m.Flags, $"{m.Vni}", $"{m.Packets}", $"{m.OriginalBytes}", $"{m.SentBytes}",
+                    m.Failures.Count == 0 ? "0" : Markup.Escape(string.Join(", ", m.Failures.Select(f => $"{f.Key}: {f.Value}"))));
+            AnsiConsole.Write(mirrors);
+        }
+
+        var f = s.Flows;
+        AnsiConsole.MarkupLine($"flows: {f.Created} created, {f.Active} active, {f.Deleted} deleted, {f.Overflowed} overflowed, {f.FailedInserts} failed inserts; " +
+                               $"{f.MirroredFlows} mirrored flows: {f.Packets} packets, mirrored {f.MirroredPackets} packets / {f.MirroredBytes} bytes, {f.MirrorFailures} mirror failures");
+        if (s.Drops.Count > 0)
+            AnsiConsole.MarkupLine("drops: " + Markup.Escape(string.Join(", ", s.Drops.Select(d => $"{d.Key}: {d.Value}"))));
+        var t = s.Totals;
+        AnsiConsole.MarkupLine($"totals: rx {t.RxPackets} = tx {t.TxPackets} + drops {t.Drops}: " + (t.Balanced ? "[green]balanced[/]" : "[red]NOT balanced[/]") +
+                               $"; {t.MirrorCopies} mirror copies");
+        AnsiConsole.MarkupLine($"output: {Markup.Escape(outputDirectory)} ({Markup.Escape(string.Join(", ", s.Outputs.Append(ReplayJob.SummaryFileName).Append(ReplayJob.StatsFileName)))})");
+    }
+}

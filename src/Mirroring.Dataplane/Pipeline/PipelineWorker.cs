@@ -1,0 +1,345 @@
+using System.Runtime.CompilerServices;
+using Mirroring.Dataplane.Packets;
+using Mirroring.Dataplane.Ports;
+using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
+using Mirroring.Wire.Parsing;
+
+namespace Mirroring.Dataplane.Pipeline;
+
+/// <summary>
+/// One dataplane worker: RX -> parse -> classify -> batched flow lookup (install from policy on a miss) ->
+/// mirror -> action -> TX per port, one batch at a time. Owns its packet memory, its batch arrays and its
+/// counter block; nothing here allocates, locks, logs or throws per packet.
+/// </summary>
+public sealed unsafe partial class PipelineWorker
+{
+    private readonly VrouterDataplane _dataplane;
+    private readonly FlowTable _flows;
+    private readonly WorkerCounters _counters;
+    private readonly IPacketSink?[] _sinks;
+    private readonly BatchCounters _batch;
+
+    private readonly Frame[] _rx;
+    private readonly ParsedPacket[] _parsed;
+    private readonly PacketWork[] _work;
+    private readonly FlowKey[] _keys;
+    private readonly uint[] _hashes;
+    private readonly int[] _flowIndices;
+    private int _keyCount;
+
+    private readonly Frame[] _tx;
+    private readonly Frame[] _txPort;
+    private readonly bool[] _txSent;
+    private int _txCount;
+
+    private ForwardingState _state = ForwardingState.Empty;
+    private ushort _ipIdentification;
+
+    /// <param name="sinks">Per vif index, where that port's transmitted frames go (null: the port has no output).</param>
+    public PipelineWorker(VrouterDataplane dataplane, int workerId, IReadOnlyList<IPacketSink?> sinks)
+    {
+        _dataplane = dataplane;
+        _flows = dataplane.Flows;
+        _counters = dataplane.Region.Worker(workerId);
+        WorkerId = workerId;
+        var options = dataplane.Options;
+        int batch = options.BatchSize;
+        Memory = new PacketMemory(batch, options.MaxFrameLength, options.CopyAreaBytes);
+        _sinks = new IPacketSink?[dataplane.Region.MaxInterfaces];
+        for (int i = 0; i < sinks.Count && i < _sinks.Length; i++) _sinks[i] = sinks[i];
+        _batch = new BatchCounters(dataplane.Region.MaxInterfaces);
+        _rx = new Frame[batch];
+        _parsed = new ParsedPacket[batch];
+        _work = new PacketWork[batch];
+        _keys = new FlowKey[batch];
+        _hashes = new uint[batch];
+        _flowIndices = new int[batch];
+        // Each packet can leave as itself plus four copies (two flow mirrors, RX and TX port mirrors).
+        _tx = new Frame[batch * 5];
+        _txPort = new Frame[batch * 5];
+        _txSent = new bool[batch * 5];
+    }
+
+    public int WorkerId { get; }
+    public PacketMemory Memory { get; }
+    public int BatchSize => _rx.Length;
+
+    /// <summary>The receive frames array: benchmarks fill it (and the memory's receive slots) and call <see cref="Process"/>.</summary>
+    public Span<Frame> ReceiveFrames => _rx;
+
+    /// <summary>Receives one batch from <paramref name="source"/>, processes and transmits it; returns the frames received.</summary>
+    public int Poll(IPacketSource source)
+    {
+        int received = source.Receive(Memory, _rx);
+        if (received > 0) Process(received);
+        return received;
+    }
+
+    /// <summary>Processes the first <paramref name="count"/> frames of <see cref="ReceiveFrames"/>.</summary>
+    public void Process(int count)
+    {
+        _state = _dataplane.State;
+        _txCount = 0;
+        _keyCount = 0;
+        Classify(count);
+        LookupFlows();
+        Act(count);
+        Transmit();
+        _batch.FlushTo(in _counters);
+        Memory.ResetCopies();
+    }
+
+    /// <summary>Deletes flows idle for the configured timeout; call from one thread, between batches.</summary>
+    public int AgeFlows(long nowNs, int maxEntriesToScan) =>
+        _flows.Age(nowNs, (long)_dataplane.Options.FlowIdleTimeout.TotalNanoseconds, maxEntriesToScan);
+
+    private void Classify(int count)
+    {
+        var interfaces = _dataplane.Interfaces;
+        for (int i = 0; i < count; i++)
+        {
+            ref readonly Frame frame = ref _rx[i];
+            ref PacketWork work = ref _work[i];
+            work = default;
+            work.FlowIndex = -1;
+            work.KeySlot = -1;
+            work.InVif = frame.Port;
+            work.L2Offset = frame.Offset;
+            work.L2Length = frame.Length;
+
+            if (!_batch.IsValidInterface(frame.Port) || !interfaces.TryGet(frame.Port, out var vif))
+            {
+                // Unknown port: count it under the drop reason only (there is no vif entry to charge).
+                _batch.Drop(DropReason.InterfaceUnknown);
+                work.Done = true;
+                continue;
+            }
+
+            ref InterfaceCounters vifCounters = ref _batch.Interface(vif.Index);
+            vifCounters.RxPackets++;
+            vifCounters.RxBytes += (ulong)frame.Length;
+
+            if (vif.Kind == InterfaceKind.Fabric)
+            {
+                ClassifyFromFabric(ref work, ref _parsed[i], in frame);
+                continue;
+            }
+
+            // Port mirroring sees every frame the interface received, before anything else looks at it.
+            if (vif.MirrorsRx && MirrorCopy(vif.MirrorIndex, in frame, frame.Offset, frame.Length, vif.RxMirrorMetadata.Span, L2Hash(frame.Offset), -1, 0))
+                vifCounters.RxMirroredPackets++;
+
+            if (PacketParser.Parse(Memory.Span(frame.Offset, frame.Length), out _parsed[i]) != ParseStatus.Ok)
+            {
+                Drop(ref work, DropReason.InvalidPacket);
+                continue;
+            }
+            work.Vrf = vif.VrfId;
+            Switch(ref work, ref _parsed[i], in frame, (uint)vif.Index);
+        }
+    }
+
+    private void ClassifyFromFabric(ref PacketWork work, ref ParsedPacket parsed, in Frame frame)
+    {
+        work.FromFabric = true;
+        var outer = Memory.Span(frame.Offset, frame.Length);
+        if (PacketParser.Parse(outer, out parsed) != ParseStatus.Ok)
+        {
+            Drop(ref work, DropReason.InvalidPacket);
+            return;
+        }
+        if (parsed.Tunnel != TunnelKind.Vxlan || parsed.Family != IpFamily.IPv4 || (uint)parsed.DestinationAddress != _state.RouterId.Value)
+        {
+            Drop(ref work, DropReason.NotForUs);
+            return;
+        }
+        if (!_dataplane.Routes.TryGetVrfForVni(parsed.TunnelId, out ushort vrf))
+        {
+            Drop(ref work, DropReason.InvalidVni);
+            return;
+        }
+        uint vtep = (uint)parsed.SourceAddress;
+        _state.VtepNexthops.TryGetValue(vtep, out uint sourceNexthop);
+        work.Vrf = vrf;
+        work.L2Offset = frame.Offset + parsed.TunnelPayloadOffset;
+        work.L2Length = frame.Length - parsed.TunnelPayloadOffset;
+        if (PacketParser.Parse(Memory.Span(work.L2Offset, work.L2Length), out parsed) != ParseStatus.Ok)
+        {
+            Drop(ref work, DropReason.InvalidPacket);
+            return;
+        }
+        Switch(ref work, ref parsed, in frame, sourceNexthop);
+    }
+
+    /// <summary>Chooses the nexthop (bridge by MAC, or route by IP when sent to the gateway MAC) and builds the flow key.</summary>
+    private void Switch(ref PacketWork work, ref ParsedPacket parsed, in Frame frame, uint sourceNexthop)
+    {
+        var routes = _dataplane.Routes;
+        if (parsed.EtherType == Wire.Headers.EtherTypes.Arp)
+        {
+            SwitchArp(ref work, ref parsed, in frame);
+            return;
+        }
+        if (parsed.DestinationMac.IsMulticast)
+        {
+            Drop(ref work, DropReason.FloodNotSupported);
+            return;
+        }
+        if (parsed.DestinationMac == _state.GatewayMac)
+        {
+            if (parsed.Family == IpFamily.None || !routes.TryLookupInet(work.Vrf, parsed.Family, parsed.DestinationAddress, out work.NexthopId))
+            {
+                Drop(ref work, DropReason.NoRoute);
+                return;
+            }
+            work.Routed = true;
+        }
+        else if (!routes.TryLookupBridge(work.Vrf, parsed.DestinationMac, out work.NexthopId))
+        {
+            Drop(ref work, DropReason.NoL2Route);
+            return;
+        }
+
+        if (parsed.Family == IpFamily.None) return; // bridged non-IP traffic has no flow
+
+        bool ports = parsed.HasPorts;
+        int slot = _keyCount++;
+        _keys[slot] = new FlowKey(sourceNexthop, work.Vrf, parsed.Protocol, parsed.Family,
+            parsed.SourceAddress, parsed.DestinationAddress,
+            ports ? parsed.SourcePort : (ushort)0, ports ? parsed.DestinationPort : (ushort)0);
+        work.KeySlot = slot;
+    }
+
+    /// <summary>ARP requests from VMs are answered for known endpoints, as the reference does; other ARP is bridged.</summary>
+    private void SwitchArp(ref PacketWork work, ref ParsedPacket parsed, in Frame frame)
+    {
+        const ushort Request = 1;
+        if (parsed.ArpOperation == Request && !work.FromFabric)
+        {
+            if (!_state.TryAnswerArp(work.Vrf, (uint)parsed.DestinationAddress, out var answer))
+            {
+                Drop(ref work, DropReason.ArpNoWhere);
+                return;
+            }
+            int offset = Memory.AllocateCopy(Wire.Building.PacketBuilder.ArpFrameLength + 4);
+            if (offset < 0)
+            {
+                Drop(ref work, DropReason.NoBuffer);
+                return;
+            }
+            int length = Wire.Building.PacketBuilder.WriteArpReply(Memory.Span(offset, Wire.Building.PacketBuilder.ArpFrameLength + 4),
+                answer, parsed.ArpTargetIp, parsed.ArpSenderMac, parsed.ArpSenderIp,
+                parsed.VlanCount > 0 ? parsed.OuterVlanTci : null);
+            if (_dataplane.Interfaces.TryGet(work.InVif, out var inVif))
+                TransmitToInterface(inVif, offset, length, in frame, FrameFlags.Generated, ref work);
+            work.Done = true;
+            return;
+        }
+        if (parsed.DestinationMac.IsMulticast)
+        {
+            Drop(ref work, DropReason.FloodNotSupported);
+            return;
+        }
+        if (!_dataplane.Routes.TryLookupBridge(work.Vrf, parsed.DestinationMac, out work.NexthopId))
+            Drop(ref work, DropReason.NoL2Route);
+    }
+
+    private void LookupFlows()
+    {
+        if (_keyCount == 0) return;
+        _flows.LookupBatch(_keys.AsSpan(0, _keyCount), _hashes.AsSpan(0, _keyCount), _flowIndices.AsSpan(0, _keyCount));
+    }
+
+    private void Act(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            ref PacketWork work = ref _work[i];
+            if (work.Done) continue;
+            ref readonly Frame frame = ref _rx[i];
+
+            if (work.KeySlot >= 0 && !ApplyFlow(ref work, ref _parsed[i], in frame))
+                continue;
+            Forward(ref work, in _parsed[i], in frame);
+        }
+    }
+
+    /// <summary>Finds or installs the flow, counts the packet, mirrors it, and applies the flow's action. False when dropped.</summary>
+    private bool ApplyFlow(ref PacketWork work, ref ParsedPacket parsed, in Frame frame)
+    {
+        int slot = work.KeySlot;
+        uint hash = _hashes[slot];
+        work.FlowHash = hash;
+        int index = _flowIndices[slot];
+        if (index < 0)
+        {
+            switch (_flows.TryInsert(in _keys[slot], hash, frame.TimestampNs, out index))
+            {
+                case InsertResult.Inserted:
+                    InstallFlow(index, in _keys[slot], ref work);
+                    break;
+                case InsertResult.AlreadyPresent:
+                    break;
+                default:
+                    Drop(ref work, DropReason.FlowTableFull);
+                    return false;
+            }
+            _flowIndices[slot] = index;
+        }
+        work.FlowIndex = index;
+        _flows.RecordPacket(index, work.L2Length, frame.TimestampNs, (byte)parsed.TcpFlags);
+
+        // Flow mirrors come before the action, so denied packets are mirrored too (reference section 4).
+        ref FlowEntry entry = ref _flows.Entry(index);
+        if (entry.MirrorIndex != MirrorTable.None)
+            MirrorCopy(entry.MirrorIndex, in frame, work.L2Offset, work.L2Length, default, hash, index, 0);
+        if (entry.SecondaryMirrorIndex != MirrorTable.None)
+            MirrorCopy(entry.SecondaryMirrorIndex, in frame, work.L2Offset, work.L2Length, default, hash, index, 1);
+
+        if (entry.Action != FlowAction.Forward)
+        {
+            Drop(ref work, entry.DropReason != DropReason.None ? entry.DropReason : DropReason.FlowActionDrop);
+            return false;
+        }
+        return true;
+    }
+
+    private void InstallFlow(int index, in FlowKey key, ref PacketWork work)
+    {
+        var decision = _state.Policies.Evaluate(in key, work.Vrf, work.Vrf);
+        var flags = FlowFlags.None;
+        if (!work.FromFabric) flags |= FlowFlags.Ingress;
+        if (decision.MirrorIndex != MirrorTable.None || decision.SecondaryMirrorIndex != MirrorTable.None) flags |= FlowFlags.Mirror;
+        var attributes = new FlowAttributes
+        {
+            Action = decision.Action,
+            DropReason = decision.DropReason,
+            Flags = flags,
+            MirrorIndex = decision.MirrorIndex,
+            SecondaryMirrorIndex = decision.SecondaryMirrorIndex,
+            SourceVn = work.Vrf,
+            DestinationVn = work.Vrf,
+            IngressInterface = work.InVif,
+            EgressNexthop = work.NexthopId,
+        };
+        _flows.Configure(index, in attributes);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Drop(ref PacketWork work, DropReason reason)
+    {
+        work.Done = true;
+        work.Drop = reason;
+        _batch.Drop(reason);
+        _batch.Interface(work.InVif).Drops++;
+    }
+
+    /// <summary>A cheap hash of the MAC addresses, for the UDP source port of copies that have no flow.</summary>
+    private uint L2Hash(int offset)
+    {
+        // Frames are at least 14 bytes once parsed; a runt received on a mirrored port reads only our own memory.
+        byte* p = Memory.Base + offset;
+        return System.Numerics.BitOperations.Crc32C(System.Numerics.BitOperations.Crc32C(0u, *(ulong*)p), *(uint*)(p + 8));
+    }
+}

@@ -1,0 +1,56 @@
+using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
+
+namespace Mirroring.Dataplane.Pipeline;
+
+/// <summary>Sizes and behaviour of a dataplane instance.</summary>
+public sealed record DataplaneOptions
+{
+    /// <summary>Packets per batch (32..256).</summary>
+    public int BatchSize { get; init; } = 64;
+    /// <summary>Largest frame a port can hand in; replay uses the capture limit so nothing is ever cut.</summary>
+    public int MaxFrameLength { get; init; } = 9216;
+    /// <summary>Bytes per worker for mirror copies and generated frames, reused every batch.</summary>
+    public int CopyAreaBytes { get; init; } = 4 << 20;
+    /// <summary>A flow idle this long is deleted (reference default 180 s).</summary>
+    public TimeSpan FlowIdleTimeout { get; init; } = TimeSpan.FromSeconds(180);
+
+    public void Validate()
+    {
+        if (BatchSize is < 1 or > 256) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be 1..256 (32..256 recommended)");
+        if (MaxFrameLength is < 64 or > 262144) throw new ArgumentOutOfRangeException(nameof(MaxFrameLength), MaxFrameLength, "frame length must be 64..262144");
+    }
+}
+
+/// <summary>
+/// One vRouter dataplane: the shared stats region (with the flow table in it), the control tables, and the
+/// forwarding state. The control plane (the agent's programmer) writes tables and publishes state; workers read
+/// them lock-free. Counters live only in the stats region, so another process sees exactly what the workers counted.
+/// </summary>
+public sealed class VrouterDataplane : IDisposable
+{
+    private ForwardingState _state = ForwardingState.Empty;
+
+    public VrouterDataplane(StatsRegion region, DataplaneOptions? options = null)
+    {
+        Options = options ?? new DataplaneOptions();
+        Options.Validate();
+        Region = region;
+        Interfaces = new InterfaceTable(region.MaxInterfaces);
+    }
+
+    public DataplaneOptions Options { get; }
+    public StatsRegion Region { get; }
+    public FlowTable Flows => Region.Flows;
+    public InterfaceTable Interfaces { get; }
+    public MirrorTable Mirrors { get; } = new();
+    public NexthopTable Nexthops { get; } = new();
+    public RouteTable Routes { get; } = new();
+
+    /// <summary>The state workers use from their next batch on.</summary>
+    public ForwardingState State => Volatile.Read(ref _state);
+
+    public void Publish(ForwardingState state) => Volatile.Write(ref _state, state ?? throw new ArgumentNullException(nameof(state)));
+
+    public void Dispose() => Region.Dispose();
+}
