@@ -1,11 +1,18 @@
 using System.CommandLine;
 using Mirroring.Cli.Commands;
+using Spectre.Console;
 
 namespace Mirroring.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
+    public static int Main(string[] args)
+    {
+        // Plain text when piped or captured: no colour codes in files and test output.
+        if (Console.IsOutputRedirected)
+            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        return BuildRoot().Parse(args).Invoke();
+    }
 
     /// <summary>Every verb of vrmirror. Each lives in Commands/ and builds its own Command.</summary>
     public static RootCommand BuildRoot()
