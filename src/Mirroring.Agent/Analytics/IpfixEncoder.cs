@@ -60,6 +60,59 @@ public static class MirroringIe
     public const ushort SecondaryAnalyzerName = 32016;
 
     public const uint NoMirrorIndex = uint.MaxValue;
+
+    /// <summary>One enterprise element: id, name and RFC 7012 abstract data type.</summary>
+    public sealed record Element(ushort Id, string Name, string DataType, string Description);
+
+    public static IReadOnlyList<Element> Elements { get; } =
+    [
+        new(MirrorIndex, "vrMirrorIndex", "unsigned32", "Primary mirror index of the flow; 4294967295 when the flow is not mirrored."),
+        new(SecondaryMirrorIndex, "vrSecondaryMirrorIndex", "unsigned32", "Secondary mirror index of the flow; 4294967295 when it has none."),
+        new(MirroredPacketTotalCount, "vrMirroredPacketTotalCount", "unsigned64", "Packets handed to the primary mirror nexthop since the flow was set up."),
+        new(MirroredOctetTotalCount, "vrMirroredOctetTotalCount", "unsigned64", "Bytes (original packet length) handed to the primary mirror nexthop since the flow was set up."),
+        new(MirroredPacketDeltaCount, "vrMirroredPacketDeltaCount", "unsigned64", "Primary mirrored packets since the previous record of the flow."),
+        new(MirroredOctetDeltaCount, "vrMirroredOctetDeltaCount", "unsigned64", "Primary mirrored bytes since the previous record of the flow."),
+        new(SecondaryMirroredPacketTotalCount, "vrSecondaryMirroredPacketTotalCount", "unsigned64", "Packets handed to the secondary mirror nexthop since the flow was set up."),
+        new(SecondaryMirroredOctetTotalCount, "vrSecondaryMirroredOctetTotalCount", "unsigned64", "Bytes handed to the secondary mirror nexthop since the flow was set up."),
+        new(SecondaryMirroredPacketDeltaCount, "vrSecondaryMirroredPacketDeltaCount", "unsigned64", "Secondary mirrored packets since the previous record of the flow."),
+        new(SecondaryMirroredOctetDeltaCount, "vrSecondaryMirroredOctetDeltaCount", "unsigned64", "Secondary mirrored bytes since the previous record of the flow."),
+        new(SourceVnName, "vrSourceVnName", "string", "Source virtual network (FQ name)."),
+        new(DestinationVnName, "vrDestinationVnName", "string", "Destination virtual network (FQ name)."),
+        new(FlowUuid, "vrFlowUuid", "octetArray", "Flow uuid, 16 bytes in network order."),
+        new(DropReason, "vrDropReason", "string", "Why the flow's packets were dropped; empty when they were not."),
+        new(AnalyzerName, "vrAnalyzerName", "string", "Analyzer of the primary mirror index; empty when none."),
+        new(SecondaryAnalyzerName, "vrSecondaryAnalyzerName", "string", "Analyzer of the secondary mirror index; empty when none."),
+    ];
+
+    /// <summary>
+    /// The elements as an IANA-registry-style XML file, which libfixbuf's <c>ipfixDump -e FILE</c> (and other
+    /// collectors that read that format) load to name and decode them.
+    /// </summary>
+    public static string ElementsXml(uint enterpriseNumber = DefaultEnterpriseNumber)
+    {
+        var sb = new StringBuilder();
+        sb.Append("<?xml version='1.0' encoding='UTF-8'?>\n");
+        sb.Append("<registry id=\"vrmirror_ipfix\" xmlns=\"http://www.iana.org/assignments\" xmlns:cert=\"http://www.cert.org/ipfix\">\n");
+        sb.Append("  <title>vrmirror flow mirror elements</title>\n");
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture,
+            $"  <registry id=\"vrmirror-information-elements\">\n    <title>vrmirror elements (PEN {enterpriseNumber})</title>\n");
+        foreach (var e in Elements)
+        {
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"""
+                    <record>
+                      <name>{e.Name}</name>
+                      <dataType>{e.DataType}</dataType>
+                      <cert:enterpriseId>{enterpriseNumber}</cert:enterpriseId>
+                      <elementId>{e.Id}</elementId>
+                      <status>current</status>
+                      <description><paragraph>{System.Security.SecurityElement.Escape(e.Description)}</paragraph></description>
+                    </record>
+
+                """);
+        }
+        sb.Append("  </registry>\n</registry>\n");
+        return sb.ToString();
+    }
 }
 
 /// <summary>One field specifier of a template.</summary>
