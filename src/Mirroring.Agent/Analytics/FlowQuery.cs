@@ -1,0 +1,220 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Microsoft.Data.Sqlite;
+
+namespace Mirroring.Agent.Analytics;
+
+/// <summary>
+/// A query over a <see cref="SqliteFlowStore"/>. Filters combine with AND; a null filter does not filter.
+/// <list type="bullet">
+/// <item><see cref="Analyzer"/> / <see cref="MirrorIndex"/>: the primary or the secondary mirror slot matches.</item>
+/// <item><see cref="Vn"/>: the source or the destination virtual network matches.</item>
+/// <item><see cref="Since"/> / <see cref="Until"/> (inclusive): the flow has a record sampled in the range; the
+/// Window* sums of a row add up the deltas of those records only.</item>
+/// <item><see cref="MismatchOnly"/>: flows with a mirror index whose mirrored packets (or bytes) differ from
+/// their packets (or bytes), in either mirror slot, compared on totals.</item>
+/// </list>
+/// Rows come newest first (last sample time), at most <see cref="Limit"/> of them.
+/// </summary>
+public sealed record FlowQuery
+{
+    public string? Analyzer { get; init; }
+    public int? MirrorIndex { get; init; }
+    public string? Vn { get; init; }
+    public DateTimeOffset? Since { get; init; }
+    public DateTimeOffset? Until { get; init; }
+    public bool MismatchOnly { get; init; }
+    public int? Limit { get; init; }
+
+    /// <summary>
+    /// Parses a time given to --since / --until: ISO-8601 (a time without offset is UTC), "now", or relative
+    /// to <paramref name="now"/> as a signed number and unit: "-10m", "-2h", "-30s", "-1d", "-1w" (also "+5m").
+    /// </summary>
+    public static DateTimeOffset ParseTime(string text, DateTimeOffset now, string what = "time")
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var t = text.Trim();
+        if (t.Equals("now", StringComparison.OrdinalIgnoreCase)) return now;
+        if (t.Length >= 3 && (t[0] == '-' || t[0] == '+') && char.IsAsciiLetter(t[^1]) && t.Count(char.IsAsciiLetter) == 1)
+        {
+            if (!long.TryParse(t.AsSpan(1, t.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+                throw new FormatException($"{what}: '{text}' is not a relative time (like -10m, -2h, -30s, -1d)");
+            TimeSpan unit = char.ToLowerInvariant(t[^1]) switch
+            {
+                's' => TimeSpan.FromSeconds(1),
+                'm' => TimeSpan.FromMinutes(1),
+                'h' => TimeSpan.FromHours(1),
+                'd' => TimeSpan.FromDays(1),
+                'w' => TimeSpan.FromDays(7),
+                _ => throw new FormatException($"{what}: '{text}' has unit '{t[^1]}'; use s, m, h, d or w"),
+            };
+            var span = unit * n;
+            return t[0] == '-' ? now - span : now + span;
+        }
+        if (DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var absolute))
+            return absolute;
+        throw new FormatException($"{what}: '{text}' is neither an ISO-8601 time (2026-01-02T03:04:05Z) nor a relative one (-10m)");
+    }
+
+    internal IReadOnlyList<FlowQueryRow> Run(SqliteConnection connection)
+    {
+        if (Limit is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(Limit), Limit, "limit must be positive");
+        if (Since is { } s && Until is { } u && s > u)
+            throw new ArgumentException($"since ({s:O}) is after until ({u:O})");
+
+        using var cmd = connection.CreateCommand();
+        // The time range selects samples; the inner join keeps the flows that have one in range.
+        var window = new StringBuilder("1 = 1");
+        if (Since is { } since)
+        {
+            window.Append(" AND w.sample_time >= $since");
+            cmd.Parameters.AddWithValue("$since", SqliteFlowStore.ToUnixMs(since));
+        }
+        if (Until is { } until)
+        {
+            window.Append(" AND w.sample_time <= $until");
+            cmd.Parameters.AddWithValue("$until", SqliteFlowStore.ToUnixMs(until));
+        }
+
+        var where = new List<string>();
+        if (Analyzer is not null)
+        {
+            where.Add("(f.analyzer_name = $analyzer OR f.sec_analyzer_name = $analyzer)");
+            cmd.Parameters.AddWithValue("$analyzer", Analyzer);
+        }
+        if (MirrorIndex is { } mi)
+        {
+            where.Add("(f.mirror_index = $mi OR f.sec_mirror_index = $mi)");
+            cmd.Parameters.AddWithValue("$mi", (long)mi);
+        }
+        if (Vn is not null)
+        {
+            where.Add("(f.source_vn = $vn OR f.destination_vn = $vn)");
+            cmd.Parameters.AddWithValue("$vn", Vn);
+        }
+        if (MismatchOnly)
+            where.Add("""
+                f.mirror_index IS NOT NULL AND (
+                    f.mirror_packets <> f.packets OR f.mirror_bytes <> f.bytes
+                    OR (f.sec_mirror_index IS NOT NULL AND (f.sec_mirror_packets <> f.packets OR f.sec_mirror_bytes <> f.bytes)))
+                """);
+
+        var sql = new StringBuilder($"""
+            SELECT f.flow_uuid, f.direction, f.source_vn, f.destination_vn, f.source_ip, f.destination_ip, f.protocol,
+                f.source_port, f.destination_port, f.tcp_flags, f.interface_name, f.setup_time, f.teardown_time,
+                f.bytes, f.packets, f.action, f.vrouter_ip, f.drop_reason, f.mirror_index, f.sec_mirror_index,
+                f.analyzer_name, f.sec_analyzer_name, f.mirror_packets, f.mirror_bytes, f.sec_mirror_packets,
+                f.sec_mirror_bytes, f.first_sample_time, f.last_sample_time,
+                w.p, w.b, w.mp, w.mb, w.n
+            FROM flows f
+            JOIN (SELECT w.flow_uuid AS flow_uuid, sum(w.diff_packets) AS p, sum(w.diff_bytes) AS b,
+                         sum(w.diff_mirror_packets) AS mp, sum(w.diff_mirror_bytes) AS mb, count(*) AS n
+                  FROM flow_samples w WHERE {window} GROUP BY w.flow_uuid) w ON w.flow_uuid = f.flow_uuid
+            """);
+        if (where.Count > 0)
+            sql.Append("\nWHERE ").AppendJoin("\n  AND ", where);
+        sql.Append("\nORDER BY f.last_sample_time DESC, f.flow_uuid");
+        if (Limit is { } limit)
+        {
+            sql.Append("\nLIMIT $limit");
+            cmd.Parameters.AddWithValue("$limit", (long)limit);
+        }
+        cmd.CommandText = sql.ToString();
+
+        var rows = new List<FlowQueryRow>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            int? NullableInt(int i) => r.IsDBNull(i) ? null : checked((int)r.GetInt64(i));
+            string? NullableString(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+            ulong U(int i) => (ulong)r.GetInt64(i);
+            rows.Add(new FlowQueryRow
+            {
+                FlowUuid = Guid.Parse(r.GetString(0)),
+                Direction = r.GetString(1) == "egress" ? FlowDirection.Egress : FlowDirection.Ingress,
+                SourceVn = r.GetString(2),
+                DestinationVn = r.GetString(3),
+                SourceIp = IPAddress.Parse(r.GetString(4)),
+                DestinationIp = IPAddress.Parse(r.GetString(5)),
+                Protocol = (byte)r.GetInt64(6),
+                SourcePort = (ushort)r.GetInt64(7),
+                DestinationPort = (ushort)r.GetInt64(8),
+                TcpFlags = (ushort)r.GetInt64(9),
+                InterfaceName = r.GetString(10),
+                SetupTime = SqliteFlowStore.FromUnixMs(r.GetInt64(11)),
+                TeardownTime = r.IsDBNull(12) ? null : SqliteFlowStore.FromUnixMs(r.GetInt64(12)),
+                Bytes = U(13),
+                Packets = U(14),
+                Action = r.GetString(15) switch { "deny" => FlowAction.Deny, "drop" => FlowAction.Drop, _ => FlowAction.Pass },
+                VrouterIp = IPAddress.Parse(r.GetString(16)),
+                DropReason = NullableString(17),
+                MirrorIndex = NullableInt(18),
+                SecondaryMirrorIndex = NullableInt(19),
+                AnalyzerName = NullableString(20),
+                SecondaryAnalyzerName = NullableString(21),
+                MirroredPackets = U(22),
+                MirroredBytes = U(23),
+                SecondaryMirroredPackets = U(24),
+                SecondaryMirroredBytes = U(25),
+                FirstSampleTime = SqliteFlowStore.FromUnixMs(r.GetInt64(26)),
+                LastSampleTime = SqliteFlowStore.FromUnixMs(r.GetInt64(27)),
+                WindowPackets = U(28),
+                WindowBytes = U(29),
+                WindowMirroredPackets = U(30),
+                WindowMirroredBytes = U(31),
+                WindowSamples = (int)r.GetInt64(32),
+            });
+        }
+        return rows;
+    }
+}
+
+/// <summary>One flow as a query returns it: the latest totals from <c>flows</c> and sums over its samples.</summary>
+public sealed record FlowQueryRow
+{
+    public required Guid FlowUuid { get; init; }
+    public required FlowDirection Direction { get; init; }
+    public required string SourceVn { get; init; }
+    public required string DestinationVn { get; init; }
+    public required IPAddress SourceIp { get; init; }
+    public required IPAddress DestinationIp { get; init; }
+    public required byte Protocol { get; init; }
+    public required ushort SourcePort { get; init; }
+    public required ushort DestinationPort { get; init; }
+    public required ushort TcpFlags { get; init; }
+    public required string InterfaceName { get; init; }
+    public required DateTimeOffset SetupTime { get; init; }
+    public DateTimeOffset? TeardownTime { get; init; }
+    public required ulong Bytes { get; init; }
+    public required ulong Packets { get; init; }
+    public required FlowAction Action { get; init; }
+    public required IPAddress VrouterIp { get; init; }
+    public string? DropReason { get; init; }
+    public int? MirrorIndex { get; init; }
+    public int? SecondaryMirrorIndex { get; init; }
+    public string? AnalyzerName { get; init; }
+    public string? SecondaryAnalyzerName { get; init; }
+    public required ulong MirroredPackets { get; init; }
+    public required ulong MirroredBytes { get; init; }
+    public required ulong SecondaryMirroredPackets { get; init; }
+    public required ulong SecondaryMirroredBytes { get; init; }
+    public required DateTimeOffset FirstSampleTime { get; init; }
+    public required DateTimeOffset LastSampleTime { get; init; }
+
+    /// <summary>Sum of the deltas (packets, bytes, primary mirrored) of the samples in the query's time range (all samples without one).</summary>
+    public required ulong WindowPackets { get; init; }
+    public required ulong WindowBytes { get; init; }
+    public required ulong WindowMirroredPackets { get; init; }
+    public required ulong WindowMirroredBytes { get; init; }
+    public required int WindowSamples { get; init; }
+
+    /// <summary>Packets minus primary mirrored packets; null for a flow without a mirror index.</summary>
+    public long? PacketGap => MirrorIndex is null ? null : (long)Packets - (long)MirroredPackets;
+    public long? ByteGap => MirrorIndex is null ? null : (long)Bytes - (long)MirroredBytes;
+    public long? SecondaryPacketGap => SecondaryMirrorIndex is null ? null : (long)Packets - (long)SecondaryMirroredPackets;
+    public long? SecondaryByteGap => SecondaryMirrorIndex is null ? null : (long)Bytes - (long)SecondaryMirroredBytes;
+    public bool IsActive => TeardownTime is null;
+}

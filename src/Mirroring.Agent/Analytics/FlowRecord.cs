@@ -1,0 +1,107 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Security.Cryptography;
+
+namespace Mirroring.Agent.Analytics;
+
+/// <summary>Which way the flow goes through the vif that owns it.</summary>
+public enum FlowDirection
+{
+    Ingress,
+    Egress,
+}
+
+/// <summary>What the policy did with the flow's packets.</summary>
+public enum FlowAction
+{
+    Pass,
+    Deny,
+    Drop,
+}
+
+/// <summary>
+/// The counters of one mirror slot of a flow: totals since the flow was set up, and the change since the
+/// previous record of the same flow (what the collector saw between two reads of the stats region).
+/// </summary>
+public readonly record struct MirrorCounters(ulong Packets, ulong Bytes, ulong DiffPackets, ulong DiffBytes)
+{
+    public static MirrorCounters Zero => default;
+}
+
+/// <summary>
+/// One flow-log record: the classic vRouter flow-log fields plus the mirror fields the product requirement
+/// adds (mirror index, analyzer, mirrored packets and bytes per mirror slot). Counters are totals since
+/// the flow was set up; the Diff* values are the change since the previous record of the flow.
+/// A flow without mirroring has <see cref="MirrorIndex"/> null and zero mirror counters.
+/// </summary>
+public sealed record FlowRecord
+{
+    /// <summary>Deterministic identity: see <see cref="FlowUuid.Create"/>.</summary>
+    public required Guid FlowUuid { get; init; }
+    public required FlowDirection Direction { get; init; }
+    public required string SourceVn { get; init; }
+    public required string DestinationVn { get; init; }
+    public required IPAddress SourceIp { get; init; }
+    public required IPAddress DestinationIp { get; init; }
+    public required byte Protocol { get; init; }
+    public required ushort SourcePort { get; init; }
+    public required ushort DestinationPort { get; init; }
+    /// <summary>TCP flags seen on the flow (OR of all packets), as in the TCP header's low 9 bits.</summary>
+    public ushort TcpFlags { get; init; }
+    public required string InterfaceName { get; init; }
+    public required DateTimeOffset SetupTime { get; init; }
+    /// <summary>When the flow aged out or was deleted; null while it is active.</summary>
+    public DateTimeOffset? TeardownTime { get; init; }
+    public required ulong Bytes { get; init; }
+    public required ulong Packets { get; init; }
+    public required ulong DiffBytes { get; init; }
+    public required ulong DiffPackets { get; init; }
+    public required FlowAction Action { get; init; }
+    /// <summary>The vRouter (exporter) that owns the flow.</summary>
+    public required IPAddress VrouterIp { get; init; }
+    public string? DropReason { get; init; }
+
+    /// <summary>The primary mirror index; null when the flow is not mirrored.</summary>
+    public int? MirrorIndex { get; init; }
+    /// <summary>The secondary mirror index; null when the flow has none.</summary>
+    public int? SecondaryMirrorIndex { get; init; }
+    /// <summary>The analyzer the primary mirror index sends to.</summary>
+    public string? AnalyzerName { get; init; }
+    public string? SecondaryAnalyzerName { get; init; }
+    /// <summary>Packets and bytes handed to the primary mirror nexthop (bytes measured like <see cref="Bytes"/>).</summary>
+    public MirrorCounters Mirrored { get; init; }
+    public MirrorCounters SecondaryMirrored { get; init; }
+
+    /// <summary>When the collector made this record (read the counters).</summary>
+    public required DateTimeOffset SampleTime { get; init; }
+
+    public bool IsIPv6 => SourceIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+}
+
+/// <summary>Deterministic flow uuids, so a restarted agent gives the same uuid to the same flow.</summary>
+public static class FlowUuid
+{
+    // A fixed namespace for name-based (version 5) uuids of vRouter flows.
+    private static readonly byte[] Namespace = Guid.Parse("6f1c7a9e-3b2d-4c58-9e0a-5d4b8f2e1c37").ToByteArray(bigEndian: true);
+
+    /// <summary>
+    /// The RFC 9562 version 5 uuid of (vRouter IP, flow table index, generation). The generation is the
+    /// flow entry's generation counter, so a new flow that reuses a slot gets a new uuid.
+    /// </summary>
+    public static Guid Create(IPAddress vrouterIp, uint flowIndex, uint generation)
+    {
+        ArgumentNullException.ThrowIfNull(vrouterIp);
+        var ip = vrouterIp.GetAddressBytes();
+        var name = new byte[Namespace.Length + ip.Length + 8];
+        Namespace.CopyTo(name, 0);
+        ip.CopyTo(name, Namespace.Length);
+        BinaryPrimitives.WriteUInt32BigEndian(name.AsSpan(Namespace.Length + ip.Length), flowIndex);
+        BinaryPrimitives.WriteUInt32BigEndian(name.AsSpan(Namespace.Length + ip.Length + 4), generation);
+        Span<byte> hash = stackalloc byte[20];
+        SHA1.HashData(name, hash);
+        var bytes = hash[..16];
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x50);
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
+        return new Guid(bytes, bigEndian: true);
+    }
+}

@@ -1,0 +1,225 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Mirroring.Agent.Analytics;
+
+namespace Mirroring.Cli.Commands;
+
+/// <summary><c>vrmirror flows query</c>: flows from the analytics store, filtered, as a table or JSON lines.</summary>
+internal static class FlowsCommand
+{
+    public static Command Create()
+    {
+        var flows = new Command("flows", "Flow records kept in the analytics store (SQLite).");
+        flows.Subcommands.Add(CreateQuery());
+        return flows;
+    }
+
+    private static Command CreateQuery()
+    {
+        var db = new Option<string>("--db") { Description = "The flow store (SQLite file) to read.", Required = true };
+        var analyzer = new Option<string?>("--analyzer") { Description = "Only flows mirrored to this analyzer (primary or secondary)." };
+        var mirrorIndex = new Option<int?>("--mirror-index") { Description = "Only flows with this mirror index (primary or secondary)." };
+        var vn = new Option<string?>("--vn") { Description = "Only flows whose source or destination virtual network is this one." };
+        var since = new Option<string?>("--since") { Description = "Only flows with a record at or after this time: ISO-8601 (UTC when no offset) or relative (-10m, -2h, -1d)." };
+        var until = new Option<string?>("--until") { Description = "Only flows with a record at or before this time (same forms as --since)." };
+        var mismatch = new Option<bool>("--mismatch") { Description = "Only mirrored flows whose mirrored packets or bytes differ from their packets or bytes, with the gap." };
+        var json = new Option<bool>("--json") { Description = "One JSON object per line instead of a table." };
+        var limit = new Option<int?>("--limit") { Description = "At most this many flows (newest first)." };
+
+        var query = new Command("query", "List flows from the store, newest first.");
+        foreach (var o in new Option[] { db, analyzer, mirrorIndex, vn, since, until, mismatch, json, limit })
+            query.Options.Add(o);
+        query.SetAction(pr =>
+        {
+            var path = pr.GetValue(db)!;
+            FlowQuery q;
+            try
+            {
+                var now = DateTimeOffset.UtcNow;
+                q = new FlowQuery
+                {
+                    Analyzer = pr.GetValue(analyzer),
+                    MirrorIndex = pr.GetValue(mirrorIndex),
+                    Vn = pr.GetValue(vn),
+                    Since = pr.GetValue(since) is { } s ? FlowQuery.ParseTime(s, now, "--since") : null,
+                    Until = pr.GetValue(until) is { } u ? FlowQuery.ParseTime(u, now, "--until") : null,
+                    MismatchOnly = pr.GetValue(mismatch),
+                    Limit = pr.GetValue(limit),
+                };
+                if (q.Limit is <= 0)
+                    throw new FormatException($"--limit: {q.Limit} is not a positive number");
+                if (q.Since is { } a && q.Until is { } b && a > b)
+                    throw new FormatException($"--since ({a:O}) is after --until ({b:O})");
+            }
+            catch (FormatException e)
+            {
+                Console.Error.WriteLine($"vrmirror flows query: {e.Message}");
+                return 2;
+            }
+
+            IReadOnlyList<FlowQueryRow> rows;
+            try
+            {
+                using var store = SqliteFlowStore.OpenReadOnly(path);
+                rows = store.Query(q);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"vrmirror flows query: --db {path}: {e.Message}");
+                return 1;
+            }
+
+            var stdout = Console.Out;
+            if (pr.GetValue(json))
+                foreach (var row in rows)
+                    stdout.WriteLine(ToJson(row));
+            else
+                stdout.Write(ToTable(rows, q));
+            return 0;
+        });
+        return query;
+    }
+
+    internal static string ToJson(FlowQueryRow r)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("flow_uuid", r.FlowUuid.ToString("D"));
+            w.WriteString("direction", r.Direction == FlowDirection.Egress ? "egress" : "ingress");
+            w.WriteString("source_vn", r.SourceVn);
+            w.WriteString("destination_vn", r.DestinationVn);
+            w.WriteString("source_ip", r.SourceIp.ToString());
+            w.WriteString("destination_ip", r.DestinationIp.ToString());
+            w.WriteNumber("protocol", r.Protocol);
+            w.WriteNumber("source_port", r.SourcePort);
+            w.WriteNumber("destination_port", r.DestinationPort);
+            w.WriteNumber("tcp_flags", r.TcpFlags);
+            w.WriteString("interface_name", r.InterfaceName);
+            w.WriteString("setup_time", r.SetupTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+            if (r.TeardownTime is { } t) w.WriteString("teardown_time", t.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+            else w.WriteNull("teardown_time");
+            w.WriteString("action", ActionText(r.Action));
+            w.WriteString("vrouter_ip", r.VrouterIp.ToString());
+            NullableString(w, "drop_reason", r.DropReason);
+            w.WriteNumber("packets", r.Packets);
+            w.WriteNumber("bytes", r.Bytes);
+            NullableNumber(w, "mirror_index", r.MirrorIndex);
+            NullableString(w, "analyzer_name", r.AnalyzerName);
+            w.WriteNumber("mirrored_packets", r.MirroredPackets);
+            w.WriteNumber("mirrored_bytes", r.MirroredBytes);
+            NullableNumber(w, "packet_gap", r.PacketGap);
+            NullableNumber(w, "byte_gap", r.ByteGap);
+            NullableNumber(w, "secondary_mirror_index", r.SecondaryMirrorIndex);
+            NullableString(w, "secondary_analyzer_name", r.SecondaryAnalyzerName);
+            w.WriteNumber("secondary_mirrored_packets", r.SecondaryMirroredPackets);
+            w.WriteNumber("secondary_mirrored_bytes", r.SecondaryMirroredBytes);
+            NullableNumber(w, "secondary_packet_gap", r.SecondaryPacketGap);
+            NullableNumber(w, "secondary_byte_gap", r.SecondaryByteGap);
+            w.WriteString("first_sample_time", r.FirstSampleTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteString("last_sample_time", r.LastSampleTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteNumber("window_samples", r.WindowSamples);
+            w.WriteNumber("window_packets", r.WindowPackets);
+            w.WriteNumber("window_bytes", r.WindowBytes);
+            w.WriteNumber("window_mirrored_packets", r.WindowMirroredPackets);
+            w.WriteNumber("window_mirrored_bytes", r.WindowMirroredBytes);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    internal static string ToTable(IReadOnlyList<FlowQueryRow> rows, FlowQuery q)
+    {
+        if (rows.Count == 0)
+            return "no flows match\n";
+        var windowed = q.Since is not null || q.Until is not null;
+        var header = new List<string>
+        {
+            "FLOW", "DIR", "SOURCE", "DESTINATION", "PROTO", "SOURCE VN", "DEST VN", "ACTION", "MIRROR",
+            "PACKETS", "MIRRORED", "GAP", "BYTES", "MIRRORED B", "GAP B", "STATE", "LAST SAMPLE",
+        };
+        if (windowed) header.AddRange(["WIN PACKETS", "WIN MIRRORED"]);
+        var table = new List<string[]> { header.ToArray() };
+        foreach (var r in rows)
+        {
+            var mirror = r.MirrorIndex is { } m ? $"{m} ({r.AnalyzerName ?? "?"})" : "-";
+            if (r.SecondaryMirrorIndex is { } m2) mirror += $", {m2} ({r.SecondaryAnalyzerName ?? "?"})";
+            var cells = new List<string>
+            {
+                r.FlowUuid.ToString("D"),
+                r.Direction == FlowDirection.Egress ? "egress" : "ingress",
+                Endpoint(r.SourceIp, r.SourcePort),
+                Endpoint(r.DestinationIp, r.DestinationPort),
+                Protocol(r.Protocol),
+                r.SourceVn,
+                r.DestinationVn,
+                ActionText(r.Action),
+                mirror,
+                Num(r.Packets),
+                r.MirrorIndex is null ? "-" : Num(r.MirroredPackets),
+                r.PacketGap is { } pg ? pg.ToString(CultureInfo.InvariantCulture) : "-",
+                Num(r.Bytes),
+                r.MirrorIndex is null ? "-" : Num(r.MirroredBytes),
+                r.ByteGap is { } bg ? bg.ToString(CultureInfo.InvariantCulture) : "-",
+                r.IsActive ? "active" : "aged",
+                r.LastSampleTime.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            };
+            if (windowed) cells.AddRange([Num(r.WindowPackets), Num(r.WindowMirroredPackets)]);
+            table.Add(cells.ToArray());
+        }
+        var widths = new int[header.Count];
+        foreach (var line in table)
+            for (int i = 0; i < line.Length; i++)
+                widths[i] = Math.Max(widths[i], line[i].Length);
+        var numeric = new HashSet<string> { "PACKETS", "MIRRORED", "GAP", "BYTES", "MIRRORED B", "GAP B", "WIN PACKETS", "WIN MIRRORED" };
+        var sb = new StringBuilder();
+        foreach (var line in table)
+        {
+            for (int i = 0; i < line.Length; i++)
+            {
+                if (i > 0) sb.Append("  ");
+                var cell = numeric.Contains(header[i]) ? line[i].PadLeft(widths[i]) : line[i].PadRight(widths[i]);
+                sb.Append(i == line.Length - 1 ? cell.TrimEnd() : cell);
+            }
+            sb.Append('\n');
+        }
+        sb.Append(CultureInfo.InvariantCulture, $"{rows.Count} flow{(rows.Count == 1 ? "" : "s")}\n");
+        return sb.ToString();
+    }
+
+    private static string Num(ulong v) => v.ToString(CultureInfo.InvariantCulture);
+
+    private static string Endpoint(System.Net.IPAddress ip, ushort port) =>
+        ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]:{port}" : $"{ip}:{port}";
+
+    private static string Protocol(byte p) => p switch
+    {
+        1 => "icmp",
+        6 => "tcp",
+        17 => "udp",
+        58 => "icmp6",
+        _ => p.ToString(CultureInfo.InvariantCulture),
+    };
+
+    private static string ActionText(FlowAction a) => a switch
+    {
+        FlowAction.Deny => "deny",
+        FlowAction.Drop => "drop",
+        _ => "pass",
+    };
+
+    private static void NullableString(Utf8JsonWriter w, string name, string? value)
+    {
+        if (value is null) w.WriteNull(name);
+        else w.WriteString(name, value);
+    }
+
+    private static void NullableNumber(Utf8JsonWriter w, string name, long? value)
+    {
+        if (value is { } v) w.WriteNumber(name, v);
+        else w.WriteNull(name);
+    }
+}

@@ -1,0 +1,58 @@
+using System.Net;
+using Mirroring.Agent.Analytics;
+
+namespace Mirroring.Agent.Tests.Analytics;
+
+/// <summary>Flow records for IPFIX tests; every address is a loopback address.</summary>
+internal static class IpfixSamples
+{
+    public static readonly DateTimeOffset Setup = new(2026, 11, 21, 12, 0, 0, 250, TimeSpan.Zero);
+    public static readonly DateTimeOffset Sample = Setup.AddSeconds(30);
+
+    public static FlowRecord V4(uint index = 1) => new()
+    {
+        FlowUuid = FlowUuid.Create(IPAddress.Loopback, index, 1),
+        Direction = FlowDirection.Ingress,
+        SourceVn = "default-domain:demo:red",
+        DestinationVn = "default-domain:demo:blue",
+        SourceIp = IPAddress.Parse("127.0.0.11"),
+        DestinationIp = IPAddress.Parse("127.0.0.22"),
+        Protocol = 6,
+        SourcePort = (ushort)(40000 + index),
+        DestinationPort = 443,
+        TcpFlags = 0x12,
+        InterfaceName = "tap-web1",
+        SetupTime = Setup,
+        Bytes = 123456,
+        Packets = 321,
+        DiffBytes = 4560,
+        DiffPackets = 45,
+        Action = FlowAction.Pass,
+        VrouterIp = IPAddress.Parse("127.0.0.1"),
+        MirrorIndex = 7,
+        SecondaryMirrorIndex = 9,
+        AnalyzerName = "an1",
+        SecondaryAnalyzerName = "an2",
+        Mirrored = new MirrorCounters(319, 123000, 44, 4500),
+        SecondaryMirrored = new MirrorCounters(321, 123456, 45, 4560),
+        SampleTime = Sample,
+    };
+
+    public static FlowRecord V6(uint index = 2) => V4(index) with
+    {
+        SourceIp = IPAddress.IPv6Loopback,
+        DestinationIp = IPAddress.IPv6Loopback,
+        Protocol = 17,
+        TcpFlags = 0,
+        DestinationPort = 53,
+        Action = FlowAction.Deny,
+        DropReason = "policy-deny",
+        MirrorIndex = null,
+        SecondaryMirrorIndex = null,
+        AnalyzerName = null,
+        SecondaryAnalyzerName = null,
+        Mirrored = MirrorCounters.Zero,
+        SecondaryMirrored = MirrorCounters.Zero,
+        TeardownTime = Sample,
+    };
+}
