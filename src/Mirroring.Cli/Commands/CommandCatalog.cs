@@ -7,6 +7,10 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
-        yield break;
+        yield return FlowCommand.Build();
+        yield return MirrorCommand.Build();
+        yield return NhCommand.Build();
+        yield return VifCommand.Build();
+        yield return DropstatsCommand.Build();
     }
 }
