@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
+using Mirroring.Testing;
 using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Parsing;
 
@@ -66,6 +67,44 @@ public sealed class TableDescriptorsTests : IDisposable
         var unresolved = d.Nexthop(14)!;
         Assert.Equal((false, "analyzer MAC not resolved", (string?)null), (unresolved.Valid, unresolved.UnresolvedReason, unresolved.OuterDestination));
         Assert.Equal(100, d.Nexthop(15)!.Vlan);
+    }
+
+    private const string PythonReader = """
+import json, struct, sys
+data = open(sys.argv[1], 'rb').read()
+assert data[0:8] == b'VRMSTATS'
+version, = struct.unpack_from('<I', data, 8)
+nsec, = struct.unpack_from('<I', data, 44)
+sections = {}
+for i in range(nsec):
+    sid, esize, off, count, per = struct.unpack_from('<IIQQI', data, 64 + 32 * i)
+    sections[sid] = (esize, off, count, per)
+esize, off, count, per = sections[6]
+seq, = struct.unpack_from('<I', data, off)
+length, publications = struct.unpack_from('<QQ', data, off + 8)
+assert seq % 2 == 0 and length <= count - 64
+doc = json.loads(data[off + 64:off + 64 + length].decode('utf-8'))
+print(json.dumps(dict(version=version, esize=esize, capacity=count - 64, seq=seq, publications=publications,
+    router=doc['vrouter']['router_id'], fabric=doc['vrouter']['fabric_interface'],
+    vifs=[v['name'] for v in doc['interfaces']], analyzers=[m['analyzer'] for m in doc['mirrors']],
+    unresolved=[n['unresolved_reason'] for n in doc['nexthops'] if not n['valid']])))
+""";
+
+    [Fact]
+    public void Independent_reader_of_the_documented_descriptors_section_agrees_with_the_writer()
+    {
+        string path = _dir.File("stats");
+        using var region = StatsRegion.Create(Small(path));
+        region.PublishDescriptors(new TableDescriptors(new VrouterDescriptor("10.9.9.9", "old"), [], [], [], []));
+        region.PublishDescriptors(SampleTables());
+        var r = ExternalTool.Python3(PythonReader, path).EnsureSuccess("python descriptors reader");
+        var j = System.Text.Json.JsonDocument.Parse(r.StdOut).RootElement;
+        Assert.Equal((2, 1, 65536, 4, 2), (j.GetProperty("version").GetInt32(), j.GetProperty("esize").GetInt32(), j.GetProperty("capacity").GetInt32(),
+            j.GetProperty("seq").GetInt32(), j.GetProperty("publications").GetInt32()));
+        Assert.Equal(("10.0.0.1", "eth0"), (j.GetProperty("router").GetString(), j.GetProperty("fabric").GetString()));
+        Assert.Equal(["eth0", "tap-red1"], j.GetProperty("vifs").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["analyzer-1", "nic-analyzer"], j.GetProperty("analyzers").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["analyzer MAC not resolved"], j.GetProperty("unresolved").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Fact]
