@@ -8,7 +8,12 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return ReplayCommand.Create();
-        yield return MdCommand.Create();
+        yield return FlowCommand.Create();
+        yield return MirrorCommand.Create();
+        yield return NhCommand.Create();
+        yield return VifCommand.Create();
+        yield return DropstatsCommand.Create();
         yield return FlowsCommand.Create();
+        yield return MdCommand.Create();
     }
 }

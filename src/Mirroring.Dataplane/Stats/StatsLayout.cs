@@ -10,6 +10,8 @@ public enum StatsSection : uint
     MirrorCounters = 3,
     InterfaceCounters = 4,
     DropCounters = 5,
+    /// <summary>Table descriptors: a seqlock-protected UTF-8 JSON document (<see cref="TableDescriptors"/>).</summary>
+    Descriptors = 6,
 }
 
 /// <summary>One row of the section table.</summary>
@@ -25,7 +27,7 @@ public readonly record struct StatsSectionInfo(StatsSection Id, int EntrySize, l
 public static class StatsLayout
 {
     public static ReadOnlySpan<byte> Magic => "VRMSTATS"u8;
-    public const uint Version = 1;
+    public const uint Version = 2;
 
     // Header field offsets.
     public const int MagicOffset = 0;          // 8 bytes ASCII
@@ -45,7 +47,7 @@ public static class StatsLayout
     // Section table rows, 32 bytes each: id u32 @0, entry size u32 @4, offset u64 @8, entry count u64 @16,
     // entries per worker u32 @24 (0 = shared section), reserved u32 @28.
     public const int SectionRowSize = 32;
-    public const int SectionCount = 5;
+    public const int SectionCount = 6;
     public const int HeaderSize = FixedHeaderSize + SectionCount * SectionRowSize;
 
     /// <summary>Sections start on this boundary (a cache line).</summary>
@@ -55,10 +57,22 @@ public static class StatsLayout
     /// <summary>Drop counter slots per worker (u64 each), indexed by <see cref="DropReason"/>.</summary>
     public const int DropCounterSlots = 64;
 
+    // Descriptors section: a 64-byte header (sequence u32 @0, reserved u32 @4, JSON length u64 @8,
+    // publications u64 @16, rest reserved) followed by the capacity for the JSON bytes. Entry size 1 byte;
+    // entry count = DescriptorHeaderSize + capacity.
+    public const int DescriptorSequenceOffset = 0;
+    public const int DescriptorLengthOffset = 8;
+    public const int DescriptorPublicationsOffset = 16;
+    public const int DescriptorHeaderSize = 64;
+
     internal static long Align(long v) => (v + SectionAlignment - 1) & ~(long)(SectionAlignment - 1);
 
     /// <summary>Computes the section table for a configuration.</summary>
-    public static StatsSectionInfo[] Compute(int workers, int flowPrimary, int flowOverflow, int maxInterfaces, out long totalSize)
+    public static StatsSectionInfo[] Compute(int workers, int flowPrimary, int flowOverflow, int maxInterfaces, out long totalSize) =>
+        Compute(workers, flowPrimary, flowOverflow, maxInterfaces, StatsRegionOptions.DefaultDescriptorCapacity, out totalSize);
+
+    /// <summary>Computes the section table for a configuration, with <paramref name="descriptorCapacity"/> bytes for the descriptor JSON.</summary>
+    public static StatsSectionInfo[] Compute(int workers, int flowPrimary, int flowOverflow, int maxInterfaces, int descriptorCapacity, out long totalSize)
     {
         var rows = new StatsSectionInfo[SectionCount];
         long off = Align(HeaderSize);
@@ -72,6 +86,8 @@ public static class StatsLayout
         off = Align(off + rows[3].Length);
         rows[4] = new(StatsSection.DropCounters, sizeof(ulong), off, (long)workers * DropCounterSlots, DropCounterSlots);
         off = Align(off + rows[4].Length);
+        rows[5] = new(StatsSection.Descriptors, 1, off, (long)DescriptorHeaderSize + descriptorCapacity, 0);
+        off = Align(off + rows[5].Length);
         totalSize = off;
         return rows;
     }

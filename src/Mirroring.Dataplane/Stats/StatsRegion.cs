@@ -15,6 +15,7 @@ public sealed unsafe class StatsRegion : IDisposable
 {
     private readonly MappedView _view;
     private readonly StatsSectionInfo[] _sections;
+    private readonly Lock _publisher = new();
 
     private StatsRegion(MappedView view, StatsRegionOptions options, StatsSectionInfo[] sections)
     {
@@ -48,8 +49,10 @@ public sealed unsafe class StatsRegion : IDisposable
             throw new ArgumentException($"Workers must be 1..256, got {options.Workers}", nameof(options));
         if (options.MaxInterfaces is < 1 or > 65536)
             throw new ArgumentException($"MaxInterfaces must be 1..65536, got {options.MaxInterfaces}", nameof(options));
+        if (options.DescriptorCapacity is < 4096 or > 1 << 30)
+            throw new ArgumentException($"DescriptorCapacity must be 4096..1073741824 bytes, got {options.DescriptorCapacity}", nameof(options));
 
-        var sections = StatsLayout.Compute(options.Workers, options.FlowEntries, overflow, options.MaxInterfaces, out long total);
+        var sections = StatsLayout.Compute(options.Workers, options.FlowEntries, overflow, options.MaxInterfaces, options.DescriptorCapacity, out long total);
         MemoryMappedFile mmf;
         if (options.Path is null)
         {
@@ -126,6 +129,27 @@ public sealed unsafe class StatsRegion : IDisposable
             b + _sections[3].Offset + (long)worker * MaxInterfaces * InterfaceCounters.Size,
             MaxInterfaces,
             b + _sections[4].Offset + (long)worker * StatsLayout.DropCounterSlots * sizeof(ulong));
+    }
+
+    /// <summary>Bytes available for the descriptors' JSON document.</summary>
+    public int DescriptorCapacity => Options.DescriptorCapacity;
+
+    /// <summary>
+    /// Publishes the table descriptors (control plane; call after each configuration change). The JSON is written
+    /// whole inside the section's seqlock, so readers see the previous or the new document, never a mix.
+    /// Throws <see cref="InvalidOperationException"/> when the JSON does not fit <see cref="DescriptorCapacity"/>.
+    /// Returns the JSON's size in bytes.
+    /// </summary>
+    public int PublishDescriptors(TableDescriptors descriptors)
+    {
+        ArgumentNullException.ThrowIfNull(descriptors);
+        byte[] json = descriptors.ToJsonUtf8();
+        if (json.Length > Options.DescriptorCapacity)
+            throw new InvalidOperationException(
+                $"table descriptors are {json.Length} bytes of JSON, larger than the stats region's descriptor section ({Options.DescriptorCapacity} bytes); raise StatsRegionOptions.DescriptorCapacity");
+        lock (_publisher)
+            DescriptorSection.Write(_view.Pointer + _sections[5].Offset, Options.DescriptorCapacity, json);
+        return json.Length;
     }
 
     /// <summary>A reader over this region's mapping (for in-process readers, and anonymous regions).</summary>

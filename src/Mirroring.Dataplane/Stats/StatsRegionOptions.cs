@@ -15,6 +15,10 @@ public sealed record StatsRegionOptions
     public int MaxInterfaces { get; init; } = 4096;
     /// <summary>The vRouter's router id (IPv4, host order), recorded in the header.</summary>
     public uint RouterId { get; init; }
+    /// <summary>Default <see cref="DescriptorCapacity"/>: 4 MiB.</summary>
+    public const int DefaultDescriptorCapacity = 4 << 20;
+    /// <summary>Bytes reserved for the table descriptors' JSON document (fixed for the region's life). 4 KiB..1 GiB.</summary>
+    public int DescriptorCapacity { get; init; } = DefaultDescriptorCapacity;
 
     public int ResolvedOverflowEntries => OverflowEntries ?? (int)((FlowEntries + 4L) / 5);
 }

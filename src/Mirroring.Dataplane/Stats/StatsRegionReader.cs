@@ -17,9 +17,9 @@ public sealed unsafe class StatsRegionReader : IDisposable
 {
     private readonly byte* _base;
     private readonly IDisposable? _owner;
-    private readonly StatsSectionInfo _flowCounters, _flows, _mirror, _interfaces, _drops;
+    private readonly StatsSectionInfo _flowCounters, _flows, _mirror, _interfaces, _drops, _descriptors;
 
-    private StatsRegionReader(byte* b, StatsHeader header, IDisposable? owner)
+    private StatsRegionReader(byte* b, StatsHeader header, IDisposable? owner, string name)
     {
         _base = b;
         _owner = owner;
@@ -29,7 +29,12 @@ public sealed unsafe class StatsRegionReader : IDisposable
         _mirror = header.Section(StatsSection.MirrorCounters);
         _interfaces = header.Section(StatsSection.InterfaceCounters);
         _drops = header.Section(StatsSection.DropCounters);
+        _descriptors = header.Section(StatsSection.Descriptors);
+        Name = name;
     }
+
+    /// <summary>The file path (or "anonymous stats region"), used in error messages.</summary>
+    public string Name { get; }
 
     public StatsHeader Header { get; }
     public int FlowCapacity => (int)_flows.EntryCount;
@@ -88,7 +93,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
         var head = new ReadOnlySpan<byte>(b, (int)Math.Min(length, StatsLayout.HeaderSize));
         ValidatePrefix(name, head, length);
         var header = ParseHeader(name, new ReadOnlySpan<byte>(b, (int)Math.Min(length, 1 << 16)), length);
-        return new StatsRegionReader(b, header, owner);
+        return new StatsRegionReader(b, header, owner, name);
     }
 
     private static StatsHeader ParseHeader(string name, ReadOnlySpan<byte> h, long fileLength)
@@ -130,6 +135,9 @@ public sealed unsafe class StatsRegionReader : IDisposable
         Expect(name, header, StatsSection.MirrorCounters, MirrorCounters.Size);
         Expect(name, header, StatsSection.InterfaceCounters, InterfaceCounters.Size);
         Expect(name, header, StatsSection.DropCounters, sizeof(ulong));
+        Expect(name, header, StatsSection.Descriptors, 1);
+        if (header.Section(StatsSection.Descriptors).EntryCount < StatsLayout.DescriptorHeaderSize)
+            throw new InvalidDataException($"{name}: section {StatsSection.Descriptors} is smaller than its {StatsLayout.DescriptorHeaderSize}-byte header");
         foreach (var s in sections)
             if (s.EntriesPerWorker != 0 && s.EntryCount != (long)s.EntriesPerWorker * workers)
                 throw new InvalidDataException($"{name}: section {s.Id} has {s.EntryCount} entries, expected {s.EntriesPerWorker} x {workers} workers");
@@ -218,6 +226,31 @@ public sealed unsafe class StatsRegionReader : IDisposable
                 result[i] += Volatile.Read(ref Unsafe.AsRef<ulong>(_base + _drops.Offset + ((long)w * per + i) * sizeof(ulong)));
         return result;
     }
+
+    // ---- descriptors ----------------------------------------------------------------------------------
+
+    /// <summary>
+    /// The table descriptors the control plane last published, or null when none was published yet. Copies the
+    /// JSON inside the section's seqlock (retrying while a publish is under way). Throws
+    /// <see cref="InvalidDataException"/> naming the file when the stored length exceeds the section or the JSON is invalid.
+    /// </summary>
+    public TableDescriptors? ReadDescriptors()
+    {
+        byte[]? json = ReadDescriptorsJson();
+        if (json is null) return null;
+        try
+        {
+            return TableDescriptors.FromJsonUtf8(json);
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new InvalidDataException($"{Name}: table descriptors are not valid JSON: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>The raw UTF-8 JSON of the descriptors (consistent copy), or null when none was published.</summary>
+    public byte[]? ReadDescriptorsJson() =>
+        DescriptorSection.Read(_base + _descriptors.Offset, _descriptors.EntryCount - StatsLayout.DescriptorHeaderSize, Name);
 
     public void Dispose() => _owner?.Dispose();
 }

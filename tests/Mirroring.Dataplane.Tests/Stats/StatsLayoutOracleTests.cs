@@ -69,7 +69,7 @@ print(json.dumps(dict(version=version, total=total, pid=pid, router=router, work
         long L(string name) => j.GetProperty(name).GetInt64();
         ulong U(string name) => j.GetProperty(name).GetUInt64();
 
-        Assert.Equal((1L, region.TotalSize, Environment.ProcessId, 0x0A00_0001L, 2L), (L("version"), L("total"), (int)L("pid"), L("router"), L("workers")));
+        Assert.Equal(((long)StatsLayout.Version, region.TotalSize, Environment.ProcessId, 0x0A00_0001L, 2L), (L("version"), L("total"), (int)L("pid"), L("router"), L("workers")));
         Assert.Equal((64L, 16L), (L("prim"), L("ovf")));
         Assert.Equal((long)(FlowFlags.Active | FlowFlags.Mirror), L("flags"));
         Assert.Equal(1L, L("gen"));
