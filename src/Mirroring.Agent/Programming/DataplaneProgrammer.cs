@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Mirroring.Agent.Configuration;
 using Mirroring.Dataplane.Pipeline;
+using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
 using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Headers;
@@ -149,6 +150,10 @@ public sealed class DataplaneProgrammer
 
         var policies = CompilePolicies(config, vrfByName, mirrorIndexByName);
         _dataplane.Publish(new ForwardingState(routerId, fabricVif, fabric.Mac, fabric.GatewayMac, networks, arp, vtepNexthops, policies));
+
+        // Operator tools in other processes read what the tables mean from the region.
+        _dataplane.Region.PublishDescriptors(TableDescriptors.Capture(routerId.Value, _dataplane.Mirrors, _dataplane.Nexthops, _dataplane.Interfaces,
+            networks.Select(n => new VrfDescriptor(n.Vrf, n.Name, n.Vni, n.MirrorDestination))));
 
         return new ProgrammingResult(vifByName, mirrorIndexByName, vrfByName.ToDictionary(kv => kv.Key, kv => kv.Value), warnings);
     }

@@ -62,7 +62,6 @@ public sealed class ReplayJob
         });
         var programmer = new DataplaneProgrammer(dataplane, _request.MirrorIndices);
         var programmed = programmer.Apply(config);
-        TableDescriptorsPublisher.Publish(dataplane, config, programmed);
 
         var inputs = new List<(ushort Port, string Path)>();
         foreach (var (name, file) in _request.Inputs)

@@ -11,7 +11,7 @@ internal static class DropstatsCommand
 {
     private const string Verb = "dropstats";
 
-    public static Command Build()
+    public static Command Create()
     {
         var all = new Option<bool>("--all") { Description = "Show every reason, zero counts included" };
         var stats = StatsCli.StatsOption();

@@ -14,7 +14,7 @@ internal static class FlowCommand
 {
     private const string Verb = "flow";
 
-    public static Command Build()
+    public static Command Create()
     {
         var list = new Option<bool>("--list", "-l") { Description = "List the active flows" };
         var mirrorIndex = new Option<int?>("--mirror-index")

@@ -12,7 +12,7 @@ internal static class MirrorCommand
 {
     private const string Verb = "mirror";
 
-    public static Command Build()
+    public static Command Create()
     {
         var dump = new Option<bool>("--dump") { Description = "Dump the mirror table with its counters" };
         var stats = StatsCli.StatsOption();

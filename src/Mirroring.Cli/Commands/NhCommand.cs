@@ -8,7 +8,7 @@ internal static class NhCommand
 {
     private const string Verb = "nh";
 
-    public static Command Build()
+    public static Command Create()
     {
         var list = new Option<bool>("--list") { Description = "List every nexthop" };
         var get = new Option<uint?>("--get") { Description = "Show nexthop ID", HelpName = "ID" };

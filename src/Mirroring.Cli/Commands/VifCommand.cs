@@ -12,7 +12,7 @@ internal static class VifCommand
 {
     private const string Verb = "vif";
 
-    public static Command Build()
+    public static Command Create()
     {
         var list = new Option<bool>("--list") { Description = "List every interface" };
         var get = new Option<int?>("--get") { Description = "Show vif INDEX", HelpName = "INDEX" };
