@@ -24,7 +24,7 @@ internal static class GenCommand
         var format = new Option<string?>("--format") { Description = "pcap (nanosecond) or pcapng [default: from the file extension, pcap unless .pcapng].", HelpName = "pcap|pcapng" };
         var flows = Text("--flows", "N", "Distinct flows (5-tuples).", "100");
         var packets = Text("--packets", "M", "Total packets, spread evenly over the flows (M >= N).", "1000");
-        var size = Text("--size", "64|IMIX|BYTES", "Frame length including the 4-byte FCS, 64..9022 (64 writes 60-byte frames), or IMIX (64/594/1518 in 7:4:1). TCP SYNs are header-only.", "64");
+        var size = Text("--size", "64|IMIX|BYTES", "Frame length including the 4-byte FCS, 64..9022 (64 writes 60-byte frames), or IMIX (64/594/1518 in 7:4:1). A frame never shrinks below its headers; TCP SYNs are header-only (padded to 60).", "64");
         var seed = Text("--seed", "S", "Seed: the same arguments and seed give a byte-identical file.", "1");
         var mix = Text("--mix", "tcp=P,udp=P,icmp=P", "Percent of flows per protocol (must add up to 100).", "tcp=60,udp=30,icmp=10");
         var ipv6 = Text("--ipv6", "PERCENT", "Percent of flows that are IPv6.", "0");

@@ -288,4 +288,68 @@ public sealed class TrafficGeneratorTests : IDisposable
         Assert.True(ProtocolMix.TryParse("udp=70, tcp=30", out var mix, out _));
         Assert.Equal(new ProtocolMix(30, 70, 0), mix);
     }
+
+    [Fact]
+    public void Generating_does_not_allocate_per_packet()
+    {
+        long Allocated(long packets)
+        {
+            var generator = new TrafficGenerator(new GeneratorOptions { Flows = 100, Packets = packets, Size = FrameSize.Imix, IPv6Percent = 50, Vlan = 7 });
+            using var writer = new PcapWriter(Stream.Null);
+            generator.Generate(writer); // warm up (JIT, tiering)
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            generator.Generate(writer);
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        long small = Allocated(1_000), large = Allocated(300_000);
+        Assert.True(large - small < 4096, $"{small} bytes for 1000 packets, {large} for 300000");
+    }
+
+    [Theory]
+    [InlineData("10.0.0.9-10.0.0.1", false)]
+    [InlineData("fd00::/64", false)]
+    [InlineData("10.0.0.0/8", true)]
+    [InlineData("10.0.0.300", false)]
+    [InlineData("", false)]
+    public void Address_range_rejects_reversed_ranges_wrong_family_and_bad_addresses(string text, bool ipv6) =>
+        Assert.False(AddressRange.TryParse(text, ipv6, out _));
+
+    [Fact]
+    public void Address_range_from_a_prefix_covers_every_address_of_it()
+    {
+        Assert.True(AddressRange.TryParse("10.0.0.0/30", false, out var v4));
+        Assert.Equal((UInt128)4, v4.Count);
+        Assert.Equal("10.0.0.0-10.0.0.3", v4.ToString());
+        Assert.True(AddressRange.TryParse("::/0", true, out var all));
+        Assert.Equal(UInt128.MaxValue, all.Count);
+    }
+
+    [Theory]
+    [InlineData("02:00:00:00:00:05-02:00:00:00:00:01")]
+    [InlineData("02:00:00:00:00")]
+    [InlineData("zz:00:00:00:00:01")]
+    public void Mac_range_rejects_reversed_or_malformed_text(string text) => Assert.False(MacRange.TryParse(text, out _));
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("70000")]
+    [InlineData("90-80")]
+    [InlineData("80,")]
+    public void Port_set_rejects_zero_out_of_range_and_reversed_ports(string text) => Assert.False(PortSet.TryParse(text, out _));
+
+    [Fact]
+    public void Port_set_indexes_across_its_ranges()
+    {
+        Assert.True(PortSet.TryParse("53, 80-81,443", out var set));
+        Assert.Equal(4, set!.Count);
+        Assert.Equal(new ushort[] { 53, 80, 81, 443 }, Enumerable.Range(0, 4).Select(set.At));
+    }
+
+    [Fact]
+    public void Frames_grow_to_their_headers_when_the_size_is_smaller()
+    {
+        // QinQ + IPv6 + TCP headers are 82 bytes: more than a 64-byte frame holds.
+        var frames = Read(Generate(new GeneratorOptions { Flows = 4, Packets = 40, IPv6Percent = 100, Mix = new ProtocolMix(100, 0, 0), QinQ = (1, 2) }));
+        Assert.All(frames, f => Assert.Equal(82, f.Data.Length));
+    }
 }
