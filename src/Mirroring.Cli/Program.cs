@@ -11,7 +11,10 @@ public static class Program
         // Plain text when piped or captured: no colour codes in files and test output.
         if (Console.IsOutputRedirected)
             AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-        return BuildRoot().Parse(args).Invoke();
+        var parsed = BuildRoot().Parse(args);
+        int exitCode = parsed.Invoke();
+        // A command line that does not parse (unknown option, missing value) is a usage error, like a bad value.
+        return parsed.Errors.Count > 0 ? 2 : exitCode;
     }
 
     /// <summary>Every verb of vrmirror. Each lives in Commands/ and builds its own Command.</summary>
