@@ -14,9 +14,15 @@ public sealed record MirrorSummary(
     int Index, string Analyzer, string Flags, uint Nexthop, uint Vni, ushort Vlan,
     ulong Packets, ulong OriginalBytes, ulong SentBytes, IReadOnlyDictionary<string, ulong> Failures);
 
+/// <summary>
+/// Flow table counts, and over active flows with mirror indices: what should have been mirrored (each flow's
+/// packets and bytes once per mirror slot it has) against what was (mirrored packets and bytes over all slots).
+/// </summary>
 public sealed record FlowSummary(
     long Created, long Deleted, long Overflowed, long FailedInserts, long Active,
-    int MirroredFlows, ulong Packets, ulong Bytes, ulong MirroredPackets, ulong MirroredBytes, ulong MirrorFailures);
+    ulong Packets, ulong Bytes,
+    int MirroredFlows, ulong ExpectedMirroredPackets, ulong ExpectedMirroredBytes,
+    ulong MirroredPackets, ulong MirroredBytes, ulong MirrorFailures);
 
 /// <summary>Totals over all ports. <see cref="Balanced"/>: every received packet was transmitted or dropped with a reason.</summary>
 public sealed record TotalsSummary(ulong RxPackets, ulong TxPackets, ulong Drops, ulong MirrorCopies, bool Balanced);
@@ -87,20 +93,23 @@ public sealed record ReplaySummary(
 
         var table = reader.ReadFlowTableCounters();
         int mirroredFlows = 0;
-        ulong packets = 0, bytes = 0, mirroredPackets = 0, mirroredBytes = 0, mirrorFailures = 0;
+        ulong packets = 0, bytes = 0, expectedPackets = 0, expectedBytes = 0, mirroredPackets = 0, mirroredBytes = 0, mirrorFailures = 0;
         foreach (var flow in reader.ReadActiveFlows())
         {
             var e = flow.Entry;
             packets += e.Packets;
             bytes += e.Bytes;
-            if ((e.Flags & FlowFlags.Mirror) == 0) continue;
+            ulong slots = (e.MirrorIndex != MirrorTable.None ? 1u : 0u) + (e.SecondaryMirrorIndex != MirrorTable.None ? 1u : 0u);
+            if (slots == 0) continue;
             mirroredFlows++;
+            expectedPackets += e.Packets * slots;
+            expectedBytes += e.Bytes * slots;
             mirroredPackets += e.MirroredPackets + e.SecondaryMirroredPackets;
             mirroredBytes += e.MirroredBytes + e.SecondaryMirroredBytes;
             mirrorFailures += e.MirrorFailures + e.SecondaryMirrorFailures;
         }
         var flows = new FlowSummary(table.Created, table.Deleted, table.Overflowed, table.FailedInserts, table.Active,
-            mirroredFlows, packets, bytes, mirroredPackets, mirroredBytes, mirrorFailures);
+            packets, bytes, mirroredFlows, expectedPackets, expectedBytes, mirroredPackets, mirroredBytes, mirrorFailures);
 
         var dropsByReason = new SortedDictionary<string, ulong>();
         foreach (var reason in DropReasons.All())

@@ -7,6 +7,7 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return DemoCommand.Create();
         yield return GenCommand.Create();
         yield return ReplayCommand.Create();
         yield return FlowCommand.Create();

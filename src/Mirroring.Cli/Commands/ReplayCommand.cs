@@ -89,8 +89,9 @@ internal static class ReplayCommand
         }
 
         var f = s.Flows;
-        AnsiConsole.MarkupLine($"flows: {f.Created} created, {f.Active} active, {f.Deleted} deleted, {f.Overflowed} overflowed, {f.FailedInserts} failed inserts; " +
-                               $"{f.MirroredFlows} mirrored flows: {f.Packets} packets, mirrored {f.MirroredPackets} packets / {f.MirroredBytes} bytes, {f.MirrorFailures} mirror failures");
+        AnsiConsole.MarkupLine($"flows: {f.Created} created, {f.Active} active, {f.Deleted} deleted, {f.Overflowed} overflowed, {f.FailedInserts} failed inserts; {f.Packets} packets");
+        AnsiConsole.MarkupLine($"mirrored flows: {f.MirroredFlows}: mirrored {f.MirroredPackets} of {f.ExpectedMirroredPackets} packets and {f.MirroredBytes} of {f.ExpectedMirroredBytes} bytes " +
+                               $"(once per mirror slot), {f.MirrorFailures} mirror failures");
         if (s.Drops.Count > 0)
             AnsiConsole.MarkupLine("drops: " + Markup.Escape(string.Join(", ", s.Drops.Select(d => $"{d.Key}: {d.Value}"))));
         var t = s.Totals;
