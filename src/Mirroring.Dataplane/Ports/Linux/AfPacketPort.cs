@@ -123,6 +123,7 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     private readonly int _blockSize;
     private readonly int _blockCount;
     private readonly ushort _port;
+    private readonly bool _ignoreOutgoing;
 
     // Receive cursor: the block being walked, the next packet header in it and how many packets are left.
     private int _block;
@@ -136,6 +137,7 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
         PortErrors.ValidateInterfaceName(options.Interface);
         Name = options.Interface;
         _port = options.PortIndex;
+        _ignoreOutgoing = options.IgnoreOutgoing;
         ValidateRing(options);
         _blockSize = options.BlockSize;
         _blockCount = options.BlockCount;
@@ -237,7 +239,7 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
             byte* hdr = _next;
             _next = hdr + *(uint*)(hdr + HdrNextOffset);
             _remaining--;
-            if (hdr[HdrSllPktType] == PACKET_OUTGOING) continue;
+            if (_ignoreOutgoing && hdr[HdrSllPktType] == PACKET_OUTGOING) continue;
             uint snapLen = *(uint*)(hdr + HdrSnapLen);
             if (snapLen > (uint)capacity || snapLen < *(uint*)(hdr + HdrLen))
             {

@@ -132,11 +132,6 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint IfNameToIndex(string name);
 
-    [LibraryImport(Lib, EntryPoint = "setns", SetLastError = true)]
-    public static partial int SetNs(int fd, int namespaceType);
-
-    public const int CLONE_NEWNET = 0x40000000;
-
     /// <summary>CLOCK_REALTIME in Unix nanoseconds; no allocation, no exception.</summary>
     public static long RealtimeNs()
     {

@@ -43,7 +43,6 @@ internal static class PortErrors
     {
         string text = Marshal.GetPInvokeErrorMessage(errno);
         string hint = (errno == LibC.EPERM || errno == LibC.EACCES) && capability is not null ? $" (needs {capability})" : "";
-        if (errno == LibC.ENODEV) hint = " (no such interface)";
         return new PortException(interfaceName, $"{interfaceName}: {what} failed: {text}{hint}", errno);
     }
 

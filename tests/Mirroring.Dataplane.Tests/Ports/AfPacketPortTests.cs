@@ -1,0 +1,180 @@
+using Mirroring.Dataplane.Packets;
+using Mirroring.Dataplane.Ports.Linux;
+using Mirroring.Testing;
+using Mirroring.Wire.Capture;
+
+namespace Mirroring.Dataplane.Tests.Ports;
+
+public sealed class AfPacketPortTests
+{
+    /// <summary>A small ring so tests stay light: 8 blocks of 64 KiB, blocks retired after 2 ms.</summary>
+    private static AfPacketOptions Options(string name) => new(name) { BlockSize = 1 << 16, BlockCount = 8, RetireTimeoutMs = 2 };
+
+    private static List<(byte[] Bytes, Frame Frame)> TestFramesOnly(List<(byte[] Bytes, Frame Frame)> received) =>
+        received.Where(x => TestFrames.SequenceOf(x.Bytes) >= 0).ToList();
+
+    [Fact]
+    public void Frames_sent_by_the_peer_are_received_byte_identical_with_timestamps()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours) with { PortIndex = 3 });
+        var memory = new PacketMemory(16, 2048, 0);
+        var sent = Enumerable.Range(0, 40).Select(i => TestFrames.Experimental(i, 60 + i * 37)).ToList();
+
+        long before = TestFrames.NowNs();
+        veth.Namespace.SendFrames(veth.Peer, sent);
+        var received = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => TestFramesOnly(r).Count >= sent.Count));
+        long after = TestFrames.NowNs();
+
+        Assert.Equal(sent.Count, received.Count);
+        for (int i = 0; i < sent.Count; i++)
+        {
+            Assert.Equal(sent[i], received[i].Bytes);
+            Assert.Equal(3, received[i].Frame.Port);
+            Assert.InRange(received[i].Frame.TimestampNs, before - 1_000_000, after + 1_000_000);
+            if (i > 0) Assert.True(received[i].Frame.TimestampNs >= received[i - 1].Frame.TimestampNs, "timestamps go forward");
+        }
+        Assert.True(port.Counters.RxPackets >= sent.Count);
+        Assert.True(port.ReadKernelStatistics().Packets >= sent.Count);
+    }
+
+    [Fact]
+    public void Transmitted_frames_reach_the_peer_byte_identical()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours));
+        var memory = new PacketMemory(16, 2048, 64 * 1024);
+        var frames = Enumerable.Range(0, 20).Select(i => TestFrames.Experimental(i, 60 + i * 50, TestFrames.OurMac, TestFrames.PeerMac)).ToList();
+        var dir = ExternalTool.TempDirectory("mvt-afp");
+        try
+        {
+            var file = Path.Combine(dir, "peer.pcap");
+            using (var tcpdump = veth.Namespace.Start("tcpdump", "-i", veth.Peer, "-n", "-U", "-c", frames.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                       "-w", file, "ether", "proto", "0x88b5"))
+            {
+                tcpdump.WaitForOutput("listening on");
+                TestFrames.Transmit(port, memory, frames);
+                Assert.Equal(0, tcpdump.WaitForExit());
+            }
+            Assert.Equal(frames.Count, port.Counters.TxPackets);
+            Assert.Equal(frames.Sum(f => (long)f.Length), port.Counters.TxBytes);
+
+            using var reader = CaptureReader.Open(file);
+            var captured = new List<byte[]>();
+            while (reader.TryReadNext(out var packet)) captured.Add(packet.Data.ToArray());
+            Assert.Equal(frames, captured);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Own_transmitted_frames_are_not_received_back()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours));
+        // Control: a socket that does not ignore outgoing frames sees what the port sends.
+        using var witness = new AfPacketPort(Options(veth.Ours) with { IgnoreOutgoing = false });
+        var memory = new PacketMemory(16, 2048, 64 * 1024);
+        var witnessMemory = new PacketMemory(16, 2048, 0);
+
+        TestFrames.Transmit(port, memory, Enumerable.Range(0, 10).Select(i => TestFrames.Experimental(i, 100, TestFrames.OurMac, TestFrames.PeerMac)));
+        // Then the peer sends a marker: once it has arrived, everything sent before it has been delivered too.
+        veth.Namespace.SendFrames(veth.Peer, [TestFrames.Experimental(1000, 60)]);
+
+        var ours = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 1000)));
+        var seen = TestFramesOnly(TestFrames.ReceiveUntil(witness, witnessMemory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 1000)));
+
+        Assert.Equal([1000], ours.Select(x => TestFrames.SequenceOf(x.Bytes)));
+        Assert.Equal(Enumerable.Range(0, 10).Append(1000), seen.Select(x => TestFrames.SequenceOf(x.Bytes)));
+    }
+
+    [Fact]
+    public void Fanout_group_of_two_sockets_splits_flows_without_duplicates()
+    {
+        using var veth = new TestVeth();
+        ushort group = (ushort)Random.Shared.Next(1, 0xFFFF);
+        using var first = new AfPacketPort(Options(veth.Ours) with { FanoutGroup = group });
+        using var second = new AfPacketPort(Options(veth.Ours) with { FanoutGroup = group });
+        const int flows = 32, perFlow = 4;
+        var sent = new List<byte[]>();
+        for (int round = 0; round < perFlow; round++)
+            for (int flow = 0; flow < flows; flow++)
+                sent.Add(TestFrames.Udp4(round * flows + flow, [10, 9, 0, (byte)(flow + 1)], [10, 9, 1, 1], (ushort)(20000 + flow), 4789));
+
+        veth.Namespace.SendFrames(veth.Peer, sent);
+        var m1 = new PacketMemory(32, 2048, 0);
+        var m2 = new PacketMemory(32, 2048, 0);
+        var got1 = new List<int>();
+        var got2 = new List<int>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var frames = new Frame[32];
+        while (got1.Count + got2.Count < sent.Count && clock.ElapsedMilliseconds < 5000)
+        {
+            first.WaitReadable(10);
+            int n = first.Receive(m1, frames);
+            for (int i = 0; i < n; i++) if (TestFrames.Udp4SequenceOf(m1.Frame(frames[i])) is int s and >= 0) got1.Add(s);
+            n = second.Receive(m2, frames);
+            for (int i = 0; i < n; i++) if (TestFrames.Udp4SequenceOf(m2.Frame(frames[i])) is int s and >= 0) got2.Add(s);
+        }
+
+        var all = got1.Concat(got2).ToList();
+        Assert.Equal(sent.Count, all.Count);
+        Assert.Equal(Enumerable.Range(0, sent.Count), all.Order());
+        Assert.NotEmpty(got1);
+        Assert.NotEmpty(got2);
+        // Every flow's frames went to one socket only.
+        var flowsOf1 = got1.Select(s => s % flows).ToHashSet();
+        var flowsOf2 = got2.Select(s => s % flows).ToHashSet();
+        Assert.Empty(flowsOf1.Intersect(flowsOf2));
+    }
+
+    [Fact]
+    public void Frame_larger_than_a_receive_slot_is_dropped_and_counted()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours));
+        var memory = new PacketMemory(4, 64, 0);
+        Assert.Equal(64, memory.SlotSize - PacketMemory.Headroom);
+
+        veth.Namespace.SendFrames(veth.Peer, [TestFrames.Experimental(1, 300), TestFrames.Experimental(2, 64)]);
+        var received = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 2)));
+
+        Assert.Equal([2], received.Select(x => TestFrames.SequenceOf(x.Bytes)));
+        Assert.Equal(64, received[0].Bytes.Length);
+        Assert.Equal(1, port.Counters.RxDrops);
+    }
+
+    [Fact]
+    public void Idle_port_wait_times_out_and_receives_nothing()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours) with { Promiscuous = false });
+        var memory = new PacketMemory(8, 2048, 0);
+        var received = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, _ => false, timeoutMs: 200));
+        Assert.Empty(received);
+        Assert.False(port.Completed);
+        port.Dispose();
+        Assert.True(port.Completed);
+        Assert.Equal(0, port.Receive(memory, new Frame[8]));
+    }
+
+    [Fact]
+    public void Opening_a_missing_interface_names_it()
+    {
+        var name = TestNames.Unique("mvmiss");
+        var error = Assert.Throws<PortException>(() => new AfPacketPort(new AfPacketOptions(name)));
+        Assert.Equal(name, error.InterfaceName);
+        Assert.StartsWith(name + ": ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("No such device", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ring_geometry_the_kernel_would_refuse_is_rejected_naming_the_interface()
+    {
+        var error = Assert.Throws<PortException>(() => new AfPacketPort(new AfPacketOptions("lo") { BlockSize = 5000 }));
+        Assert.StartsWith("lo: AF_PACKET ring: block size 5000", error.Message, StringComparison.Ordinal);
+    }
+}
