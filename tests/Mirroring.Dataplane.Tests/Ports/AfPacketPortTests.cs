@@ -39,6 +39,25 @@ public sealed class AfPacketPortTests
     }
 
     [Fact]
+    public async Task Ring_blocks_are_returned_to_the_kernel_so_a_small_ring_carries_a_long_stream()
+    {
+        using var veth = new TestVeth();
+        // 4 blocks of 8 KiB: the 600 frames below fill the ring about fifteen times over.
+        using var port = new AfPacketPort(Options(veth.Ours) with { BlockSize = 8192, BlockCount = 4 });
+        var memory = new PacketMemory(8, 2048, 0);
+        var sent = Enumerable.Range(0, 600).Select(i => TestFrames.Experimental(i, 200 + i % 400)).ToList();
+
+        var sender = Task.Run(() => veth.Namespace.SendFrames(veth.Peer, sent, pauseEvery: 8));
+        var received = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => TestFramesOnly(r).Count >= sent.Count, timeoutMs: 20_000));
+        await sender;
+
+        var stats = port.ReadKernelStatistics();
+        Assert.Equal(0u, stats.Drops);
+        Assert.Equal(sent.Count, received.Count);
+        for (int i = 0; i < sent.Count; i++) Assert.Equal(sent[i], received[i].Bytes);
+    }
+
+    [Fact]
     public void Transmitted_frames_reach_the_peer_byte_identical()
     {
         using var veth = new TestVeth();

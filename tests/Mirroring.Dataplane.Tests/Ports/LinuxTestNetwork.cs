@@ -75,7 +75,7 @@ internal sealed class TestNamespace : IDisposable
             System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Sends hex-encoded frames from <paramref name="interfaceName"/> in the namespace with a python AF_PACKET socket.</summary>
-    public void SendFrames(string interfaceName, IEnumerable<byte[]> frames)
+    public void SendFrames(string interfaceName, IEnumerable<byte[]> frames, int pauseEvery = 0)
     {
         var file = Path.Combine(Path.GetTempPath(), $"mvt-frames-{Guid.NewGuid():N}.hex");
         var script = Path.Combine(Path.GetTempPath(), $"mvt-send-{Guid.NewGuid():N}.py");
@@ -83,15 +83,18 @@ internal sealed class TestNamespace : IDisposable
         {
             File.WriteAllLines(file, frames.Select(Convert.ToHexString));
             File.WriteAllText(script, """
-                import socket, sys
+                import socket, sys, time
                 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
                 s.bind((sys.argv[1], 0))
-                for line in open(sys.argv[2]):
+                pause = int(sys.argv[3])
+                for i, line in enumerate(open(sys.argv[2])):
                     line = line.strip()
                     if line:
                         s.send(bytes.fromhex(line))
+                    if pause and i % pause == pause - 1:
+                        time.sleep(0.002)
                 """);
-            Exec(ExternalTool.Python, script, interfaceName, file).EnsureSuccess("python frame sender");
+            Exec(ExternalTool.Python, script, interfaceName, file, pauseEvery.ToString(System.Globalization.CultureInfo.InvariantCulture)).EnsureSuccess("python frame sender");
         }
         finally
         {
