@@ -57,11 +57,13 @@ public sealed class AfPacketPortTests
         for (int i = 0; i < sent.Count; i++) Assert.Equal(sent[i], received[i].Bytes);
     }
 
-    [Fact]
-    public void Transmitted_frames_reach_the_peer_byte_identical()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Transmitted_frames_reach_the_peer_byte_identical(bool qdiscBypass)
     {
         using var veth = new TestVeth();
-        using var port = new AfPacketPort(Options(veth.Ours));
+        using var port = new AfPacketPort(Options(veth.Ours) with { QdiscBypass = qdiscBypass });
         var memory = new PacketMemory(16, 2048, 64 * 1024);
         var frames = Enumerable.Range(0, 20).Select(i => TestFrames.Experimental(i, 60 + i * 50, TestFrames.OurMac, TestFrames.PeerMac)).ToList();
         var dir = ExternalTool.TempDirectory("mvt-afp");

@@ -61,43 +61,43 @@ public readonly record struct AfPacketKernelStatistics(uint Packets, uint Drops,
 public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollablePort, IDisposable
 {
     // linux/if_packet.h
-    private const int PACKET_ADD_MEMBERSHIP = 1;
-    private const int PACKET_RX_RING = 5;
-    private const int PACKET_STATISTICS = 6;
-    private const int PACKET_VERSION = 10;
-    private const int PACKET_FANOUT = 18;
-    private const int PACKET_QDISC_BYPASS = 20;
-    private const int PACKET_IGNORE_OUTGOING = 23;
-    private const int TPACKET_V3 = 2;
-    private const int PACKET_MR_PROMISC = 1;
-    private const int PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
-    private const byte PACKET_OUTGOING = 4;
-    private const uint TP_STATUS_KERNEL = 0;
-    private const uint TP_STATUS_USER = 1;
+    internal const int PACKET_ADD_MEMBERSHIP = 1;
+    internal const int PACKET_RX_RING = 5;
+    internal const int PACKET_STATISTICS = 6;
+    internal const int PACKET_VERSION = 10;
+    internal const int PACKET_FANOUT = 18;
+    internal const int PACKET_QDISC_BYPASS = 20;
+    internal const int PACKET_IGNORE_OUTGOING = 23;
+    internal const int TPACKET_V3 = 2;
+    internal const int PACKET_MR_PROMISC = 1;
+    internal const int PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
+    internal const byte PACKET_OUTGOING = 4;
+    internal const uint TP_STATUS_KERNEL = 0;
+    internal const uint TP_STATUS_USER = 1;
 
     // struct tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1.
-    private const int BlockStatusOffset = 8;
-    private const int BlockNumPacketsOffset = 12;
-    private const int BlockFirstPacketOffset = 16;
+    internal const int BlockStatusOffset = 8;
+    internal const int BlockNumPacketsOffset = 12;
+    internal const int BlockFirstPacketOffset = 16;
 
     // struct tpacket3_hdr (48 bytes), then struct sockaddr_ll at TPACKET_ALIGN(48) = 48.
-    private const int HdrNextOffset = 0;
-    private const int HdrSec = 4;
-    private const int HdrNsec = 8;
-    private const int HdrSnapLen = 12;
-    private const int HdrLen = 16;
-    private const int HdrMac = 24;
-    private const int HdrSllPktType = 48 + 10;
+    internal const int HdrNextOffset = 0;
+    internal const int HdrSec = 4;
+    internal const int HdrNsec = 8;
+    internal const int HdrSnapLen = 12;
+    internal const int HdrLen = 16;
+    internal const int HdrMac = 24;
+    internal const int HdrSllPktType = 48 + 10;
     internal const int Tpacket3HeaderLength = 48 + 20; // TPACKET3_HDRLEN
 
     [StructLayout(LayoutKind.Sequential)]
-    private struct TpacketReq3
+    internal struct TpacketReq3
     {
         public uint BlockSize, BlockNr, FrameSize, FrameNr, RetireBlockTimeoutMs, SizeofPriv, FeatureReqWord;
     }
 
     [StructLayout(LayoutKind.Sequential)]
-    private struct SockAddrLl
+    internal struct SockAddrLl
     {
         public ushort Family;
         public ushort Protocol;
@@ -109,7 +109,7 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     }
 
     [StructLayout(LayoutKind.Sequential)]
-    private struct PacketMreq
+    internal struct PacketMreq
     {
         public int IfIndex;
         public ushort Type;

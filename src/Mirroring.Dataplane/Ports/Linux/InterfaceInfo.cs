@@ -8,12 +8,12 @@ namespace Mirroring.Dataplane.Ports.Linux;
 /// </summary>
 public static unsafe class InterfaceInfo
 {
-    private const uint SIOCGIFFLAGS = 0x8913;
-    private const uint SIOCSIFFLAGS = 0x8914;
-    private const uint SIOCGIFMTU = 0x8921;
-    private const uint SIOCSIFMTU = 0x8922;
-    private const uint SIOCGIFHWADDR = 0x8927;
-    private const short IFF_UP = 0x1;
+    internal const uint SIOCGIFFLAGS = 0x8913;
+    internal const uint SIOCSIFFLAGS = 0x8914;
+    internal const uint SIOCGIFMTU = 0x8921;
+    internal const uint SIOCSIFMTU = 0x8922;
+    internal const uint SIOCGIFHWADDR = 0x8927;
+    internal const short IFF_UP = 0x1;
 
     /// <summary>True when an interface of that name exists (if_nametoindex finds it).</summary>
     public static bool Exists(string name)

@@ -26,10 +26,10 @@ public sealed record TapOptions(string Name)
 public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, IDisposable
 {
     private const string TunPath = "/dev/net/tun";
-    private const uint TUNSETIFF = 0x400454ca;
-    private const short IFF_TAP = 0x0002;
-    private const short IFF_NO_PI = 0x1000;
-    private const short IFF_MULTI_QUEUE = 0x0100;
+    internal const uint TUNSETIFF = 0x400454ca;
+    internal const short IFF_TAP = 0x0002;
+    internal const short IFF_NO_PI = 0x1000;
+    internal const short IFF_MULTI_QUEUE = 0x0100;
 
     private int _fd;
     private readonly ushort _port;
