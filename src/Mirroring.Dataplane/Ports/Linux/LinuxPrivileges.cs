@@ -11,15 +11,19 @@ public enum LinuxCapability
     NetRaw = 13,
 }
 
-/// <summary>Start-up checks: does this process hold a capability (effective set, /proc/self/status CapEff)?</summary>
+/// <summary>
+/// Start-up checks: does the calling thread hold a capability (effective set, CapEff of /proc/thread-self/status;
+/// capabilities are per thread, and a daemon's threads normally share one set)?
+/// </summary>
 public static class LinuxPrivileges
 {
-    /// <summary>True when the capability is in this process's effective set.</summary>
+    /// <summary>True when the capability is in the calling thread's effective set.</summary>
     public static bool HasCapability(LinuxCapability capability) =>
         (EffectiveCapabilities() & (1UL << (int)capability)) != 0;
 
-    /// <summary>The effective capability mask read from /proc/self/status (CapEff, hexadecimal).</summary>
-    public static ulong EffectiveCapabilities() => ParseCapEff(File.ReadAllText("/proc/self/status"));
+    /// <summary>The calling thread's effective capability mask (CapEff of /proc/thread-self/status, hexadecimal).</summary>
+    public static ulong EffectiveCapabilities() =>
+        ParseCapEff(File.ReadAllText(Directory.Exists("/proc/thread-self") ? "/proc/thread-self/status" : "/proc/self/status"));
 
     /// <summary>Parses the CapEff line of a /proc/PID/status text.</summary>
     public static ulong ParseCapEff(string statusText)
