@@ -92,6 +92,40 @@ public sealed class AfPacketPortTests
     }
 
     [Fact]
+    public void Frame_larger_than_the_mtu_is_counted_as_an_error_and_the_rest_of_the_batch_is_sent()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours));
+        var memory = new PacketMemory(16, 2048, 64 * 1024);
+        var good0 = TestFrames.Experimental(0, 100, TestFrames.OurMac, TestFrames.PeerMac);
+        var huge = TestFrames.Experimental(1, 4000, TestFrames.OurMac, TestFrames.PeerMac);
+        var good2 = TestFrames.Experimental(2, 120, TestFrames.OurMac, TestFrames.PeerMac);
+        var dir = ExternalTool.TempDirectory("mvt-afp");
+        try
+        {
+            var file = Path.Combine(dir, "peer.pcap");
+            using (var tcpdump = veth.Namespace.Start("tcpdump", "-i", veth.Peer, "-n", "-U", "-c", "2", "-w", file, "ether", "proto", "0x88b5"))
+            {
+                tcpdump.WaitForOutput("listening on");
+                TestFrames.Transmit(port, memory, [good0, huge, good2]);
+                Assert.Equal(0, tcpdump.WaitForExit());
+            }
+            using var reader = CaptureReader.Open(file);
+            var captured = new List<byte[]>();
+            while (reader.TryReadNext(out var packet)) captured.Add(packet.Data.ToArray());
+            Assert.Equal([good0, good2], captured);
+            Assert.Equal(2, port.Counters.TxPackets);
+            Assert.Equal(220, port.Counters.TxBytes);
+            Assert.Equal(1, port.Counters.TxErrors);
+            Assert.Equal(0, port.Counters.TxDrops);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Own_transmitted_frames_are_not_received_back()
     {
         using var veth = new TestVeth();

@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Mirroring.Dataplane.Ports.Linux;
 using Mirroring.Testing;
 
@@ -12,10 +12,12 @@ namespace Mirroring.Dataplane.Tests.Ports;
 public sealed class KernelLayoutTests
 {
     private const string Program = """
+        #define _GNU_SOURCE
         #include <stdio.h>
         #include <stddef.h>
         #include <sys/socket.h>
         #include <sys/ioctl.h>
+        #include <sys/uio.h>
         #include <net/if.h>
         #include <linux/if_packet.h>
         #include <linux/if_tun.h>
@@ -37,6 +39,11 @@ public sealed class KernelLayoutTests
             P("sizeof_sockaddr_ll", sizeof(struct sockaddr_ll));
             P("sizeof_packet_mreq", sizeof(struct packet_mreq));
             P("sizeof_ifreq", sizeof(struct ifreq));
+            P("sizeof_mmsghdr", sizeof(struct mmsghdr));
+            P("mmsghdr_msg_len", offsetof(struct mmsghdr, msg_len));
+            P("msghdr_msg_iov", offsetof(struct msghdr, msg_iov));
+            P("msghdr_msg_flags", offsetof(struct msghdr, msg_flags));
+            P("sizeof_iovec", sizeof(struct iovec));
             P("ifr_flags", offsetof(struct ifreq, ifr_flags));
             P("ifr_hwaddr_data", offsetof(struct ifreq, ifr_hwaddr.sa_data));
             P("PACKET_ADD_MEMBERSHIP", PACKET_ADD_MEMBERSHIP);
@@ -96,6 +103,11 @@ public sealed class KernelLayoutTests
                 ["sizeof_sockaddr_ll"] = (ulong)sizeof(AfPacketPort.SockAddrLl),
                 ["sizeof_packet_mreq"] = (ulong)sizeof(AfPacketPort.PacketMreq),
                 ["sizeof_ifreq"] = (ulong)sizeof(LibC.IfReq),
+                ["sizeof_mmsghdr"] = (ulong)sizeof(LibC.MMsgHdr),
+                ["mmsghdr_msg_len"] = (ulong)Marshal.OffsetOf<LibC.MMsgHdr>(nameof(LibC.MMsgHdr.Length)),
+                ["msghdr_msg_iov"] = (ulong)Marshal.OffsetOf<LibC.MMsgHdr>(nameof(LibC.MMsgHdr.Iov)),
+                ["msghdr_msg_flags"] = (ulong)Marshal.OffsetOf<LibC.MMsgHdr>(nameof(LibC.MMsgHdr.Flags)),
+                ["sizeof_iovec"] = (ulong)sizeof(LibC.IoVec),
                 ["ifr_flags"] = 16,
                 ["ifr_hwaddr_data"] = (ulong)OffsetOfHwData(),
                 ["PACKET_ADD_MEMBERSHIP"] = AfPacketPort.PACKET_ADD_MEMBERSHIP,

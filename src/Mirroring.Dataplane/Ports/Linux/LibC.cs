@@ -117,6 +117,32 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "send", SetLastError = true)]
     public static partial nint Send(int fd, byte* buffer, nint length, int flags);
 
+    /// <summary>struct iovec (16 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public void* Base;
+        public nuint Length;
+    }
+
+    /// <summary>struct mmsghdr: a struct msghdr (56 bytes) and the byte count sent (64 bytes with padding).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MMsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+        private readonly int _msghdrPadding; // struct msghdr is 56 bytes: msg_flags is followed by 4 bytes of padding
+        public uint Length;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "sendmmsg", SetLastError = true)]
+    public static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
+
     [LibraryImport(Lib, EntryPoint = "mmap", SetLastError = true)]
     public static partial nint Mmap(nint address, nint length, int protection, int flags, int fd, long offset);
 
