@@ -39,6 +39,27 @@ public sealed class AfPacketPortTests
     }
 
     [Fact]
+    public void Vlan_tagged_frames_are_received_with_their_tags_in_place()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours));
+        var memory = new PacketMemory(16, 2048, 0);
+        // 802.1Q VLAN 100 priority 5, and 802.1ad outer tag 200 over 802.1Q 300 (QinQ).
+        var dot1q = Tagged(TestFrames.Experimental(1, 80), [0x81, 0x00, 0xA0, 0x64]);
+        var qinq = Tagged(TestFrames.Experimental(2, 90), [0x88, 0xA8, 0x00, 0xC8, 0x81, 0x00, 0x01, 0x2C]);
+        var untagged = TestFrames.Experimental(3, 70);
+
+        veth.Namespace.SendFrames(veth.Peer, [dot1q, qinq, untagged]);
+        var received = TestFrames.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 3))
+            .Where(x => x.Bytes.AsSpan(0, 6).SequenceEqual(TestFrames.OurMac)).Select(x => x.Bytes).ToList();
+
+        Assert.Equal([dot1q, qinq, untagged], received);
+    }
+
+    /// <summary>Inserts VLAN tags (TPID and TCI, 4 bytes each) after the MAC addresses.</summary>
+    private static byte[] Tagged(byte[] frame, byte[] tags) => [.. frame[..12], .. tags, .. frame[12..]];
+
+    [Fact]
     public async Task Ring_blocks_are_returned_to_the_kernel_so_a_small_ring_carries_a_long_stream()
     {
         using var veth = new TestVeth();

@@ -33,6 +33,11 @@ public sealed class KernelLayoutTests
             P("tp_snaplen", offsetof(struct tpacket3_hdr, tp_snaplen));
             P("tp_len", offsetof(struct tpacket3_hdr, tp_len));
             P("tp_mac", offsetof(struct tpacket3_hdr, tp_mac));
+            P("tp_status", offsetof(struct tpacket3_hdr, tp_status));
+            P("tp_vlan_tci", offsetof(struct tpacket3_hdr, hv1.tp_vlan_tci));
+            P("tp_vlan_tpid", offsetof(struct tpacket3_hdr, hv1.tp_vlan_tpid));
+            P("TP_STATUS_VLAN_VALID", TP_STATUS_VLAN_VALID);
+            P("TP_STATUS_VLAN_TPID_VALID", TP_STATUS_VLAN_TPID_VALID);
             P("sll_pkttype", TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + offsetof(struct sockaddr_ll, sll_pkttype));
             P("TPACKET3_HDRLEN", TPACKET3_HDRLEN);
             P("sizeof_tpacket_req3", sizeof(struct tpacket_req3));
@@ -97,6 +102,11 @@ public sealed class KernelLayoutTests
                 ["tp_snaplen"] = AfPacketPort.HdrSnapLen,
                 ["tp_len"] = AfPacketPort.HdrLen,
                 ["tp_mac"] = AfPacketPort.HdrMac,
+                ["tp_status"] = AfPacketPort.HdrStatus,
+                ["tp_vlan_tci"] = AfPacketPort.HdrVlanTci,
+                ["tp_vlan_tpid"] = AfPacketPort.HdrVlanTpid,
+                ["TP_STATUS_VLAN_VALID"] = AfPacketPort.TP_STATUS_VLAN_VALID,
+                ["TP_STATUS_VLAN_TPID_VALID"] = AfPacketPort.TP_STATUS_VLAN_TPID_VALID,
                 ["sll_pkttype"] = AfPacketPort.HdrSllPktType,
                 ["TPACKET3_HDRLEN"] = AfPacketPort.Tpacket3HeaderLength,
                 ["sizeof_tpacket_req3"] = (ulong)sizeof(AfPacketPort.TpacketReq3),

@@ -56,7 +56,8 @@ public readonly record struct AfPacketKernelStatistics(uint Packets, uint Drops,
 /// An existing interface seen through AF_PACKET: a TPACKET_V3 memory-mapped receive ring (frames copied from
 /// the ring's blocks into the worker's receive slots, each block given back to the kernel once walked) and
 /// transmit by sendmmsg(2) on the bound socket. Frames this host sends on the interface are not received
-/// (PACKET_IGNORE_OUTGOING, and PACKET_OUTGOING frames are skipped on older kernels).
+/// (PACKET_IGNORE_OUTGOING, and PACKET_OUTGOING frames are skipped on older kernels). A VLAN tag the kernel
+/// moved into the ring header is put back into the frame, so frames are received as they were on the wire.
 /// </summary>
 public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollablePort, IDisposable
 {
@@ -74,6 +75,8 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     internal const byte PACKET_OUTGOING = 4;
     internal const uint TP_STATUS_KERNEL = 0;
     internal const uint TP_STATUS_USER = 1;
+    internal const uint TP_STATUS_VLAN_VALID = 1 << 4;
+    internal const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
 
     // struct tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1.
     internal const int BlockStatusOffset = 8;
@@ -86,7 +89,10 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     internal const int HdrNsec = 8;
     internal const int HdrSnapLen = 12;
     internal const int HdrLen = 16;
+    internal const int HdrStatus = 20;
     internal const int HdrMac = 24;
+    internal const int HdrVlanTci = 32;
+    internal const int HdrVlanTpid = 36;
     internal const int HdrSllPktType = 48 + 10;
     internal const int Tpacket3HeaderLength = 48 + 20; // TPACKET3_HDRLEN
 
@@ -153,19 +159,19 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
             throw PortErrors.Create(Name, "looking up the interface (if_nametoindex)", Marshal.GetLastPInvokeError());
         Index = (int)index;
 
-        _messages = (LibC.MMsgHdr*)NativeMemory.AllocZeroed((nuint)TxBatch, (nuint)sizeof(LibC.MMsgHdr));
-        _iov = (LibC.IoVec*)NativeMemory.AllocZeroed((nuint)TxBatch, (nuint)sizeof(LibC.IoVec));
-        for (int i = 0; i < TxBatch; i++)
-        {
-            _messages[i].Iov = _iov + i;
-            _messages[i].IovLength = 1;
-        }
-
         // Protocol 0: no frames are queued before the ring exists and the socket is bound to the interface.
         _fd = LibC.Socket(LibC.AF_PACKET, LibC.SOCK_RAW | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
         if (_fd < 0) PortErrors.ThrowLastError(Name, "socket(AF_PACKET, SOCK_RAW)", "CAP_NET_RAW");
         try
         {
+            _messages = (LibC.MMsgHdr*)NativeMemory.AllocZeroed((nuint)TxBatch, (nuint)sizeof(LibC.MMsgHdr));
+            _iov = (LibC.IoVec*)NativeMemory.AllocZeroed((nuint)TxBatch, (nuint)sizeof(LibC.IoVec));
+            for (int i = 0; i < TxBatch; i++)
+            {
+                _messages[i].Iov = _iov + i;
+                _messages[i].IovLength = 1;
+            }
+
             SetOption(PACKET_VERSION, TPACKET_V3, "setsockopt PACKET_VERSION TPACKET_V3");
             if (options.IgnoreOutgoing) SetOption(PACKET_IGNORE_OUTGOING, 1, "setsockopt PACKET_IGNORE_OUTGOING");
             if (options.QdiscBypass) SetOption(PACKET_QDISC_BYPASS, 1, "setsockopt PACKET_QDISC_BYPASS");
@@ -254,20 +260,40 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
             _remaining--;
             if (_ignoreOutgoing && hdr[HdrSllPktType] == PACKET_OUTGOING) continue;
             uint snapLen = *(uint*)(hdr + HdrSnapLen);
-            if (snapLen > (uint)capacity || snapLen < *(uint*)(hdr + HdrLen))
+            uint status = *(uint*)(hdr + HdrStatus);
+            // The kernel takes an 802.1Q/802.1ad tag out of the frame into tp_vlan_tci: put it back in.
+            bool tagged = (status & TP_STATUS_VLAN_VALID) != 0 && snapLen >= 12;
+            uint length = tagged ? snapLen + 4 : snapLen;
+            if (length > (uint)capacity || snapLen < *(uint*)(hdr + HdrLen))
             {
                 drops++;
                 continue;
             }
             int offset = memory.ReceiveOffset(n);
-            Buffer.MemoryCopy(hdr + *(ushort*)(hdr + HdrMac), basePtr + offset, capacity, snapLen);
+            byte* source = hdr + *(ushort*)(hdr + HdrMac);
+            byte* destination = basePtr + offset;
+            if (tagged)
+            {
+                ushort tpid = (status & TP_STATUS_VLAN_TPID_VALID) != 0 ? *(ushort*)(hdr + HdrVlanTpid) : (ushort)0x8100;
+                ushort tci = (ushort)*(uint*)(hdr + HdrVlanTci);
+                Buffer.MemoryCopy(source, destination, capacity, 12);
+                destination[12] = (byte)(tpid >> 8);
+                destination[13] = (byte)tpid;
+                destination[14] = (byte)(tci >> 8);
+                destination[15] = (byte)tci;
+                Buffer.MemoryCopy(source + 12, destination + 16, capacity - 16, snapLen - 12);
+            }
+            else
+            {
+                Buffer.MemoryCopy(source, destination, capacity, snapLen);
+            }
             ref Frame f = ref frames[n];
             f.Offset = offset;
-            f.Length = (int)snapLen;
+            f.Length = (int)length;
             f.TimestampNs = *(uint*)(hdr + HdrSec) * 1_000_000_000L + *(uint*)(hdr + HdrNsec);
             f.Port = _port;
             f.Flags = FrameFlags.None;
-            bytes += snapLen;
+            bytes += length;
             n++;
         }
         // Give a fully walked block back now rather than on the next call.
