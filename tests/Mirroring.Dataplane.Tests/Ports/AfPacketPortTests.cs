@@ -238,6 +238,42 @@ public sealed class AfPacketPortTests
     }
 
     [Fact]
+    public void Port_sleeps_while_its_link_is_down_and_receives_again_once_it_is_up()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours));
+        var memory = new PacketMemory(8, 2048, 0);
+
+        ExternalTool.Run("ip", "link", "set", veth.Ours, "down").EnsureSuccess("link down");
+        port.WaitReadable(100); // takes the ENETDOWN error
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.False(port.WaitReadable(200));
+        Assert.True(clock.ElapsedMilliseconds >= 150, $"WaitReadable returned after {clock.ElapsedMilliseconds} ms: it should sleep");
+        Assert.True(port.LinkErrors >= 1);
+        Assert.False(port.Completed);
+
+        ExternalTool.Run("ip", "link", "set", veth.Ours, "up").EnsureSuccess("link up");
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (File.ReadAllText($"/sys/class/net/{veth.Ours}/operstate").Trim() != "up" && deadline.ElapsedMilliseconds < 5000) Thread.Sleep(20);
+        veth.Namespace.SendFrames(veth.Peer, [TestFrames.Experimental(7, 60)]);
+        var received = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => TestFramesOnly(r).Count > 0));
+        Assert.Equal([7], received.Select(x => TestFrames.SequenceOf(x.Bytes)));
+    }
+
+    [Fact]
+    public void Interface_deleted_under_the_port_completes_it()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours));
+        ExternalTool.Run("ip", "link", "del", veth.Ours).EnsureSuccess("ip link del");
+
+        Assert.False(port.WaitReadable(500));
+        Assert.True(port.InterfaceGone);
+        Assert.True(port.Completed);
+        Assert.Equal(0, port.Receive(new PacketMemory(8, 2048, 0), new Frame[8]));
+    }
+
+    [Fact]
     public void Opening_a_missing_interface_names_it()
     {
         var name = TestNames.Unique("mvmiss");

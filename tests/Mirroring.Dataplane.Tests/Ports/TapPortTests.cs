@@ -175,6 +175,22 @@ public sealed class TapPortTests
     }
 
     [Fact]
+    public void Tap_deleted_under_the_port_completes_it_instead_of_spinning()
+    {
+        using var tap = new TapPort(new TapOptions(TestNames.Unique("mvtap")));
+        var memory = new PacketMemory(8, 2048, 4096);
+        ExternalTool.Run("ip", "link", "del", tap.Name).EnsureSuccess("ip link del");
+
+        Assert.Equal(0, tap.Receive(memory, new Frame[8]));
+        Assert.True(tap.DeviceGone);
+        Assert.True(tap.Completed);
+        Assert.False(tap.WaitReadable(0));
+        Assert.Equal(1, tap.Counters.RxErrors);
+        TestFrames.Transmit(tap, memory, [TestFrames.Experimental(0, 60)]);
+        Assert.Equal(1, tap.Counters.TxErrors);
+    }
+
+    [Fact]
     public void Multi_queue_tap_gives_one_descriptor_per_queue_and_every_queue_transmits()
     {
         using var ns = new TestNamespace();

@@ -130,6 +130,8 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     private readonly int _blockCount;
     private readonly ushort _port;
     private readonly bool _ignoreOutgoing;
+    private bool _interfaceGone;
+    private long _linkErrors;
 
     /// <summary>Frames per sendmmsg(2) call.</summary>
     public const int TxBatch = 64;
@@ -231,8 +233,8 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
 
     public PortCounters Counters { get; } = new();
 
-    /// <summary>Live ports never complete; true only once disposed.</summary>
-    public bool Completed => _fd < 0;
+    /// <summary>True once disposed, or once the interface was deleted (seen by <see cref="WaitReadable"/>).</summary>
+    public bool Completed => _fd < 0 || _interfaceGone;
 
     /// <summary>
     /// Copies frames from the ring into receive slots 0.. until the ring has no more or the batch is full,
@@ -368,15 +370,35 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     /// <summary>Nothing is buffered: every frame was sent in <see cref="Transmit"/>.</summary>
     public void Flush() { }
 
-    /// <summary>True at once when a ring block is waiting; otherwise poll(2) until one is retired or the timeout passes.</summary>
+    /// <summary>
+    /// True at once when a ring block is waiting; otherwise poll(2) until one is retired or the timeout passes.
+    /// A socket error (the link went down: ENETDOWN) is read and cleared so the next wait sleeps again; when
+    /// the interface has disappeared the port completes.
+    /// </summary>
     public bool WaitReadable(int timeoutMs)
     {
-        if (_ring == null) return false;
+        if (_ring == null || _interfaceGone) return false;
         if (_remaining != 0) return true;
         if (BlockReady()) return true;
-        LibC.WaitReadable(_fd, timeoutMs);
+        LibC.PollFd poll = new() { Fd = _fd, Events = LibC.POLLIN };
+        if (LibC.Poll(&poll, 1, timeoutMs) > 0 && (poll.REvents & LibC.POLLERR) != 0) TakeSocketError();
         return BlockReady();
     }
+
+    private void TakeSocketError()
+    {
+        int error = 0, length = sizeof(int);
+        LibC.GetSockOpt(_fd, LibC.SOL_SOCKET, LibC.SO_ERROR, &error, &length);
+        if (error == 0) return;
+        Interlocked.Increment(ref _linkErrors);
+        if (error == LibC.ENETDOWN && LibC.IfNameToIndex(Name) != (uint)Index) _interfaceGone = true;
+    }
+
+    /// <summary>How many times the socket reported an error (the link going down).</summary>
+    public long LinkErrors => Volatile.Read(ref _linkErrors);
+
+    /// <summary>True when the interface was deleted while the port was bound to it.</summary>
+    public bool InterfaceGone => _interfaceGone;
 
     private bool BlockReady()
     {

@@ -18,6 +18,8 @@ internal static unsafe partial class LibC
     public const int ENODEV = 19;
     public const int EPERM = 1;
     public const int EACCES = 13;
+    public const int EBADFD = 77;
+    public const int ENETDOWN = 100;
 
     // open(2)
     public const int O_RDWR = 0x2;
@@ -37,7 +39,7 @@ internal static unsafe partial class LibC
     public const int SOCK_CLOEXEC = 0x80000;
     public const int SOL_PACKET = 263;
     public const int SOL_SOCKET = 1;
-    public const int SO_RCVBUF = 8;
+    public const int SO_ERROR = 4;
     public const int MSG_DONTWAIT = 0x40;
     public const ushort ETH_P_ALL = 0x0003;
 

@@ -33,6 +33,7 @@ public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, 
 
     private int _fd;
     private readonly ushort _port;
+    private bool _deviceGone;
 
     /// <summary>Opens (creating when missing) the single-queue TAP device <c>options.Name</c>.</summary>
     public TapPort(TapOptions options) : this(options, multiQueue: false, configure: true) { }
@@ -109,8 +110,14 @@ public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, 
 
     public PortCounters Counters { get; } = new();
 
-    /// <summary>Live ports never complete; true only once disposed.</summary>
-    public bool Completed => _fd < 0;
+    /// <summary>
+    /// True once disposed, or once the device was deleted under the port (read/write fail with EBADFD): no
+    /// frame will ever come again, so a worker can stop polling it (poll reports such a descriptor readable).
+    /// </summary>
+    public bool Completed => _fd < 0 || _deviceGone;
+
+    /// <summary>True when the device was deleted while the port had it open.</summary>
+    public bool DeviceGone => _deviceGone;
 
     /// <summary>
     /// Reads frames (one read(2) each) into receive slots 0.. until the device has no more or the batch is full.
@@ -136,6 +143,7 @@ public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, 
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == LibC.EINTR) continue;
                     if (errno != LibC.EAGAIN) errors++;
+                    if (errno == LibC.EBADFD) _deviceGone = true;
                 }
                 break;
             }
@@ -175,7 +183,9 @@ public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, 
                 w = LibC.Write(fd, basePtr + f.Offset, f.Length);
             } while (w < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
             if (w >= 0) { packets++; bytes += w; continue; }
-            if (IsQueueFull(Marshal.GetLastPInvokeError())) drops++; else errors++;
+            int errno = Marshal.GetLastPInvokeError();
+            if (IsQueueFull(errno)) drops++; else errors++;
+            if (errno == LibC.EBADFD) _deviceGone = true;
         }
         Counters.AddTx(packets, bytes, errors, drops);
     }
@@ -183,7 +193,7 @@ public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, 
     /// <summary>Nothing is buffered: every frame was written in <see cref="Transmit"/>.</summary>
     public void Flush() { }
 
-    public bool WaitReadable(int timeoutMs) => _fd >= 0 && LibC.WaitReadable(_fd, timeoutMs);
+    public bool WaitReadable(int timeoutMs) => _fd >= 0 && !_deviceGone && LibC.WaitReadable(_fd, timeoutMs);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool IsQueueFull(int errno) => errno == LibC.EAGAIN || errno == LibC.ENOBUFS;
