@@ -137,6 +137,30 @@ public sealed class TapPortTests
     }
 
     [Fact]
+    public void Frame_larger_than_a_receive_slot_is_dropped_and_counted()
+    {
+        using var ns = new TestNamespace();
+        var (tap, _) = TapInNamespace(ns);
+        using (tap)
+        {
+            ns.Ip("neigh", "add", "10.77.0.2", "lladdr", "02:00:5e:10:00:01", "dev", tap.Name);
+            var memory = new PacketMemory(4, 64, 0);
+            ns.Exec(ExternalTool.Python, "-c",
+                "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); " +
+                "s.sendto(b'x' * 200, ('10.77.0.2', 9)); s.sendto(b'y' * 10, ('10.77.0.2', 9))").EnsureSuccess("udp sender");
+
+            static bool IsSmallDatagram(byte[] f) => f.Length == 14 + 20 + 8 + 10 && f[23] == 17 && f[^1] == (byte)'y';
+            var received = TestFrames.ReceiveUntil(tap, memory, r => r.Exists(x => IsSmallDatagram(x.Bytes)));
+
+            Assert.Contains(received, x => IsSmallDatagram(x.Bytes));
+            Assert.DoesNotContain(received, x => x.Bytes.Length > 14 + 20 + 8 && x.Bytes[23] == 17 && x.Bytes[^1] == (byte)'x');
+            // At least the 242-byte datagram (the kernel may also have sent an IPv6 MLD report of 90 bytes).
+            Assert.True(tap.Counters.RxDrops >= 1);
+            Assert.Equal(0, tap.Counters.RxErrors);
+        }
+    }
+
+    [Fact]
     public void Tap_is_created_up_with_the_requested_mtu_and_removed_on_dispose()
     {
         var name = TestNames.Unique("mvtap");

@@ -95,6 +95,9 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
     public static partial nint Read(int fd, byte* buffer, nint count);
 
+    [LibraryImport(Lib, EntryPoint = "readv", SetLastError = true)]
+    public static partial nint ReadV(int fd, IoVec* vectors, int count);
+
     [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, byte* buffer, nint count);
 

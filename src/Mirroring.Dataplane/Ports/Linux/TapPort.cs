@@ -120,7 +120,7 @@ public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, 
     public bool DeviceGone => _deviceGone;
 
     /// <summary>
-    /// Reads frames (one read(2) each) into receive slots 0.. until the device has no more or the batch is full.
+    /// Reads frames (one readv(2) each) into receive slots 0.. until the device has no more or the batch is full.
     /// A frame longer than a slot is dropped and counted in <see cref="PortCounters.RxDrops"/>.
     /// </summary>
     public int Receive(PacketMemory memory, Span<Frame> frames)
@@ -132,10 +132,17 @@ public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, 
         byte* basePtr = memory.Base;
         int n = 0;
         long bytes = 0, errors = 0, drops = 0, timestamp = 0;
+        // tun copies what fits and drops the rest silently: a spill byte after the slot tells a frame that did not fit.
+        byte spill;
+        LibC.IoVec* iov = stackalloc LibC.IoVec[2];
+        iov[1].Base = &spill;
+        iov[1].Length = 1;
         while (n < max)
         {
             int offset = memory.ReceiveOffset(n);
-            nint r = LibC.Read(fd, basePtr + offset, capacity);
+            iov[0].Base = basePtr + offset;
+            iov[0].Length = (nuint)capacity;
+            nint r = LibC.ReadV(fd, iov, 2);
             if (r <= 0)
             {
                 if (r < 0)
@@ -149,7 +156,6 @@ public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, 
             }
             if (r > capacity)
             {
-                // tun reports the frame's full length after copying what fit: the slot holds a truncated frame.
                 drops++;
                 continue;
             }
