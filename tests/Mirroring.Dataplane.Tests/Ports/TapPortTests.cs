@@ -241,6 +241,51 @@ public sealed class TapPortTests
     }
 
     [Fact]
+    public void Multi_queue_tap_spreads_flows_over_its_queues_each_frame_reaching_one_queue()
+    {
+        using var ns = new TestNamespace();
+        var name = TestNames.Unique("mvtap");
+        var queues = TapPort.OpenQueues(new TapOptions(name) { BringUp = false }, 2);
+        try
+        {
+            ExternalTool.Run("ip", "link", "set", name, "netns", ns.Name).EnsureSuccess("move tap");
+            ns.Ip("link", "set", name, "addrgenmode", "none");
+            ns.Ip("addr", "add", "10.77.0.1/24", "dev", name);
+            ns.Ip("link", "set", name, "up");
+            ns.Ip("neigh", "add", "10.77.0.2", "lladdr", "02:00:5e:10:00:01", "dev", name);
+            ns.Exec(ExternalTool.Python, "-c",
+                "import socket\nfor i in range(64):\n    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" +
+                "    s.sendto(b'mvq%03d' % i, ('10.77.0.2', 10000 + i))").EnsureSuccess("udp sender");
+
+            static int Datagram(byte[] f) =>
+                f.Length == 14 + 20 + 8 + 6 && f[23] == 17 && f[42] == (byte)'m' && f[43] == (byte)'v' && f[44] == (byte)'q'
+                    ? int.Parse(System.Text.Encoding.ASCII.GetString(f, 45, 3), System.Globalization.CultureInfo.InvariantCulture) : -1;
+            var perQueue = new List<int>[] { [], [] };
+            var memory = new PacketMemory(16, 2048, 0);
+            var frames = new Frame[16];
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (perQueue[0].Count + perQueue[1].Count < 64 && clock.ElapsedMilliseconds < 5000)
+            {
+                queues[0].WaitReadable(10);
+                for (int q = 0; q < 2; q++)
+                {
+                    int n = queues[q].Receive(memory, frames);
+                    for (int i = 0; i < n; i++)
+                        if (Datagram(memory.Frame(frames[i]).ToArray()) is int d and >= 0) perQueue[q].Add(d);
+                }
+            }
+
+            Assert.Equal(Enumerable.Range(0, 64), perQueue[0].Concat(perQueue[1]).Order());
+            Assert.NotEmpty(perQueue[0]);
+            Assert.NotEmpty(perQueue[1]);
+        }
+        finally
+        {
+            foreach (var q in queues) q.Dispose();
+        }
+    }
+
+    [Fact]
     public void Tap_name_longer_than_IFNAMSIZ_is_rejected_naming_the_interface()
     {
         const string name = "tap-much-too-long-name";
