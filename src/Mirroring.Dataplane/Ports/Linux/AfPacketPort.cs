@@ -1,0 +1,460 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Mirroring.Dataplane.Packets;
+
+namespace Mirroring.Dataplane.Ports.Linux;
+
+/// <summary>How the kernel spreads an interface's frames over the sockets of one fanout group (PACKET_FANOUT_*).</summary>
+public enum AfPacketFanoutMode
+{
+    /// <summary>By flow hash: every frame of a flow reaches the same socket (with PACKET_FANOUT_FLAG_DEFRAG).</summary>
+    Hash = 0,
+    LoadBalance = 1,
+    Cpu = 2,
+    Rollover = 3,
+    Random = 4,
+    QueueMapping = 5,
+}
+
+/// <summary>How to open an AF_PACKET port on an existing interface (the fabric).</summary>
+public sealed record AfPacketOptions(string Interface)
+{
+    /// <summary>The vif index stamped on received frames (<see cref="Frame.Port"/>).</summary>
+    public ushort PortIndex { get; init; }
+
+    /// <summary>Size of one ring block: a multiple of the page size and of <see cref="FrameSize"/>, at least one frame.</summary>
+    public int BlockSize { get; init; } = 1 << 20;
+
+    /// <summary>Number of ring blocks (the ring is BlockSize × BlockCount bytes of locked-in kernel memory).</summary>
+    public int BlockCount { get; init; } = 32;
+
+    /// <summary>tp_frame_size: a multiple of 16; with TPACKET_V3 it only sizes tp_frame_nr, frames are packed.</summary>
+    public int FrameSize { get; init; } = 2048;
+
+    /// <summary>A block holding frames is handed to user space after this many milliseconds even when not full.</summary>
+    public int RetireTimeoutMs { get; init; } = 4;
+
+    /// <summary>Join this fanout group (one per interface and daemon) when several workers share the interface.</summary>
+    public ushort? FanoutGroup { get; init; }
+
+    public AfPacketFanoutMode FanoutMode { get; init; } = AfPacketFanoutMode.Hash;
+
+    /// <summary>Receive frames addressed to other hosts too (PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC; dropped on close).</summary>
+    public bool Promiscuous { get; init; } = true;
+
+    /// <summary>Do not deliver frames sent from this host (PACKET_IGNORE_OUTGOING), so the engine never sees its own TX.</summary>
+    public bool IgnoreOutgoing { get; init; } = true;
+
+    /// <summary>Transmit straight to the driver, skipping the qdisc layer (PACKET_QDISC_BYPASS).</summary>
+    public bool QdiscBypass { get; init; }
+}
+
+/// <summary>Kernel counters of an AF_PACKET socket since the last read (PACKET_STATISTICS, tpacket_stats_v3).</summary>
+public readonly record struct AfPacketKernelStatistics(uint Packets, uint Drops, uint FreezeQueueCount);
+
+/// <summary>
+/// An existing interface seen through AF_PACKET: a TPACKET_V3 memory-mapped receive ring (frames copied from
+/// the ring's blocks into the worker's receive slots, each block given back to the kernel once walked) and
+/// transmit by sendmmsg(2) on the bound socket. Frames this host sends on the interface are not received
+/// (PACKET_IGNORE_OUTGOING, and PACKET_OUTGOING frames are skipped on older kernels). A VLAN tag the kernel
+/// moved into the ring header is put back into the frame, so frames are received as they were on the wire.
+/// </summary>
+public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollablePort, IDisposable
+{
+    // linux/if_packet.h
+    internal const int PACKET_ADD_MEMBERSHIP = 1;
+    internal const int PACKET_RX_RING = 5;
+    internal const int PACKET_STATISTICS = 6;
+    internal const int PACKET_VERSION = 10;
+    internal const int PACKET_FANOUT = 18;
+    internal const int PACKET_QDISC_BYPASS = 20;
+    internal const int PACKET_IGNORE_OUTGOING = 23;
+    internal const int TPACKET_V3 = 2;
+    internal const int PACKET_MR_PROMISC = 1;
+    internal const int PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
+    internal const byte PACKET_OUTGOING = 4;
+    internal const uint TP_STATUS_KERNEL = 0;
+    internal const uint TP_STATUS_USER = 1;
+    internal const uint TP_STATUS_VLAN_VALID = 1 << 4;
+    internal const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
+
+    // struct tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1.
+    internal const int BlockStatusOffset = 8;
+    internal const int BlockNumPacketsOffset = 12;
+    internal const int BlockFirstPacketOffset = 16;
+
+    // struct tpacket3_hdr (48 bytes), then struct sockaddr_ll at TPACKET_ALIGN(48) = 48.
+    internal const int HdrNextOffset = 0;
+    internal const int HdrSec = 4;
+    internal const int HdrNsec = 8;
+    internal const int HdrSnapLen = 12;
+    internal const int HdrLen = 16;
+    internal const int HdrStatus = 20;
+    internal const int HdrMac = 24;
+    internal const int HdrVlanTci = 32;
+    internal const int HdrVlanTpid = 36;
+    internal const int HdrSllPktType = 48 + 10;
+    internal const int Tpacket3HeaderLength = 48 + 20; // TPACKET3_HDRLEN
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct TpacketReq3
+    {
+        public uint BlockSize, BlockNr, FrameSize, FrameNr, RetireBlockTimeoutMs, SizeofPriv, FeatureReqWord;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct SockAddrLl
+    {
+        public ushort Family;
+        public ushort Protocol;
+        public int IfIndex;
+        public ushort HaType;
+        public byte PktType;
+        public byte HaLen;
+        public fixed byte Addr[8];
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct PacketMreq
+    {
+        public int IfIndex;
+        public ushort Type;
+        public ushort ALen;
+        public fixed byte Address[8];
+    }
+
+    private int _fd;
+    private byte* _ring;
+    private readonly nint _ringLength;
+    private readonly int _blockSize;
+    private readonly int _blockCount;
+    private readonly ushort _port;
+    private readonly bool _ignoreOutgoing;
+    private bool _interfaceGone;
+    private long _linkErrors;
+
+    /// <summary>Frames per sendmmsg(2) call.</summary>
+    public const int TxBatch = 64;
+    private LibC.MMsgHdr* _messages;
+    private LibC.IoVec* _iov;
+
+    // Receive cursor: the block being walked, the next packet header in it and how many packets are left.
+    private int _block;
+    private bool _holdingBlock;
+    private byte* _next;
+    private uint _remaining;
+
+    public AfPacketPort(AfPacketOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        PortErrors.ValidateInterfaceName(options.Interface);
+        Name = options.Interface;
+        _port = options.PortIndex;
+        _ignoreOutgoing = options.IgnoreOutgoing;
+        ValidateRing(options);
+        _blockSize = options.BlockSize;
+        _blockCount = options.BlockCount;
+        _ringLength = (nint)options.BlockSize * options.BlockCount;
+
+        uint index = LibC.IfNameToIndex(Name);
+        if (index == 0)
+            throw PortErrors.Create(Name, "looking up the interface (if_nametoindex)", Marshal.GetLastPInvokeError());
+        Index = (int)index;
+
+        // Protocol 0: no frames are queued before the ring exists and the socket is bound to the interface.
+        _fd = LibC.Socket(LibC.AF_PACKET, LibC.SOCK_RAW | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
+        if (_fd < 0) PortErrors.ThrowLastError(Name, "socket(AF_PACKET, SOCK_RAW)", "CAP_NET_RAW");
+        try
+        {
+            _messages = (LibC.MMsgHdr*)NativeMemory.AllocZeroed((nuint)TxBatch, (nuint)sizeof(LibC.MMsgHdr));
+            _iov = (LibC.IoVec*)NativeMemory.AllocZeroed((nuint)TxBatch, (nuint)sizeof(LibC.IoVec));
+            for (int i = 0; i < TxBatch; i++)
+            {
+                _messages[i].Iov = _iov + i;
+                _messages[i].IovLength = 1;
+            }
+
+            SetOption(PACKET_VERSION, TPACKET_V3, "setsockopt PACKET_VERSION TPACKET_V3");
+            if (options.IgnoreOutgoing) SetOption(PACKET_IGNORE_OUTGOING, 1, "setsockopt PACKET_IGNORE_OUTGOING");
+            if (options.QdiscBypass) SetOption(PACKET_QDISC_BYPASS, 1, "setsockopt PACKET_QDISC_BYPASS");
+
+            var req = new TpacketReq3
+            {
+                BlockSize = (uint)options.BlockSize,
+                BlockNr = (uint)options.BlockCount,
+                FrameSize = (uint)options.FrameSize,
+                FrameNr = (uint)(options.BlockSize / options.FrameSize * options.BlockCount),
+                RetireBlockTimeoutMs = (uint)options.RetireTimeoutMs,
+            };
+            if (LibC.SetSockOpt(_fd, LibC.SOL_PACKET, PACKET_RX_RING, &req, sizeof(TpacketReq3)) < 0)
+                PortErrors.ThrowLastError(Name, $"setsockopt PACKET_RX_RING ({options.BlockCount} blocks of {options.BlockSize} bytes)");
+
+            nint ring = LibC.Mmap(0, _ringLength, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED | LibC.MAP_POPULATE, _fd, 0);
+            if (ring == LibC.MAP_FAILED) PortErrors.ThrowLastError(Name, $"mmap of the {_ringLength}-byte receive ring");
+            _ring = (byte*)ring;
+
+            var address = new SockAddrLl
+            {
+                Family = LibC.AF_PACKET,
+                Protocol = LibC.HostToNetwork(LibC.ETH_P_ALL),
+                IfIndex = Index,
+            };
+            if (LibC.Bind(_fd, &address, sizeof(SockAddrLl)) < 0)
+                PortErrors.ThrowLastError(Name, "bind(AF_PACKET)", "CAP_NET_RAW");
+
+            if (options.Promiscuous)
+            {
+                var mreq = new PacketMreq { IfIndex = Index, Type = PACKET_MR_PROMISC };
+                if (LibC.SetSockOpt(_fd, LibC.SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof(PacketMreq)) < 0)
+                    PortErrors.ThrowLastError(Name, "setsockopt PACKET_ADD_MEMBERSHIP (promiscuous)", "CAP_NET_RAW");
+            }
+
+            if (options.FanoutGroup is ushort group)
+            {
+                int flags = options.FanoutMode == AfPacketFanoutMode.Hash ? PACKET_FANOUT_FLAG_DEFRAG : 0;
+                int value = group | (((int)options.FanoutMode | flags) << 16);
+                SetOption(PACKET_FANOUT, value, $"setsockopt PACKET_FANOUT (group {group}, {options.FanoutMode})");
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The interface name.</summary>
+    public string Name { get; }
+
+    /// <summary>The interface index the socket is bound to.</summary>
+    public int Index { get; }
+
+    public int FileDescriptor => _fd;
+
+    public PortCounters Counters { get; } = new();
+
+    /// <summary>True once disposed, or once the interface was deleted (seen by <see cref="WaitReadable"/>).</summary>
+    public bool Completed => _fd < 0 || _interfaceGone;
+
+    /// <summary>
+    /// Copies frames from the ring into receive slots 0.. until the ring has no more or the batch is full,
+    /// returning each walked block to the kernel. A frame longer than a slot (or cut short by the ring) is
+    /// dropped and counted in <see cref="PortCounters.RxDrops"/>.
+    /// </summary>
+    public int Receive(PacketMemory memory, Span<Frame> frames)
+    {
+        if (_ring == null) return 0;
+        int max = Math.Min(frames.Length, memory.BatchSize);
+        int capacity = memory.SlotSize - PacketMemory.Headroom;
+        byte* basePtr = memory.Base;
+        int n = 0;
+        long bytes = 0, drops = 0;
+        while (n < max)
+        {
+            if (_remaining == 0)
+            {
+                if (_holdingBlock) ReleaseBlock();
+                if (!AcquireBlock()) break;
+                continue;
+            }
+            byte* hdr = _next;
+            _next = hdr + *(uint*)(hdr + HdrNextOffset);
+            _remaining--;
+            if (_ignoreOutgoing && hdr[HdrSllPktType] == PACKET_OUTGOING) continue;
+            uint snapLen = *(uint*)(hdr + HdrSnapLen);
+            uint status = *(uint*)(hdr + HdrStatus);
+            // The kernel takes an 802.1Q/802.1ad tag out of the frame into tp_vlan_tci: put it back in.
+            bool tagged = (status & TP_STATUS_VLAN_VALID) != 0 && snapLen >= 12;
+            uint length = tagged ? snapLen + 4 : snapLen;
+            if (length > (uint)capacity || snapLen < *(uint*)(hdr + HdrLen))
+            {
+                drops++;
+                continue;
+            }
+            int offset = memory.ReceiveOffset(n);
+            byte* source = hdr + *(ushort*)(hdr + HdrMac);
+            byte* destination = basePtr + offset;
+            if (tagged)
+            {
+                ushort tpid = (status & TP_STATUS_VLAN_TPID_VALID) != 0 ? *(ushort*)(hdr + HdrVlanTpid) : (ushort)0x8100;
+                ushort tci = (ushort)*(uint*)(hdr + HdrVlanTci);
+                Buffer.MemoryCopy(source, destination, capacity, 12);
+                destination[12] = (byte)(tpid >> 8);
+                destination[13] = (byte)tpid;
+                destination[14] = (byte)(tci >> 8);
+                destination[15] = (byte)tci;
+                Buffer.MemoryCopy(source + 12, destination + 16, capacity - 16, snapLen - 12);
+            }
+            else
+            {
+                Buffer.MemoryCopy(source, destination, capacity, snapLen);
+            }
+            ref Frame f = ref frames[n];
+            f.Offset = offset;
+            f.Length = (int)length;
+            f.TimestampNs = *(uint*)(hdr + HdrSec) * 1_000_000_000L + *(uint*)(hdr + HdrNsec);
+            f.Port = _port;
+            f.Flags = FrameFlags.None;
+            bytes += length;
+            n++;
+        }
+        // Give a fully walked block back now rather than on the next call.
+        if (_holdingBlock && _remaining == 0) ReleaseBlock();
+        Counters.AddRx(n, bytes, 0, drops);
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool AcquireBlock()
+    {
+        byte* block = _ring + (nint)_block * _blockSize;
+        if ((Volatile.Read(ref *(uint*)(block + BlockStatusOffset)) & TP_STATUS_USER) == 0) return false;
+        _remaining = *(uint*)(block + BlockNumPacketsOffset);
+        _next = block + *(uint*)(block + BlockFirstPacketOffset);
+        _holdingBlock = true;
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ReleaseBlock()
+    {
+        byte* block = _ring + (nint)_block * _blockSize;
+        Volatile.Write(ref *(uint*)(block + BlockStatusOffset), TP_STATUS_KERNEL);
+        _holdingBlock = false;
+        _remaining = 0;
+        _block = _block + 1 == _blockCount ? 0 : _block + 1;
+    }
+
+    /// <summary>
+    /// Sends the frames with sendmmsg(2) on the bound socket, up to <see cref="TxBatch"/> per system call; a full
+    /// queue (EAGAIN/ENOBUFS) counts a drop, other failures (a frame larger than the MTU) an error.
+    /// </summary>
+    public void Transmit(PacketMemory memory, ReadOnlySpan<Frame> frames)
+    {
+        int fd = _fd;
+        if (fd < 0 || _messages == null) { Counters.AddTx(0, 0, frames.Length, 0); return; }
+        byte* basePtr = memory.Base;
+        long packets = 0, bytes = 0, errors = 0, drops = 0;
+        int done = 0;
+        while (done < frames.Length)
+        {
+            int count = Math.Min(frames.Length - done, TxBatch);
+            for (int i = 0; i < count; i++)
+            {
+                ref readonly Frame f = ref frames[done + i];
+                _iov[i].Base = basePtr + f.Offset;
+                _iov[i].Length = (nuint)f.Length;
+            }
+            int sentFrom = 0;
+            while (sentFrom < count)
+            {
+                int r = LibC.SendMMsg(fd, _messages + sentFrom, (uint)(count - sentFrom), LibC.MSG_DONTWAIT);
+                if (r > 0)
+                {
+                    for (int i = sentFrom; i < sentFrom + r; i++) bytes += _messages[i].Length;
+                    packets += r;
+                    sentFrom += r;
+                    continue;
+                }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == LibC.EINTR) continue;
+                // The first message of the call failed: count it and go on with the next.
+                if (TapPort.IsQueueFull(errno)) drops++; else errors++;
+                sentFrom++;
+            }
+            done += count;
+        }
+        Counters.AddTx(packets, bytes, errors, drops);
+    }
+
+    /// <summary>Nothing is buffered: every frame was sent in <see cref="Transmit"/>.</summary>
+    public void Flush() { }
+
+    /// <summary>
+    /// True at once when a ring block is waiting; otherwise poll(2) until one is retired or the timeout passes.
+    /// A socket error (the link went down: ENETDOWN) is read and cleared so the next wait sleeps again; when
+    /// the interface has disappeared the port completes.
+    /// </summary>
+    public bool WaitReadable(int timeoutMs)
+    {
+        if (_ring == null || _interfaceGone) return false;
+        if (_remaining != 0) return true;
+        if (BlockReady()) return true;
+        LibC.PollFd poll = new() { Fd = _fd, Events = LibC.POLLIN };
+        if (LibC.Poll(&poll, 1, timeoutMs) > 0 && (poll.REvents & LibC.POLLERR) != 0) TakeSocketError();
+        return BlockReady();
+    }
+
+    private void TakeSocketError()
+    {
+        int error = 0, length = sizeof(int);
+        LibC.GetSockOpt(_fd, LibC.SOL_SOCKET, LibC.SO_ERROR, &error, &length);
+        if (error == 0) return;
+        Interlocked.Increment(ref _linkErrors);
+        if (error == LibC.ENETDOWN && LibC.IfNameToIndex(Name) != (uint)Index) _interfaceGone = true;
+    }
+
+    /// <summary>How many times the socket reported an error (the link going down).</summary>
+    public long LinkErrors => Volatile.Read(ref _linkErrors);
+
+    /// <summary>True when the interface was deleted while the port was bound to it.</summary>
+    public bool InterfaceGone => _interfaceGone;
+
+    private bool BlockReady()
+    {
+        if (_holdingBlock) ReleaseBlock();
+        byte* block = _ring + (nint)_block * _blockSize;
+        return (Volatile.Read(ref *(uint*)(block + BlockStatusOffset)) & TP_STATUS_USER) != 0;
+    }
+
+    /// <summary>Reads and resets the socket's kernel counters (frames seen, frames dropped for want of ring space).</summary>
+    public AfPacketKernelStatistics ReadKernelStatistics()
+    {
+        uint* stats = stackalloc uint[3];
+        int length = 12;
+        if (LibC.GetSockOpt(_fd, LibC.SOL_PACKET, PACKET_STATISTICS, stats, &length) < 0)
+            PortErrors.ThrowLastError(Name, "getsockopt PACKET_STATISTICS");
+        return new AfPacketKernelStatistics(stats[0], stats[1], stats[2]);
+    }
+
+    /// <summary>Unmaps the ring and closes the socket; call once the worker using the port has stopped.</summary>
+    public void Dispose()
+    {
+        if (_ring != null)
+        {
+            LibC.Munmap((nint)_ring, _ringLength);
+            _ring = null;
+        }
+        int fd = Interlocked.Exchange(ref _fd, -1);
+        if (fd >= 0) LibC.Close(fd);
+        if (_messages != null)
+        {
+            NativeMemory.Free(_messages);
+            NativeMemory.Free(_iov);
+            _messages = null;
+            _iov = null;
+        }
+    }
+
+    public override string ToString() => $"af_packet {Name} (ifindex {Index}, fd {_fd})";
+
+    private void SetOption(int name, int value, string what)
+    {
+        if (LibC.SetSockOpt(_fd, LibC.SOL_PACKET, name, &value, sizeof(int)) < 0)
+            PortErrors.ThrowLastError(Name, what, "CAP_NET_RAW");
+    }
+
+    private static void ValidateRing(AfPacketOptions o)
+    {
+        int page = Environment.SystemPageSize;
+        string Fail(string text) => $"{o.Interface}: AF_PACKET ring: {text}";
+        if (o.FrameSize < Tpacket3HeaderLength || o.FrameSize % 16 != 0)
+            throw new PortException(o.Interface, Fail($"frame size {o.FrameSize} must be a multiple of 16 and at least {Tpacket3HeaderLength}"));
+        if (o.BlockSize < page || o.BlockSize % page != 0 || o.BlockSize % o.FrameSize != 0)
+            throw new PortException(o.Interface, Fail($"block size {o.BlockSize} must be a multiple of the page size ({page}) and of the frame size ({o.FrameSize})"));
+        if (o.BlockCount < 1)
+            throw new PortException(o.Interface, Fail($"block count {o.BlockCount} must be at least 1"));
+        if (o.RetireTimeoutMs < 0)
+            throw new PortException(o.Interface, Fail($"retire timeout {o.RetireTimeoutMs} ms must not be negative"));
+    }
+}
