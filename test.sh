@@ -13,6 +13,8 @@ command -v tcpdump   >/dev/null || need+=(tcpdump)
 command -v tcpreplay >/dev/null || need+=(tcpreplay)
 command -v ipfixDump >/dev/null || need+=(libfixbuf-tools)
 command -v ip        >/dev/null || need+=(iproute2)
+command -v gcc       >/dev/null || need+=(gcc)
+[ -f /usr/include/linux/if_packet.h ] || need+=(linux-libc-dev)
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || need+=(python3-scapy)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
