@@ -142,8 +142,9 @@ public sealed class AnalyzerReceiver : IDisposable
                 }
                 ready.Clear();
                 ready.AddRange(_sockets);
-                long waitUs = Math.Min(100_000, (deadline - now) * 1_000_000 / Stopwatch.Frequency + 1);
-                Socket.Select(ready, null, null, (int)waitUs);
+                long remaining = deadline - now;
+                int waitUs = remaining >= Stopwatch.Frequency / 10 ? 100_000 : (int)(remaining * 1_000_000 / Stopwatch.Frequency) + 1;
+                Socket.Select(ready, null, null, waitUs);
                 for (int r = 0; r < ready.Count; r++)
                 {
                     int index = Array.IndexOf(_sockets, ready[r]);

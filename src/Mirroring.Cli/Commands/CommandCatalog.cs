@@ -9,5 +9,6 @@ internal static class CommandCatalog
     {
         yield return ReplayCommand.Create();
         yield return MdCommand.Create();
+        yield return AnalyzerCommand.Create();
     }
 }
