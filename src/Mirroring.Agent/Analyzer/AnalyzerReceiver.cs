@@ -178,7 +178,8 @@ public sealed class AnalyzerReceiver : IDisposable
         }
     }
 
-    private void Handle(int index, ReadOnlySpan<byte> payload, SocketAddress address)
+    /// <summary>One datagram from <paramref name="address"/> on listener <paramref name="index"/>: decode, count, write. Internal for the allocation test.</summary>
+    internal void Handle(int index, ReadOnlySpan<byte> payload, SocketAddress address)
     {
         var source = SourceFor(index, address);
         Volatile.Write(ref _datagrams, _datagrams + 1);

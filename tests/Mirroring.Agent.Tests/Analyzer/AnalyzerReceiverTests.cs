@@ -177,6 +177,35 @@ public sealed class AnalyzerReceiverTests : IDisposable
     }
 
     [Fact]
+    public void Receive_path_allocates_nothing_per_datagram_once_source_and_metadata_are_known()
+    {
+        var file = Path.Combine(_dir, "alloc.pcapng");
+        using var receiver = Receiver(file);
+        var sender = new IPEndPoint(IPAddress.Parse("10.0.0.7"), 49200).Serialize();
+        var flow = FlowMirror(Frame(7));
+        var vxlan = Vxlan(Frame(8), 42);
+        var malformed = Concat([3, 40], "x"u8.ToArray());
+        for (int i = 0; i < 100; i++)
+        {
+            receiver.Handle(0, flow, sender);
+            receiver.Handle(1, vxlan, sender);
+            receiver.Handle(0, malformed, sender);
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            receiver.Handle(0, flow, sender);
+            receiver.Handle(1, vxlan, sender);
+            receiver.Handle(0, malformed, sender);
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+        Assert.Equal(2200, receiver.Frames);
+        Assert.Equal(1100, receiver.DecodeErrors);
+        Assert.Equal(["10.0.0.7", "10.0.0.7"], receiver.Sources.Select(s => s.Sender.ToString()));
+    }
+
+    [Fact]
     public void A_port_in_use_is_reported_with_the_listener_that_cannot_bind()
     {
         using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
