@@ -17,5 +17,6 @@ internal static class CommandCatalog
         yield return DropstatsCommand.Create();
         yield return FlowsCommand.Create();
         yield return MdCommand.Create();
+        yield return AnalyzerCommand.Create();
     }
 }
