@@ -58,6 +58,8 @@ public sealed class ReplayJob
         {
             BatchSize = _request.BatchSize,
             MaxFrameLength = CaptureLimits.MaxCapturedLength,
+            // Captures may hold 64 KiB frames: room for a batch of them with two flow mirrors each.
+            CopyAreaBytes = 32 << 20,
             FlowIdleTimeout = TimeSpan.FromSeconds(flowConfig.AgingSeconds),
         });
         var programmer = new DataplaneProgrammer(dataplane, _request.MirrorIndices);
