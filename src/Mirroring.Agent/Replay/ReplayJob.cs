@@ -90,17 +90,26 @@ public sealed class ReplayJob
                 while (!_source.Completed)
                 {
                     cancellation.ThrowIfCancellationRequested();
-                    int received = worker.Poll(_source);
+                    var frames = worker.ReceiveFrames;
+                    int received = _source.Receive(worker.Memory, frames);
                     if (received == 0) continue;
                     PacketsReceived += received;
-                    // Aging runs on the traffic's own clock, so a replay ages flows as the live system would have.
-                    long nowNs = worker.ReceiveFrames[received - 1].TimestampNs;
-                    if (lastAgeNs == long.MinValue) lastAgeNs = nowNs;
-                    long elapsed = nowNs - lastAgeNs;
-                    if (elapsed >= 1_000_000_000)
+                    // Aging runs on the traffic's own clock, so a replay ages flows as the live system would have:
+                    // before the first packet that comes a second or more after the last sweep (a batch spanning a
+                    // capture gap is processed in parts, so packets after the gap find idle flows already aged out).
+                    for (int start = 0, end; start < received; start = end)
                     {
-                        worker.AgeFlows(nowNs, FlowTable.AgeScanBudget(dataplane.Flows.Capacity, idleNs, elapsed));
-                        lastAgeNs = nowNs;
+                        long nowNs = frames[start].TimestampNs;
+                        if (lastAgeNs == long.MinValue) lastAgeNs = nowNs;
+                        long elapsed = nowNs - lastAgeNs;
+                        if (elapsed >= 1_000_000_000)
+                        {
+                            worker.AgeFlows(nowNs, FlowTable.AgeScanBudget(dataplane.Flows.Capacity, idleNs, elapsed));
+                            lastAgeNs = nowNs;
+                        }
+                        for (end = start + 1; end < received && frames[end].TimestampNs - lastAgeNs < 1_000_000_000; end++) { }
+                        if (start > 0) frames[start..end].CopyTo(frames);
+                        worker.Process(end - start);
                     }
                 }
             }

@@ -5,6 +5,7 @@ using Mirroring.Agent.Replay;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
+using Mirroring.Testing;
 using static Mirroring.Agent.Tests.Replay.ReplayRun;
 
 namespace Mirroring.Agent.Tests.Replay;
@@ -452,5 +453,35 @@ public sealed class ReplayJobTests
         Assert.Equal(1UL, run.Summary.Drops[DropReason.NoRoute.DisplayName()]);
         Assert.Equal(1UL, run.Summary.Drops[DropReason.InvalidVni.DisplayName()]);
         Assert.True(run.Summary.Totals.Balanced);
+    }
+
+    [Fact]
+    public void Flows_idle_through_a_capture_gap_longer_than_the_aging_time_are_aged_out_and_created_again()
+    {
+        // Default aging: 180 s idle. Seven flows, 20 packets each side of a 400 s gap, all in one batch of 64.
+        const int flows = 7, before = 20, after = 20;
+        var yaml = Config();
+        var dir = ExternalTool.TempDirectory("vrm-replay");
+        ExternalTool.Python3(ScapyPrelude + $$"""
+            t = []
+            for i in range({{before + after}}):
+                p = Ether(src=web1, dst=web2)/IP(src="10.1.1.11", dst="10.1.1.12")/UDP(sport=1000 + i % {{flows}}, dport=80)
+                p.time = 1000 + i * 0.001 + (400 if i >= {{before}} else 0)
+                t.append(p)
+            w("a", t)
+            """, dir).EnsureSuccess("scapy");
+        var config = Configuration.Samples.LoadValid(yaml);
+        var summary = new ReplayJob(new ReplayRequest(config, [("tap-web1", Path.Combine(dir, "a.pcap"))], Path.Combine(dir, "out"))
+        {
+            BatchSize = 64,
+            FlowEntries = 1024,
+        }).Run();
+
+        Assert.Equal(180, config.Vrouter.FlowTable.AgingSeconds);
+        Assert.Equal(2 * flows, summary.Flows.Created);
+        Assert.Equal(flows, summary.Flows.Deleted);
+        Assert.Equal(flows, summary.Flows.Active);
+        Assert.Equal((ulong)after, summary.Flows.Packets);
+        Assert.Equal((ulong)(before + after), summary.Totals.TxPackets);
     }
 }
