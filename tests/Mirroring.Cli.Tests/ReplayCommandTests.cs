@@ -80,4 +80,20 @@ public sealed class ReplayCommandTests
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("expected IFACE=FILE", result.StdErr);
     }
+
+    [Fact]
+    public void Replay_warns_on_stderr_why_an_analyzer_does_not_resolve()
+    {
+        var dir = MakeInputs();
+        const string demoMac = "analyzer_mac_address: \"02:00:00:00:09:09\"", unknownMac = "02:00:00:00:0e:0e";
+        var demo = File.ReadAllText(Path.Combine(ExternalTool.RepositoryRoot, "samples", "demo.yaml"));
+        Assert.Contains(demoMac, demo);
+        File.WriteAllText(Path.Combine(dir, "ghost.yaml"), demo.Replace(demoMac, $"analyzer_mac_address: \"{unknownMac}\""));
+
+        var result = ExternalTool.Vrmirror("replay", "--config", Path.Combine(dir, "ghost.yaml"), "--in", $"tap-web1={dir}/web1.pcap",
+            "--out", Path.Combine(dir, "out"), "--json").EnsureSuccess("vrmirror replay");
+        Assert.Contains("warning: analyzer an2", result.StdErr);
+        Assert.Contains(unknownMac, result.StdErr);
+        Assert.True(ReplaySummary.FromJson(result.StdOut).Totals.Balanced);
+    }
 }

@@ -39,6 +39,9 @@ public sealed class ReplayJob
 
     public long PacketsReceived { get; private set; }
 
+    /// <summary>What programming the dataplane reported (an analyzer that does not resolve, and why), set by <see cref="Run"/>.</summary>
+    public IReadOnlyList<string> Warnings { get; private set; } = [];
+
     private CaptureFileSource? _source;
 
     public ReplaySummary Run(CancellationToken cancellation = default)
@@ -62,6 +65,7 @@ public sealed class ReplayJob
         });
         var programmer = new DataplaneProgrammer(dataplane, _request.MirrorIndices);
         var programmed = programmer.Apply(config);
+        Warnings = programmed.Warnings;
         TableDescriptorsPublisher.Publish(dataplane, config, programmed);
 
         var inputs = new List<(ushort Port, string Path)>();

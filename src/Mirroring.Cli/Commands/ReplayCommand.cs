@@ -65,6 +65,8 @@ internal static class ReplayCommand
                 return CliOutput.Fail(e.Message, 1);
             }
 
+            if (!silent)
+                foreach (var warning in job.Warnings) Console.Error.WriteLine($"vrmirror: warning: {warning}");
             if (parse.GetValue(json)) Console.WriteLine(summary.ToJson());
             else if (!silent) PrintSummary(summary, parse.GetValue(output)!.FullName);
             return summary.Totals.Balanced ? 0 : 3;
@@ -90,7 +92,7 @@ internal static class ReplayCommand
 
         var f = s.Flows;
         AnsiConsole.MarkupLine($"flows: {f.Created} created, {f.Active} active, {f.Deleted} deleted, {f.Overflowed} overflowed, {f.FailedInserts} failed inserts; " +
-                               $"{f.MirroredFlows} mirrored flows: {f.Packets} packets, mirrored {f.MirroredPackets} packets / {f.MirroredBytes} bytes, {f.MirrorFailures} mirror failures");
+                               $"{f.Packets} packets; {f.MirroredFlows} mirrored flows: mirrored {f.MirroredPackets} packets / {f.MirroredBytes} bytes, {f.MirrorFailures} mirror failures");
         if (s.Drops.Count > 0)
             AnsiConsole.MarkupLine("drops: " + Markup.Escape(string.Join(", ", s.Drops.Select(d => $"{d.Key}: {d.Value}"))));
         var t = s.Totals;

@@ -65,6 +65,7 @@ internal sealed class ReplayRun
     public required string Directory { get; init; }
     public required ReplaySummary Summary { get; init; }
     public required VrouterConfig Config_ { get; init; }
+    public required IReadOnlyList<string> Warnings { get; init; }
 
     public string Output(string name) => Path.Combine(Directory, "out", name + ".pcap");
     public string Input(string name) => Path.Combine(Directory, name + ".pcap");
@@ -77,8 +78,9 @@ internal sealed class ReplayRun
         var loaded = ConfigLoader.LoadText(yaml, "test.yaml");
         Assert.True(loaded.Succeeded, loaded.ErrorReport);
         var pairs = inputs.Select(i => (i.Split('=')[0], Path.Combine(dir, i.Split('=')[1] + ".pcap"))).ToList();
-        var summary = new ReplayJob(new ReplayRequest(loaded.Config!, pairs, Path.Combine(dir, "out")) { BatchSize = 8, FlowEntries = 1024 }).Run();
-        return new ReplayRun { Directory = dir, Summary = summary, Config_ = loaded.Config! };
+        var job = new ReplayJob(new ReplayRequest(loaded.Config!, pairs, Path.Combine(dir, "out")) { BatchSize = 8, FlowEntries = 1024 });
+        var summary = job.Run();
+        return new ReplayRun { Directory = dir, Summary = summary, Config_ = loaded.Config!, Warnings = job.Warnings };
     }
 
     /// <summary>Every frame of a capture file, in order.</summary>

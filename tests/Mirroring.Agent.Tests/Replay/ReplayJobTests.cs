@@ -395,6 +395,7 @@ public sealed class ReplayJobTests
             """, "tap-web1=a");
         Assert.Equal(Frames(run.Input("a")), Frames(run.Output("tap-web2")));
         Assert.Empty(Frames(run.Output("fabric")));
+        Assert.Contains(run.Warnings, w => w.Contains("ghost") && w.Contains(unknownMac));
         var ghost = run.Summary.Mirrors.Single(m => m.Analyzer == "ghost");
         Assert.Equal(2UL, ghost.Failures[MirrorFailure.NexthopUnresolved.DisplayName()]);
         Assert.Equal(0UL, ghost.Packets);
