@@ -61,6 +61,9 @@ public sealed class ReplayJob
         {
             BatchSize = _request.BatchSize,
             MaxFrameLength = CaptureLimits.MaxCapturedLength,
+            // Room for the worst batch: every packet with four copies (two flow mirrors, RX and TX port mirror) of the
+            // largest copy allowed, so a capture of big (GRO/TSO) frames never loses copies for want of buffer.
+            CopyAreaBytes = _request.BatchSize * 4 * (PipelineWorker.MaxCopyLength + 512),
             FlowIdleTimeout = TimeSpan.FromSeconds(flowConfig.AgingSeconds),
         });
         var programmer = new DataplaneProgrammer(dataplane, _request.MirrorIndices);

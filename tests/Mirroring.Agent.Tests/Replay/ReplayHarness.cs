@@ -71,14 +71,16 @@ internal sealed class ReplayRun
     public string Input(string name) => Path.Combine(Directory, name + ".pcap");
 
     /// <summary>Writes the pcaps with scapy (<paramref name="scapy"/> calls w(name, packets)), then replays them.</summary>
-    public static ReplayRun Run(string yaml, string scapy, params string[] inputs)
+    public static ReplayRun Run(string yaml, string scapy, params string[] inputs) => Run(8, yaml, scapy, inputs);
+
+    public static ReplayRun Run(int batchSize, string yaml, string scapy, params string[] inputs)
     {
         var dir = ExternalTool.TempDirectory("vrm-replay");
         ExternalTool.Python3(ScapyPrelude + scapy, dir).EnsureSuccess("scapy");
         var loaded = ConfigLoader.LoadText(yaml, "test.yaml");
         Assert.True(loaded.Succeeded, loaded.ErrorReport);
         var pairs = inputs.Select(i => (i.Split('=')[0], Path.Combine(dir, i.Split('=')[1] + ".pcap"))).ToList();
-        var job = new ReplayJob(new ReplayRequest(loaded.Config!, pairs, Path.Combine(dir, "out")) { BatchSize = 8, FlowEntries = 1024 });
+        var job = new ReplayJob(new ReplayRequest(loaded.Config!, pairs, Path.Combine(dir, "out")) { BatchSize = batchSize, FlowEntries = 1024 });
         var summary = job.Run();
         return new ReplayRun { Directory = dir, Summary = summary, Config_ = loaded.Config!, Warnings = job.Warnings };
     }

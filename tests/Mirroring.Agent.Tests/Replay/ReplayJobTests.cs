@@ -485,4 +485,25 @@ public sealed class ReplayJobTests
         Assert.Equal((ulong)after, summary.Flows.Packets);
         Assert.Equal((ulong)(before + after), summary.Totals.TxPackets);
     }
+
+    [Fact]
+    public void A_full_batch_of_60_kilobyte_frames_is_mirrored_without_running_out_of_copy_buffer()
+    {
+        const int frames = 64, payload = 60000;
+        var run = Run(batchSize: frames, Config("""
+                  - match: { protocol: tcp }
+                    action: pass
+                    mirror_to: [an1, an3]
+            """, web1Mirror: ", interface_mirror: { traffic_direction: both, mirror_to: { analyzer_name: an1 } }"), $$"""
+            w("a", [Ether(src=web1, dst=web2)/IP(src="10.1.1.11", dst="10.1.1.12")/TCP(sport=1000, dport=80)/Raw(b"g" * {{payload}})] * {{frames}})
+            """, "tap-web1=a");
+
+        var s = run.Summary;
+        Assert.Equal((ulong)frames, s.Flows.Packets);
+        Assert.Equal(2UL * frames, s.Flows.MirroredPackets);
+        Assert.Equal(0UL, s.Flows.MirrorFailures);
+        Assert.All(s.Mirrors, m => Assert.Empty(m.Failures));
+        // an1: the flow copy and the RX port copy of each frame; an3: the flow copy.
+        Assert.Equal(3 * frames, Frames(run.Output("fabric")).Count);
+    }
 }
