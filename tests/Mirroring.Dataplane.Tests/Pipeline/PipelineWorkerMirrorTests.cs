@@ -12,9 +12,9 @@ namespace Mirroring.Dataplane.Tests.Pipeline;
 
 /// <summary>
 /// A worker over in-memory ports: fabric (vif 0) and two VMs in one network, every flow mirrored to entry 0.
-/// The control plane changes the mirror table between batches while traffic keeps flowing.
+/// The control plane changes the tables between batches while traffic keeps flowing.
 /// </summary>
-public sealed class MirrorEntryChangeTests : IDisposable
+public sealed class PipelineWorkerMirrorTests : IDisposable
 {
     private const ushort Vrf = 1, Vm1 = 1, Vm2 = 2, Fabric = 0;
     private const byte MirrorIndex = 0;
@@ -27,11 +27,11 @@ public sealed class MirrorEntryChangeTests : IDisposable
     private readonly TempDirectory _dir = new();
     private readonly string _statsPath;
     private readonly VrouterDataplane _dataplane;
-    private readonly MemorySink[] _sinks = [new(), new(), new()];
+    private readonly MemorySink[] _sinks = [new(), new(), new(), new()];
     private readonly MemorySource _source = new();
     private readonly PipelineWorker _worker;
 
-    public MirrorEntryChangeTests()
+    public PipelineWorkerMirrorTests()
     {
         _statsPath = _dir.File("stats");
         _dataplane = new VrouterDataplane(StatsRegion.Create(new StatsRegionOptions
@@ -131,5 +131,42 @@ public sealed class MirrorEntryChangeTests : IDisposable
         Assert.Equal((ulong)all.Sum(f => f.Length), mirror.OriginalBytes);
         Assert.Equal((ulong)_sinks[Fabric].Frames.Sum(f => f.Data.Length), mirror.SentBytes);
         Assert.Equal(0UL, mirror.TotalFailures);
+    }
+
+    [Fact]
+    public void Copy_delivered_to_a_local_analyzer_interface_with_tx_mirroring_is_not_mirrored_again()
+    {
+        // vif 3 is an analyzer VM whose own transmitted traffic is port-mirrored (entry 1, to the fabric analyzer).
+        const ushort AnalyzerVif = 3;
+        const uint LocalAnalyzerNh = 12;
+        const byte PortMirror = 1;
+        var analyzerMac = MacAddress.Parse("02:00:00:00:09:05");
+        var analyzerIp = IPv4Address.Parse("10.9.9.5");
+        _dataplane.Mirrors.Set(new MirrorEntry(PortMirror, FirstAnalyzerNh, MirrorFlags.Dynamic, analyzerName: "port"));
+        _dataplane.Interfaces.Set(new InterfaceEntry(AnalyzerVif, "an", analyzerMac, InterfaceKind.Virtual, 2, 2, vnName: "analyzers",
+            mirrorIndex: PortMirror, mirrorFlags: InterfaceMirrorFlags.Tx));
+        _dataplane.Nexthops.Set(NexthopEntry.MirrorUdp(LocalAnalyzerNh, RouterId.Value, analyzerIp.Value, 0, analyzerMac, AnalyzerVif));
+        _dataplane.Mirrors.Set(new MirrorEntry(MirrorIndex, LocalAnalyzerNh, MirrorFlags.Dynamic, analyzerName: "local"));
+
+        var sent = SendFlowPackets(3, 10);
+
+        Assert.Equal(sent, _sinks[Vm2].Frames.Select(f => f.Data));
+        var delivered = _sinks[AnalyzerVif].Frames;
+        Assert.Equal(sent.Count, delivered.Count);
+        Assert.All(delivered, c => Assert.Equal(FrameFlags.MirrorCopy, c.Flags));
+        for (int i = 0; i < sent.Count; i++)
+        {
+            Assert.Equal(analyzerIp, OuterDestination(delivered[i].Data));
+            Assert.Equal(sent[i], delivered[i].Data[^sent[i].Length..]);
+        }
+        Assert.Empty(_sinks[Fabric].Frames);
+
+        using var reader = StatsRegionReader.Open(_statsPath);
+        Assert.Equal(0UL, reader.ReadMirrorCounters()[PortMirror].Packets);
+        Assert.Equal(0UL, reader.ReadMirrorCounters()[PortMirror].TotalFailures);
+        var analyzer = reader.ReadInterfaceCounters()[AnalyzerVif];
+        Assert.Equal(0UL, analyzer.TxMirroredPackets);
+        Assert.Equal((ulong)sent.Count, analyzer.MirrorCopyPackets);
+        Assert.Equal(0UL, analyzer.TxPackets);
     }
 }
