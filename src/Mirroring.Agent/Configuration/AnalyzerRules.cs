@@ -28,7 +28,8 @@ internal static class AnalyzerRules
         {
             if (a.StaticNhHeader is not null)
                 yield return ("static_nh_header", "static_nh_header is only used with nh_mode: static");
-            if (!a.JuniperHeader)
+            // NIC-assisted mirroring tags the original for the NIC and uses no mirror nexthop, so mode 2's needs do not apply.
+            if (!a.JuniperHeader && !a.NicAssistedMirroring)
             {
                 // Mode 2: the mirrored frame follows the bridge route of the analyzer MAC in the mirror routing instance.
                 if (a.AnalyzerMac is null)

@@ -39,6 +39,9 @@ public sealed class ReplayJob
 
     public long PacketsReceived { get; private set; }
 
+    /// <summary>What programming the dataplane reported (an analyzer that does not resolve, and why), set by <see cref="Run"/>.</summary>
+    public IReadOnlyList<string> Warnings { get; private set; } = [];
+
     private CaptureFileSource? _source;
 
     public ReplaySummary Run(CancellationToken cancellation = default)
@@ -58,12 +61,14 @@ public sealed class ReplayJob
         {
             BatchSize = _request.BatchSize,
             MaxFrameLength = CaptureLimits.MaxCapturedLength,
-            // Captures may hold 64 KiB frames: room for a batch of them with two flow mirrors each.
-            CopyAreaBytes = 32 << 20,
+            // Room for the worst batch: every packet with four copies (two flow mirrors, RX and TX port mirror) of the
+            // largest copy allowed, so a capture of big (GRO/TSO) frames never loses copies for want of buffer.
+            CopyAreaBytes = _request.BatchSize * 4 * (PipelineWorker.MaxCopyLength + 512),
             FlowIdleTimeout = TimeSpan.FromSeconds(flowConfig.AgingSeconds),
         });
         var programmer = new DataplaneProgrammer(dataplane, _request.MirrorIndices);
         var programmed = programmer.Apply(config);
+        Warnings = programmed.Warnings;
 
         var inputs = new List<(ushort Port, string Path)>();
         foreach (var (name, file) in _request.Inputs)
@@ -91,17 +96,26 @@ public sealed class ReplayJob
                 while (!_source.Completed)
                 {
                     cancellation.ThrowIfCancellationRequested();
-                    int received = worker.Poll(_source);
+                    var frames = worker.ReceiveFrames;
+                    int received = _source.Receive(worker.Memory, frames);
                     if (received == 0) continue;
                     PacketsReceived += received;
-                    // Aging runs on the traffic's own clock, so a replay ages flows as the live system would have.
-                    long nowNs = worker.ReceiveFrames[received - 1].TimestampNs;
-                    if (lastAgeNs == long.MinValue) lastAgeNs = nowNs;
-                    long elapsed = nowNs - lastAgeNs;
-                    if (elapsed >= 1_000_000_000)
+                    // Aging runs on the traffic's own clock, so a replay ages flows as the live system would have:
+                    // before the first packet that comes a second or more after the last sweep (a batch spanning a
+                    // capture gap is processed in parts, so packets after the gap find idle flows already aged out).
+                    for (int start = 0, end; start < received; start = end)
                     {
-                        worker.AgeFlows(nowNs, FlowTable.AgeScanBudget(dataplane.Flows.Capacity, idleNs, elapsed));
-                        lastAgeNs = nowNs;
+                        long nowNs = frames[start].TimestampNs;
+                        if (lastAgeNs == long.MinValue) lastAgeNs = nowNs;
+                        long elapsed = nowNs - lastAgeNs;
+                        if (elapsed >= 1_000_000_000)
+                        {
+                            worker.AgeFlows(nowNs, FlowTable.AgeScanBudget(dataplane.Flows.Capacity, idleNs, elapsed));
+                            lastAgeNs = nowNs;
+                        }
+                        for (end = start + 1; end < received && frames[end].TimestampNs - lastAgeNs < 1_000_000_000; end++) { }
+                        if (start > 0) frames[start..end].CopyTo(frames);
+                        worker.Process(end - start);
                     }
                 }
             }

@@ -65,6 +65,8 @@ internal static class ReplayCommand
                 return CliOutput.Fail(e.Message, 1);
             }
 
+            if (!silent)
+                foreach (var warning in job.Warnings) Console.Error.WriteLine($"vrmirror: warning: {warning}");
             if (parse.GetValue(json)) Console.WriteLine(summary.ToJson());
             else if (!silent) PrintSummary(summary, parse.GetValue(output)!.FullName);
             return summary.Totals.Balanced ? 0 : 3;

@@ -104,6 +104,15 @@ public class ConfigValidationTests
         HasError(Load(Edit("udp_port: 8099,", "nic_assisted_mirroring: true,")), "analyzers[0] (an1).nic_assisted_mirroring_vlan", "needs nic_assisted_mirroring_vlan");
 
     [Fact]
+    public void Nic_assisted_analyzer_without_juniper_header_needs_no_mirror_network()
+    {
+        // an1 sits in the fabric: as mode 2 it would need a MAC and a mirror_destination network; NIC-assisted it needs neither.
+        var result = Load(Edit("udp_port: 8099, juniper_header: true,", "udp_port: 8099, juniper_header: false, nic_assisted_mirroring: true, nic_assisted_mirroring_vlan: 100,"));
+        Assert.True(result.Succeeded, result.ErrorReport);
+        Assert.True(result.Config!.FindAnalyzer("an1")!.NicAssistedMirroring);
+    }
+
+    [Fact]
     public void Rule_mirrors_to_at_most_two_analyzers() =>
         HasError(Load(Edit("mirror_to: [an1, an3]", "mirror_to: [an1, an2, an3]")), "policies[0] (web).rules[0].mirror_to", "3 analyzers listed; a rule mirrors to at most 2");
 
