@@ -1,0 +1,63 @@
+using Mirroring.Agent.Configuration;
+using Mirroring.Agent.Programming;
+using Mirroring.Dataplane.Pipeline;
+using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
+
+namespace Mirroring.Agent.Service;
+
+/// <summary>
+/// How the agent changes the dataplane: the only way in. Present when the agent runs inside the dataplane's
+/// process (<see cref="InProcessDataplane"/>); a standalone agent has none and only collects and exports.
+/// </summary>
+public interface IDataplaneProgramming
+{
+    /// <summary>Programs a validated configuration; rewrites only entries whose content changed, never touches flows.</summary>
+    ProgrammingResult Apply(VrouterConfig config);
+
+    /// <summary>Mirror index per analyzer name, to persist after every apply.</summary>
+    StableIds MirrorIndices { get; }
+}
+
+/// <summary>Where the agent reads counters: always a stats region, in this process or in a file another process writes.</summary>
+public interface IStatsSource
+{
+    /// <summary>For logs: the file path or "in-process region".</summary>
+    string Name { get; }
+
+    /// <summary>A reader of the region; the caller disposes it.</summary>
+    StatsRegionReader OpenReader();
+}
+
+/// <summary>A stats region file written by another process (<c>--stats FILE</c>).</summary>
+public sealed class StatsRegionFile(string path) : IStatsSource
+{
+    public string Path { get; } = System.IO.Path.GetFullPath(path);
+    public string Name => Path;
+    public StatsRegionReader OpenReader() => StatsRegionReader.Open(Path);
+}
+
+/// <summary>
+/// A dataplane in this process (the <c>run</c> daemon): programmed through its <see cref="DataplaneProgrammer"/>,
+/// read through its stats region like any other reader.
+/// </summary>
+public sealed class InProcessDataplane(VrouterDataplane dataplane, DataplaneProgrammer programmer) : IDataplaneProgramming, IStatsSource
+{
+    public VrouterDataplane Dataplane { get; } = dataplane;
+    public DataplaneProgrammer Programmer { get; } = programmer;
+
+    public string Name => Dataplane.Region.Path ?? "in-process region";
+    public StableIds MirrorIndices => Programmer.MirrorIndices;
+
+    public ProgrammingResult Apply(VrouterConfig config) => Programmer.Apply(config);
+
+    public StatsRegionReader OpenReader() => Dataplane.Region.CreateReader();
+
+    /// <summary>A programmer for <paramref name="dataplane"/> that numbers mirrors as saved in <paramref name="stateDir"/>.</summary>
+    public static InProcessDataplane WithSavedMirrorIndices(VrouterDataplane dataplane, string stateDir) =>
+        new(dataplane, new DataplaneProgrammer(dataplane, LoadMirrorIndices(stateDir)));
+
+    /// <summary>The mirror indices saved in <c>&lt;stateDir&gt;/mirror-indices.json</c> (empty when the file does not exist).</summary>
+    public static StableIds LoadMirrorIndices(string stateDir) =>
+        StableIds.Load(Path.Combine(stateDir, AgentOptions.MirrorIndicesFileName), 0, MirrorTable.Capacity - 1);
+}
