@@ -16,5 +16,6 @@ internal static class CommandCatalog
         yield return DropstatsCommand.Create();
         yield return FlowsCommand.Create();
         yield return MdCommand.Create();
+        yield return AgentCommand.Create();
     }
 }

@@ -24,10 +24,11 @@ internal static class ReplayCommand
         var flowEntries = new Option<int?>("--flow-entries") { Description = "Flow table entries (a power of two); default: the configuration's vrouter.flow_table.entries" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var json = new Option<bool>("--json") { Description = "Print summary.json instead of the tables" };
+        var db = new Option<FileInfo?>("--db") { Description = "Also write flow records to this flow store (SQLite), as an agent beside the dataplane would; query it with `flows query`" };
 
         var command = new Command("replay", "Replay capture files through the dataplane: forwarding, flow and interface mirroring, counters.")
         {
-            config, manifests, inputs, output, batch, flowEntries, quiet, json,
+            config, manifests, inputs, output, batch, flowEntries, quiet, json, db,
         };
         command.SetAction(parse =>
         {
@@ -53,6 +54,7 @@ internal static class ReplayCommand
             {
                 BatchSize = batchSize,
                 FlowEntries = parse.GetValue(flowEntries),
+                FlowStorePath = parse.GetValue(db)?.FullName,
             });
             bool silent = parse.GetValue(quiet);
             ReplaySummary summary;
@@ -60,13 +62,15 @@ internal static class ReplayCommand
             {
                 summary = CliOutput.WithProgress(silent, "replay", () => job.Progress, () => job.Run());
             }
-            catch (Exception e) when (e is CaptureFileException or ArgumentException or FileNotFoundException or IOException)
+            catch (Exception e) when (e is CaptureFileException or ArgumentException or FileNotFoundException or IOException or InvalidDataException)
             {
                 return CliOutput.Fail(e.Message, 1);
             }
 
             if (parse.GetValue(json)) Console.WriteLine(summary.ToJson());
             else if (!silent) PrintSummary(summary, parse.GetValue(output)!.FullName);
+            if (parse.GetValue(db) is { } store && !silent && !parse.GetValue(json))
+                AnsiConsole.MarkupLine($"flow store: {job.FlowRecordsWritten} records written to {Markup.Escape(store.FullName)}");
             return summary.Totals.Balanced ? 0 : 3;
         });
         return command;
