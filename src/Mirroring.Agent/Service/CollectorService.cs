@@ -92,7 +92,7 @@ internal sealed class CollectorService(
     private async Task PassAsync()
     {
         long pass = ++_pass;
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["CollectionPass"] = pass });
+        using var scope = logger.BeginScope("collection pass {CollectionPass}", pass);
         try
         {
             // Not cancelled by shutdown: a pass is short, and a pass cut in the middle would write half a batch.

@@ -43,7 +43,7 @@ public sealed class ConfigReloader
         lock (_gate)
         {
             int attempt = ++_attempts;
-            using var scope = _logger.BeginScope(new Dictionary<string, object> { ["ConfigReload"] = attempt });
+            using var scope = _logger.BeginScope("configuration reload {ConfigReload}", attempt);
             var loaded = ConfigLoader.LoadFiles([.. _files]);
             if (!loaded.Succeeded)
                 return Refuse(attempt, loaded.Errors.Select(e => e.ToString()).ToList());
