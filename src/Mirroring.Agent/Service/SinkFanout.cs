@@ -57,11 +57,8 @@ public sealed class SinkFanout : IAsyncDisposable
         foreach (var sink in _sinks)
         {
             List<FlowRecord> toWrite;
-            lock (_gate)
-            {
-                if (sink.Pending.Count == 0 && batch.Count == 0) continue;
-                toWrite = [.. sink.Pending, .. batch];
-            }
+            // An empty batch is still handed over: the IPFIX exporter refreshes its templates on an idle pass.
+            lock (_gate) toWrite = [.. sink.Pending, .. batch];
             try
             {
                 await sink.Sink.WriteAsync(toWrite, cancellationToken).ConfigureAwait(false);
