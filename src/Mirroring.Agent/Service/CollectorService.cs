@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Mirroring.Agent.Analytics;
+using Mirroring.Dataplane.Stats;
 
 namespace Mirroring.Agent.Service;
 
@@ -20,6 +21,8 @@ internal sealed class CollectorService(
     TimeProvider time) : BackgroundService
 {
     private FlowStatsCollector? _collector;
+    private StatsRegionReader? _reader;
+    private bool _regionReplaced;
     private long _pass;
 
     public override async Task StartAsync(CancellationToken cancellationToken)
@@ -36,8 +39,8 @@ internal sealed class CollectorService(
                     throw new InvalidOperationException($"--ipfix {o.Ipfix}: {error}");
                 sinks.Add(IpfixExporter.ToUdp(endpoint!));
             }
-            var reader = source.OpenReader();
-            _collector = new FlowStatsCollector(reader, sinks, loggers.CreateLogger<FlowStatsCollector>(), time, o.MaxPendingRecords, ownsReader: true);
+            _reader = source.OpenReader();
+            _collector = new FlowStatsCollector(_reader, sinks, loggers.CreateLogger<FlowStatsCollector>(), time, o.MaxPendingRecords, ownsReader: true);
         }
         catch
         {
@@ -76,7 +79,7 @@ internal sealed class CollectorService(
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         if (_collector is null) return;
-        if (!options.Value.Once)
+        if (!options.Value.Once && !_regionReplaced)
         {
             logger.LogInformation("Stopping: last collection");
             await PassAsync().ConfigureAwait(false);
@@ -93,6 +96,16 @@ internal sealed class CollectorService(
     {
         long pass = ++_pass;
         using var scope = logger.BeginScope("collection pass {CollectionPass}", pass);
+        if (source.IsReplaced(_reader!))
+        {
+            // Stopping (with an error) lets the supervisor start an agent that follows the new region.
+            _regionReplaced = true;
+            var replaced = new IOException($"{source.Name}: the stats region was replaced (the dataplane restarted); this agent only sees the old one and stops");
+            status.RecordCollectionError(replaced);
+            logger.LogError("{Error}", replaced.Message);
+            lifetime.StopApplication();
+            return;
+        }
         try
         {
             // Not cancelled by shutdown: a pass is short, and a pass cut in the middle would write half a batch.

@@ -27,6 +27,12 @@ public interface IStatsSource
 
     /// <summary>A reader of the region; the caller disposes it.</summary>
     StatsRegionReader OpenReader();
+
+    /// <summary>
+    /// True when the region <paramref name="reader"/> maps is no longer the one at the source (a restarted dataplane
+    /// created a new file at the path): the reader then only sees the old, frozen counters.
+    /// </summary>
+    bool IsReplaced(StatsRegionReader reader);
 }
 
 /// <summary>A stats region file written by another process (<c>--stats FILE</c>).</summary>
@@ -35,6 +41,23 @@ public sealed class StatsRegionFile(string path) : IStatsSource
     public string Path { get; } = System.IO.Path.GetFullPath(path);
     public string Name => Path;
     public StatsRegionReader OpenReader() => StatsRegionReader.Open(Path);
+
+    /// <summary>Compares the creation time in the header of the file now at the path with the reader's.</summary>
+    public bool IsReplaced(StatsRegionReader reader)
+    {
+        Span<byte> head = stackalloc byte[StatsLayout.CreationTimeOffset + sizeof(long)];
+        try
+        {
+            using var file = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) < head.Length) return true;
+        }
+        catch (FileNotFoundException)
+        {
+            return true;
+        }
+        long createdNs = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(head[StatsLayout.CreationTimeOffset..]);
+        return DateTimeOffset.UnixEpoch.AddTicks(createdNs / 100) != reader.Header.CreationTime;
+    }
 }
 
 /// <summary>
@@ -52,6 +75,9 @@ public sealed class InProcessDataplane(VrouterDataplane dataplane, DataplaneProg
     public ProgrammingResult Apply(VrouterConfig config) => Programmer.Apply(config);
 
     public StatsRegionReader OpenReader() => Dataplane.Region.CreateReader();
+
+    /// <summary>The in-process region lives as long as the dataplane.</summary>
+    public bool IsReplaced(StatsRegionReader reader) => false;
 
     /// <summary>A programmer for <paramref name="dataplane"/> that numbers mirrors as saved in <paramref name="stateDir"/>.</summary>
     public static InProcessDataplane WithSavedMirrorIndices(VrouterDataplane dataplane, string stateDir) =>

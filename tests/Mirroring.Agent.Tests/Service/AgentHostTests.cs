@@ -81,4 +81,26 @@ public sealed class AgentHostTests : IDisposable
         Assert.Equal(2, status.LastCollection!.Records.Count);
         Assert.False(File.Exists(Path.Combine(state, AgentOptions.MirrorIndicesFileName)));
     }
+
+    [Fact]
+    public async Task Agent_stops_with_an_error_when_a_restarted_dataplane_replaces_the_region_file()
+    {
+        using var host = AgentHost.CreateBuilder(new AgentHostSettings
+        {
+            CommandLine = new Dictionary<string, string?>
+            {
+                ["Stats"] = _region, ["StateDir"] = Path.Combine(_dir, "state"), ["Interval"] = "100ms",
+            },
+        }).Build();
+        var status = host.Services.GetRequiredService<AgentStatus>();
+        await host.StartAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (status.LastCollection is null && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.NotNull(status.LastCollection);
+
+        using var restarted = new InProcessVrouter(_region);
+        await host.WaitForShutdownAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Contains("the stats region was replaced", status.LastCollectionError!.Message);
+    }
 }
