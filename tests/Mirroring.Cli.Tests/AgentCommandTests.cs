@@ -85,6 +85,11 @@ public sealed class AgentCommandTests : IDisposable
         Assert.Equal(12, rows.Count);
         Assert.All(rows, r => Assert.Equal("an3", r.GetProperty("secondary_analyzer_name").GetString()));
         Assert.Equal(120UL, rows.Aggregate(0UL, (s, r) => s + r.GetProperty("secondary_mirrored_packets").GetUInt64()));
+
+        var again = ExternalTool.Vrmirror("replay", "-c", "samples/demo.yaml", "-i", $"tap-web1={pcap}", "-o", Path.Combine(_dir, "out3"),
+            "--flow-entries", "1024", "--db", db);
+        Assert.Equal(2, again.ExitCode);
+        Assert.Contains("give each replay a new flow store", again.StdErr);
     }
 
     [Fact]
