@@ -64,7 +64,7 @@ internal static class AgentCommand
         }
         catch (InvalidDataException e)
         {
-            return CliOutput.Fail($"agent: {e.Message}", 2);
+            return CliOutput.Fail($"agent: {e.Message}{(e.InnerException is { } inner ? $" ({inner.Message})" : "")}", 2);
         }
 
         using (host)
@@ -72,6 +72,8 @@ internal static class AgentCommand
             var status = (AgentStatus)host.Services.GetService(typeof(AgentStatus))!;
             try
             {
+                // Settings are validated here first, so that bad ones are reported alone, not as a failed start.
+                _ = ((IOptions<AgentOptions>)host.Services.GetService(typeof(IOptions<AgentOptions>))!).Value;
                 // The host's console lifetime turns SIGTERM and Ctrl-C into a graceful stop (last collection, flush).
                 host.Run();
             }
