@@ -1,5 +1,7 @@
+using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Programming;
+using Mirroring.Agent.Service;
 using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports;
@@ -18,6 +20,8 @@ public sealed record ReplayRequest(VrouterConfig Config, IReadOnlyList<(string I
     public int? FlowEntries { get; init; }
     /// <summary>Mirror indices to reuse (analyzer name -> index), so a replay numbers them as a running agent did.</summary>
     public StableIds? MirrorIndices { get; init; }
+    /// <summary>A flow store to write flow records to, as an agent running beside the replay would; null: none.</summary>
+    public string? FlowStorePath { get; init; }
 }
 
 /// <summary>
@@ -41,6 +45,9 @@ public sealed class ReplayJob
 
     /// <summary>What programming the dataplane reported (an analyzer that does not resolve, and why), set by <see cref="Run"/>.</summary>
     public IReadOnlyList<string> Warnings { get; private set; } = [];
+
+    /// <summary>Flow records written to <see cref="ReplayRequest.FlowStorePath"/>.</summary>
+    public long FlowRecordsWritten { get; private set; }
 
     private CaptureFileSource? _source;
 
@@ -86,6 +93,20 @@ public sealed class ReplayJob
         // Outputs of an earlier run in the same folder would mix with ours.
         foreach (var sink in sinks) if (sink is not null && File.Exists(sink.Path)) File.Delete(sink.Path);
 
+        // With a flow store, a collector reads the region as the agent would: on the traffic's clock, often enough
+        // (every half idle timeout) that every flow's final counters are read before aging can delete it.
+        FlowStatsCollector? collector = null;
+        if (_request.FlowStorePath is { } storePath)
+            collector = new FlowStatsCollector(region.CreateReader(), [SqliteFlowStore.Open(storePath)], ownsReader: true);
+        void Collect()
+        {
+            if (collector is null) return;
+            var result = collector.CollectAsync().GetAwaiter().GetResult();
+            if (!result.AllSinksWritten)
+                throw new IOException($"flow store {_request.FlowStorePath}: {collector.Sinks[0].LastError}");
+            FlowRecordsWritten += result.Records.Count;
+        }
+
         try
         {
             using (_source = new CaptureFileSource(inputs))
@@ -93,6 +114,7 @@ public sealed class ReplayJob
                 var worker = new PipelineWorker(dataplane, 0, sinks);
                 long idleNs = (long)dataplane.Options.FlowIdleTimeout.TotalNanoseconds;
                 long lastAgeNs = long.MinValue;
+                long lastCollectNs = long.MinValue;
                 while (!_source.Completed)
                 {
                     cancellation.ThrowIfCancellationRequested();
@@ -103,13 +125,19 @@ public sealed class ReplayJob
                     // Aging runs on the traffic's own clock, so a replay ages flows as the live system would have:
                     // before the first packet that comes a second or more after the last sweep (a batch spanning a
                     // capture gap is processed in parts, so packets after the gap find idle flows already aged out).
+                    // With a flow store, records are collected every half idle timeout, before flows can age out.
                     for (int start = 0, end; start < received; start = end)
                     {
                         long nowNs = frames[start].TimestampNs;
-                        if (lastAgeNs == long.MinValue) lastAgeNs = nowNs;
+                        if (lastAgeNs == long.MinValue) lastAgeNs = lastCollectNs = nowNs;
                         long elapsed = nowNs - lastAgeNs;
                         if (elapsed >= 1_000_000_000)
                         {
+                            if (nowNs - lastCollectNs >= idleNs / 2)
+                            {
+                                Collect();
+                                lastCollectNs = nowNs;
+                            }
                             worker.AgeFlows(nowNs, FlowTable.AgeScanBudget(dataplane.Flows.Capacity, idleNs, elapsed));
                             lastAgeNs = nowNs;
                         }
@@ -119,10 +147,16 @@ public sealed class ReplayJob
                     }
                 }
             }
+            Collect();
         }
         finally
         {
             foreach (var sink in sinks) sink?.Dispose();
+            if (collector is not null)
+            {
+                collector.FlushAsync().GetAwaiter().GetResult();
+                collector.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
         }
 
         var outputs = sinks.Where(s => s is { Opened: true }).Select(s => Path.GetFileName(s!.Path)).Order().ToList();

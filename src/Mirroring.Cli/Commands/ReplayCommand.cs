@@ -24,10 +24,11 @@ internal static class ReplayCommand
         var flowEntries = new Option<int?>("--flow-entries") { Description = "Flow table entries (a power of two); default: the configuration's vrouter.flow_table.entries" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var json = new Option<bool>("--json") { Description = "Print summary.json instead of the tables" };
+        var db = new Option<FileInfo?>("--db") { Description = "Also write flow records to this new flow store (SQLite), as an agent beside the dataplane would; query it with `flows query`" };
 
         var command = new Command("replay", "Replay capture files through the dataplane: forwarding, flow and interface mirroring, counters.")
         {
-            config, manifests, inputs, output, batch, flowEntries, quiet, json,
+            config, manifests, inputs, output, batch, flowEntries, quiet, json, db,
         };
         command.SetAction(parse =>
         {
@@ -46,6 +47,9 @@ internal static class ReplayCommand
                     return CliOutput.Fail($"--in {spec}: expected IFACE=FILE, e.g. --in tap-web1=web1.pcap", 2);
                 pairs.Add((spec[..eq], spec[(eq + 1)..]));
             }
+            // Every replay numbers its flows from the same fresh table, so two replays' flows would share uuids in one store.
+            if (parse.GetValue(db) is { Exists: true } existing)
+                return CliOutput.Fail($"--db {existing.FullName}: the file exists; give each replay a new flow store (flow uuids of two replays collide)", 2);
             int batchSize = parse.GetValue(batch);
             if (batchSize is < 1 or > 256) return CliOutput.Fail($"--batch {batchSize}: must be 1..256", 2);
 
@@ -53,6 +57,7 @@ internal static class ReplayCommand
             {
                 BatchSize = batchSize,
                 FlowEntries = parse.GetValue(flowEntries),
+                FlowStorePath = parse.GetValue(db)?.FullName,
             });
             bool silent = parse.GetValue(quiet);
             ReplaySummary summary;
@@ -60,7 +65,7 @@ internal static class ReplayCommand
             {
                 summary = CliOutput.WithProgress(silent, "replay", () => job.Progress, () => job.Run());
             }
-            catch (Exception e) when (e is CaptureFileException or ArgumentException or FileNotFoundException or IOException)
+            catch (Exception e) when (e is CaptureFileException or ArgumentException or FileNotFoundException or IOException or InvalidDataException)
             {
                 return CliOutput.Fail(e.Message, 1);
             }
@@ -69,6 +74,8 @@ internal static class ReplayCommand
                 foreach (var warning in job.Warnings) Console.Error.WriteLine($"vrmirror: warning: {warning}");
             if (parse.GetValue(json)) Console.WriteLine(summary.ToJson());
             else if (!silent) PrintSummary(summary, parse.GetValue(output)!.FullName);
+            if (parse.GetValue(db) is { } store && !silent && !parse.GetValue(json))
+                AnsiConsole.MarkupLine($"flow store: {job.FlowRecordsWritten} records written to {Markup.Escape(store.FullName)}");
             return summary.Totals.Balanced ? 0 : 3;
         });
         return command;

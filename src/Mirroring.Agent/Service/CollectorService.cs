@@ -1,0 +1,125 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Mirroring.Agent.Analytics;
+using Mirroring.Dataplane.Stats;
+
+namespace Mirroring.Agent.Service;
+
+/// <summary>
+/// Runs the <see cref="FlowStatsCollector"/>: a pass at start and then every <see cref="AgentOptions.Interval"/>;
+/// on shutdown (SIGTERM, Ctrl-C) one last pass, then every sink is flushed and closed. With
+/// <see cref="AgentOptions.Once"/>: one pass, flush, and the application stops.
+/// </summary>
+internal sealed class CollectorService(
+    IOptions<AgentOptions> options,
+    IStatsSource source,
+    AgentStatus status,
+    ILogger<CollectorService> logger,
+    ILoggerFactory loggers,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time) : BackgroundService
+{
+    private FlowStatsCollector? _collector;
+    private StatsRegionReader? _reader;
+    private bool _regionReplaced;
+    private long _pass;
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        var sinks = new List<IFlowRecordSink>();
+        try
+        {
+            if (string.IsNullOrWhiteSpace(o.Db)) Directory.CreateDirectory(o.StateDir);
+            sinks.Add(SqliteFlowStore.Open(o.FlowStorePath));
+            if (!string.IsNullOrWhiteSpace(o.Ipfix))
+            {
+                if (!IpfixEndpoint.TryResolve(o.Ipfix, out var endpoint, out var error))
+                    throw new InvalidOperationException($"--ipfix {o.Ipfix}: {error}");
+                sinks.Add(IpfixExporter.ToUdp(endpoint!));
+            }
+            _reader = source.OpenReader();
+            _collector = new FlowStatsCollector(_reader, sinks, loggers.CreateLogger<FlowStatsCollector>(), time, o.MaxPendingRecords, ownsReader: true);
+        }
+        catch
+        {
+            foreach (var sink in sinks) await sink.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        status.Collector = _collector;
+        logger.LogInformation("Collecting flows from {Region} (vRouter {Vrouter}) {Schedule} into {Sinks}",
+            source.Name, _collector.VrouterIp, o.Once ? "once" : $"every {o.Interval}", string.Join(", ", sinks.Select(s => s.Name)));
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        if (o.Once)
+        {
+            await PassAsync().ConfigureAwait(false);
+            lifetime.StopApplication();
+            return;
+        }
+        await PassAsync().ConfigureAwait(false);
+        using var timer = new PeriodicTimer(o.IntervalValue, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+                await PassAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutting down: StopAsync makes the last pass.
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (_collector is null) return;
+        if (!options.Value.Once && !_regionReplaced)
+        {
+            logger.LogInformation("Stopping: last collection");
+            await PassAsync().ConfigureAwait(false);
+        }
+        await _collector.FlushAsync(cancellationToken).ConfigureAwait(false);
+        var sinks = _collector.Sinks;
+        await _collector.DisposeAsync().ConfigureAwait(false);
+        logger.LogInformation("Collector stopped after {Passes} passes; {Sinks}", _collector.Passes,
+            string.Join("; ", sinks.Select(s => $"{s.Name}: {s.WrittenRecords} records written, {s.PendingRecords} unwritten, {s.DroppedRecords} dropped")));
+    }
+
+    /// <summary>One pass. A pass that cannot read the region is logged and the service goes on (the next pass retries).</summary>
+    private async Task PassAsync()
+    {
+        long pass = ++_pass;
+        using var scope = logger.BeginScope("collection pass {CollectionPass}", pass);
+        if (source.IsReplaced(_reader!))
+        {
+            // Stopping (with an error) lets the supervisor start an agent that follows the new region.
+            _regionReplaced = true;
+            var replaced = new IOException($"{source.Name}: the stats region was replaced (the dataplane restarted); this agent only sees the old one and stops");
+            status.RecordCollectionError(replaced);
+            logger.LogError("{Error}", replaced.Message);
+            lifetime.StopApplication();
+            return;
+        }
+        try
+        {
+            // Not cancelled by shutdown: a pass is short, and a pass cut in the middle would write half a batch.
+            var result = await _collector!.CollectAsync(CancellationToken.None).ConfigureAwait(false);
+            status.RecordCollection(result);
+            var level = result.Records.Count > 0 ? LogLevel.Information : LogLevel.Debug;
+            logger.Log(level, "{Active} active flows: {Records} records ({TornDown} torn down){Unwritten}",
+                result.ActiveFlows, result.Records.Count, result.TornDown,
+                result.AllSinksWritten ? "" : $"; some sinks failed, {_collector.DroppedRecords} records dropped so far");
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            status.RecordCollectionError(e);
+            logger.LogError(e, "Collection pass {Pass} failed: {Error}", pass, e.Message);
+        }
+    }
+}

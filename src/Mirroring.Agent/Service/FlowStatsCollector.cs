@@ -1,0 +1,249 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Mirroring.Agent.Analytics;
+using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
+using Mirroring.Wire.Parsing;
+using AnalyticsAction = Mirroring.Agent.Analytics.FlowAction;
+using DataplaneAction = Mirroring.Dataplane.Tables.FlowAction;
+using MirrorCounters = Mirroring.Agent.Analytics.MirrorCounters;
+
+namespace Mirroring.Agent.Service;
+
+/// <summary>What one collection pass did.</summary>
+public sealed record CollectionResult(
+    DateTimeOffset SampleTime,
+    int ActiveFlows,
+    IReadOnlyList<FlowRecord> Records,
+    int TornDown,
+    bool AllSinksWritten);
+
+/// <summary>
+/// Turns the stats region's flow table into flow records (the reference agent's FlowStatsCollector). Each pass
+/// reads the active flows and the table descriptors, and emits, for every flow whose counters changed since the
+/// previous record of that flow, a record with totals and deltas; a flow it saw that is gone from the table (aged
+/// out, or its slot now holds another generation) gets a final record with its teardown time and last totals.
+/// Records go to every sink through a <see cref="SinkFanout"/>.
+/// <para>
+/// Restart safety: the previous records of a flow are looked up first in this collector's memory, then in the
+/// checkpoint of the first <see cref="SqliteFlowStore"/> sink (what the store last saved for the flow). So a
+/// collector started over a region and a store that an earlier collector wrote continues the deltas where the store
+/// stands: nothing counted twice, no delta lost.
+/// </para>
+/// Not thread-safe: one pass at a time (the status properties may be read from any thread).
+/// </summary>
+public sealed class FlowStatsCollector : IAsyncDisposable
+{
+    /// <summary>The virtual network name used when the descriptors do not name a VRF (Contrail's own placeholder).</summary>
+    public const string UnknownVn = "__UNKNOWN__";
+
+    private readonly StatsRegionReader _reader;
+    private readonly bool _ownsReader;
+    private readonly SinkFanout _fanout;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<int, TrackedFlow> _tracked = new();
+    private readonly Dictionary<Guid, FlowCheckpoint> _checkpoint;
+    private long _passes;
+
+    public FlowStatsCollector(StatsRegionReader reader, IEnumerable<IFlowRecordSink> sinks, ILogger? logger = null,
+        TimeProvider? time = null, int maxPendingRecords = 100_000, bool ownsReader = false)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(sinks);
+        _reader = reader;
+        _ownsReader = ownsReader;
+        _logger = logger ?? NullLogger.Instance;
+        _time = time ?? TimeProvider.System;
+        var list = sinks.ToList();
+        _fanout = new SinkFanout(list, maxPendingRecords, _logger);
+        var store = list.OfType<SqliteFlowStore>().FirstOrDefault();
+        _checkpoint = store is null ? new() : new(store.LoadCheckpoint());
+        if (_checkpoint.Count > 0)
+            _logger.LogInformation("Resuming from the checkpoint of {Store}: {Flows} active flows", store!.Name, _checkpoint.Count);
+    }
+
+    /// <summary>The vRouter IP in flow uuids and records: the region header's router id.</summary>
+    public IPAddress VrouterIp => ToIPAddress(_reader.Header.RouterId);
+
+    /// <summary>Flows seen active by the last pass.</summary>
+    public int TrackedFlows => _tracked.Count;
+
+    public long Passes => Interlocked.Read(ref _passes);
+
+    /// <summary>Records dropped because a failing sink's buffer was full.</summary>
+    public long DroppedRecords => _fanout.DroppedRecords;
+
+    public IReadOnlyList<SinkStatus> Sinks => _fanout.Status;
+
+    /// <summary>One pass: read, compute deltas and teardowns, write to every sink.</summary>
+    public async Task<CollectionResult> CollectAsync(CancellationToken cancellationToken = default)
+    {
+        var sampleTime = _time.GetUtcNow();
+        var descriptors = ReadDescriptors();
+        var vrouterIp = RouterIp(descriptors);
+        var active = _reader.ReadActiveFlows();
+        if (_reader.LastSkippedBusy > 0)
+            _logger.LogDebug("{Skipped} flow entries were being written during the scan; read next pass", _reader.LastSkippedBusy);
+
+        var records = new List<FlowRecord>();
+        var seen = new HashSet<int>();
+        int tornDown = 0;
+        foreach (var (index, entry) in active)
+        {
+            seen.Add(index);
+            var uuid = FlowUuid.Create(vrouterIp, (uint)index, entry.Generation);
+            if (_tracked.TryGetValue(index, out var previous) && previous.Generation != entry.Generation)
+            {
+                // The slot was freed and reused between two passes: the old flow ended.
+                records.Add(Teardown(previous, sampleTime));
+                tornDown++;
+                _tracked.Remove(index);
+                previous = null;
+            }
+
+            FlowTotals? reported = previous?.Reported;
+            if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
+
+            var totals = TotalsOf(in entry);
+            var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime);
+            if (reported is null || reported.Value != totals) records.Add(record);
+            _tracked[index] = new TrackedFlow(entry.Generation, record, totals);
+        }
+
+        foreach (var index in _tracked.Keys.Where(i => !seen.Contains(i)).ToList())
+        {
+            records.Add(Teardown(_tracked[index], sampleTime));
+            tornDown++;
+            _tracked.Remove(index);
+        }
+
+        if (_checkpoint.Count > 0 && _passes == 0)
+        {
+            _logger.LogWarning("{Flows} flows of the store's checkpoint are no longer in the region (they ended while no agent was collecting); " +
+                               "their rows keep the last stored totals", _checkpoint.Count);
+            _checkpoint.Clear();
+        }
+
+        bool written = await _fanout.WriteAsync(records, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _passes);
+        return new CollectionResult(sampleTime, active.Count, records, tornDown, written);
+    }
+
+    /// <summary>Flushes every sink (true when all flushed).</summary>
+    public Task<bool> FlushAsync(CancellationToken cancellationToken = default) => _fanout.FlushAsync(cancellationToken);
+
+    /// <summary>Closes the sinks (and the reader when this collector owns it).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _fanout.DisposeAsync().ConfigureAwait(false);
+        if (_ownsReader) _reader.Dispose();
+    }
+
+    private TableDescriptors? ReadDescriptors()
+    {
+        try
+        {
+            return _reader.ReadDescriptors();
+        }
+        catch (InvalidDataException e)
+        {
+            _logger.LogWarning("Table descriptors unreadable, names left unknown this pass: {Error}", e.Message);
+            return null;
+        }
+    }
+
+    private IPAddress RouterIp(TableDescriptors? descriptors)
+    {
+        if (_reader.Header.RouterId != 0) return ToIPAddress(_reader.Header.RouterId);
+        return descriptors is not null && IPAddress.TryParse(descriptors.Vrouter.RouterId, out var ip) ? ip : IPAddress.Any;
+    }
+
+    private static FlowTotals TotalsOf(in FlowEntry e) => new(
+        e.Packets, e.Bytes, e.MirroredPackets, e.MirroredBytes, e.SecondaryMirroredPackets, e.SecondaryMirroredBytes);
+
+    /// <summary>The final record of a flow that is gone: its last totals, nothing new, and when the collector noticed.</summary>
+    private static FlowRecord Teardown(TrackedFlow flow, DateTimeOffset sampleTime) => flow.Last with
+    {
+        TeardownTime = sampleTime,
+        SampleTime = sampleTime,
+        DiffPackets = 0,
+        DiffBytes = 0,
+        Mirrored = flow.Last.Mirrored with { DiffPackets = 0, DiffBytes = 0 },
+        SecondaryMirrored = flow.Last.SecondaryMirrored with { DiffPackets = 0, DiffBytes = 0 },
+    };
+
+    internal static FlowRecord Build(Guid uuid, in FlowEntry e, TableDescriptors? descriptors, IPAddress vrouterIp,
+        FlowTotals now, FlowTotals before, DateTimeOffset sampleTime)
+    {
+        int? primary = e.MirrorIndex == MirrorTable.None ? null : e.MirrorIndex;
+        // A secondary slot only counts next to a primary one (the store refuses a secondary alone).
+        int? secondary = primary is null || e.SecondaryMirrorIndex == MirrorTable.None ? null : e.SecondaryMirrorIndex;
+        var (action, dropReason) = ActionOf(in e);
+        return new FlowRecord
+        {
+            FlowUuid = uuid,
+            Direction = (e.Flags & FlowFlags.Ingress) != 0 ? FlowDirection.Ingress : FlowDirection.Egress,
+            SourceVn = VnName(descriptors, e.SourceVn),
+            DestinationVn = VnName(descriptors, e.DestinationVn),
+            SourceIp = Address(e.Key.Source, e.Key.Family),
+            DestinationIp = Address(e.Key.Destination, e.Key.Family),
+            Protocol = e.Key.Protocol,
+            SourcePort = e.Key.SourcePort,
+            DestinationPort = e.Key.DestinationPort,
+            TcpFlags = e.TcpFlags,
+            InterfaceName = descriptors?.Interface((int)e.IngressInterface)?.Name ?? $"vif0/{e.IngressInterface}",
+            SetupTime = FromUnixNs(e.FirstSeenNs),
+            Packets = now.Packets,
+            Bytes = now.Bytes,
+            DiffPackets = Delta(now.Packets, before.Packets),
+            DiffBytes = Delta(now.Bytes, before.Bytes),
+            Action = action,
+            DropReason = dropReason,
+            VrouterIp = vrouterIp,
+            MirrorIndex = primary,
+            SecondaryMirrorIndex = secondary,
+            AnalyzerName = primary is { } p ? AnalyzerName(descriptors, p) : null,
+            SecondaryAnalyzerName = secondary is { } s ? AnalyzerName(descriptors, s) : null,
+            Mirrored = primary is null
+                ? MirrorCounters.Zero
+                : new MirrorCounters(now.MirroredPackets, now.MirroredBytes,
+                    Delta(now.MirroredPackets, before.MirroredPackets), Delta(now.MirroredBytes, before.MirroredBytes)),
+            SecondaryMirrored = secondary is null
+                ? MirrorCounters.Zero
+                : new MirrorCounters(now.SecondaryMirroredPackets, now.SecondaryMirroredBytes,
+                    Delta(now.SecondaryMirroredPackets, before.SecondaryMirroredPackets),
+                    Delta(now.SecondaryMirroredBytes, before.SecondaryMirroredBytes)),
+            SampleTime = sampleTime,
+        };
+    }
+
+    private static (AnalyticsAction Action, string? DropReason) ActionOf(in FlowEntry e) => e.Action switch
+    {
+        DataplaneAction.Forward or DataplaneAction.Nat => (AnalyticsAction.Pass, null),
+        DataplaneAction.Drop when e.DropReason == Dataplane.Stats.DropReason.PolicyDeny => (AnalyticsAction.Deny, e.DropReason.DisplayName()),
+        DataplaneAction.Hold => (AnalyticsAction.Drop, Dataplane.Stats.DropReason.FlowHold.DisplayName()),
+        _ => (AnalyticsAction.Drop, e.DropReason == Dataplane.Stats.DropReason.None
+            ? Dataplane.Stats.DropReason.FlowActionDrop.DisplayName()
+            : e.DropReason.DisplayName()),
+    };
+
+    private static string VnName(TableDescriptors? descriptors, uint vrf) => descriptors?.Vrf((int)vrf)?.Name ?? UnknownVn;
+
+    private static string? AnalyzerName(TableDescriptors? descriptors, int index) =>
+        descriptors?.Mirror(index)?.Analyzer is { Length: > 0 } name ? name : null;
+
+    /// <summary>Counters only grow within a flow; a smaller value (never expected) gives no delta rather than a huge one.</summary>
+    private static ulong Delta(ulong now, ulong before) => now >= before ? now - before : 0;
+
+    private static IPAddress Address(UInt128 address, IpFamily family) => IPAddress.Parse(IpKey.Format(address, family));
+
+    private static IPAddress ToIPAddress(uint hostOrder) =>
+        new([(byte)(hostOrder >> 24), (byte)(hostOrder >> 16), (byte)(hostOrder >> 8), (byte)hostOrder]);
+
+    /// <summary>Dataplane timestamps are Unix time in nanoseconds (in a replay, the capture's own clock).</summary>
+    public static DateTimeOffset FromUnixNs(long ns) => DateTimeOffset.UnixEpoch.AddTicks(ns / TimeSpan.NanosecondsPerTick);
+
+    private sealed record TrackedFlow(uint Generation, FlowRecord Last, FlowTotals Reported);
+}

@@ -1,0 +1,152 @@
+using Microsoft.Extensions.Logging;
+using Mirroring.Agent.Analytics;
+
+namespace Mirroring.Agent.Service;
+
+/// <summary>What one sink has done so far (a snapshot).</summary>
+public sealed record SinkStatus(
+    string Name,
+    long WrittenRecords,
+    int PendingRecords,
+    long DroppedRecords,
+    int ConsecutiveFailures,
+    string? LastError);
+
+/// <summary>
+/// Hands every batch to every sink. A sink that throws keeps the records it could not write and gets them again,
+/// before the new ones, with the next batch; the others go on. At most <c>maxPending</c> records wait per sink:
+/// beyond that the oldest are dropped and counted (records carry totals, so a later record of the same flow
+/// still brings its counters up to date; only the intermediate samples are lost).
+/// </summary>
+public sealed class SinkFanout : IAsyncDisposable
+{
+    private readonly SinkState[] _sinks;
+    private readonly int _maxPending;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+
+    public SinkFanout(IEnumerable<IFlowRecordSink> sinks, int maxPending, ILogger logger)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxPending);
+        _sinks = sinks.Select(s => new SinkState(s)).ToArray();
+        _maxPending = maxPending;
+        _logger = logger;
+    }
+
+    public IReadOnlyList<IFlowRecordSink> Sinks => _sinks.Select(s => s.Sink).ToList();
+
+    /// <summary>Records dropped over all sinks because their buffer was full.</summary>
+    public long DroppedRecords
+    {
+        get { lock (_gate) return _sinks.Sum(s => s.Dropped); }
+    }
+
+    public IReadOnlyList<SinkStatus> Status
+    {
+        get
+        {
+            lock (_gate)
+                return _sinks.Select(s => new SinkStatus(s.Sink.Name, s.Written, s.Pending.Count, s.Dropped, s.Failures, s.LastError)).ToList();
+        }
+    }
+
+    /// <summary>Writes <paramref name="batch"/> (after any records still pending) to every sink; true when every sink took everything.</summary>
+    public async Task<bool> WriteAsync(IReadOnlyList<FlowRecord> batch, CancellationToken cancellationToken = default)
+    {
+        bool allWritten = true;
+        foreach (var sink in _sinks)
+        {
+            List<FlowRecord> toWrite;
+            // An empty batch is still handed over: the IPFIX exporter refreshes its templates on an idle pass.
+            lock (_gate) toWrite = [.. sink.Pending, .. batch];
+            try
+            {
+                await sink.Sink.WriteAsync(toWrite, cancellationToken).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    if (sink.Failures > 0)
+                        _logger.LogInformation("Sink {Sink} recovered after {Failures} failed writes; {Records} waiting records written",
+                            sink.Sink.Name, sink.Failures, sink.Pending.Count);
+                    sink.Pending.Clear();
+                    sink.Written += toWrite.Count;
+                    sink.Failures = 0;
+                    sink.LastError = null;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                allWritten = false;
+                lock (_gate)
+                {
+                    sink.Failures++;
+                    sink.LastError = e.Message;
+                    sink.Pending.Clear();
+                    int overflow = toWrite.Count - _maxPending;
+                    if (overflow > 0)
+                    {
+                        sink.Dropped += overflow;
+                        sink.Pending.AddRange(toWrite.Skip(overflow));
+                        _logger.LogError("Sink {Sink}: buffer full ({Max} records): dropped the {Dropped} oldest ({Total} dropped so far)",
+                            sink.Sink.Name, _maxPending, overflow, sink.Dropped);
+                    }
+                    else
+                    {
+                        sink.Pending.AddRange(toWrite);
+                    }
+                    _logger.LogWarning(e, "Sink {Sink} failed to write {Records} records ({Failures} failures in a row); {Pending} kept for the next pass",
+                        sink.Sink.Name, toWrite.Count, sink.Failures, sink.Pending.Count);
+                }
+            }
+        }
+        return allWritten;
+    }
+
+    /// <summary>Flushes every sink; a failing sink is logged and does not stop the others. True when all flushed.</summary>
+    public async Task<bool> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        bool ok = true;
+        foreach (var sink in _sinks)
+        {
+            try
+            {
+                await sink.Sink.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                ok = false;
+                _logger.LogWarning(e, "Sink {Sink} failed to flush", sink.Sink.Name);
+            }
+        }
+        return ok;
+    }
+
+    /// <summary>Closes every sink; records still pending are reported as lost.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var sink in _sinks)
+        {
+            int pending;
+            lock (_gate) pending = sink.Pending.Count;
+            if (pending > 0)
+                _logger.LogError("Sink {Sink} closed with {Pending} records never written", sink.Sink.Name, pending);
+            try
+            {
+                await sink.Sink.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _logger.LogWarning(e, "Sink {Sink} failed to close", sink.Sink.Name);
+            }
+        }
+    }
+
+    private sealed class SinkState(IFlowRecordSink sink)
+    {
+        public IFlowRecordSink Sink { get; } = sink;
+        public List<FlowRecord> Pending { get; } = [];
+        public long Written { get; set; }
+        public long Dropped { get; set; }
+        public int Failures { get; set; }
+        public string? LastError { get; set; }
+    }
+}
