@@ -127,6 +127,71 @@ public static class BenchRunner
             writer.Write(traffic.Frame((int)(p % traffic.Count)), ts + p * 1000);
     }
 
+    /// <summary>
+    /// A programmed dataplane with one worker fed from the scenario's pre-built frames, one batch per <see cref="RunBatch"/>
+    /// (the same fill + <see cref="PipelineWorker.Process"/> as the harness loop): for the BenchmarkDotNet pipeline suite.
+    /// </summary>
+    public sealed unsafe class SingleWorker : IDisposable
+    {
+        private readonly VrouterDataplane _dataplane;
+        private readonly BenchTraffic _traffic;
+        private readonly PipelineWorker _worker;
+        private readonly int[] _slotOffsets;
+        private int _cursor;
+        private long _clock;
+
+        public SingleWorker(BenchScenario scenario, int batchSize = 64, int flowEntries = 524_288)
+        {
+            var config = LoadConfig(scenario, flowEntries);
+            var region = StatsRegion.Create(new StatsRegionOptions
+            {
+                FlowEntries = flowEntries,
+                RouterId = Wire.Addressing.IPv4Address.FromIPAddress(config.Vrouter.RouterId).Value,
+            });
+            _dataplane = new VrouterDataplane(region, new DataplaneOptions { BatchSize = batchSize, MaxFrameLength = 2048 });
+            var programmed = new DataplaneProgrammer(_dataplane).Apply(config);
+            Sinks = new NullSink?[region.MaxInterfaces];
+            foreach (var vif in programmed.InterfaceIndices.Values) Sinks[vif] = new NullSink();
+            _worker = new PipelineWorker(_dataplane, 0, Sinks);
+            _traffic = new BenchTraffic(scenario, scenario.Flows);
+            _slotOffsets = new int[batchSize];
+            ushort port = (ushort)programmed.InterfaceIndices[BenchScenario.InputInterface];
+            var frames = _worker.ReceiveFrames;
+            for (int j = 0; j < batchSize; j++)
+            {
+                _slotOffsets[j] = _worker.Memory.ReceiveOffset(j);
+                frames[j] = new Frame { Port = port, Offset = _slotOffsets[j] };
+            }
+        }
+
+        public NullSink?[] Sinks { get; }
+        public int BatchSize => _slotOffsets.Length;
+        public VrouterDataplane Dataplane => _dataplane;
+
+        /// <summary>Copies the next batch of frames into the receive slots and processes it.</summary>
+        public void RunBatch()
+        {
+            var frames = _worker.ReceiveFrames;
+            byte* source = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _traffic.Bytes[0]);
+            byte* slots = _worker.Memory.Base;
+            int[] offsets = _traffic.Offsets, lengths = _traffic.Lengths;
+            int batch = _slotOffsets.Length, count = _traffic.Count, cursor = _cursor;
+            _clock += 1000;
+            for (int j = 0; j < batch; j++)
+            {
+                int length = lengths[cursor];
+                Buffer.MemoryCopy(source + offsets[cursor], slots + _slotOffsets[j], length, length);
+                frames[j].Length = length;
+                frames[j].TimestampNs = _clock;
+                if (++cursor == count) cursor = 0;
+            }
+            _cursor = cursor;
+            _worker.Process(batch);
+        }
+
+        public void Dispose() => _dataplane.Dispose();
+    }
+
     private static double TicksToSeconds(long ticks) => (double)ticks / Stopwatch.Frequency;
 
     private enum Phase { Warmup, Measure, Stop }
