@@ -11,11 +11,12 @@ public sealed record BatchLatency(long Batches, double P50Ns, double P99Ns, doub
 /// <summary>
 /// One bench run. <see cref="Mpps"/> is the sum over workers of each worker's packets over its own measured time;
 /// <see cref="ForwardedPerPacket"/> and <see cref="MirrorCopiesPerPacket"/> say the pipeline did what the scenario
-/// asks (1.0 forwarded; 1.0, 0.1 or 0 copies).
+/// asks (1.0 forwarded; 1.0, 0.1 or 0 copies). <see cref="CpuNsPerPacket"/> is the process's CPU time over the measured
+/// window per packet: on a shared machine it is what a packet costs when the workers are not preempted.
 /// </summary>
 public sealed record BenchResult(
     string Scenario, string Description, int Workers, int Batch, int Flows, long ActiveFlows,
-    double Seconds, long Packets, double Mpps, double NsPerPacket, double Gbps,
+    double Seconds, long Packets, double Mpps, double NsPerPacket, double CpuNsPerPacket, double Gbps,
     double AllocatedBytesPerPacket, long AllocatedBytes, long WorkerThreadAllocatedBytes, GcCounts GcCollections,
     BatchLatency BatchLatency, double ForwardedPerPacket, double MirrorCopiesPerPacket,
     int ProcessorCount, string Runtime)

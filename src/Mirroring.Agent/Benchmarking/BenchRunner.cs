@@ -78,12 +78,16 @@ public static class BenchRunner
 
             // Steady state: from here on nothing should allocate.
             int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+            var process = Process.GetCurrentProcess();
+            var cpuBefore = process.TotalProcessorTime;
             long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
             foreach (var s in states) s.Phase = Phase.Measure;
             Thread.Sleep(TimeSpan.FromSeconds(options.Seconds));
             foreach (var s in states) s.Phase = Phase.Stop;
             foreach (var t in threads) t.Join();
             long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+            process.Refresh();
+            double cpuNs = (process.TotalProcessorTime - cpuBefore).TotalNanoseconds;
             var gcs = new GcCounts(GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2);
 
             foreach (var s in states) if (s.Failure is not null) throw new InvalidOperationException("bench worker failed", s.Failure);
@@ -102,7 +106,7 @@ public static class BenchRunner
             return new BenchResult(
                 scenario.Name, scenario.Description, workers, options.BatchSize, scenario.Flows, flows.Active,
                 Math.Round(states.Max(s => TicksToSeconds(s.ElapsedTicks)), 3), packets,
-                Math.Round(mpps, 3), Math.Round(nsPerPacket, 2), Math.Round(bytes * 8.0 / 1e9 / Math.Max(1e-9, states.Max(s => TicksToSeconds(s.ElapsedTicks))), 2),
+                Math.Round(mpps, 3), Math.Round(nsPerPacket, 2), packets == 0 ? 0 : Math.Round(cpuNs / packets, 2), Math.Round(bytes * 8.0 / 1e9 / Math.Max(1e-9, states.Max(s => TicksToSeconds(s.ElapsedTicks))), 2),
                 packets == 0 ? 0 : Math.Round((double)allocated / packets, 4), allocated, threadAllocated, gcs,
                 new BatchLatency(histogram.Count,
                     Math.Round(histogram.Percentile(50) * ticksToNs), Math.Round(histogram.Percentile(99) * ticksToNs),

@@ -74,7 +74,7 @@ internal static class BenchCommand
         t.AddRow("flows (active in table)", $"{r.Flows:N0} ({r.ActiveFlows:N0})");
         t.AddRow("packets in steady state", $"{r.Packets:N0} in {r.Seconds:F2} s");
         t.AddRow("[bold]Mpps[/]", $"[bold]{r.Mpps:F2}[/]");
-        t.AddRow("ns per packet (per worker)", $"{r.NsPerPacket:F1}");
+        t.AddRow("ns per packet (per worker; CPU time)", $"{r.NsPerPacket:F1} ({r.CpuNsPerPacket:F1} CPU)");
         t.AddRow("Gbit/s (frame bytes)", $"{r.Gbps:F2}");
         t.AddRow("bytes allocated per packet", $"{r.AllocatedBytesPerPacket} ({r.AllocatedBytes:N0} B in all, {r.WorkerThreadAllocatedBytes:N0} B on workers)");
         t.AddRow("GC collections gen0/1/2", $"{r.GcCollections.Gen0}/{r.GcCollections.Gen1}/{r.GcCollections.Gen2}");
