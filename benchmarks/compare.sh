@@ -76,7 +76,8 @@ log "writing $packets packets (64-byte UDP, 64K flows) with ./vrmirror bench --w
 pcap="$work/traffic.pcap"
 ./vrmirror bench --scenario mirror-jh --write-pcap "$pcap" --packets "$packets" --write-config "$work/mirror-jh.yaml"
 small="$work/small.pcap"
-./vrmirror bench --scenario forward --write-pcap "$small" --packets 65536
+# net_pcap with infinite_rx holds the whole file in mbufs: 4096 packets fit the 16384-mbuf pool.
+./vrmirror bench --scenario forward --write-pcap "$small" --packets 4096
 mode=io; tp_pcap_io=$(best_of testpmd_pps --vdev "net_pcap0,rx_pcap=$small,tx_pcap=/dev/null,infinite_rx=1" --vdev net_null0)
 mode=macswap; tp_pcap_macswap=$(best_of testpmd_pps --vdev "net_pcap0,rx_pcap=$small,tx_pcap=/dev/null,infinite_rx=1" --vdev net_null0)
 log "testpmd net_pcap io: $tp_pcap_io pps, macswap: $tp_pcap_macswap pps"
