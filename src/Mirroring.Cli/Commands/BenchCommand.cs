@@ -18,6 +18,7 @@ internal static class BenchCommand
         var seconds = new Option<double>("--seconds") { Description = "Measured steady-state seconds", DefaultValueFactory = _ => 10 };
         var warmup = new Option<double>("--warmup") { Description = "Warm-up seconds before measuring (at least one pass over every flow)", DefaultValueFactory = _ => 2 };
         var batch = new Option<int>("--batch", "-b") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
+        var flows = new Option<int?>("--flows") { Description = "Override the scenario's number of active flows" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
         var list = new Option<bool>("--list") { Description = "List the scenarios and exit" };
         var writePcap = new Option<FileInfo?>("--write-pcap") { Description = "Write the scenario's traffic to this pcap file instead of running (with --packets)" };
@@ -26,7 +27,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "Measure the pipeline in memory: pre-built packets from null ports, the real dataplane, a counting null sink.")
         {
-            scenario, workers, seconds, warmup, batch, json, list, writePcap, packets, writeConfig,
+            scenario, workers, seconds, warmup, batch, flows, json, list, writePcap, packets, writeConfig,
         };
         command.SetAction(parse =>
         {
@@ -40,6 +41,11 @@ internal static class BenchCommand
             if (chosen is null)
                 return CliOutput.Fail($"--scenario {name}: unknown (known: {string.Join(", ", BenchScenario.All.Select(s => s.Name))})", 2);
 
+            if (parse.GetValue(flows) is int flowCount)
+            {
+                if (flowCount < 1 || flowCount > 4_000_000) return CliOutput.Fail($"--flows {flowCount}: must be 1..4000000", 2);
+                chosen = chosen with { Flows = flowCount };
+            }
             var configFile = parse.GetValue(writeConfig);
             var pcapFile = parse.GetValue(writePcap);
             if (configFile is not null) File.WriteAllText(configFile.FullName, chosen.ConfigYaml());
