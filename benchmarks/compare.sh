@@ -130,4 +130,6 @@ printf '%-44s %12s\n' "replay $packets pkts, mirror-jh (s)" "$t_replay"
 printf '%-44s %12s\n' "tcpdump -r -w same file (s)" "$t_tcpdump"
 printf '%-44s %12s  (target > 1)\n' "tcpdump time / replay time" "$replay_ratio"
 echo "results: $out/results.json" >&2
+
+./vrmirror bench --chart "$out/results.json" --chart-out "$out/throughput.svg"
 [ -n "${KEEP:-}" ] || rm -rf "$work"

@@ -5,8 +5,9 @@ namespace Mirroring.Agent.Benchmarking;
 
 /// <summary>
 /// Pre-built frames for a scenario, laid out back to back in one pinned array (one frame per flow, flow i's
-/// frame at <see cref="Offsets"/>[i]). Built once, before anything is measured.
-/// Flow i: UDP from 10.1.(i / 5000 / 250).(i / 5000 % 250) port 1024 + i / 10 % 50000... see <see cref="SpecFor"/>.
+/// frame at <see cref="Offsets"/>[i], every frame starting on a 64-byte boundary). Built once, before anything is
+/// measured. Flow i is UDP 10.1.(2 + i / 500000).11:(1024 + i / 10 % 50000) -> 10.1.1.12:(2000 + i % 10), from
+/// tap-web1's MAC to tap-web2's (<see cref="TupleOf"/>).
 /// </summary>
 public sealed unsafe class BenchTraffic
 {

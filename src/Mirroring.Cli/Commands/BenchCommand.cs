@@ -23,17 +23,27 @@ internal static class BenchCommand
         var list = new Option<bool>("--list") { Description = "List the scenarios and exit" };
         var writePcap = new Option<FileInfo?>("--write-pcap") { Description = "Write the scenario's traffic to this pcap file instead of running (with --packets)" };
         var packets = new Option<long>("--packets") { Description = "Packets to write with --write-pcap", DefaultValueFactory = _ => 10_000_000 };
+        var chart = new Option<FileInfo?>("--chart") { Description = "Draw compare.sh's results.json as an SVG bar chart (to --chart-out) instead of running" };
+        var chartOut = new Option<FileInfo?>("--chart-out") { Description = "SVG file for --chart (default: next to results.json)" };
         var writeConfig = new Option<FileInfo?>("--write-config") { Description = "Write the scenario's configuration (YAML) to this file instead of running" };
 
         var command = new Command("bench", "Measure the pipeline in memory: pre-built packets from null ports, the real dataplane, a counting null sink.")
         {
-            scenario, workers, seconds, warmup, batch, flows, json, list, writePcap, packets, writeConfig,
+            scenario, workers, seconds, warmup, batch, flows, json, list, writePcap, packets, writeConfig, chart, chartOut,
         };
         command.SetAction(parse =>
         {
             if (parse.GetValue(list))
             {
                 foreach (var s in BenchScenario.All) Console.WriteLine($"{s.Name,-14} {s.Description}");
+                return 0;
+            }
+            if (parse.GetValue(chart) is FileInfo results)
+            {
+                if (!results.Exists) return CliOutput.Fail($"--chart {results.FullName}: file not found", 2);
+                var svgPath = parse.GetValue(chartOut)?.FullName ?? Path.ChangeExtension(results.FullName, ".svg");
+                File.WriteAllText(svgPath, SvgChart.FromCompareResults(File.ReadAllText(results.FullName)));
+                Console.Error.WriteLine($"bench: wrote {svgPath}");
                 return 0;
             }
             string name = parse.GetValue(scenario)!;
