@@ -18,6 +18,7 @@ internal static class BenchCommand
         var seconds = new Option<double>("--seconds") { Description = "Measured steady-state seconds", DefaultValueFactory = _ => 10 };
         var warmup = new Option<double>("--warmup") { Description = "Warm-up seconds before measuring (at least one pass over every flow)", DefaultValueFactory = _ => 2 };
         var batch = new Option<int>("--batch", "-b") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
+        var flowEntries = new Option<int>("--flow-entries") { Description = "Flow table primary entries (a power of two)", DefaultValueFactory = _ => 524_288 };
         var flows = new Option<int?>("--flows") { Description = "Override the scenario's number of active flows" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
         var list = new Option<bool>("--list") { Description = "List the scenarios and exit" };
@@ -29,7 +30,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "Measure the pipeline in memory: pre-built packets from null ports, the real dataplane, a counting null sink.")
         {
-            scenario, workers, seconds, warmup, batch, flows, json, list, writePcap, packets, writeConfig, chart, chartOut,
+            scenario, workers, seconds, warmup, batch, flows, flowEntries, json, list, writePcap, packets, writeConfig, chart, chartOut,
         };
         command.SetAction(parse =>
         {
@@ -71,10 +72,12 @@ internal static class BenchCommand
             double secs = parse.GetValue(seconds), warm = parse.GetValue(warmup);
             if (w is < 1 or > 64) return CliOutput.Fail($"--workers {w}: must be 1..64", 2);
             if (b is < 1 or > 256) return CliOutput.Fail($"--batch {b}: must be 1..256", 2);
+            int entries = parse.GetValue(flowEntries);
+            if (entries < 1024 || (entries & (entries - 1)) != 0) return CliOutput.Fail($"--flow-entries {entries}: must be a power of two, at least 1024", 2);
             if (secs <= 0) return CliOutput.Fail($"--seconds {secs}: must be positive", 2);
 
             bool asJson = parse.GetValue(json);
-            var result = BenchRunner.Run(new BenchOptions(chosen) { Workers = w, BatchSize = b, Seconds = secs, WarmupSeconds = Math.Max(0, warm) },
+            var result = BenchRunner.Run(new BenchOptions(chosen) { FlowEntries = entries, Workers = w, BatchSize = b, Seconds = secs, WarmupSeconds = Math.Max(0, warm) },
                 asJson ? null : m => Console.Error.WriteLine($"bench: {m}"));
             if (asJson) Console.WriteLine(result.ToJson());
             else Print(result);
