@@ -208,10 +208,6 @@ public sealed unsafe partial class PipelineWorker
         _keys[slot] = new FlowKey(sourceNexthop, work.Vrf, parsed.Protocol, parsed.Family,
             parsed.SourceAddress, parsed.DestinationAddress,
             ports ? parsed.SourcePort : (ushort)0, ports ? parsed.DestinationPort : (ushort)0);
-        // Hash and prefetch now: the rest of the batch is classified while the bucket comes in from memory.
-        uint hash = _keys[slot].ComputeHash();
-        _hashes[slot] = hash;
-        _flows.PrefetchBucket(hash);
         work.KeySlot = slot;
     }
 
@@ -252,15 +248,7 @@ public sealed unsafe partial class PipelineWorker
     private void LookupFlows()
     {
         if (_keyCount == 0) return;
-        int n = _keyCount;
-        _flows.LookupBatchHashed(_keys.AsSpan(0, n), _hashes.AsSpan(0, n), _flowIndices.AsSpan(0, n));
-        // A hit outside the bucket's first entry: fetch the lines ApplyFlow reads while the earlier packets are acted on.
-        var flows = _flows;
-        for (int i = 0; i < n; i++)
-        {
-            int index = _flowIndices[i];
-            if (index >= 0 && index != flows.BucketOf(_hashes[i]) * FlowTable.BucketSize) flows.PrefetchEntry(index);
-        }
+        _flows.LookupBatch(_keys.AsSpan(0, _keyCount), _hashes.AsSpan(0, _keyCount), _flowIndices.AsSpan(0, _keyCount));
     }
 
     private void Act(int count)

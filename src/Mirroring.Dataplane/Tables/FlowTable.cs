@@ -131,46 +131,6 @@ public sealed unsafe class FlowTable
         for (int i = 0; i < n; i++) indices[i] = Lookup(in keys[i], hashes[i]);
     }
 
-    /// <summary>
-    /// Prefetches what a lookup and a hit on <paramref name="hash"/>'s bucket will read: the first cache line of the
-    /// bucket's first two entries (flags and key) and the rest of the first entry (action, mirrors, counters, last
-    /// seen). Call it as soon as a key is known, well before <see cref="LookupBatchHashed"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchBucket(uint hash)
-    {
-        if (!Sse.IsSupported) return;
-        byte* b = _entries + (nint)((hash & _bucketMask) * BucketSize) * FlowEntry.Size;
-        Sse.Prefetch0(b);
-        Sse.Prefetch0(b + 64);
-        Sse.Prefetch0(b + 128);
-        Sse.Prefetch0(b + FlowEntry.Size);
-    }
-
-    /// <summary>
-    /// Prefetches the cache lines after the first of entry <paramref name="index"/> (action, mirrors, counters, last seen):
-    /// what applying a flow to a packet touches after the lookup.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchEntry(int index)
-    {
-        if (!Sse.IsSupported || (uint)index >= (uint)Capacity) return;
-        byte* e = _entries + (nint)(uint)index * FlowEntry.Size;
-        Sse.Prefetch0(e + 64);
-        Sse.Prefetch0(e + 128);
-    }
-
-    /// <summary>
-    /// <see cref="LookupBatch"/> for keys whose hashes are already computed (and whose buckets were prefetched with
-    /// <see cref="PrefetchBucket"/>): <paramref name="indices"/> receives the index or -1 per key.
-    /// </summary>
-    public void LookupBatchHashed(ReadOnlySpan<FlowKey> keys, ReadOnlySpan<uint> hashes, Span<int> indices)
-    {
-        int n = keys.Length;
-        if (hashes.Length < n || indices.Length < n) return; // contract violation: do nothing rather than throw
-        for (int i = 0; i < n; i++) indices[i] = Lookup(in keys[i], hashes[i]);
-    }
-
     // ---- insert / delete ----------------------------------------------------------------------------
 
     /// <summary>Inserts with first/last seen = 0 (set by the first <see cref="RecordPacket"/>). See the 4-argument overload.</summary>
