@@ -19,5 +19,6 @@ internal static class CommandCatalog
         yield return MdCommand.Create();
         yield return AnalyzerCommand.Create();
         yield return AgentCommand.Create();
+        yield return BenchCommand.Create();
     }
 }
