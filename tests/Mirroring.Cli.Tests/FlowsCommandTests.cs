@@ -33,7 +33,7 @@ public sealed class FlowsCommandTests : IDisposable
     private static FlowRecord Flow(uint index, string? analyzer, int? mirrorIndex, ulong packets, ulong mirrored,
         string sourceVn, string destinationVn, DateTimeOffset sample) => new()
     {
-        FlowUuid = FlowUuid.Create(Vrouter, index, 1),
+        FlowUuid = FlowUuid.Create(Vrouter, 0, index, 1),
         Direction = FlowDirection.Ingress,
         SourceVn = sourceVn,
         DestinationVn = destinationVn,

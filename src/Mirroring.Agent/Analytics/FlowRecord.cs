@@ -85,18 +85,22 @@ public static class FlowUuid
     private static readonly byte[] Namespace = Guid.Parse("6f1c7a9e-3b2d-4c58-9e0a-5d4b8f2e1c37").ToByteArray(bigEndian: true);
 
     /// <summary>
-    /// The RFC 9562 version 5 uuid of (vRouter IP, flow table index, generation). The generation is the
-    /// flow entry's generation counter, so a new flow that reuses a slot gets a new uuid.
+    /// The RFC 9562 version 5 uuid of (vRouter IP, region epoch, flow table index, generation). The generation is
+    /// the flow entry's generation counter, so a new flow that reuses a slot gets a new uuid; the region epoch (the
+    /// stats region's creation time, see <see cref="RegionEpoch"/>) tells a restarted dataplane's flows from the
+    /// earlier ones in the same slots, since a new region starts its generations over.
     /// </summary>
-    public static Guid Create(IPAddress vrouterIp, uint flowIndex, uint generation)
+    public static Guid Create(IPAddress vrouterIp, long regionEpoch, uint flowIndex, uint generation)
     {
         ArgumentNullException.ThrowIfNull(vrouterIp);
         var ip = vrouterIp.GetAddressBytes();
-        var name = new byte[Namespace.Length + ip.Length + 8];
+        var name = new byte[Namespace.Length + ip.Length + 16];
         Namespace.CopyTo(name, 0);
         ip.CopyTo(name, Namespace.Length);
-        BinaryPrimitives.WriteUInt32BigEndian(name.AsSpan(Namespace.Length + ip.Length), flowIndex);
-        BinaryPrimitives.WriteUInt32BigEndian(name.AsSpan(Namespace.Length + ip.Length + 4), generation);
+        int at = Namespace.Length + ip.Length;
+        BinaryPrimitives.WriteInt64BigEndian(name.AsSpan(at), regionEpoch);
+        BinaryPrimitives.WriteUInt32BigEndian(name.AsSpan(at + 8), flowIndex);
+        BinaryPrimitives.WriteUInt32BigEndian(name.AsSpan(at + 12), generation);
         Span<byte> hash = stackalloc byte[20];
         SHA1.HashData(name, hash);
         var bytes = hash[..16];
@@ -104,4 +108,7 @@ public static class FlowUuid
         bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
         return new Guid(bytes, bigEndian: true);
     }
+
+    /// <summary>The epoch of a stats region for <see cref="Create"/>: its creation time in 100 ns ticks since the Unix epoch.</summary>
+    public static long RegionEpoch(DateTimeOffset regionCreationTime) => (regionCreationTime - DateTimeOffset.UnixEpoch).Ticks;
 }

@@ -93,7 +93,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         foreach (var (index, entry) in active)
         {
             seen.Add(index);
-            var uuid = FlowUuid.Create(vrouterIp, (uint)index, entry.Generation);
+            var uuid = FlowUuid.Create(vrouterIp, FlowUuid.RegionEpoch(_reader.Header.CreationTime), (uint)index, entry.Generation);
             if (_tracked.TryGetValue(index, out var previous) && previous.Generation != entry.Generation)
             {
                 // The slot was freed and reused between two passes: the old flow ended.

@@ -48,8 +48,6 @@ internal static class ReplayCommand
                 pairs.Add((spec[..eq], spec[(eq + 1)..]));
             }
             // Every replay numbers its flows from the same fresh table, so two replays' flows would share uuids in one store.
-            if (parse.GetValue(db) is { Exists: true } existing)
-                return CliOutput.Fail($"--db {existing.FullName}: the file exists; give each replay a new flow store (flow uuids of two replays collide)", 2);
             int batchSize = parse.GetValue(batch);
             if (batchSize is < 1 or > 256) return CliOutput.Fail($"--batch {batchSize}: must be 1..256", 2);
 

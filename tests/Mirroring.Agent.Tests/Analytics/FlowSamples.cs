@@ -14,7 +14,7 @@ internal static class FlowSamples
         DateTimeOffset? sample = null, string sourceVn = "default-domain:demo:red", string destinationVn = "default-domain:demo:blue") =>
         new()
         {
-            FlowUuid = FlowUuid.Create(Vrouter, index, generation),
+            FlowUuid = FlowUuid.Create(Vrouter, 0, index, generation),
             Direction = FlowDirection.Ingress,
             SourceVn = sourceVn,
             DestinationVn = destinationVn,

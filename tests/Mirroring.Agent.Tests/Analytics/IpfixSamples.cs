@@ -11,7 +11,7 @@ internal static class IpfixSamples
 
     public static FlowRecord V4(uint index = 1) => new()
     {
-        FlowUuid = FlowUuid.Create(IPAddress.Loopback, index, 1),
+        FlowUuid = FlowUuid.Create(IPAddress.Loopback, 0, index, 1),
         Direction = FlowDirection.Ingress,
         SourceVn = "default-domain:demo:red",
         DestinationVn = "default-domain:demo:blue",

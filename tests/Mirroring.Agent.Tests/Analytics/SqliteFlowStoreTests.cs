@@ -199,11 +199,13 @@ public sealed class SqliteFlowStoreTests : IDisposable
     [Fact]
     public void Flow_uuid_is_the_same_for_the_same_flow_and_differs_by_generation_and_vrouter()
     {
-        var a = FlowUuid.Create(Vrouter, 42, 7);
-        Assert.Equal(a, FlowUuid.Create(System.Net.IPAddress.Parse("127.0.0.1"), 42, 7));
-        Assert.NotEqual(a, FlowUuid.Create(Vrouter, 42, 8));
-        Assert.NotEqual(a, FlowUuid.Create(Vrouter, 43, 7));
-        Assert.NotEqual(a, FlowUuid.Create(System.Net.IPAddress.Parse("127.0.0.2"), 42, 7));
+        var a = FlowUuid.Create(Vrouter, 5, 42, 7);
+        Assert.Equal(a, FlowUuid.Create(System.Net.IPAddress.Parse("127.0.0.1"), 5, 42, 7));
+        Assert.NotEqual(a, FlowUuid.Create(Vrouter, 5, 42, 8));
+        Assert.NotEqual(a, FlowUuid.Create(Vrouter, 5, 43, 7));
+        Assert.NotEqual(a, FlowUuid.Create(System.Net.IPAddress.Parse("127.0.0.2"), 5, 42, 7));
+        // A restarted dataplane (a new region) reuses slots and generations: its flows still get new uuids.
+        Assert.NotEqual(a, FlowUuid.Create(Vrouter, 6, 42, 7));
         Assert.Equal(5, a.Version);
         Assert.Contains(a.ToString("D")[19], "89ab");
     }

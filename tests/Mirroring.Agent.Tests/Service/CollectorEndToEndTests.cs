@@ -65,7 +65,7 @@ public sealed class CollectorEndToEndTests : IDisposable
         int an2 = descriptors.Mirrors.Single(m => m.Analyzer == "an2").Index;
         int an3 = descriptors.Mirrors.Single(m => m.Analyzer == "an3").Index;
         var routerIp = IPAddress.Parse(descriptors.Vrouter.RouterId);
-        var region = reader.ReadActiveFlows().ToDictionary(f => FlowUuid.Create(routerIp, (uint)f.Index, f.Entry.Generation), f => f.Entry);
+        var region = reader.ReadActiveFlows().ToDictionary(f => FlowUuid.Create(routerIp, FlowUuid.RegionEpoch(reader.Header.CreationTime), (uint)f.Index, f.Entry.Generation), f => f.Entry);
 
         using var store = SqliteFlowStore.OpenReadOnly(db);
         var byAnalyzer = store.Query(new FlowQuery { Analyzer = "an1" });
