@@ -83,6 +83,10 @@ public sealed class DaemonHost : IDisposable
             throw new DaemonStartupException(DaemonExitCode.FabricInterfaceMissing,
                 $"fabric interface '{fabricName}' (vrouter.fabric.name in {_options.ConfigPath}) does not exist in this network namespace");
 
+        int fabricMtu = InterfaceInfo.GetMtu(fabricName);
+        if (fabricMtu < MinimumFabricMtu)
+            _log.Warning($"fabric {fabricName} has MTU {fabricMtu}: VxLAN frames and mirror copies of full-size ({1514}-byte) VM frames need about {MinimumFabricMtu}; larger ones are lost as fabric transmit errors");
+
         var mirrorIndices = PrepareStateDirectory();
         var region = CreateStatsRegion(config);
         try
@@ -123,6 +127,9 @@ public sealed class DaemonHost : IDisposable
             throw;
         }
     }
+
+    /// <summary>A 1514-byte VM frame plus the largest overhead the engine adds (outer Ethernet, IPv4, UDP, Juniper TLVs or VxLAN).</summary>
+    public const int MinimumFabricMtu = 1600;
 
     private string BackendName => _options.FabricBackend == FabricBackend.AfPacket
         ? $"AF_PACKET TPACKET_V3{(_options.Queues > 1 ? $", fanout of {_options.Queues}" : "")}"
@@ -250,6 +257,9 @@ public sealed class DaemonHost : IDisposable
         if (_dataplane is not null && Config is not null && Programming is not null)
             RunHooks(h => h.Stopping(new DaemonStoppingEvent(_dataplane, Config, Programming, reason)), "stopping");
         var taps = _taps.Values.Where(t => t.Created).Select(t => t.Name).ToList();
+        foreach (var (name, counters) in PortCounters())
+            if (counters.RxErrors + counters.RxDrops + counters.TxErrors + counters.TxDrops > 0)
+                _log.Warning($"{name}: port counters {counters}");
         CloseEverything();
         _log.Info($"stopped: {received} frames received" + (unsent > 0 ? $", {unsent} frames for vifs without a port" : "") +
                   (taps.Count > 0 ? $"; TAP devices removed: {string.Join(", ", taps)}" : ""));
@@ -429,6 +439,16 @@ public sealed class DaemonHost : IDisposable
             worker.SetPorts(new WorkerPortSet(sources));
             foreach (var (v, sink) in byVif) worker.Sinks[v].Target = sink;
         }
+    }
+
+    /// <summary>Each open port's own counters (kernel-side errors and full queues the stats region does not see).</summary>
+    public IReadOnlyList<(string Port, PortCounters Counters)> PortCounters()
+    {
+        var list = new List<(string, PortCounters)>();
+        foreach (var p in _fabricPorts.OfType<IPollablePort>()) list.Add(($"fabric {p}", p.Counters));
+        foreach (var t in _taps.Values)
+            foreach (var q in t.Queues) list.Add(($"{t.Name}", q.Counters));
+        return list;
     }
 
     private void CloseEverything()

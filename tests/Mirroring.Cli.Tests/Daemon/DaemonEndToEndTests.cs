@@ -12,6 +12,8 @@ namespace Mirroring.Cli.Tests.Daemon;
 [Collection("daemon")]
 public sealed class DaemonEndToEndTests
 {
+    private static long Root(string name, string counter) => long.Parse(File.ReadAllText($"/sys/class/net/{name}/statistics/{counter}").Trim(), CultureInfo.InvariantCulture);
+
     private static void AssertBalanced(Dictionary<string, VifCounters> vifs)
     {
         long rx = vifs.Values.Sum(v => v.RxPackets), tx = vifs.Values.Sum(v => v.TxPackets), drops = vifs.Values.Sum(v => v.Drops);
@@ -41,6 +43,8 @@ public sealed class DaemonEndToEndTests
         var capture = Path.Combine(t.Directory, "fabric.pcap");
         using var tcpdump = t.FabricPeer.Start("tcpdump", "-i", t.FabricPeerName, "-U", "-n", "-w", capture, "udp", "port", "8099");
         tcpdump.WaitForOutput("listening on");
+        // Copies made before the capture started (the kernel's first frames on the TAP devices) are not in it.
+        long mirroredBefore = t.MirroredPackets();
         using var udpServer = t.StartTraffic(t.Vm2, "udp-server", "7000", "30");
         using var tcpServer = t.StartTraffic(t.Vm2, "tcp-server", "7001", "30");
         udpServer.WaitForOutput("ready");
@@ -56,8 +60,10 @@ public sealed class DaemonEndToEndTests
         AssertKernelAgrees(t, vifs);
         AssertBalanced(vifs);
         long mirrored = t.MirroredPackets();
-        // vm1 is mirrored both ways: everything it sent and everything it received.
-        Assert.Equal(vifs[t.Tap1].RxPackets + vifs[t.Tap1].TxPackets, mirrored);
+        // vm1 is mirrored both ways: every frame it sent, and the frames forwarded to it (ARP answers the daemon makes are not copies).
+        Assert.True(vifs[t.Tap1].RxPackets == vifs[t.Tap1].RxMirrored, $"{vifs[t.Tap1]}\n{t.Diagnostics()}");
+        Assert.True(vifs[t.Tap1].TxMirrored >= 1 + 20 + 10, $"tx mirrored {vifs[t.Tap1].TxMirrored}");
+        Assert.Equal(vifs[t.Tap1].RxMirrored + vifs[t.Tap1].TxMirrored, mirrored);
         Assert.True(mirrored >= 2 + 40 + 20, $"mirrored {mirrored}");
 
         // The copies on the wire, decoded by tshark as Juniper-header mirror traffic.
@@ -66,12 +72,13 @@ public sealed class DaemonEndToEndTests
         var fields = ExternalTool.Run("tshark", "-r", capture, "-d", "udp.port==8099,juniper", "-T", "fields",
             "-e", "ip.src", "-e", "ip.dst", "-e", "juniper.vn.src", "-e", "juniper.vn.dst", "-e", "ip.proto").EnsureSuccess("tshark").StdOut;
         var lines = fields.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(mirrored, lines.Length);
-        Assert.All(lines, l => Assert.StartsWith("192.0.2.1,", l.Replace('\t', ',').Split(',', 2)[0] + ",", StringComparison.Ordinal));
+        Assert.Equal(mirrored - mirroredBefore, lines.Length);
+        // Outer 192.0.2.1 (router id) -> 192.0.2.50 (analyzer), then the mirrored frame's own addresses.
+        Assert.All(lines, l => Assert.StartsWith("192.0.2.1", l, StringComparison.Ordinal));
         Assert.All(lines, l => Assert.Contains(DaemonTopology.Network, l, StringComparison.Ordinal));
         // The inner frames: ICMP (1), TCP (6) and UDP (17) between the VMs.
         foreach (var proto in new[] { "1", "6", "17" })
-            Assert.Contains(lines, l => l.Contains($"{DaemonTopology.Vm1Ip},{DaemonTopology.Vm2Ip}", StringComparison.Ordinal) && l.EndsWith("," + proto, StringComparison.Ordinal));
+            Assert.Contains(lines, l => l.Contains($",{DaemonTopology.Vm1Ip}\t", StringComparison.Ordinal) && l.Contains($",{DaemonTopology.Vm2Ip}\t", StringComparison.Ordinal) && l.EndsWith("\t17," + proto, StringComparison.Ordinal));
 
         // Idle: the workers sleep in poll(2); two seconds cost well under a tenth of that in CPU.
         long before = daemon.CpuTicks();
@@ -100,12 +107,14 @@ public sealed class DaemonEndToEndTests
 
         var received = Path.Combine(t.Directory, "analyzer.pcapng");
         using var analyzer = new ChildProcess("ip", ["netns", "exec", t.FabricPeer.Name, Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"),
-            "analyzer", "--listen", "udp:8099", "--bind", DaemonTopology.AnalyzerIp, "-o", received, "--quiet"]);
-        Thread.Sleep(1500); // --quiet prints nothing: give it time to bind
+            "analyzer", "--listen", "udp:8099", "--bind", DaemonTopology.AnalyzerIp, "-o", received]);
+        analyzer.WaitFor("listening");
         var start = t.SettledVifs();
         long mirroredBefore = t.MirroredPackets();
+        long peerBefore = t.FabricPeer.Statistic(t.FabricPeerName, "rx_packets");
+        long bufferDropsBefore = t.UdpReceiveBufferErrors(t.FabricPeer);
 
-        t.Vm1.Exec("tcpreplay", "--pps=2000", "-i", t.Tap1, pcap).EnsureSuccess("tcpreplay");
+        t.Vm1.Exec("tcpreplay", "--pps=1000", "-i", t.Tap1, pcap).EnsureSuccess("tcpreplay");
 
         var end = t.SettledVifs();
         long replayedIn = end[t.Tap1].RxPackets - start[t.Tap1].RxPackets;
@@ -119,10 +128,16 @@ public sealed class DaemonEndToEndTests
 
         long mirrored = t.MirroredPackets();
         Assert.True(mirrored - mirroredBefore >= 800, $"mirrored {mirrored - mirroredBefore}");
+        // Every copy reached the wire, and the analyzer wrote each one its socket did not drop for want of buffer.
+        long onWire = t.FabricPeer.Statistic(t.FabricPeerName, "rx_packets") - peerBefore;
+        Assert.True(mirrored - mirroredBefore == onWire, $"mirrored {mirrored - mirroredBefore}, on the wire {onWire}; fabric tx {Root(t.Fabric, "tx_packets")} tx_dropped {Root(t.Fabric, "tx_dropped")}, peer rx_dropped {t.FabricPeer.Statistic(t.FabricPeerName, "rx_dropped")}\n{t.Diagnostics()}\n{daemon.StdErr}");
         Thread.Sleep(500);
         analyzer.Signal("INT");
         Assert.Equal(0, analyzer.WaitForExit());
-        Assert.Contains($"analyzer: {mirrored} frames written", analyzer.StdOut);
+        long bufferDrops = t.UdpReceiveBufferErrors(t.FabricPeer) - bufferDropsBefore;
+        var written = System.Text.RegularExpressions.Regex.Match(analyzer.StdOut, @"analyzer: (\d+) frames written");
+        Assert.True(written.Success, analyzer.StdOut);
+        Assert.Equal(mirrored - mirroredBefore, long.Parse(written.Groups[1].Value, CultureInfo.InvariantCulture) + bufferDrops);
 
         daemon.Signal("INT");
         Assert.Equal(0, daemon.WaitForExit());
@@ -155,7 +170,7 @@ public sealed class DaemonEndToEndTests
         using var second = t.StartDaemon();
         using (var reader = StatsRegionReader.Open(t.StatsPath))
             Assert.Equal(second.Pid, reader.Header.WriterPid);
-        Assert.True(File.Exists($"/sys/class/net/{t.Tap1}"), "the TAP device was not re-created");
+        Assert.True(Directory.Exists($"/sys/class/net/{t.Tap1}"), "the TAP device was not re-created");
         var fresh = t.Vifs();
         Assert.True(fresh[t.Tap1].RxPackets < last[t.Tap1].RxPackets, "the second run's region is not fresh");
         t.MoveTapsIntoVms();
@@ -176,19 +191,19 @@ public sealed class DaemonEndToEndTests
         File.WriteAllText(t.ConfigPath, t.Config(withThirdInterface: true));
         daemon.Signal("HUP");
         daemon.WaitFor($"TAP devices added: {t.Tap3}", 15_000);
-        Assert.True(File.Exists($"/sys/class/net/{t.Tap3}"));
+        Assert.True(Directory.Exists($"/sys/class/net/{t.Tap3}"));
         Assert.Contains(t.Tap3, t.Vifs().Keys);
 
         File.WriteAllText(t.ConfigPath, t.Config(withThirdInterface: false).Replace("vni: 1001", "vni: nope", StringComparison.Ordinal));
         daemon.Signal("HUP");
         daemon.WaitFor("keeping the configuration applied", 15_000);
         Assert.Contains("virtual_networks[0]", daemon.StdErr);
-        Assert.True(File.Exists($"/sys/class/net/{t.Tap3}"), "a refused reload removed a TAP device");
+        Assert.True(Directory.Exists($"/sys/class/net/{t.Tap3}"), "a refused reload removed a TAP device");
 
         File.WriteAllText(t.ConfigPath, t.Config(withThirdInterface: false));
         daemon.Signal("HUP");
         daemon.WaitFor($"removed: {t.Tap3}", 15_000);
-        Assert.False(File.Exists($"/sys/class/net/{t.Tap3}"), "the removed interface's TAP device still exists");
+        Assert.False(Directory.Exists($"/sys/class/net/{t.Tap3}"), "the removed interface's TAP device still exists");
         Assert.DoesNotContain(t.Tap3, t.Vifs().Keys);
 
         daemon.Signal("TERM");
@@ -247,13 +262,13 @@ public sealed class DaemonEndToEndTests
 
         using var daemon = new ChildProcess("setpriv", [.. common, "--inh-caps=+net_admin,+net_raw", "--ambient-caps=+net_admin,+net_raw", .. run]);
         daemon.WaitFor("running (pid");
-        Assert.True(File.Exists($"/sys/class/net/{t.Tap1}") && File.Exists($"/sys/class/net/{t.Tap2}"), "TAP devices not created");
+        Assert.True(Directory.Exists($"/sys/class/net/{t.Tap1}") && Directory.Exists($"/sys/class/net/{t.Tap2}"), "TAP devices not created");
         Assert.Equal("65534", ExternalTool.Run("stat", "-c", "%u", stats).StdOut.Trim());
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(stats));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(stats)!));
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
-        Assert.False(File.Exists($"/sys/class/net/{t.Tap1}"), "the TAP device outlived the daemon");
+        Assert.False(Directory.Exists($"/sys/class/net/{t.Tap1}"), "the TAP device outlived the daemon");
     }
 }
 
@@ -275,7 +290,7 @@ public sealed class DaemonStartupTests
         var (code, err) = Run(t, t.Config(fabricName: "mvdnone0"));
         Assert.Equal(5, code);
         Assert.Contains("fabric interface 'mvdnone0' (vrouter.fabric.name", err);
-        Assert.False(File.Exists($"/sys/class/net/{t.Tap1}"));
+        Assert.False(Directory.Exists($"/sys/class/net/{t.Tap1}"));
     }
 
     [Fact]
@@ -288,7 +303,7 @@ public sealed class DaemonStartupTests
         var (code, err) = Run(t, t.Config(), stats);
         Assert.Equal(6, code);
         Assert.Contains($"stats region {stats} cannot be created", err);
-        Assert.False(File.Exists($"/sys/class/net/{t.Tap1}"));
+        Assert.False(Directory.Exists($"/sys/class/net/{t.Tap1}"));
     }
 
     [Fact]

@@ -127,6 +127,9 @@ internal sealed class DaemonTopology : IDisposable
             Sysctl(FabricPeer, "net.ipv6.conf.default.disable_ipv6=1");
             ExternalTool.Run("ip", "link", "add", Fabric, "type", "veth", "peer", "name", FabricPeerName, "netns", FabricPeer.Name).EnsureSuccess("ip link add veth");
             ExternalTool.Run("ip", "link", "set", Fabric, "addrgenmode", "none").EnsureSuccess("addrgenmode");
+            // A fabric carries VM frames plus overlay or mirror headers: jumbo MTU on both ends, as in a real deployment.
+            ExternalTool.Run("ip", "link", "set", Fabric, "mtu", "9000").EnsureSuccess("fabric mtu");
+            FabricPeer.Ip("link", "set", FabricPeerName, "mtu", "9000");
             ExternalTool.Run("ip", "link", "set", Fabric, "up").EnsureSuccess("fabric up");
             FabricPeer.Ip("link", "set", FabricPeerName, "address", GatewayMac);
             FabricPeer.Ip("addr", "add", AnalyzerIp + "/24", "dev", FabricPeerName);
@@ -224,6 +227,7 @@ internal sealed class DaemonTopology : IDisposable
         var result = new Dictionary<string, VifCounters>(StringComparer.Ordinal);
         foreach (var v in doc.RootElement.GetProperty("interfaces").EnumerateArray())
         {
+            if (v.GetProperty("name").GetString() is null) continue; // a deleted vif
             var c = new VifCounters(v.GetProperty("index").GetInt32(), v.GetProperty("name").GetString()!,
                 v.GetProperty("rx_packets").GetInt64(), v.GetProperty("tx_packets").GetInt64(), v.GetProperty("drops").GetInt64(),
                 v.GetProperty("rx_mirrored_packets").GetInt64(), v.GetProperty("tx_mirrored_packets").GetInt64());
@@ -238,6 +242,19 @@ internal sealed class DaemonTopology : IDisposable
         var json = ExternalTool.Vrmirror("mirror", "--dump", "--json", "--stats", StatsPath).EnsureSuccess("vrmirror mirror --dump --json").StdOut;
         using var doc = JsonDocument.Parse(json);
         return doc.RootElement.GetProperty("mirrors").EnumerateArray().Single(m => m.GetProperty("analyzer").GetString() == "an1").GetProperty("packets").GetInt64();
+    }
+
+    /// <summary>The operator tools' views, for assertion messages.</summary>
+    public string Diagnostics() =>
+        ExternalTool.Vrmirror("dropstats", "--stats", StatsPath).StdOut + ExternalTool.Vrmirror("mirror", "--dump", "--stats", StatsPath).StdOut;
+
+    /// <summary>UDP datagrams a namespace's sockets dropped for want of receive buffer (RcvbufErrors of /proc/net/snmp).</summary>
+    public long UdpReceiveBufferErrors(TestNamespace ns)
+    {
+        var lines = ns.Exec("cat", "/proc/net/snmp").EnsureSuccess("cat /proc/net/snmp").StdOut.Split('\n').Where(l => l.StartsWith("Udp:", StringComparison.Ordinal)).ToList();
+        var names = lines[0].Split(' ');
+        var values = lines[1].Split(' ');
+        return long.Parse(values[Array.IndexOf(names, "RcvbufErrors")], CultureInfo.InvariantCulture);
     }
 
     /// <summary>Reads the counters until two reads a short while apart agree (the traffic has settled).</summary>
