@@ -339,7 +339,7 @@ public sealed class DaemonHost : IDisposable
             if (!Directory.Exists(dir))
                 Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             else if ((File.GetUnixFileMode(dir) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite | UnixFileMode.OtherRead | UnixFileMode.GroupRead)) != 0)
-                File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                _log.Warning($"state directory {dir} exists with mode {Convert.ToString((int)File.GetUnixFileMode(dir), 8)}; the daemon creates it 0700 (its files are 0600)");
             var probe = Path.Combine(dir, $".probe-{Environment.ProcessId}");
             using (File.Create(probe)) { }
             File.Delete(probe);
