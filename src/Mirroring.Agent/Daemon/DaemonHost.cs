@@ -166,6 +166,7 @@ public sealed class DaemonHost : IDisposable
                 Stop($"worker {failed.Id} failed");
                 return DaemonExitCode.Failure;
             }
+            ReportVanishedPorts();
         }
     }
 
@@ -205,7 +206,11 @@ public sealed class DaemonHost : IDisposable
         var removed = _taps.Keys.Where(n => !wanted.Contains(n)).Order(StringComparer.Ordinal).ToList();
         // Ports of removed interfaces leave the workers before their vifs can be handed to new interfaces.
         var leaving = removed.Select(n => _taps[n]).ToList();
-        foreach (var n in removed) _taps.Remove(n);
+        foreach (var n in removed)
+        {
+            _taps.Remove(n);
+            _vanished.Remove(n);
+        }
         if (leaving.Count > 0)
         {
             AttachPorts();
@@ -439,6 +444,19 @@ public sealed class DaemonHost : IDisposable
             worker.SetPorts(new WorkerPortSet(sources));
             foreach (var (v, sink) in byVif) worker.Sinks[v].Target = sink;
         }
+    }
+
+    private readonly HashSet<string> _vanished = new(StringComparer.Ordinal);
+
+    /// <summary>Logs once each port whose device was deleted under the daemon (a TAP deleted with its namespace, the fabric removed).</summary>
+    private void ReportVanishedPorts()
+    {
+        foreach (var t in _taps.Values)
+            if (t.Queues[0].DeviceGone && _vanished.Add(t.Name))
+                _log.Warning($"{t.Name}: the TAP device was deleted; vif {t.Vif} has no port until the interface is removed and added again");
+        foreach (var p in _fabricPorts.OfType<AfPacketPort>())
+            if (p.InterfaceGone && _vanished.Add("fabric"))
+                _log.Error($"fabric {p.Name}: the interface disappeared; nothing is received from or sent to the fabric until a restart");
     }
 
     /// <summary>Each open port's own counters (kernel-side errors and full queues the stats region does not see).</summary>

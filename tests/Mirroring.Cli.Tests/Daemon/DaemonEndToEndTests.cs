@@ -238,6 +238,22 @@ public sealed class DaemonEndToEndTests
     }
 
     [Fact]
+    public void A_tap_deleted_with_its_namespace_is_reported_and_the_daemon_still_stops_cleanly()
+    {
+        using var t = new DaemonTopology();
+        using var daemon = t.StartDaemon();
+        t.MoveTapsIntoVms();
+        ExternalTool.Run("ip", "netns", "del", t.Vm1.Name).EnsureSuccess("ip netns del vm1");
+        daemon.WaitFor($"{t.Tap1}: the TAP device was deleted", 15_000);
+        // The other VM is still served: its ARP request is answered.
+        var arp = t.Vm2.Exec(ExternalTool.Python, "-c",
+            $"from scapy.all import *; r = srp1(Ether(dst='ff:ff:ff:ff:ff:ff')/ARP(pdst='{DaemonTopology.Vm1Ip}', psrc='{DaemonTopology.Vm2Ip}', hwsrc='{DaemonTopology.Vm2Mac}'), iface='{t.Tap2}', timeout=5, verbose=0); print('is-at', r[ARP].hwsrc if r else None)");
+        Assert.Contains("is-at " + DaemonTopology.Vm1Mac, arp.StdOut + arp.StdErr);
+        daemon.Signal("TERM");
+        Assert.Equal(0, daemon.WaitForExit());
+    }
+
+    [Fact]
     public void Multiqueue_daemon_forwards_between_vms_with_one_worker_per_queue()
     {
         using var t = new DaemonTopology();
