@@ -20,5 +20,6 @@ internal static class CommandCatalog
         yield return AnalyzerCommand.Create();
         yield return AgentCommand.Create();
         yield return BenchCommand.Create();
+        yield return RunCommand.Create();
     }
 }
