@@ -43,10 +43,11 @@ public static class FuzzFailure
     /// <summary>Inputs longer than this are printed cut (with their full length).</summary>
     public const int MaxHexBytes = 4096;
 
-    public static string Describe(string target, long seed, long iteration, string problem, ReadOnlySpan<byte> input)
+    public static string Describe(string target, long seed, long iteration, string problem, ReadOnlySpan<byte> input, string? replay = null)
     {
+        replay ??= $"./vrmirror fuzz --target {target} --seed {seed} --from {iteration} --iterations 1";
         var hex = Convert.ToHexString(input.Length > MaxHexBytes ? input[..MaxHexBytes] : input);
         return $"fuzz {target}: seed {seed} iteration {iteration}: {problem}; input ({input.Length} bytes{(input.Length > MaxHexBytes ? ", cut" : "")}) {hex}" +
-               $" (replay: ./vrmirror fuzz --target {target} --seed {seed} --from {iteration} --iterations 1)";
+               $" (replay: {replay})";
     }
 }

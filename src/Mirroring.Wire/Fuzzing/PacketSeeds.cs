@@ -77,7 +77,7 @@ public sealed class PacketSeeds
 
         // From the fabric: VxLAN from the remote VTEP to the router id, carrying what the remote VM sends.
         var fabric = new List<byte[]>();
-        foreach (var (dstMac, dstIp) in new[] { (t.LocalMac, t.LocalIp), (t.PeerMac, t.PeerIp), (t.GatewayMac, t.LocalIp) })
+        foreach (var (dstMac, dstIp) in new[] { (t.LocalMac, t.LocalIp), (t.PeerMac, t.PeerIp), (t.GatewayMac, t.LocalIp), (t.RemoteMac, t.RemoteIp) })
         {
             var inner = new[]
             {
