@@ -18,5 +18,6 @@ internal static class CommandCatalog
         yield return FlowsCommand.Create();
         yield return MdCommand.Create();
         yield return AnalyzerCommand.Create();
+        yield return FuzzCommand.Create();
     }
 }
