@@ -17,7 +17,8 @@ public sealed class PacketParserFuzzTests
             var status = PacketParser.Parse(frame, out _);
             Assert.True(status == ParseStatus.Ok, $"seed {Convert.ToHexString(frame)} parses as {status}");
         }
-        Assert.True(seeds.VmFrames.Count >= 30 && seeds.FabricFrames.Count >= 15);
+        Assert.Equal(41, seeds.VmFrames.Count);
+        Assert.Equal(22, seeds.FabricFrames.Count);
     }
 
     [Fact]
