@@ -5,16 +5,16 @@ namespace Mirroring.Agent.Tests.Fuzzing;
 
 /// <summary>
 /// Mutated frames through the whole pipeline programmed from samples/demo.yaml, checking the accounting after
-/// every batch. CI volume: 100,000 packets; `vrmirror fuzz --target pipeline --iterations 10000000` runs more.
+/// every batch. CI volume: 200,000 packets; `vrmirror fuzz --target pipeline --iterations 10000000` runs more.
 /// </summary>
 public sealed class PipelineFuzzTests
 {
     [Fact]
     public void Mutated_traffic_on_vm_ports_and_fabric_keeps_every_packet_accounted_for()
     {
-        var report = PipelineFuzzer.Run(FuzzSamples.Demo(), FuzzSamples.Seed, packets: 100_000);
+        var report = PipelineFuzzer.Run(FuzzSamples.Demo(), FuzzSamples.Seed, packets: 200_000);
         Assert.True(report.FailureCount == 0, report.ToString());
-        Assert.Equal(100_000, report.Inputs);
+        Assert.Equal(200_000, report.Inputs);
         // The run reaches the interesting corners: forwarding, mirroring, a full table, aging, and many drop reasons.
         long Outcome(string name) => report.Outcomes.GetValueOrDefault(name);
         Assert.True(Outcome("forwarded (tx)") > 5_000, report.ToString());

@@ -3,7 +3,7 @@ using Mirroring.Wire.Parsing;
 
 namespace Mirroring.Wire.Tests.Fuzzing;
 
-/// <summary>The mutation fuzzer over the packet parser: CI volume (120,000 frames); `vrmirror fuzz --target packets` runs more.</summary>
+/// <summary>The mutation fuzzer over the packet parser: CI volume (300,000 frames); `vrmirror fuzz --target packets` runs more.</summary>
 public sealed class PacketParserFuzzTests
 {
     public const long Seed = 20261121;
@@ -24,9 +24,9 @@ public sealed class PacketParserFuzzTests
     [Fact]
     public void Mutated_frames_never_crash_the_parser_and_offsets_stay_inside_the_frame()
     {
-        var report = ParserFuzzer.Run(Seed, iterations: 120_000);
+        var report = ParserFuzzer.Run(Seed, iterations: 300_000);
         Assert.True(report.FailureCount == 0, report.ToString());
-        Assert.Equal(120_000, report.Inputs);
+        Assert.Equal(300_000, report.Inputs);
         // The mutations reach deep: both Ok and a broad set of named reasons come out.
         Assert.True(report.Outcomes.GetValueOrDefault(nameof(ParseStatus.Ok)) > 10_000, report.ToString());
         foreach (var reason in new[] { ParseStatus.TruncatedEthernet, ParseStatus.TooManyVlanTags, ParseStatus.BadIPv4HeaderLength,
