@@ -68,12 +68,14 @@ public sealed class IpfixExporter : IFlowRecordSink
     public static IpfixExporter ToFile(string path, IpfixExporterOptions? options = null, TimeProvider? time = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var fso = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Options = FileOptions.Asynchronous };
+        var fso = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.Asynchronous };
         if (!OperatingSystem.IsWindows())
             fso.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         FileStream stream;
         try
         {
+            // Replace, never reuse: an existing file keeps its own mode (maybe world-readable), and a link would be followed.
+            if (File.Exists(path) || new FileInfo(path).LinkTarget is not null) File.Delete(path);
             stream = new FileStream(path, fso);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -60,7 +60,7 @@ public static class ConfigLoader
             var stream = new YamlStream();
             try
             {
-                stream.Load(new StringReader(yaml));
+                stream.Load(new GuardedYamlParser(new Parser(new StringReader(yaml))));
             }
             catch (YamlException e)
             {

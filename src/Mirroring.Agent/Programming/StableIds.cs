@@ -66,9 +66,11 @@ public sealed class StableIds
     public void Save(string path)
     {
         var temp = path + ".tmp";
+        // A stale temp file would keep its own mode (and a link there would be followed): start from a fresh inode.
+        if (File.Exists(temp) || new FileInfo(temp).LinkTarget is not null) File.Delete(temp);
         using (var stream = new FileStream(temp, new FileStreamOptions
         {
-            Mode = FileMode.Create, Access = FileAccess.Write,
+            Mode = FileMode.CreateNew, Access = FileAccess.Write,
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         }))
         {

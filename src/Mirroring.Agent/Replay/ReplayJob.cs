@@ -54,7 +54,9 @@ public sealed class ReplayJob
     public ReplaySummary Run(CancellationToken cancellation = default)
     {
         var config = _request.Config;
-        Directory.CreateDirectory(_request.OutputDirectory);
+        // The outputs carry traffic (pcaps) and what it did (summary, stats): a new folder is 0750, files 0640 (stats 0600).
+        if (!Directory.Exists(_request.OutputDirectory))
+            Directory.CreateDirectory(_request.OutputDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
         var statsPath = Path.Combine(_request.OutputDirectory, StatsFileName);
         var flowConfig = config.Vrouter.FlowTable;
         var region = StatsRegion.Create(new StatsRegionOptions
@@ -163,8 +165,20 @@ public sealed class ReplayJob
         using var reader = StatsRegionReader.Open(statsPath);
         var summary = ReplaySummary.Read(reader, programmed.InterfaceIndices, dataplane.Mirrors,
             _request.Inputs.Select(i => new InputSummary(i.Interface, i.File)).ToList(), outputs);
-        File.WriteAllText(Path.Combine(_request.OutputDirectory, SummaryFileName), summary.ToJson());
+        WriteOutputFile(Path.Combine(_request.OutputDirectory, SummaryFileName), summary.ToJson());
         return summary;
+    }
+
+    /// <summary>Writes a text output 0640, replacing (not reusing) an earlier file so it never keeps a wider mode.</summary>
+    private static void WriteOutputFile(string path, string text)
+    {
+        if (File.Exists(path) || new FileInfo(path).LinkTarget is not null) File.Delete(path);
+        using var stream = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = CaptureWriter.FileMode0640,
+        });
+        using var writer = new StreamWriter(stream);
+        writer.Write(text);
     }
 
     private static uint IpKeyOf(VrouterConfig config) => Wire.Addressing.IPv4Address.FromIPAddress(config.Vrouter.RouterId).Value;

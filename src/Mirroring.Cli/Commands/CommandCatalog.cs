@@ -21,5 +21,6 @@ internal static class CommandCatalog
         yield return AgentCommand.Create();
         yield return BenchCommand.Create();
         yield return RunCommand.Create();
+        yield return FuzzCommand.Create();
     }
 }

@@ -113,11 +113,18 @@ public sealed unsafe class StatsRegionReader : IDisposable
                 BinaryPrimitives.ReadInt64LittleEndian(row[8..]),
                 BinaryPrimitives.ReadInt64LittleEndian(row[16..]),
                 (int)BinaryPrimitives.ReadUInt32LittleEndian(row[24..]));
-            if (s.Offset < headerSize || s.EntryCount < 0 || s.Offset + s.Length > total)
+            // Divide rather than multiply: a hostile header must not overflow its way past the check (an out-of-bounds
+            // read of the mapping kills the process).
+            if (s.Offset < headerSize || s.Offset > total || s.EntrySize <= 0 || s.EntryCount < 0 || s.EntriesPerWorker < 0 ||
+                s.EntryCount > (total - s.Offset) / s.EntrySize)
                 throw new InvalidDataException($"{name}: section {s.Id} at offset {s.Offset} with {s.EntryCount} x {s.EntrySize} bytes lies outside the region ({total} bytes)");
+            if (sections.Exists(other => other.Id == s.Id))
+                throw new InvalidDataException($"{name}: section {s.Id} appears twice in the section table");
             sections.Add(s);
         }
         int workers = (int)BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.WorkerCountOffset..]);
+        if (workers is < 1 or > 256)
+            throw new InvalidDataException($"{name}: worker count {workers} is outside 1..256");
         var header = new StatsHeader(
             BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.VersionOffset..]),
             headerSize,
@@ -136,6 +143,10 @@ public sealed unsafe class StatsRegionReader : IDisposable
         Expect(name, header, StatsSection.InterfaceCounters, InterfaceCounters.Size);
         Expect(name, header, StatsSection.DropCounters, sizeof(ulong));
         Expect(name, header, StatsSection.Descriptors, 1);
+        if (header.Section(StatsSection.FlowTableCounters).EntryCount < 1)
+            throw new InvalidDataException($"{name}: section {StatsSection.FlowTableCounters} is empty");
+        if (header.Section(StatsSection.DropCounters).EntriesPerWorker != StatsLayout.DropCounterSlots)
+            throw new InvalidDataException($"{name}: section {StatsSection.DropCounters} has {header.Section(StatsSection.DropCounters).EntriesPerWorker} counters per worker, this reader knows {StatsLayout.DropCounterSlots}");
         if (header.Section(StatsSection.Descriptors).EntryCount < StatsLayout.DescriptorHeaderSize)
             throw new InvalidDataException($"{name}: section {StatsSection.Descriptors} is smaller than its {StatsLayout.DescriptorHeaderSize}-byte header");
         foreach (var s in sections)

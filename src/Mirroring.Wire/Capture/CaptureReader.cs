@@ -136,9 +136,20 @@ public sealed class CaptureReader : IDisposable
             var available = _end - _start;
             if (need > _buf.Length)
             {
-                var bigger = new byte[need];
-                _buf.AsSpan(_start, available).CopyTo(bigger);
-                _buf = bigger;
+                // A declared length beyond the end of the file is a truncation, not an allocation: grow only as far
+                // as the file can still deliver (by doubling as data arrives when its length is unknown).
+                long left = BytesLeftToRead();
+                long target = left >= 0 ? Math.Min(need, available + left) : Math.Min(need, 2L * _buf.Length);
+                if (target > _buf.Length)
+                {
+                    var bigger = new byte[target];
+                    _buf.AsSpan(_start, available).CopyTo(bigger);
+                    _buf = bigger;
+                }
+                else
+                {
+                    _buf.AsSpan(_start, available).CopyTo(_buf);
+                }
             }
             else
             {
@@ -149,6 +160,20 @@ public sealed class CaptureReader : IDisposable
         }
         while (_end - _start < need && !_eof)
         {
+            if (_end == _buf.Length)
+            {
+                // The buffer was sized to what the file held (or doubled for a stream of unknown length): grow again
+                // only by what is really there.
+                long left = BytesLeftToRead();
+                long grow = left < 0 ? 2L * _buf.Length : (_end - _start) + left;
+                if (grow <= _buf.Length) break;
+                var bigger = new byte[Math.Min(need, grow)];
+                _buf.AsSpan(_start, _end - _start).CopyTo(bigger);
+                _end -= _start;
+                _start = 0;
+                _buf = bigger;
+                continue;
+            }
             int n;
             if (_handle is not null)
             {
@@ -163,6 +188,20 @@ public sealed class CaptureReader : IDisposable
             _end += n;
         }
         return _end - _start >= need;
+    }
+
+    /// <summary>Bytes the file can still deliver after what is buffered; -1 when unknown (a stream that cannot seek).</summary>
+    private long BytesLeftToRead()
+    {
+        try
+        {
+            if (_handle is not null) return Math.Max(0, RandomAccess.GetLength(_handle) - _readPos);
+            return _stream!.CanSeek ? Math.Max(0, _stream.Length - _stream.Position) : -1;
+        }
+        catch (Exception e) when (e is IOException or NotSupportedException)
+        {
+            return -1;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

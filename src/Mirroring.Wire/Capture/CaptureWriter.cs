@@ -23,9 +23,28 @@ public abstract class CaptureWriter : IDisposable
         _leaveOpen = leaveOpen;
     }
 
-    /// <summary>Opens a file for writing with the stream's own buffering off (the writer buffers).</summary>
-    protected static FileStream CreateFile(string path) =>
-        new(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0);
+    /// <summary>Mode of the capture files the engine writes: owner read/write, group read (packets are sensitive).</summary>
+    public const UnixFileMode FileMode0640 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
+
+    /// <summary>
+    /// Opens a file for writing with the stream's own buffering off (the writer buffers). Captures carry traffic, so
+    /// the file is created 0640; an existing file (or a symbolic link planted in its place) is removed first, so
+    /// the new file never inherits an older file's mode nor writes through a link (O_EXCL).
+    /// </summary>
+    protected static FileStream CreateFile(string path)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.Read, BufferSize = 0 };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = FileMode0640;
+            if (File.Exists(path) || new FileInfo(path).LinkTarget is not null) File.Delete(path);
+        }
+        else
+        {
+            options.Mode = FileMode.Create;
+        }
+        return new FileStream(path, options);
+    }
 
     /// <summary>Bytes written so far (including those still in the output buffer).</summary>
     public long BytesWritten { get; private set; }
