@@ -1,6 +1,8 @@
+using System.Net;
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Mirroring.Agent.Daemon;
+using Mirroring.Agent.Service;
 
 namespace Mirroring.Cli.Commands;
 
@@ -20,6 +22,10 @@ internal static class RunCommand
         backend.AcceptOnlyFromAmong("afpacket", "pcap");
         var queues = new Option<int>("--multiqueue") { Description = "Worker threads; TAP devices get this many queues (IFF_MULTI_QUEUE) and the fabric this many fanout sockets", DefaultValueFactory = _ => 1 };
         var batch = new Option<int>("--batch") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
+        var db = new Option<string?>("--db") { Description = "Flow record store (SQLite), default <state-dir>/flows.db" };
+        var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
+        var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
+        var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
 
         var command = new Command("run",
             "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
@@ -27,7 +33,7 @@ internal static class RunCommand
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
             "6 stats region not writable, 7 state directory not writable.")
         {
-            config, manifests, stats, stateDir, backend, queues, batch,
+            config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch,
         };
         command.SetAction(parse =>
         {
@@ -47,15 +53,28 @@ internal static class RunCommand
                 Queues = n,
                 BatchSize = batchSize,
             };
-            return (int)Run(options);
+            double seconds = parse.GetValue(interval);
+            if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
+            IPEndPoint? ipfixEndpoint = null;
+            if (parse.GetValue(ipfix) is { } ipfixText && !IpfixEndpoint.TryResolve(ipfixText, out ipfixEndpoint, out var ipfixError))
+                return CliOutput.Fail($"--ipfix {ipfixText}: {ipfixError}", 2);
+            var agent = new AgentSettings(
+                Path.GetFullPath(parse.GetValue(db) ?? Path.Combine(options.StateDirectory, AgentOptions.FlowStoreFileName)),
+                ipfixEndpoint, TimeSpan.FromSeconds(seconds), !parse.GetValue(noWatch));
+            return (int)Run(options, agent);
         });
         return command;
     }
 
-    private static DaemonExitCode Run(DaemonOptions options)
+    private sealed record AgentSettings(string StorePath, IPEndPoint? Ipfix, TimeSpan Interval, bool WatchConfig);
+
+    private static DaemonExitCode Run(DaemonOptions options, AgentSettings agentSettings)
     {
         var log = new DaemonLog();
         using var host = new DaemonHost(options, log);
+        // The agent: flow records from the stats region to the store (and IPFIX), a final export at stop.
+        using var agent = new AgentDaemonHook(agentSettings.StorePath, agentSettings.Ipfix, agentSettings.Interval, log);
+        host.AddHook(agent);
         // Signals only queue a request; the main thread does the work.
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; host.RequestStop("SIGTERM"); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; host.RequestStop("SIGINT"); });
@@ -69,7 +88,10 @@ internal static class RunCommand
             log.Error(e.Message);
             return e.ExitCode;
         }
-        log.Info($"running (pid {Environment.ProcessId}); SIGHUP reloads {options.ConfigPath}, SIGTERM stops");
+        using var watcher = agentSettings.WatchConfig
+            ? new ConfigFileWatcher([options.ConfigPath, .. options.ManifestPaths], TimeSpan.FromSeconds(2), host.RequestReload)
+            : null;
+        log.Info($"running (pid {Environment.ProcessId}); SIGHUP {(watcher is null ? "" : "or a change of the file ")}reloads {options.ConfigPath}, SIGTERM stops");
         return host.RunUntilStopped();
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
 using Mirroring.Testing;
 
 namespace Mirroring.Cli.Tests.Daemon;
@@ -149,6 +150,7 @@ public sealed class DaemonEndToEndTests
     {
         using var t = new DaemonTopology();
         int firstPid;
+        string firstLog;
         using (var first = t.StartDaemon())
         {
             firstPid = first.Pid;
@@ -158,11 +160,28 @@ public sealed class DaemonEndToEndTests
             first.Signal("TERM");
             Assert.Equal(0, first.WaitForExit());
             Assert.Contains("stopping (SIGTERM)", first.StdErr);
+            firstLog = first.StdErr;
             stream.WaitForExit(10_000);
         }
-        // The last counters of the first run stay readable and consistent.
+        // The last counters of the first run stay readable and consistent, and the agent's final export put every
+        // flow in the store with the counters the dataplane ended with.
+        Dictionary<Guid, FlowEntry> firstFlows;
         using (var reader = StatsRegionReader.Open(t.StatsPath))
+        {
             Assert.Equal(firstPid, reader.Header.WriterPid);
+            firstFlows = RegionFlows(reader);
+        }
+        Assert.Contains("agent: final export done", firstLog);
+        var stored = StoredFlows(t);
+        Assert.NotEmpty(firstFlows);
+        foreach (var (uuid, entry) in firstFlows)
+        {
+            Assert.True(stored.TryGetValue(uuid, out var row), $"flow {uuid} of the first run is not in the store");
+            Assert.Equal(entry.Packets, row.Packets);
+            Assert.Equal(entry.Bytes, row.Bytes);
+            Assert.Equal(entry.MirroredPackets, row.MirroredPackets);
+            Assert.Equal(entry.SecondaryMirroredPackets, row.SecondaryMirroredPackets);
+        }
         var last = t.Vifs();
         Assert.True(last[t.Tap1].RxPackets > 100, $"the first run received {last[t.Tap1].RxPackets} frames from vm1");
         AssertBalanced(last);
@@ -182,6 +201,33 @@ public sealed class DaemonEndToEndTests
         AssertBalanced(vifs);
         second.Signal("TERM");
         Assert.Equal(0, second.WaitForExit());
+
+        // The second run's flows joined the store under new uuids (a new region); the first run's rows are unchanged.
+        Dictionary<Guid, FlowEntry> secondFlows;
+        using (var reader = StatsRegionReader.Open(t.StatsPath))
+            secondFlows = RegionFlows(reader);
+        var after = StoredFlows(t);
+        Assert.NotEmpty(secondFlows);
+        Assert.All(secondFlows.Keys, uuid => Assert.False(firstFlows.ContainsKey(uuid), "a flow uuid of the first run was reused"));
+        foreach (var (uuid, entry) in secondFlows)
+            Assert.Equal(entry.Packets, after[uuid].Packets);
+        foreach (var uuid in firstFlows.Keys)
+            Assert.Equal(stored[uuid].Packets, after[uuid].Packets);
+    }
+
+    private static Dictionary<Guid, FlowEntry> RegionFlows(StatsRegionReader reader)
+    {
+        uint id = reader.Header.RouterId;
+        var routerIp = new System.Net.IPAddress([(byte)(id >> 24), (byte)(id >> 16), (byte)(id >> 8), (byte)id]);
+        long epoch = Mirroring.Agent.Analytics.FlowUuid.RegionEpoch(reader.Header.CreationTime);
+        return reader.ReadActiveFlows().ToDictionary(
+            f => Mirroring.Agent.Analytics.FlowUuid.Create(routerIp, epoch, (uint)f.Index, f.Entry.Generation), f => f.Entry);
+    }
+
+    private static Dictionary<Guid, Mirroring.Agent.Analytics.FlowQueryRow> StoredFlows(DaemonTopology t)
+    {
+        using var store = Mirroring.Agent.Analytics.SqliteFlowStore.OpenReadOnly(Path.Combine(t.StateDirectory, "flows.db"));
+        return store.Query(new Mirroring.Agent.Analytics.FlowQuery()).ToDictionary(r => r.FlowUuid);
     }
 
     [Fact]
