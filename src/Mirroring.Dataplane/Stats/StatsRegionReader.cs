@@ -18,7 +18,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
     private readonly byte* _base;
     private readonly IDisposable? _owner;
     // The mapped file, when the reader opened one: its length is checked before every read, because touching a page
-    // of a mapping beyond the end of a file that was truncated under it raises SIGBUS, which kills the process.
+    // of a mapping beyond the end of a file that was truncated under it raises SIGBUS (the process dies or hangs).
     private Microsoft.Win32.SafeHandles.SafeFileHandle? _file;
     private readonly StatsSectionInfo _flowCounters, _flows, _mirror, _interfaces, _drops, _descriptors;
 
