@@ -15,8 +15,8 @@ public sealed record SinkStatus(
 /// <summary>
 /// Hands every batch to every sink. A sink that throws keeps the records it could not write and gets them again,
 /// before the new ones, with the next batch; the others go on. At most <c>maxPending</c> records wait per sink:
-/// beyond that the oldest are dropped and counted (records carry totals, so a later record of the same flow
-/// still brings its counters up to date; only the intermediate samples are lost).
+/// beyond that each flow's waiting records are folded into one (newest totals, deltas added up: nothing is lost), and
+/// only when more than <c>maxPending</c> flows wait are the oldest dropped and counted.
 /// </summary>
 public sealed class SinkFanout : IAsyncDisposable
 {
@@ -81,17 +81,20 @@ public sealed class SinkFanout : IAsyncDisposable
                     sink.Failures++;
                     sink.LastError = e.Message;
                     sink.Pending.Clear();
-                    int overflow = toWrite.Count - _maxPending;
+                    // Over the bound: first fold each flow's records into its newest (totals from the newest, deltas
+                    // added up), which loses no count; only if more flows than the bound wait are the oldest dropped.
+                    var keep = toWrite.Count > _maxPending ? Coalesce(toWrite) : toWrite;
+                    int overflow = keep.Count - _maxPending;
                     if (overflow > 0)
                     {
                         sink.Dropped += overflow;
-                        sink.Pending.AddRange(toWrite.Skip(overflow));
-                        _logger.LogError("Sink {Sink}: buffer full ({Max} records): dropped the {Dropped} oldest ({Total} dropped so far)",
+                        sink.Pending.AddRange(keep.Skip(overflow));
+                        _logger.LogError("Sink {Sink}: buffer full ({Max} flows waiting): dropped the {Dropped} oldest records ({Total} dropped so far)",
                             sink.Sink.Name, _maxPending, overflow, sink.Dropped);
                     }
                     else
                     {
-                        sink.Pending.AddRange(toWrite);
+                        sink.Pending.AddRange(keep);
                     }
                     _logger.LogWarning(e, "Sink {Sink} failed to write {Records} records ({Failures} failures in a row); {Pending} kept for the next pass",
                         sink.Sink.Name, toWrite.Count, sink.Failures, sink.Pending.Count);
@@ -138,6 +141,41 @@ public sealed class SinkFanout : IAsyncDisposable
                 _logger.LogWarning(e, "Sink {Sink} failed to close", sink.Sink.Name);
             }
         }
+    }
+
+    /// <summary>
+    /// One record per flow, in the order of each flow's newest record: the newest record of the flow with the deltas
+    /// of its older ones added (and a teardown kept), so a sink that gets it counts exactly what it would have from all.
+    /// </summary>
+    internal static List<FlowRecord> Coalesce(IReadOnlyList<FlowRecord> records)
+    {
+        var merged = new Dictionary<Guid, FlowRecord>();
+        var newestFirst = new List<Guid>();
+        for (int i = records.Count - 1; i >= 0; i--)
+        {
+            var older = records[i];
+            if (!merged.TryGetValue(older.FlowUuid, out var r))
+            {
+                merged[older.FlowUuid] = older;
+                newestFirst.Add(older.FlowUuid);
+                continue;
+            }
+            merged[older.FlowUuid] = r with
+            {
+                TcpFlags = (ushort)(older.TcpFlags | r.TcpFlags),
+                TeardownTime = r.TeardownTime ?? older.TeardownTime,
+                DiffPackets = older.DiffPackets + r.DiffPackets,
+                DiffBytes = older.DiffBytes + r.DiffBytes,
+                Mirrored = r.Mirrored with { DiffPackets = older.Mirrored.DiffPackets + r.Mirrored.DiffPackets, DiffBytes = older.Mirrored.DiffBytes + r.Mirrored.DiffBytes },
+                SecondaryMirrored = r.SecondaryMirrored with
+                {
+                    DiffPackets = older.SecondaryMirrored.DiffPackets + r.SecondaryMirrored.DiffPackets,
+                    DiffBytes = older.SecondaryMirrored.DiffBytes + r.SecondaryMirrored.DiffBytes,
+                },
+            };
+        }
+        newestFirst.Reverse();
+        return newestFirst.Select(u => merged[u]).ToList();
     }
 
     private sealed class SinkState(IFlowRecordSink sink)

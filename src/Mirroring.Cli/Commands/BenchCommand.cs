@@ -26,11 +26,15 @@ internal static class BenchCommand
         var packets = new Option<long>("--packets") { Description = "Packets to write with --write-pcap", DefaultValueFactory = _ => 10_000_000 };
         var chart = new Option<FileInfo?>("--chart") { Description = "Draw compare.sh's results.json as an SVG bar chart (to --chart-out) instead of running" };
         var chartOut = new Option<FileInfo?>("--chart-out") { Description = "SVG file for --chart (default: next to results.json)" };
+        var soak = new Option<DirectoryInfo?>("--soak") { Description = "Soak instead of measuring: steady load for --seconds with flow churn, configuration reloads and a flow store in this folder; one JSON line of GC, drops and flows per second (benchmarks/soak.sh)" };
+        var churn = new Option<int>("--churn") { Description = "With --soak: flows replaced by new ones per second", DefaultValueFactory = _ => 200 };
+        var reloadEvery = new Option<double>("--reload-every") { Description = "With --soak: seconds between configuration reloads", DefaultValueFactory = _ => 10 };
         var writeConfig = new Option<FileInfo?>("--write-config") { Description = "Write the scenario's configuration (YAML) to this file instead of running" };
 
         var command = new Command("bench", "Measure the pipeline in memory: pre-built packets from null ports, the real dataplane, a counting null sink.")
         {
             scenario, workers, seconds, warmup, batch, flows, flowEntries, json, list, writePcap, packets, writeConfig, chart, chartOut,
+            soak, churn, reloadEvery,
         };
         command.SetAction(parse =>
         {
@@ -75,6 +79,18 @@ internal static class BenchCommand
             int entries = parse.GetValue(flowEntries);
             if (entries < 1024 || (entries & (entries - 1)) != 0) return CliOutput.Fail($"--flow-entries {entries}: must be a power of two, at least 1024", 2);
             if (secs <= 0) return CliOutput.Fail($"--seconds {secs}: must be positive", 2);
+
+            if (parse.GetValue(soak) is DirectoryInfo soakDir)
+            {
+                int perSecond = parse.GetValue(churn);
+                double reload = parse.GetValue(reloadEvery);
+                if (perSecond < 0) return CliOutput.Fail($"--churn {perSecond}: must be 0 or more", 2);
+                if (reload <= 0) return CliOutput.Fail($"--reload-every {reload}: must be positive", 2);
+                return SoakRunner.Run(new SoakOptions(chosen, soakDir.FullName)
+                {
+                    Seconds = secs, FlowEntries = entries, BatchSize = b, ChurnPerSecond = perSecond, ReloadSeconds = reload,
+                }, Console.Out);
+            }
 
             bool asJson = parse.GetValue(json);
             var result = BenchRunner.Run(new BenchOptions(chosen) { FlowEntries = entries, Workers = w, BatchSize = b, Seconds = secs, WarmupSeconds = Math.Max(0, warm) },

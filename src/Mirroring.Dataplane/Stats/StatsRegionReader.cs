@@ -17,6 +17,9 @@ public sealed unsafe class StatsRegionReader : IDisposable
 {
     private readonly byte* _base;
     private readonly IDisposable? _owner;
+    // The mapped file, when the reader opened one: its length is checked before every read, because touching a page
+    // of a mapping beyond the end of a file that was truncated under it raises SIGBUS (the process dies or hangs).
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _file;
     private readonly StatsSectionInfo _flowCounters, _flows, _mirror, _interfaces, _drops, _descriptors;
 
     private StatsRegionReader(byte* b, StatsHeader header, IDisposable? owner, string name)
@@ -59,7 +62,9 @@ public sealed unsafe class StatsRegionReader : IDisposable
             var view = new MappedView(mmf, length, MemoryMappedFileAccess.Read);
             try
             {
-                return FromPointer(view.Pointer, length, path, view);
+                var reader = FromPointer(view.Pointer, length, path, view);
+                reader._file = fs.SafeFileHandle; // owned by the mapping (leaveOpen: false), closed with it
+                return reader;
             }
             catch
             {
@@ -166,6 +171,38 @@ public sealed unsafe class StatsRegionReader : IDisposable
             throw new InvalidDataException($"{name}: section {id} entry size {found.Value.EntrySize}, this reader knows {entrySize}");
     }
 
+    /// <summary>
+    /// Throws <see cref="InvalidDataException"/> naming the file when the mapped file is now shorter than the region
+    /// (truncated under the reader: reading on would raise SIGBUS) or its header no longer is this region's (rewritten in
+    /// place, e.g. with another layout version). Every read pass calls it first; the flow scan also every 4096 entries.
+    /// A truncation in the microseconds between a check and the read it guards is not covered: only a tool acting on
+    /// the file behind the dataplane's back truncates it (the dataplane never does).
+    /// </summary>
+    public void EnsureIntact()
+    {
+        if (_file is null) return;
+        long length;
+        try
+        {
+            length = RandomAccess.GetLength(_file);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"{Name}: cannot check the file's length ({e.Message})", e);
+        }
+        if (length < Header.TotalSize)
+            throw new InvalidDataException($"{Name}: file was truncated under the reader: {length} bytes, header says {Header.TotalSize}");
+        if (!new ReadOnlySpan<byte>(_base, StatsLayout.Magic.Length).SequenceEqual(StatsLayout.Magic))
+            throw new InvalidDataException($"{Name}: file was rewritten under the reader: not a stats region any more");
+        uint version = Volatile.Read(ref Unsafe.AsRef<uint>(_base + StatsLayout.VersionOffset));
+        if (version != Header.Version)
+            throw new InvalidDataException($"{Name}: file was rewritten under the reader: layout version {version}, this reader knows {StatsLayout.Version}");
+        long total = Volatile.Read(ref Unsafe.AsRef<long>(_base + StatsLayout.TotalSizeOffset));
+        long created = Volatile.Read(ref Unsafe.AsRef<long>(_base + StatsLayout.CreationTimeOffset));
+        if (total != Header.TotalSize || DateTimeOffset.UnixEpoch.AddTicks(created / 100) != Header.CreationTime)
+            throw new InvalidDataException($"{Name}: file was rewritten under the reader: another region ({total} bytes) replaced the one mapped");
+    }
+
     // ---- flows ----------------------------------------------------------------------------------------
 
     /// <summary>
@@ -175,6 +212,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
     public bool TryReadFlow(int index, out FlowEntry entry)
     {
         entry = default;
+        if ((index & 4095) == 0) EnsureIntact();
         if ((uint)index >= (uint)_flows.EntryCount) return false;
         byte* p = _base + _flows.Offset + (long)index * FlowEntry.Size;
         ref FlowEntry live = ref Unsafe.AsRef<FlowEntry>(p);
@@ -192,6 +230,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
     public List<FlowSnapshot> ReadActiveFlows()
     {
         LastSkippedBusy = 0;
+        EnsureIntact();
         var list = new List<FlowSnapshot>();
         long n = _flows.EntryCount;
         for (int i = 0; i < n; i++)
@@ -199,13 +238,18 @@ public sealed unsafe class StatsRegionReader : IDisposable
         return list;
     }
 
-    public FlowTableCounters ReadFlowTableCounters() => FlowTable.ReadCounters(_base + _flowCounters.Offset);
+    public FlowTableCounters ReadFlowTableCounters()
+    {
+        EnsureIntact();
+        return FlowTable.ReadCounters(_base + _flowCounters.Offset);
+    }
 
     // ---- counters -------------------------------------------------------------------------------------
 
     /// <summary>Mirror counters 0..254, summed over workers (each worker's entry copied with its seqlock).</summary>
     public MirrorCounters[] ReadMirrorCounters()
     {
+        EnsureIntact();
         int per = _mirror.EntriesPerWorker;
         var result = new MirrorCounters[per];
         for (int w = 0; w < Header.WorkerCount; w++)
@@ -218,6 +262,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
     /// <summary>Interface counters indexed by vif, summed over workers (each entry copied with its seqlock).</summary>
     public InterfaceCounters[] ReadInterfaceCounters()
     {
+        EnsureIntact();
         int per = _interfaces.EntriesPerWorker;
         var result = new InterfaceCounters[per];
         for (int w = 0; w < Header.WorkerCount; w++)
@@ -230,6 +275,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
     /// <summary>Drop counters indexed by <see cref="DropReason"/> (length <see cref="StatsLayout.DropCounterSlots"/>), summed over workers.</summary>
     public ulong[] ReadDropCounters()
     {
+        EnsureIntact();
         int per = _drops.EntriesPerWorker;
         var result = new ulong[per];
         for (int w = 0; w < Header.WorkerCount; w++)
@@ -260,8 +306,11 @@ public sealed unsafe class StatsRegionReader : IDisposable
     }
 
     /// <summary>The raw UTF-8 JSON of the descriptors (consistent copy), or null when none was published.</summary>
-    public byte[]? ReadDescriptorsJson() =>
-        DescriptorSection.Read(_base + _descriptors.Offset, _descriptors.EntryCount - StatsLayout.DescriptorHeaderSize, Name);
+    public byte[]? ReadDescriptorsJson()
+    {
+        EnsureIntact();
+        return DescriptorSection.Read(_base + _descriptors.Offset, _descriptors.EntryCount - StatsLayout.DescriptorHeaderSize, Name);
+    }
 
     public void Dispose() => _owner?.Dispose();
 }

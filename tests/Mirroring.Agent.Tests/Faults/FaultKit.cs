@@ -1,0 +1,65 @@
+using System.Net;
+using Microsoft.Data.Sqlite;
+using Mirroring.Dataplane.Stats;
+
+namespace Mirroring.Agent.Tests.Faults;
+
+/// <summary>Per flow uuid: packets, bytes, primary and secondary mirrored packets and bytes.</summary>
+internal readonly record struct Totals(ulong Packets, ulong Bytes, ulong MirroredPackets, ulong MirroredBytes, ulong SecondaryPackets, ulong SecondaryBytes);
+
+/// <summary>Compares what a flow store holds with what a stats region counted.</summary>
+internal static class FaultKit
+{
+    /// <summary>The region's counters per flow uuid, as the collector names flows.</summary>
+    public static Dictionary<Guid, Totals> RegionTotals(StatsRegionReader reader)
+    {
+        var router = new IPAddress([(byte)(reader.Header.RouterId >> 24), (byte)(reader.Header.RouterId >> 16), (byte)(reader.Header.RouterId >> 8), (byte)reader.Header.RouterId]);
+        var epoch = Mirroring.Agent.Analytics.FlowUuid.RegionEpoch(reader.Header.CreationTime);
+        return reader.ReadActiveFlows().ToDictionary(
+            f => Mirroring.Agent.Analytics.FlowUuid.Create(router, epoch, (uint)f.Index, f.Entry.Generation),
+            f => new Totals(f.Entry.Packets, f.Entry.Bytes, f.Entry.MirroredPackets, f.Entry.MirroredBytes,
+                f.Entry.SecondaryMirroredPackets, f.Entry.SecondaryMirroredBytes));
+    }
+
+    /// <summary>The flows table's totals per flow uuid.</summary>
+    public static Dictionary<Guid, Totals> FlowsTable(string db) => Query(db,
+        "SELECT flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes FROM flows;");
+
+    /// <summary>The sum of the sample deltas per flow uuid.</summary>
+    public static Dictionary<Guid, Totals> SampleSums(string db) => Query(db,
+        "SELECT flow_uuid, sum(diff_packets), sum(diff_bytes), sum(diff_mirror_packets), sum(diff_mirror_bytes), " +
+        "sum(diff_sec_mirror_packets), sum(diff_sec_mirror_bytes) FROM flow_samples GROUP BY flow_uuid;");
+
+    private static Dictionary<Guid, Totals> Query(string db, string sql)
+    {
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        using var r = cmd.ExecuteReader();
+        var result = new Dictionary<Guid, Totals>();
+        while (r.Read())
+            result[Guid.Parse(r.GetString(0))] = new Totals((ulong)r.GetInt64(1), (ulong)r.GetInt64(2), (ulong)r.GetInt64(3),
+                (ulong)r.GetInt64(4), (ulong)r.GetInt64(5), (ulong)r.GetInt64(6));
+        return result;
+    }
+
+    /// <summary>Every flow of the region is in the store with exactly its counters (flows table and sample sums).</summary>
+    public static void AssertStoreMatchesRegion(StatsRegionReader reader, string db, bool samplesToo = true)
+    {
+        var region = RegionTotals(reader);
+        Assert.NotEmpty(region);
+        var flows = FlowsTable(db);
+        var samples = SampleSums(db);
+        foreach (var (uuid, totals) in region)
+        {
+            Assert.True(flows.TryGetValue(uuid, out var row), $"flow {uuid} is not in the store");
+            Assert.Equal(totals, row);
+            if (samplesToo)
+            {
+                Assert.True(samples.TryGetValue(uuid, out var sum), $"flow {uuid} has no samples");
+                Assert.Equal(totals, sum);
+            }
+        }
+    }
+}

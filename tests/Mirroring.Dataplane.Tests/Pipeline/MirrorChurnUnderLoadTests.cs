@@ -1,0 +1,181 @@
+using Mirroring.Dataplane.Packets;
+using Mirroring.Dataplane.Pipeline;
+using Mirroring.Dataplane.Ports;
+using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
+using Mirroring.Dataplane.Tests.Stats;
+using Mirroring.Wire.Addressing;
+using Mirroring.Wire.Building;
+
+namespace Mirroring.Dataplane.Tests.Pipeline;
+
+/// <summary>
+/// Fault: the control plane deletes and re-adds the mirror entry in a tight loop while a worker thread keeps
+/// processing batches. Nothing crashes and every packet a flow selected for mirroring is either mirrored or counted as
+/// a failure, per flow and on the entry.
+/// </summary>
+public sealed class MirrorChurnUnderLoadTests : IDisposable
+{
+    private const ushort Vrf = 1, Vm1 = 1, Vm2 = 2, Fabric = 0;
+    private const byte MirrorIndex = 0;
+    private const uint FirstAnalyzerNh = 10, SecondAnalyzerNh = 11;
+    private const int Flows = 32;
+    private static readonly IPv4Address RouterId = IPv4Address.Parse("192.0.2.1");
+    private static readonly MacAddress Vm1Mac = MacAddress.Parse("02:00:00:00:01:01"), Vm2Mac = MacAddress.Parse("02:00:00:00:01:02");
+    private static readonly MacAddress FabricMac = MacAddress.Parse("02:00:00:00:00:01"), GatewayMac = MacAddress.Parse("02:00:00:00:00:fe");
+
+    private readonly TempDirectory _dir = new();
+    private readonly VrouterDataplane _dataplane;
+
+    public MirrorChurnUnderLoadTests()
+    {
+        _dataplane = new VrouterDataplane(StatsRegion.Create(new StatsRegionOptions
+        {
+            Path = _dir.File("stats"), FlowEntries = 1024, MaxInterfaces = 8, RouterId = RouterId.Value,
+        }), new DataplaneOptions { BatchSize = 16 });
+        _dataplane.Interfaces.Set(new InterfaceEntry(Fabric, "fabric", FabricMac, InterfaceKind.Fabric, 0, 0));
+        _dataplane.Interfaces.Set(new InterfaceEntry(Vm1, "vm1", Vm1Mac, InterfaceKind.Virtual, Vrf, Vrf, vnName: "red"));
+        _dataplane.Interfaces.Set(new InterfaceEntry(Vm2, "vm2", Vm2Mac, InterfaceKind.Virtual, Vrf, Vrf, vnName: "red"));
+        _dataplane.Nexthops.Set(NexthopEntry.Encap(1, Vm1));
+        _dataplane.Nexthops.Set(NexthopEntry.Encap(2, Vm2));
+        _dataplane.Nexthops.Set(NexthopEntry.MirrorUdp(FirstAnalyzerNh, RouterId.Value, IPv4Address.Parse("192.0.2.50").Value, 0, GatewayMac, Fabric));
+        _dataplane.Nexthops.Set(NexthopEntry.MirrorUdp(SecondAnalyzerNh, RouterId.Value, IPv4Address.Parse("192.0.2.60").Value, 0, GatewayMac, Fabric));
+        _dataplane.Mirrors.Set(new MirrorEntry(MirrorIndex, FirstAnalyzerNh, MirrorFlags.Dynamic, analyzerName: "first"));
+        _dataplane.Routes.SetBridge(Vrf, Vm1Mac, 1);
+        _dataplane.Routes.SetBridge(Vrf, Vm2Mac, 2);
+        var mirrorAll = new CompiledRule(-1, CompiledAddressMatch.Any, CompiledAddressMatch.Any, 0, ushort.MaxValue, 0, ushort.MaxValue,
+            FlowAction.Forward, MirrorIndex, MirrorTable.None, 0);
+        _dataplane.Publish(new ForwardingState(RouterId, Fabric, FabricMac, GatewayMac, [new VirtualNetworkInfo(Vrf, "red", 1001, false)],
+            new Dictionary<(ushort, uint), MacAddress>(), new Dictionary<uint, uint>(), new PolicySet(new Dictionary<ushort, CompiledRule[]> { [Vrf] = [mirrorAll] })));
+    }
+
+    public void Dispose()
+    {
+        _dataplane.Dispose();
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public void Deleting_and_re_adding_the_mirror_entry_under_load_keeps_every_packet_accounted()
+    {
+        var frames = Enumerable.Range(0, Flows).Select(i =>
+        {
+            var spec = PacketSpec.Udp(Vm1Mac, Vm2Mac, IPv4Address.Parse("10.1.1.11"), IPv4Address.Parse("10.1.1.12"), (ushort)(5000 + i), 6000) with { PayloadLength = 20 + i };
+            var frame = new byte[PacketBuilder.RequiredLength(in spec)];
+            PacketBuilder.Write(frame, in spec);
+            return frame;
+        }).ToArray();
+        var sinks = new CountingSink[] { new(), new(), new(), new() };
+        var worker = new PipelineWorker(_dataplane, 0, sinks);
+        var source = new CyclingSource(frames, Vm1);
+
+        using var stop = new CancellationTokenSource();
+        Exception? workerFailure = null;
+        long batches = 0;
+        var workerThread = new Thread(() =>
+        {
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    worker.Poll(source);
+                    batches++;
+                }
+            }
+            catch (Exception e)
+            {
+                workerFailure = e;
+            }
+        }) { IsBackground = true, Name = "churn-worker" };
+
+        long deletes = 0, readds = 0;
+        workerThread.Start();
+        try
+        {
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(3);
+            bool second = false;
+            while (DateTime.UtcNow < until && workerFailure is null)
+            {
+                if (_dataplane.Mirrors.Delete(MirrorIndex)) deletes++;
+                Thread.SpinWait(200);
+                second = !second;
+                _dataplane.Mirrors.Set(second
+                    ? new MirrorEntry(MirrorIndex, SecondAnalyzerNh, MirrorFlags.Dynamic, analyzerName: "second")
+                    : new MirrorEntry(MirrorIndex, FirstAnalyzerNh, MirrorFlags.Dynamic, analyzerName: "first"));
+                readds++;
+                Thread.SpinWait(200);
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            Assert.True(workerThread.Join(TimeSpan.FromSeconds(60)), "the worker thread did not stop");
+        }
+
+        Assert.Null(workerFailure);
+        Assert.True(deletes > 100, $"only {deletes} deletes");
+        Assert.True(readds > 100, $"only {readds} re-adds");
+        Assert.True(batches > 100, $"only {batches} batches");
+
+        using var reader = StatsRegionReader.Open(_dir.File("stats"));
+        var flows = reader.ReadActiveFlows();
+        Assert.Equal(Flows, flows.Count);
+        ulong packets = 0, mirrored = 0, failures = 0;
+        foreach (var (_, e) in flows)
+        {
+            Assert.Equal(MirrorIndex, e.MirrorIndex);
+            Assert.Equal(e.Packets, e.MirroredPackets + e.MirrorFailures);
+            packets += e.Packets;
+            mirrored += e.MirroredPackets;
+            failures += e.MirrorFailures;
+        }
+        // Both outcomes happened: the loop really raced the worker.
+        Assert.True(mirrored > 0, "nothing was mirrored");
+        Assert.True(failures > 0, "no packet met a deleted entry");
+
+        var entry = reader.ReadMirrorCounters()[MirrorIndex];
+        Assert.Equal(mirrored, entry.Packets);
+        Assert.Equal(failures, entry.TotalFailures);
+        Assert.Equal(failures, entry.Failures[(int)MirrorFailure.EntryMissing]);
+        // Forwarding never stopped: every packet reached vm2; every mirror copy went out of the fabric.
+        Assert.Equal((long)packets, sinks[Vm2].Frames);
+        Assert.Equal((long)mirrored, sinks[Fabric].Frames);
+        Assert.Equal((long)mirrored, sinks[Fabric].MirrorCopies);
+    }
+
+    /// <summary>Hands out the same frames over and over, a batch at a time, with a growing clock.</summary>
+    private sealed class CyclingSource(byte[][] frames, ushort port) : IPacketSource
+    {
+        private int _next;
+        private long _clockNs = 1_000_000_000;
+        public bool Completed => false;
+
+        public int Receive(PacketMemory memory, Span<Frame> slots)
+        {
+            for (int n = 0; n < slots.Length; n++)
+            {
+                var data = frames[_next];
+                _next = (_next + 1) % frames.Length;
+                int offset = memory.ReceiveOffset(n);
+                data.CopyTo(memory.Span(offset, data.Length));
+                slots[n] = new Frame { Offset = offset, Length = data.Length, Port = port, TimestampNs = _clockNs += 1000 };
+            }
+            return slots.Length;
+        }
+    }
+
+    private sealed class CountingSink : IPacketSink
+    {
+        public long Frames { get; private set; }
+        public long MirrorCopies { get; private set; }
+
+        public void Transmit(PacketMemory memory, ReadOnlySpan<Frame> frames)
+        {
+            Frames += frames.Length;
+            foreach (ref readonly var f in frames)
+                if ((f.Flags & FrameFlags.MirrorCopy) != 0) MirrorCopies++;
+        }
+
+        public void Flush() { }
+    }
+}
