@@ -397,6 +397,54 @@ public sealed unsafe class FlowTable : IDisposable
         EndWriteCore(ref e, s);
     }
 
+    /// <summary>
+    /// <see cref="RecordPacket"/> inside a write section the caller has opened with <see cref="BeginWrite"/> on the same
+    /// entry (index checked by the caller), so a packet's counters and its mirror counters share one section.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RecordPacketInSection(ref FlowEntry e, int bytes, long nowNs, byte tcpFlags)
+    {
+        e.Packets++;
+        e.Bytes += (ulong)(uint)bytes;
+        if (tcpFlags != 0) e.TcpFlags |= tcpFlags;
+        if (e.FirstSeenNs == 0) e.FirstSeenNs = nowNs;
+        e.LastSeenNs = nowNs;
+    }
+
+    /// <summary><see cref="RecordMirrored"/> inside the caller's write section.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RecordMirroredInSection(ref FlowEntry e, int slot, int bytes)
+    {
+        if (slot == 0)
+        {
+            e.MirroredPackets++;
+            e.MirroredBytes += (ulong)(uint)bytes;
+        }
+        else
+        {
+            e.SecondaryMirroredPackets++;
+            e.SecondaryMirroredBytes += (ulong)(uint)bytes;
+        }
+    }
+
+    /// <summary><see cref="RecordMirrorFailure"/> inside the caller's write section.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RecordMirrorFailureInSection(ref FlowEntry e, int slot)
+    {
+        if (slot == 0) e.MirrorFailures++;
+        else e.SecondaryMirrorFailures++;
+    }
+
+    /// <summary>Prefetches the counter lines (second and third) of an entry about to be counted.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void PrefetchCounters(int index)
+    {
+        if (!Sse.IsSupported || (uint)index >= (uint)Capacity) return;
+        byte* p = _entries + (nint)(uint)index * FlowEntry.Size;
+        Sse.Prefetch0(p + 64);
+        Sse.Prefetch0(p + 128);
+    }
+
     /// <summary>Counts one mirrored copy on mirror slot 0 (primary) or 1 (secondary); bytes = original packet length.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void RecordMirrored(int index, int slot, int bytes)
