@@ -262,13 +262,21 @@ public sealed unsafe partial class PipelineWorker
 
     private void MirrorSucceeded(byte mirrorIndex, int originalBytes, int sentBytes, int flowIndex, int slot)
     {
-        if (flowIndex >= 0) _flows.RecordMirrored(flowIndex, slot, originalBytes);
+        if (flowIndex >= 0)
+        {
+            if (flowIndex == _flowSection) FlowTable.RecordMirroredInSection(ref _flows.Entry(flowIndex), slot, originalBytes);
+            else _flows.RecordMirrored(flowIndex, slot, originalBytes);
+        }
         _batch.Mirrored(mirrorIndex, originalBytes, sentBytes);
     }
 
     private bool MirrorFailed(byte mirrorIndex, MirrorFailure failure, int flowIndex, int slot)
     {
-        if (flowIndex >= 0) _flows.RecordMirrorFailure(flowIndex, slot);
+        if (flowIndex >= 0)
+        {
+            if (flowIndex == _flowSection) FlowTable.RecordMirrorFailureInSection(ref _flows.Entry(flowIndex), slot);
+            else _flows.RecordMirrorFailure(flowIndex, slot);
+        }
         _batch.MirrorFailed(mirrorIndex, failure);
         return false;
     }

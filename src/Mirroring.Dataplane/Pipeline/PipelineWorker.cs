@@ -35,6 +35,8 @@ public sealed unsafe partial class PipelineWorker
 
     private ForwardingState _state = ForwardingState.Empty;
     private ushort _ipIdentification;
+    /// <summary>The flow whose write section <see cref="ApplyFlow"/> holds open while it mirrors (-1: none).</summary>
+    private int _flowSection = -1;
 
     /// <param name="sinks">Per vif index, where that port's transmitted frames go (null: the port has no output).</param>
     public PipelineWorker(VrouterDataplane dataplane, int workerId, IReadOnlyList<IPacketSink?> sinks)
@@ -249,6 +251,8 @@ public sealed unsafe partial class PipelineWorker
     {
         if (_keyCount == 0) return;
         _flows.LookupBatch(_keys.AsSpan(0, _keyCount), _hashes.AsSpan(0, _keyCount), _flowIndices.AsSpan(0, _keyCount));
+        // The hits' counter lines, written in Act: requested now so they arrive while earlier packets are acted on.
+        for (int i = 0; i < _keyCount; i++) _flows.PrefetchCounters(_flowIndices[i]);
     }
 
     private void Act(int count)
@@ -288,14 +292,25 @@ public sealed unsafe partial class PipelineWorker
             _flowIndices[slot] = index;
         }
         work.FlowIndex = index;
-        _flows.RecordPacket(index, work.L2Length, frame.TimestampNs, (byte)parsed.TcpFlags);
+
+        // One write section for the packet's counters and its flow mirrors' counters (MirrorSucceeded/MirrorFailed
+        // count into it while _flowSection is set).
+        ref FlowEntry entry = ref _flows.Entry(index);
+        uint sequence = _flows.BeginWrite(index);
+        FlowTable.RecordPacketInSection(ref entry, work.L2Length, frame.TimestampNs, (byte)parsed.TcpFlags);
 
         // Flow mirrors come before the action, so denied packets are mirrored too (reference section 4).
-        ref FlowEntry entry = ref _flows.Entry(index);
-        if (entry.MirrorIndex != MirrorTable.None)
-            MirrorCopy(entry.MirrorIndex, in frame, work.L2Offset, work.L2Length, default, hash, index, 0);
-        if (entry.SecondaryMirrorIndex != MirrorTable.None)
-            MirrorCopy(entry.SecondaryMirrorIndex, in frame, work.L2Offset, work.L2Length, default, hash, index, 1);
+        byte mirror = entry.MirrorIndex, secondary = entry.SecondaryMirrorIndex;
+        if (mirror != MirrorTable.None || secondary != MirrorTable.None)
+        {
+            _flowSection = index;
+            if (mirror != MirrorTable.None)
+                MirrorCopy(mirror, in frame, work.L2Offset, work.L2Length, default, hash, index, 0);
+            if (secondary != MirrorTable.None)
+                MirrorCopy(secondary, in frame, work.L2Offset, work.L2Length, default, hash, index, 1);
+            _flowSection = -1;
+        }
+        _flows.EndWrite(index, sequence);
 
         if (entry.Action != FlowAction.Forward)
         {

@@ -155,7 +155,11 @@ public sealed unsafe class StatsRegion : IDisposable
     /// <summary>A reader over this region's mapping (for in-process readers, and anonymous regions).</summary>
     public StatsRegionReader CreateReader() => StatsRegionReader.FromPointer(_view.Pointer, _view.Length, "anonymous stats region", owner: null);
 
-    public void Dispose() => _view.Dispose();
+    public void Dispose()
+    {
+        _view.Dispose();
+        Flows.Dispose();
+    }
 }
 
 /// <summary>

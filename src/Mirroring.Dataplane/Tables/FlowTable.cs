@@ -1,4 +1,7 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Mirroring.Dataplane.Stats;
 
@@ -19,8 +22,15 @@ namespace Mirroring.Dataplane.Tables;
 /// Overflow entries, once linked into a bucket's chain, stay linked to that bucket; when freed they are
 /// reused by later inserts into the same bucket (chains are never unlinked, which keeps lookups lock-free).
 /// </para>
+/// <para>
+/// Signatures (private to this process, not in the stats region): one u32 per entry index, <c>hash | 1</c> while the
+/// entry is active and 0 otherwise, so a bucket's four signatures share one 16-byte slot of a cache line (as DPDK's
+/// rte_hash keeps its signatures together). Lookups compare the signatures first and read an entry's key only on a
+/// signature match. A signature is written before the entry's Active bit is published and cleared before the
+/// Active bit is cleared, so a slot freed and reused is never left with a stale zero.
+/// </para>
 /// </summary>
-public sealed unsafe class FlowTable
+public sealed unsafe class FlowTable : IDisposable
 {
     public const int BucketSize = 4;
 
@@ -40,6 +50,7 @@ public sealed unsafe class FlowTable
     private readonly int _primary;
     private readonly int _overflow;
     private readonly uint _bucketMask;
+    private uint* _signatures;
     private int _ageCursor;
 
     internal FlowTable(byte* entries, byte* counters, int primaryEntries, int overflowEntries)
@@ -49,6 +60,31 @@ public sealed unsafe class FlowTable
         _primary = primaryEntries;
         _overflow = overflowEntries;
         _bucketMask = (uint)(primaryEntries / BucketSize) - 1;
+        nuint bytes = (nuint)((long)(primaryEntries + overflowEntries) * sizeof(uint));
+        _signatures = (uint*)NativeMemory.AlignedAlloc(bytes == 0 ? 64 : bytes, 64);
+        NativeMemory.Clear(_signatures, bytes);
+    }
+
+    /// <summary>Frees the private signature array (the region's memory is the region's).</summary>
+    public void Dispose()
+    {
+        uint* p = _signatures;
+        _signatures = null;
+        if (p != null) NativeMemory.AlignedFree(p);
+    }
+
+    /// <summary>The signature stored for an active entry with this hash (never 0; bit 0 is part of the bucket index anyway).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Signature(uint hash) => hash | 1;
+
+    /// <summary>Bit i set when entry first+i of a bucket has signature <paramref name="sig"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint SignatureMatches(int first, uint sig)
+    {
+        uint* p = _signatures + first;
+        if (Vector128.IsHardwareAccelerated)
+            return Vector128.Equals(Vector128.LoadAligned(p), Vector128.Create(sig)).ExtractMostSignificantBits();
+        return (p[0] == sig ? 1u : 0) | (p[1] == sig ? 2u : 0) | (p[2] == sig ? 4u : 0) | (p[3] == sig ? 8u : 0);
     }
 
     /// <summary>Primary entries (a power of two, at least <see cref="BucketSize"/>).</summary>
@@ -76,17 +112,27 @@ public sealed unsafe class FlowTable
     public int Lookup(in FlowKey key, uint hash)
     {
         int first = (int)(hash & _bucketMask) * BucketSize;
-        for (int i = 0; i < BucketSize; i++)
+        uint sig = Signature(hash);
+        uint mask = SignatureMatches(first, sig);
+        while (mask != 0)
         {
-            if (Matches(ref Entry(first + i), in key)) return first + i;
+            int idx = first + BitOperations.TrailingZeroCount(mask);
+            if (Matches(ref Entry(idx), in key)) return idx;
+            mask &= mask - 1;
         }
+        return LookupChain(in key, first, sig);
+    }
+
+    /// <summary>The bucket's overflow chain (the primary entries did not match).</summary>
+    private int LookupChain(in FlowKey key, int first, uint sig)
+    {
         int link = Volatile.Read(ref Entry(first).Next);
         for (int steps = 0; link != 0 && steps < _overflow; steps++)
         {
             int idx = link - 1;
             if ((uint)idx >= (uint)Capacity) return -1;
             ref FlowEntry e = ref Entry(idx);
-            if (Matches(ref e, in key)) return idx;
+            if (Volatile.Read(ref _signatures[idx]) == sig && Matches(ref e, in key)) return idx;
             link = Volatile.Read(ref e.Next);
         }
         return -1;
@@ -108,27 +154,51 @@ public sealed unsafe class FlowTable
     }
 
     /// <summary>
-    /// Looks up a batch: computes every hash into <paramref name="hashes"/>, prefetches each key's bucket
-    /// (the first cache line of its four entries, where flags and key live), then compares.
+    /// Looks up a batch: computes every hash into <paramref name="hashes"/> and prefetches each key's signature line;
+    /// then compares each bucket's four signatures, prefetching the first matching entry (its key line); then compares
+    /// the keys of the matches (and walks overflow chains for the rest).
     /// <paramref name="indices"/> receives the index or -1 per key. Spans must be at least keys.Length long.
     /// </summary>
     public void LookupBatch(ReadOnlySpan<FlowKey> keys, Span<uint> hashes, Span<int> indices)
     {
         int n = keys.Length;
         if (hashes.Length < n || indices.Length < n) return; // contract violation: do nothing rather than throw
-        for (int i = 0; i < n; i++) hashes[i] = keys[i].ComputeHash();
-        if (Sse.IsSupported)
+        uint* sigs = _signatures;
+        uint bucketMask = _bucketMask;
+        for (int i = 0; i < n; i++)
         {
-            for (int i = 0; i < n; i++)
-            {
-                byte* b = _entries + (nint)((hashes[i] & _bucketMask) * BucketSize) * FlowEntry.Size;
-                Sse.Prefetch0(b);
-                Sse.Prefetch0(b + FlowEntry.Size);
-                Sse.Prefetch0(b + 2 * FlowEntry.Size);
-                Sse.Prefetch0(b + 3 * FlowEntry.Size);
-            }
+            uint h = keys[i].ComputeHash();
+            hashes[i] = h;
+            if (Sse.IsSupported) Sse.Prefetch0(sigs + (h & bucketMask) * BucketSize);
         }
-        for (int i = 0; i < n; i++) indices[i] = Lookup(in keys[i], hashes[i]);
+        LookupBatchHashed(keys, hashes, indices, n);
+    }
+
+    /// <summary><see cref="LookupBatch"/> with the hashes already computed (and their signature lines prefetched).</summary>
+    private void LookupBatchHashed(ReadOnlySpan<FlowKey> keys, ReadOnlySpan<uint> hashes, Span<int> indices, int n)
+    {
+        // Pass 1: signatures. indices[i] = first matching entry (its key line prefetched), or -1 for none.
+        for (int i = 0; i < n; i++)
+        {
+            uint h = hashes[i];
+            int first = (int)(h & _bucketMask) * BucketSize;
+            uint mask = SignatureMatches(first, Signature(h));
+            if (mask == 0)
+            {
+                indices[i] = -1;
+                continue;
+            }
+            int idx = first + BitOperations.TrailingZeroCount(mask);
+            indices[i] = idx;
+            if (Sse.IsSupported) Sse.Prefetch0(_entries + (nint)(uint)idx * FlowEntry.Size);
+        }
+        // Pass 2: keys.
+        for (int i = 0; i < n; i++)
+        {
+            int idx = indices[i];
+            if (idx >= 0 && Matches(ref Entry(idx), in keys[i])) continue;
+            indices[i] = Lookup(in keys[i], hashes[i]);
+        }
     }
 
     // ---- insert / delete ----------------------------------------------------------------------------
@@ -157,7 +227,7 @@ public sealed unsafe class FlowTable
             if (TryClaim(first + i))
             {
                 index = first + i;
-                Initialise(index, in key, nowNs);
+                Initialise(index, in key, hash, nowNs);
                 Count(CounterCreated, 1);
                 Count(CounterActive, 1);
                 return InsertResult.Inserted;
@@ -173,7 +243,7 @@ public sealed unsafe class FlowTable
             if (TryClaim(idx))
             {
                 index = idx;
-                Initialise(index, in key, nowNs);
+                Initialise(index, in key, hash, nowNs);
                 Count(CounterCreated, 1);
                 Count(CounterActive, 1);
                 Count(CounterOverflowed, 1);
@@ -199,7 +269,7 @@ public sealed unsafe class FlowTable
         int fresh = _primary + (int)slot;
         ref FlowEntry fe = ref Entry(fresh);
         Volatile.Write(ref Unsafe.As<FlowFlags, uint>(ref fe.Flags), (uint)FlowFlags.Busy);
-        Initialise(fresh, in key, nowNs, FlowFlags.Linked);
+        Initialise(fresh, in key, hash, nowNs, FlowFlags.Linked);
         ref int tail = ref Entry(first).Next;
         while (true)
         {
@@ -227,7 +297,7 @@ public sealed unsafe class FlowTable
         return Interlocked.CompareExchange(ref flags, (f & (uint)FlowFlags.Linked) | (uint)FlowFlags.Busy, f) == f;
     }
 
-    private void Initialise(int index, in FlowKey key, long nowNs, FlowFlags extra = 0)
+    private void Initialise(int index, in FlowKey key, uint hash, long nowNs, FlowFlags extra = 0)
     {
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
@@ -255,6 +325,8 @@ public sealed unsafe class FlowTable
         e.LastSeenNs = nowNs;
         uint keep = (uint)(Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Linked);
         EndWriteCore(ref e, s);
+        // The signature before the Active bit: a lookup that sees the entry active finds its signature.
+        Volatile.Write(ref _signatures[index], Signature(hash));
         // Publish last: lookups test Active before reading the key.
         Volatile.Write(ref Unsafe.As<FlowFlags, uint>(ref e.Flags), keep | (uint)extra | (uint)FlowFlags.Active);
     }
@@ -281,6 +353,8 @@ public sealed unsafe class FlowTable
             Volatile.Write(ref e.Sequence, s + 2);
             return false;
         }
+        // Signature cleared before the slot is freed, so it cannot overwrite the signature of a reuse.
+        Volatile.Write(ref _signatures[index], 0u);
         Volatile.Write(ref flags, (f & (uint)FlowFlags.Linked) | (evicted ? (uint)FlowFlags.Evicted : 0));
         Volatile.Write(ref e.Sequence, s + 2);
         Count(CounterDeleted, 1);
@@ -321,6 +395,54 @@ public sealed unsafe class FlowTable
         if (e.FirstSeenNs == 0) e.FirstSeenNs = nowNs;
         e.LastSeenNs = nowNs;
         EndWriteCore(ref e, s);
+    }
+
+    /// <summary>
+    /// <see cref="RecordPacket"/> inside a write section the caller has opened with <see cref="BeginWrite"/> on the same
+    /// entry (index checked by the caller), so a packet's counters and its mirror counters share one section.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RecordPacketInSection(ref FlowEntry e, int bytes, long nowNs, byte tcpFlags)
+    {
+        e.Packets++;
+        e.Bytes += (ulong)(uint)bytes;
+        if (tcpFlags != 0) e.TcpFlags |= tcpFlags;
+        if (e.FirstSeenNs == 0) e.FirstSeenNs = nowNs;
+        e.LastSeenNs = nowNs;
+    }
+
+    /// <summary><see cref="RecordMirrored"/> inside the caller's write section.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RecordMirroredInSection(ref FlowEntry e, int slot, int bytes)
+    {
+        if (slot == 0)
+        {
+            e.MirroredPackets++;
+            e.MirroredBytes += (ulong)(uint)bytes;
+        }
+        else
+        {
+            e.SecondaryMirroredPackets++;
+            e.SecondaryMirroredBytes += (ulong)(uint)bytes;
+        }
+    }
+
+    /// <summary><see cref="RecordMirrorFailure"/> inside the caller's write section.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RecordMirrorFailureInSection(ref FlowEntry e, int slot)
+    {
+        if (slot == 0) e.MirrorFailures++;
+        else e.SecondaryMirrorFailures++;
+    }
+
+    /// <summary>Prefetches the counter lines (second and third) of an entry about to be counted.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void PrefetchCounters(int index)
+    {
+        if (!Sse.IsSupported || (uint)index >= (uint)Capacity) return;
+        byte* p = _entries + (nint)(uint)index * FlowEntry.Size;
+        Sse.Prefetch0(p + 64);
+        Sse.Prefetch0(p + 128);
     }
 
     /// <summary>Counts one mirrored copy on mirror slot 0 (primary) or 1 (secondary); bytes = original packet length.</summary>

@@ -51,6 +51,7 @@ public sealed class CaptureFileSource : IPacketSource, IDisposable
     {
         int count = 0;
         int limit = Math.Min(frames.Length, memory.BatchSize);
+        if (_inputs.Length == 1) return ReceiveSingle(_inputs[0], memory, frames, limit);
         while (count < limit)
         {
             Input? next = null;
@@ -69,6 +70,27 @@ public sealed class CaptureFileSource : IPacketSource, IDisposable
             next.Staged.AsSpan(0, length).CopyTo(memory.Span(offset, length));
             frames[count++] = new Frame { Offset = offset, Length = length, TimestampNs = next.StagedTimestampNs, Port = next.Port };
             next.HasStaged = false;
+        }
+        return count;
+    }
+
+    /// <summary>One input: nothing to merge, so each packet is copied from the reader straight into its receive slot.</summary>
+    private int ReceiveSingle(Input input, PacketMemory memory, Span<Frame> frames, int limit)
+    {
+        int count = 0;
+        while (count < limit)
+        {
+            if (input.Exhausted || !input.Reader.TryReadNext(out var packet))
+            {
+                input.Exhausted = true;
+                Completed = true;
+                break;
+            }
+            int length = Math.Min(packet.Data.Length, memory.MaxFrameLength);
+            int offset = memory.ReceiveOffset(count);
+            packet.Data[..length].CopyTo(memory.Span(offset, length));
+            input.Position = packet.FileOffset;
+            frames[count++] = new Frame { Offset = offset, Length = length, TimestampNs = packet.TimestampNs, Port = input.Port };
         }
         return count;
     }
