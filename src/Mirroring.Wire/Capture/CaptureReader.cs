@@ -353,11 +353,11 @@ public sealed class CaptureReader : IDisposable
             switch (type)
             {
                 case EpbType:
-                    return ReadEnhancedPacket(out packet, offset, len);
+                    return ReadPacketBlock(out packet, offset, len, obsolete: false);
                 case SpbType:
                     return ReadSimplePacket(out packet, offset, len);
                 case ObsoletePacketType:
-                    return ReadObsoletePacket(out packet, offset, len);
+                    return ReadPacketBlock(out packet, offset, len, obsolete: true);
                 case IdbType:
                     ReadInterfaceDescription(offset, len);
                     Consume(len);
@@ -493,12 +493,16 @@ public sealed class CaptureReader : IDisposable
         return (long)(ts / info.Divisor) + info.OffsetNs;
     }
 
-    private bool ReadEnhancedPacket(out CapturedPacket packet, long offset, int len)
+    /// <summary>
+    /// An enhanced packet block, or the obsolete packet block (type 2), which has the same layout but a 16-bit
+    /// interface id (followed by a 16-bit drops count) and the same flags and comment options.
+    /// </summary>
+    private bool ReadPacketBlock(out CapturedPacket packet, long offset, int len, bool obsolete)
     {
         var block = _buf.AsSpan(_start, len);
         if (len < 32)
-            Fail(offset, $"block length {len} is too small for an enhanced packet block (32 bytes)");
-        uint interfaceId = U32(block[8..]);
+            Fail(offset, $"block length {len} is too small for {(obsolete ? "a packet block" : "an enhanced packet block")} (32 bytes)");
+        uint interfaceId = obsolete ? U16(block[8..]) : U32(block[8..]);
         ulong ts = ((ulong)U32(block[12..]) << 32) | U32(block[16..]);
         uint capLen = U32(block[20..]);
         uint origLen = U32(block[24..]);
@@ -562,27 +566,6 @@ public sealed class CaptureReader : IDisposable
         Consume(len);
         return Deliver(out packet, blockStart + 12, (int)capLen, (int)Math.Min(origLen, int.MaxValue), 0, 0,
             info.LinkType, PacketDirection.Unknown, offset, 0, 0, false);
-    }
-
-    private bool ReadObsoletePacket(out CapturedPacket packet, long offset, int len)
-    {
-        var block = _buf.AsSpan(_start, len);
-        if (len < 32)
-            Fail(offset, $"block length {len} is too small for a packet block (32 bytes)");
-        uint interfaceId = U16(block[8..]);
-        ulong ts = ((ulong)U32(block[12..]) << 32) | U32(block[16..]);
-        uint capLen = U32(block[20..]);
-        uint origLen = U32(block[24..]);
-        if (interfaceId >= (uint)_interfaceCount)
-            FailUnknownInterface(offset, interfaceId, _interfaceCount);
-        ref readonly var info = ref _interfaces[interfaceId];
-        CheckCapturedLength(offset, capLen, info.SnapLength);
-        if (28 + capLen + 4 > (uint)len)
-            Fail(offset, $"captured length {capLen} does not fit in block length {len}");
-        int blockStart = _start;
-        Consume(len);
-        return Deliver(out packet, blockStart + 28, (int)capLen, (int)Math.Min(origLen, int.MaxValue),
-            ToNanoseconds(info, ts), (int)interfaceId, info.LinkType, PacketDirection.Unknown, offset, 0, 0, false);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
