@@ -92,72 +92,33 @@ public sealed class InterfaceEntry
 /// <summary>Interfaces by vif index (0..Capacity-1); immutable entries published lock-free.</summary>
 public sealed class InterfaceTable
 {
-    private readonly InterfaceEntry?[] _entries;
-    private readonly Lock _writers = new();
+    private readonly PublishedSlots<InterfaceEntry> _slots;
 
     public InterfaceTable(int capacity = 4096)
     {
         if (capacity < 1) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "capacity must be at least 1");
-        _entries = new InterfaceEntry?[capacity];
+        _slots = new PublishedSlots<InterfaceEntry>(capacity);
     }
 
-    public int Capacity => _entries.Length;
+    public int Capacity => _slots.Capacity;
 
     /// <summary>Dataplane read. False when out of range or missing.</summary>
-    public bool TryGet(int index, [NotNullWhen(true)] out InterfaceEntry? entry)
-    {
-        var entries = _entries;
-        if ((uint)index >= (uint)entries.Length)
-        {
-            entry = null;
-            return false;
-        }
-        entry = Volatile.Read(ref entries[index]);
-        return entry is not null;
-    }
+    public bool TryGet(int index, [NotNullWhen(true)] out InterfaceEntry? entry) => _slots.TryGet((uint)index, out entry);
 
     /// <summary>Adds or replaces in place. Returns the previous entry.</summary>
     public InterfaceEntry? Set(InterfaceEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        if (entry.Index >= _entries.Length)
-            throw new ArgumentOutOfRangeException(nameof(entry), entry.Index, $"vif index must be 0..{_entries.Length - 1}");
-        lock (_writers)
-        {
-            var old = _entries[entry.Index];
-            Volatile.Write(ref _entries[entry.Index], entry);
-            return old;
-        }
+        if (entry.Index >= _slots.Capacity)
+            throw new ArgumentOutOfRangeException(nameof(entry), entry.Index, $"vif index must be 0..{_slots.Capacity - 1}");
+        return _slots.Set(entry.Index, entry);
     }
 
-    public bool Delete(int index)
-    {
-        if ((uint)index >= (uint)_entries.Length) return false;
-        lock (_writers)
-        {
-            bool had = _entries[index] is not null;
-            Volatile.Write(ref _entries[index], null);
-            return had;
-        }
-    }
+    public bool Delete(int index) => _slots.Delete(index);
 
     /// <summary>Lowest free vif index, or -1 (control plane).</summary>
-    public int FindFreeIndex()
-    {
-        lock (_writers)
-        {
-            for (int i = 0; i < _entries.Length; i++)
-                if (_entries[i] is null) return i;
-            return -1;
-        }
-    }
+    public int FindFreeIndex() => _slots.FindFree();
 
     /// <summary>Present entries in index order (control plane; allocates).</summary>
-    public IReadOnlyList<InterfaceEntry> Dump()
-    {
-        var list = new List<InterfaceEntry>();
-        for (int i = 0; i < _entries.Length; i++)
-            if (Volatile.Read(ref _entries[i]) is { } e) list.Add(e);
-        return list;
-    }
+    public IReadOnlyList<InterfaceEntry> Dump() => _slots.Dump();
 }

@@ -72,62 +72,24 @@ public sealed class MirrorTable
     /// <summary>The "no mirror" index.</summary>
     public const byte None = 255;
 
-    private readonly MirrorEntry?[] _entries = new MirrorEntry?[Capacity];
-    private readonly Lock _writers = new();
+    private readonly PublishedSlots<MirrorEntry> _slots = new(Capacity);
 
     /// <summary>Dataplane read. False when the index is out of range or the entry is missing/deleted.</summary>
-    public bool TryGet(int index, [NotNullWhen(true)] out MirrorEntry? entry)
-    {
-        if ((uint)index >= Capacity)
-        {
-            entry = null;
-            return false;
-        }
-        entry = Volatile.Read(ref _entries[index]);
-        return entry is not null;
-    }
+    public bool TryGet(int index, [NotNullWhen(true)] out MirrorEntry? entry) => _slots.TryGet((uint)index, out entry);
 
     /// <summary>Adds or replaces in place the entry at <see cref="MirrorEntry.Index"/>. Returns the previous entry or null.</summary>
     public MirrorEntry? Set(MirrorEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        lock (_writers)
-        {
-            var old = _entries[entry.Index];
-            Volatile.Write(ref _entries[entry.Index], entry);
-            return old;
-        }
+        return _slots.Set(entry.Index, entry);
     }
 
     /// <summary>Deletes an entry; flows still pointing at it stop mirroring (counted as EntryMissing). False if absent.</summary>
-    public bool Delete(int index)
-    {
-        if ((uint)index >= Capacity) return false;
-        lock (_writers)
-        {
-            bool had = _entries[index] is not null;
-            Volatile.Write(ref _entries[index], null);
-            return had;
-        }
-    }
+    public bool Delete(int index) => _slots.Delete(index);
 
     /// <summary>Lowest free index, or -1 (control plane).</summary>
-    public int FindFreeIndex()
-    {
-        lock (_writers)
-        {
-            for (int i = 0; i < Capacity; i++)
-                if (_entries[i] is null) return i;
-            return -1;
-        }
-    }
+    public int FindFreeIndex() => _slots.FindFree();
 
     /// <summary>Present entries in index order (control plane; allocates).</summary>
-    public IReadOnlyList<MirrorEntry> Dump()
-    {
-        var list = new List<MirrorEntry>();
-        for (int i = 0; i < Capacity; i++)
-            if (Volatile.Read(ref _entries[i]) is { } e) list.Add(e);
-        return list;
-    }
+    public IReadOnlyList<MirrorEntry> Dump() => _slots.Dump();
 }

@@ -141,50 +141,40 @@ public sealed class NexthopEntry
 /// </summary>
 public sealed class NexthopTable
 {
-    private readonly NexthopEntry?[] _entries;
+    private readonly PublishedSlots<NexthopEntry> _slots;
     private readonly bool[] _reserved;
-    private readonly Lock _writers = new();
+    private readonly Lock _ids = new();
     private int _nextId = 1;
 
     public NexthopTable(int capacity = 65536)
     {
         if (capacity < 2) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "capacity must be at least 2");
-        _entries = new NexthopEntry?[capacity];
+        _slots = new PublishedSlots<NexthopEntry>(capacity);
         _reserved = new bool[capacity];
         _reserved[0] = true; // id 0 is never allocated: it means "no nexthop"
     }
 
-    public int Capacity => _entries.Length;
+    public int Capacity => _slots.Capacity;
 
     /// <summary>Dataplane read. False when out of range or missing.</summary>
-    public bool TryGet(uint id, [NotNullWhen(true)] out NexthopEntry? entry)
-    {
-        var entries = _entries;
-        if (id >= (uint)entries.Length)
-        {
-            entry = null;
-            return false;
-        }
-        entry = Volatile.Read(ref entries[id]);
-        return entry is not null;
-    }
+    public bool TryGet(uint id, [NotNullWhen(true)] out NexthopEntry? entry) => _slots.TryGet(id, out entry);
 
     /// <summary>Reserves a free id (1..Capacity-1). Throws when none is left.</summary>
     public uint AllocateId()
     {
-        lock (_writers)
+        lock (_ids)
         {
-            for (int n = 0; n < _entries.Length; n++)
+            for (int n = 0; n < _reserved.Length; n++)
             {
                 int id = _nextId;
-                _nextId = _nextId + 1 >= _entries.Length ? 1 : _nextId + 1;
+                _nextId = _nextId + 1 >= _reserved.Length ? 1 : _nextId + 1;
                 if (!_reserved[id])
                 {
                     _reserved[id] = true;
                     return (uint)id;
                 }
             }
-            throw new InvalidOperationException($"nexthop table is full ({_entries.Length - 1} ids)");
+            throw new InvalidOperationException($"nexthop table is full ({_reserved.Length - 1} ids)");
         }
     }
 
@@ -192,36 +182,21 @@ public sealed class NexthopTable
     public NexthopEntry? Set(NexthopEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        if (entry.Id == 0 || entry.Id >= (uint)_entries.Length)
-            throw new ArgumentOutOfRangeException(nameof(entry), entry.Id, $"nexthop id must be 1..{_entries.Length - 1}");
-        lock (_writers)
-        {
-            _reserved[entry.Id] = true;
-            var old = _entries[entry.Id];
-            Volatile.Write(ref _entries[entry.Id], entry);
-            return old;
-        }
+        if (entry.Id == 0 || entry.Id >= (uint)_slots.Capacity)
+            throw new ArgumentOutOfRangeException(nameof(entry), entry.Id, $"nexthop id must be 1..{_slots.Capacity - 1}");
+        lock (_ids) _reserved[entry.Id] = true;
+        return _slots.Set((int)entry.Id, entry);
     }
 
     /// <summary>Deletes an entry and frees its id. False if absent.</summary>
     public bool Delete(uint id)
     {
-        if (id == 0 || id >= (uint)_entries.Length) return false;
-        lock (_writers)
-        {
-            bool had = _entries[id] is not null;
-            Volatile.Write(ref _entries[id], null);
-            _reserved[id] = false;
-            return had;
-        }
+        if (id == 0 || id >= (uint)_slots.Capacity) return false;
+        bool had = _slots.Delete((int)id);
+        lock (_ids) _reserved[id] = false;
+        return had;
     }
 
     /// <summary>Present entries in id order (control plane; allocates).</summary>
-    public IReadOnlyList<NexthopEntry> Dump()
-    {
-        var list = new List<NexthopEntry>();
-        for (int i = 0; i < _entries.Length; i++)
-            if (Volatile.Read(ref _entries[i]) is { } e) list.Add(e);
-        return list;
-    }
+    public IReadOnlyList<NexthopEntry> Dump() => _slots.Dump();
 }
