@@ -1,3 +1,4 @@
+using Mirroring.Testing;
 using System.Buffers.Binary;
 using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Building;
@@ -106,13 +107,15 @@ public class PacketBuilderTests
         var spec = PacketSpec.Tcp(MacA, MacB, V6A, V6B, 1, 2).WithQinQ(1, 2) with { PayloadLength = 1000 };
         var buffer = new byte[2048];
         PacketBuilder.Write(buffer, spec); // warm up
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        long allocated = Allocations.Fewest(() =>
         {
-            PacketBuilder.Write(buffer, spec);
-            PacketParser.Parse(buffer, out _);
-        }
-        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+            for (int i = 0; i < 1000; i++)
+            {
+                PacketBuilder.Write(buffer, spec);
+                PacketParser.Parse(buffer, out _);
+            }
+        });
+        Assert.Equal(0, allocated);
     }
 
     [Fact]
