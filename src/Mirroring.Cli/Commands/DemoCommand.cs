@@ -45,7 +45,7 @@ internal static class DemoCommand
             var stats = Relative(Path.Combine(directory, ReplayJob.StatsFileName));
             Console.WriteLine();
             Console.WriteLine("Mode 1 copies (UDP 8099, Juniper header) to an1 at 192.0.2.50:");
-            Console.WriteLine($"  tshark -r {fabric} -d udp.port==8099,juniper -Y juniper -T fields -e ip.dst -e juniper.vn.host_ip -e juniper.vn.flags -e juniper.vn.src -e juniper.vn.dst -e eth.src");
+            Console.WriteLine($"  tshark -r {fabric} -d udp.port==8099,juniper -Y \"juniper.vn.src || juniper.vn.dst\" -T fields -e ip.dst -e juniper.vn.host_ip -e juniper.vn.flags -e juniper.vn.src -e juniper.vn.dst -e eth.src");
             Console.WriteLine("Mode 2 copies (VxLAN, VNI 1099, to the analyzer MAC's VTEP 192.0.2.9) and mode 3 copies (static VxLAN, VNI 5001, VTEP 198.51.100.7):");
             Console.WriteLine($"  tshark -r {fabric} -Y \"vxlan.vni==1099 || vxlan.vni==5001\" -T fields -e ip.dst -e vxlan.vni -e eth.src -e eth.dst");
             Console.WriteLine("The flows, mirror entries and drops, as another process sees them:");
