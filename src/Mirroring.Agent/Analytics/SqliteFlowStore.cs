@@ -279,14 +279,7 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             f["$sample"].Value = sample;
             upsertFlow.ExecuteNonQuery();
 
-            s["$uuid"].Value = uuid;
-            s["$packets"].Value = Counter(r.Packets);
-            s["$bytes"].Value = Counter(r.Bytes);
-            s["$mp"].Value = Counter(r.Mirrored.Packets);
-            s["$mb"].Value = Counter(r.Mirrored.Bytes);
-            s["$smp"].Value = Counter(r.SecondaryMirrored.Packets);
-            s["$smb"].Value = Counter(r.SecondaryMirrored.Bytes);
-            s["$sample"].Value = sample;
+            BindTotals(s, uuid, r, sample);
             s["$dp"].Value = Counter(r.DiffPackets);
             s["$db"].Value = Counter(r.DiffBytes);
             s["$dmp"].Value = Counter(r.Mirrored.DiffPackets);
@@ -298,14 +291,7 @@ public sealed class SqliteFlowStore : IFlowRecordSink
 
             if (r.TeardownTime is null)
             {
-                c["$uuid"].Value = uuid;
-                c["$packets"].Value = Counter(r.Packets);
-                c["$bytes"].Value = Counter(r.Bytes);
-                c["$mp"].Value = Counter(r.Mirrored.Packets);
-                c["$mb"].Value = Counter(r.Mirrored.Bytes);
-                c["$smp"].Value = Counter(r.SecondaryMirrored.Packets);
-                c["$smb"].Value = Counter(r.SecondaryMirrored.Bytes);
-                c["$sample"].Value = sample;
+                BindTotals(c, uuid, r, sample);
                 saveState.ExecuteNonQuery();
             }
             else
@@ -315,6 +301,19 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             }
         }
         tx.Commit();
+    }
+
+    /// <summary>The cumulative totals a sample row and a checkpoint row both carry.</summary>
+    private static void BindTotals(Dictionary<string, SqliteParameter> p, string uuid, FlowRecord r, long sample)
+    {
+        p["$uuid"].Value = uuid;
+        p["$packets"].Value = Counter(r.Packets);
+        p["$bytes"].Value = Counter(r.Bytes);
+        p["$mp"].Value = Counter(r.Mirrored.Packets);
+        p["$mb"].Value = Counter(r.Mirrored.Bytes);
+        p["$smp"].Value = Counter(r.SecondaryMirrored.Packets);
+        p["$smb"].Value = Counter(r.SecondaryMirrored.Bytes);
+        p["$sample"].Value = sample;
     }
 
     private static void Validate(FlowRecord r)
