@@ -37,11 +37,9 @@ public sealed class ForwardingState
         ArpAnswers = arpAnswers.ToFrozenDictionary(kv => ((ulong)kv.Key.Vrf << 32) | kv.Key.Ip, kv => kv.Value);
         VtepNexthops = vtepNexthops.ToFrozenDictionary();
         Policies = policies;
-        RouterIdAscii = System.Text.Encoding.ASCII.GetBytes(routerId.ToString());
     }
 
     public IPv4Address RouterId { get; }
-    public byte[] RouterIdAscii { get; }
     /// <summary>The vif index of the fabric port.</summary>
     public int FabricVif { get; }
     public MacAddress FabricMac { get; }

@@ -201,44 +201,15 @@ public readonly unsafe struct WorkerCounters
     }
 
     /// <summary>Adds received packets/bytes (and how many of them were RX-mirrored).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool AddRx(int vif, long packets, long bytes, long mirroredPackets = 0)
-    {
-        if ((uint)vif >= (uint)_maxInterfaces) return false;
-        ref InterfaceCounters c = ref Unsafe.AsRef<InterfaceCounters>(_interfaces + (nint)vif * InterfaceCounters.Size);
-        uint s = Seqlock.BeginWrite(ref c.Sequence);
-        c.RxPackets += (ulong)packets;
-        c.RxBytes += (ulong)bytes;
-        c.RxMirroredPackets += (ulong)mirroredPackets;
-        Seqlock.EndWrite(ref c.Sequence, s);
-        return true;
-    }
+    public bool AddRx(int vif, long packets, long bytes, long mirroredPackets = 0) =>
+        AddInterface(vif, new InterfaceCounters { RxPackets = (ulong)packets, RxBytes = (ulong)bytes, RxMirroredPackets = (ulong)mirroredPackets });
 
     /// <summary>Adds transmitted packets/bytes (and how many of them were TX-mirrored).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool AddTx(int vif, long packets, long bytes, long mirroredPackets = 0)
-    {
-        if ((uint)vif >= (uint)_maxInterfaces) return false;
-        ref InterfaceCounters c = ref Unsafe.AsRef<InterfaceCounters>(_interfaces + (nint)vif * InterfaceCounters.Size);
-        uint s = Seqlock.BeginWrite(ref c.Sequence);
-        c.TxPackets += (ulong)packets;
-        c.TxBytes += (ulong)bytes;
-        c.TxMirroredPackets += (ulong)mirroredPackets;
-        Seqlock.EndWrite(ref c.Sequence, s);
-        return true;
-    }
+    public bool AddTx(int vif, long packets, long bytes, long mirroredPackets = 0) =>
+        AddInterface(vif, new InterfaceCounters { TxPackets = (ulong)packets, TxBytes = (ulong)bytes, TxMirroredPackets = (ulong)mirroredPackets });
 
     /// <summary>Adds to an interface's drop count.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool AddInterfaceDrops(int vif, long drops)
-    {
-        if ((uint)vif >= (uint)_maxInterfaces) return false;
-        ref InterfaceCounters c = ref Unsafe.AsRef<InterfaceCounters>(_interfaces + (nint)vif * InterfaceCounters.Size);
-        uint s = Seqlock.BeginWrite(ref c.Sequence);
-        c.Drops += (ulong)drops;
-        Seqlock.EndWrite(ref c.Sequence, s);
-        return true;
-    }
+    public bool AddInterfaceDrops(int vif, long drops) => AddInterface(vif, new InterfaceCounters { Drops = (ulong)drops });
 
     /// <summary>Adds to a drop reason's counter.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
