@@ -95,10 +95,16 @@ public sealed record InterfaceDescriptor(
         Convert.ToHexStringLower(e.RxMirrorMetadata.Span), Convert.ToHexStringLower(e.TxMirrorMetadata.Span));
 }
 
-/// <summary>A mirror entry; <see cref="Flags"/> as <c>mirror --dump</c> prints them ("D", "Hw", "D Hw", "").</summary>
-public sealed record MirrorDescriptor(int Index, uint NexthopId, string Flags, uint Vni, int Vlan, string Analyzer)
+/// <summary>
+/// A mirror entry; <see cref="Flags"/> as <c>mirror --dump</c> prints them ("D", "Hw", "D Hw", ""). The controls:
+/// <see cref="MaxPacketLength"/> (0 = whole frames), <see cref="SampleRate"/> (1 = every packet), <see cref="RateLimitPps"/>
+/// (0 = none); <see cref="Erspan"/> is "II" or "III" for an ERSPAN entry (null otherwise) with its session id.
+/// </summary>
+public sealed record MirrorDescriptor(int Index, uint NexthopId, string Flags, uint Vni, int Vlan, string Analyzer,
+    int MaxPacketLength = 0, uint SampleRate = 1, uint RateLimitPps = 0, string? Erspan = null, int? ErspanSessionId = null)
 {
-    public static MirrorDescriptor From(MirrorEntry e) => new(e.Index, e.NexthopId, e.FlagsText, e.Vni, e.Vlan, e.AnalyzerName);
+    public static MirrorDescriptor From(MirrorEntry e) => new(e.Index, e.NexthopId, e.FlagsText, e.Vni, e.Vlan, e.AnalyzerName,
+        e.MaxPacketLength, e.SampleRate, e.RateLimitPps, e.ErspanText, e.Erspan == Wire.Headers.ErspanType.None ? null : e.ErspanSessionId);
 }
 
 /// <summary>
@@ -141,6 +147,11 @@ public sealed record NexthopDescriptor(
             {
                 OuterSource = Ip(e.OuterSource), OuterDestination = Ip(e.OuterDestination),
                 DestinationMac = e.OuterDestinationMac.ToString(), UdpPort = e.UdpDestinationPort, FabricPort = e.FabricPort,
+            },
+            NexthopKind.MirrorGre => d with
+            {
+                OuterSource = Ip(e.OuterSource), OuterDestination = Ip(e.OuterDestination),
+                DestinationMac = e.OuterDestinationMac.ToString(), FabricPort = e.FabricPort,
             },
             NexthopKind.VlanFabric => d with { Vlan = e.Vlan, FabricPort = e.FabricPort },
             _ => d,
