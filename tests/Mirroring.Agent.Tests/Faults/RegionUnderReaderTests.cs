@@ -92,12 +92,12 @@ public sealed class RegionUnderReaderTests : IDisposable
         using (var file = new FileStream(_stats, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
         {
             Span<byte> version = stackalloc byte[4];
-            BinaryPrimitives.WriteUInt32LittleEndian(version, 3);
+            BinaryPrimitives.WriteUInt32LittleEndian(version, StatsLayout.Version + 1);
             file.Position = StatsLayout.VersionOffset;
             file.Write(version);
         }
 
-        AssertEveryReadRefuses(reader, "layout version 3");
+        AssertEveryReadRefuses(reader, $"layout version {StatsLayout.Version + 1}");
     }
 
     [Fact]
