@@ -26,7 +26,7 @@ public sealed record FlowCheckpoint(Guid FlowUuid, FlowTotals Totals, DateTimeOf
 /// </summary>
 public sealed class SqliteFlowStore : IFlowRecordSink
 {
-    public const int SchemaVersion = 1;
+    public const int SchemaVersion = 2;
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
@@ -80,6 +80,8 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         try
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;");
+            if (version is long old && old == 1)
+                throw new InvalidDataException($"flow store {full}: schema version 1; the agent upgrades it to {SchemaVersion} the next time it writes the store (vrmirror agent, replay --db)");
             if (version is not long v || v != SchemaVersion)
                 throw new InvalidDataException($"flow store {full}: schema version {version ?? "none"}, expected {SchemaVersion}");
         }
@@ -183,9 +185,11 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             INSERT INTO flows (flow_uuid, direction, source_vn, destination_vn, source_ip, destination_ip, protocol,
                 source_port, destination_port, tcp_flags, interface_name, setup_time, teardown_time, bytes, packets,
                 action, vrouter_ip, drop_reason, mirror_index, sec_mirror_index, analyzer_name, sec_analyzer_name,
-                mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, first_sample_time, last_sample_time)
+                mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, sampled_out, sec_sampled_out,
+                mirror_failures, sec_mirror_failures, mirror_failure_reasons, sec_mirror_failure_reasons, first_sample_time, last_sample_time)
             VALUES ($uuid, $direction, $svn, $dvn, $sip, $dip, $proto, $sport, $dport, $flags, $ifname, $setup, $teardown,
-                $bytes, $packets, $action, $vrouter, $drop, $mi, $smi, $an, $san, $mp, $mb, $smp, $smb, $sample, $sample)
+                $bytes, $packets, $action, $vrouter, $drop, $mi, $smi, $an, $san, $mp, $mb, $smp, $smb, $so, $sso,
+                $mf, $smf, $mfr, $smfr, $sample, $sample)
             ON CONFLICT (flow_uuid) DO UPDATE SET
                 tcp_flags = excluded.tcp_flags | flows.tcp_flags,
                 teardown_time = COALESCE(excluded.teardown_time, flows.teardown_time),
@@ -201,13 +205,19 @@ public sealed class SqliteFlowStore : IFlowRecordSink
                 mirror_bytes = max(excluded.mirror_bytes, flows.mirror_bytes),
                 sec_mirror_packets = max(excluded.sec_mirror_packets, flows.sec_mirror_packets),
                 sec_mirror_bytes = max(excluded.sec_mirror_bytes, flows.sec_mirror_bytes),
+                sampled_out = max(excluded.sampled_out, flows.sampled_out),
+                sec_sampled_out = max(excluded.sec_sampled_out, flows.sec_sampled_out),
+                mirror_failure_reasons = CASE WHEN excluded.mirror_failures >= flows.mirror_failures THEN excluded.mirror_failure_reasons ELSE flows.mirror_failure_reasons END,
+                sec_mirror_failure_reasons = CASE WHEN excluded.sec_mirror_failures >= flows.sec_mirror_failures THEN excluded.sec_mirror_failure_reasons ELSE flows.sec_mirror_failure_reasons END,
+                mirror_failures = max(excluded.mirror_failures, flows.mirror_failures),
+                sec_mirror_failures = max(excluded.sec_mirror_failures, flows.sec_mirror_failures),
                 first_sample_time = min(excluded.first_sample_time, flows.first_sample_time),
                 last_sample_time = max(excluded.last_sample_time, flows.last_sample_time);
             """;
         var f = new Dictionary<string, SqliteParameter>();
         foreach (var name in new[] { "$uuid", "$direction", "$svn", "$dvn", "$sip", "$dip", "$proto", "$sport", "$dport",
                      "$flags", "$ifname", "$setup", "$teardown", "$bytes", "$packets", "$action", "$vrouter", "$drop", "$mi",
-                     "$smi", "$an", "$san", "$mp", "$mb", "$smp", "$smb", "$sample" })
+                     "$smi", "$an", "$san", "$mp", "$mb", "$smp", "$smb", "$so", "$sso", "$mf", "$smf", "$mfr", "$smfr", "$sample" })
             f[name] = upsertFlow.Parameters.Add(new SqliteParameter(name, null));
 
         using var insertSample = _connection.CreateCommand();
@@ -215,12 +225,14 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         insertSample.CommandText = """
             INSERT OR IGNORE INTO flow_samples (flow_uuid, packets, bytes, mirror_packets, mirror_bytes,
                 sec_mirror_packets, sec_mirror_bytes, sample_time, diff_packets, diff_bytes, diff_mirror_packets,
-                diff_mirror_bytes, diff_sec_mirror_packets, diff_sec_mirror_bytes, teardown)
-            VALUES ($uuid, $packets, $bytes, $mp, $mb, $smp, $smb, $sample, $dp, $db, $dmp, $dmb, $dsmp, $dsmb, $teardown);
+                diff_mirror_bytes, diff_sec_mirror_packets, diff_sec_mirror_bytes, teardown,
+                sampled_out, sec_sampled_out, mirror_failures, sec_mirror_failures)
+            VALUES ($uuid, $packets, $bytes, $mp, $mb, $smp, $smb, $sample, $dp, $db, $dmp, $dmb, $dsmp, $dsmb, $teardown,
+                $so, $sso, $mf, $smf);
             """;
         var s = new Dictionary<string, SqliteParameter>();
         foreach (var name in new[] { "$uuid", "$packets", "$bytes", "$mp", "$mb", "$smp", "$smb", "$sample", "$dp", "$db",
-                     "$dmp", "$dmb", "$dsmp", "$dsmb", "$teardown" })
+                     "$dmp", "$dmb", "$dsmp", "$dsmb", "$teardown", "$so", "$sso", "$mf", "$smf" })
             s[name] = insertSample.Parameters.Add(new SqliteParameter(name, null));
 
         using var saveState = _connection.CreateCommand();
@@ -276,6 +288,9 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             f["$mb"].Value = Counter(r.Mirrored.Bytes);
             f["$smp"].Value = Counter(r.SecondaryMirrored.Packets);
             f["$smb"].Value = Counter(r.SecondaryMirrored.Bytes);
+            BindOutcomes(f, r);
+            f["$mfr"].Value = r.Mirrored.FailuresJson;
+            f["$smfr"].Value = r.SecondaryMirrored.FailuresJson;
             f["$sample"].Value = sample;
             upsertFlow.ExecuteNonQuery();
 
@@ -287,6 +302,7 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             s["$dsmp"].Value = Counter(r.SecondaryMirrored.DiffPackets);
             s["$dsmb"].Value = Counter(r.SecondaryMirrored.DiffBytes);
             s["$teardown"].Value = r.TeardownTime is null ? 0L : 1L;
+            BindOutcomes(s, r);
             insertSample.ExecuteNonQuery();
 
             if (r.TeardownTime is null)
@@ -314,6 +330,15 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         p["$smp"].Value = Counter(r.SecondaryMirrored.Packets);
         p["$smb"].Value = Counter(r.SecondaryMirrored.Bytes);
         p["$sample"].Value = sample;
+    }
+
+    /// <summary>The sampled-out and failure totals of both slots, which a flow row and a sample row both carry.</summary>
+    private static void BindOutcomes(Dictionary<string, SqliteParameter> p, FlowRecord r)
+    {
+        p["$so"].Value = Counter(r.Mirrored.SampledOut);
+        p["$sso"].Value = Counter(r.SecondaryMirrored.SampledOut);
+        p["$mf"].Value = Counter(r.Mirrored.FailureTotal);
+        p["$smf"].Value = Counter(r.SecondaryMirrored.FailureTotal);
     }
 
     private static void Validate(FlowRecord r)
@@ -397,6 +422,14 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         if (hasInfo is long n && n > 0)
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;", tx);
+            if (version is long old && old == 1)
+            {
+                // Version 1 lacked the sampled-out and failure columns: add them (zero for the rows already there).
+                foreach (var column in FlowOutcomeColumns) Execute(connection, $"ALTER TABLE flows ADD COLUMN {column};", tx);
+                foreach (var column in SampleOutcomeColumns) Execute(connection, $"ALTER TABLE flow_samples ADD COLUMN {column};", tx);
+                Execute(connection, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
+                version = (long)SchemaVersion;
+            }
             if (version is not long v || v != SchemaVersion)
                 throw new InvalidDataException($"flow store {path}: schema version {version ?? "none"}, this agent writes version {SchemaVersion}");
             tx.Commit();
@@ -410,8 +443,22 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         tx.Commit();
     }
 
+    /// <summary>Version 2's columns of <c>flows</c>: what each mirror slot sampled out and failed (totals), the failures by reason in JSON.</summary>
+    private static readonly string[] FlowOutcomeColumns =
+    [
+        "sampled_out INTEGER NOT NULL DEFAULT 0",
+        "sec_sampled_out INTEGER NOT NULL DEFAULT 0",
+        "mirror_failures INTEGER NOT NULL DEFAULT 0",
+        "sec_mirror_failures INTEGER NOT NULL DEFAULT 0",
+        "mirror_failure_reasons TEXT NOT NULL DEFAULT '{}'",
+        "sec_mirror_failure_reasons TEXT NOT NULL DEFAULT '{}'",
+    ];
+
+    /// <summary>Version 2's columns of <c>flow_samples</c>: the same totals at each sample.</summary>
+    private static readonly string[] SampleOutcomeColumns = FlowOutcomeColumns[..4];
+
     /// <summary>The schema, as documented in docs/analytics.md. Times are Unix milliseconds (UTC).</summary>
-    public const string Schema = """
+    public static readonly string Schema = $$"""
         CREATE TABLE schema_info (version INTEGER NOT NULL);
 
         CREATE TABLE flows (
@@ -442,7 +489,8 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             sec_mirror_packets INTEGER NOT NULL,
             sec_mirror_bytes   INTEGER NOT NULL,
             first_sample_time  INTEGER NOT NULL,
-            last_sample_time   INTEGER NOT NULL
+            last_sample_time   INTEGER NOT NULL,
+            {{string.Join(",\n    ", FlowOutcomeColumns)}}
         );
         CREATE INDEX flows_analyzer ON flows (analyzer_name);
         CREATE INDEX flows_sec_analyzer ON flows (sec_analyzer_name);
@@ -468,6 +516,7 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             diff_sec_mirror_packets INTEGER NOT NULL,
             diff_sec_mirror_bytes   INTEGER NOT NULL,
             teardown                INTEGER NOT NULL,
+            {{string.Join(",\n    ", SampleOutcomeColumns)}},
             PRIMARY KEY (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes)
         ) WITHOUT ROWID;
         CREATE INDEX flow_samples_time ON flow_samples (sample_time, flow_uuid);

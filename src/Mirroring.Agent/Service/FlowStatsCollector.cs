@@ -208,16 +208,23 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             SecondaryAnalyzerName = secondary is { } s ? AnalyzerName(descriptors, s) : null,
             Mirrored = primary is null
                 ? MirrorCounters.Zero
-                : new MirrorCounters(now.MirroredPackets, now.MirroredBytes,
-                    Delta(now.MirroredPackets, before.MirroredPackets), Delta(now.MirroredBytes, before.MirroredBytes)),
+                : WithOutcomes(new MirrorCounters(now.MirroredPackets, now.MirroredBytes,
+                    Delta(now.MirroredPackets, before.MirroredPackets), Delta(now.MirroredBytes, before.MirroredBytes)), in e.PrimaryMirror),
             SecondaryMirrored = secondary is null
                 ? MirrorCounters.Zero
-                : new MirrorCounters(now.SecondaryMirroredPackets, now.SecondaryMirroredBytes,
+                : WithOutcomes(new MirrorCounters(now.SecondaryMirroredPackets, now.SecondaryMirroredBytes,
                     Delta(now.SecondaryMirroredPackets, before.SecondaryMirroredPackets),
-                    Delta(now.SecondaryMirroredBytes, before.SecondaryMirroredBytes)),
+                    Delta(now.SecondaryMirroredBytes, before.SecondaryMirroredBytes)), in e.SecondaryMirror),
             SampleTime = sampleTime,
         };
     }
+
+    /// <summary>The slot's sampled-out packets and failures by reason (totals), next to its mirrored counts.</summary>
+    private static MirrorCounters WithOutcomes(MirrorCounters counters, in FlowMirrorSlot slot) => counters with
+    {
+        SampledOut = slot.SampledOut,
+        Failures = MirrorFailures.NonZeroByKey(in slot.Failures),
+    };
 
     private static (AnalyticsAction Action, string? DropReason) ActionOf(in FlowEntry e) => e.Action switch
     {

@@ -50,7 +50,8 @@ public class IpfixEncoderTests
     [Fact]
     public void First_message_has_the_header_fields_and_the_template_set_before_the_data()
     {
-        var encoder = new IpfixEncoder(new IpfixExporterOptions { ObservationDomainId = 42 });
+        // Room for the template set and two records in one message.
+        var encoder = new IpfixEncoder(new IpfixExporterOptions { ObservationDomainId = 42, MaxMessageSize = 2000 });
         var bytes = Assert.Single(encoder.Encode([V4(), V6()], Now));
         var m = Read(bytes, encoder);
 
