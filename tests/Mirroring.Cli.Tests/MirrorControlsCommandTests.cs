@@ -97,6 +97,20 @@ public sealed class MirrorControlsCommandTests : IDisposable
     }
 
     [Fact]
+    public void Analyzer_reads_the_copies_from_the_fabric_capture_and_keeps_each_frames_original_length()
+    {
+        var pcapng = Path.Combine(_dir, "copies.pcapng");
+        var r = ExternalTool.Vrmirror("analyzer", "--listen", "udp:8099", "--listen", "erspan", "--read", Path.Combine(_out, "fabric.pcap"), "-o", pcapng)
+            .EnsureSuccess("vrmirror analyzer --read");
+        Assert.Contains($"analyzer: 12 frames written to {pcapng} from 12 datagrams, 0 decode errors (not written); stopped: end of the input file", r.StdOut);
+
+        var rows = ExternalTool.Run("tshark", "-r", pcapng, "-T", "fields", "-E", "separator=|", "-e", "frame.interface_name", "-e", "frame.cap_len", "-e", "frame.len")
+            .EnsureSuccess("tshark").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, rows.Count(x => x == "udp:8099|342|342"));
+        Assert.Equal(10, rows.Count(x => x == "erspan|128|342"));
+    }
+
+    [Fact]
     public void Flow_list_shows_each_slots_sampled_out_and_failures_by_reason()
     {
         var text = ExternalTool.Vrmirror("flow", "-l", "--stats", Stats).EnsureSuccess("flow -l").StdOut;
