@@ -32,6 +32,11 @@ public readonly record struct ListenerSpec(ListenerKind Kind, int Port)
         ListenerKind kind;
         if (prefix.Equals(UdpPrefix, StringComparison.OrdinalIgnoreCase)) kind = ListenerKind.JuniperUdp;
         else if (prefix.Equals(VxlanPrefix, StringComparison.OrdinalIgnoreCase)) kind = ListenerKind.Vxlan;
+        else if (prefix.Equals(ErspanName, StringComparison.OrdinalIgnoreCase))
+        {
+            error = $"'{text}': erspan takes no port (GRE has none): write --listen erspan";
+            return false;
+        }
         else
         {
             error = $"'{text}': unknown listener kind '{prefix}' (udp, vxlan or erspan)";
