@@ -29,6 +29,8 @@ public sealed record BenchScenario(string Name, string Description, int Flows, I
             $"      - {{ match: {{ protocol: udp, dst_ports: \"{DestinationPortBase}\" }}, action: pass, mirror_to: [an1] }}\n" + PassAll),
         new("flows-512k", "forward with 524,288 active flows (primary table size; the rest go to overflow)", 524_288, Small, PassAll),
         new("imix", "forward, 7:4:1 IMIX (64/570/1518 bytes), 64K flows", 65_536, Imix, PassAll),
+        new("mirror-trunc-sample", "imix + every flow mirrored in mode 1 with max_packet_length 128 and sample_rate 10 (0.1 copies per packet)",
+            65_536, Imix, "      - { match: { protocol: udp }, action: pass, mirror_to: [an1c] }\n" + PassAll),
     ];
 
     public static BenchScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
@@ -51,6 +53,8 @@ public sealed record BenchScenario(string Name, string Description, int Flows, I
         analyzers:
           - { analyzer_name: an1, analyzer_ip_address: 192.0.2.50, routing_instance: fabric, udp_port: 8099,
               juniper_header: true, nh_mode: dynamic }
+          - { analyzer_name: an1c, analyzer_ip_address: 192.0.2.51, routing_instance: fabric, udp_port: 8099,
+              juniper_header: true, nh_mode: dynamic, max_packet_length: 128, sample_rate: 10 }
           - { analyzer_name: an3, analyzer_ip_address: 198.51.100.7, routing_instance: fabric,
               juniper_header: false, nh_mode: static,
               static_nh_header: { vtep_dst_ip_address: 198.51.100.7, vtep_dst_mac_address: "02:00:00:00:07:07", vni: 5001 } }

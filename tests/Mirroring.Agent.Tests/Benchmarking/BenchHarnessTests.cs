@@ -43,6 +43,28 @@ public class BenchHarnessTests
     }
 
     [Fact]
+    public void Truncated_sampled_scenario_mirrors_one_packet_in_ten_per_flow_cut_to_128_bytes()
+    {
+        // 640 flows, 100 batches: ten packets of every flow, of which the first is mirrored.
+        var scenario = BenchScenario.Find("mirror-trunc-sample")! with { Flows = 640 };
+        using var pipeline = new BenchRunner.SingleWorker(scenario, batchSize: 64, flowEntries: 4096);
+        for (int i = 0; i < 100; i++) pipeline.RunBatch();
+
+        long frames = pipeline.Sinks.Sum(s => s?.Frames ?? 0);
+        long copies = pipeline.Sinks.Sum(s => s?.MirrorCopies ?? 0);
+        Assert.Equal((6400L, 640L), (frames - copies, copies));
+        using var reader = pipeline.Dataplane.Region.CreateReader();
+        var an1c = reader.ReadDescriptors()!.Mirrors.Single(m => m.Analyzer == "an1c");
+        Assert.Equal((128, 10u), (an1c.MaxPacketLength, an1c.SampleRate));
+        var counters = reader.ReadMirrorCounters()[an1c.Index];
+        var lengths = new BenchTraffic(scenario, scenario.Flows).Lengths;
+        // Each copy: Ethernet/IPv4/UDP (42), the flow TLVs of "default-domain:bench:red" twice (66), the frame cut to 128.
+        Assert.Equal((640ul, 5760ul), (counters.Packets, counters.SampledOut));
+        Assert.Equal((ulong)lengths.Sum(l => 42 + 66 + Math.Min(l, 128)), counters.SentBytes);
+        Assert.Equal((ulong)lengths.Sum(l => l), counters.OriginalBytes);
+    }
+
+    [Fact]
     public void Traffic_has_one_distinct_udp_flow_per_frame_with_the_scenario_sizes()
     {
         var imix = BenchScenario.Find("imix")!;
