@@ -144,4 +144,22 @@ public class BenchHarnessTests
         Assert.Equal(result.BatchLatency.Batches * 64, result.Packets);
         Assert.Contains("\"mpps\"", result.ToJson());
     }
+
+    [Theory]
+    [InlineData("an1c", 0.05, 0.15)] // sampling 1 in 10 and truncation
+    [InlineData("an6e", 1.0, 1.0)]   // ERSPAN III, every packet
+    [InlineData("an1r", 0.0, 0.01)]  // 1000 copies/s: on the harness clock (1 us per batch) nearly all are rate limited
+    public void The_mirror_controls_and_erspan_copies_allocate_nothing_in_the_steady_state(string analyzer, double minCopies, double maxCopies)
+    {
+        var scenario = BenchScenario.Find("imix")! with
+        {
+            Flows = 1024,
+            PolicyRules = $"      - {{ match: {{ protocol: udp }}, action: pass, mirror_to: [{analyzer}] }}\n",
+        };
+        var result = BenchRunner.Run(new BenchOptions(scenario) { Seconds = 0.3, WarmupSeconds = 0.1, FlowEntries = 4096 });
+        Assert.True(result.Packets > 0);
+        Assert.Equal(1.0, result.ForwardedPerPacket);
+        Assert.InRange(result.MirrorCopiesPerPacket, minCopies, maxCopies);
+        Assert.Equal(0, result.WorkerThreadAllocatedBytes);
+    }
 }
