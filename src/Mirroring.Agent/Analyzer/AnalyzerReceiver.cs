@@ -90,10 +90,11 @@ public sealed class AnalyzerReceiver : IDisposable
                     _listeners[i] = spec;
                     continue;
                 }
-                var socket = spec.Kind == ListenerKind.Erspan ? OpenGreSocket(spec, options.BindAddress) : new Socket(options.BindAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+                bool gre = spec.Kind == ListenerKind.Erspan;
+                var endpoint = new IPEndPoint(gre ? ErspanBindAddress(options.BindAddress) : options.BindAddress, spec.Port);
+                var socket = gre ? OpenGreSocket(spec) : new Socket(options.BindAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
                 _sockets[i] = socket;
-                var endpoint = new IPEndPoint(spec.Kind == ListenerKind.Erspan ? ErspanBindAddress(options.BindAddress) : options.BindAddress, spec.Port);
-                if (spec.Kind != ListenerKind.Erspan && options.BindAddress.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
+                if (!gre && options.BindAddress.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
                 try { socket.ReceiveBufferSize = options.SocketReceiveBufferBytes; }
                 catch (SocketException) { /* the kernel's limit applies */ }
                 try { socket.Bind(endpoint); }
@@ -122,9 +123,8 @@ public sealed class AnalyzerReceiver : IDisposable
         : throw new IOException($"{ListenerSpec.ErspanName}: GRE is received over IPv4; --bind {bind} is an IPv6 address");
 
     /// <summary>A raw IPv4 socket for protocol 47: the kernel hands it every GRE packet for the host, IP header included.</summary>
-    private static Socket OpenGreSocket(ListenerSpec spec, IPAddress bind)
+    private static Socket OpenGreSocket(ListenerSpec spec)
     {
-        ErspanBindAddress(bind);
         try
         {
             return GreSocket.Open();
