@@ -28,17 +28,7 @@ public sealed class MirrorControlsReplayTests
     ];
 
     /// <summary>tshark fields of every copy, with IPv4 header checksums verified (status 1 = good).</summary>
-    private static List<Dictionary<string, string>> Decode(string pcap)
-    {
-        var args = new List<string> { "-r", pcap, "-d", "udp.port==8099,juniper", "-o", "ip.check_checksum:TRUE", "-T", "fields",
-            "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=," };
-        foreach (var f in CopyFields) { args.Add("-e"); args.Add(f); }
-        var result = ExternalTool.Run("tshark", args).EnsureSuccess("tshark");
-        return result.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(line => line.Split('|'))
-            .Select(cols => CopyFields.Select((f, i) => (f, v: i < cols.Length ? cols[i].Trim() : "")).ToDictionary(x => x.f, x => x.v))
-            .ToList();
-    }
+    private static List<Dictionary<string, string>> Decode(string pcap) => Fields(pcap, CopyFields);
 
     private static string First(Dictionary<string, string> row, string field) => row[field].Split(',')[0];
     private static int FirstInt(Dictionary<string, string> row, string field) => int.Parse(First(row, field));
