@@ -48,6 +48,8 @@ public sealed class TrafficGenerator
         public byte L3Offset;
         public byte L4Offset;
         public Kind Kind;
+        /// <summary>TCP or UDP to or from port 53: the payload is a DNS query tshark decodes, not filler.</summary>
+        public bool Dns;
         public bool IsIPv6;
     }
 
@@ -168,7 +170,20 @@ public sealed class TrafficGenerator
         {
             length = Math.Max(captured, header);
             payload = length - header;
-            _payload.AsSpan(0, payload).CopyTo(frame.AsSpan(header));
+            if (!s.Dns) _payload.AsSpan(0, payload).CopyTo(frame.AsSpan(header));
+        }
+        ushort payloadSum = 0;
+        if (s.Dns && payload > 0)
+        {
+            // The frame keeps its length; what the DNS message does not use stays as an Ethernet trailer of zeros.
+            var room = frame.AsSpan(header, payload);
+            payload = DnsPayload.Write(room, s.Kind == Kind.Tcp, (ushort)s.Sent);
+            room[payload..].Clear();
+            payloadSum = InternetChecksum.Sum(room[..payload]);
+        }
+        else if (payload > 0)
+        {
+            payloadSum = _payloadSum[payload];
         }
         s.Sent++;
 
@@ -191,7 +206,7 @@ public sealed class TrafficGenerator
         }
 
         ushort checksum = s.L4Checksum0;
-        if (payload > 0) checksum = IncrementalChecksum.Update16(checksum, 0, _payloadSum[payload]);
+        if (payload > 0) checksum = IncrementalChecksum.Update16(checksum, 0, payloadSum);
         switch (s.Kind)
         {
             case Kind.Tcp:
@@ -281,6 +296,7 @@ public sealed class TrafficGenerator
         s.IsIPv6 = flow.IsIPv6;
         s.Ack = spec.AcknowledgmentNumber;
         s.Kind = flow.Protocol switch { IpProtocols.Tcp => Kind.Tcp, IpProtocols.Udp => Kind.Udp, IpProtocols.Icmp => Kind.Icmp4, _ => Kind.Icmp6 };
+        s.Dns = s.Kind is Kind.Tcp or Kind.Udp && (flow.SourcePort == DnsPayload.Port || flow.DestinationPort == DnsPayload.Port);
         s.SegmentLength0 = (ushort)(length - l4);
         s.IpLength0 = (ushort)(flow.IsIPv6 ? length - l4 : length - l3);
         s.IpChecksum0 = flow.IsIPv6 ? (ushort)0 : BinaryPrimitives.ReadUInt16BigEndian(template[(l3 + IPv4HeaderChecksum.FieldOffset)..]);
