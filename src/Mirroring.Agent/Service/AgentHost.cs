@@ -64,6 +64,15 @@ public static class AgentHost
             settings.CommandLine.Select(kv => KeyValuePair.Create($"{AgentOptions.SectionName}:{kv.Key}", kv.Value)));
 
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        AddConsoleLogging(builder);
+        // Room for the last collection and the sinks' flush after SIGTERM.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        return builder;
+    }
+
+    /// <summary>The vrmirror hosts' console: one line per event with a UTC timestamp and scopes, Information and up, no host status lines.</summary>
+    public static void AddConsoleLogging(HostApplicationBuilder builder)
+    {
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -73,9 +82,6 @@ public static class AgentHost
             o.UseUtcTimestamp = true;
         });
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
-        // Room for the last collection and the sinks' flush after SIGTERM.
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
-        return builder;
     }
 
     /// <summary>The agent's services, for a host the caller builds (the run daemon): options, status, collector, configuration watcher.</summary>

@@ -60,6 +60,16 @@ public sealed class StatsRegionFile(string path) : IStatsSource
     }
 }
 
+/// <summary>A stats region this process writes, read through its own mapping (the run daemon's metrics).</summary>
+public sealed class InProcessStatsRegion(StatsRegion region) : IStatsSource
+{
+    public string Name => region.Path ?? "in-process region";
+    public StatsRegionReader OpenReader() => region.CreateReader();
+
+    /// <summary>The in-process region lives as long as its owner.</summary>
+    public bool IsReplaced(StatsRegionReader reader) => false;
+}
+
 /// <summary>
 /// A dataplane in this process (the <c>run</c> daemon): programmed through its <see cref="DataplaneProgrammer"/>,
 /// read through its stats region like any other reader.

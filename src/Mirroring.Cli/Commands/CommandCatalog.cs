@@ -15,6 +15,7 @@ internal static class CommandCatalog
         yield return NhCommand.Create();
         yield return VifCommand.Create();
         yield return DropstatsCommand.Create();
+        yield return MetricsCommand.Create();
         yield return FlowsCommand.Create();
         yield return MdCommand.Create();
         yield return AnalyzerCommand.Create();

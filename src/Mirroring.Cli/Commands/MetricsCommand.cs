@@ -1,0 +1,60 @@
+using System.CommandLine;
+using Microsoft.Extensions.Hosting;
+using Mirroring.Agent.Metrics;
+using Mirroring.Agent.Service;
+using Mirroring.Dataplane.Stats;
+
+namespace Mirroring.Cli.Commands;
+
+/// <summary>
+/// <c>vrmirror metrics --stats FILE --listen ADDR</c>: the metrics of a stats region another process writes (a daemon,
+/// a replay), served for Prometheus and/or exported by OTLP until SIGTERM/SIGINT.
+/// Exit codes: 0 stopped; 1 the region or the endpoint could not be opened; 2 bad options.
+/// </summary>
+internal static class MetricsCommand
+{
+    private const string Verb = "metrics";
+
+    public static Command Create()
+    {
+        var stats = StatsCli.StatsOption();
+        var metrics = MetricsCli.ForExporter();
+        var command = new Command(Verb,
+            "Serve a stats region's counters as metrics: a Prometheus scrape endpoint (--listen) and/or OTLP export (--otlp-endpoint). " +
+            "Every scrape reads the region; the dataplane's workers do nothing for it. SIGTERM or Ctrl-C stops.");
+        command.Options.Add(stats);
+        metrics.AddTo(command);
+        command.SetAction(parse =>
+        {
+            bool otlpOnly = parse.GetResult(command.Options.First(o => o.Name == "--otlp-endpoint")) is not null
+                            && parse.GetResult(command.Options.First(o => o.Name == "--listen")) is null;
+            var options = metrics.Read(parse, out var error, otlpOnly ? null : $"127.0.0.1:{MetricsOptions.DefaultPrometheusPort}");
+            if (options is null) return CliOutput.Fail($"{Verb}: {error}", 2);
+            var path = parse.GetValue(stats)!;
+            // The region must be readable now; later failures (a restarted dataplane) show as vrmirror_stats_up 0.
+            int opened = StatsCli.WithRegion(parse, Verb, path, (_, _) => 0);
+            if (opened != 0) return opened;
+            return Serve(options, new StatsRegionFile(path));
+        });
+        return command;
+    }
+
+    /// <summary>Runs a metrics host until SIGTERM/SIGINT; a failure to start (port in use) is one line and exit 1.</summary>
+    internal static int Serve(MetricsOptions options, IStatsSource source)
+    {
+        try
+        {
+            using var host = MetricsHost.Build(options, source);
+            host.Run();
+            return 0;
+        }
+        catch (Exception e) when (MetricsHost.DescribeStartFailure(e, options) is { } message)
+        {
+            return CliOutput.Fail($"{Verb}: {message}", 1);
+        }
+        catch (InvalidDataException e)
+        {
+            return CliOutput.Fail($"{Verb}: {e.Message}", 1);
+        }
+    }
+}
