@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Mirroring.Agent.Metrics;
 using Mirroring.Agent.Service;
 
 namespace Mirroring.Cli.Commands;
@@ -23,6 +24,7 @@ internal static class AgentCommand
         var stateDir = new Option<string?>("--state-dir") { Description = $"Folder for the default flow store and the mirror indices (default {AgentOptions.DefaultStateDirectory})" };
         var once = new Option<bool>("--once") { Description = "Collect once, write the records, and exit (scripts, CI)" };
         var settings = new Option<string?>("--settings") { Description = "JSON settings file (default: appsettings.json in the current folder, if any); section \"Agent\"" };
+        var metrics = MetricsCli.ForDaemon();
 
         var command = new Command("agent",
             "Collect flow records (with mirror index and mirrored counts) from a stats region into the flow store and IPFIX. " +
@@ -30,6 +32,7 @@ internal static class AgentCommand
         {
             stats, config, manifests, db, ipfix, interval, stateDir, once, settings,
         };
+        metrics.AddTo(command);
         command.SetAction(parse =>
         {
             var values = new Dictionary<string, string?>();
@@ -50,17 +53,22 @@ internal static class AgentCommand
             var settingsFile = parse.GetValue(settings);
             if (settingsFile is not null && !File.Exists(settingsFile))
                 return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
-            return Run(new AgentHostSettings { SettingsFile = settingsFile, CommandLine = values });
+            var metricsOptions = metrics.Read(parse, out var metricsError);
+            if (metricsOptions is null) return CliOutput.Fail($"agent: {metricsError}", 2);
+            return Run(new AgentHostSettings { SettingsFile = settingsFile, CommandLine = values }, metricsOptions);
         });
         return command;
     }
 
-    private static int Run(AgentHostSettings settings)
+    private static int Run(AgentHostSettings settings, MetricsOptions metrics)
     {
         IHost host;
         try
         {
-            host = AgentHost.CreateBuilder(settings).Build();
+            var builder = AgentHost.CreateBuilder(settings);
+            // The region's metrics read it through the agent's stats source (the --stats file).
+            builder.Services.AddMirroringMetrics(metrics);
+            host = builder.Build();
         }
         catch (InvalidDataException e)
         {
@@ -80,6 +88,10 @@ internal static class AgentCommand
             catch (OptionsValidationException e)
             {
                 return CliOutput.Fail("agent: invalid settings:\n  " + string.Join("\n  ", e.Failures), 2);
+            }
+            catch (Exception e) when (MetricsHost.DescribeStartFailure(e, metrics) is { } message)
+            {
+                return CliOutput.Fail($"agent: {message}", 1);
             }
             catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or UnauthorizedAccessException)
             {

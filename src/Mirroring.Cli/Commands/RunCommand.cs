@@ -2,6 +2,7 @@ using System.Net;
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Mirroring.Agent.Daemon;
+using Mirroring.Agent.Metrics;
 using Mirroring.Agent.Service;
 
 namespace Mirroring.Cli.Commands;
@@ -26,6 +27,7 @@ internal static class RunCommand
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
+        var metrics = MetricsCli.ForDaemon();
 
         var command = new Command("run",
             "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
@@ -35,6 +37,7 @@ internal static class RunCommand
         {
             config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch,
         };
+        metrics.AddTo(command);
         command.SetAction(parse =>
         {
             int n = parse.GetValue(queues);
@@ -61,20 +64,25 @@ internal static class RunCommand
             var agent = new AgentSettings(
                 Path.GetFullPath(parse.GetValue(db) ?? Path.Combine(options.StateDirectory, AgentOptions.FlowStoreFileName)),
                 ipfixEndpoint, TimeSpan.FromSeconds(seconds), !parse.GetValue(noWatch));
-            return (int)Run(options, agent);
+            var metricsOptions = metrics.Read(parse, out var metricsError);
+            if (metricsOptions is null) return CliOutput.Fail(metricsError!, 2);
+            return (int)Run(options, agent, metricsOptions);
         });
         return command;
     }
 
     private sealed record AgentSettings(string StorePath, IPEndPoint? Ipfix, TimeSpan Interval, bool WatchConfig);
 
-    private static DaemonExitCode Run(DaemonOptions options, AgentSettings agentSettings)
+    private static DaemonExitCode Run(DaemonOptions options, AgentSettings agentSettings, MetricsOptions metricsOptions)
     {
         var log = new DaemonLog();
         using var host = new DaemonHost(options, log);
         // The agent: flow records from the stats region to the store (and IPFIX), a final export at stop.
         using var agent = new AgentDaemonHook(agentSettings.StorePath, agentSettings.Ipfix, agentSettings.Interval, log);
         host.AddHook(agent);
+        // Metrics of the region (Prometheus endpoint, OTLP), stopped before the region closes.
+        using var metrics = metricsOptions.Enabled ? new MetricsDaemonHook(metricsOptions) : null;
+        if (metrics is not null) host.AddHook(metrics);
         // Signals only queue a request; the main thread does the work.
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; host.RequestStop("SIGTERM"); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; host.RequestStop("SIGINT"); });
@@ -87,6 +95,12 @@ internal static class RunCommand
         {
             log.Error(e.Message);
             return e.ExitCode;
+        }
+        if (metrics?.Failure is { } metricsFailure)
+        {
+            log.Error(metricsFailure);
+            host.Stop("the metrics endpoint could not start");
+            return DaemonExitCode.Failure;
         }
         using var watcher = agentSettings.WatchConfig
             ? new ConfigFileWatcher([options.ConfigPath, .. options.ManifestPaths], TimeSpan.FromSeconds(2), host.RequestReload)
