@@ -30,7 +30,7 @@ public static class MetricsHost
     {
         for (var inner = e; inner is not null; inner = inner.InnerException)
             if (inner is HttpListenerException or System.Net.Sockets.SocketException)
-                return $"--metrics-listen {options.PrometheusListen}: cannot listen: {inner.Message}";
+                return $"{options.ListenOptionName} {options.PrometheusListen}: cannot listen: {inner.Message}";
         return null;
     }
 }

@@ -29,6 +29,9 @@ public sealed record MetricsOptions
     /// <summary>How long one read of the region serves the instruments: a scrape reads the region once, not once per metric.</summary>
     public TimeSpan SnapshotMaxAge { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>The command-line option that gave <see cref="PrometheusListen"/>, for messages (<c>vrmirror metrics</c> calls it --listen).</summary>
+    public string ListenOptionName { get; init; } = "--metrics-listen";
+
     public bool Enabled => !string.IsNullOrWhiteSpace(PrometheusListen) || !string.IsNullOrWhiteSpace(OtlpEndpoint);
 
     /// <summary>Every problem, each naming the option (empty when valid).</summary>
@@ -36,7 +39,7 @@ public sealed record MetricsOptions
     {
         var errors = new List<string>();
         if (!string.IsNullOrWhiteSpace(PrometheusListen) && !TryParseListen(PrometheusListen, out _, out _, out var listenError))
-            errors.Add($"--metrics-listen {PrometheusListen}: {listenError}");
+            errors.Add($"{ListenOptionName} {PrometheusListen}: {listenError}");
         if (!string.IsNullOrWhiteSpace(OtlpEndpoint))
         {
             if (!Uri.TryCreate(OtlpEndpoint, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))

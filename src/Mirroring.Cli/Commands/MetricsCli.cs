@@ -48,13 +48,18 @@ internal sealed class MetricsCli
         command.Options.Add(_interval);
     }
 
-    /// <summary>The options given, or null with <paramref name="error"/> naming every bad one.</summary>
-    public MetricsOptions? Read(ParseResult parse, out string? error, string? defaultListen = null)
+    /// <summary>
+    /// The options given, or null with <paramref name="error"/> naming every bad one. With <paramref name="listenByDefault"/>
+    /// the endpoint listens on 127.0.0.1:9464 unless only OTLP was asked for.
+    /// </summary>
+    public MetricsOptions? Read(ParseResult parse, out string? error, bool listenByDefault = false)
     {
+        var otlp = parse.GetValue(_otlp);
         var options = new MetricsOptions
         {
-            PrometheusListen = parse.GetValue(_listen) ?? defaultListen,
-            OtlpEndpoint = parse.GetValue(_otlp),
+            PrometheusListen = parse.GetValue(_listen) ?? (listenByDefault && otlp is null ? $"127.0.0.1:{MetricsOptions.DefaultPrometheusPort}" : null),
+            ListenOptionName = _listen.Name,
+            OtlpEndpoint = otlp,
             OtlpProtocol = parse.GetValue(_protocol)!,
             OtlpInterval = parse.GetValue(_interval)!,
         };

@@ -26,9 +26,7 @@ internal static class MetricsCommand
         metrics.AddTo(command);
         command.SetAction(parse =>
         {
-            bool otlpOnly = parse.GetResult(command.Options.First(o => o.Name == "--otlp-endpoint")) is not null
-                            && parse.GetResult(command.Options.First(o => o.Name == "--listen")) is null;
-            var options = metrics.Read(parse, out var error, otlpOnly ? null : $"127.0.0.1:{MetricsOptions.DefaultPrometheusPort}");
+            var options = metrics.Read(parse, out var error, listenByDefault: true);
             if (options is null) return CliOutput.Fail($"{Verb}: {error}", 2);
             var path = parse.GetValue(stats)!;
             // The region must be readable now; later failures (a restarted dataplane) show as vrmirror_stats_up 0.
