@@ -16,6 +16,7 @@ internal static class CommandCatalog
         yield return VifCommand.Create();
         yield return DropstatsCommand.Create();
         yield return MetricsCommand.Create();
+        yield return TopCommand.Create();
         yield return FlowsCommand.Create();
         yield return MdCommand.Create();
         yield return AnalyzerCommand.Create();

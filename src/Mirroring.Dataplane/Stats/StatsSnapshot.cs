@@ -64,11 +64,7 @@ public sealed class StatsSnapshot
     {
         if (reader.Header.MaxInterfaces != Header.MaxInterfaces || reader.Header.WorkerCount != Header.WorkerCount)
             throw new ArgumentException($"{reader.Name}: another region layout than the snapshot's", nameof(reader));
-        reader.ReadInterfaceCounters(Interfaces);
-        reader.ReadMirrorCounters(Mirrors);
-        reader.ReadDropCounters(Drops);
-        WorkerTotalsCount = reader.ReadWorkerTotals(Workers);
-        FlowTable = reader.ReadFlowTableCounters();
+        // Descriptors first (parsing them may take a while): the counters are read together, then timestamped.
         var json = reader.ReadDescriptorsJson();
         if (json is null)
         {
@@ -85,6 +81,11 @@ public sealed class StatsSnapshot
                 throw new InvalidDataException($"{reader.Name}: table descriptors are not valid JSON: {ex.Message}", ex);
             }
         }
+        reader.ReadInterfaceCounters(Interfaces);
+        reader.ReadMirrorCounters(Mirrors);
+        reader.ReadDropCounters(Drops);
+        WorkerTotalsCount = reader.ReadWorkerTotals(Workers);
+        FlowTable = reader.ReadFlowTableCounters();
         Timestamp = Stopwatch.GetTimestamp();
     }
 
