@@ -79,12 +79,14 @@ public sealed class ReplayJob
         var programmed = programmer.Apply(config);
         Warnings = programmed.Warnings;
 
+        if (_request.Inputs.Count(i => i.File == CaptureFileSource.StandardInput) > 1)
+            throw new ArgumentException("--in: standard input (-) can feed one interface only");
         var inputs = new List<(ushort Port, string Path)>();
         foreach (var (name, file) in _request.Inputs)
         {
             if (!programmed.InterfaceIndices.TryGetValue(name, out int vif))
                 throw new ArgumentException($"--in {name}={file}: no interface '{name}' in the configuration (known: {string.Join(", ", programmed.InterfaceIndices.Keys.Order())})");
-            if (!File.Exists(file))
+            if (file != CaptureFileSource.StandardInput && !File.Exists(file))
                 throw new FileNotFoundException($"--in {name}={file}: file not found", file);
             inputs.Add(((ushort)vif, file));
         }
