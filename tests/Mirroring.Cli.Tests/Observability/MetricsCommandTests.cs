@@ -70,12 +70,29 @@ public sealed class MetricsCommandTests
                 () => string.Join("\n", OperatorToolsView.Differences(prometheus, expected)));
             // The flow table and the workers too.
             Assert.Equal(1.0, prometheus.Value("up", ("job", "vrmirror")));
+            AssertDashboardQueriesAnswer(prometheus);
             Assert.Equal(600.0, prometheus.Value("vrmirror_worker_packets_total", ("worker", "0")));
             Assert.Equal(30.0, prometheus.Value("vrmirror_flows_created_total"));
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>Every query of deploy/grafana-dashboard.json runs on the Prometheus server and returns series.</summary>
+    private static void AssertDashboardQueriesAnswer(PrometheusServer prometheus)
+    {
+        using var dashboard = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(ExternalTool.RepositoryRoot, "deploy", "grafana-dashboard.json")));
+        var expressions = dashboard.RootElement.GetProperty("panels").EnumerateArray()
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray()).Select(t => t.GetProperty("expr").GetString()!).ToList();
+        Assert.True(expressions.Count >= 15, $"{expressions.Count} queries");
+        // rate() needs two scrapes in its window.
+        prometheus.WaitUntil(() => prometheus.Query("rate(vrmirror_vif_rx_packets_total[1m])").Count > 0, () => "no rate yet");
+        foreach (var expression in expressions)
+        {
+            var query = expression.Replace("$__rate_interval", "1m", StringComparison.Ordinal).Replace("\"$job\"", "\".*\"", StringComparison.Ordinal);
+            Assert.True(prometheus.Query(query).Count > 0, $"dashboard query returned nothing: {query}");
         }
     }
 
