@@ -97,6 +97,31 @@ public sealed class MetricsCommandTests
     }
 
     [Fact]
+    public void The_agent_serves_the_region_metrics_beside_its_collection()
+    {
+        var dir = ExternalTool.TempDirectory("vrm-metrics");
+        try
+        {
+            var stats = ReplayRegion(dir);
+            int port = FreePort.Next();
+            using var agent = ChildProcess.Vrmirror("agent", "--stats", stats, "--db", Path.Combine(dir, "flows.db"), "--state-dir", dir,
+                "--metrics-listen", $"127.0.0.1:{port}");
+            agent.WaitFor("Prometheus scrape endpoint");
+            agent.WaitFor("Collecting flows");
+            var page = Scrape(port);
+            var expected = OperatorToolsView.Read(stats);
+            foreach (var ((metric, labels), value) in expected.Where(e => e.Key.Metric.StartsWith("vrmirror_vif_rx", StringComparison.Ordinal)))
+                Assert.Contains($"{metric}{{{labels}}} {value}", page, StringComparison.Ordinal);
+            agent.Signal("TERM");
+            Assert.Equal(0, agent.WaitForExit());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Bad_options_a_missing_region_and_a_port_in_use_are_one_line_each()
     {
         var bad = ExternalTool.Vrmirror("metrics", "--stats", "/nonexistent.stats", "--listen", "example.org:9464");
