@@ -63,26 +63,21 @@ public sealed class VrouterMetrics : IDisposable
     }
 
     private void Vif(string name, string unit, string description, Func<InterfaceCounters, ulong> value) =>
-        _meter.CreateObservableCounter(name, () =>
-        {
-            var s = _source.Current();
-            if (s is null) return [];
-            var list = new List<Measurement<long>>();
-            foreach (int vif in s.InterfaceIndices())
-                list.Add(new Measurement<long>((long)value(s.Interfaces[vif]), new("vif", vif), new("name", s.InterfaceName(vif))));
-            return list;
-        }, unit, description);
+        _meter.CreateObservableCounter(name, () => Rows(s => s.InterfaceIndices(), (s, vif) => value(s.Interfaces[vif]),
+            (s, vif) => [new("vif", vif), new("name", s.InterfaceName(vif))]), unit, description);
 
     private void Mirror(string name, string unit, string description, Func<MirrorCounters, ulong> value) =>
-        _meter.CreateObservableCounter(name, () =>
-        {
-            var s = _source.Current();
-            if (s is null) return [];
-            var list = new List<Measurement<long>>();
-            foreach (int index in s.MirrorIndices())
-                list.Add(new Measurement<long>((long)value(s.Mirrors[index]), new("mirror_index", index), new("analyzer", s.AnalyzerName(index))));
-            return list;
-        }, unit, description);
+        _meter.CreateObservableCounter(name, () => Rows(s => s.MirrorIndices(), (s, index) => value(s.Mirrors[index]),
+            (s, index) => [new("mirror_index", index), new("analyzer", s.AnalyzerName(index))]), unit, description);
+
+    /// <summary>One measurement per row of the current snapshot (none while the region cannot be read).</summary>
+    private List<Measurement<long>> Rows(Func<StatsSnapshot, List<int>> rows, Func<StatsSnapshot, int, ulong> value,
+        Func<StatsSnapshot, int, KeyValuePair<string, object?>[]> labels)
+    {
+        var s = _source.Current();
+        if (s is null) return [];
+        return rows(s).Select(row => new Measurement<long>((long)value(s, row), labels(s, row))).ToList();
+    }
 
     private IEnumerable<Measurement<long>> MirrorFailureMeasurements()
     {

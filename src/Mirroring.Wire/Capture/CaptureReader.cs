@@ -109,17 +109,7 @@ public sealed class CaptureReader : IDisposable
     public static CaptureReader Open(Stream stream, string displayName, CaptureReaderOptions? options = null, bool leaveOpen = false)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var reader = new CaptureReader(null, stream, leaveOpen, displayName, options ?? CaptureReaderOptions.Default);
-        try
-        {
-            reader.ReadFileHeader();
-            return reader;
-        }
-        catch
-        {
-            if (!leaveOpen) reader.Dispose();
-            throw;
-        }
+        return WithHeader(new CaptureReader(null, stream, leaveOpen, displayName, options ?? CaptureReaderOptions.Default), leaveOpen);
     }
 
     /// <summary>
@@ -129,7 +119,12 @@ public sealed class CaptureReader : IDisposable
     public static CaptureReader Open(PipeReader pipe, string displayName, CaptureReaderOptions? options = null, bool leaveOpen = false)
     {
         ArgumentNullException.ThrowIfNull(pipe);
-        var reader = new CaptureReader(null, null, leaveOpen, displayName, options ?? CaptureReaderOptions.Default, pipe);
+        return WithHeader(new CaptureReader(null, null, leaveOpen, displayName, options ?? CaptureReaderOptions.Default, pipe), leaveOpen);
+    }
+
+    /// <summary>Reads the file header; on failure closes the source unless the caller keeps it.</summary>
+    private static CaptureReader WithHeader(CaptureReader reader, bool leaveOpen)
+    {
         try
         {
             reader.ReadFileHeader();

@@ -1,9 +1,9 @@
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using Mirroring.Agent.Metrics;
 using Mirroring.Agent.Service;
 using Mirroring.Dataplane.Stats;
+
+using Mirroring.Testing;
 
 namespace Mirroring.Agent.Tests.Metrics;
 
@@ -85,13 +85,3 @@ internal sealed class KnownRegion : IDisposable
         string.Join(",", tags.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => $"{t.Key}={t.Value}"));
 }
 
-internal static class FreePort
-{
-    /// <summary>A TCP port free on loopback now (another process may take it before it is used; tests retry on a clash).</summary>
-    public static int Next()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-}

@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Text;
 
+using Mirroring.Testing;
+
 namespace Mirroring.Agent.Tests.Metrics;
 
 /// <summary>

@@ -1,5 +1,7 @@
 using Mirroring.Cli.Tests.Observability;
 
+using Mirroring.Testing;
+
 namespace Mirroring.Cli.Tests.Daemon;
 
 /// <summary>The running daemon's metrics endpoint, scraped by a real Prometheus server, against the operator tools.</summary>

@@ -1,23 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Mirroring.Cli.Tests.Daemon;
 using Mirroring.Testing;
 
 namespace Mirroring.Cli.Tests.Observability;
-
-internal static class FreePort
-{
-    /// <summary>A TCP port free on loopback now (another process may take it before it is used).</summary>
-    public static int Next()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-}
 
 /// <summary>
 /// A real Prometheus server (Debian's prometheus package; test.sh installs it) in a temporary folder, on loopback,
