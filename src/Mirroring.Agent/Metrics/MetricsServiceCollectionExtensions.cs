@@ -1,6 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Mirroring.Agent.Service;
 using OpenTelemetry.Metrics;
@@ -16,6 +15,8 @@ public static class MetricsServiceCollectionExtensions
     /// <paramref name="options"/> asks for: a Prometheus scrape endpoint, OTLP, or both. Nothing when neither is set.
     /// The region is read through the <see cref="IStatsSource"/> of the container (the agent registers one; a host
     /// without one passes <paramref name="source"/>). Throws <see cref="ArgumentException"/> for invalid options.
+    /// Register it after the service that provides the region: <see cref="MetricsService"/> then starts once the
+    /// region is there and stops before that service lets the region go.
     /// </summary>
     public static IServiceCollection AddMirroringMetrics(this IServiceCollection services, MetricsOptions options, IStatsSource? source = null)
     {
@@ -28,8 +29,8 @@ public static class MetricsServiceCollectionExtensions
         services.AddSingleton(sp => new RegionSnapshotSource(sp.GetRequiredService<IStatsSource>(),
             sp.GetRequiredService<ILogger<RegionSnapshotSource>>(), sp.GetRequiredService<TimeProvider>(), options.SnapshotMaxAge));
         services.AddSingleton<VrouterMetrics>();
-        // The instruments exist from the start, before the first scrape or export.
-        services.AddHostedService(sp => new MetricsStartup(sp.GetRequiredService<VrouterMetrics>(), options, sp.GetRequiredService<ILogger<VrouterMetrics>>()));
+        services.AddSingleton(options);
+        services.AddHostedService<MetricsService>();
 
         services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("vrmirror"))
@@ -79,21 +80,5 @@ public static class MetricsServiceCollectionExtensions
             });
         }
         return metrics;
-    }
-
-    /// <summary>Creates the instruments when the host starts and says where the metrics go.</summary>
-    private sealed class MetricsStartup(VrouterMetrics metrics, MetricsOptions options, ILogger logger) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken)
-        {
-            GC.KeepAlive(metrics);
-            if (!string.IsNullOrWhiteSpace(options.PrometheusListen))
-                logger.LogInformation("metrics: Prometheus scrape endpoint on http://{Listen}{Path}", options.PrometheusListen, MetricsOptions.ScrapePath);
-            if (!string.IsNullOrWhiteSpace(options.OtlpEndpoint))
-                logger.LogInformation("metrics: OTLP ({Protocol}) to {Endpoint} every {Interval}", options.OtlpProtocol, options.OtlpEndpoint, options.OtlpInterval);
-            return Task.CompletedTask;
-        }
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

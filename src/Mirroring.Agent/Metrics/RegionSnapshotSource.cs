@@ -9,7 +9,7 @@ namespace Mirroring.Agent.Metrics;
 /// than <see cref="MetricsOptions.SnapshotMaxAge"/>, so the instruments of one collection (a scrape, an OTLP export)
 /// share one read of the region. The workers are not involved: reads follow the region's seqlock protocol.
 /// A region that cannot be read (not there yet, truncated, replaced by a restarted dataplane) makes
-/// <see cref="Up"/> false and is opened again at the next collection.
+/// <see cref="Up"/> false and is opened again at the next collection. After <see cref="Close"/> it reads nothing.
 /// </summary>
 public sealed class RegionSnapshotSource : IDisposable
 {
@@ -22,6 +22,7 @@ public sealed class RegionSnapshotSource : IDisposable
     private StatsSnapshot? _snapshot;
     private DateTimeOffset _takenAt = DateTimeOffset.MinValue;
     private string? _lastProblem;
+    private bool _closed;
 
     public RegionSnapshotSource(IStatsSource source, ILogger<RegionSnapshotSource> logger, TimeProvider time, TimeSpan maxAge)
     {
@@ -42,6 +43,7 @@ public sealed class RegionSnapshotSource : IDisposable
     {
         lock (_gate)
         {
+            if (_closed) return null;
             var now = _time.GetUtcNow();
             if (now - _takenAt < _maxAge) return Up ? _snapshot : null;
             _takenAt = now;
@@ -81,12 +83,21 @@ public sealed class RegionSnapshotSource : IDisposable
         _lastProblem = problem;
     }
 
-    public void Dispose()
+    /// <summary>
+    /// Lets the region go for good: later collections see nothing. Called when the metrics stop, before the owner of
+    /// an in-process region unmaps it (a reader of it points into that mapping).
+    /// </summary>
+    public void Close()
     {
         lock (_gate)
         {
+            _closed = true;
+            Up = false;
+            _snapshot = null;
             _reader?.Dispose();
             _reader = null;
         }
     }
+
+    public void Dispose() => Close();
 }

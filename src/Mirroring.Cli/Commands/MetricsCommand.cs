@@ -1,8 +1,8 @@
 using System.CommandLine;
-using Microsoft.Extensions.Hosting;
 using Mirroring.Agent.Metrics;
 using Mirroring.Agent.Service;
 using Mirroring.Dataplane.Stats;
+using Mirroring.Host.Runtime;
 
 namespace Mirroring.Cli.Commands;
 
@@ -37,22 +37,10 @@ internal static class MetricsCommand
         return command;
     }
 
-    /// <summary>Runs a metrics host until SIGTERM/SIGINT; a failure to start (port in use) is one line and exit 1.</summary>
+    /// <summary>Runs the metrics runtime until SIGTERM/SIGINT; a failure to start (port in use) is one log line and exit 1.</summary>
     internal static int Serve(MetricsOptions options, IStatsSource source)
     {
-        try
-        {
-            using var host = MetricsHost.Build(options, source);
-            host.Run();
-            return 0;
-        }
-        catch (Exception e) when (MetricsHost.DescribeStartFailure(e, options) is { } message)
-        {
-            return CliOutput.Fail($"{Verb}: {message}", 1);
-        }
-        catch (InvalidDataException e)
-        {
-            return CliOutput.Fail($"{Verb}: {e.Message}", 1);
-        }
+        using var host = VrouterRuntime.CreateMetrics(new RuntimeSettings { Metrics = options }, source).Build();
+        return (int)VrouterRuntime.Run(host);
     }
 }

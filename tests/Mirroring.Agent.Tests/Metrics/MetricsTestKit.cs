@@ -3,8 +3,6 @@ using Mirroring.Agent.Metrics;
 using Mirroring.Agent.Service;
 using Mirroring.Dataplane.Stats;
 
-using Mirroring.Testing;
-
 namespace Mirroring.Agent.Tests.Metrics;
 
 /// <summary>A region with known counters on two workers, and the metrics over it.</summary>
@@ -44,9 +42,17 @@ internal sealed class KnownRegion : IDisposable
     public StatsRegion Region { get; }
 
     public RegionSnapshotSource Source(TimeSpan? maxAge = null) =>
-        new(new InProcessStatsRegion(Region), NullLogger<RegionSnapshotSource>.Instance, TimeProvider.System, maxAge ?? TimeSpan.FromMilliseconds(250));
+        new(new RegionInThisProcess(Region), NullLogger<RegionSnapshotSource>.Instance, TimeProvider.System, maxAge ?? TimeSpan.FromMilliseconds(250));
 
     public void Dispose() => Region.Dispose();
+
+    /// <summary>The region read through its own mapping, as the daemon's engine hands it to the agent.</summary>
+    public sealed class RegionInThisProcess(StatsRegion region) : IStatsSource
+    {
+        public string Name => "in-process region";
+        public StatsRegionReader OpenReader() => region.CreateReader();
+        public bool IsReplaced(StatsRegionReader reader) => false;
+    }
 
     /// <summary>What every exporter must show for this region: (metric, labels) -> value, labels as "k=v,k=v" sorted by key.</summary>
     public static Dictionary<(string Metric, string Labels), long> Expected() => new()

@@ -1,7 +1,8 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Text;
-using Mirroring.Agent.Benchmarking;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Mirroring.Agent.Metrics;
 using Mirroring.Agent.Service;
 using Mirroring.Testing;
@@ -120,55 +121,6 @@ public sealed class VrouterMetricsTests
             Directory.Delete(dir, recursive: true);
         }
     }
-
-    [Fact]
-    public void The_workers_allocate_nothing_while_metrics_are_collected_from_their_region()
-    {
-        using var worker = new BenchRunner.SingleWorker(BenchScenario.Find("mirror-jh")! with { Flows = 256 }, flowEntries: 4096);
-        using var source = new RegionSnapshotSource(new InProcessStatsRegion(worker.Dataplane.Region),
-            Microsoft.Extensions.Logging.Abstractions.NullLogger<RegionSnapshotSource>.Instance, TimeProvider.System, TimeSpan.Zero);
-        var (provider, exported) = InMemory();
-        using var _ = provider;
-        using var metrics = new VrouterMetrics(source);
-        for (int i = 0; i < 50; i++) worker.RunBatch(); // flows created, code tiered up
-
-        using var stop = new CancellationTokenSource();
-        long collections = 0;
-        var collector = new Thread(() =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                provider.ForceFlush();
-                Interlocked.Increment(ref collections);
-            }
-        });
-        collector.Start();
-        long allocated;
-        try
-        {
-            // Wait for the collector to be under way, then measure the worker while it reads the same region.
-            SpinWait.SpinUntil(() => Interlocked.Read(ref collections) >= 2, 30_000);
-            allocated = Allocations.Fewest(() =>
-            {
-                long before = Interlocked.Read(ref collections);
-                for (int i = 0; i < 400; i++) worker.RunBatch();
-                // The measured runs overlapped collections (else the test would not prove anything).
-                while (Interlocked.Read(ref collections) < before + 1) worker.RunBatch();
-            });
-        }
-        finally
-        {
-            stop.Cancel();
-            collector.Join();
-        }
-        Assert.Equal(0, allocated);
-        exported.Clear();
-        provider.ForceFlush();
-        var batches = exported.Single(m => m.Name == "vrmirror.worker.batches");
-        long seen = 0;
-        foreach (ref readonly var p in batches.GetMetricPoints()) seen += p.GetSumLong();
-        Assert.True(seen >= 450, $"the metrics saw {seen} batches");
-    }
 }
 
 [Collection("metrics")]
@@ -180,7 +132,9 @@ public sealed class MetricsExportTests
         using var region = new KnownRegion();
         using var receiver = new OtlpReceiver();
         var options = new MetricsOptions { OtlpEndpoint = receiver.Endpoint, OtlpProtocol = "http/protobuf", OtlpInterval = "200ms" };
-        using var host = MetricsHost.Build(options, new InProcessStatsRegion(region.Region));
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddMirroringMetrics(options, new KnownRegion.RegionInThisProcess(region.Region));
+        using var host = builder.Build();
         await host.StartAsync();
         try
         {

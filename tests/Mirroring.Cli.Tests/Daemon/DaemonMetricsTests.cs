@@ -1,6 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
 using Mirroring.Cli.Tests.Observability;
-
-using Mirroring.Testing;
 
 namespace Mirroring.Cli.Tests.Daemon;
 
@@ -36,5 +36,22 @@ public sealed class DaemonMetricsTests
 
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
+    }
+
+    [Fact]
+    public void A_metrics_port_in_use_stops_the_started_daemon_with_one_error_line_and_exit_1()
+    {
+        using var t = new DaemonTopology();
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var run = ExternalTool.Vrmirror("run", "--config", t.ConfigPath, "--stats", t.StatsPath, "--state-dir", t.StateDirectory,
+            "--metrics-listen", $"127.0.0.1:{port}");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"] error: --metrics-listen 127.0.0.1:{port}: cannot listen", run.StdErr, StringComparison.Ordinal);
+        Assert.Single(run.StdErr.Split('\n'), l => l.Contains("] error: ", StringComparison.Ordinal));
+        // The engine had started before the metrics: it was stopped the usual way, its TAP devices removed.
+        Assert.Contains("TAP devices removed", run.StdErr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists($"/sys/class/net/{t.Tap1}"), "the TAP device outlived the daemon");
     }
 }

@@ -107,7 +107,7 @@ public sealed class MetricsCommandTests
             using var agent = ChildProcess.Vrmirror("agent", "--stats", stats, "--db", Path.Combine(dir, "flows.db"), "--state-dir", dir,
                 "--metrics-listen", $"127.0.0.1:{port}");
             agent.WaitFor("Prometheus scrape endpoint");
-            agent.WaitFor("Collecting flows");
+            agent.WaitFor("agent: collecting flow records");
             var page = Scrape(port);
             var expected = OperatorToolsView.Read(stats);
             foreach (var ((metric, labels), value) in expected.Where(e => e.Key.Metric.StartsWith("vrmirror_vif_rx", StringComparison.Ordinal)))
@@ -141,7 +141,9 @@ public sealed class MetricsCommandTests
             int port = ((IPEndPoint)taken.LocalEndpoint).Port;
             var inUse = ExternalTool.Vrmirror("metrics", "--stats", stats, "--listen", $"127.0.0.1:{port}");
             Assert.Equal(1, inUse.ExitCode);
-            Assert.Contains($"vrmirror: metrics: --listen 127.0.0.1:{port}: cannot listen", inUse.StdErr, StringComparison.Ordinal);
+            // The runtime's one error line (the journal format: "<time> vrmirror[<pid>] error: ...").
+            Assert.Contains($"] error: --listen 127.0.0.1:{port}: cannot listen", inUse.StdErr, StringComparison.Ordinal);
+            Assert.Single(inUse.StdErr.Split('\n'), l => l.Contains("] error: ", StringComparison.Ordinal));
         }
         finally
         {

@@ -26,6 +26,7 @@ internal sealed class RegionAtKnownRate : IDisposable
         Directory = ExternalTool.TempDirectory("vrm-top");
         Path = System.IO.Path.Combine(Directory, "vrmirror.stats");
         Region = StatsRegion.Create(new StatsRegionOptions { Path = Path, FlowEntries = 1024, OverflowEntries = 64, Workers = 1, MaxInterfaces = 8 });
+        Flows = new FlowTable(Region);
         var mirrors = new MirrorTable();
         mirrors.Set(new MirrorEntry(1, 12, MirrorFlags.Dynamic, analyzerName: "an1"));
         var vifs = new InterfaceTable(8);
@@ -33,7 +34,7 @@ internal sealed class RegionAtKnownRate : IDisposable
             IpKey.FromIPv4(0x0A01_010B), IpFamily.IPv4, portId: 1));
         vifs.Set(new InterfaceEntry(2, "tap-web2", MacAddress.Parse("02:00:00:00:01:02"), InterfaceKind.Virtual, 1, 1,
             IpKey.FromIPv4(0x0A01_010C), IpFamily.IPv4, portId: 2));
-        Region.PublishDescriptors(TableDescriptors.Capture(0x0A00_0001, mirrors, new NexthopTable(16), vifs, []));
+        Region.PublishDescriptors(TableSnapshot.Capture(0x0A00_0001, mirrors, new NexthopTable(16), vifs, []));
         SmallFlow = Insert(FlowKey.IPv4(1, 1, 6, 0x0A01_010B, 0x0A01_010C, 40001, 80));
         BigFlow = Insert(FlowKey.IPv4(1, 1, 6, 0x0A01_010B, 0x0A01_010C, 40002, 443));
         _writer = new Thread(Write) { IsBackground = true, Name = "region-at-known-rate" };
@@ -43,16 +44,17 @@ internal sealed class RegionAtKnownRate : IDisposable
     public string Directory { get; }
     public string Path { get; }
     public StatsRegion Region { get; }
+    public FlowTable Flows { get; }
     public int SmallFlow { get; }
     public int BigFlow { get; }
 
     private int Insert(FlowKey key)
     {
-        Assert.Equal(InsertResult.Inserted, Region.Flows.TryInsert(key, key.ComputeHash(), 1, out int index));
+        Assert.Equal(InsertResult.Inserted, Flows.TryInsert(key, key.ComputeHash(), 1, out int index));
         var a = FlowAttributes.Default;
         a.MirrorIndex = 1;
         a.IngressInterface = 1;
-        Region.Flows.Configure(index, a);
+        Flows.Configure(index, a);
         return index;
     }
 
@@ -67,13 +69,13 @@ internal sealed class RegionAtKnownRate : IDisposable
             long smallDue = (long)(t * SmallFlowRate) - small, bigDue = (long)(t * BigFlowRate) - big, dropsDue = (long)(t * DropRate) - drops;
             for (long i = 0; i < smallDue; i++)
             {
-                Region.Flows.RecordPacket(SmallFlow, SmallBytes, 2, 0x10);
-                Region.Flows.RecordMirrored(SmallFlow, 0, SmallBytes);
+                Flows.RecordPacket(SmallFlow, SmallBytes, 2, 0x10);
+                Flows.RecordMirrored(SmallFlow, 0, SmallBytes);
             }
             for (long i = 0; i < bigDue; i++)
             {
-                Region.Flows.RecordPacket(BigFlow, BigBytes, 2, 0x10);
-                Region.Flows.RecordMirrored(BigFlow, 0, BigBytes);
+                Flows.RecordPacket(BigFlow, BigBytes, 2, 0x10);
+                Flows.RecordMirrored(BigFlow, 0, BigBytes);
             }
             long packets = smallDue + bigDue;
             dropsDue = Math.Min(dropsDue, packets);
@@ -97,6 +99,7 @@ internal sealed class RegionAtKnownRate : IDisposable
     {
         _stop = true;
         _writer.Join();
+        Flows.Dispose();
         Region.Dispose();
         try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { }
     }
