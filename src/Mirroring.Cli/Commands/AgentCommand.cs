@@ -24,6 +24,7 @@ internal static class AgentCommand
         var stateDir = new Option<string?>("--state-dir") { Description = $"Folder for the default flow store and the mirror indices (default {AgentOptions.DefaultStateDirectory})" };
         var once = new Option<bool>("--once") { Description = "Collect once, write the records, and exit (scripts, CI)" };
         var settings = new Option<string?>("--settings") { Description = "JSON settings file (default: appsettings.json in the current folder, if any); section \"Agent\"" };
+        var metrics = MetricsCli.ForDaemon();
 
         var command = new Command("agent",
             "Collect flow records (with mirror index and mirrored counts) from a stats region into the flow store and IPFIX. " +
@@ -31,6 +32,7 @@ internal static class AgentCommand
         {
             stats, db, ipfix, interval, stateDir, once, settings,
         };
+        metrics.AddTo(command);
         command.SetAction(parse =>
         {
             var values = new Dictionary<string, string?>();
@@ -48,7 +50,10 @@ internal static class AgentCommand
             var settingsFile = parse.GetValue(settings);
             if (settingsFile is not null && !File.Exists(settingsFile))
                 return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
-            return RunHost(VrouterRuntime.CreateAgent(new RuntimeSettings { SettingsFile = settingsFile, Agent = values }), "agent");
+            var metricsOptions = metrics.Read(parse, out var metricsError);
+            if (metricsOptions is null) return CliOutput.Fail($"agent: {metricsError}", 2);
+            // The region's metrics read it through the agent's stats source (the --stats file).
+            return RunHost(VrouterRuntime.CreateAgent(new RuntimeSettings { SettingsFile = settingsFile, Agent = values, Metrics = metricsOptions }), "agent");
         });
         return command;
     }

@@ -30,6 +30,7 @@ internal static class RunCommand
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
         var settings = new Option<string?>("--settings") { Description = "JSON settings file for the agent inside (section \"Agent\", as `vrmirror agent --settings`); these options override it" };
+        var metrics = MetricsCli.ForDaemon();
 
         var command = new Command("run",
             "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
@@ -39,6 +40,7 @@ internal static class RunCommand
         {
             config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch, settings,
         };
+        metrics.AddTo(command);
         command.SetAction(parse =>
         {
             int n = parse.GetValue(queues);
@@ -51,6 +53,8 @@ internal static class RunCommand
             if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
             var settingsFile = parse.GetValue(settings);
             if (settingsFile is not null && !File.Exists(settingsFile)) return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
+            var metricsOptions = metrics.Read(parse, out var metricsError);
+            if (metricsOptions is null) return CliOutput.Fail(metricsError!, 2);
 
             var options = new DaemonOptions
             {
@@ -73,7 +77,7 @@ internal static class RunCommand
             if (parse.GetValue(ipfix) is { } collector) agent[nameof(AgentOptions.Ipfix)] = collector;
             if (parse.GetValue(noWatch)) agent[nameof(AgentOptions.WatchConfig)] = "false";
 
-            var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent },
+            var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent, Metrics = metricsOptions },
                 new EngineSettings { StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs },
                 sp => ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
             return AgentCommand.RunHost(builder, "run");
