@@ -12,7 +12,7 @@ public enum FlowDirection
 }
 
 /// <summary>What the policy did with the flow's packets.</summary>
-public enum FlowAction
+public enum FlowLogAction
 {
     Pass,
     Deny,
@@ -25,12 +25,12 @@ public enum FlowAction
 /// <see cref="SampledOut"/> and <see cref="Failures"/> are totals too: every packet of the flow is mirrored, sampled
 /// out or a failure, so <c>flow packets == Packets + SampledOut + FailureTotal</c> (<see cref="Unaccounted"/>).
 /// </summary>
-public readonly record struct MirrorCounters(ulong Packets, ulong Bytes, ulong DiffPackets, ulong DiffBytes)
+public readonly record struct MirrorSlotTotals(ulong Packets, ulong Bytes, ulong DiffPackets, ulong DiffBytes)
 {
     private static readonly IReadOnlyDictionary<string, ulong> NoFailures = new Dictionary<string, ulong>();
     private readonly IReadOnlyDictionary<string, ulong>? _failures;
 
-    public static MirrorCounters Zero => default;
+    public static MirrorSlotTotals Zero => default;
 
     /// <summary>Packets the analyzer's sample rate left out, since the flow was set up.</summary>
     public ulong SampledOut { get; init; }
@@ -53,7 +53,7 @@ public readonly record struct MirrorCounters(ulong Packets, ulong Bytes, ulong D
     /// <summary>The failures as the flow store and IPFIX carry them: a JSON object of the non-zero reasons, <c>{"rate_limited":22}</c>.</summary>
     public string FailuresJson => FailureText.ToJson(Failures);
 
-    public bool Equals(MirrorCounters other) =>
+    public bool Equals(MirrorSlotTotals other) =>
         Packets == other.Packets && Bytes == other.Bytes && DiffPackets == other.DiffPackets && DiffBytes == other.DiffBytes
         && SampledOut == other.SampledOut && FailuresJson == other.FailuresJson;
 
@@ -106,7 +106,7 @@ public sealed record FlowRecord
     public required ulong Packets { get; init; }
     public required ulong DiffBytes { get; init; }
     public required ulong DiffPackets { get; init; }
-    public required FlowAction Action { get; init; }
+    public required FlowLogAction Action { get; init; }
     /// <summary>The vRouter (exporter) that owns the flow.</summary>
     public required IPAddress VrouterIp { get; init; }
     public string? DropReason { get; init; }
@@ -122,8 +122,8 @@ public sealed record FlowRecord
     /// Packets and bytes handed to the primary mirror nexthop (bytes measured like <see cref="Bytes"/>), and the packets
     /// sampled out or failed on that slot.
     /// </summary>
-    public MirrorCounters Mirrored { get; init; }
-    public MirrorCounters SecondaryMirrored { get; init; }
+    public MirrorSlotTotals Mirrored { get; init; }
+    public MirrorSlotTotals SecondaryMirrored { get; init; }
 
     /// <summary>When the collector made this record (read the counters).</summary>
     public required DateTimeOffset SampleTime { get; init; }

@@ -5,9 +5,6 @@ using Mirroring.Agent.Analytics;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
 using Mirroring.Wire.Parsing;
-using AnalyticsAction = Mirroring.Agent.Analytics.FlowAction;
-using DataplaneAction = Mirroring.Dataplane.Tables.FlowAction;
-using MirrorCounters = Mirroring.Agent.Analytics.MirrorCounters;
 
 namespace Mirroring.Agent.Service;
 
@@ -207,12 +204,12 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             AnalyzerName = primary is { } p ? AnalyzerName(descriptors, p) : null,
             SecondaryAnalyzerName = secondary is { } s ? AnalyzerName(descriptors, s) : null,
             Mirrored = primary is null
-                ? MirrorCounters.Zero
-                : WithOutcomes(new MirrorCounters(now.MirroredPackets, now.MirroredBytes,
+                ? MirrorSlotTotals.Zero
+                : WithOutcomes(new MirrorSlotTotals(now.MirroredPackets, now.MirroredBytes,
                     Delta(now.MirroredPackets, before.MirroredPackets), Delta(now.MirroredBytes, before.MirroredBytes)), in e.PrimaryMirror),
             SecondaryMirrored = secondary is null
-                ? MirrorCounters.Zero
-                : WithOutcomes(new MirrorCounters(now.SecondaryMirroredPackets, now.SecondaryMirroredBytes,
+                ? MirrorSlotTotals.Zero
+                : WithOutcomes(new MirrorSlotTotals(now.SecondaryMirroredPackets, now.SecondaryMirroredBytes,
                     Delta(now.SecondaryMirroredPackets, before.SecondaryMirroredPackets),
                     Delta(now.SecondaryMirroredBytes, before.SecondaryMirroredBytes)), in e.SecondaryMirror),
             SampleTime = sampleTime,
@@ -220,18 +217,18 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     }
 
     /// <summary>The slot's sampled-out packets and failures by reason (totals), next to its mirrored counts.</summary>
-    private static MirrorCounters WithOutcomes(MirrorCounters counters, in FlowMirrorSlot slot) => counters with
+    private static MirrorSlotTotals WithOutcomes(MirrorSlotTotals counters, in FlowMirrorSlot slot) => counters with
     {
         SampledOut = slot.SampledOut,
         Failures = MirrorFailures.NonZeroByKey(in slot.Failures),
     };
 
-    private static (AnalyticsAction Action, string? DropReason) ActionOf(in FlowEntry e) => e.Action switch
+        private static (FlowLogAction Action, string? DropReason) ActionOf(in FlowEntry e) => e.Action switch
     {
-        DataplaneAction.Forward or DataplaneAction.Nat => (AnalyticsAction.Pass, null),
-        DataplaneAction.Drop when e.DropReason == Dataplane.Stats.DropReason.PolicyDeny => (AnalyticsAction.Deny, e.DropReason.DisplayName()),
-        DataplaneAction.Hold => (AnalyticsAction.Drop, Dataplane.Stats.DropReason.FlowHold.DisplayName()),
-        _ => (AnalyticsAction.Drop, e.DropReason == Dataplane.Stats.DropReason.None
+        FlowAction.Forward or FlowAction.Nat => (FlowLogAction.Pass, null),
+        FlowAction.Drop when e.DropReason == Dataplane.Stats.DropReason.PolicyDeny => (FlowLogAction.Deny, e.DropReason.DisplayName()),
+        FlowAction.Hold => (FlowLogAction.Drop, Dataplane.Stats.DropReason.FlowHold.DisplayName()),
+        _ => (FlowLogAction.Drop, e.DropReason == Dataplane.Stats.DropReason.None
             ? Dataplane.Stats.DropReason.FlowActionDrop.DisplayName()
             : e.DropReason.DisplayName()),
     };

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Mirroring.Agent.Configuration;
-using Mirroring.Agent.Replay;
+using Mirroring.Host.Replay;
 using Mirroring.Wire.Capture;
 using Spectre.Console;
 
@@ -15,7 +15,7 @@ internal static class ReplayCommand
         var manifests = new Option<FileInfo[]>("--manifest") { Description = "Kubernetes manifests (MirrorDestination, Pods) loaded with the configuration", AllowMultipleArgumentsPerToken = true };
         var inputs = new Option<string[]>("--in", "-i")
         {
-            Description = "IFACE=FILE: FILE (pcap or pcapng) is the traffic arriving on interface IFACE ('fabric' for the fabric port); repeatable",
+            Description = "IFACE=FILE: FILE (pcap or pcapng) is the traffic arriving on interface IFACE ('fabric' for the fabric port); FILE - reads standard input as it arrives (tcpdump -w - | vrmirror replay ...); repeatable",
             Required = true,
             AllowMultipleArgumentsPerToken = true,
         };

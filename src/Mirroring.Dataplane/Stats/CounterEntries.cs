@@ -3,6 +3,13 @@ using System.Runtime.InteropServices;
 
 namespace Mirroring.Dataplane.Stats;
 
+/// <summary>A per-worker counter entry a reader sums over the workers' copies.</summary>
+public interface ISummedCounters<T> where T : unmanaged
+{
+    /// <summary>Adds every counter of <paramref name="other"/> (not the sequence).</summary>
+    void Add(in T other);
+}
+
 /// <summary>
 /// Per-interface (vif) counters, two 64-byte cache lines, in a worker's interface counter block.
 /// Tx counts forwarded and generated frames; mirror copies sent out of the port are counted apart
@@ -11,7 +18,7 @@ namespace Mirroring.Dataplane.Stats;
 /// the copies of all workers; summed snapshots have <see cref="Sequence"/> 0.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = Size)]
-public struct InterfaceCounters
+public struct InterfaceCounters : ISummedCounters<InterfaceCounters>
 {
     public const int Size = 128;
 
@@ -54,7 +61,7 @@ public struct InterfaceCounters
 /// (<see cref="Packets"/>), as <see cref="SampledOut"/>, or as a failure by reason.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = Size)]
-public struct MirrorCounters
+public struct MirrorCounters : ISummedCounters<MirrorCounters>
 {
     public const int Size = 128;
 
@@ -88,3 +95,40 @@ public struct MirrorCounters
 /// <summary>Flow table counters as a reader sees them.</summary>
 public readonly record struct FlowTableCounters(
     long Created, long Deleted, long Overflowed, long FailedInserts, long Active, long OverflowEntriesInUse, long Evicted);
+
+/// <summary>
+/// The flow table's counter block in the region: one cache line per counter (docs/stats-region.md), written by the
+/// table with atomic adds and read by anyone holding a pointer to the block.
+/// </summary>
+public static unsafe class FlowTableCounterBlock
+{
+    public const int Created = 0;
+    public const int Deleted = 1;
+    public const int Overflowed = 2;
+    public const int FailedInserts = 3;
+    public const int Active = 4;
+    public const int OverflowAllocated = 5;
+    public const int Evicted = 6;
+    public const int Stride = 64;
+    public const int Size = 8 * Stride;
+
+    public static FlowTableCounters Read(byte* block)
+    {
+        long R(int i) => Volatile.Read(ref System.Runtime.CompilerServices.Unsafe.AsRef<long>(block + i * Stride));
+        return new FlowTableCounters(R(Created), R(Deleted), R(Overflowed), R(FailedInserts), R(Active), R(OverflowAllocated), R(Evicted));
+    }
+}
+
+/// <summary>
+/// One worker's totals (64 bytes, one cache line, in the worker totals section): batches processed and the packets
+/// in them. Single writer (the worker, once per batch); each field is one aligned u64, so a plain load is never torn.
+/// The two fields are not read as one consistent pair.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Size = Size)]
+public struct WorkerTotals
+{
+    public const int Size = 64;
+
+    public ulong Batches;
+    public ulong Packets;
+}

@@ -5,7 +5,7 @@ namespace Mirroring.Dataplane.Stats;
 /// <summary>
 /// Why a packet that should have been mirrored was not. The value indexes a <see cref="MirrorFailureCounts"/>: the
 /// failures of a mirror entry (<see cref="MirrorCounters.Failures"/>) and of each flow mirror slot
-/// (<see cref="Tables.FlowMirrorSlot.Failures"/>). A new reason is one more value here (and its names below), up to
+/// (<see cref="FlowMirrorSlot.Failures"/>). A new reason is one more value here (and its names below), up to
 /// <see cref="MirrorFailures.Capacity"/> reasons; every counter, reader and tool walks the reasons by number.
 /// </summary>
 public enum MirrorFailure : byte
@@ -54,26 +54,25 @@ public static class MirrorFailures
     /// <summary>Room for reasons in every failure counter array (mirror entries and flow slots); part of the stats layout.</summary>
     public const int Capacity = 11;
 
-    private static readonly string[] Names =
-    [
-        "Entry Missing",
-        "Nexthop Unresolved",
-        "Nexthop Discard",
-        "Copy Too Large",
-        "No Buffer",
-        "Metadata Too Large",
-        "TX Queue Full",
-        "Rate Limited",
-    ];
-
-    private static readonly string[] Keys = Names.Select(n => n.ToLowerInvariant().Replace(' ', '_')).ToArray();
+    private static readonly string[] Keys =
+        Enumerable.Range(0, Count).Select(i => ((MirrorFailure)i).DisplayName().ToLowerInvariant().Replace(' ', '_')).ToArray();
 
     /// <summary>Every defined reason, in number order.</summary>
     public static IEnumerable<MirrorFailure> All() => Enumerable.Range(0, Count).Select(i => (MirrorFailure)i);
 
     /// <summary>Operator-facing name ("Nexthop Unresolved").</summary>
-    public static string DisplayName(this MirrorFailure failure) =>
-        (uint)failure < (uint)Names.Length ? Names[(int)failure] : $"Failure {(int)failure}";
+    public static string DisplayName(this MirrorFailure failure) => failure switch
+    {
+        MirrorFailure.EntryMissing => "Entry Missing",
+        MirrorFailure.NexthopUnresolved => "Nexthop Unresolved",
+        MirrorFailure.NexthopDiscard => "Nexthop Discard",
+        MirrorFailure.CopyTooLarge => "Copy Too Large",
+        MirrorFailure.NoBuffer => "No Buffer",
+        MirrorFailure.MetadataTooLarge => "Metadata Too Large",
+        MirrorFailure.TxQueueFull => "TX Queue Full",
+        MirrorFailure.RateLimited => "Rate Limited",
+        _ => $"Failure {(int)failure}",
+    };
 
     /// <summary>Machine key ("nexthop_unresolved"): flow store, IPFIX and JSON output.</summary>
     public static string Key(this MirrorFailure failure) =>

@@ -1,4 +1,3 @@
-using Mirroring.Dataplane.Tables;
 
 namespace Mirroring.Dataplane.Stats;
 
@@ -12,6 +11,8 @@ public enum StatsSection : uint
     DropCounters = 5,
     /// <summary>Table descriptors: a seqlock-protected UTF-8 JSON document (<see cref="TableDescriptors"/>).</summary>
     Descriptors = 6,
+    /// <summary>Per worker: batches and packets processed (<see cref="WorkerTotals"/>). Optional for readers: regions written before it have none.</summary>
+    WorkerTotals = 7,
 }
 
 /// <summary>One row of the section table.</summary>
@@ -47,13 +48,15 @@ public static class StatsLayout
     // Section table rows, 32 bytes each: id u32 @0, entry size u32 @4, offset u64 @8, entry count u64 @16,
     // entries per worker u32 @24 (0 = shared section), reserved u32 @28.
     public const int SectionRowSize = 32;
-    public const int SectionCount = 6;
+    public const int SectionCount = 7;
     public const int HeaderSize = FixedHeaderSize + SectionCount * SectionRowSize;
 
     /// <summary>Sections start on this boundary (a cache line).</summary>
     public const int SectionAlignment = 64;
     /// <summary>Mirror entries 0..254.</summary>
-    public const int MirrorEntries = MirrorTable.Capacity;
+    public const int MirrorEntries = 255;
+    /// <summary>Flow entries per hash bucket; the primary entry count is a multiple of it.</summary>
+    public const int FlowBucketSize = 4;
     /// <summary>Drop counter slots per worker (u64 each), indexed by <see cref="DropReason"/>.</summary>
     public const int DropCounterSlots = 64;
 
@@ -76,7 +79,7 @@ public static class StatsLayout
     {
         var rows = new StatsSectionInfo[SectionCount];
         long off = Align(HeaderSize);
-        rows[0] = new(StatsSection.FlowTableCounters, FlowTable.CounterBlockSize, off, 1, 0);
+        rows[0] = new(StatsSection.FlowTableCounters, FlowTableCounterBlock.Size, off, 1, 0);
         off = Align(off + rows[0].Length);
         rows[1] = new(StatsSection.FlowEntries, FlowEntry.Size, off, (long)flowPrimary + flowOverflow, 0);
         off = Align(off + rows[1].Length);
@@ -88,6 +91,8 @@ public static class StatsLayout
         off = Align(off + rows[4].Length);
         rows[5] = new(StatsSection.Descriptors, 1, off, (long)DescriptorHeaderSize + descriptorCapacity, 0);
         off = Align(off + rows[5].Length);
+        rows[6] = new(StatsSection.WorkerTotals, Stats.WorkerTotals.Size, off, workers, 1);
+        off = Align(off + rows[6].Length);
         totalSize = off;
         return rows;
     }
@@ -107,10 +112,19 @@ public sealed record StatsHeader(
     int MaxInterfaces,
     IReadOnlyList<StatsSectionInfo> Sections)
 {
-    public StatsSectionInfo Section(StatsSection id)
+    public StatsSectionInfo Section(StatsSection id) =>
+        TryGetSection(id, out var s) ? s : throw new KeyNotFoundException($"stats region has no section {id}");
+
+    /// <summary>The section's row, or false when the region has no such section (an optional one, from an older writer).</summary>
+    public bool TryGetSection(StatsSection id, out StatsSectionInfo section)
     {
         foreach (var s in Sections)
-            if (s.Id == id) return s;
-        throw new KeyNotFoundException($"stats region has no section {id}");
+            if (s.Id == id)
+            {
+                section = s;
+                return true;
+            }
+        section = default;
+        return false;
     }
 }

@@ -2,13 +2,12 @@ using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using Mirroring.Dataplane.Tables;
 
 namespace Mirroring.Dataplane.Stats;
 
 /// <summary>
 /// The writer side of the shared stats region: one memory-mapped file (mode 0600) or an anonymous mapping,
-/// laid out once at creation (docs/stats-region.md). Holds the flow table (<see cref="Flows"/>) and per-worker
+/// laid out once at creation (docs/stats-region.md). Holds the flow table's entries and counters (the dataplane's one FlowTable works on them) and per-worker
 /// counter blocks (<see cref="Worker"/>). Pointers handed out are valid until <see cref="Dispose"/>.
 /// </summary>
 public sealed unsafe class StatsRegion : IDisposable
@@ -22,8 +21,8 @@ public sealed unsafe class StatsRegion : IDisposable
         _view = view;
         _sections = sections;
         Options = options;
-        byte* b = view.Pointer;
-        Flows = new FlowTable(b + sections[1].Offset, b + sections[0].Offset, options.FlowEntries, options.ResolvedOverflowEntries);
+        FlowEntriesBase = view.Pointer + sections[1].Offset;
+        FlowCountersBase = view.Pointer + sections[0].Offset;
     }
 
     public StatsRegionOptions Options { get; }
@@ -33,15 +32,17 @@ public sealed unsafe class StatsRegion : IDisposable
     public int MaxInterfaces => Options.MaxInterfaces;
     public long TotalSize => _view.Length;
     public IReadOnlyList<StatsSectionInfo> Sections => _sections;
-    /// <summary>The flow table, stored in the region's flow section.</summary>
-    public FlowTable Flows { get; }
+    /// <summary>The flow section (primary then overflow entries), for the one flow table over this region.</summary>
+    internal byte* FlowEntriesBase { get; }
+    /// <summary>The flow table's counter block.</summary>
+    internal byte* FlowCountersBase { get; }
 
     /// <summary>Creates and lays out a region. Control plane: validates options and throws <see cref="ArgumentException"/>.</summary>
     public static StatsRegion Create(StatsRegionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.FlowEntries < FlowTable.BucketSize || !BitOperations.IsPow2(options.FlowEntries))
-            throw new ArgumentException($"FlowEntries must be a power of two >= {FlowTable.BucketSize}, got {options.FlowEntries}", nameof(options));
+        if (options.FlowEntries < StatsLayout.FlowBucketSize || !BitOperations.IsPow2(options.FlowEntries))
+            throw new ArgumentException($"FlowEntries must be a power of two >= {StatsLayout.FlowBucketSize}, got {options.FlowEntries}", nameof(options));
         int overflow = options.ResolvedOverflowEntries;
         if (overflow < 0 || (long)options.FlowEntries + overflow > int.MaxValue / 2)
             throw new ArgumentException($"OverflowEntries out of range: {overflow}", nameof(options));
@@ -128,7 +129,8 @@ public sealed unsafe class StatsRegion : IDisposable
             b + _sections[2].Offset + (long)worker * StatsLayout.MirrorEntries * MirrorCounters.Size,
             b + _sections[3].Offset + (long)worker * MaxInterfaces * InterfaceCounters.Size,
             MaxInterfaces,
-            b + _sections[4].Offset + (long)worker * StatsLayout.DropCounterSlots * sizeof(ulong));
+            b + _sections[4].Offset + (long)worker * StatsLayout.DropCounterSlots * sizeof(ulong),
+            b + _sections[6].Offset + (long)worker * WorkerTotals.Size);
     }
 
     /// <summary>Bytes available for the descriptors' JSON document.</summary>
@@ -158,12 +160,11 @@ public sealed unsafe class StatsRegion : IDisposable
     public void Dispose()
     {
         _view.Dispose();
-        Flows.Dispose();
     }
 }
 
 /// <summary>
-/// One worker's counter blocks: interface counters, mirror counters, drop counters. Single writer (the worker).
+/// One worker's counter blocks: interface counters, mirror counters, drop counters, its totals. Single writer (the worker).
 /// Interface and mirror entries are written inside their per-entry seqlock; drop counters are plain u64 adds.
 /// Never allocates, locks or throws; out-of-range indices are ignored (methods return false).
 /// Intended use: accumulate per batch, add once per batch.
@@ -174,9 +175,11 @@ public readonly unsafe struct WorkerCounters
     private readonly byte* _interfaces;
     private readonly int _maxInterfaces;
     private readonly byte* _drops;
+    private readonly byte* _totals;
 
-    internal WorkerCounters(int worker, byte* mirror, byte* interfaces, int maxInterfaces, byte* drops)
+    internal WorkerCounters(int worker, byte* mirror, byte* interfaces, int maxInterfaces, byte* drops, byte* totals)
     {
+        _totals = totals;
         Worker = worker;
         _mirror = mirror;
         _interfaces = interfaces;
@@ -207,6 +210,15 @@ public readonly unsafe struct WorkerCounters
     /// <summary>Adds transmitted packets/bytes (and how many of them were TX-mirrored).</summary>
     public bool AddTx(int vif, long packets, long bytes, long mirroredPackets = 0) =>
         AddInterface(vif, new InterfaceCounters { TxPackets = (ulong)packets, TxBytes = (ulong)bytes, TxMirroredPackets = (ulong)mirroredPackets });
+
+    /// <summary>Counts one processed batch of <paramref name="packets"/> packets in the worker's totals.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void AddBatch(int packets)
+    {
+        ref WorkerTotals t = ref Unsafe.AsRef<WorkerTotals>(_totals);
+        Volatile.Write(ref t.Batches, t.Batches + 1);
+        Volatile.Write(ref t.Packets, t.Packets + (ulong)packets);
+    }
 
     /// <summary>Adds to an interface's drop count.</summary>
     public bool AddInterfaceDrops(int vif, long drops) => AddInterface(vif, new InterfaceCounters { Drops = (ulong)drops });

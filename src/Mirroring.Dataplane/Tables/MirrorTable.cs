@@ -1,6 +1,8 @@
 using System.Diagnostics.CodeAnalysis;
 using Mirroring.Wire.Headers;
 
+using Mirroring.Dataplane.Stats;
+
 namespace Mirroring.Dataplane.Tables;
 
 /// <summary>Mirror entry flags, as in the reference vRouter.</summary>
@@ -135,7 +137,7 @@ public sealed class MirrorEntry
 /// </summary>
 public sealed class MirrorTable
 {
-    public const int Capacity = 255;
+    public const int Capacity = StatsLayout.MirrorEntries;
     /// <summary>The "no mirror" index.</summary>
     public const byte None = 255;
 

@@ -27,15 +27,15 @@ internal static class IpfixSamples
         Packets = 321,
         DiffBytes = 4560,
         DiffPackets = 45,
-        Action = FlowAction.Pass,
+        Action = FlowLogAction.Pass,
         VrouterIp = IPAddress.Parse("127.0.0.1"),
         MirrorIndex = 7,
         SecondaryMirrorIndex = 9,
         AnalyzerName = "an1",
         SecondaryAnalyzerName = "an2",
         // 321 packets: 319 mirrored, 1 sampled out, 1 rate limited.
-        Mirrored = new MirrorCounters(319, 123000, 44, 4500) { SampledOut = 1, Failures = new Dictionary<string, ulong> { ["rate_limited"] = 1 } },
-        SecondaryMirrored = new MirrorCounters(321, 123456, 45, 4560),
+        Mirrored = new MirrorSlotTotals(319, 123000, 44, 4500) { SampledOut = 1, Failures = new Dictionary<string, ulong> { ["rate_limited"] = 1 } },
+        SecondaryMirrored = new MirrorSlotTotals(321, 123456, 45, 4560),
         SampleTime = Sample,
     };
 
@@ -46,14 +46,14 @@ internal static class IpfixSamples
         Protocol = 17,
         TcpFlags = 0,
         DestinationPort = 53,
-        Action = FlowAction.Deny,
+        Action = FlowLogAction.Deny,
         DropReason = "policy-deny",
         MirrorIndex = null,
         SecondaryMirrorIndex = null,
         AnalyzerName = null,
         SecondaryAnalyzerName = null,
-        Mirrored = MirrorCounters.Zero,
-        SecondaryMirrored = MirrorCounters.Zero,
+        Mirrored = MirrorSlotTotals.Zero,
+        SecondaryMirrored = MirrorSlotTotals.Zero,
         TeardownTime = Sample,
     };
 }

@@ -30,7 +30,7 @@ public sealed class MirrorOutcomesStoreTests : IDisposable
         {
             SecondaryMirrorIndex = 5,
             SecondaryAnalyzerName = "an5",
-            SecondaryMirrored = new MirrorCounters(97, 9_700, 97, 9_700) { Failures = Reasons(("tx_queue_full", 3)) },
+            SecondaryMirrored = new MirrorSlotTotals(97, 9_700, 97, 9_700) { Failures = Reasons(("tx_queue_full", 3)) },
         };
         await using (var store = SqliteFlowStore.Open(_db))
             await store.WriteAsync([flow]);
@@ -67,7 +67,7 @@ public sealed class MirrorOutcomesStoreTests : IDisposable
         {
             SecondaryMirrorIndex = 5,
             SecondaryAnalyzerName = "an5",
-            SecondaryMirrored = new MirrorCounters(9, 900, 9, 900) { Failures = Reasons(("entry_missing", 1)) },
+            SecondaryMirrored = new MirrorSlotTotals(9, 900, 9, 900) { Failures = Reasons(("entry_missing", 1)) },
         };
         using var store = SqliteFlowStore.Open(_db);
         await store.WriteAsync([sampled, limited, lost, secondary]);

@@ -68,16 +68,17 @@ print(json.dumps(dict(version=version, total=total, pid=pid, router=router, work
             Path = path, FlowEntries = 64, OverflowEntries = 16, Workers = 2, MaxInterfaces = 8, RouterId = 0x0A00_0001,
         });
         var key = FlowKey.IPv4(7, 3, 6, 0x0A00_0005, 0x0A00_0006, 1234, 80);
-        region.Flows.TryInsert(key, key.ComputeHash(), 5, out int idx);
+        using var flows = new FlowTable(region);
+        flows.TryInsert(key, key.ComputeHash(), 5, out int idx);
         var attrs = FlowAttributes.Default;
         attrs.MirrorIndex = 9;
-        region.Flows.Configure(idx, attrs);
-        region.Flows.RecordPacket(idx, 1500, 77, 0x02);
-        region.Flows.RecordPacket(idx, 500, 88, 0x10);
-        region.Flows.RecordMirrored(idx, 0, 1500);
-        region.Flows.RecordSampledOut(idx, 0);
-        region.Flows.RecordMirrorFailure(idx, 1, MirrorFailure.RateLimited);
-        region.Flows.RecordMirrorFailure(idx, 1, MirrorFailure.NoBuffer);
+        flows.Configure(idx, attrs);
+        flows.RecordPacket(idx, 1500, 77, 0x02);
+        flows.RecordPacket(idx, 500, 88, 0x10);
+        flows.RecordMirrored(idx, 0, 1500);
+        flows.RecordSampledOut(idx, 0);
+        flows.RecordMirrorFailure(idx, 1, MirrorFailure.RateLimited);
+        flows.RecordMirrorFailure(idx, 1, MirrorFailure.NoBuffer);
         region.Worker(0).AddMirrorCounts(9, new MirrorCounters { Packets = 3, SentBytes = 300, SampledOut = 4 });
         region.Worker(1).AddMirrorFailure(9, MirrorFailure.RateLimited, 5);
         region.Worker(1).AddRx(3, 4, 400);
