@@ -69,7 +69,7 @@ public static class SoakRunner
         foreach (var vif in indices.Values) sinks[vif] = new NullSink();
         var worker = new PipelineWorker(dataplane, 0, sinks);
 
-        var store = SqliteFlowStore.Open(Path.Combine(options.WorkDirectory, "soak-flows.db"));
+        var store = FlowStores.Open(Path.Combine(options.WorkDirectory, "soak-flows.db"));
         var collector = new FlowStatsCollector(region.CreateReader(), [store], ownsReader: true);
         using var reader = region.CreateReader();
 

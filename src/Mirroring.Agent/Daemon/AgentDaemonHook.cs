@@ -12,7 +12,7 @@ namespace Mirroring.Agent.Daemon;
 /// </summary>
 public sealed class AgentDaemonHook : IDaemonHook, IDisposable
 {
-    private readonly string _storePath;
+    private readonly IFlowStore _store;
     private readonly IPEndPoint? _ipfix;
     private readonly TimeSpan _interval;
     private readonly DaemonLog _log;
@@ -21,9 +21,10 @@ public sealed class AgentDaemonHook : IDaemonHook, IDisposable
     private Timer? _timer;
     private bool _stopped;
 
-    public AgentDaemonHook(string storePath, IPEndPoint? ipfix, TimeSpan interval, DaemonLog log)
+    /// <param name="store">The flow store (<see cref="FlowStores.Open"/>); the hook owns it from now on.</param>
+    public AgentDaemonHook(IFlowStore store, IPEndPoint? ipfix, TimeSpan interval, DaemonLog log)
     {
-        _storePath = storePath;
+        _store = store;
         _ipfix = ipfix;
         _interval = interval;
         _log = log;
@@ -35,7 +36,7 @@ public sealed class AgentDaemonHook : IDaemonHook, IDisposable
     public void ConfigurationApplied(ConfigurationAppliedEvent applied)
     {
         if (_collector is not null) return;
-        var sinks = new List<IFlowRecordSink> { SqliteFlowStore.Open(_storePath) };
+        var sinks = new List<IFlowRecordSink> { _store };
         if (_ipfix is not null) sinks.Add(IpfixExporter.ToUdp(_ipfix));
         _collector = new FlowStatsCollector(applied.Dataplane.Region.CreateReader(), sinks, ownsReader: true);
         _timer = new Timer(_ => Collect("interval"), null, _interval, _interval);
@@ -68,7 +69,7 @@ public sealed class AgentDaemonHook : IDaemonHook, IDisposable
                 if (!result.AllSinksWritten)
                     _log.Warning($"agent: {why} pass: not every sink took the records ({string.Join("; ", _collector.Sinks.Where(s => s.LastError is not null).Select(s => $"{s.Name}: {s.LastError}"))}); they stay pending");
             }
-            catch (Exception e) when (e is IOException or InvalidOperationException or InvalidDataException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception e) when (e is IOException or InvalidOperationException or InvalidDataException or System.Data.Common.DbException)
             {
                 _log.Warning($"agent: {why} collection failed: {e.Message}");
             }
@@ -79,5 +80,6 @@ public sealed class AgentDaemonHook : IDaemonHook, IDisposable
     {
         _timer?.Dispose();
         if (_collector is not null && !_stopped) _collector.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        else if (_collector is null) _store.Dispose();
     }
 }

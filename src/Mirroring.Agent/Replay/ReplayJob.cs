@@ -99,13 +99,13 @@ public sealed class ReplayJob
         // (every half idle timeout) that every flow's final counters are read before aging can delete it.
         FlowStatsCollector? collector = null;
         if (_request.FlowStorePath is { } storePath)
-            collector = new FlowStatsCollector(region.CreateReader(), [SqliteFlowStore.Open(storePath)], ownsReader: true);
+            collector = new FlowStatsCollector(region.CreateReader(), [FlowStores.Open(storePath)], ownsReader: true);
         void Collect()
         {
             if (collector is null) return;
             var result = collector.CollectAsync().GetAwaiter().GetResult();
             if (!result.AllSinksWritten)
-                throw new IOException($"flow store {_request.FlowStorePath}: {collector.Sinks[0].LastError}");
+                throw new IOException($"flow store {FlowStores.Describe(_request.FlowStorePath!)}: {collector.Sinks[0].LastError}");
             FlowRecordsWritten += result.Records.Count;
         }
 

@@ -32,7 +32,7 @@ internal sealed class CollectorService(
         try
         {
             if (string.IsNullOrWhiteSpace(o.Db)) Directory.CreateDirectory(o.StateDir);
-            sinks.Add(SqliteFlowStore.Open(o.FlowStorePath));
+            sinks.Add(FlowStores.Open(o.FlowStorePath));
             if (!string.IsNullOrWhiteSpace(o.Ipfix))
             {
                 if (!IpfixEndpoint.TryResolve(o.Ipfix, out var endpoint, out var error))

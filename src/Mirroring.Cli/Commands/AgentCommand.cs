@@ -8,7 +8,8 @@ namespace Mirroring.Cli.Commands;
 /// <summary>
 /// <c>vrmirror agent</c>: the flow collector as a service over a stats region file another process writes. It only
 /// collects and exports (programming needs the dataplane in the same process: <c>vrmirror run</c>).
-/// Exit codes: 0 done; 1 the agent could not start or (with --once) a sink did not take every record; 2 bad settings.
+/// Exit codes: 0 done; 1 the agent could not start or (with --once) a sink did not take every record; 2 bad settings;
+/// 3 the flow store refused the agent (authentication, permissions, not a flow store of this version).
 /// </summary>
 internal static class AgentCommand
 {
@@ -17,7 +18,7 @@ internal static class AgentCommand
         var stats = new Option<string?>("--stats") { Description = "The stats region file the dataplane writes (e.g. /dev/shm/vrmirror.stats, or a replay's vrmirror.stats)" };
         var config = new Option<string?>("--config", "-c") { Description = "Configuration file; programmed and hot-reloaded only when the agent runs inside the dataplane (vrmirror run)" };
         var manifests = new Option<string[]>("--manifest") { Description = "Kubernetes manifests loaded with the configuration", AllowMultipleArgumentsPerToken = true };
-        var db = new Option<string?>("--db") { Description = "Flow store (SQLite); default <state-dir>/flows.db" };
+        var db = new Option<string?>("--db") { Description = "Flow store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export IPFIX over UDP to HOST:PORT" };
         var interval = new Option<string?>("--interval") { Description = "Time between collections: 500ms, 1s (default), 2m" };
         var stateDir = new Option<string?>("--state-dir") { Description = $"Folder for the default flow store and the mirror indices (default {AgentOptions.DefaultStateDirectory})" };
@@ -80,6 +81,10 @@ internal static class AgentCommand
             catch (OptionsValidationException e)
             {
                 return CliOutput.Fail("agent: invalid settings:\n  " + string.Join("\n  ", e.Failures), 2);
+            }
+            catch (Mirroring.Agent.Analytics.FlowStoreRefusedException e)
+            {
+                return CliOutput.Fail($"agent: {e.Message}", 3);
             }
             catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or UnauthorizedAccessException)
             {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Daemon;
 using Mirroring.Agent.Service;
 
@@ -22,7 +23,7 @@ internal static class RunCommand
         backend.AcceptOnlyFromAmong("afpacket", "pcap");
         var queues = new Option<int>("--multiqueue") { Description = "Worker threads; TAP devices get this many queues (IFF_MULTI_QUEUE) and the fabric this many fanout sockets", DefaultValueFactory = _ => 1 };
         var batch = new Option<int>("--batch") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
-        var db = new Option<string?>("--db") { Description = "Flow record store (SQLite), default <state-dir>/flows.db" };
+        var db = new Option<string?>("--db") { Description = "Flow record store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
@@ -31,7 +32,7 @@ internal static class RunCommand
             "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
             "forwards and mirrors until SIGTERM/SIGINT; SIGHUP reloads the configuration (a bad one is refused and the last good one kept). " +
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
-            "6 stats region not writable, 7 state directory not writable.")
+            "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store).")
         {
             config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch,
         };
@@ -59,7 +60,7 @@ internal static class RunCommand
             if (parse.GetValue(ipfix) is { } ipfixText && !IpfixEndpoint.TryResolve(ipfixText, out ipfixEndpoint, out var ipfixError))
                 return CliOutput.Fail($"--ipfix {ipfixText}: {ipfixError}", 2);
             var agent = new AgentSettings(
-                Path.GetFullPath(parse.GetValue(db) ?? Path.Combine(options.StateDirectory, AgentOptions.FlowStoreFileName)),
+                FlowStores.Normalize(parse.GetValue(db) ?? Path.Combine(options.StateDirectory, AgentOptions.FlowStoreFileName)),
                 ipfixEndpoint, TimeSpan.FromSeconds(seconds), !parse.GetValue(noWatch));
             return (int)Run(options, agent);
         });
@@ -73,7 +74,23 @@ internal static class RunCommand
         var log = new DaemonLog();
         using var host = new DaemonHost(options, log);
         // The agent: flow records from the stats region to the store (and IPFIX), a final export at stop.
-        using var agent = new AgentDaemonHook(agentSettings.StorePath, agentSettings.Ipfix, agentSettings.Interval, log);
+        IFlowStore store;
+        try
+        {
+            // A PostgreSQL server that is down is no reason not to forward: the store connects when it can.
+            store = FlowStores.Open(agentSettings.StorePath);
+        }
+        catch (FlowStoreRefusedException e)
+        {
+            log.Error(e.Message);
+            return DaemonExitCode.FlowStoreRefused;
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        {
+            log.Error($"--db {FlowStores.Describe(agentSettings.StorePath)}: {e.Message}");
+            return e is FormatException ? DaemonExitCode.Usage : DaemonExitCode.Failure;
+        }
+        using var agent = new AgentDaemonHook(store, agentSettings.Ipfix, agentSettings.Interval, log);
         host.AddHook(agent);
         // Signals only queue a request; the main thread does the work.
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; host.RequestStop("SIGTERM"); });

@@ -44,7 +44,7 @@ public sealed record TableDescriptors(
     /// <see cref="InterfaceKind.Fabric"/>; <paramref name="vrfs"/> are supplied by the caller (the tables do not hold names).
     /// </summary>
     public static TableDescriptors Capture(uint routerId, MirrorTable mirrors, NexthopTable nexthops, InterfaceTable interfaces,
-        IEnumerable<VrfDescriptor> vrfs)
+        IEnumerable<VrfDescriptor> vrfs, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(mirrors);
         ArgumentNullException.ThrowIfNull(nexthops);
@@ -53,7 +53,7 @@ public sealed record TableDescriptors(
         var vifs = interfaces.Dump();
         string fabric = vifs.FirstOrDefault(v => v.Kind == InterfaceKind.Fabric)?.Name ?? "";
         return new TableDescriptors(
-            new VrouterDescriptor(IpKey.Format(routerId, IpFamily.IPv4), fabric),
+            new VrouterDescriptor(IpKey.Format(routerId, IpFamily.IPv4), fabric, name),
             vrfs.OrderBy(v => v.Id).ToList(),
             vifs.Select(InterfaceDescriptor.From).ToList(),
             mirrors.Dump().Select(MirrorDescriptor.From).ToList(),
@@ -64,8 +64,8 @@ public sealed record TableDescriptors(
     }
 }
 
-/// <summary>The vRouter: router id (dotted IPv4) and the fabric interface's name.</summary>
-public sealed record VrouterDescriptor(string RouterId, string FabricInterface);
+/// <summary>The vRouter: router id (dotted IPv4), the fabric interface's name, and its node name (<c>vrouter.name</c>; null when not published).</summary>
+public sealed record VrouterDescriptor(string RouterId, string FabricInterface, string? Name = null);
 
 /// <summary>A VRF / virtual network: id, fully qualified name, VNI and the <c>mirror-destination</c> flag.</summary>
 public sealed record VrfDescriptor(int Id, string Name, uint Vni, bool MirrorDestination);
