@@ -67,6 +67,17 @@ public sealed class PostgresCluster : IDisposable
     /// <summary>The URL with the password in it, for connections the test process makes itself.</summary>
     public string UrlWithPassword(string database) => $"postgresql://{User}:{Password}@{Uri.EscapeDataString(SocketDirectory)}/{database}";
 
+    /// <summary>One database made on first use and shared by the tests of the class (each in its own schema, say).</summary>
+    public string SharedDatabase
+    {
+        get
+        {
+            lock (_settings) return _shared ??= CreateDatabase("shared");
+        }
+    }
+
+    private string? _shared;
+
     /// <summary>A new empty database; returns its name.</summary>
     public string CreateDatabase(string prefix = "flows")
     {

@@ -406,17 +406,22 @@ public sealed class SqliteFlowStoreContract : FlowStoreContract
     }
 }
 
-public sealed class PostgresFlowStoreContract(PostgresCluster cluster) : FlowStoreContract, IClassFixture<PostgresCluster>
+/// <summary>The contract against PostgreSQL: one database per class, a schema of its own per test (search_path).</summary>
+public sealed class PostgresFlowStoreContract : FlowStoreContract, IClassFixture<PostgresCluster>
 {
-    private readonly string _database = cluster.CreateDatabase();
+    private readonly PostgresCluster _cluster;
+    private readonly string _schema = "t_" + Guid.NewGuid().ToString("N");
 
-    protected override string Db => cluster.UrlWithPassword(_database);
-
-    protected override DbConnection Connect() => new NpgsqlConnection(PostgresConnectionString.Parse(cluster.UrlWithPassword(_database)).ConnectionString);
-
-    public override void Dispose()
+    public PostgresFlowStoreContract(PostgresCluster cluster)
     {
-        base.Dispose();
-        NpgsqlConnection.ClearAllPools();
+        _cluster = cluster;
+        using var c = new NpgsqlConnection(PostgresConnectionString.Parse(cluster.UrlWithPassword(cluster.SharedDatabase)).ConnectionString);
+        c.Open();
+        using var cmd = new NpgsqlCommand($"CREATE SCHEMA {_schema}", c);
+        cmd.ExecuteNonQuery();
     }
+
+    protected override string Db => _cluster.UrlWithPassword(_cluster.SharedDatabase) + "?options=" + Uri.EscapeDataString("-c search_path=" + _schema);
+
+    protected override DbConnection Connect() => new NpgsqlConnection(PostgresConnectionString.Parse(Db).ConnectionString);
 }

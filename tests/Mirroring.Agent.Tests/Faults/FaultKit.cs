@@ -1,13 +1,20 @@
+using System.Data.Common;
+using System.Globalization;
 using System.Net;
 using Microsoft.Data.Sqlite;
+using Mirroring.Agent.Analytics;
 using Mirroring.Dataplane.Stats;
+using Npgsql;
 
 namespace Mirroring.Agent.Tests.Faults;
 
 /// <summary>Per flow uuid: packets, bytes, primary and secondary mirrored packets and bytes.</summary>
 internal readonly record struct Totals(ulong Packets, ulong Bytes, ulong MirroredPackets, ulong MirroredBytes, ulong SecondaryPackets, ulong SecondaryBytes);
 
-/// <summary>Compares what a flow store holds with what a stats region counted.</summary>
+/// <summary>
+/// Compares what a flow store holds with what a stats region counted. <c>db</c> is a SQLite path or a PostgreSQL URL
+/// (with its password: these reads go around the store, straight to the database).
+/// </summary>
 internal static class FaultKit
 {
     /// <summary>The region's counters per flow uuid, as the collector names flows.</summary>
@@ -30,17 +37,23 @@ internal static class FaultKit
         "SELECT flow_uuid, sum(diff_packets), sum(diff_bytes), sum(diff_mirror_packets), sum(diff_mirror_bytes), " +
         "sum(diff_sec_mirror_packets), sum(diff_sec_mirror_bytes) FROM flow_samples GROUP BY flow_uuid;");
 
+    /// <summary>A connection to the store's database that does not go through the store.</summary>
+    public static DbConnection Connect(string db) => FlowStores.IsPostgres(db)
+        ? new NpgsqlConnection(PostgresConnectionString.Parse(db).ConnectionString)
+        : new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+
     private static Dictionary<Guid, Totals> Query(string db, string sql)
     {
-        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        using var c = Connect(db);
         c.Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = sql;
         using var r = cmd.ExecuteReader();
         var result = new Dictionary<Guid, Totals>();
+        // Sums are numeric in PostgreSQL: convert whatever comes.
+        ulong U(int i) => Convert.ToUInt64(r.GetValue(i), CultureInfo.InvariantCulture);
         while (r.Read())
-            result[Guid.Parse(r.GetString(0))] = new Totals((ulong)r.GetInt64(1), (ulong)r.GetInt64(2), (ulong)r.GetInt64(3),
-                (ulong)r.GetInt64(4), (ulong)r.GetInt64(5), (ulong)r.GetInt64(6));
+            result[r.GetGuid(0)] = new Totals(U(1), U(2), U(3), U(4), U(5), U(6));
         return result;
     }
 
