@@ -217,18 +217,33 @@ public sealed class PostgresFlowStore : IFlowStore
         lock (_gate) ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
-            using var conn = _source.OpenConnection();
-            if (!_schemaReady)
+            try
             {
-                EnsureSchema(conn, Name);
-                _schemaReady = true;
+                return Attempt(work);
             }
-            return work(conn);
+            catch (Exception e) when (Translate(e, Name) is IOException and not FlowStoreRefusedException)
+            {
+                // Pooled connections die with a restarted server: try once more on a new one. Safe for writes too,
+                // a batch that was in fact committed adds nothing the second time.
+                _source.Clear();
+                return Attempt(work);
+            }
         }
         catch (Exception e) when (Translate(e, Name) is { } translated)
         {
             throw translated;
         }
+    }
+
+    private T Attempt<T>(Func<NpgsqlConnection, T> work)
+    {
+        using var conn = _source.OpenConnection();
+        if (!_schemaReady)
+        {
+            EnsureSchema(conn, Name);
+            _schemaReady = true;
+        }
+        return work(conn);
     }
 
     /// <summary>
