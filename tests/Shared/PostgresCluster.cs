@@ -29,7 +29,9 @@ public sealed class PostgresCluster : IDisposable
         _runAs = UserExists("postgres") ? "postgres" : "nobody";
         Directory = ExternalTool.TempDirectory("vrm-pg");
         Password = Guid.NewGuid().ToString("N");
-        _settings = durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"];
+        // Slow statements and lock waits go to the server log (Log()), for the failure messages of tests.
+        string[] diagnostics = ["-c", "log_min_duration_statement=2000", "-c", "log_lock_waits=on", "-c", "deadlock_timeout=1s"];
+        _settings = durable ? diagnostics : [.. diagnostics, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"];
         try
         {
             var pwfile = Path.Combine(Directory, "pwfile");

@@ -59,7 +59,13 @@ public sealed class AgentDaemonHook : IDaemonHook, IDisposable
 
     private void Collect(string why)
     {
-        lock (_gate)
+        // A pass still running (a slow or unreachable database) is not queued behind: timer callbacks blocked on the
+        // lock would starve the thread pool, which the database client needs to finish that very pass.
+        bool taken = false;
+        if (why == "interval") Monitor.TryEnter(_gate, ref taken);
+        else Monitor.Enter(_gate, ref taken);
+        if (!taken) return;
+        try
         {
             if (_collector is null || _stopped) return;
             try
@@ -73,6 +79,10 @@ public sealed class AgentDaemonHook : IDaemonHook, IDisposable
             {
                 _log.Warning($"agent: {why} collection failed: {e.Message}");
             }
+        }
+        finally
+        {
+            Monitor.Exit(_gate);
         }
     }
 

@@ -39,7 +39,7 @@ internal static class FaultKit
 
     /// <summary>A connection to the store's database that does not go through the store.</summary>
     public static DbConnection Connect(string db) => FlowStores.IsPostgres(db)
-        ? new NpgsqlConnection(PostgresConnectionString.Parse(db).ConnectionString)
+        ? new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresConnectionString.Parse(db).ConnectionString) { Pooling = false }.ConnectionString)
         : new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
 
     private static Dictionary<Guid, Totals> Query(string db, string sql)
