@@ -303,7 +303,8 @@ public sealed class SqliteFlowStore : IFlowStore
     internal const string MigrationFrom1 = """
         ALTER TABLE flows ADD COLUMN node TEXT NOT NULL DEFAULT '';
         ALTER TABLE collector_state ADD COLUMN node TEXT NOT NULL DEFAULT '';
-        CREATE INDEX flows_node ON flows (node, last_sample_time);
+        DROP INDEX IF EXISTS flows_last_sample;
+        CREATE INDEX flows_node ON flows (node);
         CREATE INDEX collector_state_node ON collector_state (node);
         """;
 
@@ -348,8 +349,7 @@ public sealed class SqliteFlowStore : IFlowStore
         CREATE INDEX flows_sec_mirror_index ON flows (sec_mirror_index);
         CREATE INDEX flows_source_vn ON flows (source_vn);
         CREATE INDEX flows_destination_vn ON flows (destination_vn);
-        CREATE INDEX flows_last_sample ON flows (last_sample_time);
-        CREATE INDEX flows_node ON flows (node, last_sample_time);
+        CREATE INDEX flows_node ON flows (node);
 
         CREATE TABLE flow_samples (
             flow_uuid               TEXT NOT NULL REFERENCES flows (flow_uuid),

@@ -59,7 +59,7 @@ public sealed class SqliteFlowStoreTests : IDisposable
         Assert.Equal(["collector_state", "flow_samples", "flows", "schema_info"],
             Strings(_path, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"));
         var indexes = Strings(_path, "SELECT name FROM sqlite_master WHERE type='index' AND name NOT LIKE 'sqlite_%' ORDER BY name");
-        Assert.Equal(["collector_state_node", "flow_samples_time", "flows_analyzer", "flows_destination_vn", "flows_last_sample", "flows_mirror_index",
+        Assert.Equal(["collector_state_node", "flow_samples_time", "flows_analyzer", "flows_destination_vn", "flows_mirror_index",
             "flows_node", "flows_sec_analyzer", "flows_sec_mirror_index", "flows_source_vn"], indexes);
         Assert.Equal(["wal"], Strings(_path, "PRAGMA journal_mode"));
         Assert.Equal(SqliteFlowStore.SchemaVersion, Count(_path, "SELECT version FROM schema_info"));
@@ -91,9 +91,10 @@ public sealed class SqliteFlowStoreTests : IDisposable
     [Fact]
     public async Task A_version_1_store_is_migrated_on_open_keeping_its_rows_and_checkpoint()
     {
-        // Version 1 is version 2 without the node columns and their indexes.
+        // Version 1 is version 2 without the node columns and their indexes, with an index on last_sample_time.
         var v1 = System.Text.RegularExpressions.Regex.Replace(SqliteFlowStore.Schema, @",\s*\n\s*node\s+TEXT NOT NULL DEFAULT ''", "");
-        v1 = string.Join('\n', v1.Split('\n').Where(l => !l.Contains("_node", StringComparison.Ordinal)));
+        v1 = string.Join('\n', v1.Split('\n').Where(l => !l.Contains("_node", StringComparison.Ordinal)))
+            + "\nCREATE INDEX flows_last_sample ON flows (last_sample_time);\n";
         Assert.DoesNotContain("node", v1, StringComparison.Ordinal);
         var old = Flow(1);
         using (var c = new SqliteConnection($"Data Source={_path};Pooling=False"))
@@ -129,7 +130,9 @@ public sealed class SqliteFlowStoreTests : IDisposable
             Assert.Equal(12UL, updated.Packets);
             Assert.Equal(2, updated.WindowSamples);
         }
-        Assert.Contains("flows_node", Strings(_path, "SELECT name FROM sqlite_master WHERE type='index'"));
+        var indexes = Strings(_path, "SELECT name FROM sqlite_master WHERE type='index'");
+        Assert.Contains("flows_node", indexes);
+        Assert.DoesNotContain("flows_last_sample", indexes);
     }
 
     [Fact]
