@@ -140,10 +140,11 @@ internal static class FlowStoreSql
         return result;
     }
 
-    /// <summary>Samples before the cutoff go; flows whose last sample is before it go with their checkpoint rows.</summary>
-    public static PruneResult Prune(DbConnection connection, DbTransaction tx, DateTimeOffset cutoff)
+    /// <summary>Samples before the cutoff go; flows whose last sample is before it go with their checkpoint rows. One transaction.</summary>
+    public static PruneResult Prune(DbConnection connection, DateTimeOffset cutoff)
     {
         long cut = FlowStoreBatch.ToUnixMs(cutoff);
+        using var tx = connection.BeginTransaction();
         int Run(string sql)
         {
             using var cmd = connection.CreateCommand();
@@ -156,6 +157,7 @@ internal static class FlowStoreSql
         // Samples of an old flow are all older than its last sample: the first statement took them already.
         Run("DELETE FROM collector_state WHERE flow_uuid IN (SELECT flow_uuid FROM flows WHERE last_sample_time < @cut);");
         long flows = Run("DELETE FROM flows WHERE last_sample_time < @cut;");
+        tx.Commit();
         return new PruneResult(flows, samples);
     }
 

@@ -132,13 +132,7 @@ public sealed class PostgresFlowStore : IFlowStore
     }
 
     /// <inheritdoc />
-    public PruneResult Prune(DateTimeOffset cutoff) => Use(conn =>
-    {
-        using var tx = conn.BeginTransaction();
-        var result = FlowStoreSql.Prune(conn, tx, cutoff);
-        tx.Commit();
-        return result;
-    });
+    public PruneResult Prune(DateTimeOffset cutoff) => Use(conn => FlowStoreSql.Prune(conn, cutoff));
 
     public void Dispose()
     {

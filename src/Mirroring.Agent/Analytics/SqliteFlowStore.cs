@@ -150,10 +150,7 @@ public sealed class SqliteFlowStore : IFlowStore
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            using var tx = _connection.BeginTransaction();
-            var result = FlowStoreSql.Prune(_connection, tx, cutoff);
-            tx.Commit();
-            return result;
+            return FlowStoreSql.Prune(_connection, cutoff);
         }
     }
 
@@ -177,47 +174,35 @@ public sealed class SqliteFlowStore : IFlowStore
     {
         var batch = FlowStoreBatch.Prepare(records);
         using var tx = _connection.BeginTransaction();
-        using var upsertFlow = Command(tx, FlowStoreSql.InsertValues("flows", FlowStoreSql.FlowColumns) + FlowStoreSql.FlowConflict("max", "min"), FlowStoreSql.FlowColumns);
-        foreach (var row in batch.Flows)
+        ExecuteRows(tx, "flows", FlowStoreSql.FlowColumns, FlowStoreSql.FlowConflict("max", "min"), batch.Flows.Select(FlowStoreSql.FlowValues));
+        ExecuteRows(tx, "flow_samples", FlowStoreSql.SampleColumns, FlowStoreSql.SampleConflict, batch.Samples.Select(FlowStoreSql.SampleValues));
+        using (var dropState = _connection.CreateCommand())
         {
-            var values = FlowStoreSql.FlowValues(row);
-            for (int i = 0; i < values.Length; i++) upsertFlow.Parameters[i].Value = Sqlite(values[i]);
-            upsertFlow.ExecuteNonQuery();
+            dropState.Transaction = tx;
+            dropState.CommandText = "DELETE FROM collector_state WHERE flow_uuid = @flow_uuid;";
+            var uuid = dropState.Parameters.Add(new SqliteParameter("@flow_uuid", null));
+            foreach (var torn in batch.CheckpointDeletes)
+            {
+                uuid.Value = FlowStoreBatch.UuidText(torn);
+                dropState.ExecuteNonQuery();
+            }
         }
-
-        using var insertSample = Command(tx, FlowStoreSql.InsertValues("flow_samples", FlowStoreSql.SampleColumns) + FlowStoreSql.SampleConflict, FlowStoreSql.SampleColumns);
-        foreach (var r in batch.Samples)
-        {
-            var values = FlowStoreSql.SampleValues(r);
-            for (int i = 0; i < values.Length; i++) insertSample.Parameters[i].Value = Sqlite(values[i]);
-            insertSample.ExecuteNonQuery();
-        }
-
-        using var dropState = Command(tx, "DELETE FROM collector_state WHERE flow_uuid = @flow_uuid;", [FlowStoreSql.CheckpointColumns[0]]);
-        foreach (var uuid in batch.CheckpointDeletes)
-        {
-            dropState.Parameters[0].Value = FlowStoreBatch.UuidText(uuid);
-            dropState.ExecuteNonQuery();
-        }
-
-        using var saveState = Command(tx, FlowStoreSql.InsertValues("collector_state", FlowStoreSql.CheckpointColumns) + FlowStoreSql.CheckpointConflict, FlowStoreSql.CheckpointColumns);
-        foreach (var r in batch.CheckpointUpserts)
-        {
-            var values = FlowStoreSql.CheckpointValues(r);
-            for (int i = 0; i < values.Length; i++) saveState.Parameters[i].Value = Sqlite(values[i]);
-            saveState.ExecuteNonQuery();
-        }
+        ExecuteRows(tx, "collector_state", FlowStoreSql.CheckpointColumns, FlowStoreSql.CheckpointConflict, batch.CheckpointUpserts.Select(FlowStoreSql.CheckpointValues));
         tx.Commit();
     }
 
-    /// <summary>A prepared command with one parameter per column, named as the column (<c>@column</c>).</summary>
-    private SqliteCommand Command(SqliteTransaction tx, string sql, IReadOnlyList<FlowStoreSql.Column> columns)
+    /// <summary>One prepared <c>INSERT ... VALUES (@column, ...)</c> plus its conflict rule, executed for each row.</summary>
+    private void ExecuteRows(SqliteTransaction tx, string table, IReadOnlyList<FlowStoreSql.Column> columns, string conflict, IEnumerable<object?[]> rows)
     {
-        var cmd = _connection.CreateCommand();
+        using var cmd = _connection.CreateCommand();
         cmd.Transaction = tx;
-        cmd.CommandText = sql;
+        cmd.CommandText = FlowStoreSql.InsertValues(table, columns) + conflict;
         foreach (var c in columns) cmd.Parameters.Add(new SqliteParameter("@" + c.Name, null));
-        return cmd;
+        foreach (var values in rows)
+        {
+            for (int i = 0; i < values.Length; i++) cmd.Parameters[i].Value = Sqlite(values[i]);
+            cmd.ExecuteNonQuery();
+        }
     }
 
     /// <summary>SQLite keeps uuids as text and has no boolean: the shared values, as this store binds them.</summary>
