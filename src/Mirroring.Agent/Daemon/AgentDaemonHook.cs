@@ -12,7 +12,8 @@ namespace Mirroring.Agent.Daemon;
 /// </summary>
 public sealed class AgentDaemonHook : IDaemonHook, IDisposable
 {
-    private readonly IFlowStore _store;
+    private readonly Func<IFlowStore> _openStore;
+    private IFlowStore? _store;
     private readonly IPEndPoint? _ipfix;
     private readonly TimeSpan _interval;
     private readonly DaemonLog _log;
@@ -21,10 +22,11 @@ public sealed class AgentDaemonHook : IDaemonHook, IDisposable
     private Timer? _timer;
     private bool _stopped;
 
-    /// <param name="store">The flow store (<see cref="FlowStores.Open"/>); the hook owns it from now on.</param>
-    public AgentDaemonHook(IFlowStore store, IPEndPoint? ipfix, TimeSpan interval, DaemonLog log)
+    /// <param name="openStore">Opens the flow store (<see cref="FlowStores.Open"/>) at the first applied configuration (the
+    /// state directory exists by then); the hook owns what it returns.</param>
+    public AgentDaemonHook(Func<IFlowStore> openStore, IPEndPoint? ipfix, TimeSpan interval, DaemonLog log)
     {
-        _store = store;
+        _openStore = openStore;
         _ipfix = ipfix;
         _interval = interval;
         _log = log;
@@ -36,6 +38,7 @@ public sealed class AgentDaemonHook : IDaemonHook, IDisposable
     public void ConfigurationApplied(ConfigurationAppliedEvent applied)
     {
         if (_collector is not null) return;
+        _store = _openStore();
         var sinks = new List<IFlowRecordSink> { _store };
         if (_ipfix is not null) sinks.Add(IpfixExporter.ToUdp(_ipfix));
         _collector = new FlowStatsCollector(applied.Dataplane.Region.CreateReader(), sinks, ownsReader: true);
@@ -90,6 +93,6 @@ public sealed class AgentDaemonHook : IDaemonHook, IDisposable
     {
         _timer?.Dispose();
         if (_collector is not null && !_stopped) _collector.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        else if (_collector is null) _store.Dispose();
+        else if (_collector is null) _store?.Dispose();
     }
 }

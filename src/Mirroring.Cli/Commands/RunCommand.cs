@@ -74,23 +74,28 @@ internal static class RunCommand
         var log = new DaemonLog();
         using var host = new DaemonHost(options, log);
         // The agent: flow records from the stats region to the store (and IPFIX), a final export at stop.
-        IFlowStore store;
-        try
+        // A PostgreSQL store is checked before anything starts, so a refused login is exit code 8; one that is down is
+        // no reason not to forward (the store connects when it can). A SQLite file opens at the first configuration,
+        // once the state directory exists.
+        IFlowStore? postgres = null;
+        if (FlowStores.IsPostgres(agentSettings.StorePath))
         {
-            // A PostgreSQL server that is down is no reason not to forward: the store connects when it can.
-            store = FlowStores.Open(agentSettings.StorePath);
+            try
+            {
+                postgres = FlowStores.Open(agentSettings.StorePath);
+            }
+            catch (FlowStoreRefusedException e)
+            {
+                log.Error(e.Message);
+                return DaemonExitCode.FlowStoreRefused;
+            }
+            catch (FormatException e)
+            {
+                log.Error($"--db {FlowStores.Describe(agentSettings.StorePath)}: {e.Message}");
+                return DaemonExitCode.Usage;
+            }
         }
-        catch (FlowStoreRefusedException e)
-        {
-            log.Error(e.Message);
-            return DaemonExitCode.FlowStoreRefused;
-        }
-        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
-        {
-            log.Error($"--db {FlowStores.Describe(agentSettings.StorePath)}: {e.Message}");
-            return e is FormatException ? DaemonExitCode.Usage : DaemonExitCode.Failure;
-        }
-        using var agent = new AgentDaemonHook(store, agentSettings.Ipfix, agentSettings.Interval, log);
+        using var agent = new AgentDaemonHook(() => postgres ?? FlowStores.Open(agentSettings.StorePath), agentSettings.Ipfix, agentSettings.Interval, log);
         host.AddHook(agent);
         // Signals only queue a request; the main thread does the work.
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; host.RequestStop("SIGTERM"); });
