@@ -19,7 +19,7 @@ public enum DaemonExitCode
     StatsRegionNotWritable = 6,
     /// <summary>The state directory cannot be created or written.</summary>
     StateDirectoryNotWritable = 7,
-    /// <summary>The flow store refused the agent: authentication, permissions, or a database that is not a flow store of this version.</summary>
+    /// <summary>The PostgreSQL flow store (checked before start) refused the agent: authentication, permissions, or a database that is not a flow store of this version.</summary>
     FlowStoreRefused = 8,
 }
 
