@@ -122,12 +122,12 @@ public static class FlowStoreWriteBenchmark
             Bytes = 1000,
             DiffPackets = 10,
             DiffBytes = 1000,
-            Action = FlowAction.Pass,
+            Action = FlowLogAction.Pass,
             VrouterIp = Router,
             Node = "bench-node",
             MirrorIndex = mirrored ? 1 : null,
             AnalyzerName = mirrored ? "an1" : null,
-            Mirrored = mirrored ? new MirrorCounters(10, 1000, 10, 1000) : MirrorCounters.Zero,
+            Mirrored = mirrored ? new MirrorSlotTotals(10, 1000, 10, 1000) : MirrorSlotTotals.Zero,
             SampleTime = t0,
         };
     }
@@ -139,7 +139,7 @@ public static class FlowStoreWriteBenchmark
         Bytes = r.Bytes + 500,
         DiffPackets = 5,
         DiffBytes = 500,
-        Mirrored = r.MirrorIndex is null ? MirrorCounters.Zero : new MirrorCounters(r.Mirrored.Packets + 5, r.Mirrored.Bytes + 500, 5, 500),
+        Mirrored = r.MirrorIndex is null ? MirrorSlotTotals.Zero : new MirrorSlotTotals(r.Mirrored.Packets + 5, r.Mirrored.Bytes + 500, 5, 500),
         SampleTime = r.SampleTime.AddSeconds(1) + TimeSpan.FromMilliseconds(pass),
     };
 }

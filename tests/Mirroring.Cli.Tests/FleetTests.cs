@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Mirroring.Agent.Tests.Faults;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Testing;
 
@@ -30,7 +29,7 @@ public sealed class FleetTests(PostgresCluster cluster) : IClassFixture<Postgres
     private static List<JsonElement> JsonLines(string stdout) =>
         stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
 
-    private static Totals TotalsOf(JsonElement row) => new(
+    private static FlowCounts TotalsOf(JsonElement row) => new(
         row.GetProperty("packets").GetUInt64(), row.GetProperty("bytes").GetUInt64(),
         row.GetProperty("mirrored_packets").GetUInt64(), row.GetProperty("mirrored_bytes").GetUInt64(),
         row.GetProperty("secondary_mirrored_packets").GetUInt64(), row.GetProperty("secondary_mirrored_bytes").GetUInt64());
@@ -52,7 +51,7 @@ public sealed class FleetTests(PostgresCluster cluster) : IClassFixture<Postgres
         foreach (var r in replays) r.EnsureSuccess("vrmirror replay --db postgresql://...");
 
         // Each node's region, per flow: the fleet is their union.
-        var regions = new Dictionary<string, Dictionary<Guid, Totals>>();
+        var regions = new Dictionary<string, Dictionary<Guid, FlowCounts>>();
         foreach (var n in nodes)
         {
             using var reader = StatsRegionReader.Open(Path.Combine(_dir, $"out{n}", "vrmirror.stats"));

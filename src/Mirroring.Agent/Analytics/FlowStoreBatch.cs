@@ -89,11 +89,11 @@ internal sealed class FlowStoreBatch
         _ => throw new ArgumentOutOfRangeException(nameof(d), d, "unknown flow direction"),
     };
 
-    public static string ActionText(FlowAction a) => a switch
+    public static string ActionText(FlowLogAction a) => a switch
     {
-        FlowAction.Pass => "pass",
-        FlowAction.Deny => "deny",
-        FlowAction.Drop => "drop",
+        FlowLogAction.Pass => "pass",
+        FlowLogAction.Deny => "deny",
+        FlowLogAction.Drop => "drop",
         _ => throw new ArgumentOutOfRangeException(nameof(a), a, "unknown flow action"),
     };
 }

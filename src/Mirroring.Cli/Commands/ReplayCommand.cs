@@ -1,7 +1,7 @@
 using Mirroring.Agent.Analytics;
 using System.CommandLine;
 using Mirroring.Agent.Configuration;
-using Mirroring.Agent.Replay;
+using Mirroring.Host.Replay;
 using Mirroring.Wire.Capture;
 using Spectre.Console;
 

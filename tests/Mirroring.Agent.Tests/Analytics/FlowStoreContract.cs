@@ -215,7 +215,7 @@ public abstract class FlowStoreContract : IDisposable
             SourceIp = System.Net.IPAddress.Parse("2001:db8::11"),
             DestinationIp = System.Net.IPAddress.Parse("2001:db8::12"),
             Direction = FlowDirection.Egress,
-            Action = FlowAction.Drop,
+            Action = FlowLogAction.Drop,
             DropReason = "Flow Action Drop",
             TeardownTime = T0.AddMinutes(2),
         };
@@ -225,7 +225,7 @@ public abstract class FlowStoreContract : IDisposable
         Assert.Equal(v6.SourceIp, row.SourceIp);
         Assert.Equal(v6.DestinationIp, row.DestinationIp);
         Assert.Equal(FlowDirection.Egress, row.Direction);
-        Assert.Equal(FlowAction.Drop, row.Action);
+        Assert.Equal(FlowLogAction.Drop, row.Action);
         Assert.Equal("Flow Action Drop", row.DropReason);
         Assert.Null(row.MirrorIndex);
         Assert.Null(row.PacketGap);
@@ -263,7 +263,7 @@ public abstract class FlowStoreContract : IDisposable
         {
             SecondaryMirrorIndex = 3,
             SecondaryAnalyzerName = "an1",
-            SecondaryMirrored = new MirrorCounters(20, 2000, 20, 2000),
+            SecondaryMirrored = new MirrorSlotTotals(20, 2000, 20, 2000),
             Node = "compute-2",
         };
         var f3 = Flow(3, mirrorIndex: null, sourceVn: "default-domain:demo:green", destinationVn: "default-domain:demo:red");
@@ -375,7 +375,7 @@ public abstract class FlowStoreContract : IDisposable
         Assert.Equal(20UL, row.SecondaryMirroredPackets);
         Assert.Equal(T0, row.SetupTime);
         Assert.Null(row.TeardownTime);
-        Assert.Equal(FlowAction.Pass, row.Action);
+        Assert.Equal(FlowLogAction.Pass, row.Action);
         Assert.Equal(Vrouter, row.VrouterIp);
     }
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Mirroring.Agent.Tests.Faults;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Testing;
 

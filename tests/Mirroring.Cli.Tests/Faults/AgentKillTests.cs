@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using Mirroring.Agent.Analytics;
-using Mirroring.Agent.Tests.Faults;
 using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Programming;
 using Mirroring.Dataplane.Packets;
@@ -55,6 +54,8 @@ public sealed class AgentKillTests(PostgresCluster cluster) : IDisposable, IClas
             UseShellExecute = false,
             WorkingDirectory = ExternalTool.RepositoryRoot,
         };
+        // A line per collection pass ("5 active flows: 5 records ...") is what the tests wait for.
+        psi.Environment["VRMIRROR_LOGGING__LOGLEVEL__DEFAULT"] = "Debug";
         psi.ArgumentList.Add("agent");
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var (name, value) in environment) psi.Environment[name] = value;
