@@ -12,6 +12,8 @@ public sealed record DataplaneOptions
     public int MaxFrameLength { get; init; } = 9216;
     /// <summary>Bytes per worker for mirror copies and generated frames, reused every batch.</summary>
     public int CopyAreaBytes { get; init; } = 4 << 20;
+    /// <summary>Bytes per worker a port backend lends to its driver (the DPDK mbuf pool), 0 for none; see <see cref="Packets.PacketMemory"/>.</summary>
+    public int PortAreaBytes { get; init; }
     /// <summary>A flow idle this long is deleted (reference default 180 s).</summary>
     public TimeSpan FlowIdleTimeout { get; init; } = TimeSpan.FromSeconds(180);
 
