@@ -5,6 +5,7 @@ using Mirroring.Agent.Programming;
 using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports;
+using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Wire.Capture;
 
@@ -19,6 +20,13 @@ public sealed record BenchOptions(BenchScenario Scenario)
     public int BatchSize { get; init; } = 64;
     /// <summary>Flow table primary entries.</summary>
     public int FlowEntries { get; init; } = 524_288;
+    public BenchIo Io { get; init; } = BenchIo.Memory;
+    /// <summary>With <see cref="BenchIo.Dpdk"/>: EAL arguments (null: <see cref="DpdkEal.DefaultArguments"/>).</summary>
+    public IReadOnlyList<string>? DpdkEalArguments { get; init; }
+    /// <summary>With <see cref="BenchIo.Dpdk"/>: this capture once instead of the scenario's traffic forever (one worker).</summary>
+    public string? InputFile { get; init; }
+    /// <summary>With <see cref="BenchIo.Dpdk"/>: write each output interface to DIR/&lt;interface&gt;.pcap instead of net_null.</summary>
+    public string? OutputDirectory { get; init; }
 }
 
 /// <summary>
@@ -41,6 +49,12 @@ public static class BenchRunner
     {
         var scenario = options.Scenario;
         int workers = options.Workers;
+        bool dpdk = options.Io == BenchIo.Dpdk;
+        bool once = options.InputFile is not null;
+        if (!dpdk && (once || options.OutputDirectory is not null)) throw new ArgumentException("an input file and an output directory need --io dpdk");
+        if (once && workers != 1) throw new ArgumentException("an input file is read by one worker");
+        if (dpdk) DpdkEal.Initialize(options.DpdkEalArguments ?? DpdkEal.DefaultArguments());
+
         var config = LoadConfig(scenario, options.FlowEntries);
         var region = StatsRegion.Create(new StatsRegionOptions
         {
@@ -48,33 +62,98 @@ public static class BenchRunner
             Workers = workers,
             RouterId = Wire.Addressing.IPv4Address.FromIPAddress(config.Vrouter.RouterId).Value,
         });
-        using var dataplane = new VrouterDataplane(region, new DataplaneOptions { BatchSize = options.BatchSize, MaxFrameLength = 2048 });
-        var programmed = new DataplaneProgrammer(dataplane).Apply(config);
-        ushort inputVif = (ushort)programmed.InterfaceIndices[BenchScenario.InputInterface];
 
         log?.Invoke($"building {scenario.Flows:N0} flows of traffic for {workers} worker(s)...");
         var shards = new List<int>[workers];
         for (int w = 0; w < workers; w++) shards[w] = new List<int>(scenario.Flows / workers + 16);
         for (int f = 0; f < scenario.Flows; f++) shards[BenchTraffic.ShardOf(f, workers)].Add(f);
+        var traffic = shards.Select(shard => new BenchTraffic(scenario, scenario.Flows, shard)).ToArray();
+        long expected = once ? CountPackets(options.InputFile!) : 0;
+        var pool = dpdk ? DpdkBenchPorts.PoolFor(once ? (int)Math.Min(expected, 1 << 20) : traffic.Max(t => t.Count), scenario.Sizes.Max(x => x.Size)) : null;
 
-        var states = new WorkerState[workers];
-        for (int w = 0; w < workers; w++)
+        var work = dpdk ? Directory.CreateTempSubdirectory("vrmirror-bench-") : null;
+        using var ports = dpdk ? new DpdkBenchPorts(work!.FullName) : null;
+        using var dataplane = new VrouterDataplane(region, new DataplaneOptions
         {
-            var sinks = new NullSink?[region.MaxInterfaces];
-            foreach (var vif in programmed.InterfaceIndices.Values) sinks[vif] = new NullSink();
-            states[w] = new WorkerState(new PipelineWorker(dataplane, w, sinks), new BenchTraffic(scenario, scenario.Flows, shards[w]), sinks, inputVif);
-        }
+            BatchSize = options.BatchSize, MaxFrameLength = 2048, PortAreaBytes = pool?.AreaBytes() ?? 0,
+        });
+        try
+        {
+            var programmed = new DataplaneProgrammer(dataplane).Apply(config);
+            ushort inputVif = (ushort)programmed.InterfaceIndices[BenchScenario.InputInterface];
 
+            var states = new WorkerState[workers];
+            for (int w = 0; w < workers; w++)
+            {
+                var sinks = new NullSink?[region.MaxInterfaces];
+                foreach (var vif in programmed.InterfaceIndices.Values) sinks[vif] = new NullSink();
+                states[w] = new WorkerState(new PipelineWorker(dataplane, w, sinks), traffic[w], sinks, inputVif);
+            }
+            if (ports is not null)
+            {
+                var inputs = once ? [options.InputFile!] : ports.WriteInputs(traffic);
+                ports.Open([.. states.Select(s => s.Worker.Memory)], pool!, programmed, inputs, infinite: !once, options.OutputDirectory);
+                for (int w = 0; w < workers; w++)
+                {
+                    states[w].Source = ports.Source(w);
+                    for (int vif = 0; vif < states[w].Sinks.Length; vif++)
+                        if (states[w].Sinks[vif] is { } sink) sink.Inner = ports.Sink(w, vif);
+                }
+                log?.Invoke($"DPDK: {workers} worker(s), pools of {pool!.Mbufs} mbufs of {pool.DataRoom} bytes in each worker's packet memory; " +
+                            $"input {(once ? options.InputFile : "net_pcap infinite_rx")}, outputs {(options.OutputDirectory is null ? "net_null no-rx" : "net_pcap " + options.OutputDirectory)}");
+            }
+            var result = Measure(options, states, region, once ? expected : 0, log);
+            if (ports is null) return result;
+            // Copies are counted from the first packet on: per packet received since then (warm-up included).
+            var (rxCopies, txCopies) = ports.Copies();
+            long received = states.Sum(s => s.Received);
+            ports.Dispose();
+            return result with
+            {
+                Io = "dpdk",
+                RxCopiesPerPacket = received == 0 ? 0 : Math.Round((double)rxCopies / received, 4),
+                TxCopiesPerPacket = received == 0 ? 0 : Math.Round((double)txCopies / received, 4),
+            };
+        }
+        finally
+        {
+            ports?.Dispose();
+            if (work is not null)
+            {
+                try { work.Delete(recursive: true); }
+                catch (IOException) { }
+            }
+        }
+    }
+
+    private static long CountPackets(string path)
+    {
+        long n = 0;
+        using var reader = CaptureReader.Open(path);
+        while (reader.TryReadNext(out _)) n++;
+        return n;
+    }
+
+    /// <summary>Runs the workers: warm-up, then the measured window (or, with <paramref name="expectedPackets"/>, until that many came in).</summary>
+    private static BenchResult Measure(BenchOptions options, WorkerState[] states, StatsRegion region, long expectedPackets, Action<string>? log)
+    {
+        var scenario = options.Scenario;
+        int workers = states.Length;
         var previousMode = GCSettings.LatencyMode;
         GCSettings.LatencyMode = GCLatencyMode.SustainedLowLatency;
         try
         {
             var threads = states.Select((s, i) => new Thread(() => s.Loop()) { Name = $"bench-worker-{i}", IsBackground = true, Priority = ThreadPriority.Highest }).ToArray();
+            // A file read once is measured from its first packet.
+            if (expectedPackets > 0) foreach (var s in states) s.Phase = Phase.Measure;
             foreach (var t in threads) t.Start();
 
             var warm = Stopwatch.StartNew();
-            while (warm.Elapsed.TotalSeconds < options.WarmupSeconds || states.Any(s => !s.WarmedUp)) Thread.Sleep(10);
-            log?.Invoke($"warm-up done after {warm.Elapsed.TotalSeconds:F1} s; measuring {options.Seconds} s...");
+            if (expectedPackets == 0)
+            {
+                while (warm.Elapsed.TotalSeconds < options.WarmupSeconds || states.Any(s => !s.WarmedUp && s.Failure is null)) Thread.Sleep(10);
+                log?.Invoke($"warm-up done after {warm.Elapsed.TotalSeconds:F1} s; measuring {options.Seconds} s...");
+            }
 
             // Steady state: from here on nothing should allocate.
             int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
@@ -82,7 +161,17 @@ public static class BenchRunner
             var cpuBefore = process.TotalProcessorTime;
             long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
             foreach (var s in states) s.Phase = Phase.Measure;
-            Thread.Sleep(TimeSpan.FromSeconds(options.Seconds));
+            if (expectedPackets == 0)
+            {
+                Thread.Sleep(TimeSpan.FromSeconds(options.Seconds));
+            }
+            else
+            {
+                // Every packet of the file, or a minute without them all.
+                var deadline = Stopwatch.StartNew();
+                while (states.Sum(s => Volatile.Read(ref s.Received)) < expectedPackets && deadline.Elapsed.TotalSeconds < 60 && states.All(s => s.Failure is null))
+                    Thread.Sleep(5);
+            }
             foreach (var s in states) s.Phase = Phase.Stop;
             foreach (var t in threads) t.Join();
             long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
@@ -204,22 +293,75 @@ public static class BenchRunner
     {
         public readonly LatencyHistogram Histogram = new();
         public readonly NullSink?[] Sinks = sinks;
+        public readonly PipelineWorker Worker = worker;
         public volatile Phase Phase = Phase.Warmup;
         public volatile bool WarmedUp;
         public long Packets, Bytes, ElapsedTicks, ThreadAllocatedBytes;
+        /// <summary>Frames received from <see cref="Source"/> so far (warm-up included).</summary>
+        public long Received;
         public Exception? Failure;
+
+        /// <summary>A driver's queue to poll instead of copying the pre-built frames (<c>--io dpdk</c>).</summary>
+        public IPacketSource? Source;
 
         public void Loop()
         {
-            try { Run(); }
+            try
+            {
+                if (Source is null) Run();
+                else RunPolling(Source);
+            }
             catch (Exception e) { Failure = e; }
+            finally
+            {
+                if (Source is not null) DpdkEal.UnregisterThread();
+            }
+        }
+
+        /// <summary>The same measurement over a driver: each round is one receive burst, the pipeline and the transmits.</summary>
+        private void RunPolling(IPacketSource source)
+        {
+            var frames = Worker.ReceiveFrames;
+            long sent = 0, bytes = 0, start = 0, allocatedAtStart = 0, received = 0;
+            bool measuring = false;
+            while (true)
+            {
+                var phase = Phase;
+                if (phase != Phase.Warmup && !measuring)
+                {
+                    if (phase == Phase.Stop) break;
+                    measuring = true;
+                    Histogram.Clear();
+                    foreach (var s in Sinks) s?.Reset();
+                    sent = 0;
+                    bytes = 0;
+                    allocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
+                    start = Stopwatch.GetTimestamp();
+                }
+                else if (phase == Phase.Stop) break;
+
+                long t0 = Stopwatch.GetTimestamp();
+                int n = Worker.Poll(source);
+                if (n == 0) continue;
+                long t1 = Stopwatch.GetTimestamp();
+                Histogram.Record(t1 - t0);
+                for (int j = 0; j < n; j++) bytes += frames[j].Length;
+                sent += n;
+                received += n;
+                Volatile.Write(ref Received, received);
+                if (received >= traffic.Count) WarmedUp = true;
+            }
+            ElapsedTicks = Stopwatch.GetTimestamp() - start;
+            ThreadAllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - allocatedAtStart;
+            Packets = sent;
+            Bytes = bytes;
         }
 
         private void Run()
         {
-            var memory = worker.Memory;
-            var frames = worker.ReceiveFrames;
-            int batch = worker.BatchSize;
+            var memory = Worker.Memory;
+            var frames = Worker.ReceiveFrames;
+            int batch = Worker.BatchSize;
             int count = traffic.Count;
             int[] offsets = traffic.Offsets, lengths = traffic.Lengths;
             byte* source = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref traffic.Bytes[0]);
@@ -259,7 +401,7 @@ public static class BenchRunner
                     bytes += length;
                     if (++cursor == count) { cursor = 0; WarmedUp = true; }
                 }
-                worker.Process(batch);
+                Worker.Process(batch);
                 long t1 = Stopwatch.GetTimestamp();
                 Histogram.Record(t1 - t0);
                 sent += batch;
@@ -272,12 +414,18 @@ public static class BenchRunner
     }
 }
 
-/// <summary>A port that counts what it is given and drops it (DPDK's net_null TX).</summary>
+/// <summary>
+/// A port that counts what it is given and drops it (DPDK's net_null TX), or, with <see cref="Inner"/>, counts and
+/// hands it to that port (a DPDK queue under <c>--io dpdk</c>): the counting is the same in both I/O modes.
+/// </summary>
 public sealed class NullSink : IPacketSink
 {
     public long Frames { get; private set; }
     public long MirrorCopies { get; private set; }
     public long Bytes { get; private set; }
+
+    /// <summary>Where the frames go after being counted (null: nowhere).</summary>
+    public IPacketSink? Inner { get; set; }
 
     public void Transmit(PacketMemory memory, ReadOnlySpan<Frame> frames)
     {
@@ -287,8 +435,9 @@ public sealed class NullSink : IPacketSink
             Bytes += f.Length;
             if ((f.Flags & FrameFlags.MirrorCopy) != 0) MirrorCopies++;
         }
+        Inner?.Transmit(memory, frames);
     }
 
-    public void Flush() { }
+    public void Flush() => Inner?.Flush();
     public void Reset() => Frames = MirrorCopies = Bytes = 0;
 }

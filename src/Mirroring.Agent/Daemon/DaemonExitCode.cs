@@ -19,6 +19,23 @@ public enum DaemonExitCode
     StatsRegionNotWritable = 6,
     /// <summary>The state directory cannot be created or written.</summary>
     StateDirectoryNotWritable = 7,
+    /// <summary>The DPDK backend was asked for and DPDK is not installed (the shim was not built, or DPDK's libraries are missing).</summary>
+    DpdkNotInstalled = 8,
+    /// <summary>DPDK's EAL did not initialise (bad --dpdk-eal arguments, memory, a file prefix in use).</summary>
+    DpdkEalFailed = 9,
+    /// <summary>A DPDK device string does not probe, or its port does not start (queues, descriptors).</summary>
+    DpdkDeviceFailed = 10,
+}
+
+public static class DaemonExitCodes
+{
+    /// <summary>The exit code for a DPDK failure.</summary>
+    public static DaemonExitCode For(Dataplane.Ports.Dpdk.DpdkFailure failure) => failure switch
+    {
+        Dataplane.Ports.Dpdk.DpdkFailure.NotInstalled => DaemonExitCode.DpdkNotInstalled,
+        Dataplane.Ports.Dpdk.DpdkFailure.EalFailed => DaemonExitCode.DpdkEalFailed,
+        _ => DaemonExitCode.DpdkDeviceFailed,
+    };
 }
 
 /// <summary>A start-up check failed: <see cref="Exception.Message"/> is the one-line explanation.</summary>
