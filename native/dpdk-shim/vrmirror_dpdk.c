@@ -7,6 +7,8 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <rte_dev.h>
 #include <rte_eal.h>
@@ -75,6 +77,57 @@ static void capture_log(void)
 	}
 }
 
+/*
+ * rte_eal_init prints to stdout and stderr directly (getopt's complaint, its usage text, "EAL: FATAL"): catch
+ * that in a memory file for the duration of the call and keep it in the log buffer, minus the usage text,
+ * so the caller can say in one line why EAL refused to start and stdout stays the caller's.
+ */
+struct stdio_capture {
+	int fd, saved_out, saved_err;
+};
+
+static void stdio_capture_begin(struct stdio_capture *c)
+{
+	fflush(stdout);
+	fflush(stderr);
+	c->fd = memfd_create("vrmirror-eal-stdio", MFD_CLOEXEC);
+	c->saved_out = c->fd < 0 ? -1 : dup(STDOUT_FILENO);
+	c->saved_err = c->fd < 0 ? -1 : dup(STDERR_FILENO);
+	if (c->fd < 0 || c->saved_out < 0 || c->saved_err < 0)
+		return;
+	dup2(c->fd, STDOUT_FILENO);
+	dup2(c->fd, STDERR_FILENO);
+}
+
+static void stdio_capture_end(struct stdio_capture *c)
+{
+	if (c->fd < 0)
+		return;
+	fflush(stdout);
+	fflush(stderr);
+	if (c->saved_out >= 0) {
+		dup2(c->saved_out, STDOUT_FILENO);
+		close(c->saved_out);
+	}
+	if (c->saved_err >= 0) {
+		dup2(c->saved_err, STDERR_FILENO);
+		close(c->saved_err);
+	}
+	char text[4096];
+	ssize_t n = pread(c->fd, text, sizeof(text) - 1, 0);
+	close(c->fd);
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	char *usage = strstr(text, "Usage:");
+	if (usage != NULL) {
+		/* The usage text is printed last (stdout is flushed last): keep what came before it. */
+		*usage = '\0';
+		n = usage - text;
+	}
+	log_write(NULL, text, (size_t)n);
+}
+
 /* ---- version and layout ---- */
 
 int vrm_abi_version(void) { return VRM_ABI_VERSION; }
@@ -104,8 +157,11 @@ int vrm_eal_init(int argc, char **argv)
 	cpu_set_t affinity;
 	int have_affinity = pthread_getaffinity_np(pthread_self(), sizeof(affinity), &affinity) == 0;
 	capture_log();
+	struct stdio_capture capture;
+	stdio_capture_begin(&capture);
 	int ret = rte_eal_init(argc, argv);
 	int err = ret < 0 ? rte_errno : 0;
+	stdio_capture_end(&capture);
 	/* EAL pins the calling thread to the main lcore; the threads this one starts later would inherit that. */
 	if (have_affinity)
 		pthread_setaffinity_np(pthread_self(), sizeof(affinity), &affinity);

@@ -161,7 +161,7 @@ public static unsafe class DpdkEal
         var lines = log.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var wanted = lines.Where(l => !l.StartsWith("EAL: Detected", StringComparison.Ordinal) && !l.StartsWith("EAL: Selected IOVA", StringComparison.Ordinal)
                                       && !l.StartsWith("EAL: Physical addresses", StringComparison.Ordinal) && !l.StartsWith("EAL: Multi-process socket", StringComparison.Ordinal))
-                          .TakeLast(4);
+                          .Distinct().TakeLast(4);
         return string.Join("; ", wanted);
     }
 
