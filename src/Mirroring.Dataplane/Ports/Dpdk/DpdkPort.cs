@@ -166,7 +166,7 @@ public sealed unsafe class DpdkPort : IDisposable
 /// not accept is freed and counted as a transmit drop.
 /// </para>
 /// </summary>
-public sealed unsafe class DpdkQueue : IPacketSource, IPacketSink
+public sealed unsafe class DpdkQueue : IPacketSource, IPacketSink, IPollablePort
 {
     private readonly DpdkPort _port;
     private readonly ushort _portId;
@@ -200,6 +200,22 @@ public sealed unsafe class DpdkQueue : IPacketSource, IPacketSink
 
     /// <summary>A live port never completes.</summary>
     public bool Completed => false;
+
+    /// <summary>The vif whose frames this queue receives and transmits.</summary>
+    public ushort Vif => _vif;
+
+    /// <summary>
+    /// Poll-mode drivers have no descriptor to sleep on (-1: poll(2) ignores it). An idle worker sleeps its idle
+    /// timeout in poll(2) and polls again, so the daemon gives DPDK workers a short one (1 ms).
+    /// </summary>
+    public int FileDescriptor => -1;
+
+    /// <summary>Whether frames are waiting cannot be known without receiving them: sleeps <paramref name="timeoutMs"/> and says no.</summary>
+    public bool WaitReadable(int timeoutMs)
+    {
+        if (timeoutMs > 0) Thread.Sleep(timeoutMs);
+        return false;
+    }
 
     /// <summary>Frames copied on receive (multi-segment or short headroom) and on transmit (not in a held mbuf), for the copy accounting.</summary>
     public long RxCopies { get; private set; }
