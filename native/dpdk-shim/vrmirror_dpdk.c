@@ -378,6 +378,15 @@ int vrm_port_stats(uint16_t port_id, struct vrm_port_stats *stats)
 	return 0;
 }
 
+int vrm_port_link_up(uint16_t port_id)
+{
+	struct rte_eth_link link;
+	int ret = rte_eth_link_get_nowait(port_id, &link);
+	if (ret != 0)
+		return ret;
+	return link.link_status == RTE_ETH_LINK_UP ? 1 : 0;
+}
+
 /* ---- data path ---- */
 
 uint16_t vrm_rx_burst(uint16_t port_id, uint16_t queue, struct rte_mbuf **pkts, uint16_t count)

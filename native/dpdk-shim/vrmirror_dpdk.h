@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a signature or a struct below changes; the C# side refuses another value. */
-#define VRM_ABI_VERSION 1
+#define VRM_ABI_VERSION 2
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -88,6 +88,8 @@ int vrm_port_start(uint16_t port_id, uint16_t rx_queues, uint16_t tx_queues, uin
 /* Stops and closes the port and detaches its device. */
 int vrm_port_close(uint16_t port_id);
 int vrm_port_stats(uint16_t port_id, struct vrm_port_stats *stats);
+/* 1 when the link is up (a vhost-user port: the VM's driver is connected and ready), 0 when down, or -errno. */
+int vrm_port_link_up(uint16_t port_id);
 
 /* The data path: bursts and bulk mbuf operations. */
 uint16_t vrm_rx_burst(uint16_t port_id, uint16_t queue, struct rte_mbuf **pkts, uint16_t count);

@@ -10,7 +10,7 @@ namespace Mirroring.Dataplane.Ports.Dpdk;
 internal static unsafe class DpdkNative
 {
     public const string LibraryFileName = "libvrmirror_dpdk.so";
-    public const int AbiVersion = 1;
+    public const int AbiVersion = 2;
 
     private static readonly object Gate = new();
     private static bool _loaded;
@@ -32,6 +32,7 @@ internal static unsafe class DpdkNative
     public static delegate* unmanaged<ushort, ushort, ushort, ushort, ushort, nint*, int, int> VrmPortStart;
     public static delegate* unmanaged<ushort, int> VrmPortClose;
     public static delegate* unmanaged<ushort, PortStats*, int> VrmPortStats;
+    public static delegate* unmanaged<ushort, int> VrmPortLinkUp;
     public static delegate* unmanaged<ushort, ushort, nint*, ushort, ushort> VrmRxBurst;
     public static delegate* unmanaged<ushort, ushort, nint*, ushort, ushort> VrmTxBurst;
     public static delegate* unmanaged<nint, nint*, uint, int> VrmMbufAllocBulk;
@@ -86,6 +87,7 @@ internal static unsafe class DpdkNative
             VrmPortStart = (delegate* unmanaged<ushort, ushort, ushort, ushort, ushort, nint*, int, int>)NativeLibrary.GetExport(handle, "vrm_port_start");
             VrmPortClose = (delegate* unmanaged<ushort, int>)NativeLibrary.GetExport(handle, "vrm_port_close");
             VrmPortStats = (delegate* unmanaged<ushort, PortStats*, int>)NativeLibrary.GetExport(handle, "vrm_port_stats");
+            VrmPortLinkUp = (delegate* unmanaged<ushort, int>)NativeLibrary.GetExport(handle, "vrm_port_link_up");
             VrmRxBurst = (delegate* unmanaged<ushort, ushort, nint*, ushort, ushort>)NativeLibrary.GetExport(handle, "vrm_rx_burst");
             VrmTxBurst = (delegate* unmanaged<ushort, ushort, nint*, ushort, ushort>)NativeLibrary.GetExport(handle, "vrm_tx_burst");
             VrmMbufAllocBulk = (delegate* unmanaged<nint, nint*, uint, int>)NativeLibrary.GetExport(handle, "vrm_mbuf_alloc_bulk");

@@ -118,6 +118,9 @@ public sealed unsafe class DpdkPort : IDisposable
         return new DpdkPortStats(s.InPackets, s.OutPackets, s.InBytes, s.OutBytes, s.InMissed, s.InErrors, s.OutErrors, s.RxNoMbuf);
     }
 
+    /// <summary>Whether the link is up: for a vhost-user port, whether the VM's virtio driver is connected and ready.</summary>
+    public bool LinkUp => !_closed && DpdkNative.VrmPortLinkUp(PortId) == 1;
+
     /// <summary>The engine's counters of all queues, summed.</summary>
     public PortCounters Counters()
     {

@@ -57,12 +57,12 @@ internal static class DpdkTestKit
         return frames;
     }
 
-    /// <summary>Receives until <paramref name="count"/> frames came or 5 s passed; copies them out.</summary>
-    public static List<(byte[] Bytes, Frame Frame)> ReceiveAtLeast(DpdkQueue queue, PacketMemory memory, int count, Action<Frame[], int>? eachBatch = null)
+    /// <summary>Receives until <paramref name="count"/> frames came or the timeout passed; copies them out.</summary>
+    public static List<(byte[] Bytes, Frame Frame)> ReceiveAtLeast(DpdkQueue queue, PacketMemory memory, int count, Action<Frame[], int>? eachBatch = null, int timeoutMs = 5000)
     {
         var got = new List<(byte[], Frame)>();
         var frames = new Frame[memory.BatchSize];
-        var deadline = Environment.TickCount64 + 5000;
+        var deadline = Environment.TickCount64 + timeoutMs;
         while (got.Count < count && Environment.TickCount64 < deadline)
         {
             int n = queue.Receive(memory, frames);
