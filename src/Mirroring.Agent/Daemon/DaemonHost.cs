@@ -3,6 +3,7 @@ using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Programming;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports;
+using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Dataplane.Ports.Linux;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
@@ -29,6 +30,7 @@ public sealed class DaemonHost : IDisposable
     private readonly List<IDisposable> _fabricPorts = [];
     private IPacketSource[] _fabricSources = [];
     private IPacketSink[] _fabricSinks = [];
+    private DpdkDaemonPorts? _dpdk;
     private DaemonWorker[] _workers = [];
     private VrouterDataplane? _dataplane;
     private DataplaneProgrammer? _programmer;
@@ -74,18 +76,26 @@ public sealed class DaemonHost : IDisposable
         if (_dataplane is not null) throw new InvalidOperationException("already started");
         var config = LoadConfiguration(out var error)
             ?? throw new DaemonStartupException(DaemonExitCode.InvalidConfiguration, error!);
-
-        CheckPrivilege(LinuxCapability.NetAdmin, "to create TAP devices");
-        CheckPrivilege(LinuxCapability.NetRaw, _options.FabricBackend == FabricBackend.AfPacket ? "to open AF_PACKET sockets on the fabric" : "to capture on the fabric with libpcap");
-
+        bool dpdk = _options.Backend == PortBackend.Dpdk;
         var fabricName = config.Vrouter.Fabric.Name;
-        if (!InterfaceInfo.Exists(fabricName))
-            throw new DaemonStartupException(DaemonExitCode.FabricInterfaceMissing,
-                $"fabric interface '{fabricName}' (vrouter.fabric.name in {_options.ConfigPath}) does not exist in this network namespace");
+        DpdkPoolOptions? pool = null;
+        if (dpdk)
+        {
+            pool = StartDpdk(config);
+        }
+        else
+        {
+            CheckPrivilege(LinuxCapability.NetAdmin, "to create TAP devices");
+            CheckPrivilege(LinuxCapability.NetRaw, _options.FabricBackend == FabricBackend.AfPacket ? "to open AF_PACKET sockets on the fabric" : "to capture on the fabric with libpcap");
 
-        int fabricMtu = InterfaceInfo.GetMtu(fabricName);
-        if (fabricMtu < MinimumFabricMtu)
-            _log.Warning($"fabric {fabricName} has MTU {fabricMtu}: VxLAN frames and mirror copies of full-size ({1514}-byte) VM frames need about {MinimumFabricMtu}; larger ones are lost as fabric transmit errors");
+            if (!InterfaceInfo.Exists(fabricName))
+                throw new DaemonStartupException(DaemonExitCode.FabricInterfaceMissing,
+                    $"fabric interface '{fabricName}' (vrouter.fabric.name in {_options.ConfigPath}) does not exist in this network namespace");
+
+            int fabricMtu = InterfaceInfo.GetMtu(fabricName);
+            if (fabricMtu < MinimumFabricMtu)
+                _log.Warning($"fabric {fabricName} has MTU {fabricMtu}: VxLAN frames and mirror copies of full-size ({1514}-byte) VM frames need about {MinimumFabricMtu}; larger ones are lost as fabric transmit errors");
+        }
 
         var mirrorIndices = PrepareStateDirectory();
         var region = CreateStatsRegion(config);
@@ -96,6 +106,7 @@ public sealed class DaemonHost : IDisposable
             {
                 BatchSize = _options.BatchSize,
                 FlowIdleTimeout = TimeSpan.FromSeconds(flowConfig.AgingSeconds),
+                PortAreaBytes = pool?.AreaBytes() ?? 0,
             });
         }
         catch
@@ -106,22 +117,38 @@ public sealed class DaemonHost : IDisposable
         try
         {
             _programmer = new DataplaneProgrammer(_dataplane, mirrorIndices);
-            _workers = [.. Enumerable.Range(0, _options.Queues).Select(i => new DaemonWorker(_dataplane, i, _options.IdlePollMs))];
-            OpenFabric(fabricName);
+            // Poll-mode drivers have no descriptor to sleep on: an idle DPDK worker polls again after 1 ms.
+            int idlePollMs = dpdk ? 1 : _options.IdlePollMs;
+            _workers = [.. Enumerable.Range(0, _options.Queues).Select(i => new DaemonWorker(_dataplane, i, idlePollMs))];
+            if (dpdk)
+            {
+                _dpdk = DpdkDaemonPorts.Create([.. _workers.Select(w => w.Memory)], pool!, _log);
+                _dpdk.OpenFabric(config.Vrouter.Fabric);
+            }
+            else
+            {
+                OpenFabric(fabricName);
+            }
             var result = _programmer.Apply(config);
             foreach (var warning in result.Warnings) _log.Warning(warning);
-            foreach (var i in config.Interfaces) OpenTap(i.Name, result.InterfaceIndices[i.Name]);
+            if (_dpdk is not null) _dpdk.OpenInterfaces(config, result, throwOnFailure: true);
+            else foreach (var i in config.Interfaces) OpenTap(i.Name, result.InterfaceIndices[i.Name]);
             AttachPorts();
             Commit(config, result);
             foreach (var w in _workers) w.Start();
-            _log.Info($"started: {config.Interfaces.Count} TAP devices ({string.Join(", ", _taps.Values.Select(t => $"{t.Name} vif {t.Vif}{(t.Created ? "" : " (existing)")}"))}), " +
-                      $"fabric {fabricName} vif 0 ({BackendName}), {_options.Queues} worker(s), {config.Analyzers.Count} analyzer(s); stats {_options.StatsPath}");
+            string ports = _dpdk is not null
+                ? $"{_dpdk.Describe()}, EAL \"{string.Join(' ', DpdkEal.Arguments ?? [])}\""
+                : $"{config.Interfaces.Count} TAP devices ({string.Join(", ", _taps.Values.Select(t => $"{t.Name} vif {t.Vif}{(t.Created ? "" : " (existing)")}"))}), " +
+                  $"fabric {fabricName} vif 0 ({BackendName})";
+            _log.Info($"started: {ports}, {_options.Queues} worker(s), {config.Analyzers.Count} analyzer(s); stats {_options.StatsPath}");
             RunHooks(h => h.ConfigurationApplied(new ConfigurationAppliedEvent(config, result, _dataplane, false, [.. config.Interfaces.Select(i => i.Name)], [])), "configuration applied");
         }
         catch (Exception e)
         {
             CloseEverything();
             if (e is DaemonStartupException) throw;
+            if (e is DpdkException dpdkFailure)
+                throw new DaemonStartupException(DaemonExitCodes.For(dpdkFailure.Failure), dpdkFailure.Message, e);
             if (e is PortException or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
                 throw new DaemonStartupException(DaemonExitCode.Failure, e.Message, e);
             throw;
@@ -130,6 +157,22 @@ public sealed class DaemonHost : IDisposable
 
     /// <summary>A 1514-byte VM frame plus the largest overhead the engine adds (outer Ethernet, IPv4, UDP, Juniper TLVs or VxLAN).</summary>
     public const int MinimumFabricMtu = 1600;
+
+    /// <summary>The DPDK backend's start: every port has a device string, EAL is up; returns each worker's pool size.</summary>
+    private DpdkPoolOptions StartDpdk(VrouterConfig config)
+    {
+        if (DpdkDaemonPorts.Problems(config) is { Count: > 0 } missing)
+            throw new DaemonStartupException(DaemonExitCode.InvalidConfiguration, $"the configuration is not valid: {_options.ConfigPath}: {string.Join("; ", missing)}");
+        try
+        {
+            DpdkEal.Initialize(_options.DpdkEalArguments ?? DpdkEal.DefaultArguments());
+            return DpdkDaemonPorts.PoolFor(config, _options.BatchSize);
+        }
+        catch (DpdkException e)
+        {
+            throw new DaemonStartupException(DaemonExitCodes.For(e.Failure), e.Message, e);
+        }
+    }
 
     private string BackendName => _options.FabricBackend == FabricBackend.AfPacket
         ? $"AF_PACKET TPACKET_V3{(_options.Queues > 1 ? $", fanout of {_options.Queues}" : "")}"
@@ -167,6 +210,7 @@ public sealed class DaemonHost : IDisposable
                 return DaemonExitCode.Failure;
             }
             ReportVanishedPorts();
+            _dpdk?.ReportLinks();
         }
     }
 
@@ -199,9 +243,22 @@ public sealed class DaemonHost : IDisposable
             _log.Error(message);
             return new ReloadOutcome(false, message);
         }
+        if (_dpdk?.RefusedChange(config) is { } refused)
+        {
+            var message = $"reload ({reason}) refused, keeping the configuration in force: {refused}";
+            _log.Error(message);
+            return new ReloadOutcome(false, message);
+        }
+        if (_dpdk is not null && DpdkDaemonPorts.Problems(config) is { Count: > 0 } missing)
+        {
+            var message = $"reload ({reason}) failed, keeping the configuration applied at {ConfigAppliedAt:yyyy-MM-dd'T'HH:mm:ss'Z'}: the configuration is not valid: {string.Join("; ", missing)}";
+            _log.Error(message);
+            return new ReloadOutcome(false, message);
+        }
         if (config.Vrouter.FlowTable != Config.Vrouter.FlowTable)
             _log.Warning("vrouter.flow_table changed: the flow table keeps its size and aging until a restart");
 
+        if (_dpdk is not null) return ApplyDpdk(config, reason);
         var wanted = config.Interfaces.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var removed = _taps.Keys.Where(n => !wanted.Contains(n)).Order(StringComparer.Ordinal).ToList();
         // Ports of removed interfaces leave the workers before their vifs can be handed to new interfaces.
@@ -245,6 +302,29 @@ public sealed class DaemonHost : IDisposable
         return new ReloadOutcome(true, failures.Count == 0 ? summary : summary + "; failed: " + string.Join("; ", failures));
     }
 
+    /// <summary>A reload with DPDK ports: ports of interfaces that left (or changed device) close, added interfaces get theirs.</summary>
+    private ReloadOutcome ApplyDpdk(VrouterConfig config, string reason)
+    {
+        var leaving = _dpdk!.Leaving(config);
+        if (leaving.Count > 0)
+        {
+            AttachPorts();
+            foreach (var (_, port) in leaving) port.Dispose();
+        }
+        var result = _programmer!.Apply(config);
+        foreach (var warning in result.Warnings) _log.Warning(warning);
+        var (added, failures) = _dpdk.OpenInterfaces(config, result, throwOnFailure: false);
+        AttachPorts();
+        Commit(config, result);
+        var removed = leaving.Select(l => l.Name).Where(n => !added.Contains(n)).ToList();
+        var summary = $"configuration applied ({reason}): {config.Interfaces.Count} interfaces, {config.Analyzers.Count} analyzers" +
+                      (added.Count > 0 ? $"; DPDK ports added: {string.Join(", ", added)}" : "") +
+                      (removed.Count > 0 ? $"; removed: {string.Join(", ", removed)}" : "");
+        _log.Info(summary);
+        RunHooks(h => h.ConfigurationApplied(new ConfigurationAppliedEvent(config, result, _dataplane!, true, added, removed)), "configuration applied");
+        return new ReloadOutcome(true, failures.Count == 0 ? summary : summary + "; failed: " + string.Join("; ", failures));
+    }
+
     /// <summary>
     /// Stops: the workers finish the batch in flight and end, outputs are flushed, the hooks' Stopping runs
     /// (final export), then the ports close (TAP devices this daemon created disappear) and the region is unmapped.
@@ -265,6 +345,7 @@ public sealed class DaemonHost : IDisposable
         foreach (var (name, counters) in PortCounters())
             if (counters.RxErrors + counters.RxDrops + counters.TxErrors + counters.TxDrops > 0)
                 _log.Warning($"{name}: port counters {counters}");
+        if (_dpdk is not null) _log.Info($"DPDK frames copied (rx/tx) per port: {_dpdk.Copies()}");
         CloseEverything();
         _log.Info($"stopped: {received} frames received" + (unsent > 0 ? $", {unsent} frames for vifs without a port" : "") +
                   (taps.Count > 0 ? $"; TAP devices removed: {string.Join(", ", taps)}" : ""));
@@ -289,9 +370,10 @@ public sealed class DaemonHost : IDisposable
         }
         var config = loaded.Config!;
         var bad = new List<string>();
-        for (int i = 0; i < config.Interfaces.Count; i++)
+        // DPDK ports are named by their device strings; interface names only name TAP devices.
+        for (int i = 0; i < config.Interfaces.Count && _options.Backend == PortBackend.Kernel; i++)
             if (InterfaceNameProblem(config.Interfaces[i].Name) is { } problem) bad.Add($"interfaces[{i}] ({config.Interfaces[i].Name}).name: {problem}");
-        if (InterfaceNameProblem(config.Vrouter.Fabric.Name) is { } fabricProblem) bad.Add($"vrouter.fabric.name: {fabricProblem}");
+        if (_options.Backend == PortBackend.Kernel && InterfaceNameProblem(config.Vrouter.Fabric.Name) is { } fabricProblem) bad.Add($"vrouter.fabric.name: {fabricProblem}");
         if (bad.Count > 0)
         {
             error = $"the configuration is not valid: {_options.ConfigPath}: {string.Join("; ", bad)}";
@@ -431,12 +513,23 @@ public sealed class DaemonHost : IDisposable
         for (int w = 0; w < _workers.Length; w++)
         {
             var worker = _workers[w];
-            var sources = new List<IPacketSource> { _fabricSources[w] };
-            var byVif = new Dictionary<int, IPacketSink> { [ProgrammingConstants.FabricVif] = _fabricSinks[w] };
-            foreach (var t in _taps.Values)
+            List<IPacketSource> sources;
+            Dictionary<int, IPacketSink> byVif;
+            if (_dpdk is not null)
             {
-                sources.Add(t.Queues[w]);
-                byVif[t.Vif] = t.Queues[w];
+                var (dpdkSources, dpdkSinks) = _dpdk.For(w);
+                sources = [.. dpdkSources];
+                byVif = dpdkSinks.ToDictionary();
+            }
+            else
+            {
+                sources = [_fabricSources[w]];
+                byVif = new Dictionary<int, IPacketSink> { [ProgrammingConstants.FabricVif] = _fabricSinks[w] };
+                foreach (var t in _taps.Values)
+                {
+                    sources.Add(t.Queues[w]);
+                    byVif[t.Vif] = t.Queues[w];
+                }
             }
             // Detach outputs first (ports leaving), swap the receive set, then attach the new outputs.
             for (int v = 0; v < worker.Sinks.Length; v++)
@@ -466,6 +559,7 @@ public sealed class DaemonHost : IDisposable
         foreach (var p in _fabricPorts.OfType<IPollablePort>()) list.Add(($"fabric {p}", p.Counters));
         foreach (var t in _taps.Values)
             foreach (var q in t.Queues) list.Add(($"{t.Name}", q.Counters));
+        if (_dpdk is not null) list.AddRange(_dpdk.Counters());
         return list;
     }
 
@@ -476,6 +570,9 @@ public sealed class DaemonHost : IDisposable
         _taps.Clear();
         foreach (var p in _fabricPorts) p.Dispose();
         _fabricPorts.Clear();
+        // DPDK ports and pools go before the packet memory their mbufs live in.
+        _dpdk?.Dispose();
+        _dpdk = null;
         _dataplane?.Dispose();
         _dataplane = null;
     }

@@ -85,6 +85,9 @@ internal sealed class DaemonWorker
 
     public int Id { get; }
 
+    /// <summary>The worker's packet memory (a DPDK backend lends its port area to the worker's mbuf pool).</summary>
+    public Dataplane.Packets.PacketMemory Memory => _pipeline.Memory;
+
     /// <summary>Per vif, where this worker's frames for it go; the control thread attaches and detaches ports.</summary>
     public VifSink[] Sinks { get; }
 

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using Mirroring.Agent.Daemon;
 using Mirroring.Agent.Service;
+using Mirroring.Dataplane.Ports.Dpdk;
 
 namespace Mirroring.Cli.Commands;
 
@@ -26,14 +27,17 @@ internal static class RunCommand
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
+        var portBackend = new Option<string>("--backend") { Description = "kernel: TAP devices and the fabric by AF_PACKET/libpcap; dpdk: DPDK devices named by vrouter.fabric.dpdk_devargs and interfaces[].dpdk_devargs (vhost-user VMs, PCI NICs, net_af_packet, net_tap)", DefaultValueFactory = _ => "kernel" };
+        portBackend.AcceptOnlyFromAmong("kernel", "dpdk");
+        var dpdkEal = new Option<string?>("--dpdk-eal") { Description = "With --backend dpdk: DPDK EAL arguments (default: -l <first CPU> --no-huge --legacy-mem -m 256 --no-pci --no-telemetry --iova-mode=va --file-prefix=vrmirror-<pid>; a --file-prefix and -l are added when missing)" };
 
         var command = new Command("run",
             "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
             "forwards and mirrors until SIGTERM/SIGINT; SIGHUP reloads the configuration (a bad one is refused and the last good one kept). " +
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
-            "6 stats region not writable, 7 state directory not writable.")
+            "6 stats region not writable, 7 state directory not writable, 8 DPDK not installed, 9 DPDK EAL failed, 10 a DPDK device cannot be probed or started.")
         {
-            config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch,
+            config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch, portBackend, dpdkEal,
         };
         command.SetAction(parse =>
         {
@@ -43,6 +47,17 @@ internal static class RunCommand
             if (fabricBackend == FabricBackend.Pcap && n > 1) return CliOutput.Fail("--fabric-backend pcap has a single capture handle: use --multiqueue 1 with it", 2);
             int batchSize = parse.GetValue(batch);
             if (batchSize is < 1 or > 256) return CliOutput.Fail($"--batch {batchSize}: must be 1..256", 2);
+            bool dpdk = parse.GetValue(portBackend) == "dpdk";
+            if (!dpdk && parse.GetValue(dpdkEal) is not null) return CliOutput.Fail("--dpdk-eal goes with --backend dpdk", 2);
+            IReadOnlyList<string>? ealArguments = null;
+            try
+            {
+                if (dpdk) ealArguments = DpdkEal.ArgumentsFrom(parse.GetValue(dpdkEal));
+            }
+            catch (ArgumentException e)
+            {
+                return CliOutput.Fail(e.Message, 2);
+            }
             var options = new DaemonOptions
             {
                 ConfigPath = parse.GetValue(config)!.FullName,
@@ -52,6 +67,8 @@ internal static class RunCommand
                 FabricBackend = fabricBackend,
                 Queues = n,
                 BatchSize = batchSize,
+                Backend = dpdk ? PortBackend.Dpdk : PortBackend.Kernel,
+                DpdkEalArguments = ealArguments,
             };
             double seconds = parse.GetValue(interval);
             if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
@@ -61,7 +78,15 @@ internal static class RunCommand
             var agent = new AgentSettings(
                 Path.GetFullPath(parse.GetValue(db) ?? Path.Combine(options.StateDirectory, AgentOptions.FlowStoreFileName)),
                 ipfixEndpoint, TimeSpan.FromSeconds(seconds), !parse.GetValue(noWatch));
-            return (int)Run(options, agent);
+            try
+            {
+                return (int)Run(options, agent);
+            }
+            finally
+            {
+                // After the host closed its ports and pools: EAL's resources and its runtime folder go with the process.
+                if (dpdk) DpdkEal.Cleanup();
+            }
         });
         return command;
     }
