@@ -15,11 +15,14 @@ command -v ipfixDump >/dev/null || need+=(libfixbuf-tools)
 command -v ip        >/dev/null || need+=(iproute2)
 command -v gcc       >/dev/null || need+=(gcc)
 [ -f /usr/include/linux/if_packet.h ] || need+=(linux-libc-dev)
+# DPDK: the shim is built against libdpdk-dev; dpdk-testpmd (dpdk-dev) plays the VM in the vhost-user tests.
+pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev pkg-config)
+command -v dpdk-testpmd >/dev/null || need+=(dpdk-dev)
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || need+=(python3-scapy)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 && apt-get install -y -qq "${need[@]}" >/dev/null || { echo "test.sh: apt-get install failed" >&2; exit 1; }
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 && apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null || { echo "test.sh: apt-get install failed" >&2; exit 1; }
 fi
 
 results="$root/.build/test-results"
