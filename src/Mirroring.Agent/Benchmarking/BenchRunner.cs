@@ -330,6 +330,32 @@ public static class BenchRunner
             }
         }
 
+        /// <summary>Between rounds: opens the measured window when the phase says so (forgetting the warm-up's counts); false once stopping.</summary>
+        private bool NextRound(ref bool measuring, ref long sent, ref long bytes, ref long start, ref long allocatedAtStart)
+        {
+            var phase = Phase;
+            if (phase == Phase.Stop) return false;
+            if (phase == Phase.Measure && !measuring)
+            {
+                measuring = true;
+                Histogram.Clear();
+                foreach (var s in Sinks) s?.Reset();
+                sent = 0;
+                bytes = 0;
+                allocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
+                start = Stopwatch.GetTimestamp();
+            }
+            return true;
+        }
+
+        private void Finish(long start, long allocatedAtStart, long sent, long bytes)
+        {
+            ElapsedTicks = Stopwatch.GetTimestamp() - start;
+            ThreadAllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - allocatedAtStart;
+            Packets = sent;
+            Bytes = bytes;
+        }
+
         /// <summary>The same measurement over a driver: each round is one receive burst, the pipeline and the transmits.</summary>
         private void RunPolling(IPacketSource source)
         {
@@ -338,19 +364,7 @@ public static class BenchRunner
             bool measuring = false;
             while (true)
             {
-                var phase = Phase;
-                if (phase != Phase.Warmup && !measuring)
-                {
-                    if (phase == Phase.Stop) break;
-                    measuring = true;
-                    Histogram.Clear();
-                    foreach (var s in Sinks) s?.Reset();
-                    sent = 0;
-                    bytes = 0;
-                    allocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
-                    start = Stopwatch.GetTimestamp();
-                }
-                else if (phase == Phase.Stop) break;
+                if (!NextRound(ref measuring, ref sent, ref bytes, ref start, ref allocatedAtStart)) break;
 
                 long t0 = Stopwatch.GetTimestamp();
                 int n = Worker.Poll(source);
@@ -363,10 +377,7 @@ public static class BenchRunner
                 Volatile.Write(ref Received, received);
                 if (received >= traffic.Count) WarmedUp = true;
             }
-            ElapsedTicks = Stopwatch.GetTimestamp() - start;
-            ThreadAllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - allocatedAtStart;
-            Packets = sent;
-            Bytes = bytes;
+            Finish(start, allocatedAtStart, sent, bytes);
         }
 
         private void Run()
@@ -387,19 +398,7 @@ public static class BenchRunner
             bool measuring = false;
             while (true)
             {
-                var phase = Phase;
-                if (phase != Phase.Warmup && !measuring)
-                {
-                    if (phase == Phase.Stop) break;
-                    measuring = true;
-                    Histogram.Clear();
-                    foreach (var s in Sinks) s?.Reset();
-                    sent = 0;
-                    bytes = 0;
-                    allocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
-                    start = Stopwatch.GetTimestamp();
-                }
-                else if (phase == Phase.Stop) break;
+                if (!NextRound(ref measuring, ref sent, ref bytes, ref start, ref allocatedAtStart)) break;
 
                 long t0 = Stopwatch.GetTimestamp();
                 clock += 1000;
@@ -418,10 +417,7 @@ public static class BenchRunner
                 Histogram.Record(t1 - t0);
                 sent += batch;
             }
-            ElapsedTicks = Stopwatch.GetTimestamp() - start;
-            ThreadAllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - allocatedAtStart;
-            Packets = sent;
-            Bytes = bytes;
+            Finish(start, allocatedAtStart, sent, bytes);
         }
     }
 }

@@ -104,8 +104,7 @@ public sealed class DpdkDaemonTests
                   - { name: red, vni: 1001 }
                 interfaces: []
                 """);
-            var run = ExternalTool.Run(Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"), ["run", "--backend", "dpdk", "--config", Path.Combine(dir, "vrmirror.yaml"),
-                "--stats", Path.Combine(dir, "vrmirror.stats"), "--state-dir", Path.Combine(dir, "state"), "--no-watch"], timeoutMs: 120_000);
+            var run = RunDaemon(dir);
             Assert.Equal(10, run.ExitCode);
             var errors = run.StdErr.Split('\n').Where(l => l.Contains(" error: ", StringComparison.Ordinal)).ToList();
             var line = Assert.Single(errors);
@@ -133,8 +132,7 @@ public sealed class DpdkDaemonTests
                 interfaces:
                   - { name: web1, mac: "02:00:00:00:01:01", ip: 10.1.1.11, virtual_network: red }
                 """);
-            var run = ExternalTool.Run(Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"), ["run", "--backend", "dpdk", "--config", Path.Combine(dir, "vrmirror.yaml"),
-                "--stats", Path.Combine(dir, "vrmirror.stats"), "--state-dir", Path.Combine(dir, "state"), "--no-watch"], timeoutMs: 120_000);
+            var run = RunDaemon(dir);
             Assert.Equal(3, run.ExitCode);
             Assert.Contains("interfaces[0] (web1).dpdk_devargs: required with --backend dpdk", run.StdErr);
         }
@@ -143,6 +141,11 @@ public sealed class DpdkDaemonTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    /// <summary><c>./vrmirror run --backend dpdk</c> on DIR/vrmirror.yaml, to its exit (the start-up failure tests).</summary>
+    private static ExternalTool.Result RunDaemon(string dir) =>
+        ExternalTool.Run(Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"), ["run", "--backend", "dpdk", "--config", Path.Combine(dir, "vrmirror.yaml"),
+            "--stats", Path.Combine(dir, "vrmirror.stats"), "--state-dir", Path.Combine(dir, "state"), "--no-watch"], timeoutMs: 120_000);
 
     private static List<byte[]> Frames(string path)
     {
