@@ -1,3 +1,4 @@
+using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports.Dpdk;
 
 namespace Mirroring.Agent.Configuration;

@@ -1,7 +1,7 @@
 using System.CommandLine;
-using Mirroring.Agent.Benchmarking;
-using Mirroring.Agent.Daemon;
 using Mirroring.Dataplane.Ports.Dpdk;
+using Mirroring.Harness;
+using Mirroring.Host.Daemon;
 using Spectre.Console;
 
 namespace Mirroring.Cli.Commands;
@@ -38,7 +38,7 @@ internal static class BenchCommand
         var input = new Option<FileInfo?>("--in") { Description = "With --io dpdk: read this capture once on the input interface instead of the scenario's traffic (a correctness run, one worker)" };
         var output = new Option<DirectoryInfo?>("--out") { Description = "With --io dpdk: write every output interface to DIR/<interface>.pcap (net_pcap) instead of net_null" };
 
-        var command = new Command("bench", "Measure the pipeline in memory: pre-built packets from null ports, the real dataplane, a counting null sink.")
+        var command = new Command("bench", "Measure the engine: pre-built packets from memory (or, with --io dpdk, through DPDK's net_pcap and net_null drivers), the real dataplane, counting null sinks.")
         {
             scenario, workers, seconds, warmup, batch, flows, flowEntries, json, list, writePcap, packets, writeConfig, chart, chartOut,
             soak, churn, reloadEvery, io, dpdkEal, input, output,

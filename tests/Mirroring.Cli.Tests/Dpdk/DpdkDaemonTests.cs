@@ -1,6 +1,4 @@
 using Mirroring.Cli.Tests.Daemon;
-using Mirroring.Dataplane.Tests.Ports;
-using Mirroring.Dataplane.Tests.Ports.Dpdk;
 using Mirroring.Testing;
 using Mirroring.Wire.Capture;
 

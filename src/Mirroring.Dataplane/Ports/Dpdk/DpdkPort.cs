@@ -121,6 +121,12 @@ public sealed unsafe class DpdkPort : IDisposable
     /// <summary>Whether the link is up: for a vhost-user port, whether the VM's virtio driver is connected and ready.</summary>
     public bool LinkUp => !_closed && DpdkNative.VrmPortLinkUp(PortId) == 1;
 
+    /// <summary>Frames copied on receive by all queues (chained or short-headroom mbufs), for the copy accounting.</summary>
+    public long RxCopies => _queues.Sum(q => q.RxCopies);
+
+    /// <summary>Frames copied into a fresh mbuf on transmit by all queues (mirror copies, generated frames).</summary>
+    public long TxCopies => _queues.Sum(q => q.TxCopies);
+
     /// <summary>The engine's counters of all queues, summed.</summary>
     public PortCounters Counters()
     {
