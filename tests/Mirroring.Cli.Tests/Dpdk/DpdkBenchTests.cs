@@ -76,10 +76,10 @@ public sealed class DpdkBenchTests
     }
 
     [Fact]
-    public void Bench_over_dpdk_with_bad_eal_arguments_fails_with_one_line_and_exit_code_9()
+    public void Bench_over_dpdk_with_bad_eal_arguments_fails_with_one_line_and_exit_code_10()
     {
         var run = ExternalTool.Vrmirror("bench", "--scenario", "forward", "--io", "dpdk", "--dpdk-eal", "--no-huge --no-such-eal-option", "--seconds", "1");
-        Assert.Equal(9, run.ExitCode);
+        Assert.Equal(10, run.ExitCode);
         var line = Assert.Single(run.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("vrmirror:", StringComparison.Ordinal));
         Assert.Contains("DPDK EAL initialisation failed", line);
     }

@@ -89,7 +89,7 @@ public sealed class DpdkDaemonTests
     }
 
     [Fact]
-    public void A_bad_device_string_exits_10_with_one_line_naming_the_field_and_nothing_stays_behind()
+    public void A_bad_device_string_exits_11_with_one_line_naming_the_field_and_nothing_stays_behind()
     {
         var dir = ExternalTool.TempDirectory("vrm-dpdk-daemon");
         try
@@ -103,7 +103,7 @@ public sealed class DpdkDaemonTests
                 interfaces: []
                 """);
             var run = RunDaemon(dir);
-            Assert.Equal(10, run.ExitCode);
+            Assert.Equal(11, run.ExitCode);
             var errors = run.StdErr.Split('\n').Where(l => l.Contains(" error: ", StringComparison.Ordinal)).ToList();
             var line = Assert.Single(errors);
             Assert.Contains("fabric (dpdk_devargs \"net_nosuchdriver0,x=1\"): the device cannot be probed", line);
