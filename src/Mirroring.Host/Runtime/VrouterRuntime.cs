@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Metrics;
 using Mirroring.Agent.Service;
 using Mirroring.Host.Daemon;
@@ -130,16 +131,35 @@ public static class VrouterRuntime
         {
             host.Start();
         }
-        catch (Exception e) when (e is DaemonStartupException or MetricsStartException)
+        catch (Exception e) when (StartupExitCode(e) is { } code)
         {
             logger.LogError("{Error}", e.Message);
             StopQuietly(host);
-            return (e as DaemonStartupException)?.ExitCode ?? DaemonExitCode.Failure;
+            return code;
+        }
+        catch
+        {
+            // Whatever did start (the engine's ports, its workers) is stopped before the failure goes up.
+            StopQuietly(host);
+            throw;
         }
         if (!waitForShutdown) return DaemonExitCode.Ok;
         host.WaitForShutdown();
         return status.ExitCode;
     }
+
+    /// <summary>
+    /// The start-up failures reported in one line with their exit code: the engine's checks, a flow store that refuses
+    /// us (<see cref="DaemonExitCode.FlowStoreRefused"/>; <c>vrmirror agent</c> documents it as 3), and a metrics
+    /// endpoint that cannot be bound (exit 1).
+    /// </summary>
+    private static DaemonExitCode? StartupExitCode(Exception e) => e switch
+    {
+        DaemonStartupException startup => startup.ExitCode,
+        FlowStoreRefusedException => DaemonExitCode.FlowStoreRefused,
+        MetricsStartException => DaemonExitCode.Failure,
+        _ => null,
+    };
 
     private static void StopQuietly(IHost host)
     {

@@ -1,19 +1,14 @@
-using Microsoft.Data.Sqlite;
 using Mirroring.Agent.Analytics;
 using static Mirroring.Agent.Tests.Analytics.FlowSamples;
 
 namespace Mirroring.Agent.Tests.Analytics;
 
-/// <summary>Sampled-out packets and failures by reason in the flow store, the --mismatch rule over them, and the upgrade of a version 1 store.</summary>
-public sealed class MirrorOutcomesStoreTests : IDisposable
+/// <summary>
+/// Issue 13's part of the contract, in both stores: sampled-out packets and failures by reason per mirror slot, the
+/// --mismatch rule over them, and the upgrade of a version 2 store (before them) through the shared statements.
+/// </summary>
+public abstract partial class FlowStoreContract
 {
-    private readonly string _dir;
-    private readonly string _db;
-
-    public MirrorOutcomesStoreTests() => _db = TempDb(out _dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
     private static Dictionary<string, ulong> Reasons(params (string Key, ulong Count)[] counts) => counts.ToDictionary(c => c.Key, c => c.Count);
 
     /// <summary>A flow of 100 packets whose primary slot mirrored <paramref name="mirrored"/>, sampled out and failed the rest as given.</summary>
@@ -32,23 +27,22 @@ public sealed class MirrorOutcomesStoreTests : IDisposable
             SecondaryAnalyzerName = "an5",
             SecondaryMirrored = new MirrorSlotTotals(97, 9_700, 97, 9_700) { Failures = Reasons(("tx_queue_full", 3)) },
         };
-        await using (var store = SqliteFlowStore.Open(_db))
+        await using (var store = Open())
             await store.WriteAsync([flow]);
 
-        using var readOnly = SqliteFlowStore.OpenReadOnly(_db);
-        var row = Assert.Single(readOnly.Query(new FlowQuery()));
+        var row = Assert.Single(Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery()));
         Assert.Equal((88ul, 0ul), (row.SampledOut, row.SecondarySampledOut));
         Assert.Equal(Reasons(("no_buffer", 1), ("rate_limited", 1)), row.MirrorFailures);
         Assert.Equal(Reasons(("tx_queue_full", 3)), row.SecondaryMirrorFailures);
         Assert.Equal((0L, 0L), (row.UnaccountedPackets, row.SecondaryUnaccountedPackets));
 
-        using var connection = new SqliteConnection($"Data Source={_db};Mode=ReadOnly;Pooling=False");
+        using var connection = Connect();
         connection.Open();
         using var cmd = connection.CreateCommand();
         cmd.CommandText = """
             SELECT f.sampled_out, f.mirror_failures, f.mirror_failure_reasons, f.sec_mirror_failures, f.sec_mirror_failure_reasons,
                    s.sampled_out, s.mirror_failures, s.sec_mirror_failures
-            FROM flows f JOIN flow_samples s USING (flow_uuid);
+            FROM flows f JOIN flow_samples s ON s.flow_uuid = f.flow_uuid;
             """;
         using var r = cmd.ExecuteReader();
         Assert.True(r.Read());
@@ -69,7 +63,7 @@ public sealed class MirrorOutcomesStoreTests : IDisposable
             SecondaryAnalyzerName = "an5",
             SecondaryMirrored = new MirrorSlotTotals(9, 900, 9, 900) { Failures = Reasons(("entry_missing", 1)) },
         };
-        using var store = SqliteFlowStore.Open(_db);
+        var store = Open();
         await store.WriteAsync([sampled, limited, lost, secondary]);
 
         var rows = store.Query(new FlowQuery { MismatchOnly = true }).ToDictionary(r => r.FlowUuid);
@@ -88,22 +82,26 @@ public sealed class MirrorOutcomesStoreTests : IDisposable
         var first = Outcome(1, 50, 0, ("rate_limited", 50));
         var next = Next(first, 10, TimeSpan.FromSeconds(10), mirroredPackets: 0);
         var later = next with { Mirrored = next.Mirrored with { Failures = Reasons(("rate_limited", 55), ("no_buffer", 5)) } };
-        using var store = SqliteFlowStore.Open(_db);
+        var store = Open();
         await store.WriteAsync([later]);
         await store.WriteAsync([first]); // late, replayed
-        var row = Assert.Single(store.Query(new FlowQuery()));
+        // The same two in one batch fold the same way.
+        await store.WriteAsync([Outcome(2, 50, 0, ("rate_limited", 50)) with { Mirrored = later.Mirrored }, Outcome(2, 50, 0, ("rate_limited", 50))]);
+        var rows = store.Query(new FlowQuery()).ToDictionary(r => r.FlowUuid);
+        var row = rows[first.FlowUuid];
         Assert.Equal(Reasons(("rate_limited", 55), ("no_buffer", 5)), row.MirrorFailures);
         Assert.Equal(110ul, row.Packets);
         Assert.Equal(0L, row.UnaccountedPackets);
+        Assert.Equal(Reasons(("rate_limited", 55), ("no_buffer", 5)), rows[Outcome(2, 0, 0).FlowUuid].MirrorFailures);
     }
 
     [Fact]
-    public async Task A_version_1_store_is_upgraded_when_written_keeping_its_rows_and_refused_read_only_until_then()
+    public async Task A_version_2_store_is_upgraded_when_opened_to_write_keeping_its_rows_and_refused_read_only_until_then()
     {
-        await using (var store = SqliteFlowStore.Open(_db))
+        await using (var store = Open())
             await store.WriteAsync([Flow(1)]);
-        // Make it a version 1 store: the columns version 2 added are gone.
-        using (var connection = new SqliteConnection($"Data Source={_db};Pooling=False"))
+        // Make it a version 2 store: the columns version 3 added are gone.
+        using (var connection = ConnectToChange())
         {
             connection.Open();
             foreach (var (table, column) in new[]
@@ -114,20 +112,25 @@ public sealed class MirrorOutcomesStoreTests : IDisposable
                      })
             {
                 using var drop = connection.CreateCommand();
-                drop.CommandText = $"ALTER TABLE {table} DROP COLUMN {column}; UPDATE schema_info SET version = 1;";
+                drop.CommandText = $"ALTER TABLE {table} DROP COLUMN {column};";
                 drop.ExecuteNonQuery();
             }
+            using var version = connection.CreateCommand();
+            version.CommandText = "UPDATE schema_info SET version = 2;";
+            version.ExecuteNonQuery();
         }
 
-        var e = Assert.Throws<InvalidDataException>(() => SqliteFlowStore.OpenReadOnly(_db));
-        Assert.Contains("schema version 1; the agent upgrades it to 2 the next time it writes the store", e.Message);
+        var e = Assert.Throws<FlowStoreRefusedException>(() => Open(FlowStoreAccess.ReadOnly));
+        Assert.Contains("schema version 2; open it once read-write (an agent, replay --db or flows prune) to migrate it to 3", e.Message);
 
-        await using (var store = SqliteFlowStore.Open(_db))
-            await store.WriteAsync([Outcome(2, 10, 90)]);
-        using var upgraded = SqliteFlowStore.OpenReadOnly(_db);
-        var rows = upgraded.Query(new FlowQuery()).ToDictionary(r => r.FlowUuid);
+        await using (var store = Open())
+            await store.WriteAsync([Outcome(2, 10, 90, ("rate_limited", 1)) with { Packets = 101 }]);
+        Assert.Equal(3, Scalar("SELECT version FROM schema_info"));
+        var rows = Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery()).ToDictionary(r => r.FlowUuid);
         Assert.Equal(2, rows.Count);
-        Assert.Equal(0ul, rows[Flow(1).FlowUuid].SampledOut);
-        Assert.Equal(90ul, rows[Outcome(2, 10, 90).FlowUuid].SampledOut);
+        Assert.Equal((0ul, 0L), (rows[Flow(1).FlowUuid].SampledOut, rows[Flow(1).FlowUuid].UnaccountedPackets));
+        Assert.Empty(rows[Flow(1).FlowUuid].MirrorFailures);
+        Assert.Equal(90ul, rows[Outcome(2, 0, 0).FlowUuid].SampledOut);
+        Assert.Equal(Reasons(("rate_limited", 1)), rows[Outcome(2, 0, 0).FlowUuid].MirrorFailures);
     }
 }
