@@ -98,6 +98,7 @@ public sealed class DpdkAfPacketFabricTests
             Assert.Equal(0, Root(fabric.Ours, "tx_dropped"));
             // Out: the VM's frames (overlay) and one copy of each packet either way; in: the remote VM's frames.
             Assert.True(fabricTx == VmSends && mirrored == VmSends + RemoteSends && fabricRx == RemoteSends, counters);
+            // testpmd's port 0 is the pcap, port 1 the VM's virtio NIC.
             Assert.Equal(VmSends, sent.Count);
             Assert.Equal(VmSends, vmStats[1].Tx);
             Assert.Equal(VmSends, DpdkDaemonTests.RxPackets(stats, "web1"));
@@ -117,6 +118,7 @@ public sealed class DpdkAfPacketFabricTests
             var overlay = Tshark(capture, "vxlan && ip.src == " + RouterId, "ip.src", "ip.dst", "vxlan.vni", "eth.dst", "udp.dstport");
             Assert.Equal(VmSends, overlay.Length);
             Assert.All(overlay, l => Assert.Equal($"{RouterId},{VmIp}\t{RemoteVtep},{RemoteVmIp}\t1001\t{GatewayMac},{RemoteVmMac}\t4789,7000", l));
+            Assert.Equal(sent, InnerFrames(capture, RouterId));
             // ...the remote VM's frames, which the VM received unchanged...
             var inbound = InnerFrames(capture, RemoteVtep);
             Assert.Equal(RemoteSends, inbound.Count);
@@ -178,7 +180,7 @@ public sealed class DpdkAfPacketFabricTests
         return ExternalTool.Run("tshark", args).EnsureSuccess("tshark").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
-    /// <summary>The inner frames of the VxLAN frames from <paramref name="vtep"/> in the capture (outer Ethernet + IPv4 + UDP + VxLAN: 50 bytes).</summary>
+    /// <summary>The inner frames of the VxLAN frames (UDP 4789) from <paramref name="vtep"/> in the capture (outer Ethernet + IPv4 + UDP + VxLAN: 50 bytes).</summary>
     private static List<byte[]> InnerFrames(string capture, string vtep)
     {
         var source = System.Net.IPAddress.Parse(vtep).GetAddressBytes();
