@@ -13,7 +13,8 @@ namespace Mirroring.Agent.Analytics;
 /// <item><see cref="Since"/> / <see cref="Until"/> (inclusive): the flow has a record sampled in the range; the
 /// Window* sums of a row add up the deltas of those records only.</item>
 /// <item><see cref="MismatchOnly"/>: flows with a mirror index whose mirrored packets (or bytes) differ from
-/// their packets (or bytes), in either mirror slot, compared on totals.</item>
+/// their packets (or bytes), in either mirror slot, compared on totals (each half of a pair on its own).</item>
+/// <item><see cref="Pair"/>: the flow with that uuid and the other half of its pair (the given flow first).</item>
 /// </list>
 /// Rows come newest first (last sample time), at most <see cref="Limit"/> of them.
 /// </summary>
@@ -25,6 +26,7 @@ public sealed record FlowQuery
     public DateTimeOffset? Since { get; init; }
     public DateTimeOffset? Until { get; init; }
     public bool MismatchOnly { get; init; }
+    public Guid? Pair { get; init; }
     public int? Limit { get; init; }
 
     /// <summary>
@@ -58,7 +60,8 @@ public sealed record FlowQuery
         throw new FormatException($"{what}: '{text}' is neither an ISO-8601 time (2026-01-02T03:04:05Z) nor a relative one (-10m)");
     }
 
-    internal IReadOnlyList<FlowQueryRow> Run(SqliteConnection connection)
+    /// <param name="hasPairs">The store has the pair column (schema 2); without it no row has a partner.</param>
+    internal IReadOnlyList<FlowQueryRow> Run(SqliteConnection connection, bool hasPairs = true)
     {
         if (Limit is <= 0)
             throw new ArgumentOutOfRangeException(nameof(Limit), Limit, "limit must be positive");
@@ -95,6 +98,13 @@ public sealed record FlowQuery
             where.Add("(f.source_vn = $vn OR f.destination_vn = $vn)");
             cmd.Parameters.AddWithValue("$vn", Vn);
         }
+        if (Pair is { } pair)
+        {
+            where.Add(hasPairs
+                ? "(f.flow_uuid = $pair OR f.reverse_flow_uuid = $pair OR f.flow_uuid = (SELECT p.reverse_flow_uuid FROM flows p WHERE p.flow_uuid = $pair))"
+                : "f.flow_uuid = $pair");
+            cmd.Parameters.AddWithValue("$pair", SqliteFlowStore.UuidText(pair));
+        }
         if (MismatchOnly)
             where.Add("""
                 f.mirror_index IS NOT NULL AND (
@@ -108,7 +118,7 @@ public sealed record FlowQuery
                 f.bytes, f.packets, f.action, f.vrouter_ip, f.drop_reason, f.mirror_index, f.sec_mirror_index,
                 f.analyzer_name, f.sec_analyzer_name, f.mirror_packets, f.mirror_bytes, f.sec_mirror_packets,
                 f.sec_mirror_bytes, f.first_sample_time, f.last_sample_time,
-                w.p, w.b, w.mp, w.mb, w.n
+                w.p, w.b, w.mp, w.mb, w.n, {(hasPairs ? "f.reverse_flow_uuid" : "NULL")}
             FROM flows f
             JOIN (SELECT w.flow_uuid AS flow_uuid, sum(w.diff_packets) AS p, sum(w.diff_bytes) AS b,
                          sum(w.diff_mirror_packets) AS mp, sum(w.diff_mirror_bytes) AS mb, count(*) AS n
@@ -116,7 +126,7 @@ public sealed record FlowQuery
             """);
         if (where.Count > 0)
             sql.Append("\nWHERE ").AppendJoin("\n  AND ", where);
-        sql.Append("\nORDER BY f.last_sample_time DESC, f.flow_uuid");
+        sql.Append(Pair is null ? "\nORDER BY f.last_sample_time DESC, f.flow_uuid" : "\nORDER BY f.flow_uuid <> $pair, f.flow_uuid");
         if (Limit is { } limit)
         {
             sql.Append("\nLIMIT $limit");
@@ -166,6 +176,7 @@ public sealed record FlowQuery
                 WindowMirroredPackets = U(30),
                 WindowMirroredBytes = U(31),
                 WindowSamples = (int)r.GetInt64(32),
+                ReverseFlowUuid = r.IsDBNull(33) ? null : Guid.Parse(r.GetString(33)),
             });
         }
         return rows;
@@ -210,6 +221,9 @@ public sealed record FlowQueryRow
     public required ulong WindowMirroredPackets { get; init; }
     public required ulong WindowMirroredBytes { get; init; }
     public required int WindowSamples { get; init; }
+
+    /// <summary>The other half of the flow's pair (its reverse flow); null for a flow alone.</summary>
+    public Guid? ReverseFlowUuid { get; init; }
 
     /// <summary>Packets minus primary mirrored packets; null for a flow without a mirror index.</summary>
     public long? PacketGap => MirrorIndex is null ? null : (long)Packets - (long)MirroredPackets;

@@ -26,7 +26,8 @@ public sealed record FlowCheckpoint(Guid FlowUuid, FlowTotals Totals, DateTimeOf
 /// </summary>
 public sealed class SqliteFlowStore : IFlowRecordSink
 {
-    public const int SchemaVersion = 1;
+    /// <summary>2 added <c>flows.reverse_flow_uuid</c>; a version 1 store is upgraded when opened for writing.</summary>
+    public const int SchemaVersion = 2;
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
@@ -77,11 +78,14 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         if (!File.Exists(full))
             throw new FileNotFoundException($"flow store {full} does not exist", full);
         var connection = Connect(full, SqliteOpenMode.ReadOnly);
+        long readVersion;
         try
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;");
-            if (version is not long v || v != SchemaVersion)
+            // Version 1 is read as is: it only lacks the pair column (queries see no partner).
+            if (version is not long v || (v != SchemaVersion && v != 1))
                 throw new InvalidDataException($"flow store {full}: schema version {version ?? "none"}, expected {SchemaVersion}");
+            readVersion = v;
         }
         catch (SqliteException e)
         {
@@ -93,10 +97,13 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             connection.Dispose();
             throw;
         }
-        return new SqliteFlowStore(full, connection);
+        return new SqliteFlowStore(full, connection) { HasPairs = readVersion >= 2 };
     }
 
     internal SqliteConnection Connection => _connection;
+
+    /// <summary>The store has the pair column (schema 2); a version 1 store opened read-only has not.</summary>
+    internal bool HasPairs { get; private init; } = true;
 
     public ValueTask WriteAsync(IReadOnlyList<FlowRecord> batch, CancellationToken cancellationToken = default)
     {
@@ -154,7 +161,7 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return query.Run(_connection);
+            return query.Run(_connection, HasPairs);
         }
     }
 
@@ -183,10 +190,12 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             INSERT INTO flows (flow_uuid, direction, source_vn, destination_vn, source_ip, destination_ip, protocol,
                 source_port, destination_port, tcp_flags, interface_name, setup_time, teardown_time, bytes, packets,
                 action, vrouter_ip, drop_reason, mirror_index, sec_mirror_index, analyzer_name, sec_analyzer_name,
-                mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, first_sample_time, last_sample_time)
+                mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, first_sample_time, last_sample_time,
+                reverse_flow_uuid)
             VALUES ($uuid, $direction, $svn, $dvn, $sip, $dip, $proto, $sport, $dport, $flags, $ifname, $setup, $teardown,
-                $bytes, $packets, $action, $vrouter, $drop, $mi, $smi, $an, $san, $mp, $mb, $smp, $smb, $sample, $sample)
+                $bytes, $packets, $action, $vrouter, $drop, $mi, $smi, $an, $san, $mp, $mb, $smp, $smb, $sample, $sample, $ruuid)
             ON CONFLICT (flow_uuid) DO UPDATE SET
+                reverse_flow_uuid = COALESCE(excluded.reverse_flow_uuid, flows.reverse_flow_uuid),
                 tcp_flags = excluded.tcp_flags | flows.tcp_flags,
                 teardown_time = COALESCE(excluded.teardown_time, flows.teardown_time),
                 bytes = max(excluded.bytes, flows.bytes),
@@ -207,7 +216,7 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         var f = new Dictionary<string, SqliteParameter>();
         foreach (var name in new[] { "$uuid", "$direction", "$svn", "$dvn", "$sip", "$dip", "$proto", "$sport", "$dport",
                      "$flags", "$ifname", "$setup", "$teardown", "$bytes", "$packets", "$action", "$vrouter", "$drop", "$mi",
-                     "$smi", "$an", "$san", "$mp", "$mb", "$smp", "$smb", "$sample" })
+                     "$smi", "$an", "$san", "$mp", "$mb", "$smp", "$smb", "$sample", "$ruuid" })
             f[name] = upsertFlow.Parameters.Add(new SqliteParameter(name, null));
 
         using var insertSample = _connection.CreateCommand();
@@ -277,6 +286,7 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             f["$smp"].Value = Counter(r.SecondaryMirrored.Packets);
             f["$smb"].Value = Counter(r.SecondaryMirrored.Bytes);
             f["$sample"].Value = sample;
+            f["$ruuid"].Value = r.ReverseFlowUuid is { } reverse ? UuidText(reverse) : DBNull.Value;
             upsertFlow.ExecuteNonQuery();
 
             BindTotals(s, uuid, r, sample);
@@ -397,6 +407,12 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         if (hasInfo is long n && n > 0)
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;", tx);
+            if (version is 1L)
+            {
+                // Version 1 lacks the pair column: added in place, every row kept.
+                Execute(connection, UpgradeFrom1, tx);
+                version = (long)SchemaVersion;
+            }
             if (version is not long v || v != SchemaVersion)
                 throw new InvalidDataException($"flow store {path}: schema version {version ?? "none"}, this agent writes version {SchemaVersion}");
             tx.Commit();
@@ -442,8 +458,10 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             sec_mirror_packets INTEGER NOT NULL,
             sec_mirror_bytes   INTEGER NOT NULL,
             first_sample_time  INTEGER NOT NULL,
-            last_sample_time   INTEGER NOT NULL
+            last_sample_time   INTEGER NOT NULL,
+            reverse_flow_uuid  TEXT
         );
+        CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
         CREATE INDEX flows_analyzer ON flows (analyzer_name);
         CREATE INDEX flows_sec_analyzer ON flows (sec_analyzer_name);
         CREATE INDEX flows_mirror_index ON flows (mirror_index);
@@ -482,6 +500,13 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             sec_mirror_bytes   INTEGER NOT NULL,
             sample_time        INTEGER NOT NULL
         );
+        """;
+
+    /// <summary>Schema 1 to 2: the uuid of each flow's reverse flow.</summary>
+    private const string UpgradeFrom1 = """
+        ALTER TABLE flows ADD COLUMN reverse_flow_uuid TEXT;
+        CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
+        UPDATE schema_info SET version = 2;
         """;
 
     private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? tx = null)

@@ -134,8 +134,8 @@ public static class SoakRunner
     {
         var drops = reader.ReadDropCounters();
         var vifs = reader.ReadInterfaceCounters();
-        ulong rx = 0, tx = 0, vifDrops = 0;
-        foreach (var v in vifs) { rx += v.RxPackets; tx += v.TxPackets; vifDrops += v.Drops; }
+        var all = InterfaceCounters.Total(vifs);
+        ulong rx = all.RxPackets, tx = all.TxPackets, vifDrops = all.Drops;
         var byReason = new SortedDictionary<string, ulong>();
         ulong explained = 0, unexplained = 0;
         for (int i = 0; i < drops.Length; i++)
@@ -148,7 +148,7 @@ public static class SoakRunner
         }
         ulong mirrorFailures = 0;
         foreach (var m in reader.ReadMirrorCounters()) mirrorFailures += m.TotalFailures;
-        long imbalance = (long)rx - (long)tx - (long)vifDrops;
+        long imbalance = (long)rx - (long)tx - (long)all.RxFloodedPackets - (long)vifDrops;
         unexplained += (ulong)Math.Abs(imbalance) + (ulong)collector.DroppedRecords + mirrorFailures + (ulong)reloadFailures;
         var flows = reader.ReadFlowTableCounters();
         process.Refresh();

@@ -35,11 +35,16 @@ public sealed record VrouterSettings(IPAddress RouterId, FabricConfig Fabric, Fl
 /// <summary>The fabric (underlay) port. <see cref="Ip"/> defaults to the router id.</summary>
 public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress GatewayMac, IPAddress Ip);
 
-/// <summary>Flow table sizing. Entries is a power of two &gt;= 1024; overflow defaults to 20% of entries.</summary>
-public sealed record FlowTableConfig(int Entries, int OverflowEntries, int AgingSeconds)
+/// <summary>
+/// Flow table sizing and aging. Entries is a power of two &gt;= 1024; overflow defaults to 20% of entries. A pair idle
+/// for <see cref="AgingSeconds"/> is removed; a TCP pair that has closed (FIN both ways, or an RST) once idle for
+/// <see cref="TcpClosedSeconds"/>.
+/// </summary>
+public sealed record FlowTableConfig(int Entries, int OverflowEntries, int AgingSeconds, int TcpClosedSeconds = FlowTableConfig.DefaultTcpClosedSeconds)
 {
     public const int DefaultEntries = 524_288;
     public const int DefaultAgingSeconds = 180;
+    public const int DefaultTcpClosedSeconds = 10;
     public static FlowTableConfig Default { get; } = new(DefaultEntries, DefaultEntries / 5, DefaultAgingSeconds);
 }
 
@@ -64,7 +69,11 @@ public sealed record InterfaceConfig(
     InterfaceMirrorConfig? InterfaceMirror,
     string? Pod,
     string? PodInterface,
-    string? MirroringConfigurationAnnotation);
+    string? MirroringConfigurationAnnotation)
+{
+    /// <summary>An IPv6 address beside <see cref="Ip"/> (optional): routed, and answered for in neighbor discovery.</summary>
+    public IPAddress? Ipv6 { get; init; }
+}
 
 public enum TrafficDirection
 {
@@ -80,7 +89,11 @@ public enum TrafficDirection
 public sealed record InterfaceMirrorConfig(TrafficDirection TrafficDirection, string AnalyzerName);
 
 /// <summary>A remote endpoint learned from the control node: reachable over VxLAN at <see cref="Vtep"/>.</summary>
-public sealed record RemoteEndpointConfig(string VirtualNetwork, MacAddress Mac, IPAddress Ip, IPAddress Vtep);
+public sealed record RemoteEndpointConfig(string VirtualNetwork, MacAddress Mac, IPAddress Ip, IPAddress Vtep)
+{
+    /// <summary>An IPv6 address beside <see cref="Ip"/> (optional): routed, and answered for in neighbor discovery.</summary>
+    public IPAddress? Ipv6 { get; init; }
+}
 
 public enum NextHopMode
 {
@@ -137,8 +150,23 @@ public enum PolicyAction
     Deny,
 }
 
+/// <summary>Contrail's <c>PolicyRuleType.direction</c>.</summary>
+public enum RuleDirection
+{
+    /// <summary>"&lt;&gt;" (the default): the rule also matches the reverse direction, source and destination swapped.</summary>
+    Bidirectional,
+    /// <summary>"&gt;": only traffic going the way the rule is written.</summary>
+    Unidirectional,
+}
+
 /// <summary>A rule. <see cref="MirrorTo"/> names at most two analyzers (primary, secondary).</summary>
-public sealed record PolicyRule(RuleMatch Match, PolicyAction Action, IReadOnlyList<string> MirrorTo);
+public sealed record PolicyRule(RuleMatch Match, PolicyAction Action, IReadOnlyList<string> MirrorTo)
+{
+    public RuleDirection Direction { get; init; } = RuleDirection.Bidirectional;
+
+    /// <summary>The direction as written in the configuration ("&lt;&gt;" or "&gt;").</summary>
+    public string DirectionText => Direction == RuleDirection.Bidirectional ? "<>" : ">";
+}
 
 /// <summary>What a rule matches. <see cref="Protocol"/> is an IP protocol number, null for any.</summary>
 public sealed record RuleMatch(int? Protocol, AddressMatch Source, AddressMatch Destination, PortRange SrcPorts, PortRange DstPorts)

@@ -96,6 +96,7 @@ public sealed class DaemonHost : IDisposable
             {
                 BatchSize = _options.BatchSize,
                 FlowIdleTimeout = TimeSpan.FromSeconds(flowConfig.AgingSeconds),
+                TcpClosedTimeout = TimeSpan.FromSeconds(flowConfig.TcpClosedSeconds),
             });
         }
         catch

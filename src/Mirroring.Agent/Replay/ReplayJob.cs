@@ -74,6 +74,7 @@ public sealed class ReplayJob
             // largest copy allowed, so a capture of big (GRO/TSO) frames never loses copies for want of buffer.
             CopyAreaBytes = _request.BatchSize * 4 * (PipelineWorker.MaxCopyLength + 512),
             FlowIdleTimeout = TimeSpan.FromSeconds(flowConfig.AgingSeconds),
+            TcpClosedTimeout = TimeSpan.FromSeconds(flowConfig.TcpClosedSeconds),
         });
         var programmer = new DataplaneProgrammer(dataplane, _request.MirrorIndices);
         var programmed = programmer.Apply(config);
@@ -98,8 +99,9 @@ public sealed class ReplayJob
         // With a flow store, a collector reads the region as the agent would: on the traffic's clock, often enough
         // (every half idle timeout) that every flow's final counters are read before aging can delete it.
         FlowStatsCollector? collector = null;
+        var clock = new TrafficClock();
         if (_request.FlowStorePath is { } storePath)
-            collector = new FlowStatsCollector(region.CreateReader(), [SqliteFlowStore.Open(storePath)], ownsReader: true);
+            collector = new FlowStatsCollector(region.CreateReader(), [SqliteFlowStore.Open(storePath)], time: clock, ownsReader: true);
         void Collect()
         {
             if (collector is null) return;
@@ -131,6 +133,7 @@ public sealed class ReplayJob
                     for (int start = 0, end; start < received; start = end)
                     {
                         long nowNs = frames[start].TimestampNs;
+                        clock.AdvanceTo(nowNs);
                         if (lastAgeNs == long.MinValue) lastAgeNs = lastCollectNs = nowNs;
                         long elapsed = nowNs - lastAgeNs;
                         if (elapsed >= 1_000_000_000)
@@ -145,6 +148,7 @@ public sealed class ReplayJob
                         }
                         for (end = start + 1; end < received && frames[end].TimestampNs - lastAgeNs < 1_000_000_000; end++) { }
                         if (start > 0) frames[start..end].CopyTo(frames);
+                        clock.AdvanceTo(frames[end - start - 1].TimestampNs);
                         worker.Process(end - start);
                     }
                 }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Checksums;
@@ -130,6 +131,40 @@ public static class PacketBuilder
     /// <summary>Unicast "<paramref name="senderIp"/> is at <paramref name="senderMac"/>" to the requester.</summary>
     public static int WriteArpReply(Span<byte> destination, MacAddress senderMac, IPv4Address senderIp, MacAddress targetMac, IPv4Address targetIp, ushort? vlanTci = null) =>
         WriteArp(destination, targetMac, ArpHeader.OperationReply, senderMac, senderIp, targetMac, targetIp, vlanTci);
+
+    /// <summary>Ethernet, IPv6, ICMPv6 neighbor advertisement (24 bytes) and its target link-layer address option (8 bytes).</summary>
+    public const int NeighborAdvertisementLength = EthernetHeader.Length + IPv6Header.Length + 24 + 8;
+
+    /// <summary>Neighbor advertisement flags (RFC 4861 section 4.4): router, solicited, override.</summary>
+    public const uint NeighborRouterFlag = 0x8000_0000, NeighborSolicitedFlag = 0x4000_0000, NeighborOverrideFlag = 0x2000_0000;
+
+    /// <summary>
+    /// Writes the neighbor advertisement that answers a solicitation for <paramref name="target"/>, as the node that
+    /// owns it would: from <paramref name="targetMac"/> and <paramref name="target"/> to the soliciting node
+    /// (<paramref name="toMac"/>, <paramref name="to"/>), hop limit 255, <paramref name="flags"/> (solicited for an
+    /// answer), the target link-layer address option holding <paramref name="targetMac"/>, checksum filled. Returns the
+    /// frame's length (86, or 90 with a VLAN tag), or 0 when the buffer is too small.
+    /// </summary>
+    public static int WriteNeighborAdvertisement(Span<byte> destination, MacAddress targetMac, IPv6Address target, MacAddress toMac, IPv6Address to,
+        uint flags, ushort? vlanTci = null)
+    {
+        int required = NeighborAdvertisementLength + (vlanTci.HasValue ? VlanTag.Length : 0);
+        if (destination.Length < required) return 0;
+        int offset = WriteL2(destination, targetMac, toMac, vlanTci.HasValue ? 1 : 0, vlanTci ?? 0, 0, EtherTypes.QinQ, EtherTypes.IPv6);
+        const int icmpLength = 24 + 8;
+        offset += new IPv6Header { PayloadLength = icmpLength, NextHeader = IpProtocols.Icmpv6, HopLimit = 255, Source = target, Destination = to }
+            .Write(destination[offset..]);
+        var icmp = destination.Slice(offset, icmpLength);
+        icmp.Clear();
+        icmp[0] = IcmpTypes.NeighborAdvertisement;
+        BinaryPrimitives.WriteUInt32BigEndian(icmp[4..], flags);
+        target.Write(icmp[8..]);
+        icmp[24] = 2; // target link-layer address
+        icmp[25] = 1; // length in units of 8 bytes
+        targetMac.Write(icmp[26..]);
+        TransportChecksum.FillIPv6(icmp, target, to, IpProtocols.Icmpv6);
+        return offset + icmpLength;
+    }
 
     /// <summary>The deterministic payload: byte i is (seed + i) mod 256.</summary>
     public static void FillPayload(Span<byte> payload, byte seed)
