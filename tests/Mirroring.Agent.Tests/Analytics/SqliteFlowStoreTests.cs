@@ -60,7 +60,7 @@ public sealed class SqliteFlowStoreTests : IDisposable
             Strings(_path, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"));
         var indexes = Strings(_path, "SELECT name FROM sqlite_master WHERE type='index' AND name NOT LIKE 'sqlite_%' ORDER BY name");
         Assert.Equal(["flow_samples_time", "flows_analyzer", "flows_destination_vn", "flows_last_sample", "flows_mirror_index",
-            "flows_sec_analyzer", "flows_sec_mirror_index", "flows_source_vn"], indexes);
+            "flows_reverse", "flows_sec_analyzer", "flows_sec_mirror_index", "flows_source_vn"], indexes);
         Assert.Equal(["wal"], Strings(_path, "PRAGMA journal_mode"));
         Assert.Equal(SqliteFlowStore.SchemaVersion, Count(_path, "SELECT version FROM schema_info"));
     }

@@ -258,7 +258,11 @@ public sealed class ReplayJobTests
 
         // Per flow, from the stats region the replay left behind.
         using var reader = StatsRegionReader.Open(Path.Combine(run.Directory, "out", ReplayJob.StatsFileName));
-        var mirrored = reader.ReadActiveFlows().Where(f => (f.Entry.Flags & FlowFlags.Mirror) != 0).ToList();
+        var selected = reader.ReadActiveFlows().Where(f => (f.Entry.Flags & FlowFlags.Mirror) != 0).ToList();
+        // The rule is bidirectional: both halves of each pair are selected; the reverse halves saw no packet.
+        Assert.Equal(6, selected.Count);
+        Assert.All(selected.Where(f => (f.Entry.Flags & FlowFlags.ReverseHalf) != 0), f => Assert.Equal(0UL, f.Entry.Packets));
+        var mirrored = selected.Where(f => (f.Entry.Flags & FlowFlags.ReverseHalf) == 0).ToList();
         Assert.Equal(3, mirrored.Count); // two TCP flows from web1, one from the fabric
         foreach (var flow in mirrored)
         {
@@ -479,9 +483,11 @@ public sealed class ReplayJobTests
         }).Run();
 
         Assert.Equal(180, config.Vrouter.FlowTable.AgingSeconds);
-        Assert.Equal(2 * flows, summary.Flows.Created);
-        Assert.Equal(flows, summary.Flows.Deleted);
-        Assert.Equal(flows, summary.Flows.Active);
+        // Every flow is a pair: two entries created, aged and created again.
+        Assert.Equal(2 * 2 * flows, summary.Flows.Created);
+        Assert.Equal(2 * flows, summary.Flows.Deleted);
+        Assert.Equal(2 * flows, summary.Flows.Active);
+        Assert.Equal(flows, summary.Flows.Pairs);
         Assert.Equal((ulong)after, summary.Flows.Packets);
         Assert.Equal((ulong)(before + after), summary.Totals.TxPackets);
     }
