@@ -97,11 +97,33 @@ public sealed class L2DomainLiveTests
         using var daemon = t.StartDaemon();
         t.MoveTapsIntoVms(ipv6: true);
 
-        var ping = t.Vm1.Exec("ping", "-6", "-c", "3", "-W", "5", DaemonTopology.Vm2Ipv6);
-        Assert.True(ping.ExitCode == 0, ping.StdOut + ping.StdErr + t.Diagnostics());
-        Assert.Contains("3 received", ping.StdOut);
+        // Neighbor discovery as each pod sees it, on its own TAP device.
+        var atVm1 = Path.Combine(t.Directory, "vm1-nd.pcap");
+        var atVm2 = Path.Combine(t.Directory, "vm2-nd.pcap");
+        using (var capture1 = t.Vm1.Start("tcpdump", "-i", t.Tap1, "-U", "-n", "-w", atVm1, "icmp6"))
+        using (var capture2 = t.Vm2.Start("tcpdump", "-i", t.Tap2, "-U", "-n", "-w", atVm2, "icmp6"))
+        {
+            capture1.WaitForOutput("listening on", 30_000);
+            capture2.WaitForOutput("listening on", 30_000);
+            var ping = t.Vm1.Exec("ping", "-6", "-c", "3", "-W", "5", DaemonTopology.Vm2Ipv6);
+            Assert.True(ping.ExitCode == 0, ping.StdOut + ping.StdErr + t.Diagnostics());
+            Assert.Contains("3 received", ping.StdOut);
+            Thread.Sleep(300);
+        }
 
-        // Each pod learned the other's MAC from the engine's neighbor advertisement (its solicitation never reached the other pod).
+        // vm1 asked for vm2's address and the engine answered: a solicited advertisement for it, with vm2's MAC as
+        // target link-layer address, that tshark decodes; the solicitation itself never reached vm2.
+        var advertisements = ExternalTool.Run("tshark", "-r", atVm1, "-Y", "icmpv6.type == 136", "-T", "fields",
+                "-e", "eth.src", "-e", "ipv6.src", "-e", "ipv6.hlim", "-e", "icmpv6.nd.na.flag.s", "-e", "icmpv6.nd.na.target_address",
+                "-e", "icmpv6.opt.linkaddr", "-e", "icmpv6.checksum.status")
+            .EnsureSuccess("tshark advertisements").StdOut.Split('
+', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('	')).ToList();
+        var answer = Assert.Single(advertisements, a => a[4] == DaemonTopology.Vm2Ipv6);
+        Assert.Equal([DaemonTopology.Vm2Mac, DaemonTopology.Vm2Ipv6, "255", "1", DaemonTopology.Vm2Ipv6, DaemonTopology.Vm2Mac, "1"],
+            answer.Select(f => f == "True" ? "1" : f).ToArray());
+        var solicitationsAtVm2 = ExternalTool.Run("tshark", "-r", atVm2, "-Y", "icmpv6.type == 135", "-T", "fields", "-e", "icmpv6.nd.ns.target_address")
+            .EnsureSuccess("tshark solicitations").StdOut;
+        Assert.DoesNotContain(DaemonTopology.Vm2Ipv6, solicitationsAtVm2);
         Assert.Contains($"lladdr {DaemonTopology.Vm2Mac}", t.Vm1.Ip("-6", "neigh", "show", DaemonTopology.Vm2Ipv6));
         var flows = FlowTable(t);
         var echo = Assert.Single(flows, f => f.GetProperty("protocol").GetInt32() == 58 && f.GetProperty("destination").GetString() == DaemonTopology.Vm2Ipv6);
