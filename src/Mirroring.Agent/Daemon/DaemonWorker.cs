@@ -132,7 +132,6 @@ internal sealed class DaemonWorker
     {
         try
         {
-            long idleNs = (long)_dataplane.Options.FlowIdleTimeout.TotalNanoseconds;
             long lastAgeNs = NativePoll.RealtimeNs();
             while (!_stop)
             {
@@ -153,7 +152,7 @@ internal sealed class DaemonWorker
                     long elapsed = now - lastAgeNs;
                     if (elapsed >= AgeIntervalNs || elapsed < 0)
                     {
-                        if (elapsed > 0) _pipeline.AgeFlows(now, FlowTable.AgeScanBudget(_dataplane.Flows.Capacity, idleNs, elapsed));
+                        if (elapsed > 0) _pipeline.AgeFlows(now, _pipeline.AgeScanBudget(elapsed));
                         lastAgeNs = now;
                     }
                 }

@@ -97,7 +97,7 @@ public sealed class ReplayJob
         foreach (var sink in sinks) if (sink is not null && File.Exists(sink.Path)) File.Delete(sink.Path);
 
         // With a flow store, a collector reads the region as the agent would: on the traffic's clock, often enough
-        // (every half idle timeout) that every flow's final counters are read before aging can delete it.
+        // (every half of the shorter of the idle and TCP close timeouts) that every flow's final counters are read before aging can delete it.
         FlowStatsCollector? collector = null;
         var clock = new TrafficClock();
         if (_request.FlowStorePath is { } storePath)
@@ -116,7 +116,8 @@ public sealed class ReplayJob
             using (_source = new CaptureFileSource(inputs))
             {
                 var worker = new PipelineWorker(dataplane, 0, sinks);
-                long idleNs = (long)dataplane.Options.FlowIdleTimeout.TotalNanoseconds;
+                // Records are read at least every half timeout, so no flow is deleted before its final counters are read.
+                long collectEveryNs = (long)Math.Min(dataplane.Options.FlowIdleTimeout.TotalNanoseconds, dataplane.Options.TcpClosedTimeout.TotalNanoseconds) / 2;
                 long lastAgeNs = long.MinValue;
                 long lastCollectNs = long.MinValue;
                 while (!_source.Completed)
@@ -129,7 +130,7 @@ public sealed class ReplayJob
                     // Aging runs on the traffic's own clock, so a replay ages flows as the live system would have:
                     // before the first packet that comes a second or more after the last sweep (a batch spanning a
                     // capture gap is processed in parts, so packets after the gap find idle flows already aged out).
-                    // With a flow store, records are collected every half idle timeout, before flows can age out.
+                    // With a flow store, records are collected every half of the shorter timeout, before flows can age out.
                     for (int start = 0, end; start < received; start = end)
                     {
                         long nowNs = frames[start].TimestampNs;
@@ -138,12 +139,12 @@ public sealed class ReplayJob
                         long elapsed = nowNs - lastAgeNs;
                         if (elapsed >= 1_000_000_000)
                         {
-                            if (nowNs - lastCollectNs >= idleNs / 2)
+                            if (nowNs - lastCollectNs >= collectEveryNs)
                             {
                                 Collect();
                                 lastCollectNs = nowNs;
                             }
-                            worker.AgeFlows(nowNs, FlowTable.AgeScanBudget(dataplane.Flows.Capacity, idleNs, elapsed));
+                            worker.AgeFlows(nowNs, worker.AgeScanBudget(elapsed));
                             lastAgeNs = nowNs;
                         }
                         for (end = start + 1; end < received && frames[end].TimestampNs - lastAgeNs < 1_000_000_000; end++) { }

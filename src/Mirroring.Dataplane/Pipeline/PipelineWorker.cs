@@ -114,6 +114,17 @@ public sealed unsafe partial class PipelineWorker
         return _flows.Age(nowNs, (long)options.FlowIdleTimeout.TotalNanoseconds, (long)options.TcpClosedTimeout.TotalNanoseconds, maxEntriesToScan);
     }
 
+    /// <summary>
+    /// Entries for <see cref="AgeFlows"/> to scan when called every <paramref name="callIntervalNs"/>: the whole table
+    /// within a quarter of the idle timeout, and within the TCP close timeout, so a closed pair goes at most that late.
+    /// </summary>
+    public int AgeScanBudget(long callIntervalNs)
+    {
+        var options = _dataplane.Options;
+        long idle = (long)options.FlowIdleTimeout.TotalNanoseconds, closed = (long)options.TcpClosedTimeout.TotalNanoseconds;
+        return FlowTable.AgeScanBudget(_flows.Capacity, Math.Min(idle, 4 * closed), callIntervalNs);
+    }
+
     private void Classify(int count)
     {
         var interfaces = _dataplane.Interfaces;

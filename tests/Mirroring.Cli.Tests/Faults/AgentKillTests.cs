@@ -100,7 +100,7 @@ public sealed class AgentKillTests : IDisposable
 
         using var reader = StatsRegionReader.Open(stats);
         var region = RegionTotals(reader);
-        Assert.Equal(20, region.Count);
+        Assert.Equal(2 * 20, region.Count); // twenty flows, each with its reverse flow
         var (flows, samples) = StoreTotals(db);
         foreach (var (uuid, totals) in region)
         {
@@ -123,7 +123,8 @@ public sealed class AgentKillTests : IDisposable
         var (agent, output) = StartAgent("--stats", stats, "--db", Path.Combine(_dir, "flows.db"), "--state-dir", _dir, "--interval", "100ms");
         try
         {
-            Assert.True(WaitFor(() => Text(output).Contains("5 records"), agent), $"no first pass: {Text(output)}");
+            // Five flows, each with its reverse flow.
+            Assert.True(WaitFor(() => Text(output).Contains("10 records"), agent), $"no first pass: {Text(output)}");
             using (var file = new FileStream(stats, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
                 file.SetLength(file.Length / 2);
 
