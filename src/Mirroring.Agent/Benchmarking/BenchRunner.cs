@@ -17,8 +17,8 @@ public sealed record BenchOptions(BenchScenario Scenario)
     /// <summary>At least this long, and at least one pass over every flow, before measuring.</summary>
     public double WarmupSeconds { get; init; } = 2;
     public int BatchSize { get; init; } = 64;
-    /// <summary>Flow table primary entries.</summary>
-    public int FlowEntries { get; init; } = 524_288;
+    /// <summary>Flow table primary entries; null: the scenario's <see cref="BenchScenario.DefaultFlowEntries"/>.</summary>
+    public int? FlowEntries { get; init; }
 }
 
 /// <summary>
@@ -41,10 +41,11 @@ public static class BenchRunner
     {
         var scenario = options.Scenario;
         int workers = options.Workers;
-        var config = LoadConfig(scenario, options.FlowEntries);
+        int flowEntries = options.FlowEntries ?? scenario.DefaultFlowEntries;
+        var config = LoadConfig(scenario, flowEntries);
         var region = StatsRegion.Create(new StatsRegionOptions
         {
-            FlowEntries = options.FlowEntries,
+            FlowEntries = flowEntries,
             Workers = workers,
             RouterId = Wire.Addressing.IPv4Address.FromIPAddress(config.Vrouter.RouterId).Value,
         });
