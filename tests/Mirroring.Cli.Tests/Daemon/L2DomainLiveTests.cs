@@ -116,8 +116,7 @@ public sealed class L2DomainLiveTests
         var advertisements = ExternalTool.Run("tshark", "-r", atVm1, "-Y", "icmpv6.type == 136", "-T", "fields",
                 "-e", "eth.src", "-e", "ipv6.src", "-e", "ipv6.hlim", "-e", "icmpv6.nd.na.flag.s", "-e", "icmpv6.nd.na.target_address",
                 "-e", "icmpv6.opt.linkaddr", "-e", "icmpv6.checksum.status")
-            .EnsureSuccess("tshark advertisements").StdOut.Split('
-', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('	')).ToList();
+            .EnsureSuccess("tshark advertisements").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')).ToList();
         var answer = Assert.Single(advertisements, a => a[4] == DaemonTopology.Vm2Ipv6);
         Assert.Equal([DaemonTopology.Vm2Mac, DaemonTopology.Vm2Ipv6, "255", "1", DaemonTopology.Vm2Ipv6, DaemonTopology.Vm2Mac, "1"],
             answer.Select(f => f == "True" ? "1" : f).ToArray());
