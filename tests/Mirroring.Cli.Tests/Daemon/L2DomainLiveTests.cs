@@ -30,7 +30,9 @@ public sealed class L2DomainLiveTests
     public void Http_between_two_pods_is_mirrored_both_ways_and_the_analyzer_follows_the_whole_stream()
     {
         using var t = new DaemonTopology();
-        File.WriteAllText(t.ConfigPath, t.Config(portMirror: false, rules: WebRule));
+        // The exchange closes its connection (FIN both ways): the closed pair stays long enough to be looked at.
+        File.WriteAllText(t.ConfigPath, t.Config(portMirror: false, rules: WebRule)
+            .Replace("  router_id: 192.0.2.1\n", "  router_id: 192.0.2.1\n  flow_table: { entries: 4096, tcp_closed_seconds: 600 }\n", StringComparison.Ordinal));
         using var daemon = t.StartDaemon();
         t.MoveTapsIntoVms();
 
@@ -84,6 +86,29 @@ public sealed class L2DomainLiveTests
         }
         Assert.Equal(request.GetProperty("packets").GetInt64() + response.GetProperty("packets").GetInt64(), directions.Count);
         DaemonEndToEndTests.AssertBalanced(t.SettledVifs());
+
+        daemon.Signal("TERM");
+        Assert.Equal(0, daemon.WaitForExit());
+    }
+
+    [Fact]
+    public void A_closed_tcp_pair_is_removed_after_the_close_timeout_long_before_the_idle_timeout()
+    {
+        using var t = new DaemonTopology();
+        File.WriteAllText(t.ConfigPath, t.Config(portMirror: false)
+            .Replace("  router_id: 192.0.2.1\n", "  router_id: 192.0.2.1\n  flow_table: { entries: 4096, aging_seconds: 600, tcp_closed_seconds: 1 }\n", StringComparison.Ordinal));
+        using var daemon = t.StartDaemon();
+        t.MoveTapsIntoVms();
+        using var server = t.StartTraffic(t.Vm2, "tcp-server", "7001", "30");
+        server.WaitForOutput("ready", 30_000);
+        // The client closes after its echoes and the server closes its side: FIN both ways.
+        Assert.Contains("echoed 3", t.Traffic(t.Vm1, "tcp-client", DaemonTopology.Vm2Ip, "7001", "3").EnsureSuccess("tcp client").StdOut);
+
+        int TcpFlows() => FlowTable(t).Count(f => f.GetProperty("protocol").GetInt32() == 6);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(2, TcpFlows());
+        while (TcpFlows() > 0 && clock.ElapsedMilliseconds < 30_000) Thread.Sleep(200);
+        Assert.True(TcpFlows() == 0, $"the closed pair was still there after {clock.ElapsedMilliseconds} ms (idle timeout 600 s)");
 
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
