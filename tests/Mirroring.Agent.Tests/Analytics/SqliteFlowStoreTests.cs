@@ -66,6 +66,60 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Both_halves_of_a_pair_keep_each_others_uuid_and_a_pair_query_returns_them_given_one_first()
+    {
+        var forward = Flow(1);
+        var reverse = Flow(2) with { ReverseFlowUuid = forward.FlowUuid };
+        forward = forward with { ReverseFlowUuid = reverse.FlowUuid };
+        var alone = Flow(3);
+        await using (var store = SqliteFlowStore.Open(_path))
+        {
+            // The reverse half's first record did not know its partner yet; a later one does, and an unknown one keeps it.
+            await store.WriteAsync([forward, reverse with { ReverseFlowUuid = null }, alone]);
+            await store.WriteAsync([reverse]);
+            await store.WriteAsync([Next(reverse, 1, TimeSpan.FromSeconds(5)) with { ReverseFlowUuid = null }]);
+        }
+        using var read = SqliteFlowStore.OpenReadOnly(_path);
+        var pair = read.Query(new FlowQuery { Pair = reverse.FlowUuid });
+        Assert.Equal([reverse.FlowUuid, forward.FlowUuid], pair.Select(r => r.FlowUuid));
+        Assert.Equal([forward.FlowUuid, reverse.FlowUuid], pair.Select(r => r.ReverseFlowUuid!.Value));
+        Assert.Equal([forward.FlowUuid, reverse.FlowUuid], read.Query(new FlowQuery { Pair = forward.FlowUuid }).Select(r => r.FlowUuid));
+        var lone = Assert.Single(read.Query(new FlowQuery { Pair = alone.FlowUuid }));
+        Assert.Null(lone.ReverseFlowUuid);
+    }
+
+    [Fact]
+    public async Task A_version_1_store_is_read_as_is_and_upgraded_in_place_keeping_its_rows_when_opened_for_writing()
+    {
+        // A store written by the previous schema: no pair column, no index on it, version 1.
+        var v1 = SqliteFlowStore.Schema
+            .Replace(",\n    reverse_flow_uuid  TEXT\n", "\n", StringComparison.Ordinal)
+            .Replace("CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);\n", "", StringComparison.Ordinal);
+        Assert.DoesNotContain("reverse_flow_uuid", v1);
+        using (var c = new SqliteConnection($"Data Source={_path};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = v1 + "INSERT INTO schema_info (version) VALUES (1);" +
+                "INSERT INTO flows (flow_uuid, direction, source_vn, destination_vn, source_ip, destination_ip, protocol, source_port, destination_port, " +
+                "tcp_flags, interface_name, setup_time, bytes, packets, action, vrouter_ip, mirror_packets, mirror_bytes, sec_mirror_packets, " +
+                "sec_mirror_bytes, first_sample_time, last_sample_time) VALUES ('00000000-0000-0000-0000-000000000001', 'ingress', 'red', 'red', " +
+                "'10.1.1.11', '10.1.1.12', 6, 1, 80, 0, 'tap-web1', 1, 100, 1, 'pass', '192.0.2.1', 0, 0, 0, 0, 1, 1);" +
+                "INSERT INTO flow_samples VALUES ('00000000-0000-0000-0000-000000000001', 1, 100, 0, 0, 0, 0, 1, 1, 100, 0, 0, 0, 0, 0);";
+            cmd.ExecuteNonQuery();
+        }
+
+        using (var old = SqliteFlowStore.OpenReadOnly(_path))
+            Assert.Null(Assert.Single(old.Query(new FlowQuery())).ReverseFlowUuid);
+
+        await using (var store = SqliteFlowStore.Open(_path))
+            await store.WriteAsync([Flow(9) with { ReverseFlowUuid = Guid.Parse("00000000-0000-0000-0000-000000000001") }]);
+        Assert.Equal(SqliteFlowStore.SchemaVersion, Count(_path, "SELECT version FROM schema_info"));
+        Assert.Equal(2, Count(_path, "SELECT count(*) FROM flows"));
+        Assert.Equal(1, Count(_path, "SELECT count(*) FROM flows WHERE reverse_flow_uuid = '00000000-0000-0000-0000-000000000001'"));
+    }
+
+    [Fact]
     public async Task Records_of_one_flow_keep_one_flows_row_with_the_latest_totals_and_one_sample_each()
     {
         var r1 = Flow(7, packets: 10, bytes: 1000);

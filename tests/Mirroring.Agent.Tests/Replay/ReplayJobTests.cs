@@ -407,6 +407,75 @@ public sealed class ReplayJobTests
     }
 
     [Fact]
+    public void Broadcast_and_multicast_are_flooded_in_their_network_with_split_horizon_and_the_replay_balances()
+    {
+        var run = Run(Config(), """
+            w("a", [Ether(src=web1, dst="ff:ff:ff:ff:ff:ff")/IP(src="10.1.1.11", dst="10.1.1.255")/UDP(sport=68, dport=67)/Raw(b"b"),
+                    Ether(src=web1, dst="01:00:5e:00:00:fb")/IP(src="10.1.1.11", dst="224.0.0.251")/UDP(sport=5353, dport=5353),
+                    Ether(src=web1, dst="ff:ff:ff:ff:ff:ff")/ARP(op=1, hwsrc=web1, psrc="10.1.1.11", pdst="10.1.1.11")])
+            w("f", [vx(1001, Ether(src=remote, dst="ff:ff:ff:ff:ff:ff")/ARP(op=1, hwsrc=remote, psrc="10.1.1.21", pdst="10.1.1.12"))])
+            """, "tap-web1=a", "fabric=f");
+
+        var fromVm = Frames(run.Input("a"));
+        var fromFabric = Frames(run.Input("f"));
+        // The other VM of the network gets every frame from web1 (a gratuitous ARP too) and the fabric's ARP request;
+        // the analyzer network's VM none; web1 never gets its own frames back, and the fabric's frame does not go back out.
+        Assert.Equal([.. fromVm, fromFabric[0][VxlanLength..]], Frames(run.Output("tap-web2")));
+        Assert.Equal([fromFabric[0][VxlanLength..]], Frames(run.Output("tap-web1")));
+        Assert.Empty(Frames(run.Output("tap-an")));
+        // One VxLAN copy of each frame from web1 to the VTEP with endpoints in red (ingress replication), VNI 1001.
+        var copies = Frames(run.Output("fabric"));
+        Assert.Equal(fromVm, copies.Select(c => c[VxlanLength..]));
+        Assert.All(Fields(run.Output("fabric"), CopyFields), row =>
+        {
+            Assert.Equal("1001", row["vxlan.vni"]);
+            Assert.Equal("192.0.2.2", First(row, "ip.dst"));
+        });
+
+        var s = run.Summary;
+        Assert.True(s.Totals.Balanced);
+        Assert.Equal((4UL, 0UL, 4UL, 0UL), (s.Totals.RxPackets, s.Totals.TxPackets, s.Totals.Flooded, s.Totals.Drops));
+        Assert.Equal((ulong)(2 * fromVm.Count + 2), s.Totals.FloodCopies);
+        var web1 = s.Interfaces.Single(i => i.Name == "tap-web1");
+        var web2 = s.Interfaces.Single(i => i.Name == "tap-web2");
+        var fabric = s.Interfaces.Single(i => i.Name == "fabric");
+        Assert.Equal((3UL, 1UL), (web1.RxFlooded, web1.FloodCopiesTx));
+        Assert.Equal((4UL, (ulong)Frames(run.Output("tap-web2")).Sum(f => f.Length)), (web2.FloodCopiesTx, web2.FloodCopiesTxBytes));
+        Assert.Equal((1UL, 3UL, 0UL), (fabric.RxFlooded, fabric.FloodCopiesTx, fabric.FloodCopyFailures));
+        Assert.Equal(0L, s.Flows.Created);
+    }
+
+    [Fact]
+    public void A_replay_writes_setup_sample_and_teardown_times_on_the_traffics_clock()
+    {
+        // 2023-11-14T22:13:20Z, then a 400 s gap: the first flow ages out during the replay.
+        var yaml = Config();
+        var dir = ExternalTool.TempDirectory("vrm-replay");
+        ExternalTool.Python3(ScapyPrelude + """
+            a = Ether(src=web1, dst=web2)/IP(src="10.1.1.11", dst="10.1.1.12")/UDP(sport=1, dport=2); a.time = 1700000000
+            b = Ether(src=web1, dst=web2)/IP(src="10.1.1.11", dst="10.1.1.12")/UDP(sport=3, dport=4); b.time = 1700000400
+            w("a", [a, b])
+            """, dir).EnsureSuccess("scapy");
+        var db = Path.Combine(dir, "flows.db");
+        new ReplayJob(new ReplayRequest(Configuration.Samples.LoadValid(yaml), [("tap-web1", Path.Combine(dir, "a.pcap"))], Path.Combine(dir, "out"))
+        {
+            FlowEntries = 1024,
+            FlowStorePath = db,
+        }).Run();
+
+        using var store = Mirroring.Agent.Analytics.SqliteFlowStore.OpenReadOnly(db);
+        var rows = store.Query(new Mirroring.Agent.Analytics.FlowQuery { Since = DateTimeOffset.UnixEpoch });
+        var start = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+        var end = start.AddSeconds(400);
+        Assert.Equal(4, rows.Count); // two flows, each with its reverse flow
+        Assert.All(rows, r => Assert.InRange(r.SetupTime, start, end));
+        Assert.All(rows, r => Assert.InRange(r.LastSampleTime, start, end));
+        var aged = rows.Where(r => r.TeardownTime is not null).ToList();
+        Assert.Equal(2, aged.Count); // the first pair
+        Assert.All(aged, r => Assert.InRange(r.TeardownTime!.Value, start.AddSeconds(180), end));
+    }
+
+    [Fact]
     public void Arp_request_for_a_known_endpoint_is_answered_and_for_an_unknown_address_dropped()
     {
         var run = Run(Config(), """
