@@ -446,6 +446,22 @@ public sealed class ReplayJobTests
     }
 
     [Fact]
+    public void Port_mirrors_see_flooded_frames_received_and_sent_by_the_mirrored_interface()
+    {
+        var run = Run(Config(web1Mirror: ", interface_mirror: { traffic_direction: both, mirror_to: { analyzer_name: an1 } }"), """
+            w("a", [Ether(src=web1, dst="ff:ff:ff:ff:ff:ff")/IP(src="10.1.1.11", dst="10.1.1.255")/UDP(sport=68, dport=67)])
+            w("b", [Ether(src=web2, dst="ff:ff:ff:ff:ff:ff")/IP(src="10.1.1.12", dst="10.1.1.255")/UDP(sport=68, dport=67)])
+            """, "tap-web1=a", "tap-web2=b");
+
+        // web1's own broadcast as received (RX, TLV 3) and web2's broadcast as flooded out of web1 (TX, TLV 4).
+        var copies = Fields(run.Output("fabric"), "udp.dstport", "ip.src").Where(r => First(r, "udp.dstport") == "8099").ToList();
+        Assert.Equal(["10.1.1.11", "10.1.1.12"], copies.Select(r => r["ip.src"].Split(',')[1]).Order());
+        var web1 = run.Summary.Interfaces.Single(i => i.Name == "tap-web1");
+        Assert.Equal((1UL, 1UL, 1UL), (web1.RxMirroredPackets, web1.TxMirroredPackets, web1.FloodCopiesTx));
+        Assert.True(run.Summary.Totals.Balanced);
+    }
+
+    [Fact]
     public void A_replay_writes_setup_sample_and_teardown_times_on_the_traffics_clock()
     {
         // 2023-11-14T22:13:20Z, then a 400 s gap: the first flow ages out during the replay.
