@@ -163,9 +163,6 @@ public enum RuleDirection
 public sealed record PolicyRule(RuleMatch Match, PolicyAction Action, IReadOnlyList<string> MirrorTo)
 {
     public RuleDirection Direction { get; init; } = RuleDirection.Bidirectional;
-
-    /// <summary>The direction as written in the configuration ("&lt;&gt;" or "&gt;").</summary>
-    public string DirectionText => Direction == RuleDirection.Bidirectional ? "<>" : ">";
 }
 
 /// <summary>What a rule matches. <see cref="Protocol"/> is an IP protocol number, null for any.</summary>

@@ -19,7 +19,6 @@ public sealed class PairsAndL2ConfigTests
     {
         var config = LoadValid(Edit(WebRule, WebRule + "        direction: \">\"\n"));
         Assert.Equal(RuleDirection.Unidirectional, config.Policies[0].Rules[0].Direction);
-        Assert.Equal(">", config.Policies[0].Rules[0].DirectionText);
         Assert.Equal(RuleDirection.Bidirectional, config.Policies[0].Rules[1].Direction);
         Assert.Equal(RuleDirection.Bidirectional, LoadValid(Edit(WebRule, WebRule + "        direction: <>\n")).Policies[0].Rules[0].Direction);
     }
