@@ -128,6 +128,7 @@ public sealed partial class PipelineWorker
         if (_flows.Counters.Active == 0) return;
         for (int i = 0; i < _flows.Capacity; i++)
         {
+            if (!_flows.MayBeActive(i)) continue;
             ref FlowEntry e = ref _flows.Entry(i);
             if (e.IsActive && IsOlder(e.PolicyEpoch, epoch)) Reevaluate(i);
         }

@@ -280,6 +280,13 @@ public sealed unsafe class FlowTable : IDisposable
         return InsertResult.Inserted;
     }
 
+    /// <summary>
+    /// Whether the entry may hold a flow, from the private signatures (16 per cache line) without touching the region:
+    /// false for a free entry, so a sweep over the table skips free entries cheaply. Index unchecked.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool MayBeActive(int index) => Volatile.Read(ref _signatures[index]) != 0;
+
     /// <summary>The other half of the pair the active entry at <paramref name="index"/> belongs to, or -1 (a flow alone).</summary>
     public int PartnerOf(int index)
     {
@@ -647,11 +654,9 @@ public sealed unsafe class FlowTable : IDisposable
         int n = Math.Min(Math.Max(maxEntriesToScan, 0), cap);
         int cursor = _ageCursor;
         int deleted = 0;
-        uint* signatures = _signatures;
         for (int k = 0; k < n; k++)
         {
-            // The private signatures (16 per cache line, 0 for a free entry) skip free entries without touching the region.
-            if (Volatile.Read(ref signatures[cursor]) != 0 &&
+            if (MayBeActive(cursor) &&
                 (Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref Entry(cursor).Flags)) & (uint)FlowFlags.Active) != 0 &&
                 IsDone(cursor, nowNs, idleNs, tcpClosedNs))
                 deleted += DeletePairCore(cursor, evicted: true);
