@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Mirroring.Agent.Benchmarking;
+using Mirroring.Harness;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
@@ -58,6 +58,7 @@ public class FlowLookupBenchmarks
 {
     private const int Lookups = 1 << 16;
     private StatsRegion _region = null!;
+    private FlowTable _table = null!;
     private FlowKey[] _keys = null!;
     private readonly uint[] _hashes = new uint[64];
     private readonly int[] _indices = new int[64];
@@ -69,7 +70,7 @@ public class FlowLookupBenchmarks
     public void Setup()
     {
         _region = StatsRegion.Create(new StatsRegionOptions { FlowEntries = 1 << 19 });
-        var table = _region.Flows;
+        var table = _table = new FlowTable(_region);
         var keys = Traffic.ShuffledKeys(Flows);
         foreach (var k in keys)
             if (table.TryInsert(in k, k.ComputeHash(), out _) is not (InsertResult.Inserted or InsertResult.AlreadyPresent))
@@ -78,12 +79,16 @@ public class FlowLookupBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _region.Dispose();
+    public void Cleanup()
+    {
+        _table.Dispose();
+        _region.Dispose();
+    }
 
     [Benchmark(OperationsPerInvoke = Lookups)]
     public int LookupBatch64()
     {
-        var table = _region.Flows;
+        var table = _table;
         int found = 0;
         for (int done = 0; done < Lookups; done += 64)
         {
@@ -98,7 +103,7 @@ public class FlowLookupBenchmarks
     [Benchmark(OperationsPerInvoke = Lookups)]
     public int LookupOneByOne()
     {
-        var table = _region.Flows;
+        var table = _table;
         int found = 0;
         for (int done = 0; done < Lookups; done++)
         {

@@ -1,6 +1,7 @@
-using Mirroring.Agent.Benchmarking;
+using Mirroring.Harness;
 using Mirroring.Dataplane.Tables;
 using Mirroring.Wire.Parsing;
+using Mirroring.Dataplane.Stats;
 
 namespace Mirroring.Benchmarks;
 

@@ -46,7 +46,7 @@ public sealed class AgentCommandTests : IDisposable
         var run = ExternalTool.Vrmirror("agent", "--stats", _stats, "--db", db, "--state-dir", _dir, "--once");
 
         Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
-        Assert.Contains("24 records", run.StdOut); // twelve flows, each with its reverse flow
+        Assert.Contains("agent: final export done, 24 flow records written", run.StdErr); // twelve flows, each with its reverse flow
         var rows = Query(db, "--analyzer", "an1");
         var (packets, mirrored, flows) = RegionTotals();
         Assert.Equal(flows, rows.Count);
@@ -66,7 +66,7 @@ public sealed class AgentCommandTests : IDisposable
 
         var again = ExternalTool.Vrmirror("agent", "--stats", _stats, "--db", db, "--state-dir", _dir, "--once").EnsureSuccess("second agent");
 
-        Assert.Contains(": 0 records written", again.StdOut);
+        Assert.Contains("agent: final export done, 0 flow records written", again.StdErr);
         var rows = Query(db, "--since", "-1d");
         Assert.All(rows, r => Assert.Equal(1, r.GetProperty("window_samples").GetInt32()));
         Assert.Equal(RegionTotals().Packets, rows.Aggregate(0UL, (s, r) => s + r.GetProperty("window_packets").GetUInt64()));
@@ -126,14 +126,21 @@ public sealed class AgentCommandTests : IDisposable
         {
             if (e.Data is null) return;
             lock (output) output.AppendLine(e.Data);
-            if (e.Data.Contains("records (0 torn down)", StringComparison.Ordinal)) collected.Set();
         };
-        agent.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        agent.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (output) output.AppendLine(e.Data);
+            if (e.Data.Contains("agent: collecting flow records every", StringComparison.Ordinal)) collected.Set();
+        };
         agent.BeginOutputReadLine();
         agent.BeginErrorReadLine();
         try
         {
-            Assert.True(collected.Wait(TimeSpan.FromSeconds(120)), "the agent never collected:\n" + output);
+            Assert.True(collected.Wait(TimeSpan.FromSeconds(120)), "the agent never started collecting:\n" + output);
+            // The first pass runs at start; wait until its records are in the store.
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline && (!File.Exists(db) || Query(db).Count < 12)) Thread.Sleep(100);
 
             ExternalTool.Run("kill", "-TERM", agent.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)).EnsureSuccess("kill -TERM");
             Assert.True(agent.WaitForExit(TimeSpan.FromSeconds(60)), "the agent did not stop after SIGTERM:\n" + output);
@@ -147,8 +154,8 @@ public sealed class AgentCommandTests : IDisposable
         string log;
         lock (output) log = output.ToString();
         Assert.Equal(0, agent.ExitCode);
-        Assert.Contains("Stopping: last collection", log);
-        Assert.Contains("Collector stopped after", log);
+        Assert.Contains("agent: stopping: last collection", log);
+        Assert.Contains("agent: final export done", log);
         Assert.Equal(24, Query(db).Count);
     }
 }

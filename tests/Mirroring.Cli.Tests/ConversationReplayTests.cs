@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Mirroring.Agent.Replay;
+using Mirroring.Host.Replay;
 using Mirroring.Testing;
 
 namespace Mirroring.Cli.Tests;

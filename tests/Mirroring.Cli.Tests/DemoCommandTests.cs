@@ -1,4 +1,5 @@
-using Mirroring.Agent.Replay;
+using System.Security.Cryptography;
+using Mirroring.Host.Replay;
 using Mirroring.Testing;
 
 namespace Mirroring.Cli.Tests;
@@ -31,5 +32,27 @@ public sealed class DemoCommandTests
         Assert.Equal((int)byAnalyzer["an2"].Packets, Count("vxlan.vni == 1099"));
         Assert.Equal((int)byAnalyzer["an3"].Packets, Count("vxlan.vni == 5001"));
         Assert.All(byAnalyzer.Values, m => Assert.True(m.Packets > 0, $"{m.Analyzer} got no copies"));
+    }
+
+    /// <summary>
+    /// The demo's outputs as the engine wrote them before its wiring moved into one host (commit dece0fa): the same
+    /// traffic replayed must give byte-identical pcaps and the same summary. A change of behaviour that is meant
+    /// updates tests/Mirroring.Cli.Tests/Golden/ in the same commit, saying why.
+    /// </summary>
+    [Fact]
+    public void Demo_writes_the_same_pcaps_and_summary_as_the_recorded_golden_run()
+    {
+        var dir = ExternalTool.TempDirectory("vrm-cli-demo-golden");
+        ExternalTool.Vrmirror("demo", "--out", dir).EnsureSuccess("vrmirror demo");
+        var golden = Path.Combine(ExternalTool.RepositoryRoot, "tests", "Mirroring.Cli.Tests", "Golden");
+
+        foreach (var line in File.ReadAllLines(Path.Combine(golden, "demo-outputs.sha256")))
+        {
+            var (hash, file) = (line[..64], line[66..]);
+            Assert.True(hash == Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(dir, file)))),
+                $"{file} differs from the golden run");
+        }
+        var summary = File.ReadAllText(Path.Combine(dir, ReplayJob.SummaryFileName)).Replace(dir + "/", "", StringComparison.Ordinal);
+        Assert.Equal(File.ReadAllText(Path.Combine(golden, "demo-summary.json")), summary);
     }
 }

@@ -48,11 +48,11 @@ public sealed class FlowsCommandTests : IDisposable
         Bytes = packets * 100,
         DiffPackets = packets,
         DiffBytes = packets * 100,
-        Action = FlowAction.Pass,
+        Action = FlowLogAction.Pass,
         VrouterIp = Vrouter,
         MirrorIndex = mirrorIndex,
         AnalyzerName = analyzer,
-        Mirrored = new MirrorCounters(mirrored, mirrored * 100, mirrored, mirrored * 100),
+        Mirrored = new MirrorSlotTotals(mirrored, mirrored * 100, mirrored, mirrored * 100),
         SampleTime = sample,
     };
 

@@ -1,4 +1,4 @@
-using Mirroring.Agent.Replay;
+using Mirroring.Host.Replay;
 using Mirroring.Testing;
 
 namespace Mirroring.Cli.Tests;

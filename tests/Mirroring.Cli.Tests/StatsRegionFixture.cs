@@ -23,7 +23,7 @@ public sealed class StatsRegionFixture : IDisposable
         Region = StatsRegion.Create(Options(Path));
         Bare = StatsRegion.Create(Options(BarePath));
 
-        var flows = Region.Flows;
+        using var flows = new FlowTable(Region);
         Forward = Insert(flows, FlowKey.IPv4(13, 2, (byte)Tcp, 0x0A01_0003, 0x0A01_0004, 1234, 80), 1_000_000_000);
         Reverse = Insert(flows, FlowKey.IPv4(13, 2, (byte)Tcp, 0x0A01_0004, 0x0A01_0003, 80, 1234), 1_000_000_000);
         Denied = Insert(flows, FlowKey.IPv4(13, 2, (byte)Udp, 0x0A01_0005, 0x0A01_0006, 53, 5353), 3_000_000_000);
@@ -115,7 +115,7 @@ public sealed class StatsRegionFixture : IDisposable
         nexthops.Set(NexthopEntry.Unresolved(14, NexthopKind.TunnelVxlan, "analyzer MAC not resolved"));
         mirrors.Set(new MirrorEntry(1, 12, MirrorFlags.Dynamic, analyzerName: "analyzer-1"));
         mirrors.Set(new MirrorEntry(2, 14, MirrorFlags.None, vni: 5002, analyzerName: "vtep-analyzer"));
-        return TableDescriptors.Capture(0x0A00_0001, mirrors, nexthops, vifs,
+        return TableSnapshot.Capture(0x0A00_0001, mirrors, nexthops, vifs,
             [new VrfDescriptor(2, "default-domain:demo:red", 5001, false)]);
     }
 

@@ -158,7 +158,7 @@ public sealed record FlowQuery
                 TeardownTime = r.IsDBNull(12) ? null : SqliteFlowStore.FromUnixMs(r.GetInt64(12)),
                 Bytes = U(13),
                 Packets = U(14),
-                Action = r.GetString(15) switch { "deny" => FlowAction.Deny, "drop" => FlowAction.Drop, _ => FlowAction.Pass },
+                Action = r.GetString(15) switch { "deny" => FlowLogAction.Deny, "drop" => FlowLogAction.Drop, _ => FlowLogAction.Pass },
                 VrouterIp = IPAddress.Parse(r.GetString(16)),
                 DropReason = NullableString(17),
                 MirrorIndex = NullableInt(18),
@@ -201,7 +201,7 @@ public sealed record FlowQueryRow
     public DateTimeOffset? TeardownTime { get; init; }
     public required ulong Bytes { get; init; }
     public required ulong Packets { get; init; }
-    public required FlowAction Action { get; init; }
+    public required FlowLogAction Action { get; init; }
     public required IPAddress VrouterIp { get; init; }
     public string? DropReason { get; init; }
     public int? MirrorIndex { get; init; }

@@ -12,7 +12,7 @@ public enum FlowDirection
 }
 
 /// <summary>What the policy did with the flow's packets.</summary>
-public enum FlowAction
+public enum FlowLogAction
 {
     Pass,
     Deny,
@@ -23,9 +23,9 @@ public enum FlowAction
 /// The counters of one mirror slot of a flow: totals since the flow was set up, and the change since the
 /// previous record of the same flow (what the collector saw between two reads of the stats region).
 /// </summary>
-public readonly record struct MirrorCounters(ulong Packets, ulong Bytes, ulong DiffPackets, ulong DiffBytes)
+public readonly record struct MirrorSlotTotals(ulong Packets, ulong Bytes, ulong DiffPackets, ulong DiffBytes)
 {
-    public static MirrorCounters Zero => default;
+    public static MirrorSlotTotals Zero => default;
 }
 
 /// <summary>
@@ -56,7 +56,7 @@ public sealed record FlowRecord
     public required ulong Packets { get; init; }
     public required ulong DiffBytes { get; init; }
     public required ulong DiffPackets { get; init; }
-    public required FlowAction Action { get; init; }
+    public required FlowLogAction Action { get; init; }
     /// <summary>The vRouter (exporter) that owns the flow.</summary>
     public required IPAddress VrouterIp { get; init; }
     public string? DropReason { get; init; }
@@ -69,8 +69,8 @@ public sealed record FlowRecord
     public string? AnalyzerName { get; init; }
     public string? SecondaryAnalyzerName { get; init; }
     /// <summary>Packets and bytes handed to the primary mirror nexthop (bytes measured like <see cref="Bytes"/>).</summary>
-    public MirrorCounters Mirrored { get; init; }
-    public MirrorCounters SecondaryMirrored { get; init; }
+    public MirrorSlotTotals Mirrored { get; init; }
+    public MirrorSlotTotals SecondaryMirrored { get; init; }
 
     /// <summary>When the collector made this record (read the counters).</summary>
     public required DateTimeOffset SampleTime { get; init; }

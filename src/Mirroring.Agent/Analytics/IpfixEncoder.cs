@@ -503,10 +503,10 @@ public sealed class IpfixEncoder
     }
 
     /// <summary>RFC 7270 forwardingStatus: 64 forwarded (unknown reason), 129 dropped by ACL deny, 128 dropped (unknown reason).</summary>
-    private static byte ForwardingStatus(FlowAction a) => a switch
+    private static byte ForwardingStatus(FlowLogAction a) => a switch
     {
-        FlowAction.Pass => 64,
-        FlowAction.Deny => 129,
+        FlowLogAction.Pass => 64,
+        FlowLogAction.Deny => 129,
         _ => 128,
     };
 

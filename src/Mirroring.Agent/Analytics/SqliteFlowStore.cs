@@ -350,11 +350,11 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         _ => throw new ArgumentOutOfRangeException(nameof(d), d, "unknown flow direction"),
     };
 
-    internal static string ActionText(FlowAction a) => a switch
+    internal static string ActionText(FlowLogAction a) => a switch
     {
-        FlowAction.Pass => "pass",
-        FlowAction.Deny => "deny",
-        FlowAction.Drop => "drop",
+        FlowLogAction.Pass => "pass",
+        FlowLogAction.Deny => "deny",
+        FlowLogAction.Drop => "drop",
         _ => throw new ArgumentOutOfRangeException(nameof(a), a, "unknown flow action"),
     };
 

@@ -1,3 +1,4 @@
+using Mirroring.Dataplane.Pipeline;
 namespace Mirroring.Agent.Configuration;
 
 /// <summary>Cross-field and cross-reference checks of the base configuration: names, references, mirror modes.</summary>

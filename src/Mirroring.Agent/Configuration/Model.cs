@@ -1,4 +1,5 @@
 using System.Net;
+using Mirroring.Dataplane.Pipeline;
 using Mirroring.Wire.Addressing;
 
 namespace Mirroring.Agent.Configuration;
@@ -170,13 +171,6 @@ public sealed record RuleMatch(int? Protocol, AddressMatch Source, AddressMatch 
 {
     public const int Icmp = 1, Tcp = 6, Udp = 17, Icmp6 = 58;
     public static RuleMatch Any { get; } = new(null, AddressMatch.Any, AddressMatch.Any, PortRange.Any, PortRange.Any);
-}
-
-public enum AddressMatchKind
-{
-    Any,
-    VirtualNetwork,
-    Prefix,
 }
 
 /// <summary>A rule's source or destination: any, a virtual network by name, or a prefix (a single IP is a /32 or /128).</summary>

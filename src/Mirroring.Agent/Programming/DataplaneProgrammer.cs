@@ -7,8 +7,6 @@ using Mirroring.Dataplane.Tables;
 using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Headers;
 using Mirroring.Wire.Parsing;
-using AddressKind = Mirroring.Agent.Configuration.AddressMatchKind;
-using CompiledKind = Mirroring.Dataplane.Pipeline.AddressMatchKind;
 
 namespace Mirroring.Agent.Programming;
 
@@ -55,6 +53,9 @@ public sealed class DataplaneProgrammer
 
     /// <summary>Mirror index per analyzer name; persist it (<see cref="StableIds.Save"/>) to keep indices across restarts.</summary>
     public StableIds MirrorIndices { get; }
+
+    /// <summary>Mirror indices saved by <see cref="StableIds.Save"/> at <paramref name="path"/> (empty when the file does not exist).</summary>
+    public static StableIds LoadMirrorIndices(string path) => StableIds.Load(path, 0, MirrorTable.Capacity - 1);
 
     public ProgrammingResult Apply(VrouterConfig config)
     {
@@ -172,7 +173,7 @@ public sealed class DataplaneProgrammer
             floodLists, neighbors));
 
         // Operator tools in other processes read what the tables mean from the region.
-        _dataplane.Region.PublishDescriptors(TableDescriptors.Capture(routerId.Value, _dataplane.Mirrors, _dataplane.Nexthops, _dataplane.Interfaces,
+        _dataplane.Region.PublishDescriptors(TableSnapshot.Capture(routerId.Value, _dataplane.Mirrors, _dataplane.Nexthops, _dataplane.Interfaces,
             networks.Select(n => new VrfDescriptor(n.Vrf, n.Name, n.Vni, n.MirrorDestination))));
 
         return new ProgrammingResult(vifByName, mirrorIndexByName, vrfByName.ToDictionary(kv => kv.Key, kv => kv.Value), warnings);
@@ -339,15 +340,15 @@ public sealed class DataplaneProgrammer
 
     private static CompiledAddressMatch Compile(AddressMatch match, IReadOnlyDictionary<string, ushort> vrfByName) => match.Kind switch
     {
-        AddressKind.VirtualNetwork => new CompiledAddressMatch(CompiledKind.VirtualNetwork, vrfByName[match.VirtualNetwork!], IpFamily.None, 0, 0),
-        AddressKind.Prefix => CompilePrefix(match.Prefix!.Value),
+        AddressMatchKind.VirtualNetwork => new CompiledAddressMatch(AddressMatchKind.VirtualNetwork, vrfByName[match.VirtualNetwork!], IpFamily.None, 0, 0),
+        AddressMatchKind.Prefix => CompilePrefix(match.Prefix!.Value),
         _ => CompiledAddressMatch.Any,
     };
 
     private static CompiledAddressMatch CompilePrefix(IPNetwork prefix)
     {
         var (address, family) = ToKey(prefix.BaseAddress);
-        return new CompiledAddressMatch(CompiledKind.Prefix, 0, family, address, (byte)prefix.PrefixLength);
+        return new CompiledAddressMatch(AddressMatchKind.Prefix, 0, family, address, (byte)prefix.PrefixLength);
     }
 
     private void SetIfChanged(NexthopEntry nh)

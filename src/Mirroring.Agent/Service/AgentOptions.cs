@@ -20,8 +20,11 @@ public sealed class AgentOptions
     /// <summary>The stats region file the dataplane writes (<c>--stats</c>). Not needed when the agent runs inside the dataplane's process.</summary>
     public string? Stats { get; set; }
 
-    /// <summary>The configuration file (<c>--config</c>); watched and hot-reloaded when the agent programs an in-process dataplane.</summary>
+    /// <summary>The configuration file (<c>run --config</c>); watched and hot-reloaded. Only an agent with a dataplane in its process has one.</summary>
     public string? Config { get; set; }
+
+    /// <summary>Reload when a configuration file changes (<c>run --no-watch</c> turns it off; SIGHUP always reloads).</summary>
+    public bool WatchConfig { get; set; } = true;
 
     /// <summary>Kubernetes manifests loaded with the configuration (<c>--manifest</c>).</summary>
     public List<string> Manifests { get; set; } = [];
@@ -147,12 +150,13 @@ public static class IpfixEndpoint
 }
 
 /// <summary>
-/// Checks <see cref="AgentOptions"/> when the host starts. <see cref="RequiresStats"/> is false when the agent runs
-/// inside the dataplane's process (it then reads the in-process region).
+/// Checks <see cref="AgentOptions"/> when the host starts. <see cref="Standalone"/>: the agent reads a stats region
+/// file another process writes (it needs one, and has no configuration to program); otherwise it runs inside the
+/// dataplane's process, reads the in-process region and keeps the configuration current.
 /// </summary>
-public sealed class AgentOptionsValidator(bool requiresStats) : IValidateOptions<AgentOptions>
+public sealed class AgentOptionsValidator(bool standalone) : IValidateOptions<AgentOptions>
 {
-    public bool RequiresStats { get; } = requiresStats;
+    public bool Standalone { get; } = standalone;
 
     public ValidateOptionsResult Validate(string? name, AgentOptions o)
     {
@@ -160,7 +164,7 @@ public sealed class AgentOptionsValidator(bool requiresStats) : IValidateOptions
 
         if (string.IsNullOrWhiteSpace(o.Stats))
         {
-            if (RequiresStats) errors.Add("Stats (--stats): required: the stats region file the dataplane writes (e.g. /dev/shm/vrmirror.stats)");
+            if (Standalone) errors.Add("Stats (--stats): required: the stats region file the dataplane writes (e.g. /dev/shm/vrmirror.stats)");
         }
         else if (!File.Exists(o.Stats))
         {
@@ -173,7 +177,8 @@ public sealed class AgentOptionsValidator(bool requiresStats) : IValidateOptions
 
         if (string.IsNullOrWhiteSpace(o.StateDir))
             errors.Add("StateDir (--state-dir): must not be empty");
-        else if (WritableFolderProblem(o.StateDir, mayCreate: true) is { } stateProblem)
+        else if (Standalone && WritableFolderProblem(o.StateDir, mayCreate: true) is { } stateProblem)
+            // Beside a dataplane the engine's start-up checks the state folder itself (its own exit code, 7).
             errors.Add($"StateDir (--state-dir) {o.StateDir}: {stateProblem}");
 
         if (!string.IsNullOrWhiteSpace(o.Db))
@@ -188,7 +193,9 @@ public sealed class AgentOptionsValidator(bool requiresStats) : IValidateOptions
         if (!string.IsNullOrWhiteSpace(o.Ipfix) && !IpfixEndpoint.TryResolve(o.Ipfix, out _, out var ipfixError))
             errors.Add($"Ipfix (--ipfix) {o.Ipfix}: {ipfixError}");
 
-        if (!string.IsNullOrWhiteSpace(o.Config) && !File.Exists(o.Config))
+        if (Standalone && !string.IsNullOrWhiteSpace(o.Config))
+            errors.Add($"Config {o.Config}: a standalone agent does not program a dataplane; give the configuration to `vrmirror run --config`");
+        else if (!string.IsNullOrWhiteSpace(o.Config) && !File.Exists(o.Config))
             errors.Add($"Config (--config) {o.Config}: file not found");
         foreach (var manifest in o.Manifests.Where(m => !File.Exists(m)))
             errors.Add($"Manifests (--manifest) {manifest}: file not found");

@@ -24,6 +24,7 @@ internal sealed class CollectorService(
     private StatsRegionReader? _reader;
     private bool _regionReplaced;
     private long _pass;
+    private long _records;
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -48,8 +49,8 @@ internal sealed class CollectorService(
             throw;
         }
         status.Collector = _collector;
-        logger.LogInformation("Collecting flows from {Region} (vRouter {Vrouter}) {Schedule} into {Sinks}",
-            source.Name, _collector.VrouterIp, o.Once ? "once" : $"every {o.Interval}", string.Join(", ", sinks.Select(s => s.Name)));
+        logger.LogInformation("agent: collecting flow records {Schedule} from {Region} (vRouter {Vrouter}) into {Sinks}",
+            o.Once ? "once" : $"every {o.Interval}", source.Name, _collector.VrouterIp, string.Join(", ", sinks.Select(s => s.Name)));
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -81,13 +82,13 @@ internal sealed class CollectorService(
         if (_collector is null) return;
         if (!options.Value.Once && !_regionReplaced)
         {
-            logger.LogInformation("Stopping: last collection");
+            logger.LogInformation("agent: stopping: last collection");
             await PassAsync().ConfigureAwait(false);
         }
         await _collector.FlushAsync(cancellationToken).ConfigureAwait(false);
         var sinks = _collector.Sinks;
         await _collector.DisposeAsync().ConfigureAwait(false);
-        logger.LogInformation("Collector stopped after {Passes} passes; {Sinks}", _collector.Passes,
+        logger.LogInformation("agent: final export done, {Records} flow records written in {Passes} passes; {Sinks}", _records, _collector.Passes,
             string.Join("; ", sinks.Select(s => $"{s.Name}: {s.WrittenRecords} records written, {s.PendingRecords} unwritten, {s.DroppedRecords} dropped")));
     }
 
@@ -111,8 +112,9 @@ internal sealed class CollectorService(
             // Not cancelled by shutdown: a pass is short, and a pass cut in the middle would write half a batch.
             var result = await _collector!.CollectAsync(CancellationToken.None).ConfigureAwait(false);
             status.RecordCollection(result);
-            var level = result.Records.Count > 0 ? LogLevel.Information : LogLevel.Debug;
-            logger.Log(level, "{Active} active flows: {Records} records ({TornDown} torn down){Unwritten}",
+            _records += result.Records.Count;
+            // Debug: at the default 1 s interval an information line per pass would flood the journal.
+            logger.LogDebug("{Active} active flows: {Records} records ({TornDown} torn down){Unwritten}",
                 result.ActiveFlows, result.Records.Count, result.TornDown,
                 result.AllSinksWritten ? "" : $"; some sinks failed, {_collector.DroppedRecords} records dropped so far");
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Configuration.Kubernetes;
@@ -5,10 +6,12 @@ using Mirroring.Agent.Configuration.Kubernetes;
 namespace Mirroring.Agent.Service;
 
 /// <summary>
-/// Loads the configuration files and, when they are valid, programs them. A configuration that does not load (or
-/// that the programmer refuses) changes nothing: the last good one stays programmed, the errors are logged and kept
-/// in <see cref="AgentStatus.LastReload"/>. After every successful apply the mirror indices are saved, so a restarted
-/// agent numbers the analyzers the same way. MirrorDestination statuses are logged when they change.
+/// Loads the configuration files and, when they are valid, programs them: the one path a configuration takes, at
+/// start (<see cref="Load"/> then <see cref="Adopt"/>, when the host programs the first one itself) and on every
+/// reload (<see cref="Reload"/>: SIGHUP, a changed file). A configuration that does not load, or that the dataplane
+/// refuses, changes nothing: the last good one stays programmed, the error is logged and kept in
+/// <see cref="AgentStatus.LastReload"/>. After every successful apply the mirror indices are saved, so a restarted
+/// daemon numbers the analyzers the same way. MirrorDestination statuses are logged when they change.
 /// </summary>
 public sealed class ConfigReloader
 {
@@ -21,6 +24,7 @@ public sealed class ConfigReloader
     private readonly Lock _gate = new();
     private Dictionary<string, MirrorDestinationStatus> _destinations = new();
     private VrouterConfig? _lastGood;
+    private DateTimeOffset _lastGoodAt;
     private int _attempts;
 
     public ConfigReloader(IReadOnlyList<string> files, IDataplaneProgramming programming, string mirrorIndicesPath,
@@ -37,48 +41,71 @@ public sealed class ConfigReloader
 
     public IReadOnlyList<string> Files => _files;
 
-    /// <summary>Loads, validates and (when valid) applies the files now.</summary>
-    public ConfigReloadStatus Reload()
+    /// <summary>Loads and validates the files without applying them (the host programs the first configuration itself).</summary>
+    public ConfigLoadResult Load() => ConfigLoader.LoadFiles([.. _files]);
+
+    /// <summary>One line naming every error of a load that did not succeed.</summary>
+    public static string Describe(ConfigLoadResult loaded) => $"the configuration is not valid: {string.Join("; ", loaded.Errors)}";
+
+    /// <summary>Records a configuration the host programmed itself at start, as if this reloader had applied it.</summary>
+    public void Adopt(ConfigLoadResult loaded, AppliedConfiguration applied)
+    {
+        lock (_gate) Accept(++_attempts, loaded, applied, reason: null);
+    }
+
+    /// <summary>Loads, validates and (when valid) applies the files now; <paramref name="reason"/> says why in the log ("SIGHUP").</summary>
+    public ConfigReloadStatus Reload(string reason = "reload")
     {
         lock (_gate)
         {
             int attempt = ++_attempts;
-            using var scope = _logger.BeginScope("configuration reload {ConfigReload}", attempt);
-            var loaded = ConfigLoader.LoadFiles([.. _files]);
+            var loaded = Load();
             if (!loaded.Succeeded)
-                return Refuse(attempt, loaded.Errors.Select(e => e.ToString()).ToList());
+                return Refuse(attempt, reason, [Describe(loaded)]);
 
-            Programming.ProgrammingResult programmed;
+            AppliedConfiguration applied;
             try
             {
-                programmed = _programming.Apply(loaded.Config!);
+                applied = _programming.Apply(loaded.Config!);
+            }
+            catch (ConfigurationRefusedException e)
+            {
+                return Refuse(attempt, reason, [e.Message]);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidDataException)
             {
                 // A partial apply would leave a mix of both configurations: put the last good one back.
                 if (_lastGood is not null) _programming.Apply(_lastGood);
-                return Refuse(attempt, [$"programming failed: {e.Message}"]);
+                return Refuse(attempt, reason, [$"programming failed: {e.Message}"]);
             }
-
-            SaveMirrorIndices();
-            foreach (var warning in programmed.Warnings) _logger.LogWarning("{Warning}", warning);
-            LogDestinationChanges(loaded.MirrorDestinations);
-            _lastGood = loaded.Config;
-            _logger.LogInformation(
-                "Configuration {Attempt} applied from {Files}: {Interfaces} interfaces, {Analyzers} analyzers (mirror indices {Indices})",
-                attempt, string.Join(", ", _files), loaded.Config!.Interfaces.Count, loaded.Config.Analyzers.Count,
-                string.Join(", ", programmed.MirrorIndices.OrderBy(kv => kv.Value).Select(kv => $"{kv.Key}={kv.Value}")));
-            var status = new ConfigReloadStatus(attempt, _time.GetUtcNow(), true, [], programmed.Warnings);
-            _status.RecordReload(status, loaded.Config, loaded.MirrorDestinations);
-            return status;
+            return Accept(attempt, loaded, applied, reason);
         }
     }
 
-    private ConfigReloadStatus Refuse(int attempt, IReadOnlyList<string> errors)
+    private ConfigReloadStatus Accept(int attempt, ConfigLoadResult loaded, AppliedConfiguration applied, string? reason)
     {
-        _logger.LogError("Configuration {Attempt} refused ({Count} errors); {Still}:\n{Errors}",
-            attempt, errors.Count, _lastGood is null ? "nothing is programmed" : "still running on the last good configuration",
-            string.Join("\n", errors));
+        var config = loaded.Config!;
+        SaveMirrorIndices();
+        var programmed = applied.Programming;
+        foreach (var warning in programmed.Warnings) _logger.LogWarning("{Warning}", warning);
+        LogDestinationChanges(loaded.MirrorDestinations);
+        _lastGood = config;
+        _lastGoodAt = _time.GetUtcNow();
+        if (reason is not null)
+            _logger.LogInformation("configuration applied ({Reason}): {Interfaces} interfaces, {Analyzers} analyzers{Changes}",
+                reason, config.Interfaces.Count, config.Analyzers.Count, string.Concat(applied.PortChanges.Select(c => "; " + c)));
+        _logger.LogDebug("mirror indices: {Indices}", string.Join(", ", programmed.MirrorIndices.OrderBy(kv => kv.Value).Select(kv => $"{kv.Key}={kv.Value}")));
+        var status = new ConfigReloadStatus(attempt, _lastGoodAt, true, [], programmed.Warnings);
+        _status.RecordReload(status, config, loaded.MirrorDestinations);
+        return status;
+    }
+
+    private ConfigReloadStatus Refuse(int attempt, string reason, IReadOnlyList<string> errors)
+    {
+        var keeping = _lastGood is null
+            ? "nothing is programmed"
+            : "keeping the configuration applied at " + _lastGoodAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        _logger.LogError("reload ({Reason}) failed, {Keeping}: {Errors}", reason, keeping, string.Join("; ", errors));
         var status = new ConfigReloadStatus(attempt, _time.GetUtcNow(), false, errors, []);
         _status.RecordReload(status, null, null);
         return status;
@@ -94,7 +121,7 @@ public sealed class ConfigReloader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            _logger.LogWarning("Mirror indices not saved to {Path} (a restart may renumber analyzers): {Error}", _mirrorIndicesPath, e.Message);
+            _logger.LogWarning("mirror indices not saved to {Path} (a restart may renumber analyzers): {Error}", _mirrorIndicesPath, e.Message);
         }
     }
 

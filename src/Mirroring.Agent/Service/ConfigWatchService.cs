@@ -7,108 +7,120 @@ using Microsoft.Extensions.Options;
 namespace Mirroring.Agent.Service;
 
 /// <summary>
-/// Programs the configuration at start (the host does not start when it is invalid), then watches its files: a
-/// <see cref="FileSystemWatcher"/> on their folders, plus a check of modification time and size every
-/// <see cref="AgentOptions.ConfigPollInterval"/> for file systems that send no events. Changes are debounced
-/// (<see cref="AgentOptions.ConfigDebounce"/> of quiet), and a change that leaves the content as it was is ignored.
-/// Without an in-process dataplane there is nothing to program: the configuration is then ignored (with a warning).
+/// Reloads the configuration when asked (<see cref="RequestReload"/>: SIGHUP) and, unless
+/// <see cref="AgentOptions.WatchConfig"/> is off, when one of its files changes: a <see cref="FileSystemWatcher"/>
+/// on their folders, plus a check of modification time and size every <see cref="AgentOptions.ConfigPollInterval"/>
+/// for file systems that send no events. Changes are debounced (<see cref="AgentOptions.ConfigDebounce"/> of quiet),
+/// and a change that leaves the content as it was is ignored. The first configuration is programmed by the host
+/// before this service starts; this one only keeps it current.
 /// </summary>
-internal sealed class ConfigWatchService(
+public sealed class ConfigWatchService(
     IOptions<AgentOptions> options,
-    AgentStatus status,
-    ILogger<ConfigWatchService> logger,
-    TimeProvider time,
-    IDataplaneProgramming? programming = null) : BackgroundService
+    ConfigReloader reloader,
+    ILogger<ConfigWatchService> logger) : BackgroundService
 {
-    private readonly Channel<bool> _changed = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    /// <summary>What happened: a reload request with its reason, or <see cref="FileChanged"/>.</summary>
+    private readonly Channel<string> _events = Channel.CreateUnbounded<string>();
+    private const string FileChanged = "";
     private readonly List<FileSystemWatcher> _watchers = [];
-    private ConfigReloader? _reloader;
     private string _lastStamp = "";
     private string _lastContent = "";
+
+    /// <summary>Asks for a reload now (any thread, signal-safe); <paramref name="reason"/> names it in the log.</summary>
+    public void RequestReload(string reason) => _events.Writer.TryWrite(string.IsNullOrEmpty(reason) ? "reload" : reason);
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
-        var files = o.ConfigFiles;
-        if (files.Count == 0) return Task.CompletedTask;
-        if (programming is null)
-        {
-            logger.LogWarning("Configuration {Files} ignored: a standalone agent does not program the dataplane (it collects and exports only)",
-                string.Join(", ", files));
-            return Task.CompletedTask;
-        }
-
-        _reloader = new ConfigReloader(files, programming, o.MirrorIndicesPath, status, logger, time);
+        var files = reloader.Files;
         _lastStamp = Stamp(files);
         _lastContent = ContentHash(files);
-        var first = _reloader.Reload();
-        if (!first.Succeeded)
-            throw new InvalidOperationException($"the configuration is not valid:\n{string.Join("\n", first.Errors)}");
-        if (o.Once) return Task.CompletedTask;
-
-        foreach (var folder in files.Select(f => Path.GetDirectoryName(f)!).Distinct())
+        if (o.WatchConfig)
         {
-            var watcher = new FileSystemWatcher(folder)
-            {
-                NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
-                IncludeSubdirectories = false,
-            };
-            var watched = files.ToHashSet(StringComparer.Ordinal);
-            void OnEvent(object? sender, FileSystemEventArgs e)
-            {
-                if (watched.Contains(e.FullPath) || (e is RenamedEventArgs r && watched.Contains(r.OldFullPath)))
-                    _changed.Writer.TryWrite(true);
-            }
-            watcher.Changed += OnEvent;
-            watcher.Created += OnEvent;
-            watcher.Deleted += OnEvent;
-            watcher.Renamed += OnEvent;
-            watcher.Error += (_, e) => logger.LogWarning("Watching {Folder} failed ({Error}); the periodic check goes on", folder, e.GetException().Message);
-            watcher.EnableRaisingEvents = true;
-            _watchers.Add(watcher);
+            foreach (var folder in files.Select(f => Path.GetDirectoryName(f)!).Distinct())
+                _watchers.Add(Watch(folder, files.ToHashSet(StringComparer.Ordinal)));
+            logger.LogDebug("watching {Files} for changes (events, and a check every {Poll})", string.Join(", ", files), o.ConfigPollInterval);
         }
-        logger.LogInformation("Watching {Files} for changes (events, and a check every {Poll})", string.Join(", ", files), o.ConfigPollInterval);
         return base.StartAsync(cancellationToken);
+    }
+
+    private FileSystemWatcher Watch(string folder, HashSet<string> watched)
+    {
+        var watcher = new FileSystemWatcher(folder)
+        {
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
+            IncludeSubdirectories = false,
+        };
+        void OnEvent(object? sender, FileSystemEventArgs e)
+        {
+            if (watched.Contains(e.FullPath) || (e is RenamedEventArgs r && watched.Contains(r.OldFullPath)))
+                _events.Writer.TryWrite(FileChanged);
+        }
+        watcher.Changed += OnEvent;
+        watcher.Created += OnEvent;
+        watcher.Deleted += OnEvent;
+        watcher.Renamed += OnEvent;
+        watcher.Error += (_, e) => logger.LogWarning("watching {Folder} failed ({Error}); the periodic check goes on", folder, e.GetException().Message);
+        watcher.EnableRaisingEvents = true;
+        return watcher;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var reloader = _reloader!;
         var o = options.Value;
-        var poll = o.ConfigPollIntervalValue;
+        var poll = o.WatchConfig ? o.ConfigPollIntervalValue : Timeout.InfiniteTimeSpan;
         var debounce = o.ConfigDebounceValue;
         while (!stoppingToken.IsCancellationRequested)
         {
-            bool signalled = await WaitForSignalAsync(poll, stoppingToken).ConfigureAwait(false);
+            var next = await NextAsync(poll, stoppingToken).ConfigureAwait(false);
             if (stoppingToken.IsCancellationRequested) break;
-            if (!signalled && Stamp(reloader.Files) == _lastStamp) continue;
+            if (next is { Length: > 0 } request)
+            {
+                Reload(request);
+                continue;
+            }
+            if (next is null && Stamp(reloader.Files) == _lastStamp) continue;
 
-            // Debounce: editors and `kubectl`-style tools write in several steps.
-            while (await WaitForSignalAsync(debounce, stoppingToken).ConfigureAwait(false)) { }
+            // A file changed. Debounce: editors and `kubectl`-style tools write in several steps. A request that comes
+            // meanwhile is served at once, and it reads the files as they are then.
+            string? requested = null;
+            while (await NextAsync(debounce, stoppingToken).ConfigureAwait(false) is { } more)
+                if (more.Length > 0) { requested = more; break; }
             if (stoppingToken.IsCancellationRequested) break;
-
+            if (requested is not null)
+            {
+                Reload(requested);
+                continue;
+            }
             _lastStamp = Stamp(reloader.Files);
             var content = ContentHash(reloader.Files);
             if (content == _lastContent) continue;
             _lastContent = content;
-            logger.LogInformation("Configuration changed; reloading");
-            reloader.Reload();
+            reloader.Reload("configuration file changed");
         }
     }
 
-    /// <summary>True when a change event arrived within <paramref name="timeout"/>.</summary>
-    private async Task<bool> WaitForSignalAsync(TimeSpan timeout, CancellationToken stoppingToken)
+    /// <summary>An explicit reload: the files as they are now become the reference for change detection.</summary>
+    private void Reload(string reason)
     {
+        reloader.Reload(reason);
+        _lastStamp = Stamp(reloader.Files);
+        _lastContent = ContentHash(reloader.Files);
+    }
+
+    /// <summary>The next event within <paramref name="timeout"/>: a request's reason, <see cref="FileChanged"/>, or null on timeout.</summary>
+    private async Task<string?> NextAsync(TimeSpan timeout, CancellationToken stoppingToken)
+    {
+        if (_events.Reader.TryRead(out var ready)) return ready;
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        wait.CancelAfter(timeout);
+        if (timeout != Timeout.InfiniteTimeSpan) wait.CancelAfter(timeout);
         try
         {
-            await _changed.Reader.ReadAsync(wait.Token).ConfigureAwait(false);
-            return true;
+            return await _events.Reader.ReadAsync(wait.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
-            return false;
+            return null;
         }
     }
 

@@ -1,22 +1,34 @@
 using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Programming;
-using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Stats;
-using Mirroring.Dataplane.Tables;
 
 namespace Mirroring.Agent.Service;
 
 /// <summary>
-/// How the agent changes the dataplane: the only way in. Present when the agent runs inside the dataplane's
-/// process (<see cref="InProcessDataplane"/>); a standalone agent has none and only collects and exports.
+/// How the agent changes the dataplane: the only way in. The engine's host implements it (programming plus the
+/// ports each interface needs); a standalone agent has none and only collects and exports.
 /// </summary>
 public interface IDataplaneProgramming
 {
-    /// <summary>Programs a validated configuration; rewrites only entries whose content changed, never touches flows.</summary>
-    ProgrammingResult Apply(VrouterConfig config);
+    /// <summary>
+    /// Programs a validated configuration; rewrites only entries whose content changed, never touches flows. Throws
+    /// <see cref="ConfigurationRefusedException"/> when the configuration cannot be applied at all (the one in force stays).
+    /// </summary>
+    AppliedConfiguration Apply(VrouterConfig config);
 
     /// <summary>Mirror index per analyzer name, to persist after every apply.</summary>
     StableIds MirrorIndices { get; }
+}
+
+/// <summary>What an apply did: where the configuration landed in the tables, and the port changes it caused ("TAP devices added: tap-web3").</summary>
+public sealed record AppliedConfiguration(ProgrammingResult Programming, IReadOnlyList<string> PortChanges);
+
+/// <summary>A configuration that loaded but that this dataplane cannot take (a fabric change that needs a restart).</summary>
+public sealed class ConfigurationRefusedException : Exception
+{
+    public ConfigurationRefusedException(string message) : base(message) { }
+    public ConfigurationRefusedException() : this("the configuration was refused") { }
+    public ConfigurationRefusedException(string message, Exception innerException) : base(message, innerException) { }
 }
 
 /// <summary>Where the agent reads counters: always a stats region, in this process or in a file another process writes.</summary>
@@ -58,32 +70,4 @@ public sealed class StatsRegionFile(string path) : IStatsSource
         long createdNs = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(head[StatsLayout.CreationTimeOffset..]);
         return DateTimeOffset.UnixEpoch.AddTicks(createdNs / 100) != reader.Header.CreationTime;
     }
-}
-
-/// <summary>
-/// A dataplane in this process (the <c>run</c> daemon): programmed through its <see cref="DataplaneProgrammer"/>,
-/// read through its stats region like any other reader.
-/// </summary>
-public sealed class InProcessDataplane(VrouterDataplane dataplane, DataplaneProgrammer programmer) : IDataplaneProgramming, IStatsSource
-{
-    public VrouterDataplane Dataplane { get; } = dataplane;
-    public DataplaneProgrammer Programmer { get; } = programmer;
-
-    public string Name => Dataplane.Region.Path ?? "in-process region";
-    public StableIds MirrorIndices => Programmer.MirrorIndices;
-
-    public ProgrammingResult Apply(VrouterConfig config) => Programmer.Apply(config);
-
-    public StatsRegionReader OpenReader() => Dataplane.Region.CreateReader();
-
-    /// <summary>The in-process region lives as long as the dataplane.</summary>
-    public bool IsReplaced(StatsRegionReader reader) => false;
-
-    /// <summary>A programmer for <paramref name="dataplane"/> that numbers mirrors as saved in <paramref name="stateDir"/>.</summary>
-    public static InProcessDataplane WithSavedMirrorIndices(VrouterDataplane dataplane, string stateDir) =>
-        new(dataplane, new DataplaneProgrammer(dataplane, LoadMirrorIndices(stateDir)));
-
-    /// <summary>The mirror indices saved in <c>&lt;stateDir&gt;/mirror-indices.json</c> (empty when the file does not exist).</summary>
-    public static StableIds LoadMirrorIndices(string stateDir) =>
-        StableIds.Load(Path.Combine(stateDir, AgentOptions.MirrorIndicesFileName), 0, MirrorTable.Capacity - 1);
 }

@@ -5,9 +5,6 @@ using Mirroring.Agent.Analytics;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
 using Mirroring.Wire.Parsing;
-using AnalyticsAction = Mirroring.Agent.Analytics.FlowAction;
-using DataplaneAction = Mirroring.Dataplane.Tables.FlowAction;
-using MirrorCounters = Mirroring.Agent.Analytics.MirrorCounters;
 
 namespace Mirroring.Agent.Service;
 
@@ -221,24 +218,24 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             AnalyzerName = primary is { } p ? AnalyzerName(descriptors, p) : null,
             SecondaryAnalyzerName = secondary is { } s ? AnalyzerName(descriptors, s) : null,
             Mirrored = primary is null
-                ? MirrorCounters.Zero
-                : new MirrorCounters(now.MirroredPackets, now.MirroredBytes,
+                ? MirrorSlotTotals.Zero
+                : new MirrorSlotTotals(now.MirroredPackets, now.MirroredBytes,
                     Delta(now.MirroredPackets, before.MirroredPackets), Delta(now.MirroredBytes, before.MirroredBytes)),
             SecondaryMirrored = secondary is null
-                ? MirrorCounters.Zero
-                : new MirrorCounters(now.SecondaryMirroredPackets, now.SecondaryMirroredBytes,
+                ? MirrorSlotTotals.Zero
+                : new MirrorSlotTotals(now.SecondaryMirroredPackets, now.SecondaryMirroredBytes,
                     Delta(now.SecondaryMirroredPackets, before.SecondaryMirroredPackets),
                     Delta(now.SecondaryMirroredBytes, before.SecondaryMirroredBytes)),
             SampleTime = sampleTime,
         };
     }
 
-    private static (AnalyticsAction Action, string? DropReason) ActionOf(in FlowEntry e) => e.Action switch
+    private static (FlowLogAction Action, string? DropReason) ActionOf(in FlowEntry e) => e.Action switch
     {
-        DataplaneAction.Forward or DataplaneAction.Nat => (AnalyticsAction.Pass, null),
-        DataplaneAction.Drop when e.DropReason == Dataplane.Stats.DropReason.PolicyDeny => (AnalyticsAction.Deny, e.DropReason.DisplayName()),
-        DataplaneAction.Hold => (AnalyticsAction.Drop, Dataplane.Stats.DropReason.FlowHold.DisplayName()),
-        _ => (AnalyticsAction.Drop, e.DropReason == Dataplane.Stats.DropReason.None
+        FlowAction.Forward or FlowAction.Nat => (FlowLogAction.Pass, null),
+        FlowAction.Drop when e.DropReason == Dataplane.Stats.DropReason.PolicyDeny => (FlowLogAction.Deny, e.DropReason.DisplayName()),
+        FlowAction.Hold => (FlowLogAction.Drop, Dataplane.Stats.DropReason.FlowHold.DisplayName()),
+        _ => (FlowLogAction.Drop, e.DropReason == Dataplane.Stats.DropReason.None
             ? Dataplane.Stats.DropReason.FlowActionDrop.DisplayName()
             : e.DropReason.DisplayName()),
     };

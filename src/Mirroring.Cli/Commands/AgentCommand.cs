@@ -1,13 +1,16 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Mirroring.Agent.Service;
+using Mirroring.Host.Runtime;
 
 namespace Mirroring.Cli.Commands;
 
 /// <summary>
-/// <c>vrmirror agent</c>: the flow collector as a service over a stats region file another process writes. It only
-/// collects and exports (programming needs the dataplane in the same process: <c>vrmirror run</c>).
+/// <c>vrmirror agent</c>: the flow collector as a service over a stats region file another process writes: the agent
+/// services of <c>vrmirror run</c> without the dataplane. It only collects and exports (programming needs the
+/// dataplane in the same process: <c>vrmirror run</c>).
 /// Exit codes: 0 done; 1 the agent could not start or (with --once) a sink did not take every record; 2 bad settings.
 /// </summary>
 internal static class AgentCommand
@@ -15,8 +18,6 @@ internal static class AgentCommand
     public static Command Create()
     {
         var stats = new Option<string?>("--stats") { Description = "The stats region file the dataplane writes (e.g. /dev/shm/vrmirror.stats, or a replay's vrmirror.stats)" };
-        var config = new Option<string?>("--config", "-c") { Description = "Configuration file; programmed and hot-reloaded only when the agent runs inside the dataplane (vrmirror run)" };
-        var manifests = new Option<string[]>("--manifest") { Description = "Kubernetes manifests loaded with the configuration", AllowMultipleArgumentsPerToken = true };
         var db = new Option<string?>("--db") { Description = "Flow store (SQLite); default <state-dir>/flows.db" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export IPFIX over UDP to HOST:PORT" };
         var interval = new Option<string?>("--interval") { Description = "Time between collections: 500ms, 1s (default), 2m" };
@@ -28,7 +29,7 @@ internal static class AgentCommand
             "Collect flow records (with mirror index and mirrored counts) from a stats region into the flow store and IPFIX. " +
             "Settings: --settings file, VRMIRROR_AGENT__<NAME> environment variables, then these options.")
         {
-            stats, config, manifests, db, ipfix, interval, stateDir, once, settings,
+            stats, db, ipfix, interval, stateDir, once, settings,
         };
         command.SetAction(parse =>
         {
@@ -38,9 +39,6 @@ internal static class AgentCommand
                 if (value is not null) values[key] = value;
             }
             Put(nameof(AgentOptions.Stats), parse.GetValue(stats));
-            Put(nameof(AgentOptions.Config), parse.GetValue(config));
-            var manifestFiles = parse.GetValue(manifests) ?? [];
-            for (int i = 0; i < manifestFiles.Length; i++) Put($"{nameof(AgentOptions.Manifests)}:{i}", manifestFiles[i]);
             Put(nameof(AgentOptions.Db), parse.GetValue(db));
             Put(nameof(AgentOptions.Ipfix), parse.GetValue(ipfix));
             Put(nameof(AgentOptions.Interval), parse.GetValue(interval));
@@ -50,46 +48,50 @@ internal static class AgentCommand
             var settingsFile = parse.GetValue(settings);
             if (settingsFile is not null && !File.Exists(settingsFile))
                 return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
-            return Run(new AgentHostSettings { SettingsFile = settingsFile, CommandLine = values });
+            return RunHost(VrouterRuntime.CreateAgent(new RuntimeSettings { SettingsFile = settingsFile, Agent = values }), "agent");
         });
         return command;
     }
 
-    private static int Run(AgentHostSettings settings)
+    /// <summary>
+    /// Builds and runs a runtime (the agent's or the daemon's): settings are checked first and reported together
+    /// (exit 2); a failed start is one log line and its exit code; otherwise the exit code says how it ended.
+    /// </summary>
+    internal static int RunHost(HostApplicationBuilder builder, string verb)
     {
         IHost host;
         try
         {
-            host = AgentHost.CreateBuilder(settings).Build();
+            host = builder.Build();
         }
         catch (InvalidDataException e)
         {
-            return CliOutput.Fail($"agent: {e.Message}{(e.InnerException is { } inner ? $" ({inner.Message})" : "")}", 2);
+            return CliOutput.Fail($"{verb}: {e.Message}{(e.InnerException is { } inner ? $" ({inner.Message})" : "")}", 2);
         }
 
         using (host)
         {
-            var status = (AgentStatus)host.Services.GetService(typeof(AgentStatus))!;
+            var status = host.Services.GetRequiredService<AgentStatus>();
+            int code;
             try
             {
                 // Settings are validated here first, so that bad ones are reported alone, not as a failed start.
-                _ = ((IOptions<AgentOptions>)host.Services.GetService(typeof(IOptions<AgentOptions>))!).Value;
-                // The host's console lifetime turns SIGTERM and Ctrl-C into a graceful stop (last collection, flush).
-                host.Run();
+                _ = host.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
+                code = (int)VrouterRuntime.Run(host);
             }
             catch (OptionsValidationException e)
             {
-                return CliOutput.Fail("agent: invalid settings:\n  " + string.Join("\n  ", e.Failures), 2);
+                return CliOutput.Fail($"{verb}: invalid settings:\n  " + string.Join("\n  ", e.Failures), 2);
             }
             catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or UnauthorizedAccessException)
             {
-                return CliOutput.Fail($"agent: {e.Message}", 1);
+                return CliOutput.Fail($"{verb}: {e.Message}", 1);
             }
-
+            if (code != 0) return code;
             if (status.LastCollectionError is { } error)
-                return CliOutput.Fail($"agent: the last collection failed: {error.Message}", 1);
+                return CliOutput.Fail($"{verb}: the last collection failed: {error.Message}", 1);
             if (status.LastCollection is { AllSinksWritten: false })
-                return CliOutput.Fail("agent: some records were not written: " +
+                return CliOutput.Fail($"{verb}: some records were not written: " +
                     string.Join("; ", status.Collector?.Sinks.Where(s => s.LastError is not null).Select(s => $"{s.Name}: {s.LastError}") ?? []), 1);
             return 0;
         }

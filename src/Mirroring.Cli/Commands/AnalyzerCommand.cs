@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Runtime.InteropServices;
-using Mirroring.Agent.Analyzer;
+using Mirroring.Analyzer;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Mirroring.Agent.Benchmarking;
+using Mirroring.Harness;
 using Spectre.Console;
 
 namespace Mirroring.Cli.Commands;

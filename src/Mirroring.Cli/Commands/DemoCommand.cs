@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Reflection;
 using Mirroring.Agent.Configuration;
-using Mirroring.Agent.Replay;
-using Mirroring.Cli.Demo;
+using Mirroring.Host.Replay;
+using Mirroring.Traffic.Demo;
 
 namespace Mirroring.Cli.Commands;
 

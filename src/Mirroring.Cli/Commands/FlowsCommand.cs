@@ -251,10 +251,10 @@ internal static class FlowsCommand
         _ => p.ToString(CultureInfo.InvariantCulture),
     };
 
-    private static string ActionText(FlowAction a) => a switch
+    private static string ActionText(FlowLogAction a) => a switch
     {
-        FlowAction.Deny => "deny",
-        FlowAction.Drop => "drop",
+        FlowLogAction.Deny => "deny",
+        FlowLogAction.Drop => "drop",
         _ => "pass",
     };
 

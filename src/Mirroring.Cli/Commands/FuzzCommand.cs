@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Mirroring.Agent.Configuration;
-using Mirroring.Agent.Fuzzing;
-using Mirroring.Wire.Fuzzing;
+using Mirroring.Fuzzing;
 
 namespace Mirroring.Cli.Commands;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Mirroring.Wire.Capture;
-using Mirroring.Wire.Generation;
+using Mirroring.Traffic.Generation;
 using Spectre.Console;
 
 namespace Mirroring.Cli.Commands;

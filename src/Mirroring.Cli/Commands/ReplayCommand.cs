@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Mirroring.Agent.Configuration;
-using Mirroring.Agent.Replay;
+using Mirroring.Host.Replay;
 using Mirroring.Wire.Capture;
 using Spectre.Console;
 

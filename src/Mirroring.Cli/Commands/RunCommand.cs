@@ -1,14 +1,17 @@
-using System.Net;
 using System.CommandLine;
-using System.Runtime.InteropServices;
-using Mirroring.Agent.Daemon;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Mirroring.Agent.Service;
+using Mirroring.Host.Daemon;
+using Mirroring.Host.Ports;
+using Mirroring.Host.Runtime;
 
 namespace Mirroring.Cli.Commands;
 
 /// <summary>
 /// <c>vrmirror run</c>: the daemon. TAP devices for the configured VM interfaces, the fabric on an existing
-/// interface, worker threads, the stats region; SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
+/// interface, worker threads, the stats region, the agent inside; SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
 /// </summary>
 internal static class RunCommand
 {
@@ -17,7 +20,7 @@ internal static class RunCommand
         var config = new Option<FileInfo>("--config", "-c") { Description = "The configuration (YAML with a top-level 'vrouter'; vrouter.fabric.name is the fabric interface to bind)", Required = true };
         var manifests = new Option<FileInfo[]>("--manifest", "-m") { Description = "Kubernetes manifests (MirrorDestination, pods) loaded with the configuration; repeatable", AllowMultipleArgumentsPerToken = true };
         var stats = new Option<string>("--stats") { Description = "The stats region file, re-created mode 0600 at start", DefaultValueFactory = _ => DaemonOptions.DefaultStatsPath };
-        var stateDir = new Option<string>("--state-dir") { Description = "State kept across restarts (mirror indices), created mode 0700", DefaultValueFactory = _ => DaemonOptions.DefaultStateDirectory };
+        var stateDir = new Option<string>("--state-dir") { Description = "State kept across restarts (mirror indices, the default flow store), created mode 0700", DefaultValueFactory = _ => DaemonOptions.DefaultStateDirectory };
         var backend = new Option<string>("--fabric-backend") { Description = "afpacket (TPACKET_V3 ring) or pcap (libpcap)", DefaultValueFactory = _ => "afpacket" };
         backend.AcceptOnlyFromAmong("afpacket", "pcap");
         var queues = new Option<int>("--multiqueue") { Description = "Worker threads; TAP devices get this many queues (IFF_MULTI_QUEUE) and the fabric this many fanout sockets", DefaultValueFactory = _ => 1 };
@@ -26,6 +29,7 @@ internal static class RunCommand
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
+        var settings = new Option<string?>("--settings") { Description = "JSON settings file for the agent inside (section \"Agent\", as `vrmirror agent --settings`); these options override it" };
 
         var command = new Command("run",
             "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
@@ -33,7 +37,7 @@ internal static class RunCommand
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
             "6 stats region not writable, 7 state directory not writable.")
         {
-            config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch,
+            config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch, settings,
         };
         command.SetAction(parse =>
         {
@@ -43,6 +47,11 @@ internal static class RunCommand
             if (fabricBackend == FabricBackend.Pcap && n > 1) return CliOutput.Fail("--fabric-backend pcap has a single capture handle: use --multiqueue 1 with it", 2);
             int batchSize = parse.GetValue(batch);
             if (batchSize is < 1 or > 256) return CliOutput.Fail($"--batch {batchSize}: must be 1..256", 2);
+            double seconds = parse.GetValue(interval);
+            if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
+            var settingsFile = parse.GetValue(settings);
+            if (settingsFile is not null && !File.Exists(settingsFile)) return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
+
             var options = new DaemonOptions
             {
                 ConfigPath = parse.GetValue(config)!.FullName,
@@ -53,45 +62,22 @@ internal static class RunCommand
                 Queues = n,
                 BatchSize = batchSize,
             };
-            double seconds = parse.GetValue(interval);
-            if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
-            IPEndPoint? ipfixEndpoint = null;
-            if (parse.GetValue(ipfix) is { } ipfixText && !IpfixEndpoint.TryResolve(ipfixText, out ipfixEndpoint, out var ipfixError))
-                return CliOutput.Fail($"--ipfix {ipfixText}: {ipfixError}", 2);
-            var agent = new AgentSettings(
-                Path.GetFullPath(parse.GetValue(db) ?? Path.Combine(options.StateDirectory, AgentOptions.FlowStoreFileName)),
-                ipfixEndpoint, TimeSpan.FromSeconds(seconds), !parse.GetValue(noWatch));
-            return (int)Run(options, agent);
+            var agent = new Dictionary<string, string?>
+            {
+                [nameof(AgentOptions.Config)] = options.ConfigPath,
+                [nameof(AgentOptions.StateDir)] = options.StateDirectory,
+                [nameof(AgentOptions.Interval)] = seconds.ToString(CultureInfo.InvariantCulture) + "s",
+            };
+            for (int i = 0; i < options.ManifestPaths.Count; i++) agent[$"{nameof(AgentOptions.Manifests)}:{i}"] = options.ManifestPaths[i];
+            if (parse.GetValue(db) is { } store) agent[nameof(AgentOptions.Db)] = Path.GetFullPath(store);
+            if (parse.GetValue(ipfix) is { } collector) agent[nameof(AgentOptions.Ipfix)] = collector;
+            if (parse.GetValue(noWatch)) agent[nameof(AgentOptions.WatchConfig)] = "false";
+
+            var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent },
+                new EngineSettings { StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs },
+                sp => ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
+            return AgentCommand.RunHost(builder, "run");
         });
         return command;
-    }
-
-    private sealed record AgentSettings(string StorePath, IPEndPoint? Ipfix, TimeSpan Interval, bool WatchConfig);
-
-    private static DaemonExitCode Run(DaemonOptions options, AgentSettings agentSettings)
-    {
-        var log = new DaemonLog();
-        using var host = new DaemonHost(options, log);
-        // The agent: flow records from the stats region to the store (and IPFIX), a final export at stop.
-        using var agent = new AgentDaemonHook(agentSettings.StorePath, agentSettings.Ipfix, agentSettings.Interval, log);
-        host.AddHook(agent);
-        // Signals only queue a request; the main thread does the work.
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; host.RequestStop("SIGTERM"); });
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; host.RequestStop("SIGINT"); });
-        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; host.RequestReload("SIGHUP"); });
-        try
-        {
-            host.Start();
-        }
-        catch (DaemonStartupException e)
-        {
-            log.Error(e.Message);
-            return e.ExitCode;
-        }
-        using var watcher = agentSettings.WatchConfig
-            ? new ConfigFileWatcher([options.ConfigPath, .. options.ManifestPaths], TimeSpan.FromSeconds(2), host.RequestReload)
-            : null;
-        log.Info($"running (pid {Environment.ProcessId}); SIGHUP {(watcher is null ? "" : "or a change of the file ")}reloads {options.ConfigPath}, SIGTERM stops");
-        return host.RunUntilStopped();
     }
 }

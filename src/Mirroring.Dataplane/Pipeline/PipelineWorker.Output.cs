@@ -16,6 +16,13 @@ public sealed unsafe partial class PipelineWorker
     /// <summary>A copy longer than this is dropped and counted (reference section 3).</summary>
     public const int MaxCopyLength = 65536;
 
+    /// <summary>Copies one packet can make: two flow mirrors, the RX and the TX port mirror.</summary>
+    private const int MaxCopiesPerPacket = 4;
+
+    /// <summary>Copy-area bytes a batch of <paramref name="batchSize"/> frames of up to <paramref name="maxFrameLength"/> bytes can use at most.</summary>
+    public static long WorstBatchCopyBytes(int batchSize, int maxFrameLength) =>
+        (long)batchSize * MaxCopiesPerPacket * (Math.Min(maxFrameLength, MaxCopyLength) + 512);
+
     private void Forward(ref PacketWork work, in ParsedPacket parsed, in Frame frame)
     {
         if (!_dataplane.Nexthops.TryGet(work.NexthopId, out var nh))

@@ -10,8 +10,15 @@ public sealed record DataplaneOptions
     public int BatchSize { get; init; } = 64;
     /// <summary>Largest frame a port can hand in; replay uses the capture limit so nothing is ever cut.</summary>
     public int MaxFrameLength { get; init; } = 9216;
-    /// <summary>Bytes per worker for mirror copies and generated frames, reused every batch.</summary>
-    public int CopyAreaBytes { get; init; } = 4 << 20;
+    /// <summary>
+    /// Bytes per worker for mirror copies and generated frames, reused every batch. By default 4 MiB, or more when
+    /// the worst batch needs it (every packet of the largest length with four copies), so copies never fail for
+    /// want of buffer: a replay of big (GRO/TSO) frames sizes it from its frame length alone.
+    /// </summary>
+    public int? CopyAreaBytes { get; init; }
+
+    /// <summary>The copy area a worker gets: <see cref="CopyAreaBytes"/>, or the default described there.</summary>
+    public int ResolvedCopyAreaBytes => CopyAreaBytes ?? (int)Math.Max(4L << 20, PipelineWorker.WorstBatchCopyBytes(BatchSize, MaxFrameLength));
     /// <summary>A flow idle this long is deleted (reference default 180 s).</summary>
     public TimeSpan FlowIdleTimeout { get; init; } = TimeSpan.FromSeconds(180);
     /// <summary>A TCP pair that has closed (FIN both ways, or an RST) is deleted once idle this long (default 10 s).</summary>
@@ -38,12 +45,14 @@ public sealed class VrouterDataplane : IDisposable
         Options = options ?? new DataplaneOptions();
         Options.Validate();
         Region = region;
+        Flows = new FlowTable(region);
         Interfaces = new InterfaceTable(region.MaxInterfaces);
     }
 
     public DataplaneOptions Options { get; }
     public StatsRegion Region { get; }
-    public FlowTable Flows => Region.Flows;
+    /// <summary>The one flow table over the region's flow sections.</summary>
+    public FlowTable Flows { get; }
     public InterfaceTable Interfaces { get; }
     public MirrorTable Mirrors { get; } = new();
     public NexthopTable Nexthops { get; } = new();
@@ -54,5 +63,9 @@ public sealed class VrouterDataplane : IDisposable
 
     public void Publish(ForwardingState state) => Volatile.Write(ref _state, state ?? throw new ArgumentNullException(nameof(state)));
 
-    public void Dispose() => Region.Dispose();
+    public void Dispose()
+    {
+        Flows.Dispose();
+        Region.Dispose();
+    }
 }

@@ -130,3 +130,26 @@ public struct MirrorCounters
 /// <summary>Flow table counters as a reader sees them.</summary>
 public readonly record struct FlowTableCounters(
     long Created, long Deleted, long Overflowed, long FailedInserts, long Active, long OverflowEntriesInUse, long Evicted);
+
+/// <summary>
+/// The flow table's counter block in the region: one cache line per counter (docs/stats-region.md), written by the
+/// table with atomic adds and read by anyone holding a pointer to the block.
+/// </summary>
+public static unsafe class FlowTableCounterBlock
+{
+    public const int Created = 0;
+    public const int Deleted = 1;
+    public const int Overflowed = 2;
+    public const int FailedInserts = 3;
+    public const int Active = 4;
+    public const int OverflowAllocated = 5;
+    public const int Evicted = 6;
+    public const int Stride = 64;
+    public const int Size = 8 * Stride;
+
+    public static FlowTableCounters Read(byte* block)
+    {
+        long R(int i) => Volatile.Read(ref System.Runtime.CompilerServices.Unsafe.AsRef<long>(block + i * Stride));
+        return new FlowTableCounters(R(Created), R(Deleted), R(Overflowed), R(FailedInserts), R(Active), R(OverflowAllocated), R(Evicted));
+    }
+}

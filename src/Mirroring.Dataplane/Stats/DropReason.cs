@@ -49,43 +49,41 @@ public static class DropReasons
     /// <summary>Number of defined reasons (highest value + 1).</summary>
     public const int Count = (int)DropReason.Unknown + 1;
 
-    private static readonly string[] Names =
-    [
-        "None",
-        "Invalid Packet",
-        "Flow Table Full",
-        "No Route (Discard)",
-        "Policy Deny",
-        "Invalid VNI",
-        "Invalid Source",
-        "Mirror Copy Too Large",
-        "Interface Down",
-        "Interface Unknown",
-        "TTL Exceeded",
-        "Fragment Without Flow",
-        "Invalid Protocol",
-        "Flow Action Drop",
-        "Flow Action Invalid",
-        "Flow Hold",
-        "Invalid Nexthop",
-        "Nexthop Discard",
-        "Checksum Error",
-        "No L2 Route",
-        "Invalid VLAN",
-        "Packet Loop",
-        "No Buffer",
-        "TX Queue Full",
-        "Headroom Too Small",
-        "Flow Evicted",
-        "Arp No Where",
-        "Flood Not Supported",
-        "Fabric Packet Not For Us",
-        "Unknown",
-    ];
-
     /// <summary>Operator-facing name, as <c>dropstats</c> prints it ("Flow Table Full").</summary>
-    public static string DisplayName(this DropReason reason) =>
-        (uint)reason < (uint)Names.Length ? Names[(int)reason] : $"Reason {(int)reason}";
+    public static string DisplayName(this DropReason reason) => reason switch
+    {
+        DropReason.None => "None",
+        DropReason.InvalidPacket => "Invalid Packet",
+        DropReason.FlowTableFull => "Flow Table Full",
+        DropReason.NoRoute => "No Route (Discard)",
+        DropReason.PolicyDeny => "Policy Deny",
+        DropReason.InvalidVni => "Invalid VNI",
+        DropReason.InvalidSource => "Invalid Source",
+        DropReason.MirrorCopyTooLarge => "Mirror Copy Too Large",
+        DropReason.InterfaceDown => "Interface Down",
+        DropReason.InterfaceUnknown => "Interface Unknown",
+        DropReason.TtlExceeded => "TTL Exceeded",
+        DropReason.FragmentWithoutFlow => "Fragment Without Flow",
+        DropReason.InvalidProtocol => "Invalid Protocol",
+        DropReason.FlowActionDrop => "Flow Action Drop",
+        DropReason.FlowActionInvalid => "Flow Action Invalid",
+        DropReason.FlowHold => "Flow Hold",
+        DropReason.InvalidNexthop => "Invalid Nexthop",
+        DropReason.NexthopDiscard => "Nexthop Discard",
+        DropReason.ChecksumError => "Checksum Error",
+        DropReason.NoL2Route => "No L2 Route",
+        DropReason.InvalidVlan => "Invalid VLAN",
+        DropReason.PacketLoop => "Packet Loop",
+        DropReason.NoBuffer => "No Buffer",
+        DropReason.TxQueueFull => "TX Queue Full",
+        DropReason.HeadroomTooSmall => "Headroom Too Small",
+        DropReason.FlowEvicted => "Flow Evicted",
+        DropReason.ArpNoWhere => "Arp No Where",
+        DropReason.FloodNotSupported => "Flood Not Supported",
+        DropReason.NotForUs => "Fabric Packet Not For Us",
+        DropReason.Unknown => "Unknown",
+        _ => $"Reason {(int)reason}",
+    };
 
     /// <summary>All reasons except <see cref="DropReason.None"/>, in value order.</summary>
     public static IEnumerable<DropReason> All()

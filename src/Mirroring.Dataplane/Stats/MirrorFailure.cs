@@ -28,18 +28,16 @@ public static class MirrorFailures
     /// <summary>Number of defined reasons.</summary>
     public const int Count = (int)MirrorFailure.TxQueueFull + 1;
 
-    private static readonly string[] Names =
-    [
-        "Entry Missing",
-        "Nexthop Unresolved",
-        "Nexthop Discard",
-        "Copy Too Large",
-        "No Buffer",
-        "Metadata Too Large",
-        "TX Queue Full",
-    ];
-
     /// <summary>Operator-facing name ("Nexthop Unresolved").</summary>
-    public static string DisplayName(this MirrorFailure failure) =>
-        (uint)failure < (uint)Names.Length ? Names[(int)failure] : $"Failure {(int)failure}";
+    public static string DisplayName(this MirrorFailure failure) => failure switch
+    {
+        MirrorFailure.EntryMissing => "Entry Missing",
+        MirrorFailure.NexthopUnresolved => "Nexthop Unresolved",
+        MirrorFailure.NexthopDiscard => "Nexthop Discard",
+        MirrorFailure.CopyTooLarge => "Copy Too Large",
+        MirrorFailure.NoBuffer => "No Buffer",
+        MirrorFailure.MetadataTooLarge => "Metadata Too Large",
+        MirrorFailure.TxQueueFull => "TX Queue Full",
+        _ => $"Failure {(int)failure}",
+    };
 }

@@ -1,4 +1,3 @@
-using Mirroring.Dataplane.Tables;
 
 namespace Mirroring.Dataplane.Stats;
 
@@ -53,7 +52,9 @@ public static class StatsLayout
     /// <summary>Sections start on this boundary (a cache line).</summary>
     public const int SectionAlignment = 64;
     /// <summary>Mirror entries 0..254.</summary>
-    public const int MirrorEntries = MirrorTable.Capacity;
+    public const int MirrorEntries = 255;
+    /// <summary>Flow entries per hash bucket; the primary entry count is a multiple of it.</summary>
+    public const int FlowBucketSize = 4;
     /// <summary>Drop counter slots per worker (u64 each), indexed by <see cref="DropReason"/>.</summary>
     public const int DropCounterSlots = 64;
 
@@ -76,7 +77,7 @@ public static class StatsLayout
     {
         var rows = new StatsSectionInfo[SectionCount];
         long off = Align(HeaderSize);
-        rows[0] = new(StatsSection.FlowTableCounters, FlowTable.CounterBlockSize, off, 1, 0);
+        rows[0] = new(StatsSection.FlowTableCounters, FlowTableCounterBlock.Size, off, 1, 0);
         off = Align(off + rows[0].Length);
         rows[1] = new(StatsSection.FlowEntries, FlowEntry.Size, off, (long)flowPrimary + flowOverflow, 0);
         off = Align(off + rows[1].Length);

@@ -2,13 +2,12 @@ using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using Mirroring.Dataplane.Tables;
 
 namespace Mirroring.Dataplane.Stats;
 
 /// <summary>
 /// The writer side of the shared stats region: one memory-mapped file (mode 0600) or an anonymous mapping,
-/// laid out once at creation (docs/stats-region.md). Holds the flow table (<see cref="Flows"/>) and per-worker
+/// laid out once at creation (docs/stats-region.md). Holds the flow table's entries and counters (the dataplane's one FlowTable works on them) and per-worker
 /// counter blocks (<see cref="Worker"/>). Pointers handed out are valid until <see cref="Dispose"/>.
 /// </summary>
 public sealed unsafe class StatsRegion : IDisposable
@@ -22,8 +21,8 @@ public sealed unsafe class StatsRegion : IDisposable
         _view = view;
         _sections = sections;
         Options = options;
-        byte* b = view.Pointer;
-        Flows = new FlowTable(b + sections[1].Offset, b + sections[0].Offset, options.FlowEntries, options.ResolvedOverflowEntries);
+        FlowEntriesBase = view.Pointer + sections[1].Offset;
+        FlowCountersBase = view.Pointer + sections[0].Offset;
     }
 
     public StatsRegionOptions Options { get; }
@@ -33,15 +32,17 @@ public sealed unsafe class StatsRegion : IDisposable
     public int MaxInterfaces => Options.MaxInterfaces;
     public long TotalSize => _view.Length;
     public IReadOnlyList<StatsSectionInfo> Sections => _sections;
-    /// <summary>The flow table, stored in the region's flow section.</summary>
-    public FlowTable Flows { get; }
+    /// <summary>The flow section (primary then overflow entries), for the one flow table over this region.</summary>
+    internal byte* FlowEntriesBase { get; }
+    /// <summary>The flow table's counter block.</summary>
+    internal byte* FlowCountersBase { get; }
 
     /// <summary>Creates and lays out a region. Control plane: validates options and throws <see cref="ArgumentException"/>.</summary>
     public static StatsRegion Create(StatsRegionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.FlowEntries < FlowTable.BucketSize || !BitOperations.IsPow2(options.FlowEntries))
-            throw new ArgumentException($"FlowEntries must be a power of two >= {FlowTable.BucketSize}, got {options.FlowEntries}", nameof(options));
+        if (options.FlowEntries < StatsLayout.FlowBucketSize || !BitOperations.IsPow2(options.FlowEntries))
+            throw new ArgumentException($"FlowEntries must be a power of two >= {StatsLayout.FlowBucketSize}, got {options.FlowEntries}", nameof(options));
         int overflow = options.ResolvedOverflowEntries;
         if (overflow < 0 || (long)options.FlowEntries + overflow > int.MaxValue / 2)
             throw new ArgumentException($"OverflowEntries out of range: {overflow}", nameof(options));
@@ -158,7 +159,6 @@ public sealed unsafe class StatsRegion : IDisposable
     public void Dispose()
     {
         _view.Dispose();
-        Flows.Dispose();
     }
 }
 

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.CompilerServices;
-using Mirroring.Dataplane.Tables;
 
 namespace Mirroring.Dataplane.Stats;
 
@@ -142,7 +141,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
             (int)BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.FlowOverflowOffset..]),
             (int)BinaryPrimitives.ReadUInt32LittleEndian(h[StatsLayout.MaxInterfacesOffset..]),
             sections);
-        Expect(name, header, StatsSection.FlowTableCounters, FlowTable.CounterBlockSize);
+        Expect(name, header, StatsSection.FlowTableCounters, FlowTableCounterBlock.Size);
         Expect(name, header, StatsSection.FlowEntries, FlowEntry.Size);
         Expect(name, header, StatsSection.MirrorCounters, MirrorCounters.Size);
         Expect(name, header, StatsSection.InterfaceCounters, InterfaceCounters.Size);
@@ -241,7 +240,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
     public FlowTableCounters ReadFlowTableCounters()
     {
         EnsureIntact();
-        return FlowTable.ReadCounters(_base + _flowCounters.Offset);
+        return FlowTableCounterBlock.Read(_base + _flowCounters.Offset);
     }
 
     // ---- counters -------------------------------------------------------------------------------------

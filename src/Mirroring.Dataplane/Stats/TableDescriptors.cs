@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Mirroring.Dataplane.Tables;
 using Mirroring.Wire.Parsing;
 
 namespace Mirroring.Dataplane.Stats;
@@ -9,7 +8,7 @@ namespace Mirroring.Dataplane.Stats;
 /// What the counters in the stats region refer to: the vRouter, its VRFs, interfaces, mirror entries and nexthops,
 /// as operators see them (names, addresses, flags). Published by the control plane into the region's descriptors
 /// section as UTF-8 JSON (snake_case names) with <see cref="StatsRegion.PublishDescriptors"/>; read back with
-/// <see cref="StatsRegionReader.ReadDescriptors"/>. Built from the live tables by <see cref="Capture"/>.
+/// <see cref="StatsRegionReader.ReadDescriptors"/>. Built from the live tables by Tables.TableSnapshot.
 /// </summary>
 public sealed record TableDescriptors(
     VrouterDescriptor Vrouter,
@@ -38,30 +37,6 @@ public sealed record TableDescriptors(
     /// <summary>Parses a document written by <see cref="ToJsonUtf8"/>; throws <see cref="JsonException"/> when it is not one.</summary>
     public static TableDescriptors FromJsonUtf8(ReadOnlySpan<byte> json) =>
         JsonSerializer.Deserialize<TableDescriptors>(json, JsonOptions) ?? throw new JsonException("the descriptors document is null");
-
-    /// <summary>
-    /// Snapshot of the live tables (control plane; allocates). The fabric interface is the first interface of kind
-    /// <see cref="InterfaceKind.Fabric"/>; <paramref name="vrfs"/> are supplied by the caller (the tables do not hold names).
-    /// </summary>
-    public static TableDescriptors Capture(uint routerId, MirrorTable mirrors, NexthopTable nexthops, InterfaceTable interfaces,
-        IEnumerable<VrfDescriptor> vrfs)
-    {
-        ArgumentNullException.ThrowIfNull(mirrors);
-        ArgumentNullException.ThrowIfNull(nexthops);
-        ArgumentNullException.ThrowIfNull(interfaces);
-        ArgumentNullException.ThrowIfNull(vrfs);
-        var vifs = interfaces.Dump();
-        string fabric = vifs.FirstOrDefault(v => v.Kind == InterfaceKind.Fabric)?.Name ?? "";
-        return new TableDescriptors(
-            new VrouterDescriptor(IpKey.Format(routerId, IpFamily.IPv4), fabric),
-            vrfs.OrderBy(v => v.Id).ToList(),
-            vifs.Select(InterfaceDescriptor.From).ToList(),
-            mirrors.Dump().Select(MirrorDescriptor.From).ToList(),
-            nexthops.Dump().Select(NexthopDescriptor.From).ToList())
-        {
-            CapturedAt = DateTimeOffset.UtcNow,
-        };
-    }
 }
 
 /// <summary>The vRouter: router id (dotted IPv4) and the fabric interface's name.</summary>
@@ -87,19 +62,10 @@ public sealed record InterfaceDescriptor(
     int? MirrorIndex,
     string MirrorFlags,
     string RxMirrorMetadata,
-    string TxMirrorMetadata)
-{
-    public static InterfaceDescriptor From(InterfaceEntry e) => new(
-        e.Index, e.Name, e.Kind.ToString(), e.Mac.ToString(), IpKey.Format(e.Ip, e.IpFamily), e.VrfId, e.VnId, e.VnName, e.PortId,
-        e.MirrorIndex == MirrorTable.None ? null : e.MirrorIndex, e.MirrorFlagsText,
-        Convert.ToHexStringLower(e.RxMirrorMetadata.Span), Convert.ToHexStringLower(e.TxMirrorMetadata.Span));
-}
+    string TxMirrorMetadata);
 
 /// <summary>A mirror entry; <see cref="Flags"/> as <c>mirror --dump</c> prints them ("D", "Hw", "D Hw", "").</summary>
-public sealed record MirrorDescriptor(int Index, uint NexthopId, string Flags, uint Vni, int Vlan, string Analyzer)
-{
-    public static MirrorDescriptor From(MirrorEntry e) => new(e.Index, e.NexthopId, e.FlagsText, e.Vni, e.Vlan, e.AnalyzerName);
-}
+public sealed record MirrorDescriptor(int Index, uint NexthopId, string Flags, uint Vni, int Vlan, string Analyzer);
 
 /// <summary>
 /// A nexthop: id, kind, validity (with the reason when unresolved) and the fields its kind uses (null when unused):
@@ -120,33 +86,6 @@ public sealed record NexthopDescriptor(
     int? Vlan = null,
     int? FabricPort = null)
 {
-    public static NexthopDescriptor From(NexthopEntry e)
-    {
-        var d = new NexthopDescriptor(e.Id, e.Kind.ToString(), e.IsValid, e.UnresolvedReason);
-        if (!e.IsValid) return d;
-        static string Ip(uint a) => IpKey.Format(a, IpFamily.IPv4);
-        return e.Kind switch
-        {
-            NexthopKind.Encap => d with
-            {
-                Interface = e.InterfaceIndex,
-                DestinationMac = e.RewriteDestinationMac ? e.DestinationMac.ToString() : null,
-            },
-            NexthopKind.TunnelVxlan => d with
-            {
-                OuterSource = Ip(e.OuterSource), OuterDestination = Ip(e.OuterDestination),
-                DestinationMac = e.OuterDestinationMac.ToString(), Vni = e.Vni, FabricPort = e.FabricPort,
-            },
-            NexthopKind.MirrorUdp => d with
-            {
-                OuterSource = Ip(e.OuterSource), OuterDestination = Ip(e.OuterDestination),
-                DestinationMac = e.OuterDestinationMac.ToString(), UdpPort = e.UdpDestinationPort, FabricPort = e.FabricPort,
-            },
-            NexthopKind.VlanFabric => d with { Vlan = e.Vlan, FabricPort = e.FabricPort },
-            _ => d,
-        };
-    }
-
     /// <summary>The kind's fields as one line of text ("10.0.0.1 -> 10.0.0.9:8099 dmac 02:.. port 0").</summary>
     [JsonIgnore]
     public string FieldsText

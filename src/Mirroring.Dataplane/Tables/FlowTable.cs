@@ -8,7 +8,7 @@ using Mirroring.Dataplane.Stats;
 namespace Mirroring.Dataplane.Tables;
 
 /// <summary>
-/// The flow table, living in the stats region (<see cref="StatsRegion.Flows"/>). Primary entries form
+/// The flow table, living in the stats region's flow sections (one instance per region, owned by the dataplane). Primary entries form
 /// buckets of <see cref="BucketSize"/> entries indexed by the low bits of the key hash
 /// (<see cref="FlowKey.ComputeHash"/>); when a bucket is full, entries come from the overflow area and
 /// are chained from the bucket (<see cref="FlowEntry.Next"/>). Entry indices: primary 0..P-1, overflow P..P+O-1.
@@ -32,18 +32,16 @@ namespace Mirroring.Dataplane.Tables;
 /// </summary>
 public sealed unsafe class FlowTable : IDisposable
 {
-    public const int BucketSize = 4;
+    public const int BucketSize = StatsLayout.FlowBucketSize;
 
-    // Counter block layout (one cache line per counter, see docs/stats-region.md).
-    internal const int CounterCreated = 0;
-    internal const int CounterDeleted = 1;
-    internal const int CounterOverflowed = 2;
-    internal const int CounterFailedInserts = 3;
-    internal const int CounterActive = 4;
-    internal const int CounterOverflowAllocated = 5;
-    internal const int CounterEvicted = 6;
-    internal const int CounterStride = 64;
-    internal const int CounterBlockSize = 8 * CounterStride;
+    private const int CounterCreated = FlowTableCounterBlock.Created;
+    private const int CounterDeleted = FlowTableCounterBlock.Deleted;
+    private const int CounterOverflowed = FlowTableCounterBlock.Overflowed;
+    private const int CounterFailedInserts = FlowTableCounterBlock.FailedInserts;
+    private const int CounterActive = FlowTableCounterBlock.Active;
+    private const int CounterOverflowAllocated = FlowTableCounterBlock.OverflowAllocated;
+    private const int CounterEvicted = FlowTableCounterBlock.Evicted;
+    private const int CounterStride = FlowTableCounterBlock.Stride;
 
     private readonly byte* _entries;
     private readonly byte* _counters;
@@ -53,7 +51,13 @@ public sealed unsafe class FlowTable : IDisposable
     private uint* _signatures;
     private int _ageCursor;
 
-    internal FlowTable(byte* entries, byte* counters, int primaryEntries, int overflowEntries)
+    /// <summary>The flow table over <paramref name="region"/>'s flow sections. One per region: the signatures are this object's.</summary>
+    public FlowTable(StatsRegion region)
+        : this(region.FlowEntriesBase, region.FlowCountersBase, region.Options.FlowEntries, region.Options.ResolvedOverflowEntries)
+    {
+    }
+
+    private FlowTable(byte* entries, byte* counters, int primaryEntries, int overflowEntries)
     {
         _entries = entries;
         _counters = counters;
@@ -712,12 +716,5 @@ public sealed unsafe class FlowTable : IDisposable
     private void Count(int counter, long delta) => Interlocked.Add(ref CounterRef(counter), delta);
 
     /// <summary>Current counters (created, deleted, overflowed, failed inserts, active, overflow entries used, evicted).</summary>
-    public FlowTableCounters Counters => ReadCounters(_counters);
-
-    internal static FlowTableCounters ReadCounters(byte* c)
-    {
-        long R(int i) => Volatile.Read(ref Unsafe.AsRef<long>(c + i * CounterStride));
-        return new FlowTableCounters(R(CounterCreated), R(CounterDeleted), R(CounterOverflowed), R(CounterFailedInserts),
-            R(CounterActive), R(CounterOverflowAllocated), R(CounterEvicted));
-    }
+    public FlowTableCounters Counters => FlowTableCounterBlock.Read(_counters);
 }

@@ -1,5 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 
+using Mirroring.Dataplane.Stats;
+
 namespace Mirroring.Dataplane.Tables;
 
 /// <summary>Mirror entry flags, as in the reference vRouter.</summary>
@@ -68,7 +70,7 @@ public sealed class MirrorEntry
 /// </summary>
 public sealed class MirrorTable
 {
-    public const int Capacity = 255;
+    public const int Capacity = StatsLayout.MirrorEntries;
     /// <summary>The "no mirror" index.</summary>
     public const byte None = 255;
 

@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using Mirroring.Wire.Addressing;
 
 using Mirroring.Wire.Parsing;
+using Mirroring.Dataplane.Stats;
 
 namespace Mirroring.Dataplane.Tables;
 

@@ -24,7 +24,7 @@ public sealed class FlowQueryTests : IDisposable
         {
             SecondaryMirrorIndex = 3,
             SecondaryAnalyzerName = "an1",
-            SecondaryMirrored = new MirrorCounters(20, 2000, 20, 2000),
+            SecondaryMirrored = new MirrorSlotTotals(20, 2000, 20, 2000),
         };
         _f3 = Flow(3, mirrorIndex: null, sourceVn: "default-domain:demo:green", destinationVn: "default-domain:demo:red");
         _f4 = Flow(4, packets: 7, bytes: 700, mirroredBytes: 699, sample: T0.AddMinutes(10)) with { TeardownTime = T0.AddMinutes(10) };
@@ -120,7 +120,7 @@ public sealed class FlowQueryTests : IDisposable
         Assert.Equal(3, row.SecondaryMirrorIndex);
         Assert.Equal(T0, row.SetupTime);
         Assert.Null(row.TeardownTime);
-        Assert.Equal(FlowAction.Pass, row.Action);
+        Assert.Equal(FlowLogAction.Pass, row.Action);
         Assert.Equal(Vrouter, row.VrouterIp);
     }
 

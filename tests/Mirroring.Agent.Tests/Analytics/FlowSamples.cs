@@ -30,13 +30,13 @@ internal static class FlowSamples
             Packets = packets,
             DiffBytes = bytes,
             DiffPackets = packets,
-            Action = FlowAction.Pass,
+            Action = FlowLogAction.Pass,
             VrouterIp = Vrouter,
             MirrorIndex = mirrorIndex,
             AnalyzerName = mirrorIndex is null ? null : analyzer,
             Mirrored = mirrorIndex is null
-                ? MirrorCounters.Zero
-                : new MirrorCounters(mirroredPackets ?? packets, mirroredBytes ?? bytes, mirroredPackets ?? packets, mirroredBytes ?? bytes),
+                ? MirrorSlotTotals.Zero
+                : new MirrorSlotTotals(mirroredPackets ?? packets, mirroredBytes ?? bytes, mirroredPackets ?? packets, mirroredBytes ?? bytes),
             SampleTime = sample ?? T0.AddSeconds(5),
         };
 
@@ -50,8 +50,8 @@ internal static class FlowSamples
             Bytes = r.Bytes + packets * 100,
             DiffPackets = packets,
             DiffBytes = packets * 100,
-            Mirrored = r.MirrorIndex is null ? MirrorCounters.Zero
-                : new MirrorCounters(r.Mirrored.Packets + mp, r.Mirrored.Bytes + mp * 100, mp, mp * 100),
+            Mirrored = r.MirrorIndex is null ? MirrorSlotTotals.Zero
+                : new MirrorSlotTotals(r.Mirrored.Packets + mp, r.Mirrored.Bytes + mp * 100, mp, mp * 100),
             SampleTime = r.SampleTime + after,
         };
     }

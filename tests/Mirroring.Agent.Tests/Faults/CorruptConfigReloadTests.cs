@@ -1,10 +1,12 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
+using Mirroring.Agent.Programming;
 using Mirroring.Agent.Service;
 using Mirroring.Agent.Tests.Service;
 using Mirroring.Testing;
 using static Mirroring.Agent.Tests.Service.AgentTestKit;
+using static Mirroring.Testing.DemoFrames;
 
 namespace Mirroring.Agent.Tests.Faults;
 
@@ -26,7 +28,7 @@ public sealed class CorruptConfigReloadTests : IDisposable
         _config = Path.Combine(_dir, "vrouter.yaml");
         _good = File.ReadAllText(DemoConfigPath);
         File.WriteAllText(_config, _good);
-        _vrouter = new InProcessVrouter(mirrorIndices: InProcessDataplane.LoadMirrorIndices(_dir));
+        _vrouter = new InProcessVrouter(mirrorIndices: DataplaneProgrammer.LoadMirrorIndices(Path.Combine(_dir, AgentOptions.MirrorIndicesFileName)));
     }
 
     public void Dispose()
@@ -64,7 +66,7 @@ public sealed class CorruptConfigReloadTests : IDisposable
     public void Reloader_refuses_a_corrupt_file_and_leaves_the_programmed_tables_alone(string what, string how)
     {
         var status = new AgentStatus();
-        var reloader = new ConfigReloader([_config], new InProcessDataplane(_vrouter.Dataplane, _vrouter.Programmer),
+        var reloader = new ConfigReloader([_config], _vrouter,
             Path.Combine(_dir, AgentOptions.MirrorIndicesFileName), status, NullLogger.Instance);
         Assert.True(reloader.Reload().Succeeded);
         _vrouter.Receive("tap-web1", [(Web(40001), T0), (Dns(50000), T0 + 1)]);
@@ -90,17 +92,14 @@ public sealed class CorruptConfigReloadTests : IDisposable
     [Fact]
     public async Task Running_agent_survives_a_sequence_of_corrupt_writes_and_takes_the_next_good_file()
     {
-        using var host = AgentHost.CreateBuilder(new AgentHostSettings
-        {
-            CommandLine = new Dictionary<string, string?>
+        using var host = CreateAgentHost(new Dictionary<string, string?>
             {
                 ["Config"] = _config,
                 ["StateDir"] = _dir,
                 ["Interval"] = "100ms",
                 ["ConfigPollInterval"] = "100ms",
                 ["ConfigDebounce"] = "50ms",
-            },
-        }, new InProcessDataplane(_vrouter.Dataplane, _vrouter.Programmer)).Build();
+            }, _vrouter).Build();
         await host.StartAsync();
         try
         {
@@ -135,13 +134,10 @@ public sealed class CorruptConfigReloadTests : IDisposable
     [Fact]
     public async Task Deleted_configuration_file_is_a_refused_reload_not_a_crash()
     {
-        using var host = AgentHost.CreateBuilder(new AgentHostSettings
-        {
-            CommandLine = new Dictionary<string, string?>
+        using var host = CreateAgentHost(new Dictionary<string, string?>
             {
                 ["Config"] = _config, ["StateDir"] = _dir, ["Interval"] = "100ms", ["ConfigPollInterval"] = "100ms", ["ConfigDebounce"] = "50ms",
-            },
-        }, new InProcessDataplane(_vrouter.Dataplane, _vrouter.Programmer)).Build();
+            }, _vrouter).Build();
         await host.StartAsync();
         try
         {

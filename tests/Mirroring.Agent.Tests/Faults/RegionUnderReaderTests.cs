@@ -5,6 +5,7 @@ using Mirroring.Agent.Tests.Service;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Testing;
 using static Mirroring.Agent.Tests.Service.AgentTestKit;
+using static Mirroring.Testing.DemoFrames;
 
 namespace Mirroring.Agent.Tests.Faults;
 

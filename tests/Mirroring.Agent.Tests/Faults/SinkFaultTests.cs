@@ -7,6 +7,7 @@ using Mirroring.Agent.Service;
 using Mirroring.Agent.Tests.Service;
 using Mirroring.Testing;
 using static Mirroring.Agent.Tests.Service.AgentTestKit;
+using static Mirroring.Testing.DemoFrames;
 
 namespace Mirroring.Agent.Tests.Faults;
 

@@ -7,6 +7,7 @@ using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Service;
 using Mirroring.Testing;
 using static Mirroring.Agent.Tests.Service.AgentTestKit;
+using static Mirroring.Testing.DemoFrames;
 
 namespace Mirroring.Agent.Tests.Service;
 
@@ -37,13 +38,10 @@ public sealed class AgentHostTests : IDisposable
         using var collector = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
         int port = ((IPEndPoint)collector.Client.LocalEndPoint!).Port;
         var state = Path.Combine(_dir, "state");
-        using var host = AgentHost.CreateBuilder(new AgentHostSettings
-        {
-            CommandLine = new Dictionary<string, string?>
+        using var host = CreateAgentHost(new Dictionary<string, string?>
             {
                 ["Stats"] = _region, ["StateDir"] = state, ["Ipfix"] = $"127.0.0.1:{port}", ["Once"] = "true",
-            },
-        }).Build();
+            }).Build();
 
         var status = host.Services.GetRequiredService<AgentStatus>();
 
@@ -64,36 +62,27 @@ public sealed class AgentHostTests : IDisposable
     }
 
     [Fact]
-    public async Task Standalone_agent_ignores_a_configuration_it_cannot_program()
+    public void Standalone_agent_refuses_a_configuration_it_cannot_program()
     {
         var state = Path.Combine(_dir, "state");
-        using var host = AgentHost.CreateBuilder(new AgentHostSettings
+        using var host = CreateAgentHost(new Dictionary<string, string?>
         {
-            CommandLine = new Dictionary<string, string?>
-            {
-                ["Stats"] = _region, ["StateDir"] = state, ["Config"] = DemoConfigPath, ["Once"] = "true",
-            },
+            ["Stats"] = _region, ["StateDir"] = state, ["Config"] = DemoConfigPath, ["Once"] = "true",
         }).Build();
 
-        var status = host.Services.GetRequiredService<AgentStatus>();
+        var e = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => host.Start());
 
-        await host.RunAsync().WaitAsync(TimeSpan.FromSeconds(60));
-
-        Assert.Null(status.LastReload);
-        Assert.Equal(4, status.LastCollection!.Records.Count); // two flow pairs
+        Assert.Equal($"Config {DemoConfigPath}: a standalone agent does not program a dataplane; give the configuration to `vrmirror run --config`", Assert.Single(e.Failures));
         Assert.False(File.Exists(Path.Combine(state, AgentOptions.MirrorIndicesFileName)));
     }
 
     [Fact]
     public async Task Agent_stops_with_an_error_when_a_restarted_dataplane_replaces_the_region_file()
     {
-        using var host = AgentHost.CreateBuilder(new AgentHostSettings
-        {
-            CommandLine = new Dictionary<string, string?>
+        using var host = CreateAgentHost(new Dictionary<string, string?>
             {
                 ["Stats"] = _region, ["StateDir"] = Path.Combine(_dir, "state"), ["Interval"] = "100ms",
-            },
-        }).Build();
+            }).Build();
         var status = host.Services.GetRequiredService<AgentStatus>();
         await host.StartAsync();
         var deadline = DateTime.UtcNow.AddSeconds(60);

@@ -23,7 +23,7 @@ public sealed class AgentOptionsTests : IDisposable
     {
         commandLine.TryAdd("StateDir", _dir);
         commandLine.TryAdd("Once", "true");
-        using var host = AgentHost.CreateBuilder(new AgentHostSettings { CommandLine = commandLine }).Build();
+        using var host = AgentTestKit.CreateAgentHost(commandLine).Build();
         var e = Assert.Throws<OptionsValidationException>(() => host.Start());
         return e.Failures.ToList();
     }
@@ -79,28 +79,6 @@ public sealed class AgentOptionsTests : IDisposable
     {
         var failures = StartFailures(new() { ["Interval"] = "x", ["Ipfix"] = "y" });
         Assert.Equal(3, failures.Count);
-    }
-
-    [Fact]
-    public void Environment_variables_with_the_prefix_set_options_and_the_command_line_wins()
-    {
-        Environment.SetEnvironmentVariable("VRMIRROR_AGENT__INTERVAL", "7s");
-        Environment.SetEnvironmentVariable("VRMIRROR_AGENT__IPFIX", "127.0.0.1:4739");
-        try
-        {
-            using var host = AgentHost.CreateBuilder(new AgentHostSettings
-            {
-                CommandLine = new Dictionary<string, string?> { ["Stats"] = _region, ["Interval"] = "3s" },
-            }).Build();
-            var options = ((IOptions<AgentOptions>)host.Services.GetService(typeof(IOptions<AgentOptions>))!).Value;
-            Assert.Equal(TimeSpan.FromSeconds(3), options.IntervalValue);
-            Assert.Equal("127.0.0.1:4739", options.Ipfix);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("VRMIRROR_AGENT__INTERVAL", null);
-            Environment.SetEnvironmentVariable("VRMIRROR_AGENT__IPFIX", null);
-        }
     }
 }
 

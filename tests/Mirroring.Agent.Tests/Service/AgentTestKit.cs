@@ -1,5 +1,9 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Programming;
+using Mirroring.Agent.Service;
 using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports;
@@ -12,43 +16,40 @@ using Mirroring.Wire.Headers;
 
 namespace Mirroring.Agent.Tests.Service;
 
-/// <summary>Traffic for samples/demo.yaml: tap-web1 (10.1.1.11) to tap-web2 (10.1.1.12).</summary>
+/// <summary>Loading the demo configuration for agent tests (its traffic is <see cref="DemoFrames"/>), and the agent's services in a host.</summary>
 internal static class AgentTestKit
 {
-    public static string DemoConfigPath => Path.Combine(ExternalTool.RepositoryRoot, "samples", "demo.yaml");
-
-    public static readonly MacAddress Web1Mac = MacAddress.Parse("02:00:00:00:01:01");
-    public static readonly MacAddress Web2Mac = MacAddress.Parse("02:00:00:00:01:02");
-    public static readonly IPv4Address Web1Ip = IPv4Address.Parse("10.1.1.11");
-    public static readonly IPv4Address Web2Ip = IPv4Address.Parse("10.1.1.12");
-
-    /// <summary>2026-01-01T00:00:00Z in Unix nanoseconds.</summary>
-    public const long T0 = 1_767_225_600_000_000_000;
-    public const long Second = 1_000_000_000;
-
-    /// <summary>TCP to port 80: the demo policy passes it and mirrors it to an1 (primary) and an3 (secondary).</summary>
-    public static byte[] Web(ushort sourcePort, int payload = 100) =>
-        Build(PacketSpec.Tcp(Web1Mac, Web2Mac, Web1Ip, Web2Ip, sourcePort, 80) with { PayloadLength = payload, TcpFlags = TcpFlags.Ack | TcpFlags.Psh });
-
-    /// <summary>The web server's answer on the flow of <see cref="Web"/>: the reverse half of its pair.</summary>
-    public static byte[] WebReply(ushort clientPort, int payload = 100) =>
-        Build(PacketSpec.Tcp(Web2Mac, Web1Mac, Web2Ip, Web1Ip, 80, clientPort) with { PayloadLength = payload, TcpFlags = TcpFlags.Ack | TcpFlags.Psh });
-
-    /// <summary>UDP to port 53: the demo policy denies it and mirrors it to an2.</summary>
-    public static byte[] Dns(ushort sourcePort, int payload = 40) =>
-        Build(PacketSpec.Udp(Web1Mac, Web2Mac, Web1Ip, Web2Ip, sourcePort, 53) with { PayloadLength = payload });
-
-    private static byte[] Build(PacketSpec spec)
+    /// <summary>
+    /// The agent's services in a Hosting application, with <paramref name="settings"/> as the <c>Agent</c> section. With a
+    /// <paramref name="vrouter"/>, the agent programs and reads it as it does the engine in <c>vrmirror run</c> (the
+    /// first configuration is programmed at start, as the runtime's dataplane service does); without, it is standalone.
+    /// </summary>
+    public static HostApplicationBuilder CreateAgentHost(Dictionary<string, string?> settings, InProcessVrouter? vrouter = null)
     {
-        var frame = new byte[PacketBuilder.RequiredLength(in spec)];
-        int length = PacketBuilder.Write(frame, in spec);
-        return frame[..length];
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(settings.Select(kv => KeyValuePair.Create($"{AgentOptions.SectionName}:{kv.Key}", kv.Value)));
+        if (vrouter is not null)
+        {
+            builder.Services.AddSingleton<IDataplaneProgramming>(vrouter);
+            builder.Services.AddSingleton<IStatsSource>(vrouter);
+            builder.Services.AddHostedService<FirstConfiguration>();
+        }
+        builder.Services.AddMirroringAgent(builder.Configuration.GetSection(AgentOptions.SectionName), withDataplane: vrouter is not null);
+        return builder;
     }
 
-    public static void WritePcap(string path, IEnumerable<(byte[] Frame, long TimestampNs)> packets)
+    /// <summary>Programs the configuration at start and hands it to the reloader, before the watcher starts.</summary>
+    private sealed class FirstConfiguration(ConfigReloader reloader, IDataplaneProgramming programming) : IHostedService
     {
-        using var writer = new PcapWriter(path);
-        foreach (var (frame, ns) in packets) writer.Write(frame, ns);
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            var loaded = reloader.Load();
+            if (!loaded.Succeeded) throw new InvalidOperationException(ConfigReloader.Describe(loaded));
+            reloader.Adopt(loaded, programming.Apply(loaded.Config!));
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     public static VrouterConfig LoadConfig(string path)
@@ -63,7 +64,7 @@ internal static class AgentTestKit
 /// A dataplane in this process, as the run daemon has it: region, tables, one worker fed from memory. Every port has
 /// an output that counts frames, so mirror copies always have somewhere to go.
 /// </summary>
-internal sealed class InProcessVrouter : IDisposable
+internal sealed class InProcessVrouter : IDataplaneProgramming, IStatsSource, IDisposable
 {
     private readonly PipelineWorker _worker;
     private readonly MemorySource _source = new();
@@ -88,6 +89,12 @@ internal sealed class InProcessVrouter : IDisposable
     public DataplaneProgrammer Programmer { get; }
 
     public int Vif(string name) => Dataplane.Interfaces.Dump().Single(i => i.Name == name).Index;
+
+    public AppliedConfiguration Apply(VrouterConfig config) => new(Programmer.Apply(config), []);
+    public StableIds MirrorIndices => Programmer.MirrorIndices;
+    public string Name => Dataplane.Region.Path ?? "in-process region";
+    public StatsRegionReader OpenReader() => Dataplane.Region.CreateReader();
+    public bool IsReplaced(StatsRegionReader reader) => false;
 
     /// <summary>Frames arriving on <paramref name="interfaceName"/>, processed in batches.</summary>
     public void Receive(string interfaceName, IEnumerable<(byte[] Frame, long TimestampNs)> packets)

@@ -3,6 +3,7 @@ using Mirroring.Agent.Service;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Testing;
 using static Mirroring.Agent.Tests.Service.AgentTestKit;
+using static Mirroring.Testing.DemoFrames;
 
 namespace Mirroring.Agent.Tests.Service;
 

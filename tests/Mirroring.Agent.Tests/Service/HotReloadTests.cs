@@ -1,11 +1,13 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
+using Mirroring.Agent.Programming;
 using Mirroring.Agent.Service;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
 using Mirroring.Testing;
 using static Mirroring.Agent.Tests.Service.AgentTestKit;
+using static Mirroring.Testing.DemoFrames;
 
 namespace Mirroring.Agent.Tests.Service;
 
@@ -22,7 +24,7 @@ public sealed class HotReloadTests : IDisposable
     {
         _config = Path.Combine(_dir, "vrouter.yaml");
         File.Copy(DemoConfigPath, _config);
-        _vrouter = new InProcessVrouter(mirrorIndices: InProcessDataplane.LoadMirrorIndices(_dir));
+        _vrouter = new InProcessVrouter(mirrorIndices: DataplaneProgrammer.LoadMirrorIndices(Path.Combine(_dir, AgentOptions.MirrorIndicesFileName)));
     }
 
     public void Dispose()
@@ -33,17 +35,14 @@ public sealed class HotReloadTests : IDisposable
 
     private IHost StartAgent()
     {
-        var host = AgentHost.CreateBuilder(new AgentHostSettings
-        {
-            CommandLine = new Dictionary<string, string?>
+        var host = CreateAgentHost(new Dictionary<string, string?>
             {
                 ["Config"] = _config,
                 ["StateDir"] = _dir,
                 ["Interval"] = "100ms",
                 ["ConfigPollInterval"] = "200ms",
                 ["ConfigDebounce"] = "50ms",
-            },
-        }, new InProcessDataplane(_vrouter.Dataplane, _vrouter.Programmer)).Build();
+            }, _vrouter).Build();
         host.Start();
         return host;
     }
@@ -131,7 +130,7 @@ public sealed class HotReloadTests : IDisposable
     [Fact]
     public void Mirror_indices_survive_a_restart_through_the_state_file()
     {
-        var first = new ConfigReloader([_config], new InProcessDataplane(_vrouter.Dataplane, _vrouter.Programmer),
+        var first = new ConfigReloader([_config], _vrouter,
             Path.Combine(_dir, AgentOptions.MirrorIndicesFileName), new AgentStatus(), NullLogger.Instance);
         Assert.True(first.Reload().Succeeded);
         var indices = _vrouter.Programmer.MirrorIndices.Assigned.ToDictionary();
@@ -148,8 +147,8 @@ public sealed class HotReloadTests : IDisposable
         Assert.Equal("an3", LoadConfig(reordered).Analyzers[0].Name);
         Assert.Equal(config.Analyzers.Count, LoadConfig(reordered).Analyzers.Count);
 
-        using var restarted = new InProcessVrouter(mirrorIndices: InProcessDataplane.LoadMirrorIndices(_dir));
-        var second = new ConfigReloader([reordered], new InProcessDataplane(restarted.Dataplane, restarted.Programmer),
+        using var restarted = new InProcessVrouter(mirrorIndices: DataplaneProgrammer.LoadMirrorIndices(Path.Combine(_dir, AgentOptions.MirrorIndicesFileName)));
+        var second = new ConfigReloader([reordered], restarted,
             Path.Combine(_dir, AgentOptions.MirrorIndicesFileName), new AgentStatus(), NullLogger.Instance);
         Assert.True(second.Reload().Succeeded);
 

@@ -33,7 +33,7 @@ public sealed class MirrorDestinationLoggingTests : IDisposable
         using var vrouter = new InProcessVrouter();
         var logger = new RecordingLogger();
         var status = new AgentStatus();
-        var reloader = new ConfigReloader([baseFile, manifests], new InProcessDataplane(vrouter.Dataplane, vrouter.Programmer),
+        var reloader = new ConfigReloader([baseFile, manifests], vrouter,
             Path.Combine(_dir, AgentOptions.MirrorIndicesFileName), status, logger);
         List<(LogLevel Level, string Message)> DestinationLogs() => logger.Entries.Where(e => e.Message.StartsWith("MirrorDestination ")).ToList();
 

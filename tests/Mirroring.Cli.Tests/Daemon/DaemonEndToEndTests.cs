@@ -353,7 +353,12 @@ public sealed class DaemonEndToEndTests
         Assert.Equal(4, denied.ExitCode);
         Assert.Contains("missing privilege: CAP_NET_ADMIN", denied.StdErr);
 
-        using var daemon = new ChildProcess("setpriv", [.. common, "--inh-caps=+net_admin,+net_raw", "--ambient-caps=+net_admin,+net_raw", .. run]);
+        // CAP_NET_ADMIN does not bypass file modes: some hosts ship /dev/net/tun 0600. The daemon runs in a mount
+        // namespace of its own where /dev/net/tun is a 0666 node of the same device, as on a stock distribution.
+        var tun = Path.Combine(t.Directory, "tun");
+        const string WithOpenTun = "mknod -m 0666 \"$0\" c 10 200 && mount --bind \"$0\" /dev/net/tun && exec \"$@\"";
+        using var daemon = new ChildProcess("unshare", ["--mount", "--propagation", "private", "sh", "-c", WithOpenTun, tun,
+            "setpriv", .. common, "--inh-caps=+net_admin,+net_raw", "--ambient-caps=+net_admin,+net_raw", .. run]);
         daemon.WaitFor("running (pid");
         Assert.True(Directory.Exists($"/sys/class/net/{t.Tap1}") && Directory.Exists($"/sys/class/net/{t.Tap2}"), "TAP devices not created");
         Assert.Equal("65534", ExternalTool.Run("stat", "-c", "%u", stats).StdOut.Trim());

@@ -49,6 +49,8 @@ public sealed class AgentKillTests : IDisposable
             UseShellExecute = false,
             WorkingDirectory = ExternalTool.RepositoryRoot,
         };
+        // A line per collection pass ("5 active flows: 5 records ...") is what the tests wait for.
+        psi.Environment["VRMIRROR_LOGGING__LOGLEVEL__DEFAULT"] = "Debug";
         psi.ArgumentList.Add("agent");
         foreach (var a in args) psi.ArgumentList.Add(a);
         var output = new StringBuilder();

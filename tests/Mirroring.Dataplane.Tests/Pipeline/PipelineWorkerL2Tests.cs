@@ -7,7 +7,6 @@ using Mirroring.Dataplane.Tables;
 using Mirroring.Testing;
 using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Building;
-using Mirroring.Wire.Fuzzing;
 using Mirroring.Wire.Headers;
 using Mirroring.Wire.Parsing;
 
@@ -157,7 +156,7 @@ public sealed class PipelineWorkerL2Tests : IDisposable
     public void A_neighbor_solicitation_for_a_known_address_is_answered_and_duplicate_address_detection_is_flooded()
     {
         for (int vm = 0; vm < _sinks.Length; vm++) _sinks[vm].Keep = true;
-        Process(1, [PacketSeeds.NeighborSolicitation(Mac(1), Ip6(1), Ip6(2)), PacketSeeds.NeighborSolicitation(Mac(1), IPv6Address.Any, Ip6(1))]);
+        Process(1, [TestFrames.NeighborSolicitation(Mac(1), Ip6(1), Ip6(2)), TestFrames.NeighborSolicitation(Mac(1), IPv6Address.Any, Ip6(1))]);
 
         var answer = Assert.Single(_sinks[1].Frames);
         Assert.Equal(FrameFlags.Generated, answer.Flags);
@@ -208,7 +207,7 @@ public sealed class PipelineWorkerL2Tests : IDisposable
     public void Flooding_neighbor_answers_pair_installs_and_re_evaluation_do_not_allocate()
     {
         var broadcast = Broadcast(1, 3);
-        var solicitation = PacketSeeds.NeighborSolicitation(Mac(1), Ip6(1), Ip6(2));
+        var solicitation = TestFrames.NeighborSolicitation(Mac(1), Ip6(1), Ip6(2));
         var udp = Udp(1, 2, 1, 53);
         var batch = new byte[][] { broadcast, solicitation, udp, udp, broadcast, udp };
         var states = Enumerable.Range(0, 400).Select(i => State(i % 2 == 0 ? FlowAction.Forward : FlowAction.Drop)).ToArray();

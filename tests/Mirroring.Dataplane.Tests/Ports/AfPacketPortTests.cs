@@ -21,10 +21,10 @@ public sealed class AfPacketPortTests
         var memory = new PacketMemory(16, 2048, 0);
         var sent = Enumerable.Range(0, 40).Select(i => TestFrames.Experimental(i, 60 + i * 37)).ToList();
 
-        long before = TestFrames.NowNs();
+        long before = PortTestKit.NowNs();
         veth.Namespace.SendFrames(veth.Peer, sent);
-        var received = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => TestFramesOnly(r).Count >= sent.Count));
-        long after = TestFrames.NowNs();
+        var received = TestFramesOnly(PortTestKit.ReceiveUntil(port, memory, r => TestFramesOnly(r).Count >= sent.Count));
+        long after = PortTestKit.NowNs();
 
         Assert.Equal(sent.Count, received.Count);
         for (int i = 0; i < sent.Count; i++)
@@ -50,7 +50,7 @@ public sealed class AfPacketPortTests
         var untagged = TestFrames.Experimental(3, 70);
 
         veth.Namespace.SendFrames(veth.Peer, [dot1q, qinq, untagged]);
-        var received = TestFrames.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 3))
+        var received = PortTestKit.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 3))
             .Where(x => x.Bytes.AsSpan(0, 6).SequenceEqual(TestFrames.OurMac)).Select(x => x.Bytes).ToList();
 
         Assert.Equal([dot1q, qinq, untagged], received);
@@ -74,7 +74,7 @@ public sealed class AfPacketPortTests
         {
             veth.Namespace.SendFrames(veth.Peer, sent.Skip(round * 30).Take(30));
             int want = (round + 1) * 30;
-            received.AddRange(TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => received.Count + TestFramesOnly(r).Count >= want))
+            received.AddRange(TestFramesOnly(PortTestKit.ReceiveUntil(port, memory, r => received.Count + TestFramesOnly(r).Count >= want))
                 .Select(x => x.Bytes));
             Assert.Equal(want, received.Count);
         }
@@ -100,7 +100,7 @@ public sealed class AfPacketPortTests
                        "-w", file, "ether", "proto", "0x88b5"))
             {
                 tcpdump.WaitForOutput("listening on");
-                TestFrames.Transmit(port, memory, frames);
+                PortTestKit.Transmit(port, memory, frames);
                 Assert.Equal(0, tcpdump.WaitForExit());
             }
             Assert.Equal(frames.Count, port.Counters.TxPackets);
@@ -133,7 +133,7 @@ public sealed class AfPacketPortTests
             using (var tcpdump = veth.Namespace.Start("tcpdump", "-i", veth.Peer, "-n", "-U", "-c", "2", "-w", file, "ether", "proto", "0x88b5"))
             {
                 tcpdump.WaitForOutput("listening on");
-                TestFrames.Transmit(port, memory, [good0, huge, good2]);
+                PortTestKit.Transmit(port, memory, [good0, huge, good2]);
                 Assert.Equal(0, tcpdump.WaitForExit());
             }
             using var reader = CaptureReader.Open(file);
@@ -161,12 +161,12 @@ public sealed class AfPacketPortTests
         var memory = new PacketMemory(16, 2048, 64 * 1024);
         var witnessMemory = new PacketMemory(16, 2048, 0);
 
-        TestFrames.Transmit(port, memory, Enumerable.Range(0, 10).Select(i => TestFrames.Experimental(i, 100, TestFrames.OurMac, TestFrames.PeerMac)));
+        PortTestKit.Transmit(port, memory, Enumerable.Range(0, 10).Select(i => TestFrames.Experimental(i, 100, TestFrames.OurMac, TestFrames.PeerMac)));
         // Then the peer sends a marker: once it has arrived, everything sent before it has been delivered too.
         veth.Namespace.SendFrames(veth.Peer, [TestFrames.Experimental(1000, 60)]);
 
-        var ours = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 1000)));
-        var seen = TestFramesOnly(TestFrames.ReceiveUntil(witness, witnessMemory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 1000)));
+        var ours = TestFramesOnly(PortTestKit.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 1000)));
+        var seen = TestFramesOnly(PortTestKit.ReceiveUntil(witness, witnessMemory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 1000)));
 
         Assert.Equal([1000], ours.Select(x => TestFrames.SequenceOf(x.Bytes)));
         Assert.Equal(Enumerable.Range(0, 10).Append(1000), seen.Select(x => TestFrames.SequenceOf(x.Bytes)));
@@ -221,7 +221,7 @@ public sealed class AfPacketPortTests
         Assert.Equal(64, memory.SlotSize - PacketMemory.Headroom);
 
         veth.Namespace.SendFrames(veth.Peer, [TestFrames.Experimental(1, 300), TestFrames.Experimental(2, 64)]);
-        var received = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 2)));
+        var received = TestFramesOnly(PortTestKit.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 2)));
 
         Assert.Equal([2], received.Select(x => TestFrames.SequenceOf(x.Bytes)));
         Assert.Equal(64, received[0].Bytes.Length);
@@ -234,7 +234,7 @@ public sealed class AfPacketPortTests
         using var veth = new TestVeth();
         using var port = new AfPacketPort(Options(veth.Ours) with { Promiscuous = false });
         var memory = new PacketMemory(8, 2048, 0);
-        var received = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, _ => false, timeoutMs: 200));
+        var received = TestFramesOnly(PortTestKit.ReceiveUntil(port, memory, _ => false, timeoutMs: 200));
         Assert.Empty(received);
         Assert.False(port.Completed);
         port.Dispose();
@@ -261,7 +261,7 @@ public sealed class AfPacketPortTests
         var deadline = System.Diagnostics.Stopwatch.StartNew();
         while (File.ReadAllText($"/sys/class/net/{veth.Ours}/operstate").Trim() != "up" && deadline.ElapsedMilliseconds < 5000) Thread.Sleep(20);
         veth.Namespace.SendFrames(veth.Peer, [TestFrames.Experimental(7, 60)]);
-        var received = TestFramesOnly(TestFrames.ReceiveUntil(port, memory, r => TestFramesOnly(r).Count > 0));
+        var received = TestFramesOnly(PortTestKit.ReceiveUntil(port, memory, r => TestFramesOnly(r).Count > 0));
         Assert.Equal([7], received.Select(x => TestFrames.SequenceOf(x.Bytes)));
     }
 

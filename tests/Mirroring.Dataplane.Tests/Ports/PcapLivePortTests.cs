@@ -15,11 +15,11 @@ public sealed class PcapLivePortTests
         var memory = new PacketMemory(16, 2048, 0);
         var sent = Enumerable.Range(0, 10).Select(i => TestFrames.Experimental(i, 64 + i * 100)).ToList();
 
-        long before = TestFrames.NowNs();
+        long before = PortTestKit.NowNs();
         veth.Namespace.SendFrames(veth.Peer, sent);
-        var received = TestFrames.ReceiveUntil(port, memory, r => r.Count(x => TestFrames.SequenceOf(x.Bytes) >= 0) >= sent.Count)
+        var received = PortTestKit.ReceiveUntil(port, memory, r => r.Count(x => TestFrames.SequenceOf(x.Bytes) >= 0) >= sent.Count)
             .Where(x => TestFrames.SequenceOf(x.Bytes) >= 0).ToList();
-        long after = TestFrames.NowNs();
+        long after = PortTestKit.NowNs();
 
         Assert.Equal(sent, received.Select(x => x.Bytes));
         Assert.All(received, x => Assert.Equal(5, x.Frame.Port));
@@ -40,7 +40,7 @@ public sealed class PcapLivePortTests
             using (var tcpdump = veth.Namespace.Start("tcpdump", "-i", veth.Peer, "-n", "-U", "-c", "5", "-w", file, "ether", "proto", "0x88b5"))
             {
                 tcpdump.WaitForOutput("listening on");
-                TestFrames.Transmit(port, memory, frames);
+                PortTestKit.Transmit(port, memory, frames);
                 Assert.Equal(0, tcpdump.WaitForExit());
             }
             using var reader = CaptureReader.Open(file);
@@ -50,7 +50,7 @@ public sealed class PcapLivePortTests
             Assert.Equal(5, port.Counters.TxPackets);
 
             veth.Namespace.SendFrames(veth.Peer, [TestFrames.Experimental(1000, 60)]);
-            var back = TestFrames.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 1000));
+            var back = PortTestKit.ReceiveUntil(port, memory, r => r.Exists(x => TestFrames.SequenceOf(x.Bytes) == 1000));
             Assert.Equal([1000], back.Select(x => TestFrames.SequenceOf(x.Bytes)).Where(s => s >= 0));
         }
         finally

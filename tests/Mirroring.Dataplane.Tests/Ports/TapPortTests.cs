@@ -1,3 +1,4 @@
+using Mirroring.Wire.Checksums;
 using System.Buffers.Binary;
 using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Ports.Linux;
@@ -68,10 +69,10 @@ public sealed class TapPortTests
         using (tap)
         {
             var memory = new PacketMemory(32, 2048, 0);
-            long before = TestFrames.NowNs();
+            long before = PortTestKit.NowNs();
             using var ping = ns.StartPing("10.77.0.2", 1);
-            var received = TestFrames.ReceiveUntil(tap, memory, r => r.Exists(x => IsArpRequestFor(x.Bytes, PeerIp)));
-            long after = TestFrames.NowNs();
+            var received = PortTestKit.ReceiveUntil(tap, memory, r => r.Exists(x => IsArpRequestFor(x.Bytes, PeerIp)));
+            long after = PortTestKit.NowNs();
 
             var (arp, frame) = received.First(x => IsArpRequestFor(x.Bytes, PeerIp));
             Assert.Equal(MacAddress.Broadcast, MacAddress.Read(arp));
@@ -97,7 +98,7 @@ public sealed class TapPortTests
             long kernelRxBefore = ns.Statistic(tap.Name, "rx_packets");
             using var ping = ns.StartPing("10.77.0.2", 5);
 
-            TestFrames.ReceiveUntil(tap, memory, r => r.Exists(x => IsArpRequestFor(x.Bytes, PeerIp)));
+            PortTestKit.ReceiveUntil(tap, memory, r => r.Exists(x => IsArpRequestFor(x.Bytes, PeerIp)));
             // ARP reply: 10.77.0.2 is at PeerMac.
             var reply = new byte[42];
             mac.CopyTo(reply, 0);
@@ -109,10 +110,10 @@ public sealed class TapPortTests
             PeerIp.CopyTo(reply, 28);
             mac.CopyTo(reply, 32);
             NamespaceIp.CopyTo(reply, 38);
-            TestFrames.Transmit(tap, memory, [reply]);
+            PortTestKit.Transmit(tap, memory, [reply]);
 
             // The kernel believed it: the echo request now comes to PeerMac.
-            var received = TestFrames.ReceiveUntil(tap, memory, r => r.Exists(x => IsEchoRequest(x.Bytes)));
+            var received = PortTestKit.ReceiveUntil(tap, memory, r => r.Exists(x => IsEchoRequest(x.Bytes)));
             var request = received.First(x => IsEchoRequest(x.Bytes)).Bytes;
             Assert.Equal(TestFrames.PeerMac, request[0..6]);
             Assert.Equal(PeerIp, request[30..34]);
@@ -125,8 +126,8 @@ public sealed class TapPortTests
             int ipTotal = BinaryPrimitives.ReadUInt16BigEndian(request.AsSpan(16));
             echoReply[34] = 0;
             echoReply[36] = echoReply[37] = 0;
-            BinaryPrimitives.WriteUInt16BigEndian(echoReply.AsSpan(36), TestFrames.Checksum(echoReply.AsSpan(34, ipTotal - 20)));
-            TestFrames.Transmit(tap, memory, [echoReply]);
+            BinaryPrimitives.WriteUInt16BigEndian(echoReply.AsSpan(36), InternetChecksum.Compute(echoReply.AsSpan(34, ipTotal - 20)));
+            PortTestKit.Transmit(tap, memory, [echoReply]);
 
             Assert.Equal(0, ping.WaitForExit());
             Assert.Contains("1 received", ping.StdOut, StringComparison.Ordinal);
@@ -150,7 +151,7 @@ public sealed class TapPortTests
                 "s.sendto(b'x' * 200, ('10.77.0.2', 9)); s.sendto(b'y' * 10, ('10.77.0.2', 9))").EnsureSuccess("udp sender");
 
             static bool IsSmallDatagram(byte[] f) => f.Length == 14 + 20 + 8 + 10 && f[23] == 17 && f[^1] == (byte)'y';
-            var received = TestFrames.ReceiveUntil(tap, memory, r => r.Exists(x => IsSmallDatagram(x.Bytes)));
+            var received = PortTestKit.ReceiveUntil(tap, memory, r => r.Exists(x => IsSmallDatagram(x.Bytes)));
 
             Assert.Contains(received, x => IsSmallDatagram(x.Bytes));
             Assert.DoesNotContain(received, x => x.Bytes.Length > 14 + 20 + 8 && x.Bytes[23] == 17 && x.Bytes[^1] == (byte)'x');
@@ -210,7 +211,7 @@ public sealed class TapPortTests
         Assert.True(tap.Completed);
         Assert.False(tap.WaitReadable(0));
         Assert.Equal(1, tap.Counters.RxErrors);
-        TestFrames.Transmit(tap, memory, [TestFrames.Experimental(0, 60)]);
+        PortTestKit.Transmit(tap, memory, [TestFrames.Experimental(0, 60)]);
         Assert.Equal(1, tap.Counters.TxErrors);
     }
 
@@ -229,7 +230,7 @@ public sealed class TapPortTests
             long before = ns.Statistic(name, "rx_packets");
             var memory = new PacketMemory(8, 2048, 16384);
             for (int q = 0; q < queues.Length; q++)
-                TestFrames.Transmit(queues[q], memory, [TestFrames.Experimental(q, 60)]);
+                PortTestKit.Transmit(queues[q], memory, [TestFrames.Experimental(q, 60)]);
             Assert.All(queues, q => Assert.Equal(1, q.Counters.TxPackets));
             Assert.Equal(before + 3, ns.Statistic(name, "rx_packets"));
         }

@@ -62,15 +62,16 @@ print(json.dumps(dict(version=version, total=total, pid=pid, router=router, work
             Path = path, FlowEntries = 64, OverflowEntries = 16, Workers = 2, MaxInterfaces = 8, RouterId = 0x0A00_0001,
         });
         var key = FlowKey.IPv4(7, 3, 6, 0x0A00_0005, 0x0A00_0006, 1234, 80);
+        using var flows = new FlowTable(region);
         var reverse = key.Reversed(8);
-        region.Flows.TryInsertPair(key, key.ComputeHash(), reverse, reverse.ComputeHash(), 5, out int idx, out int reverseIdx);
+        flows.TryInsertPair(key, key.ComputeHash(), reverse, reverse.ComputeHash(), 5, out int idx, out int reverseIdx);
         var attrs = FlowAttributes.Default;
         attrs.MirrorIndex = 9;
         attrs.PolicyEpoch = 0xABCD;
-        region.Flows.Configure(idx, attrs);
-        region.Flows.RecordPacket(idx, 1500, 77, 0x02);
-        region.Flows.RecordPacket(idx, 500, 88, 0x10);
-        region.Flows.RecordMirrored(idx, 0, 1500);
+        flows.Configure(idx, attrs);
+        flows.RecordPacket(idx, 1500, 77, 0x02);
+        flows.RecordPacket(idx, 500, 88, 0x10);
+        flows.RecordMirrored(idx, 0, 1500);
         region.Worker(1).AddRx(3, 4, 400);
         region.Worker(1).AddInterface(3, new InterfaceCounters
         {

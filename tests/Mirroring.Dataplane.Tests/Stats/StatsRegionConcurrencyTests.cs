@@ -18,7 +18,7 @@ public sealed class StatsRegionConcurrencyTests : IDisposable
         {
             Path = path, FlowEntries = 64, OverflowEntries = 16, Workers = 1, MaxInterfaces = 8,
         });
-        var flows = region.Flows;
+        using var flows = new FlowTable(region);
         var counters = region.Worker(0);
         var keys = Enumerable.Range(0, 24).Select(Tables.FlowTableTests.Key).ToArray();
         var index = keys.Select(k => { Assert.Equal(InsertResult.Inserted, flows.TryInsert(k, k.ComputeHash(), 1, out int i)); return i; }).ToArray();
@@ -121,18 +121,19 @@ public sealed class StatsRegionConcurrencyTests : IDisposable
         string path = _dir.File("stats");
         using var region = StatsRegion.Create(new StatsRegionOptions { Path = path, FlowEntries = 16, OverflowEntries = 4 });
         var a = FlowKey.IPv4(1, 1, 17, 1, 2, 3, 4);
-        region.Flows.TryInsert(a, a.ComputeHash(), 1, out int ia);
-        region.Flows.RecordPacket(ia, 100, 2, 0);
+        using var flows = new FlowTable(region);
+        flows.TryInsert(a, a.ComputeHash(), 1, out int ia);
+        flows.RecordPacket(ia, 100, 2, 0);
         using var reader = StatsRegionReader.Open(path);
         Assert.True(reader.TryReadFlow(ia, out var first));
         Assert.Equal(a, first.Key);
 
-        region.Flows.Delete(ia);
+        flows.Delete(ia);
         Assert.False(reader.TryReadFlow(ia, out _));
         // Reuse the slot for another flow (same bucket, so the same first free slot).
         var inBucket = Enumerable.Range(0, 10_000).Select(i => FlowKey.IPv4(1, 1, 17, (uint)i + 100, 6, 7, 8))
-            .First(k => region.Flows.BucketOf(k.ComputeHash()) == region.Flows.BucketOf(a.ComputeHash()));
-        region.Flows.TryInsert(inBucket, inBucket.ComputeHash(), 3, out int ib);
+            .First(k => flows.BucketOf(k.ComputeHash()) == flows.BucketOf(a.ComputeHash()));
+        flows.TryInsert(inBucket, inBucket.ComputeHash(), 3, out int ib);
         Assert.Equal(ia, ib);
         Assert.True(reader.TryReadFlow(ib, out var second));
         Assert.Equal(first.Generation + 1, second.Generation);

@@ -169,9 +169,10 @@ public sealed class StatsRegionReaderTests : IDisposable
         string path = _dir.File("stats");
         using var region = StatsRegion.Create(Small(path));
         var keys = Enumerable.Range(0, 10).Select(Tables.FlowTableTests.Key).ToArray();
-        var idx = keys.Select(k => { region.Flows.TryInsert(k, k.ComputeHash(), 5, out int i); return i; }).ToArray();
-        region.Flows.RecordPacket(idx[0], 100, 6, 0);
-        region.Flows.Delete(idx[1]);
+        using var table = new FlowTable(region);
+        var idx = keys.Select(k => { table.TryInsert(k, k.ComputeHash(), 5, out int i); return i; }).ToArray();
+        table.RecordPacket(idx[0], 100, 6, 0);
+        table.Delete(idx[1]);
 
         using var reader = StatsRegionReader.Open(path);
         var flows = reader.ReadActiveFlows();

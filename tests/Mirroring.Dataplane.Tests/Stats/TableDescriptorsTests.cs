@@ -41,7 +41,7 @@ public sealed class TableDescriptorsTests : IDisposable
         nexthops.Set(NexthopEntry.VlanFabric(15, 100, 0));
         mirrors.Set(new MirrorEntry(1, 12, MirrorFlags.Dynamic, analyzerName: "analyzer-1"));
         mirrors.Set(new MirrorEntry(2, 15, MirrorFlags.HwAssisted, vni: 0, vlan: 100, analyzerName: "nic-analyzer"));
-        return TableDescriptors.Capture(0x0A00_0001, mirrors, nexthops, vifs,
+        return TableSnapshot.Capture(0x0A00_0001, mirrors, nexthops, vifs,
             [new VrfDescriptor(2, "default-domain:demo:red", 5001, false), new VrfDescriptor(4, "default-domain:demo:analyzers", 5002, true)]);
     }
 

@@ -2,6 +2,7 @@ using Mirroring.Dataplane.Tables;
 using Mirroring.Wire.Addressing;
 
 using Mirroring.Wire.Parsing;
+using Mirroring.Dataplane.Stats;
 
 namespace Mirroring.Dataplane.Tests.Tables;
 

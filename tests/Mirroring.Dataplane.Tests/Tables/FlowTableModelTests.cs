@@ -12,9 +12,14 @@ public sealed class FlowTableModelTests : IDisposable
 {
     private const int Primary = 64, Overflow = 16;
     private readonly StatsRegion _region = StatsRegion.Create(new StatsRegionOptions { FlowEntries = Primary, OverflowEntries = Overflow });
-    private FlowTable Flows => _region.Flows;
+    private FlowTable? _flows;
+    private FlowTable Flows => _flows ??= new FlowTable(_region);
 
-    public void Dispose() => _region.Dispose();
+    public void Dispose()
+    {
+        _flows?.Dispose();
+        _region.Dispose();
+    }
 
     /// <summary><paramref name="perBucket"/> keys in each of <paramref name="buckets"/> distinct buckets.</summary>
     private List<FlowKey> KeysInBuckets(int buckets, int perBucket)

@@ -8,14 +8,20 @@ namespace Mirroring.Dataplane.Tests.Tables;
 public sealed class FlowTableTests : IDisposable
 {
     private readonly StatsRegion _region;
-    private FlowTable Flows => _region.Flows;
+    private readonly FlowTable _flows;
+    private FlowTable Flows => _flows;
 
     public FlowTableTests()
     {
         _region = StatsRegion.Create(new StatsRegionOptions { FlowEntries = 64, OverflowEntries = 16 });
+        _flows = new FlowTable(_region);
     }
 
-    public void Dispose() => _region.Dispose();
+    public void Dispose()
+    {
+        _flows.Dispose();
+        _region.Dispose();
+    }
 
     internal static FlowKey Key(int i) =>
         FlowKey.IPv4(1, 2, 6, 0x0A00_0000u + (uint)i, 0x0A01_0000u + (uint)(i * 7), (ushort)(1000 + i), 80);
@@ -74,8 +80,9 @@ public sealed class FlowTableTests : IDisposable
     public void Hash_spreads_sequential_keys_over_buckets()
     {
         using var big = StatsRegion.Create(new StatsRegionOptions { FlowEntries = 4096, OverflowEntries = 0 });
-        var counts = new int[big.Flows.BucketCount];
-        for (int i = 0; i < 4096; i++) counts[big.Flows.BucketOf(Key(i).ComputeHash())]++;
+        using var bigFlows = new FlowTable(big);
+        var counts = new int[bigFlows.BucketCount];
+        for (int i = 0; i < 4096; i++) counts[bigFlows.BucketOf(Key(i).ComputeHash())]++;
         // 1024 buckets, 4 keys each on average: a poor hash piles them up.
         Assert.True(counts.Max() <= 14, $"fullest bucket has {counts.Max()} keys");
         Assert.True(counts.Count(c => c == 0) < 100, $"{counts.Count(c => c == 0)} empty buckets");
@@ -309,7 +316,7 @@ public sealed class FlowTableTests : IDisposable
     public void Concurrent_inserts_into_one_bucket_claim_distinct_slots()
     {
         using var region = StatsRegion.Create(new StatsRegionOptions { FlowEntries = 64, OverflowEntries = 64 });
-        var table = region.Flows;
+        using var table = new FlowTable(region);
         var keys = KeysInOneBucket(table, 40);
         var results = new int[keys.Count];
         // Two workers, each inserting its own half of keys that all fall into the same bucket.

@@ -39,7 +39,7 @@ public sealed class HotPathTests
     public void Per_packet_operations_do_not_allocate()
     {
         using var region = StatsRegion.Create(new StatsRegionOptions { FlowEntries = 256, OverflowEntries = 64, Workers = 2, MaxInterfaces = 8 });
-        var flows = region.Flows;
+        using var flows = new FlowTable(region);
         var worker = region.Worker(1);
         var mirrors = new MirrorTable();
         mirrors.Set(new MirrorEntry(1, 2, MirrorFlags.Dynamic));
@@ -104,11 +104,12 @@ public sealed class HotPathTests
     public void Invalid_indices_are_ignored_by_writers()
     {
         using var region = StatsRegion.Create(new StatsRegionOptions { FlowEntries = 16, OverflowEntries = 0 });
-        region.Flows.RecordPacket(-1, 100, 1, 0);
-        region.Flows.RecordPacket(16, 100, 1, 0);
-        region.Flows.RecordMirrored(1000, 0, 1);
-        Assert.False(region.Flows.Delete(16));
+        using var flows = new FlowTable(region);
+        flows.RecordPacket(-1, 100, 1, 0);
+        flows.RecordPacket(16, 100, 1, 0);
+        flows.RecordMirrored(1000, 0, 1);
+        Assert.False(flows.Delete(16));
         Assert.False(region.Worker(0).AddDrop((DropReason)200));
-        Assert.Equal(-1, region.Flows.Lookup(FlowTableTests.Key(1), FlowTableTests.Key(1).ComputeHash()));
+        Assert.Equal(-1, flows.Lookup(FlowTableTests.Key(1), FlowTableTests.Key(1).ComputeHash()));
     }
 }

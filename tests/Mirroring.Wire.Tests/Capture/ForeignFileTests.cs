@@ -1,7 +1,7 @@
 using System.Globalization;
 using Mirroring.Testing;
 using Mirroring.Wire.Capture;
-using static Mirroring.Wire.Tests.Capture.CaptureTestKit;
+using static Mirroring.Testing.CaptureTestKit;
 
 namespace Mirroring.Wire.Tests.Capture;
 

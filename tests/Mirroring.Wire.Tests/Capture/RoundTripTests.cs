@@ -1,5 +1,5 @@
 using Mirroring.Wire.Capture;
-using static Mirroring.Wire.Tests.Capture.CaptureTestKit;
+using static Mirroring.Testing.CaptureTestKit;
 
 namespace Mirroring.Wire.Tests.Capture;
 

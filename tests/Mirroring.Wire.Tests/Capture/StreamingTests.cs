@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using Mirroring.Wire.Capture;
-using static Mirroring.Wire.Tests.Capture.CaptureTestKit;
+using static Mirroring.Testing.CaptureTestKit;
 
 namespace Mirroring.Wire.Tests.Capture;
 

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using Mirroring.Wire.Checksums;
 using Mirroring.Wire.Headers;
 using Mirroring.Wire.Parsing;
-using static Mirroring.Wire.Tests.Parsing.TestFrames;
+using static Mirroring.Testing.TestFrames;
 
 namespace Mirroring.Wire.Tests.Parsing;
 

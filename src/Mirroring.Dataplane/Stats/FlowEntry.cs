@@ -1,0 +1,95 @@
+using System.Runtime.InteropServices;
+
+namespace Mirroring.Dataplane.Stats;
+
+/// <summary>Flow action, numbered as in the reference vRouter.</summary>
+public enum FlowAction : byte
+{
+    Drop = 0,
+    Hold = 1,
+    Forward = 2,
+    Nat = 3,
+}
+
+/// <summary>Flow entry flags (the <see cref="FlowEntry.Flags"/> word, which is also the slot's state).</summary>
+[Flags]
+public enum FlowFlags : uint
+{
+    None = 0,
+    /// <summary>The entry holds a live flow. Set last when a flow is inserted, cleared on delete.</summary>
+    Active = 0x1,
+    /// <summary>The slot is claimed by an inserter and being initialised (not yet visible).</summary>
+    Busy = 0x2,
+    /// <summary>Overflow entry that is linked into a bucket's chain (stays set while free).</summary>
+    Linked = 0x4,
+    /// <summary>The flow was created for a packet entering from a virtual interface.</summary>
+    Ingress = 0x8,
+    /// <summary>Left on a free slot whose flow was removed by aging (cleared on reuse).</summary>
+    Evicted = 0x10,
+    /// <summary>The reverse flow index is set: the entry is one half of a pair (both halves have it).</summary>
+    ReverseValid = 0x20,
+    /// <summary>
+    /// The half of a pair made for the reverse direction: the pair's first packet went the other way. The other half
+    /// (the forward flow) is the one policies are evaluated for; this one follows it (stateful policy).
+    /// </summary>
+    ReverseHalf = 0x40,
+    /// <summary>Packets of this flow are mirrored (primary and/or secondary mirror index set).</summary>
+    Mirror = 0x2000,
+}
+
+/// <summary>
+/// One flow table entry, 192 bytes (three cache lines), stored in the stats region's flow section.
+/// Offsets are fixed (docs/stats-region.md). The entry has a single writer (the worker owning the flow's
+/// shard); <see cref="Sequence"/> is its seqlock: odd while written, even when stable.
+/// </summary>
+[StructLayout(LayoutKind.Explicit, Size = Size)]
+public struct FlowEntry
+{
+    public const int Size = 192;
+
+    /// <summary>Seqlock sequence: odd while the entry is being written.</summary>
+    [FieldOffset(0)] public uint Sequence;
+    /// <summary><see cref="FlowFlags"/>; also the slot state claimed with compare-and-swap.</summary>
+    [FieldOffset(4)] public FlowFlags Flags;
+    /// <summary>Incremented each time the slot is reused; key + generation identify a flow.</summary>
+    [FieldOffset(8)] public uint Generation;
+    /// <summary>
+    /// Overflow chain link, 1 + entry index, 0 = none. In a bucket's first entry: head of the bucket's
+    /// overflow chain. In an overflow entry: the next entry of the chain. Unused otherwise.
+    /// </summary>
+    [FieldOffset(12)] public int Next;
+    [FieldOffset(16)] public FlowKey Key;
+    /// <summary>Index of the reverse flow, -1 when none.</summary>
+    [FieldOffset(64)] public int ReverseIndex;
+    [FieldOffset(68)] public FlowAction Action;
+    [FieldOffset(69)] public DropReason DropReason;
+    /// <summary>Primary mirror index, 255 = none.</summary>
+    [FieldOffset(70)] public byte MirrorIndex;
+    /// <summary>Secondary mirror index, 255 = none.</summary>
+    [FieldOffset(71)] public byte SecondaryMirrorIndex;
+    [FieldOffset(72)] public uint SourceVn;
+    [FieldOffset(76)] public uint DestinationVn;
+    [FieldOffset(80)] public uint IngressInterface;
+    [FieldOffset(84)] public uint EgressNexthop;
+    /// <summary>OR of the TCP flags seen.</summary>
+    [FieldOffset(88)] public byte TcpFlags;
+    /// <summary>
+    /// The policy epoch (of the pipeline's forwarding state) the flow's action and mirror indices were evaluated under;
+    /// a flow seen under a later epoch (the configuration was reprogrammed) is evaluated again, with its pair.
+    /// </summary>
+    [FieldOffset(92)] public uint PolicyEpoch;
+    [FieldOffset(96)] public ulong Packets;
+    [FieldOffset(104)] public ulong Bytes;
+    [FieldOffset(112)] public ulong MirroredPackets;
+    [FieldOffset(120)] public ulong MirroredBytes;
+    [FieldOffset(128)] public ulong SecondaryMirroredPackets;
+    [FieldOffset(136)] public ulong SecondaryMirroredBytes;
+    [FieldOffset(144)] public ulong MirrorFailures;
+    [FieldOffset(152)] public ulong SecondaryMirrorFailures;
+    [FieldOffset(160)] public long FirstSeenNs;
+    [FieldOffset(168)] public long LastSeenNs;
+
+    public readonly bool IsActive => (Flags & FlowFlags.Active) != 0;
+    /// <summary>One half of a pair (<see cref="ReverseIndex"/> names the other).</summary>
+    public readonly bool HasReverse => (Flags & FlowFlags.ReverseValid) != 0 && ReverseIndex >= 0;
+}

@@ -1,0 +1,36 @@
+namespace Mirroring.Host.Daemon;
+
+/// <summary>Exit codes of <c>vrmirror run</c>, one per start-up failure so a supervisor (or a test) can tell them apart.</summary>
+public enum DaemonExitCode
+{
+    /// <summary>Stopped by SIGTERM/SIGINT after a clean shutdown.</summary>
+    Ok = 0,
+    /// <summary>A failure while running (a worker thread failed, a port could not be opened).</summary>
+    Failure = 1,
+    /// <summary>Bad command line.</summary>
+    Usage = 2,
+    /// <summary>The configuration does not load or validate (the errors name file, line and field path).</summary>
+    InvalidConfiguration = 3,
+    /// <summary>CAP_NET_ADMIN (TAP devices) or CAP_NET_RAW (AF_PACKET) is missing.</summary>
+    MissingPrivilege = 4,
+    /// <summary>The fabric interface named in vrouter.fabric.name does not exist.</summary>
+    FabricInterfaceMissing = 5,
+    /// <summary>The stats region file cannot be created or written.</summary>
+    StatsRegionNotWritable = 6,
+    /// <summary>The state directory cannot be created or written.</summary>
+    StateDirectoryNotWritable = 7,
+}
+
+/// <summary>A start-up check failed: <see cref="Exception.Message"/> is the one-line explanation.</summary>
+public sealed class DaemonStartupException : Exception
+{
+    public DaemonStartupException(DaemonExitCode exitCode, string message, Exception? inner = null) : base(message, inner) => ExitCode = exitCode;
+
+    public DaemonStartupException() : this(DaemonExitCode.Failure, "start-up failed") { }
+
+    public DaemonStartupException(string message) : this(DaemonExitCode.Failure, message) { }
+
+    public DaemonStartupException(string message, Exception innerException) : this(DaemonExitCode.Failure, message, innerException) { }
+
+    public DaemonExitCode ExitCode { get; }
+}

@@ -1,0 +1,33 @@
+using Mirroring.Host.Ports;
+
+namespace Mirroring.Host.Daemon;
+
+/// <summary>What <c>vrmirror run</c> was asked to do (the agent's settings travel in the <c>Agent</c> section).</summary>
+public sealed record DaemonOptions
+{
+    public const string DefaultStatsPath = "/run/vrmirror/vrmirror.stats";
+    public const string DefaultStateDirectory = "/var/lib/vrmirror";
+
+    /// <summary>The base configuration file (YAML with a top-level <c>vrouter</c>).</summary>
+    public required string ConfigPath { get; init; }
+
+    /// <summary>Kubernetes manifests loaded with the configuration (MirrorDestination, pods).</summary>
+    public IReadOnlyList<string> ManifestPaths { get; init; } = [];
+
+    /// <summary>The stats region file (mode 0600), re-created at every start.</summary>
+    public string StatsPath { get; init; } = DefaultStatsPath;
+
+    /// <summary>Where state kept across restarts lives (mirror indices, the default flow store); created mode 0700.</summary>
+    public string StateDirectory { get; init; } = DefaultStateDirectory;
+
+    public FabricBackend FabricBackend { get; init; } = FabricBackend.AfPacket;
+
+    /// <summary>Worker threads; each TAP gets this many queues (IFF_MULTI_QUEUE when above 1) and the fabric this many fanout sockets.</summary>
+    public int Queues { get; init; } = 1;
+
+    /// <summary>Packets per batch.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>How long an idle worker sleeps in poll(2) at most before checking for stop and aging (milliseconds).</summary>
+    public int IdlePollMs { get; init; } = 200;
+}

@@ -1,0 +1,89 @@
+using Mirroring.Agent.Configuration;
+using Mirroring.Agent.Programming;
+using Mirroring.Dataplane.Ports;
+using Mirroring.Dataplane.Ports.Linux;
+
+namespace Mirroring.Host.Ports;
+
+/// <summary>How the engine's clock advances between batches.</summary>
+public enum EngineClock
+{
+    /// <summary>Live ports: frames are stamped with CLOCK_REALTIME, and the clock also moves while no frame arrives.</summary>
+    Wall,
+    /// <summary>Capture files and memory: the frames' own timestamps are the only clock (a replay ages as the live system would have).</summary>
+    Traffic,
+}
+
+/// <summary>
+/// The ports an engine runs over: live devices (TAP, AF_PACKET, libpcap), capture files (replay) or memory (bench,
+/// soak, fuzz). <see cref="VrouterHost"/> is the only caller: it asks the set to let go of the ports of interfaces
+/// the configuration no longer has (<see cref="Detach"/>), programs the dataplane, then has the set open ports for
+/// the programmed interfaces (<see cref="Attach"/>) and hands each worker its share (<see cref="For"/>).
+/// Control plane only; the workers see immutable <see cref="WorkerPorts"/> snapshots.
+/// </summary>
+public interface IPortSet : IDisposable
+{
+    /// <summary>Largest frame a port hands in (sizes the workers' receive slots).</summary>
+    int MaxFrameLength { get; }
+
+    EngineClock Clock { get; }
+
+    /// <summary>For logs: what the set is ("fabric eth0 vif 0 (AF_PACKET TPACKET_V3), TAP devices ...").</summary>
+    string Describe();
+
+    /// <summary>What the ports of added interfaces are called in logs ("TAP devices added: tap-web3").</summary>
+    string AddedNoun => "ports";
+
+    /// <summary>Problems that make a configuration unusable with these ports (an interface name the kernel refuses), each naming the field.</summary>
+    IReadOnlyList<string> ValidateConfig(VrouterConfig config) => [];
+
+    /// <summary>Ports of interfaces <paramref name="config"/> no longer has, taken out of the set; the host closes them once no worker uses them.</summary>
+    IReadOnlyList<IDisposable> Detach(VrouterConfig config);
+
+    /// <summary>Opens ports for programmed interfaces that have none; reports what changed and what could not be opened.</summary>
+    PortChanges Attach(VrouterConfig config, ProgrammingResult programmed);
+
+    /// <summary>What worker <paramref name="worker"/> polls and where its frames for each vif go.</summary>
+    WorkerPorts For(int worker);
+
+    /// <summary>Problems found since the last call (a device deleted under the engine), each to be logged once.</summary>
+    IReadOnlyList<string> TakeProblems() => [];
+
+    /// <summary>Each open port's own counters (kernel-side errors and full queues that the stats region does not see).</summary>
+    IReadOnlyList<(string Port, PortCounters Counters)> Counters() => [];
+}
+
+/// <summary>What <see cref="IPortSet.Attach"/> changed: interfaces that got a port, that lost theirs, and ports that failed to open.</summary>
+public sealed record PortChanges(IReadOnlyList<string> Added, IReadOnlyList<string> Removed, IReadOnlyList<string> Failures)
+{
+    public static PortChanges None { get; } = new([], [], []);
+}
+
+/// <summary>
+/// One worker's ports, as an immutable snapshot the control thread swaps whole: the sources it polls (with the
+/// descriptors it sleeps on when they are live) and, per vif, the port its frames for that vif go to.
+/// </summary>
+public sealed class WorkerPorts
+{
+    public static WorkerPorts Empty { get; } = new([], new Dictionary<int, IPacketSink>());
+
+    public WorkerPorts(IReadOnlyList<IPacketSource> sources, IReadOnlyDictionary<int, IPacketSink> sinksByVif)
+    {
+        Sources = [.. sources];
+        SinksByVif = sinksByVif;
+        Pollables = [.. sources.Select(s => s as IPollablePort)];
+        Fds = [.. Pollables.Select(p => new NativePoll.PollFd { Fd = p?.FileDescriptor ?? -1, Events = NativePoll.POLLIN })];
+        AnyPollable = Pollables.Any(p => p is not null);
+    }
+
+    public IPacketSource[] Sources { get; }
+    public IReadOnlyDictionary<int, IPacketSink> SinksByVif { get; }
+
+    /// <summary>Per source, the live port to sleep on (null for capture and memory sources, which are never "not ready yet").</summary>
+    internal IPollablePort?[] Pollables { get; }
+
+    /// <summary>The poll descriptors; the worker owns this array (it marks completed ports -1 in it).</summary>
+    internal NativePoll.PollFd[] Fds { get; }
+
+    internal bool AnyPollable { get; }
+}

@@ -1,0 +1,131 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Mirroring.Agent.Service;
+using Mirroring.Host.Daemon;
+using Mirroring.Host.Ports;
+
+namespace Mirroring.Host.Runtime;
+
+/// <summary>Where the runtime's settings come from besides the environment.</summary>
+public sealed record RuntimeSettings
+{
+    public const string EnvironmentPrefix = "VRMIRROR_";
+    public const string DefaultSettingsFile = "appsettings.json";
+
+    /// <summary>A JSON settings file (<c>--settings</c>); must exist. Null: appsettings.json in the current folder, if any.</summary>
+    public string? SettingsFile { get; init; }
+
+    /// <summary>
+    /// Values given on the command line, keyed by <see cref="AgentOptions"/> property ("Stats", "Interval",
+    /// "Manifests:0"); they override the settings file and the environment.
+    /// </summary>
+    public IReadOnlyDictionary<string, string?> Agent { get; init; } = new Dictionary<string, string?>();
+}
+
+/// <summary>
+/// The one runtime, on Microsoft.Extensions.Hosting. <see cref="CreateDaemon"/> is <c>vrmirror run</c> (and the soak,
+/// over memory ports): the engine (<see cref="DataplaneService"/>), then the agent's services: the configuration
+/// watcher and the flow collector with its sinks. <see cref="CreateAgent"/> is <c>vrmirror agent</c>: the same agent
+/// services without a dataplane, reading a region file another process writes. Both log one line per event on
+/// stderr (<see cref="JournalFormatter"/>) and stop on SIGTERM/SIGINT; SIGHUP reloads (<see cref="DaemonLifetime"/>).
+/// </summary>
+public static class VrouterRuntime
+{
+    /// <summary>The daemon: the engine over the ports <paramref name="portSets"/> opens, the agent inside it.</summary>
+    public static HostApplicationBuilder CreateDaemon(RuntimeSettings settings, EngineSettings engine, Func<IServiceProvider, IPortSetProvider> portSets)
+    {
+        var builder = CreateBase(settings);
+        var services = builder.Services;
+        services.AddSingleton(portSets);
+        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(engine));
+        services.AddSingleton<EngineAccess>();
+        services.AddSingleton<IDataplaneProgramming>(sp => sp.GetRequiredService<EngineAccess>());
+        services.AddSingleton<IStatsSource>(sp => sp.GetRequiredService<EngineAccess>());
+        // Registered first: started first (the configuration is programmed before the watcher and the collector start), stopped last.
+        services.AddHostedService<DataplaneService>();
+        services.AddMirroringAgent(builder.Configuration.GetSection(AgentOptions.SectionName), withDataplane: true);
+        return builder;
+    }
+
+    /// <summary>The standalone agent over a stats region file.</summary>
+    public static HostApplicationBuilder CreateAgent(RuntimeSettings settings)
+    {
+        var builder = CreateBase(settings);
+        builder.Services.AddMirroringAgent(builder.Configuration.GetSection(AgentOptions.SectionName), withDataplane: false);
+        return builder;
+    }
+
+    private static HostApplicationBuilder CreateBase(RuntimeSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            ApplicationName = "vrmirror",
+            ContentRootPath = Directory.GetCurrentDirectory(),
+        });
+        var settingsFile = settings.SettingsFile is null
+            ? Path.Combine(Directory.GetCurrentDirectory(), RuntimeSettings.DefaultSettingsFile)
+            : Path.GetFullPath(settings.SettingsFile);
+        builder.Configuration.AddJsonFile(settingsFile, optional: settings.SettingsFile is null, reloadOnChange: false);
+        builder.Configuration.AddEnvironmentVariables(RuntimeSettings.EnvironmentPrefix);
+        builder.Configuration.AddInMemoryCollection(
+            settings.Agent.Select(kv => KeyValuePair.Create($"{AgentOptions.SectionName}:{kv.Key}", kv.Value)));
+
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddConsole(o =>
+        {
+            o.FormatterName = JournalFormatter.FormatterName;
+            o.LogToStandardErrorThreshold = LogLevel.Trace;
+        });
+        builder.Logging.AddConsoleFormatter<JournalFormatter, ConsoleFormatterOptions>();
+        // A failed start is reported once, by the runtime, as the one line that names the cause.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+
+        builder.Services.AddSingleton<RuntimeStatus>();
+        builder.Services.AddSingleton<IHostLifetime, DaemonLifetime>();
+        // Room for the workers to drain, the last collection and the sinks' flush after SIGTERM.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        return builder;
+    }
+
+    /// <summary>
+    /// Runs a built runtime: start (a start-up failure is logged as one line and becomes its exit code), then, with
+    /// <paramref name="waitForShutdown"/>, serve until stopped (SIGTERM, a failed worker, <c>--once</c>) and stop.
+    /// Returns the exit code (<see cref="DaemonExitCode.Ok"/> once started, without waiting).
+    /// </summary>
+    public static DaemonExitCode Run(IHost host, bool waitForShutdown = true)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var status = host.Services.GetRequiredService<RuntimeStatus>();
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("vrmirror");
+        try
+        {
+            host.Start();
+        }
+        catch (DaemonStartupException e)
+        {
+            logger.LogError("{Error}", e.Message);
+            StopQuietly(host);
+            return e.ExitCode;
+        }
+        if (!waitForShutdown) return DaemonExitCode.Ok;
+        host.WaitForShutdown();
+        return status.ExitCode;
+    }
+
+    private static void StopQuietly(IHost host)
+    {
+        try
+        {
+            host.StopAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is OperationCanceledException or AggregateException or InvalidOperationException)
+        {
+            // Nothing was running: a failed start leaves nothing to stop.
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Mirroring.Harness;
+
+public sealed record GcCounts(int Gen0, int Gen1, int Gen2);
+
+/// <summary>Per-batch latency (source fill + pipeline), in nanoseconds.</summary>
+public sealed record BatchLatency(long Batches, double P50Ns, double P99Ns, double P999Ns, double MaxNs);
+
+/// <summary>
+/// One bench run. <see cref="Mpps"/> is the sum over workers of each worker's packets over its own measured time;
+/// <see cref="ForwardedPerPacket"/> and <see cref="MirrorCopiesPerPacket"/> say the pipeline did what the scenario
+/// asks (1.0 forwarded; 1.0, 0.1 or 0 copies). <see cref="CpuNsPerPacket"/> is the process's CPU time over the measured
+/// window per packet: on a shared machine it is what a packet costs when the workers are not preempted.
+/// </summary>
+public sealed record BenchResult(
+    string Scenario, string Description, int Workers, int Batch, int Flows, long ActiveFlows,
+    double Seconds, long Packets, double Mpps, double NsPerPacket, double CpuNsPerPacket, double Gbps,
+    double AllocatedBytesPerPacket, long AllocatedBytes, long WorkerThreadAllocatedBytes, GcCounts GcCollections,
+    BatchLatency BatchLatency, double ForwardedPerPacket, double MirrorCopiesPerPacket,
+    int ProcessorCount, string Runtime)
+{
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+}

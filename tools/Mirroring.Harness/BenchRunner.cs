@@ -1,0 +1,281 @@
+using System.Diagnostics;
+using System.Runtime;
+using Mirroring.Agent.Configuration;
+using Mirroring.Agent.Programming;
+using Mirroring.Dataplane.Packets;
+using Mirroring.Dataplane.Pipeline;
+using Mirroring.Dataplane.Ports;
+using Mirroring.Host.Engine;
+using Mirroring.Host.Ports;
+using Mirroring.Wire.Capture;
+
+namespace Mirroring.Harness;
+
+public sealed record BenchOptions(BenchScenario Scenario)
+{
+    public int Workers { get; init; } = 1;
+    public double Seconds { get; init; } = 10;
+    /// <summary>At least this long, and at least one pass over every flow, before measuring.</summary>
+    public double WarmupSeconds { get; init; } = 2;
+    public int BatchSize { get; init; } = 64;
+    /// <summary>Flow table primary entries; null: the scenario's <see cref="BenchScenario.DefaultFlowEntries"/>.</summary>
+    public int? FlowEntries { get; init; }
+}
+
+/// <summary>
+/// The in-memory throughput harness: the engine (<see cref="VrouterHost"/>) over memory ports. Each worker has its
+/// own source of pre-built frames (the flows whose symmetric 5-tuple hash falls on it, as per-queue RSS would give
+/// it) and null sinks that count. Per batch the source copies the next <c>batch</c> pre-built frames into the
+/// worker's receive slots (a memcpy per packet, more work than DPDK's net_null, which hands out mbufs without
+/// touching data), then the worker runs the real pipeline on them. Only the steady state after warm-up is measured.
+/// </summary>
+public static class BenchRunner
+{
+    /// <summary>Largest frame the scenarios build (IMIX's 1518).</summary>
+    public const int MaxFrameLength = 2048;
+
+    public static VrouterConfig LoadConfig(BenchScenario scenario, int flowEntries = 524_288)
+    {
+        var loaded = ConfigLoader.LoadText(scenario.ConfigYaml(flowEntries), $"bench-{scenario.Name}.yaml");
+        if (!loaded.Succeeded) throw new InvalidOperationException($"scenario {scenario.Name}: configuration is not valid:\n{loaded.ErrorReport}");
+        return loaded.Config!;
+    }
+
+    /// <summary>Null sinks for every programmed vif: what one worker's frames for each port become.</summary>
+    internal static Dictionary<int, IPacketSink> NullSinks(ProgrammingResult programmed) =>
+        programmed.InterfaceIndices.Values.ToDictionary(vif => vif, IPacketSink (_) => new NullSink());
+
+    public static BenchResult Run(BenchOptions options, Action<string>? log = null)
+    {
+        var scenario = options.Scenario;
+        int workers = options.Workers;
+        log?.Invoke($"building {scenario.Flows:N0} flows of traffic for {workers} worker(s)...");
+        var shards = new List<int>[workers];
+        for (int w = 0; w < workers; w++) shards[w] = new List<int>(scenario.Flows / workers + 16);
+        for (int f = 0; f < scenario.Flows; f++) shards[BenchTraffic.ShardOf(f, workers)].Add(f);
+
+        var sources = new BenchSource[workers];
+        var ports = new MemoryPortSet(workers, MaxFrameLength, (programmed, w) =>
+        {
+            sources[w] = new BenchSource(new BenchTraffic(scenario, scenario.Flows, shards[w]), (ushort)programmed.InterfaceIndices[BenchScenario.InputInterface]);
+            return new WorkerPorts([sources[w]], NullSinks(programmed));
+        });
+        int flowEntries = options.FlowEntries ?? scenario.DefaultFlowEntries;
+        using var host = VrouterHost.Create(LoadConfig(scenario, flowEntries),
+            new EngineOptions { Workers = workers, BatchSize = options.BatchSize, FlowEntries = flowEntries }, ports);
+        var sinks = Enumerable.Range(0, workers).Select(w => ports.For(w).SinksByVif.Values.Cast<NullSink>().ToArray()).ToArray();
+
+        var previousMode = GCSettings.LatencyMode;
+        GCSettings.LatencyMode = GCLatencyMode.SustainedLowLatency;
+        try
+        {
+            host.Start(ThreadPriority.Highest);
+
+            var warm = Stopwatch.StartNew();
+            while (warm.Elapsed.TotalSeconds < options.WarmupSeconds || sources.Any(s => !s.WarmedUp)) Thread.Sleep(10);
+            log?.Invoke($"warm-up done after {warm.Elapsed.TotalSeconds:F1} s; measuring {options.Seconds} s...");
+
+            // Steady state: from here on nothing should allocate.
+            int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+            var process = Process.GetCurrentProcess();
+            var cpuBefore = process.TotalProcessorTime;
+            long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+            for (int w = 0; w < workers; w++) sources[w].Measure(sinks[w]);
+            Thread.Sleep(TimeSpan.FromSeconds(options.Seconds));
+            // Each source records its figures at its worker's next poll and completes; the workers then end on their own.
+            foreach (var s in sources) s.End();
+            var deadline = Stopwatch.StartNew();
+            while (sources.Any(s => !s.Completed) && host.FailedWorker is null && deadline.Elapsed.TotalSeconds < 30) Thread.Sleep(1);
+            host.Stop();
+            long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+            process.Refresh();
+            double cpuNs = (process.TotalProcessorTime - cpuBefore).TotalNanoseconds;
+            var gcs = new GcCounts(GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2);
+
+            if (host.FailedWorker is { } failed) throw new InvalidOperationException("bench worker failed", failed.Failure);
+
+            var histogram = new LatencyHistogram();
+            foreach (var s in sources) histogram.Add(s.Histogram);
+            long packets = sources.Sum(s => s.Packets);
+            long bytes = sources.Sum(s => s.Bytes);
+            double mpps = sources.Sum(s => s.Packets / TicksToSeconds(s.ElapsedTicks)) / 1e6;
+            double nsPerPacket = sources.Sum(s => TicksToSeconds(s.ElapsedTicks) * 1e9) / Math.Max(1, packets);
+            long threadAllocated = sources.Sum(s => s.ThreadAllocatedBytes);
+            long forwarded = sinks.Sum(k => k.Sum(x => x.Frames));
+            long copies = sinks.Sum(k => k.Sum(x => x.MirrorCopies));
+            var flows = host.Dataplane.Flows.Counters;
+            double ticksToNs = 1e9 / Stopwatch.Frequency;
+            return new BenchResult(
+                scenario.Name, scenario.Description, workers, options.BatchSize, scenario.Flows, flows.Active,
+                Math.Round(sources.Max(s => TicksToSeconds(s.ElapsedTicks)), 3), packets,
+                Math.Round(mpps, 3), Math.Round(nsPerPacket, 2), packets == 0 ? 0 : Math.Round(cpuNs / packets, 2), Math.Round(bytes * 8.0 / 1e9 / Math.Max(1e-9, sources.Max(s => TicksToSeconds(s.ElapsedTicks))), 2),
+                packets == 0 ? 0 : Math.Round((double)allocated / packets, 4), allocated, threadAllocated, gcs,
+                new BatchLatency(histogram.Count,
+                    Math.Round(histogram.Percentile(50) * ticksToNs), Math.Round(histogram.Percentile(99) * ticksToNs),
+                    Math.Round(histogram.Percentile(99.9) * ticksToNs), Math.Round(histogram.Max * ticksToNs)),
+                packets == 0 ? 0 : Math.Round((double)(forwarded - copies) / packets, 4),
+                packets == 0 ? 0 : Math.Round((double)copies / packets, 4),
+                Environment.ProcessorCount, Environment.Version.ToString());
+        }
+        finally
+        {
+            GCSettings.LatencyMode = previousMode;
+        }
+    }
+
+    /// <summary>Writes <paramref name="packets"/> frames of the scenario's traffic (cycling over its flows, 1 µs apart) as a pcap file.</summary>
+    public static void WritePcap(BenchScenario scenario, string path, long packets)
+    {
+        var traffic = new BenchTraffic(scenario, scenario.Flows);
+        using var writer = CaptureWriter.Create(path, CaptureFormat.Pcap, snapLength: 65535, precision: TimestampPrecision.Microseconds);
+        long ts = 1_700_000_000_000_000_000L;
+        for (long p = 0; p < packets; p++)
+            writer.Write(traffic.Frame((int)(p % traffic.Count)), ts + p * 1000);
+    }
+
+    /// <summary>
+    /// The engine with one worker fed from the scenario's pre-built frames, one batch per <see cref="RunBatch"/> (the
+    /// same fill and worker round as the harness loop, on the calling thread): for the BenchmarkDotNet pipeline suite.
+    /// </summary>
+    public sealed class SingleWorker : IDisposable
+    {
+        private readonly VrouterHost _host;
+
+        public SingleWorker(BenchScenario scenario, int batchSize = 64, int flowEntries = 524_288)
+        {
+            Dictionary<int, IPacketSink>? sinks = null;
+            var ports = new MemoryPortSet(1, MaxFrameLength, (programmed, _) =>
+            {
+                sinks = NullSinks(programmed);
+                var source = new BenchSource(new BenchTraffic(scenario, scenario.Flows), (ushort)programmed.InterfaceIndices[BenchScenario.InputInterface]);
+                return new WorkerPorts([source], sinks);
+            });
+            _host = VrouterHost.Create(LoadConfig(scenario, flowEntries), new EngineOptions { BatchSize = batchSize, FlowEntries = flowEntries }, ports);
+            Sinks = [.. sinks!.Values.Cast<NullSink>()];
+        }
+
+        public NullSink[] Sinks { get; }
+        public VrouterDataplane Dataplane => _host.Dataplane;
+
+        /// <summary>Copies the next batch of frames into the receive slots and processes it.</summary>
+        public void RunBatch() => _host.Workers[0].RunRound();
+
+        public void Dispose() => _host.Dispose();
+    }
+
+    private static double TicksToSeconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+}
+
+/// <summary>
+/// One worker's traffic for the harness: each <see cref="Receive"/> copies the next batch of pre-built frames into the
+/// receive slots (one timestamp a batch, 1 µs apart). Between <see cref="Measure"/> and <see cref="End"/> it times
+/// each batch (from one fill to the next: the fill plus the pipeline's work) and counts what it handed out; after
+/// <see cref="End"/> it is completed, so the worker's loop ends.
+/// </summary>
+internal sealed unsafe class BenchSource(BenchTraffic traffic, ushort port) : IPacketSource
+{
+    private enum Phase { Warmup, Measure, Stop }
+
+    private volatile Phase _phase = Phase.Warmup;
+    private bool _measuring;
+    private NullSink[] _sinks = [];
+    private int _cursor;
+    private long _clock, _sent, _bytes, _start, _lastBatch, _allocatedAtStart;
+
+    public LatencyHistogram Histogram { get; } = new();
+    public volatile bool WarmedUp;
+    public long Packets { get; private set; }
+    public long Bytes { get; private set; }
+    public long ElapsedTicks { get; private set; }
+    public long ThreadAllocatedBytes { get; private set; }
+    public bool Completed { get; private set; }
+
+    /// <summary>Starts measuring at the next batch; <paramref name="sinks"/> (this worker's outputs) are zeroed then.</summary>
+    public void Measure(NullSink[] sinks)
+    {
+        _sinks = sinks;
+        _phase = Phase.Measure;
+    }
+
+    /// <summary>Ends the measurement; the worker stops at its next poll.</summary>
+    public void End() => _phase = Phase.Stop;
+
+    public int Receive(PacketMemory memory, Span<Frame> frames)
+    {
+        var phase = _phase;
+        long now = Stopwatch.GetTimestamp();
+        if (phase == Phase.Stop)
+        {
+            if (!Completed)
+            {
+                // The last batch handed out ends here.
+                if (_measuring) Histogram.Record(now - _lastBatch);
+                ElapsedTicks = now - _start;
+                ThreadAllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - _allocatedAtStart;
+                Packets = _sent;
+                Bytes = _bytes;
+                Completed = true;
+            }
+            return 0;
+        }
+        if (phase == Phase.Measure && !_measuring)
+        {
+            _measuring = true;
+            Histogram.Clear();
+            foreach (var s in _sinks) s.Reset();
+            _sent = _bytes = 0;
+            _allocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
+            _start = now;
+        }
+        else if (_measuring)
+        {
+            Histogram.Record(now - _lastBatch);
+        }
+        _lastBatch = now;
+
+        int batch = Math.Min(frames.Length, memory.BatchSize);
+        int count = traffic.Count, cursor = _cursor;
+        int[] offsets = traffic.Offsets, lengths = traffic.Lengths;
+        byte* source = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref traffic.Bytes[0]);
+        byte* slots = memory.Base;
+        _clock += 1000;
+        for (int j = 0; j < batch; j++)
+        {
+            int length = lengths[cursor];
+            int slot = memory.ReceiveOffset(j);
+            Buffer.MemoryCopy(source + offsets[cursor], slots + slot, length, length);
+            ref Frame f = ref frames[j];
+            f.Offset = slot;
+            f.Length = length;
+            f.Port = port;
+            f.Flags = FrameFlags.None;
+            f.TimestampNs = _clock;
+            _bytes += length;
+            if (++cursor == count) { cursor = 0; WarmedUp = true; }
+        }
+        _cursor = cursor;
+        _sent += batch;
+        return batch;
+    }
+}
+
+/// <summary>A port that counts what it is given and drops it (DPDK's net_null TX).</summary>
+public sealed class NullSink : IPacketSink
+{
+    public long Frames { get; private set; }
+    public long MirrorCopies { get; private set; }
+    public long Bytes { get; private set; }
+
+    public void Transmit(PacketMemory memory, ReadOnlySpan<Frame> frames)
+    {
+        Frames += frames.Length;
+        foreach (ref readonly var f in frames)
+        {
+            Bytes += f.Length;
+            if ((f.Flags & FrameFlags.MirrorCopy) != 0) MirrorCopies++;
+        }
+    }
+
+    public void Flush() { }
+    public void Reset() => Frames = MirrorCopies = Bytes = 0;
+}
