@@ -15,8 +15,14 @@ command -v ping      >/dev/null || need+=(iputils-ping)
 command -v ipfixDump >/dev/null || need+=(libfixbuf-tools)
 command -v ip        >/dev/null || need+=(iproute2)
 command -v gcc       >/dev/null || need+=(gcc)
+command -v promtool  >/dev/null || need+=(prometheus)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v tmux      >/dev/null || need+=(tmux)
 [ -f /usr/include/linux/if_packet.h ] || need+=(linux-libc-dev)
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || need+=(python3-scapy)
+# The PostgreSQL flow store's tests start private clusters with the server's initdb and pg_ctl (never a system service).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v psql      >/dev/null || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -157,6 +157,9 @@ public static class BenchRunner
         public NullSink[] Sinks { get; }
         public VrouterDataplane Dataplane => _host.Dataplane;
 
+        /// <summary>The engine, also as the daemon's agent reads it (<see cref="Mirroring.Agent.Service.IStatsSource"/>).</summary>
+        public VrouterHost Host => _host;
+
         /// <summary>Copies the next batch of frames into the receive slots and processes it.</summary>
         public void RunBatch() => _host.Workers[0].RunRound();
 

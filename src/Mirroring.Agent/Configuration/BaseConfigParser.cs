@@ -66,6 +66,12 @@ internal static class BaseConfigParser
     private static VrouterSettings? ParseVrouter(MappingReader r)
     {
         var routerId = r.Ip("router_id", required: true);
+        var nodeName = r.String("name");
+        if (nodeName is not null && (nodeName.Length is 0 or > 253 || nodeName.Any(char.IsControl) || nodeName.Trim() != nodeName))
+        {
+            r.Error("name", $"'{nodeName}' is not a node name: 1..253 characters, no control characters, no leading or trailing spaces");
+            nodeName = null;
+        }
         var fabricReader = r.Mapping("fabric", required: true);
         FabricConfig? fabric = null;
         if (fabricReader is not null)
@@ -98,7 +104,9 @@ internal static class BaseConfigParser
                 tcpClosed ?? FlowTableConfig.DefaultTcpClosedSeconds);
         }
 
-        return routerId is not null && fabric is not null ? new VrouterSettings(routerId, fabric, flowTable) : null;
+        if (routerId is null || fabric is null) return null;
+        var settings = new VrouterSettings(routerId, fabric, flowTable);
+        return nodeName is null ? settings : settings with { Name = nodeName };
     }
 
     private static VirtualNetworkConfig? ParseVirtualNetwork(MappingReader r)

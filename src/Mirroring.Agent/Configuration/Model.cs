@@ -31,7 +31,11 @@ public sealed record VrouterConfig(
 }
 
 /// <summary>The vRouter itself. <see cref="RouterId"/> is the source of mirror and overlay tunnels.</summary>
-public sealed record VrouterSettings(IPAddress RouterId, FabricConfig Fabric, FlowTableConfig FlowTable);
+public sealed record VrouterSettings(IPAddress RouterId, FabricConfig Fabric, FlowTableConfig FlowTable)
+{
+    /// <summary>The node's name in the analytics store (<c>vrouter.name</c>); the host name when not configured.</summary>
+    public string Name { get; init; } = Environment.MachineName;
+}
 
 /// <summary>The fabric (underlay) port. <see cref="Ip"/> defaults to the router id.</summary>
 public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress GatewayMac, IPAddress Ip);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Service;
 using Mirroring.Host.Daemon;
 using Mirroring.Host.Ports;
@@ -25,20 +26,22 @@ internal static class RunCommand
         backend.AcceptOnlyFromAmong("afpacket", "pcap");
         var queues = new Option<int>("--multiqueue") { Description = "Worker threads; TAP devices get this many queues (IFF_MULTI_QUEUE) and the fabric this many fanout sockets", DefaultValueFactory = _ => 1 };
         var batch = new Option<int>("--batch") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
-        var db = new Option<string?>("--db") { Description = "Flow record store (SQLite), default <state-dir>/flows.db" };
+        var db = new Option<string?>("--db") { Description = "Flow record store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
         var settings = new Option<string?>("--settings") { Description = "JSON settings file for the agent inside (section \"Agent\", as `vrmirror agent --settings`); these options override it" };
+        var metrics = MetricsCli.ForDaemon();
 
         var command = new Command("run",
             "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
             "forwards and mirrors until SIGTERM/SIGINT; SIGHUP reloads the configuration (a bad one is refused and the last good one kept). " +
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
-            "6 stats region not writable, 7 state directory not writable.")
+            "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store).")
         {
             config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch, settings,
         };
+        metrics.AddTo(command);
         command.SetAction(parse =>
         {
             int n = parse.GetValue(queues);
@@ -51,6 +54,8 @@ internal static class RunCommand
             if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
             var settingsFile = parse.GetValue(settings);
             if (settingsFile is not null && !File.Exists(settingsFile)) return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
+            var metricsOptions = metrics.Read(parse, out var metricsError);
+            if (metricsOptions is null) return CliOutput.Fail(metricsError!, 2);
 
             var options = new DaemonOptions
             {
@@ -69,14 +74,14 @@ internal static class RunCommand
                 [nameof(AgentOptions.Interval)] = seconds.ToString(CultureInfo.InvariantCulture) + "s",
             };
             for (int i = 0; i < options.ManifestPaths.Count; i++) agent[$"{nameof(AgentOptions.Manifests)}:{i}"] = options.ManifestPaths[i];
-            if (parse.GetValue(db) is { } store) agent[nameof(AgentOptions.Db)] = Path.GetFullPath(store);
+            if (parse.GetValue(db) is { } store) agent[nameof(AgentOptions.Db)] = FlowStores.Normalize(store);
             if (parse.GetValue(ipfix) is { } collector) agent[nameof(AgentOptions.Ipfix)] = collector;
             if (parse.GetValue(noWatch)) agent[nameof(AgentOptions.WatchConfig)] = "false";
 
-            var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent },
+            var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent, Metrics = metricsOptions },
                 new EngineSettings { StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs },
                 sp => ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
-            return AgentCommand.RunHost(builder, "run");
+            return AgentCommand.RunHost(builder, "run", (int)DaemonExitCode.FlowStoreRefused);
         });
         return command;
     }

@@ -98,6 +98,7 @@ public sealed unsafe partial class PipelineWorker
         Act(count);
         Transmit();
         _batch.FlushTo(in _counters);
+        _counters.AddBatch(count);
         Memory.ResetCopies();
     }
 

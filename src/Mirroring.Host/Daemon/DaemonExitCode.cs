@@ -19,6 +19,8 @@ public enum DaemonExitCode
     StatsRegionNotWritable = 6,
     /// <summary>The state directory cannot be created or written.</summary>
     StateDirectoryNotWritable = 7,
+    /// <summary>The flow store refused the agent (a PostgreSQL one is checked before the ports open): authentication, permissions, or a database that is not a flow store of this version.</summary>
+    FlowStoreRefused = 8,
 }
 
 /// <summary>A start-up check failed: <see cref="Exception.Message"/> is the one-line explanation.</summary>

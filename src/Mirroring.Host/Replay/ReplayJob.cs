@@ -70,7 +70,7 @@ public sealed class ReplayJob
         FlowStatsCollector? collector = null;
         if (_request.FlowStorePath is { } storePath)
         {
-            collector = new FlowStatsCollector(host.Region.CreateReader(), [SqliteFlowStore.Open(storePath)],
+            collector = new FlowStatsCollector(host.Region.CreateReader(), [FlowStores.Open(storePath)],
                 time: new TrafficClock(() => host.EngineNowNs), ownsReader: true);
             var options = host.Dataplane.Options;
             long halfIdleNs = (long)Math.Min(options.FlowIdleTimeout.TotalNanoseconds, options.TcpClosedTimeout.TotalNanoseconds) / 2;
@@ -109,7 +109,7 @@ public sealed class ReplayJob
     {
         var result = collector.CollectAsync().GetAwaiter().GetResult();
         if (!result.AllSinksWritten)
-            throw new IOException($"flow store {_request.FlowStorePath}: {collector.Sinks[0].LastError}");
+            throw new IOException($"flow store {FlowStores.Describe(_request.FlowStorePath!)}: {collector.Sinks[0].LastError}");
         FlowRecordsWritten += result.Records.Count;
     }
 

@@ -45,12 +45,15 @@ esize, off, count, per = sections[5]
 drops = [struct.unpack_from('<Q', data, off + 8 * (w * per + 4))[0] for w in range(workers)]
 esize, off, count, per = sections[1]
 created_flows, = struct.unpack_from('<q', data, off)
-print(json.dumps(dict(version=version, total=total, pid=pid, router=router, workers=workers, prim=prim, ovf=ovf,
+esize, off, count, per = sections[7]
+batches, batch_packets = struct.unpack_from('<QQ', data, off + esize * worker)
+print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total=total, pid=pid, router=router, workers=workers, prim=prim, ovf=ovf,
     flags=flags, gen=gen, nh=nh, vrf=vrf, proto=proto, fam=fam, sport=sport, dport=dport, src=src, dst=dst,
     action=action, mirror=mirror, packets=packets, bytes=nbytes, mpackets=mpackets, mbytes=mbytes, last_seen=last_seen,
     reverse=reverse, epoch=epoch, rflags=rflags, rreverse=rreverse, rsrc=rsrc,
     rx_packets=rx_packets, rx_bytes=rx_bytes, mcopies=mcopies, mcopy_bytes=mcopy_bytes, flooded=flooded, fcopies=fcopies,
-    fcopy_bytes=fcopy_bytes, ffailures=ffailures, drops=sum(drops), created=created_flows)))
+    fcopy_bytes=fcopy_bytes, ffailures=ffailures, drops=sum(drops), created=created_flows,
+    batches=batches, batch_packets=batch_packets)))
 """;
 
     [Fact]
@@ -77,6 +80,9 @@ print(json.dumps(dict(version=version, total=total, pid=pid, router=router, work
         {
             MirrorCopyPackets = 5, MirrorCopyBytes = 500, RxFloodedPackets = 6, FloodCopyPackets = 7, FloodCopyBytes = 700, FloodCopyFailures = 8,
         });
+        region.Worker(1).AddBatch(64);
+        region.Worker(1).AddBatch(10);
+        region.Worker(0).AddBatch(1);
         region.Worker(0).AddDrop(DropReason.PolicyDeny, 2);
         region.Worker(1).AddDrop(DropReason.PolicyDeny, 3);
 
@@ -86,6 +92,7 @@ print(json.dumps(dict(version=version, total=total, pid=pid, router=router, work
         ulong U(string name) => j.GetProperty(name).GetUInt64();
 
         Assert.Equal(((long)StatsLayout.Version, region.TotalSize, Environment.ProcessId, 0x0A00_0001L, 2L), (L("version"), L("total"), (int)L("pid"), L("router"), L("workers")));
+        Assert.Equal((7L, 64L + 32 * 7), (L("nsec"), L("header_size")));
         Assert.Equal((64L, 16L), (L("prim"), L("ovf")));
         Assert.Equal((long)(FlowFlags.Active | FlowFlags.Mirror | FlowFlags.ReverseValid), L("flags"));
         Assert.Equal((reverseIdx, 0xABCDL), ((int)L("reverse"), L("epoch")));
@@ -99,5 +106,6 @@ print(json.dumps(dict(version=version, total=total, pid=pid, router=router, work
         Assert.Equal((4L, 400L), (L("rx_packets"), L("rx_bytes")));
         Assert.Equal((5L, 500L, 6L, 7L, 700L, 8L), (L("mcopies"), L("mcopy_bytes"), L("flooded"), L("fcopies"), L("fcopy_bytes"), L("ffailures")));
         Assert.Equal((5L, 2L), (L("drops"), L("created")));
+        Assert.Equal((2L, 74L), (L("batches"), L("batch_packets")));
     }
 }
