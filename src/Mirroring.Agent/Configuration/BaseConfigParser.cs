@@ -9,6 +9,8 @@ internal sealed record Located<T>(T Value, MappingReader Reader);
 internal sealed class ParsedBase
 {
     public VrouterSettings? Vrouter;
+    /// <summary>The reader of vrouter.fabric (for checks across the fabric and the interfaces).</summary>
+    public MappingReader? FabricReader;
     public readonly List<Located<VirtualNetworkConfig>> VirtualNetworks = [];
     public readonly List<Located<InterfaceConfig>> Interfaces = [];
     public readonly List<Located<RemoteEndpointConfig>> RemoteEndpoints = [];
@@ -34,7 +36,7 @@ internal static class BaseConfigParser
         var top = new MappingReader(root, "", errors);
 
         var vrouter = top.Mapping("vrouter", required: true);
-        if (vrouter is not null) parsed.Vrouter = ParseVrouter(vrouter);
+        if (vrouter is not null) parsed.Vrouter = ParseVrouter(vrouter, parsed);
 
         ParseList(top, "virtual_networks", "name", parsed.DeclaredNetworks, ParseVirtualNetwork, parsed.VirtualNetworks);
         ParseList(top, "interfaces", "name", null, ParseInterface, parsed.Interfaces);
@@ -63,7 +65,7 @@ internal static class BaseConfigParser
         }
     }
 
-    private static VrouterSettings? ParseVrouter(MappingReader r)
+    private static VrouterSettings? ParseVrouter(MappingReader r, ParsedBase parsed)
     {
         var routerId = r.Ip("router_id", required: true);
         var nodeName = r.String("name");
@@ -73,6 +75,7 @@ internal static class BaseConfigParser
             nodeName = null;
         }
         var fabricReader = r.Mapping("fabric", required: true);
+        parsed.FabricReader = fabricReader;
         FabricConfig? fabric = null;
         if (fabricReader is not null)
         {
@@ -80,9 +83,10 @@ internal static class BaseConfigParser
             var mac = fabricReader.Mac("mac", required: true);
             var gateway = fabricReader.Mac("gateway_mac", required: true);
             var ip = fabricReader.Ip("ip");
+            var devargs = DpdkDevargsField(fabricReader);
             fabricReader.RejectUnknownFields();
             if (name is not null && mac is not null && gateway is not null && (ip ?? routerId) is { } fabricIp)
-                fabric = new FabricConfig(name, mac.Value, gateway.Value, fabricIp);
+                fabric = new FabricConfig(name, mac.Value, gateway.Value, fabricIp) { DpdkDevargs = devargs };
         }
 
         var flowTable = FlowTableConfig.Default;
@@ -135,6 +139,7 @@ internal static class BaseConfigParser
         var podInterface = r.String("pod_interface");
         if (podInterface is not null && pod is null && !r.Has("pod"))
             r.Error("pod_interface", "pod_interface needs pod");
+        var devargs = DpdkDevargsField(r);
 
         InterfaceMirrorConfig? mirror = null;
         var mirrorReader = r.Mapping("interface_mirror");
@@ -153,7 +158,11 @@ internal static class BaseConfigParser
         }
 
         if (name is null || mac is null || ip is null || vn is null) return null;
-        return new InterfaceConfig(name, mac.Value, ip, vn, vlan, mirror, pod, pod is null ? null : podInterface ?? "eth0", null) { Ipv6 = ipv6 };
+        return new InterfaceConfig(name, mac.Value, ip, vn, vlan, mirror, pod, pod is null ? null : podInterface ?? "eth0", null)
+        {
+            Ipv6 = ipv6,
+            DpdkDevargs = devargs,
+        };
     }
 
     /// <summary>The optional <c>ipv6</c> address of an interface or remote endpoint: an IPv6 address, not IPv4.</summary>
@@ -163,6 +172,18 @@ internal static class BaseConfigParser
         if (ipv6 is null || ipv6.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6) return ipv6;
         r.Error("ipv6", $"{ipv6} is not an IPv6 address (give IPv4 as ip)");
         return null;
+    }
+
+    /// <summary><c>dpdk_devargs</c>: a DPDK device string, checked for form (the driver checks the rest at start).</summary>
+    private static string? DpdkDevargsField(MappingReader r)
+    {
+        var devargs = r.String("dpdk_devargs");
+        if (devargs is not null && Dataplane.Ports.Dpdk.DpdkDevargs.Problem(devargs) is { } problem)
+        {
+            r.Error("dpdk_devargs", $"'{devargs}': {problem}");
+            return null;
+        }
+        return devargs;
     }
 
     internal static TrafficDirection? ParseDirection(MappingReader r, string key) =>

@@ -38,7 +38,11 @@ public sealed record VrouterSettings(IPAddress RouterId, FabricConfig Fabric, Fl
 }
 
 /// <summary>The fabric (underlay) port. <see cref="Ip"/> defaults to the router id.</summary>
-public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress GatewayMac, IPAddress Ip);
+public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress GatewayMac, IPAddress Ip)
+{
+    /// <summary>The DPDK device of the fabric with the DPDK backend (<c>dpdk_devargs</c>): a PCI address, <c>net_af_packet0,iface=eth0</c>, ...</summary>
+    public string? DpdkDevargs { get; init; }
+}
 
 /// <summary>
 /// Flow table sizing and aging. Entries is a power of two &gt;= 1024; overflow defaults to 20% of entries. A pair idle
@@ -78,6 +82,9 @@ public sealed record InterfaceConfig(
 {
     /// <summary>An IPv6 address beside <see cref="Ip"/> (optional): routed, and answered for in neighbor discovery.</summary>
     public IPAddress? Ipv6 { get; init; }
+
+    /// <summary>The DPDK device of the interface with the DPDK backend (<c>dpdk_devargs</c>): <c>net_vhost0,iface=/run/vrmirror/web1.sock</c> for a VM on vhost-user, <c>net_tap0,iface=tap-web1</c>, ...</summary>
+    public string? DpdkDevargs { get; init; }
 }
 
 public enum TrafficDirection

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Service;
+using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Host.Daemon;
 using Mirroring.Host.Ports;
 using Mirroring.Host.Runtime;
@@ -12,7 +13,8 @@ namespace Mirroring.Cli.Commands;
 
 /// <summary>
 /// <c>vrmirror run</c>: the daemon. TAP devices for the configured VM interfaces, the fabric on an existing
-/// interface, worker threads, the stats region, the agent inside; SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
+/// interface (or, with <c>--backend dpdk</c>, DPDK devices named by <c>dpdk_devargs</c>), worker threads, the stats
+/// region, the agent inside; SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
 /// </summary>
 internal static class RunCommand
 {
@@ -30,6 +32,9 @@ internal static class RunCommand
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
+        var portBackend = new Option<string>("--backend") { Description = "kernel: TAP devices and the fabric by AF_PACKET/libpcap; dpdk: DPDK devices named by vrouter.fabric.dpdk_devargs and interfaces[].dpdk_devargs (vhost-user VMs, PCI NICs, net_af_packet, net_tap)", DefaultValueFactory = _ => "kernel" };
+        portBackend.AcceptOnlyFromAmong("kernel", "dpdk");
+        var dpdkEal = new Option<string?>("--dpdk-eal") { Description = "With --backend dpdk: DPDK EAL arguments (default: -l <first CPU> --no-huge --legacy-mem -m 256 --no-pci --no-telemetry --iova-mode=va --file-prefix=vrmirror-<pid>; a --file-prefix and -l are added when missing)" };
         var settings = new Option<string?>("--settings") { Description = "JSON settings file for the agent inside (section \"Agent\", as `vrmirror agent --settings`); these options override it" };
         var metrics = MetricsCli.ForDaemon();
 
@@ -37,9 +42,9 @@ internal static class RunCommand
             "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
             "forwards and mirrors until SIGTERM/SIGINT; SIGHUP reloads the configuration (a bad one is refused and the last good one kept). " +
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
-            "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store).")
+            "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store), 9 DPDK not installed, 10 DPDK EAL failed, 11 a DPDK device cannot be probed or started.")
         {
-            config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch, settings,
+            config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch, settings, portBackend, dpdkEal,
         };
         metrics.AddTo(command);
         command.SetAction(parse =>
@@ -56,6 +61,17 @@ internal static class RunCommand
             if (settingsFile is not null && !File.Exists(settingsFile)) return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
             var metricsOptions = metrics.Read(parse, out var metricsError);
             if (metricsOptions is null) return CliOutput.Fail(metricsError!, 2);
+            bool dpdk = parse.GetValue(portBackend) == "dpdk";
+            if (!dpdk && parse.GetValue(dpdkEal) is not null) return CliOutput.Fail("--dpdk-eal goes with --backend dpdk", 2);
+            IReadOnlyList<string>? ealArguments = null;
+            try
+            {
+                if (dpdk) ealArguments = DpdkEal.ArgumentsFrom(parse.GetValue(dpdkEal));
+            }
+            catch (ArgumentException e)
+            {
+                return CliOutput.Fail(e.Message, 2);
+            }
 
             var options = new DaemonOptions
             {
@@ -66,6 +82,8 @@ internal static class RunCommand
                 FabricBackend = fabricBackend,
                 Queues = n,
                 BatchSize = batchSize,
+                Backend = dpdk ? PortBackend.Dpdk : PortBackend.Kernel,
+                DpdkEalArguments = ealArguments,
             };
             var agent = new Dictionary<string, string?>
             {
@@ -80,8 +98,16 @@ internal static class RunCommand
 
             var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent, Metrics = metricsOptions },
                 new EngineSettings { StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs },
-                sp => ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
-            return AgentCommand.RunHost(builder, "run", (int)DaemonExitCode.FlowStoreRefused);
+                sp => dpdk ? ActivatorUtilities.CreateInstance<DpdkPorts>(sp, options) : ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
+            try
+            {
+                return AgentCommand.RunHost(builder, "run", (int)DaemonExitCode.FlowStoreRefused);
+            }
+            finally
+            {
+                // After the runtime closed its ports and pools: EAL's resources and its runtime folder go with the process.
+                if (dpdk) DpdkEal.Cleanup();
+            }
         });
         return command;
     }

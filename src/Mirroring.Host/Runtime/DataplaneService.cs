@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Programming;
 using Mirroring.Agent.Service;
+using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Dataplane.Ports.Linux;
 using Mirroring.Host.Daemon;
 using Mirroring.Host.Engine;
@@ -14,9 +15,9 @@ namespace Mirroring.Host.Runtime;
 /// <summary>
 /// The engine as a hosted service, registered before the agent's so that it starts first and stops last. Starting
 /// (before any service starts): the configuration is loaded (exit 3); the agent's services check what they can while
-/// starting too (a PostgreSQL flow store that refuses us: 8). Start: the port set opened after its checks (4, 5), the
-/// state folder (7) and the stats region (6) prepared, the engine built and programmed
-/// (<see cref="VrouterHost.Create"/>), the workers started.
+/// starting too (a PostgreSQL flow store that refuses us: 8). Start: the port set opened after its checks (4, 5; DPDK: 9, 10),
+/// the state folder (7) and the stats region (6) prepared, the engine built and programmed
+/// (<see cref="VrouterHost.Create"/>; a DPDK device that does not start: 11), the workers started.
 /// Stop: when the host begins stopping, the workers finish the batch in flight and their outputs are flushed; the
 /// agent's services then stop (the collector makes its final pass over the still-mapped region); last, the ports
 /// close and the region is unmapped. A worker failure stops the application with exit code 1.
@@ -75,6 +76,10 @@ public sealed class DataplaneService(
         catch (ConfigurationRefusedException e)
         {
             throw new DaemonStartupException(DaemonExitCode.InvalidConfiguration, $"{e.Message} ({reloader.Files[0]})", e);
+        }
+        catch (DpdkException e)
+        {
+            throw new DaemonStartupException(DaemonExitCodes.For(e.Failure), e.Message, e);
         }
         catch (Exception e) when (e is PortException or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
         {
