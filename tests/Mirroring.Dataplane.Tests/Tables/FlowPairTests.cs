@@ -7,19 +7,9 @@ namespace Mirroring.Dataplane.Tests.Tables;
 /// Flow pairs in the table, against a model: a pair is inserted whole or not at all, its halves point at each other,
 /// aging and TCP close remove both halves together and only when the pair as a whole is done.
 /// </summary>
-public sealed class FlowPairTests : IDisposable
+public sealed class FlowPairTests : SmallFlowTableTest
 {
-    private const int Primary = 64, Overflow = 16;
     private const byte Fin = 0x01, Syn = 0x02, Rst = 0x04, Ack = 0x10;
-    private readonly StatsRegion _region = StatsRegion.Create(new StatsRegionOptions { FlowEntries = Primary, OverflowEntries = Overflow });
-    private FlowTable? _flows;
-    private FlowTable Flows => _flows ??= new FlowTable(_region);
-
-    public void Dispose()
-    {
-        _flows?.Dispose();
-        _region.Dispose();
-    }
 
     /// <summary>Conversation i: a client port of 10.0.0.1 (vif 1) talking to 10.1.0.x:80 (vif 2).</summary>
     private static (FlowKey Forward, FlowKey Reverse) Conversation(int i)
