@@ -19,7 +19,7 @@ internal static class FlowStoreSql
         "flow_uuid:uuid direction source_vn destination_vn source_ip destination_ip protocol:int source_port:int " +
         "destination_port:int tcp_flags:int interface_name setup_time:int teardown_time:int bytes:int packets:int action " +
         "vrouter_ip drop_reason mirror_index:int sec_mirror_index:int analyzer_name sec_analyzer_name " +
-        "mirror_packets:int mirror_bytes:int sec_mirror_packets:int sec_mirror_bytes:int first_sample_time:int last_sample_time:int node");
+        "mirror_packets:int mirror_bytes:int sec_mirror_packets:int sec_mirror_bytes:int first_sample_time:int last_sample_time:int node reverse_flow_uuid:uuid");
 
     public static object?[] FlowValues(FlowRow row)
     {
@@ -36,13 +36,13 @@ internal static class FlowStoreSql
             n.SecondaryMirrorIndex is { } smi ? (long)smi : null, n.AnalyzerName, n.SecondaryAnalyzerName,
             FlowStoreBatch.Counter(t.MirroredPackets), FlowStoreBatch.Counter(t.MirroredBytes),
             FlowStoreBatch.Counter(t.SecondaryMirroredPackets), FlowStoreBatch.Counter(t.SecondaryMirroredBytes),
-            FlowStoreBatch.ToUnixMs(row.FirstSampleTime), FlowStoreBatch.ToUnixMs(row.LastSampleTime), n.Node,
+            FlowStoreBatch.ToUnixMs(row.FirstSampleTime), FlowStoreBatch.ToUnixMs(row.LastSampleTime), n.Node, row.ReverseFlowUuid,
         ];
     }
 
     /// <summary>
     /// The upsert rule of <c>flows</c>: identity stays as first written; totals only grow; flags OR; a teardown time
-    /// once set stays; the newest record's action, mirror slots and node win. <paramref name="max"/> and
+    /// and the partner's uuid once set stay; the newest record's action, mirror slots and node win. <paramref name="max"/> and
     /// <paramref name="min"/> are the dialect's two-argument functions (SQLite max/min, PostgreSQL GREATEST/LEAST).
     /// </summary>
     public static string FlowConflict(string max, string min)
@@ -56,6 +56,7 @@ internal static class FlowStoreSql
         [
             "tcp_flags = excluded.tcp_flags | flows.tcp_flags",
             "teardown_time = COALESCE(excluded.teardown_time, flows.teardown_time)",
+            "reverse_flow_uuid = COALESCE(excluded.reverse_flow_uuid, flows.reverse_flow_uuid)",
             .. grow,
             .. latest,
             $"first_sample_time = {min}(excluded.first_sample_time, flows.first_sample_time)",
@@ -161,11 +162,12 @@ internal static class FlowStoreSql
         return new PruneResult(flows, samples);
     }
 
+    /// <summary>A parameter of a query; a uuid is bound as the store keeps it (SQLite: text, PostgreSQL: uuid).</summary>
     public static void AddParameter(DbCommand cmd, string name, object value)
     {
         var p = cmd.CreateParameter();
         p.ParameterName = name;
-        p.Value = value;
+        p.Value = value is Guid uuid && cmd is Microsoft.Data.Sqlite.SqliteCommand ? FlowStoreBatch.UuidText(uuid) : value;
         cmd.Parameters.Add(p);
     }
 }
