@@ -19,7 +19,7 @@ internal static class FlowStoreSql
         "flow_uuid:uuid direction source_vn destination_vn source_ip destination_ip protocol:int source_port:int " +
         "destination_port:int tcp_flags:int interface_name setup_time:int teardown_time:int bytes:int packets:int action " +
         "vrouter_ip drop_reason mirror_index:int sec_mirror_index:int analyzer_name sec_analyzer_name " +
-        "mirror_packets:int mirror_bytes:int sec_mirror_packets:int sec_mirror_bytes:int first_sample_time:int last_sample_time:int node " +
+        "mirror_packets:int mirror_bytes:int sec_mirror_packets:int sec_mirror_bytes:int first_sample_time:int last_sample_time:int node reverse_flow_uuid:uuid " +
         "sampled_out:int sec_sampled_out:int mirror_failures:int sec_mirror_failures:int mirror_failure_reasons sec_mirror_failure_reasons");
 
     public static object?[] FlowValues(FlowRow row)
@@ -37,15 +37,15 @@ internal static class FlowStoreSql
             n.SecondaryMirrorIndex is { } smi ? (long)smi : null, n.AnalyzerName, n.SecondaryAnalyzerName,
             FlowStoreBatch.Counter(t.MirroredPackets), FlowStoreBatch.Counter(t.MirroredBytes),
             FlowStoreBatch.Counter(t.SecondaryMirroredPackets), FlowStoreBatch.Counter(t.SecondaryMirroredBytes),
-            FlowStoreBatch.ToUnixMs(row.FirstSampleTime), FlowStoreBatch.ToUnixMs(row.LastSampleTime), n.Node,
+            FlowStoreBatch.ToUnixMs(row.FirstSampleTime), FlowStoreBatch.ToUnixMs(row.LastSampleTime), n.Node, row.ReverseFlowUuid,
             .. Outcomes(row.Primary, row.Secondary), row.Primary.FailuresJson, row.Secondary.FailuresJson,
         ];
     }
 
     /// <summary>
     /// The upsert rule of <c>flows</c>: identity stays as first written; totals only grow (sampled-out and failure counts
-    /// too); the failure reasons go with the larger failure count; flags OR; a teardown time once set stays; the newest
-    /// record's action, mirror slots and node win. <paramref name="max"/> and
+    /// too); the failure reasons go with the larger failure count; flags OR; a teardown time and the partner's uuid once
+    /// set stay; the newest record's action, mirror slots and node win. <paramref name="max"/> and
     /// <paramref name="min"/> are the dialect's two-argument functions (SQLite max/min, PostgreSQL GREATEST/LEAST).
     /// </summary>
     public static string FlowConflict(string max, string min)
@@ -63,6 +63,7 @@ internal static class FlowStoreSql
         [
             "tcp_flags = excluded.tcp_flags | flows.tcp_flags",
             "teardown_time = COALESCE(excluded.teardown_time, flows.teardown_time)",
+            "reverse_flow_uuid = COALESCE(excluded.reverse_flow_uuid, flows.reverse_flow_uuid)",
             .. grow,
             .. reasons,
             .. latest,
@@ -101,10 +102,19 @@ internal static class FlowStoreSql
 
     /// <summary>
     /// Schema version 2 to 3 in either dialect: the mirror outcome columns (rows written before get 0 and <c>{}</c>:
-    /// a store of version 2 had no sampling or rate limit to count).
+    /// a store of version 2 had no sampling or rate limit to count). A version 2 store written before flow pairs (the
+    /// first version 2 had node identity only) also gets the partner's uuid column and its index, as version 1 does.
+    /// <paramref name="integer"/> and <paramref name="uuid"/> are the dialect's counter and uuid types.
     /// </summary>
-    public static string MigrationFrom2(string integer) => string.Join("\n", new[] { "flows", "flow_samples" }
-        .SelectMany(table => OutcomeColumnList(table, integer).Select(column => $"ALTER TABLE {table} ADD COLUMN {column};")));
+    public static string MigrationFrom2(string integer, string uuid, bool hasReverseFlowUuid)
+    {
+        var statements = new[] { "flows", "flow_samples" }
+            .SelectMany(table => OutcomeColumnList(table, integer).Select(column => $"ALTER TABLE {table} ADD COLUMN {column};"))
+            .ToList();
+        if (!hasReverseFlowUuid)
+            statements.AddRange([$"ALTER TABLE flows ADD COLUMN reverse_flow_uuid {uuid};", "CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);"]);
+        return string.Join("\n", statements);
+    }
 
     private static IEnumerable<string> OutcomeColumnList(string table, string integer)
     {
@@ -209,11 +219,12 @@ internal static class FlowStoreSql
         return new PruneResult(flows, samples);
     }
 
+    /// <summary>A parameter of a query; a uuid is bound as the store keeps it (SQLite: text, PostgreSQL: uuid).</summary>
     public static void AddParameter(DbCommand cmd, string name, object value)
     {
         var p = cmd.CreateParameter();
         p.ParameterName = name;
-        p.Value = value;
+        p.Value = value is Guid uuid && cmd is Microsoft.Data.Sqlite.SqliteCommand ? FlowStoreBatch.UuidText(uuid) : value;
         cmd.Parameters.Add(p);
     }
 }

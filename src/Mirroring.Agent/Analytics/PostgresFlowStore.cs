@@ -180,8 +180,8 @@ public sealed class PostgresFlowStore : IFlowStore
         {
             case FlowStoreSql.ColumnKind.Uuid:
                 {
-                    var a = new Guid[rows.Count];
-                    for (int i = 0; i < a.Length; i++) a[i] = (Guid)rows[i][c]!;
+                    var a = new Guid?[rows.Count];
+                    for (int i = 0; i < a.Length; i++) a[i] = (Guid?)rows[i][c];
                     return a;
                 }
             case FlowStoreSql.ColumnKind.Integer:
@@ -278,7 +278,10 @@ public sealed class PostgresFlowStore : IFlowStore
             if (Scalar(conn, "SELECT version FROM schema_info LIMIT 1;", tx) is 2)
             {
                 // Version 2 had no mirror outcomes (sampled out, failures by reason): the statements SQLite runs too.
-                Execute(conn, FlowStoreSql.MigrationFrom2("bigint"), tx);
+                Execute(conn, FlowStoreSql.MigrationFrom2("bigint", "uuid", hasReverseFlowUuid: Scalar(conn, """
+                    SELECT count(*) FROM information_schema.columns
+                    WHERE table_schema = current_schema() AND table_name = 'flows' AND column_name = 'reverse_flow_uuid';
+                    """, tx) is > 0L), tx);
                 Execute(conn, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
             }
             CheckVersion(conn, store, tx);
@@ -357,6 +360,7 @@ public sealed class PostgresFlowStore : IFlowStore
             first_sample_time  bigint NOT NULL,
             last_sample_time   bigint NOT NULL,
             node               text NOT NULL DEFAULT '',
+            reverse_flow_uuid  uuid,
             {{FlowStoreSql.OutcomeColumns("flows", "bigint")}}
         ) WITH (fillfactor = 50);
         CREATE INDEX flows_analyzer ON flows (analyzer_name);
@@ -366,6 +370,7 @@ public sealed class PostgresFlowStore : IFlowStore
         CREATE INDEX flows_source_vn ON flows (source_vn);
         CREATE INDEX flows_destination_vn ON flows (destination_vn);
         CREATE INDEX flows_node ON flows (node);
+        CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
 
         CREATE TABLE flow_samples (
             flow_uuid               uuid NOT NULL,

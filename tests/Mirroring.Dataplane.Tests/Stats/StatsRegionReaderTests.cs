@@ -101,9 +101,9 @@ public sealed class StatsRegionReaderTests : IDisposable
     {
         string path = _dir.File("stats");
         StatsRegion.Create(Small(path)).Dispose();
-        PatchUInt32(path, StatsLayout.VersionOffset, 4);
+        PatchUInt32(path, StatsLayout.VersionOffset, 99);
         var ex = Assert.Throws<InvalidDataException>(() => StatsRegionReader.Open(path));
-        Assert.Contains("layout version 4, this reader knows 3", ex.Message);
+        Assert.Contains($"layout version 99, this reader knows {StatsLayout.Version}", ex.Message);
     }
 
     [Fact]
