@@ -33,10 +33,17 @@ public sealed class MirrorControlsReplayTests
     private static string First(Dictionary<string, string> row, string field) => row[field].Split(',')[0];
     private static int FirstInt(Dictionary<string, string> row, string field) => int.Parse(First(row, field));
 
+    /// <summary>The flows the traffic went by (the forward halves of their pairs; the reverse halves saw no packet).</summary>
     private static Dictionary<int, FlowEntry> FlowsBySourcePort(ReplayRun run)
     {
         using var reader = StatsRegionReader.Open(Path.Combine(run.Directory, "out", ReplayJob.StatsFileName));
-        return reader.ReadActiveFlows().ToDictionary(f => (int)f.Entry.Key.SourcePort, f => f.Entry);
+        var flows = reader.ReadActiveFlows().ToList();
+        Assert.All(flows.Where(f => (f.Entry.Flags & FlowFlags.ReverseHalf) != 0), f =>
+        {
+            Assert.Equal(0ul, f.Entry.Packets);
+            AssertSlotAccountsForEveryPacket(f.Entry);
+        });
+        return flows.Where(f => (f.Entry.Flags & FlowFlags.ReverseHalf) == 0).ToDictionary(f => (int)f.Entry.Key.SourcePort, f => f.Entry);
     }
 
     private static MirrorCounters MirrorCountersOf(ReplayRun run, string analyzer)
