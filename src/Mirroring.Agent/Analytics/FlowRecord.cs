@@ -22,8 +22,9 @@ public enum FlowLogAction
 /// <summary>
 /// The counters of one mirror slot of a flow: totals since the flow was set up, and the change since the
 /// previous record of the same flow (what the collector saw between two reads of the stats region).
-/// <see cref="SampledOut"/> and <see cref="Failures"/> are totals too: every packet of the flow is mirrored, sampled
-/// out or a failure, so <c>flow packets == Packets + SampledOut + FailureTotal</c> (<see cref="Unaccounted"/>).
+/// <see cref="SampledOut"/>, <see cref="Failures"/> and <see cref="NotSelected"/> are totals too: every packet of the
+/// flow is mirrored, sampled out, a failure, or passed before a reprogramming gave the slot its mirror index, so
+/// <c>flow packets == NotSelected + Packets + SampledOut + FailureTotal</c> (<see cref="Unaccounted"/>).
 /// </summary>
 public readonly record struct MirrorSlotTotals(ulong Packets, ulong Bytes, ulong DiffPackets, ulong DiffBytes)
 {
@@ -47,17 +48,20 @@ public readonly record struct MirrorSlotTotals(ulong Packets, ulong Bytes, ulong
 
     public ulong FailureTotal => Failures.Values.Aggregate(0ul, (sum, v) => sum + v);
 
+    /// <summary>Packets the flow passed while the slot had no mirror index (before a reprogramming selected the flow).</summary>
+    public ulong NotSelected { get; init; }
+
     /// <summary>The slot's share of <paramref name="flowPackets"/> no counter explains (0 when the accounting holds).</summary>
-    public long Unaccounted(ulong flowPackets) => (long)flowPackets - (long)(Packets + SampledOut + FailureTotal);
+    public long Unaccounted(ulong flowPackets) => (long)flowPackets - (long)(NotSelected + Packets + SampledOut + FailureTotal);
 
     /// <summary>The failures as the flow store and IPFIX carry them: a JSON object of the non-zero reasons, <c>{"rate_limited":22}</c>.</summary>
     public string FailuresJson => FailureText.ToJson(Failures);
 
     public bool Equals(MirrorSlotTotals other) =>
         Packets == other.Packets && Bytes == other.Bytes && DiffPackets == other.DiffPackets && DiffBytes == other.DiffBytes
-        && SampledOut == other.SampledOut && FailuresJson == other.FailuresJson;
+        && SampledOut == other.SampledOut && NotSelected == other.NotSelected && FailuresJson == other.FailuresJson;
 
-    public override int GetHashCode() => HashCode.Combine(Packets, Bytes, DiffPackets, DiffBytes, SampledOut, FailureTotal);
+    public override int GetHashCode() => HashCode.Combine(Packets, Bytes, DiffPackets, DiffBytes, SampledOut, NotSelected, FailureTotal);
 }
 
 /// <summary>Failure counts by reason key to and from their JSON text (an object, keys in reason order).</summary>

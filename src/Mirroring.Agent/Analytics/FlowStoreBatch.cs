@@ -9,7 +9,7 @@ namespace Mirroring.Agent.Analytics;
 /// <item><see cref="Flows"/>: one row per flow. Identity from the flow's first record; totals the largest seen
 /// (counters never go backwards); TCP flags ORed; the teardown time and the partner's uuid the last ones given; action,
 /// drop reason, mirror slots, analyzer names and node from the newest record (the later one on equal sample times); per
-/// mirror slot the largest sampled-out count, and the failures of the record with the most (with their reasons).</item>
+/// mirror slot the largest sampled-out and not-selected counts, and the failures of the record with the most (with their reasons).</item>
 /// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters): a record sent again adds nothing.</item>
 /// <item><see cref="CheckpointDeletes"/> then <see cref="CheckpointUpserts"/>: a flow torn down leaves the checkpoint;
 /// the newest record after its last teardown (if any) is saved, unless the store holds a newer one.</item>
@@ -70,7 +70,8 @@ internal sealed class FlowStoreBatch
             throw new ArgumentException($"flow {r.FlowUuid}: has a secondary mirror index ({r.SecondaryMirrorIndex}) but no primary one");
         foreach (var value in new[] { r.Packets, r.Bytes, r.Mirrored.Packets, r.Mirrored.Bytes, r.SecondaryMirrored.Packets, r.SecondaryMirrored.Bytes,
                      r.DiffPackets, r.DiffBytes, r.Mirrored.DiffPackets, r.Mirrored.DiffBytes, r.SecondaryMirrored.DiffPackets, r.SecondaryMirrored.DiffBytes,
-                     r.Mirrored.SampledOut, r.Mirrored.FailureTotal, r.SecondaryMirrored.SampledOut, r.SecondaryMirrored.FailureTotal })
+                     r.Mirrored.SampledOut, r.Mirrored.FailureTotal, r.Mirrored.NotSelected,
+                     r.SecondaryMirrored.SampledOut, r.SecondaryMirrored.FailureTotal, r.SecondaryMirrored.NotSelected })
             Counter(value);
     }
 
@@ -134,7 +135,14 @@ internal sealed class FlowRow(FlowRecord first)
         if (r.SampleTime > LastSampleTime) LastSampleTime = r.SampleTime;
     }
 
-    /// <summary>The larger sampled-out count, and the failures (with their reasons) of the slot that has more: the rule of <see cref="FlowStoreSql.FlowConflict"/>.</summary>
+    /// <summary>
+    /// The larger sampled-out and not-selected counts, and the failures (with their reasons) of the slot that has more:
+    /// the rule of <see cref="FlowStoreSql.FlowConflict"/>.
+    /// </summary>
     private static MirrorSlotTotals Outcomes(MirrorSlotTotals kept, MirrorSlotTotals next) =>
-        (next.FailureTotal >= kept.FailureTotal ? next : kept) with { SampledOut = Math.Max(kept.SampledOut, next.SampledOut) };
+        (next.FailureTotal >= kept.FailureTotal ? next : kept) with
+        {
+            SampledOut = Math.Max(kept.SampledOut, next.SampledOut),
+            NotSelected = Math.Max(kept.NotSelected, next.NotSelected),
+        };
 }

@@ -20,7 +20,8 @@ internal static class FlowStoreSql
         "destination_port:int tcp_flags:int interface_name setup_time:int teardown_time:int bytes:int packets:int action " +
         "vrouter_ip drop_reason mirror_index:int sec_mirror_index:int analyzer_name sec_analyzer_name " +
         "mirror_packets:int mirror_bytes:int sec_mirror_packets:int sec_mirror_bytes:int first_sample_time:int last_sample_time:int node reverse_flow_uuid:uuid " +
-        "sampled_out:int sec_sampled_out:int mirror_failures:int sec_mirror_failures:int mirror_failure_reasons sec_mirror_failure_reasons");
+        "sampled_out:int sec_sampled_out:int mirror_failures:int sec_mirror_failures:int not_selected:int sec_not_selected:int " +
+        "mirror_failure_reasons sec_mirror_failure_reasons");
 
     public static object?[] FlowValues(FlowRow row)
     {
@@ -54,7 +55,7 @@ internal static class FlowStoreSql
         var latest = new[] { "action", "drop_reason", "mirror_index", "sec_mirror_index", "analyzer_name", "sec_analyzer_name", "node" }
             .Select(c => $"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE flows.{c} END");
         var grow = new[] { "bytes", "packets", "mirror_packets", "mirror_bytes", "sec_mirror_packets", "sec_mirror_bytes", "last_sample_time",
-                "sampled_out", "sec_sampled_out", "mirror_failures", "sec_mirror_failures" }
+                "sampled_out", "sec_sampled_out", "mirror_failures", "sec_mirror_failures", "not_selected", "sec_not_selected" }
             .Select(c => $"{c} = {max}(excluded.{c}, flows.{c})");
         // The reasons go with the largest failure count (both are totals: the record with more failures is the later one).
         var reasons = new[] { ("mirror_failure_reasons", "mirror_failures"), ("sec_mirror_failure_reasons", "sec_mirror_failures") }
@@ -74,7 +75,8 @@ internal static class FlowStoreSql
     public static readonly Column[] SampleColumns = Columns(
         "flow_uuid:uuid packets:int bytes:int mirror_packets:int mirror_bytes:int sec_mirror_packets:int sec_mirror_bytes:int " +
         "sample_time:int diff_packets:int diff_bytes:int diff_mirror_packets:int diff_mirror_bytes:int diff_sec_mirror_packets:int " +
-        "diff_sec_mirror_bytes:int teardown:bool sampled_out:int sec_sampled_out:int mirror_failures:int sec_mirror_failures:int");
+        "diff_sec_mirror_bytes:int teardown:bool sampled_out:int sec_sampled_out:int mirror_failures:int sec_mirror_failures:int " +
+        "not_selected:int sec_not_selected:int");
 
     public static object?[] SampleValues(FlowRecord r) =>
     [
@@ -85,16 +87,17 @@ internal static class FlowStoreSql
         r.TeardownTime is not null, .. Outcomes(r.Mirrored, r.SecondaryMirrored),
     ];
 
-    /// <summary>What each mirror slot sampled out and failed (totals): a flow row and a sample row both carry them.</summary>
+    /// <summary>What each mirror slot sampled out, failed and did not select (totals): a flow row and a sample row both carry them.</summary>
     private static object?[] Outcomes(MirrorSlotTotals primary, MirrorSlotTotals secondary) =>
     [
         FlowStoreBatch.Counter(primary.SampledOut), FlowStoreBatch.Counter(secondary.SampledOut),
         FlowStoreBatch.Counter(primary.FailureTotal), FlowStoreBatch.Counter(secondary.FailureTotal),
+        FlowStoreBatch.Counter(primary.NotSelected), FlowStoreBatch.Counter(secondary.NotSelected),
     ];
 
     /// <summary>
-    /// The mirror outcome columns of schema version 3 (sampled out and failures per slot; the failures by reason as a
-    /// JSON object in <c>flows</c>), as column definitions for <c>flows</c> or <c>flow_samples</c>: the same in the
+    /// The mirror outcome columns of schema version 3 (sampled out, failures and packets not selected per slot; the
+    /// failures by reason as a JSON object in <c>flows</c>), as column definitions for <c>flows</c> or <c>flow_samples</c>: the same in the
     /// CREATE TABLE of either store and in <see cref="MigrationFrom2"/>. <paramref name="integer"/> is the dialect's
     /// counter type.
     /// </summary>
@@ -118,7 +121,7 @@ internal static class FlowStoreSql
 
     private static IEnumerable<string> OutcomeColumnList(string table, string integer)
     {
-        foreach (var column in new[] { "sampled_out", "sec_sampled_out", "mirror_failures", "sec_mirror_failures" })
+        foreach (var column in new[] { "sampled_out", "sec_sampled_out", "mirror_failures", "sec_mirror_failures", "not_selected", "sec_not_selected" })
             yield return $"{column} {integer} NOT NULL DEFAULT 0";
         if (table != "flows") yield break;
         yield return "mirror_failure_reasons text NOT NULL DEFAULT '{}'";

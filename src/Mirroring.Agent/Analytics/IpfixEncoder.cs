@@ -67,6 +67,8 @@ public static class MirroringIe
     /// <summary>string: the failures by reason as a JSON object, <c>{"rate_limited":22}</c>; <c>{}</c> when none.</summary>
     public const ushort MirrorFailureReasons = 32022;
     public const ushort SecondaryMirrorFailureReasons = 32023;
+    public const ushort NotSelectedPacketTotalCount = 32024;
+    public const ushort SecondaryNotSelectedPacketTotalCount = 32025;
 
     public const uint NoMirrorIndex = uint.MaxValue;
 
@@ -98,6 +100,8 @@ public static class MirroringIe
         new(SecondaryMirrorFailurePacketTotalCount, "vrSecondaryMirrorFailurePacketTotalCount", "unsigned64", "The same for the secondary slot."),
         new(MirrorFailureReasons, "vrMirrorFailureReasons", "string", "Primary slot failures by reason, a JSON object such as {\"rate_limited\":22}; {} when none."),
         new(SecondaryMirrorFailureReasons, "vrSecondaryMirrorFailureReasons", "string", "Secondary slot failures by reason, the same form."),
+        new(NotSelectedPacketTotalCount, "vrNotSelectedPacketTotalCount", "unsigned64", "Packets the flow passed before a reprogramming gave its primary slot a mirror index."),
+        new(SecondaryNotSelectedPacketTotalCount, "vrSecondaryNotSelectedPacketTotalCount", "unsigned64", "The same for the secondary slot."),
     ];
 
     /// <summary>
@@ -177,6 +181,7 @@ public sealed class IpfixEncoder
         SecMirroredPacketTotal, SecMirroredOctetTotal, SecMirroredPacketDelta, SecMirroredOctetDelta,
         SourceVn, DestinationVn, Uuid, DropReason, AnalyzerName, SecondaryAnalyzerName, ReverseUuid,
         SampledOutTotal, SecSampledOutTotal, FailureTotal, SecFailureTotal, FailureReasons, SecFailureReasons,
+        NotSelectedTotal, SecNotSelectedTotal,
     }
 
     private readonly IpfixExporterOptions _options;
@@ -376,7 +381,7 @@ public sealed class IpfixEncoder
         F.Uuid, F.ReverseUuid, F.MirrorIndex, F.SecondaryMirrorIndex,
         F.MirroredPacketTotal, F.MirroredOctetTotal, F.MirroredPacketDelta, F.MirroredOctetDelta,
         F.SecMirroredPacketTotal, F.SecMirroredOctetTotal, F.SecMirroredPacketDelta, F.SecMirroredOctetDelta,
-        F.SampledOutTotal, F.SecSampledOutTotal, F.FailureTotal, F.SecFailureTotal,
+        F.SampledOutTotal, F.SecSampledOutTotal, F.FailureTotal, F.SecFailureTotal, F.NotSelectedTotal, F.SecNotSelectedTotal,
         // Variable-length fields last, so the fixed part of a record sits at fixed offsets.
         F.InterfaceName, F.SourceVn, F.DestinationVn, F.DropReason, F.AnalyzerName, F.SecondaryAnalyzerName,
         F.FailureReasons, F.SecFailureReasons,
@@ -428,6 +433,8 @@ public sealed class IpfixEncoder
             F.SecSampledOutTotal => new(MirroringIe.SecondarySampledOutPacketTotalCount, 8, pen),
             F.FailureTotal => new(MirroringIe.MirrorFailurePacketTotalCount, 8, pen),
             F.SecFailureTotal => new(MirroringIe.SecondaryMirrorFailurePacketTotalCount, 8, pen),
+            F.NotSelectedTotal => new(MirroringIe.NotSelectedPacketTotalCount, 8, pen),
+            F.SecNotSelectedTotal => new(MirroringIe.SecondaryNotSelectedPacketTotalCount, 8, pen),
             F.FailureReasons => new(MirroringIe.MirrorFailureReasons, V, pen),
             F.SecFailureReasons => new(MirroringIe.SecondaryMirrorFailureReasons, V, pen),
             _ => throw new ArgumentOutOfRangeException(nameof(f), f, "unknown field"),
@@ -510,6 +517,8 @@ public sealed class IpfixEncoder
                 case F.SecSampledOutTotal: p += U64(s, r.SecondaryMirrored.SampledOut); break;
                 case F.FailureTotal: p += U64(s, r.Mirrored.FailureTotal); break;
                 case F.SecFailureTotal: p += U64(s, r.SecondaryMirrored.FailureTotal); break;
+                case F.NotSelectedTotal: p += U64(s, r.Mirrored.NotSelected); break;
+                case F.SecNotSelectedTotal: p += U64(s, r.SecondaryMirrored.NotSelected); break;
                 default:
                     var text = Text(r, f) ?? "";
                     var n = Encoding.UTF8.GetByteCount(text);

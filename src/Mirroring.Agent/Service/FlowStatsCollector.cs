@@ -264,14 +264,15 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         };
     }
 
-    /// <summary>The slot's sampled-out packets and failures by reason (totals), next to its mirrored counts.</summary>
+    /// <summary>The slot's sampled-out packets, failures by reason and packets not selected (totals), next to its mirrored counts.</summary>
     private static MirrorSlotTotals WithOutcomes(MirrorSlotTotals counters, in FlowMirrorSlot slot) => counters with
     {
         SampledOut = slot.SampledOut,
         Failures = MirrorFailures.NonZeroByKey(in slot.Failures),
+        NotSelected = slot.NotSelected,
     };
 
-        private static (FlowLogAction Action, string? DropReason) ActionOf(in FlowEntry e) => e.Action switch
+    private static (FlowLogAction Action, string? DropReason) ActionOf(in FlowEntry e) => e.Action switch
     {
         FlowAction.Forward or FlowAction.Nat => (FlowLogAction.Pass, null),
         FlowAction.Drop when e.DropReason == Dataplane.Stats.DropReason.PolicyDeny => (FlowLogAction.Deny, e.DropReason.DisplayName()),

@@ -122,7 +122,8 @@ internal static class FlowCommand
             o.WriteLine($" Stats:{e.Packets}/{e.Bytes}, Mirror Index : {Mirror(e.MirrorIndex)}, {Mirror(e.SecondaryMirrorIndex)}, " +
                         $"Mirrored:{e.MirroredPackets}/{e.MirroredBytes}, {e.SecondaryMirroredPackets}/{e.SecondaryMirroredBytes}, " +
                         $"Sampled out:{e.PrimaryMirror.SampledOut}, {e.SecondaryMirror.SampledOut}, " +
-                        $"Mirror failures:{Failures(e.PrimaryMirror)}, {Failures(e.SecondaryMirror)},");
+                        $"Mirror failures:{Failures(e.PrimaryMirror)}, {Failures(e.SecondaryMirror)}," +
+                        (e.PrimaryMirror.NotSelected + e.SecondaryMirror.NotSelected == 0 ? "" : $" Not selected:{e.PrimaryMirror.NotSelected}, {e.SecondaryMirror.NotSelected},"));
             o.WriteLine($" First seen:{Seconds(e.FirstSeenNs)}, Last seen:{Seconds(e.LastSeenNs)})");
             o.WriteLine();
         }
@@ -184,6 +185,8 @@ internal static class FlowCommand
                     e.SecondaryMirrorFailures,
                     SampledOut = e.PrimaryMirror.SampledOut,
                     SecondarySampledOut = e.SecondaryMirror.SampledOut,
+                    NotSelected = e.PrimaryMirror.NotSelected,
+                    SecondaryNotSelected = e.SecondaryMirror.NotSelected,
                     MirrorFailureReasons = MirrorFailures.NonZeroByKey(in e.PrimaryMirror.Failures),
                     SecondaryMirrorFailureReasons = MirrorFailures.NonZeroByKey(in e.SecondaryMirror.Failures),
                     e.FirstSeenNs,

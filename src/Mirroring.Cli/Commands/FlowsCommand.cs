@@ -200,6 +200,7 @@ internal static class FlowsCommand
             NullableNumber(w, "packet_gap", r.PacketGap);
             NullableNumber(w, "byte_gap", r.ByteGap);
             w.WriteNumber("sampled_out", r.SampledOut);
+            w.WriteNumber("not_selected", r.NotSelected);
             Counts(w, "mirror_failures", r.MirrorFailures);
             NullableNumber(w, "unaccounted_packets", r.UnaccountedPackets);
             NullableNumber(w, "secondary_mirror_index", r.SecondaryMirrorIndex);
@@ -209,6 +210,7 @@ internal static class FlowsCommand
             NullableNumber(w, "secondary_packet_gap", r.SecondaryPacketGap);
             NullableNumber(w, "secondary_byte_gap", r.SecondaryByteGap);
             w.WriteNumber("secondary_sampled_out", r.SecondarySampledOut);
+            w.WriteNumber("secondary_not_selected", r.SecondaryNotSelected);
             Counts(w, "secondary_mirror_failures", r.SecondaryMirrorFailures);
             NullableNumber(w, "secondary_unaccounted_packets", r.SecondaryUnaccountedPackets);
             w.WriteString("first_sample_time", r.FirstSampleTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
@@ -335,15 +337,18 @@ internal static class FlowsCommand
     /// </summary>
     private static string FailuresText(FlowQueryRow r)
     {
-        static string Slot(IReadOnlyDictionary<string, ulong> failures, long? unaccounted)
+        static string Slot(IReadOnlyDictionary<string, ulong> failures, long? unaccounted, ulong notSelected)
         {
             var parts = failures.Select(kv => $"{kv.Key}={kv.Value}").ToList();
             if (unaccounted is { } u && u != 0) parts.Add($"unaccounted={u}");
-            return parts.Count == 0 ? "0" : string.Join(' ', parts);
+            var text = parts.Count == 0 ? "0" : string.Join(' ', parts);
+            // Not a failure: the packets before a reload selected the flow, shown so the row still adds up.
+            return notSelected == 0 ? text : $"{text} (not_selected={notSelected})";
         }
         if (r.MirrorIndex is null) return "-";
-        var text = Slot(r.MirrorFailures, r.UnaccountedPackets);
-        return r.SecondaryMirrorIndex is null ? text : $"{text}; 2nd: {Slot(r.SecondaryMirrorFailures, r.SecondaryUnaccountedPackets)}";
+        var text = Slot(r.MirrorFailures, r.UnaccountedPackets, r.NotSelected);
+        return r.SecondaryMirrorIndex is null ? text
+            : $"{text}; 2nd: {Slot(r.SecondaryMirrorFailures, r.SecondaryUnaccountedPackets, r.SecondaryNotSelected)}";
     }
 
     private static void Counts(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, ulong> counts)

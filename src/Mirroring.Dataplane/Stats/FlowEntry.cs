@@ -39,15 +39,17 @@ public enum FlowFlags : uint
 }
 
 /// <summary>
-/// The counters of one flow mirror slot (primary or secondary), 112 bytes. Every packet of the flow is counted on
+/// The counters of one flow mirror slot (primary or secondary), 120 bytes. Every packet of the flow is counted on
 /// each slot it has exactly once: mirrored (<see cref="Packets"/>, <see cref="Bytes"/> of the original frames),
-/// <see cref="SampledOut"/>, or a failure by <see cref="MirrorFailure"/>; so
-/// <c>flow packets == Packets + SampledOut + Failures.Total</c> holds in every snapshot (<see cref="Accounted"/>).
+/// <see cref="SampledOut"/>, or a failure by <see cref="MirrorFailure"/>; the packets a live flow had before a
+/// reprogramming gave the slot its mirror index are <see cref="NotSelected"/>. So
+/// <c>flow packets == NotSelected + Packets + SampledOut + Failures.Total</c> holds in every snapshot of a slot with a
+/// mirror index (<see cref="Accounted"/>).
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = Size)]
 public struct FlowMirrorSlot
 {
-    public const int Size = 3 * sizeof(ulong) + MirrorFailures.Capacity * sizeof(ulong);
+    public const int Size = 4 * sizeof(ulong) + MirrorFailures.Capacity * sizeof(ulong);
 
     /// <summary>Copies made (handed to the mirror nexthop).</summary>
     public ulong Packets;
@@ -57,11 +59,16 @@ public struct FlowMirrorSlot
     public ulong SampledOut;
     /// <summary>Packets that should have been mirrored and were not, by <see cref="MirrorFailure"/>.</summary>
     public MirrorFailureCounts Failures;
+    /// <summary>
+    /// Packets the flow had passed while this slot had no mirror index, counted when a reprogramming gives it one (the
+    /// policy did not select them: <c>FlowTable.SetPolicy</c>); 0 for a flow mirrored from its first packet.
+    /// </summary>
+    public ulong NotSelected;
 
     public readonly ulong TotalFailures => Failures.Total;
 
-    /// <summary>Packets this slot has accounted for: mirrored + sampled out + failures (equals the flow's packets).</summary>
-    public readonly ulong Accounted => Packets + SampledOut + Failures.Total;
+    /// <summary>Packets this slot has accounted for: not selected + mirrored + sampled out + failures (equals the flow's packets).</summary>
+    public readonly ulong Accounted => NotSelected + Packets + SampledOut + Failures.Total;
 }
 
 /// <summary>

@@ -579,7 +579,8 @@ public sealed unsafe class FlowTable : IDisposable
     /// <summary>
     /// Rewrites what the policies decided for a flow (action, drop reason, mirror indices, the Mirror flag) and the epoch
     /// they were evaluated under, leaving its addresses, interface, counters and other flags alone: re-evaluation after
-    /// the configuration changed.
+    /// the configuration changed. A mirror slot that gets a mirror index here counts the packets the flow passed without
+    /// one as <see cref="FlowMirrorSlot.NotSelected"/>, so that the slot still accounts for every packet of the flow.
     /// </summary>
     public void SetPolicy(int index, FlowAction action, DropReason dropReason, byte mirrorIndex, byte secondaryMirrorIndex, uint policyEpoch)
     {
@@ -588,11 +589,21 @@ public sealed unsafe class FlowTable : IDisposable
         uint s = BeginWriteCore(ref e);
         e.Action = action;
         e.DropReason = dropReason;
+        if (e.MirrorIndex == MirrorTable.None && mirrorIndex != MirrorTable.None) CountNotSelected(ref e, 0);
+        if (e.SecondaryMirrorIndex == MirrorTable.None && secondaryMirrorIndex != MirrorTable.None) CountNotSelected(ref e, 1);
         e.MirrorIndex = mirrorIndex;
         e.SecondaryMirrorIndex = secondaryMirrorIndex;
         e.PolicyEpoch = policyEpoch;
         EndWriteCore(ref e, s);
         SetSettableFlags(ref e, (FlowFlags)((uint)Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Ingress), mirrorIndex, secondaryMirrorIndex);
+    }
+
+    /// <summary>The packets of the flow that slot <paramref name="slot"/>, about to get a mirror index, has not accounted for (passed while it had none).</summary>
+    private static void CountNotSelected(ref FlowEntry e, int slot)
+    {
+        ref FlowMirrorSlot s = ref e.Slot(slot);
+        ulong accounted = s.Accounted;
+        if (e.Packets > accounted) s.NotSelected += e.Packets - accounted;
     }
 
     /// <summary>Sets <see cref="FlowFlags.Ingress"/> from <paramref name="wanted"/> and <see cref="FlowFlags.Mirror"/> from the mirror indices (CAS, state bits kept).</summary>

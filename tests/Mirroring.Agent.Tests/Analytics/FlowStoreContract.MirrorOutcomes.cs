@@ -77,6 +77,22 @@ public abstract partial class FlowStoreContract
     }
 
     [Fact]
+    public async Task A_flow_a_reload_selected_mid_life_counts_its_earlier_packets_as_not_selected_and_is_no_mismatch()
+    {
+        var selectedLate = Outcome(1, 60, 0) with { Mirrored = Outcome(1, 60, 0).Mirrored with { NotSelected = 40 } };   // 40 + 60 = 100
+        var stillShort = Outcome(2, 50, 0) with { Mirrored = Outcome(2, 50, 0).Mirrored with { NotSelected = 40 } };    // 40 + 50 = 90
+        var store = Open();
+        await store.WriteAsync([selectedLate, stillShort]);
+
+        var rows = store.Query(new FlowQuery()).ToDictionary(r => r.FlowUuid);
+        Assert.Equal((40ul, 0L), (rows[selectedLate.FlowUuid].NotSelected, rows[selectedLate.FlowUuid].UnaccountedPackets));
+        Assert.Equal(10L, rows[stillShort.FlowUuid].UnaccountedPackets);
+        var mismatches = store.Query(new FlowQuery { MismatchOnly = true });
+        Assert.Equal(stillShort.FlowUuid, Assert.Single(mismatches).FlowUuid);
+        Assert.Equal(40, Scalar($"SELECT not_selected FROM flow_samples WHERE mirror_packets = 60"));
+    }
+
+    [Fact]
     public async Task A_later_record_with_more_failures_replaces_the_reasons_and_an_older_one_does_not()
     {
         var first = Outcome(1, 50, 0, ("rate_limited", 50));
@@ -109,6 +125,7 @@ public abstract partial class FlowStoreContract
                          ("flows", "sampled_out"), ("flows", "sec_sampled_out"), ("flows", "mirror_failures"), ("flows", "sec_mirror_failures"),
                          ("flows", "mirror_failure_reasons"), ("flows", "sec_mirror_failure_reasons"), ("flow_samples", "sampled_out"),
                          ("flow_samples", "sec_sampled_out"), ("flow_samples", "mirror_failures"), ("flow_samples", "sec_mirror_failures"),
+                         ("flows", "not_selected"), ("flows", "sec_not_selected"), ("flow_samples", "not_selected"), ("flow_samples", "sec_not_selected"),
                      })
             {
                 using var drop = connection.CreateCommand();

@@ -91,9 +91,9 @@ public sealed class IpfixOracleTests : IDisposable
         Assert.Equal(["6,17", $"{v4.SourcePort},{v6.SourcePort}", "443,53", "0x0012,0x0000"], first[8..12]);
         Assert.Equal(["45,45", "4560,4560", "321,321", "123456,123456"], first[12..16]);
         Assert.Equal(["0,0", "127.0.0.1,127.0.0.1", "2,1", "tap-web1,tap-web1"], first[16..20]);
-        // Each of the four templates names 23 enterprise fields, each with PEN 2636.
+        // Each of the four templates names 25 enterprise fields, each with PEN 2636.
         Assert.Equal(Enumerable.Repeat("2636", 4 * MirroringIe.Elements.Count), first[20].Split(','));
-        Assert.Equal(23, MirroringIe.Elements.Count);
+        Assert.Equal(25, MirroringIe.Elements.Count);
 
         var second = fields[1].Split('|');
         Assert.Equal(["10", "77", "2", ""], second[..4]);
@@ -124,6 +124,8 @@ public sealed class IpfixOracleTests : IDisposable
             (MirroringIe.SecondarySampledOutPacketTotalCount, Hex(0, 8)),
             (MirroringIe.MirrorFailurePacketTotalCount, Hex(1, 8)),
             (MirroringIe.SecondaryMirrorFailurePacketTotalCount, Hex(0, 8)),
+            (MirroringIe.NotSelectedPacketTotalCount, Hex(0, 8)),
+            (MirroringIe.SecondaryNotSelectedPacketTotalCount, Hex(0, 8)),
             (MirroringIe.SourceVnName, Utf8Hex("default-domain:demo:red")),
             (MirroringIe.DestinationVnName, Utf8Hex("default-domain:demo:blue")),
             // The empty drop reason (32014) has no value to show.
@@ -161,7 +163,7 @@ public sealed class IpfixOracleTests : IDisposable
 
         var templates = ExternalTool.Run("ipfixDump", "--in", file, "--templates").EnsureSuccess("ipfixDump --templates").StdOut;
         foreach (var tid in new[] { "256", "257", "258", "259" })
-            Assert.Contains($"tid:   {tid} (0x0{int.Parse(tid):x3})    field count:    40", templates);
+            Assert.Contains($"tid:   {tid} (0x0{int.Parse(tid):x3})    field count:    42", templates);
         Assert.Contains("ent:     0  id:    86  type: uint64    len:     8     packetTotalCount", templates);
         Assert.Matches(@"ent:  2636  id: 32001  type: octet\s+len:     4", templates);
 
@@ -181,7 +183,7 @@ public sealed class IpfixOracleTests : IDisposable
                      "vrSecondaryMirroredPacketTotalCount : 321", "vrSourceVnName : (len: 23) default-domain:demo:red",
                      "vrDestinationVnName : (len: 24) default-domain:demo:blue", "vrAnalyzerName : (len: 3) an1",
                      "vrReverseFlowUuid :",
-                     "vrSampledOutPacketTotalCount : 1", "vrMirrorFailurePacketTotalCount : 1",
+                     "vrSampledOutPacketTotalCount : 1", "vrMirrorFailurePacketTotalCount : 1", "vrNotSelectedPacketTotalCount : 0",
                      "vrMirrorFailureReasons : (len: 18) {\"rate_limited\":1}",
                  })
             Assert.Contains(expected, Regex.Replace(first, " +:", " :"));

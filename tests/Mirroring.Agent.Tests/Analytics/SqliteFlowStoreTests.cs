@@ -94,7 +94,7 @@ public sealed class SqliteFlowStoreTests : IDisposable
         // Version 1 is version 2 without the node columns, the pair column and their indexes, with an index on
         // last_sample_time; version 2 is version 3 without the mirror outcome columns.
         var v2 = System.Text.RegularExpressions.Regex.Replace(SqliteFlowStore.Schema,
-            @",\s*\n\s*(?:sec_)?(?:sampled_out|mirror_failures|mirror_failure_reasons)\s[^,\n]*", "");
+            @",\s*\n\s*(?:sec_)?(?:sampled_out|mirror_failures|mirror_failure_reasons|not_selected)\s[^,\n]*", "");
         Assert.DoesNotContain("sampled_out", v2, StringComparison.Ordinal);
         var v1 = System.Text.RegularExpressions.Regex.Replace(v2, @",\s*\n\s*node\s+TEXT NOT NULL DEFAULT ''(,\s*\n\s*reverse_flow_uuid\s+TEXT)?", "");
         v1 = string.Join('\n', v1.Split('\n').Where(l => !l.Contains("_node", StringComparison.Ordinal) && !l.Contains("flows_reverse", StringComparison.Ordinal)))

@@ -39,9 +39,10 @@ packets, nbytes, first_seen, last_seen = struct.unpack_from('<QQqq', data, e + 9
 def slot(at):
     mp, mb, sampled = struct.unpack_from('<QQQ', data, at)
     failures = list(struct.unpack_from('<11Q', data, at + 24))
-    return mp, mb, sampled, failures
-mpackets, mbytes, sampled, failures = slot(e + 128)
-smpackets, smbytes, ssampled, sfailures = slot(e + 240)
+    notsel, = struct.unpack_from('<Q', data, at + 112)
+    return mp, mb, sampled, failures, notsel
+mpackets, mbytes, sampled, failures, notsel = slot(e + 128)
+smpackets, smbytes, ssampled, sfailures, snotsel = slot(e + 248)
 esize, off, count, per = sections[3]
 mirror_entry = 9
 m = [off + esize * (w * per + mirror_entry) for w in range(workers)]
@@ -63,6 +64,7 @@ print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total
     flags=flags, gen=gen, nh=nh, vrf=vrf, proto=proto, fam=fam, sport=sport, dport=dport, src=src, dst=dst,
     action=action, mirror=mirror, packets=packets, bytes=nbytes, mpackets=mpackets, mbytes=mbytes, last_seen=last_seen,
     first_seen=first_seen, sampled=sampled, failures=failures, smpackets=smpackets, ssampled=ssampled, sfailures=sfailures,
+    notsel=notsel, snotsel=snotsel,
     esize=sections[2][0], mirror_packets=mirror_packets, mirror_sent=mirror_sent, mirror_sampled=mirror_sampled,
     mirror_failures=mirror_failures,
     reverse=reverse, epoch=epoch, rflags=rflags, rreverse=rreverse, rsrc=rsrc,
@@ -93,6 +95,10 @@ print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total
         flows.RecordSampledOut(idx, 0);
         flows.RecordMirrorFailure(idx, 1, MirrorFailure.RateLimited);
         flows.RecordMirrorFailure(idx, 1, MirrorFailure.NoBuffer);
+        flows.RecordPacket(idx, 500, 99, 0);
+        flows.RecordMirrored(idx, 0, 500);
+        // A reload gives the secondary slot an index: the third packet, which it did not account for, is not selected.
+        flows.SetPolicy(idx, FlowAction.Forward, DropReason.None, 9, 10, 0xABCD);
         region.Worker(0).AddMirrorCounts(9, new MirrorCounters { Packets = 3, SentBytes = 300, SampledOut = 4 });
         region.Worker(1).AddMirrorFailure(9, MirrorFailure.RateLimited, 5);
         region.Worker(1).AddRx(3, 4, 400);
@@ -122,7 +128,8 @@ print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total
         Assert.Equal((7L, 3L, 6L, 4L, 1234L, 80L), (L("nh"), L("vrf"), L("proto"), L("fam"), L("sport"), L("dport")));
         Assert.Equal((0x0A00_0005UL, 0x0A00_0006UL), (U("src"), U("dst")));
         Assert.Equal(((long)FlowAction.Forward, 9L), (L("action"), L("mirror")));
-        Assert.Equal((2L, 2000L, 1L, 1500L, 5L, 88L), (L("packets"), L("bytes"), L("mpackets"), L("mbytes"), L("first_seen"), L("last_seen")));
+        Assert.Equal((3L, 2500L, 2L, 2000L, 5L, 99L), (L("packets"), L("bytes"), L("mpackets"), L("mbytes"), L("first_seen"), L("last_seen")));
+        Assert.Equal((0L, 1L), (L("notsel"), L("snotsel")));
         Assert.Equal(((long)FlowEntry.Size, 1L, 0L, 0L), (L("esize"), L("sampled"), L("smpackets"), L("ssampled")));
         long[] Longs(string name) => j.GetProperty(name).EnumerateArray().Select(x => x.GetInt64()).ToArray();
         Assert.All(Longs("failures"), f => Assert.Equal(0L, f));

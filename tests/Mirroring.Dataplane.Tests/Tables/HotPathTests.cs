@@ -16,7 +16,7 @@ public sealed class HotPathTests
     {
         Assert.Equal(48, Unsafe.SizeOf<FlowKey>());
         Assert.Equal(384, Unsafe.SizeOf<FlowEntry>());
-        Assert.Equal(112, Unsafe.SizeOf<FlowMirrorSlot>());
+        Assert.Equal(120, Unsafe.SizeOf<FlowMirrorSlot>());
         Assert.Equal(128, Unsafe.SizeOf<InterfaceCounters>());
         Assert.Equal(128, Unsafe.SizeOf<MirrorCounters>());
         var e = new FlowEntry();
@@ -29,8 +29,10 @@ public sealed class HotPathTests
         Assert.Equal(128, Off(ref e.PrimaryMirror.Packets));
         Assert.Equal(144, Off(ref e.PrimaryMirror.SampledOut));
         Assert.Equal(152, Off(ref e.PrimaryMirror.Failures));
-        Assert.Equal(240, Off(ref e.SecondaryMirror.Packets));
-        Assert.Equal(264, Off(ref e.SecondaryMirror.Failures));
+        Assert.Equal(240, Off(ref e.PrimaryMirror.NotSelected));
+        Assert.Equal(248, Off(ref e.SecondaryMirror.Packets));
+        Assert.Equal(272, Off(ref e.SecondaryMirror.Failures));
+        Assert.Equal(360, Off(ref e.SecondaryMirror.NotSelected));
         Assert.Equal(92, Off(ref e.PolicyEpoch));
         var m = new MirrorCounters();
         Assert.Equal(32, (int)Unsafe.ByteOffset(ref Unsafe.As<MirrorCounters, byte>(ref m), ref Unsafe.As<ulong, byte>(ref m.SampledOut)));
