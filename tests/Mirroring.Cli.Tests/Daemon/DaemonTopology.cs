@@ -273,9 +273,12 @@ internal sealed class DaemonTopology : IDisposable
     }
 
     /// <summary>Packets counted on the analyzer's mirror entry (copies queued to the fabric).</summary>
-    public long MirroredPackets()
+    public long MirroredPackets() => MirroredPackets(StatsPath);
+
+    /// <summary>Packets counted on analyzer an1's mirror entry in the stats region at <paramref name="statsPath"/>.</summary>
+    public static long MirroredPackets(string statsPath)
     {
-        var json = ExternalTool.Vrmirror("mirror", "--dump", "--json", "--stats", StatsPath).EnsureSuccess("vrmirror mirror --dump --json").StdOut;
+        var json = ExternalTool.Vrmirror("mirror", "--dump", "--json", "--stats", statsPath).EnsureSuccess("vrmirror mirror --dump --json").StdOut;
         using var doc = JsonDocument.Parse(json);
         return doc.RootElement.GetProperty("mirrors").EnumerateArray().Single(m => m.GetProperty("analyzer").GetString() == "an1").GetProperty("packets").GetInt64();
     }
