@@ -125,19 +125,19 @@ internal static class FlowStoreSql
     /// The upsert rule of <c>flows</c>: identity stays as first written; totals only grow; flags OR; a teardown time
     /// once set stays; the newest record's action, mirror slots and node win. <paramref name="max"/> and
     /// <paramref name="min"/> are the dialect's two-argument functions (SQLite max/min, PostgreSQL GREATEST/LEAST).
+    /// Without <paramref name="newest"/> the newest record's columns are left to <see cref="FlowNewestUpdate"/>.
     /// </summary>
-    public static string FlowConflict(string max, string min) =>
-        "\nON CONFLICT (flow_uuid) DO UPDATE SET\n    " + FlowUpdate(max, min, "excluded") + ";";
+    public static string FlowConflict(string max, string min, bool newest = true) =>
+        "\nON CONFLICT (flow_uuid) DO UPDATE SET\n    " + FlowUpdate(max, min, "excluded", newest) + ";";
 
     /// <summary>
     /// The assignments of <see cref="FlowConflict"/> with the incoming row named <paramref name="incoming"/>
     /// (<c>excluded</c> in an upsert, the source's alias in a MERGE): one rule for both ways of writing a row.
     /// </summary>
-    public static string FlowUpdate(string max, string min, string incoming)
+    public static string FlowUpdate(string max, string min, string incoming, bool newest = true)
     {
         var newer = $"{incoming}.last_sample_time >= flows.last_sample_time";
-        var latest = new[] { "action", "drop_reason", "mirror_index", "sec_mirror_index", "analyzer_name", "sec_analyzer_name", "node" }
-            .Select(c => $"{c} = CASE WHEN {newer} THEN {incoming}.{c} ELSE flows.{c} END");
+        var latest = NewestColumns.Select(c => $"{c} = CASE WHEN {newer} THEN {incoming}.{c} ELSE flows.{c} END");
         var grow = new[] { "bytes", "packets", "mirror_packets", "mirror_bytes", "sec_mirror_packets", "sec_mirror_bytes", "last_sample_time" }
             .Select(c => $"{c} = {max}({incoming}.{c}, flows.{c})");
         return string.Join(",\n    ",
@@ -145,10 +145,24 @@ internal static class FlowStoreSql
             $"tcp_flags = {incoming}.tcp_flags | flows.tcp_flags",
             $"teardown_time = COALESCE({incoming}.teardown_time, flows.teardown_time)",
             .. grow,
-            .. latest,
+            .. newest ? latest : [],
             $"first_sample_time = {min}({incoming}.first_sample_time, flows.first_sample_time)",
         ]);
     }
+
+    /// <summary>The columns of <c>flows</c> the newest record gives; most are indexed (the query filters).</summary>
+    private static readonly string[] NewestColumns = ["action", "drop_reason", "mirror_index", "sec_mirror_index", "analyzer_name", "sec_analyzer_name", "node"];
+
+    /// <summary>
+    /// The newest record's columns of <see cref="FlowConflict"/>, as a statement of their own that runs after the upsert
+    /// (on the row's parameters) and writes only when one of them differs. SQLite rewrites the entries of every index
+    /// on a column an UPDATE sets, equal value or not; a changed flow's upsert would otherwise rewrite five indexes.
+    /// (PostgreSQL compares the values and keeps such an update heap-only.)
+    /// </summary>
+    public static readonly string FlowNewestUpdate =
+        $"UPDATE flows SET {string.Join(", ", NewestColumns.Select(c => $"{c} = @{c}"))}\n" +
+        $"WHERE flow_uuid = @flow_uuid AND @last_sample_time >= last_sample_time\n" +
+        $"    AND ({string.Join(" OR ", NewestColumns.Select(c => $"{c} IS NOT @{c}"))});";
 
     /// <summary>A record's cumulative counters, as samples and checkpoints store them (after the flow uuid).</summary>
     private static readonly Column<FlowRecord>[] Totals =

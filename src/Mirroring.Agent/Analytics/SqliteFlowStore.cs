@@ -174,7 +174,7 @@ public sealed class SqliteFlowStore : IFlowStore
     {
         var batch = FlowStoreBatch.Prepare(records);
         using var tx = _connection.BeginTransaction();
-        ExecuteRows(tx, "flows", FlowStoreSql.FlowColumns, FlowStoreSql.FlowConflict("max", "min"), batch.Flows);
+        ExecuteRows(tx, "flows", FlowStoreSql.FlowColumns, FlowStoreSql.FlowConflict("max", "min", newest: false) + "\n" + FlowStoreSql.FlowNewestUpdate, batch.Flows);
         ExecuteRows(tx, "flow_samples", FlowStoreSql.SampleColumns, FlowStoreSql.SampleConflict, batch.Samples);
         using (var dropState = _connection.CreateCommand())
         {
@@ -191,7 +191,10 @@ public sealed class SqliteFlowStore : IFlowStore
         tx.Commit();
     }
 
-    /// <summary>One prepared <c>INSERT ... VALUES (@column, ...)</c> plus its conflict rule, executed for each row.</summary>
+    /// <summary>
+    /// One prepared <c>INSERT ... VALUES (@column, ...)</c> plus its conflict rule (and any statement after it on the same
+    /// parameters), executed for each row.
+    /// </summary>
     private void ExecuteRows<T>(SqliteTransaction tx, string table, IReadOnlyList<FlowStoreSql.Column<T>> columns, string conflict, IEnumerable<T> rows)
     {
         using var cmd = _connection.CreateCommand();
