@@ -10,9 +10,10 @@ namespace Mirroring.Agent.Analytics;
 /// rules and schema version as <see cref="SqliteFlowStore"/> (docs/analytics.md shows both dialects).
 /// <para>
 /// A batch is written in one round trip: one <see cref="NpgsqlBatch"/> (one implicit transaction) whose statements
-/// take every row of a table at once as arrays (<c>MERGE ... USING (SELECT unnest(...), ...)</c>, <c>INSERT ... SELECT unnest(...), ...</c>). Connections come from a
-/// pool; when the server goes away a write throws, the collector keeps the records and writes them at a later pass
-/// (a sample is keyed by its flow and counters, so a batch written twice counts once).
+/// take every row of a table at once as arrays (<c>MERGE ... USING (SELECT unnest(...), ...)</c>,
+/// <c>INSERT ... SELECT unnest(...), ...</c>). Connections come from a pool; when the server goes away a write throws,
+/// the collector keeps the records and writes them at a later pass (a sample is keyed by its flow and counters, so a
+/// batch written twice counts once).
 /// </para>
 /// </summary>
 public sealed class PostgresFlowStore : IFlowStore
@@ -102,7 +103,7 @@ public sealed class PostgresFlowStore : IFlowStore
             }
             // flows and collector_state: MERGE, a join of the batch with the table, then one plain update per row.
             // An upsert (INSERT ... ON CONFLICT DO UPDATE) probes the key and locks each conflicting row first
-            // (a WAL record of its own): twice the WAL and CPU for a pass of changed flows.
+            // (a WAL record of its own): twice the WAL records and more CPU for a pass of changed flows.
             command.BatchCommands.Add(Merge("flows", FlowStoreSql.FlowColumns, prepared.Flows,
                 FlowStoreSql.FlowUpdate("GREATEST", "LEAST", MergeSource), newer: null));
             // Samples keep their upsert: the key and DO NOTHING make them exactly once.
@@ -190,7 +191,7 @@ public sealed class PostgresFlowStore : IFlowStore
     /// <summary>
     /// <c>SELECT unnest($1::type[]) AS column, ...</c>: the rows of a statement, one array parameter per column. The
     /// unnests are in the select list, where they stream row by row; in FROM, PostgreSQL first stores the function's
-    /// whole result (spilled to a temporary file beyond work_mem), which costs a pass of 100,000 flows a third more CPU.
+    /// whole result (spilled to a temporary file beyond work_mem): nearly twice the statement's CPU for 100,000 rows.
     /// </summary>
     private static string UnnestSource<T>(IReadOnlyList<FlowStoreSql.Column<T>> columns) =>
         $"SELECT {string.Join(", ", columns.Select((c, i) => $"unnest(${i + 1}::{ArrayType(c.Kind)}) AS {c.Name}"))}";
