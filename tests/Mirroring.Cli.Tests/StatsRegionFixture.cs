@@ -65,6 +65,10 @@ public sealed class StatsRegionFixture : IDisposable
             w1.AddRx(3, 5, 500, 5);
             w1.AddTx(3, 1, 64, 1);
             w0.AddInterfaceDrops(3, 4);
+            w1.AddInterface(3, new InterfaceCounters
+            {
+                MirrorCopyPackets = 3, MirrorCopyBytes = 330, RxFloodedPackets = 2, FloodCopyPackets = 4, FloodCopyBytes = 400, FloodCopyFailures = 1,
+            });
             w0.AddRx(5, 1, 100);
             w0.AddDrop(DropReason.FlowTableFull, 2);
             w1.AddDrop(DropReason.FlowTableFull);

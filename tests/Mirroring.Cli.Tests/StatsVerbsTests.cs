@@ -167,9 +167,11 @@ public sealed class StatsVerbsTests(StatsRegionFixture region) : IClassFixture<S
         Assert.Equal("Mirror index 1", lines[at + 3]);
         Assert.Equal("Ingress Mirror Metadata: 03 02 ab cd ff", lines[at + 4]);
         Assert.Equal("Egress Mirror Metadata: 04 00 ff", lines[at + 5]);
-        Assert.Equal("RX packets:7  bytes:700  mirrored:6", lines[at + 6]);
+        Assert.Equal("RX packets:7  bytes:700  mirrored:6  flooded:2", lines[at + 6]);
         Assert.Equal("TX packets:1  bytes:64  mirrored:1", lines[at + 7]);
-        Assert.Equal("Drops:4", lines[at + 8]);
+        Assert.Equal("Mirror copies out packets:3  bytes:330", lines[at + 8]);
+        Assert.Equal("Flood copies out packets:4  bytes:400  failed:1", lines[at + 9]);
+        Assert.Equal("Drops:4", lines[at + 10]);
         Assert.Contains("vif0/0      OS: eth0", lines);
         // vif 5 has counters but no descriptor.
         Assert.Contains("vif0/5      OS: - (not in the table descriptors)", lines);
@@ -185,6 +187,9 @@ public sealed class StatsVerbsTests(StatsRegionFixture region) : IClassFixture<S
             v.GetProperty("rx_mirror_metadata").GetString(), v.GetProperty("tx_mirror_metadata").GetString()));
         Assert.Equal((7, 700, 1, 64, 4, 6, 1), (v.GetProperty("rx_packets").GetInt32(), v.GetProperty("rx_bytes").GetInt32(), v.GetProperty("tx_packets").GetInt32(),
             v.GetProperty("tx_bytes").GetInt32(), v.GetProperty("drops").GetInt32(), v.GetProperty("rx_mirrored_packets").GetInt32(), v.GetProperty("tx_mirrored_packets").GetInt32()));
+        Assert.Equal((3, 330, 2, 4, 400, 1), (v.GetProperty("mirror_copies_out_packets").GetInt32(), v.GetProperty("mirror_copies_out_bytes").GetInt32(),
+            v.GetProperty("rx_flooded_packets").GetInt32(), v.GetProperty("flood_copies_out_packets").GetInt32(),
+            v.GetProperty("flood_copies_out_bytes").GetInt32(), v.GetProperty("flood_copy_failures").GetInt32()));
     }
 
     [Fact]

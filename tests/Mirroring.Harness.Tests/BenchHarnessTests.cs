@@ -39,7 +39,7 @@ public class BenchHarnessTests
         long copies = pipeline.Sinks.Sum(s => s?.MirrorCopies ?? 0);
         Assert.Equal(640, frames - copies);
         Assert.Equal((long)Math.Round(640 * copiesPerPacket), copies);
-        Assert.Equal(640, pipeline.Dataplane.Flows.Counters.Active);
+        Assert.Equal(2 * 640, pipeline.Dataplane.Flows.Counters.Active); // each flow with its reverse flow
     }
 
     [Fact]

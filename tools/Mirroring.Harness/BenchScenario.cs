@@ -27,11 +27,14 @@ public sealed record BenchScenario(string Name, string Description, int Flows, I
             "      - { match: { protocol: udp }, action: pass, mirror_to: [an3] }\n" + PassAll),
         new("mirror-10pct", "forward + 10% of flows mirrored, mode 1", 65_536, Small,
             $"      - {{ match: {{ protocol: udp, dst_ports: \"{DestinationPortBase}\" }}, action: pass, mirror_to: [an1] }}\n" + PassAll),
-        new("flows-512k", "forward with 524,288 active flows (primary table size; the rest go to overflow)", 524_288, Small, PassAll),
+        new("flows-512k", "forward with 524,288 active flows, each with its reverse flow (a table of 1,048,576 primary entries)", 524_288, Small, PassAll),
         new("imix", "forward, 7:4:1 IMIX (64/570/1518 bytes), 64K flows", 65_536, Imix, PassAll),
     ];
 
     public static BenchScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
+
+    /// <summary>The default flow table for the scenario: 524,288 primary entries, more when its flows and their reverse flows need it.</summary>
+    public int DefaultFlowEntries => (int)Math.Max(524_288, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(2 * Flows)));
 
     /// <summary>The scenario's configuration: demo.yaml's topology without the interface mirror, its own policy rules.</summary>
     public string ConfigYaml(int flowEntries = 524_288) => $$"""

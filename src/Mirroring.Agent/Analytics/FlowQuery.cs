@@ -15,7 +15,8 @@ namespace Mirroring.Agent.Analytics;
 /// <item><see cref="Since"/> / <see cref="Until"/> (inclusive): the flow has a record sampled in the range; the
 /// Window* sums of a row add up the deltas of those records only.</item>
 /// <item><see cref="MismatchOnly"/>: flows with a mirror index whose mirrored packets (or bytes) differ from
-/// their packets (or bytes), in either mirror slot, compared on totals.</item>
+/// their packets (or bytes), in either mirror slot, compared on totals (each half of a pair on its own).</item>
+/// <item><see cref="Pair"/>: the flow with that uuid and the other half of its pair (the given flow first).</item>
 /// </list>
 /// Rows come newest first (last sample time), at most <see cref="Limit"/> of them.
 /// </summary>
@@ -28,6 +29,7 @@ public sealed record FlowQuery
     public DateTimeOffset? Since { get; init; }
     public DateTimeOffset? Until { get; init; }
     public bool MismatchOnly { get; init; }
+    public Guid? Pair { get; init; }
     public int? Limit { get; init; }
 
     /// <summary>
@@ -103,6 +105,11 @@ public sealed record FlowQuery
             where.Add("f.node = @node");
             FlowStoreSql.AddParameter(cmd, "@node", Node);
         }
+        if (Pair is { } pair)
+        {
+            where.Add("(f.flow_uuid = @pair OR f.reverse_flow_uuid = @pair OR f.flow_uuid = (SELECT p.reverse_flow_uuid FROM flows p WHERE p.flow_uuid = @pair))");
+            FlowStoreSql.AddParameter(cmd, "@pair", pair);
+        }
         if (MismatchOnly)
             where.Add("""
                 f.mirror_index IS NOT NULL AND (
@@ -116,7 +123,7 @@ public sealed record FlowQuery
                 f.bytes, f.packets, f.action, f.vrouter_ip, f.drop_reason, f.mirror_index, f.sec_mirror_index,
                 f.analyzer_name, f.sec_analyzer_name, f.mirror_packets, f.mirror_bytes, f.sec_mirror_packets,
                 f.sec_mirror_bytes, f.first_sample_time, f.last_sample_time,
-                w.p, w.b, w.mp, w.mb, w.n, f.node
+                w.p, w.b, w.mp, w.mb, w.n, f.node, f.reverse_flow_uuid
             FROM flows f
             JOIN (SELECT w.flow_uuid AS flow_uuid, CAST(sum(w.diff_packets) AS BIGINT) AS p, CAST(sum(w.diff_bytes) AS BIGINT) AS b,
                          CAST(sum(w.diff_mirror_packets) AS BIGINT) AS mp, CAST(sum(w.diff_mirror_bytes) AS BIGINT) AS mb, count(*) AS n
@@ -124,7 +131,7 @@ public sealed record FlowQuery
             """);
         if (where.Count > 0)
             sql.Append("\nWHERE ").AppendJoin("\n  AND ", where);
-        sql.Append("\nORDER BY f.last_sample_time DESC, f.flow_uuid");
+        sql.Append(Pair is null ? "\nORDER BY f.last_sample_time DESC, f.flow_uuid" : "\nORDER BY f.flow_uuid <> @pair, f.flow_uuid");
         if (Limit is { } limit)
         {
             sql.Append("\nLIMIT @limit");
@@ -175,6 +182,7 @@ public sealed record FlowQuery
                 WindowMirroredBytes = U(31),
                 WindowSamples = (int)r.GetInt64(32),
                 Node = r.GetString(33),
+                ReverseFlowUuid = r.IsDBNull(34) ? null : r.GetGuid(34),
             });
         }
         return rows;
@@ -221,6 +229,9 @@ public sealed record FlowQueryRow
     public required ulong WindowMirroredPackets { get; init; }
     public required ulong WindowMirroredBytes { get; init; }
     public required int WindowSamples { get; init; }
+
+    /// <summary>The other half of the flow's pair (its reverse flow); null for a flow alone.</summary>
+    public Guid? ReverseFlowUuid { get; init; }
 
     /// <summary>Packets minus primary mirrored packets; null for a flow without a mirror index.</summary>
     public long? PacketGap => MirrorIndex is null ? null : (long)Packets - (long)MirroredPackets;

@@ -77,6 +77,15 @@ public sealed record FlowRecord
     /// <summary>When the collector made this record (read the counters).</summary>
     public required DateTimeOffset SampleTime { get; init; }
 
+    /// <summary>
+    /// The uuid of the other half of the flow's pair (its reverse flow, as FlowLogData's <c>reverse_uuid</c>); null
+    /// for a flow alone.
+    /// </summary>
+    public Guid? ReverseFlowUuid { get; init; }
+
+    /// <summary>When the flow's last packet was seen (the dataplane's clock: a replay's is the capture's); null when unknown.</summary>
+    public DateTimeOffset? LastSeenTime { get; init; }
+
     public bool IsIPv6 => SourceIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
 }
 

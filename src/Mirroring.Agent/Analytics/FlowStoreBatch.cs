@@ -7,7 +7,7 @@ namespace Mirroring.Agent.Analytics;
 /// store then does against the rows already there is the same rule applied once more (see docs/analytics.md):
 /// <list type="bullet">
 /// <item><see cref="Flows"/>: one row per flow. Identity from the flow's first record; totals the largest seen
-/// (counters never go backwards); TCP flags ORed; the teardown time the last one given; action, drop reason, mirror
+/// (counters never go backwards); TCP flags ORed; the teardown time and the partner's uuid the last ones given; action, drop reason, mirror
 /// slots, analyzer names and node from the newest record (the later one on equal sample times).</item>
 /// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters): a record sent again adds nothing;
 /// in key order (flow uuid).</item>
@@ -109,6 +109,8 @@ internal sealed class FlowRow(FlowRecord first)
     public FlowRecord Newest { get; private set; } = first;
     public ushort TcpFlags { get; private set; } = first.TcpFlags;
     public DateTimeOffset? TeardownTime { get; private set; } = first.TeardownTime;
+    /// <summary>The other half of the flow's pair: the last one a record gave (halves read in different passes learn it late).</summary>
+    public Guid? ReverseFlowUuid { get; private set; } = first.ReverseFlowUuid;
     public FlowTotals Totals { get; private set; } = FlowTotals.Of(first);
     public DateTimeOffset FirstSampleTime { get; private set; } = first.SampleTime;
     public DateTimeOffset LastSampleTime { get; private set; } = first.SampleTime;
@@ -118,6 +120,7 @@ internal sealed class FlowRow(FlowRecord first)
         if (r.SampleTime >= Newest.SampleTime) Newest = r;
         TcpFlags |= r.TcpFlags;
         TeardownTime = r.TeardownTime ?? TeardownTime;
+        ReverseFlowUuid = r.ReverseFlowUuid ?? ReverseFlowUuid;
         var t = FlowTotals.Of(r);
         Totals = new FlowTotals(Math.Max(Totals.Packets, t.Packets), Math.Max(Totals.Bytes, t.Bytes),
             Math.Max(Totals.MirroredPackets, t.MirroredPackets), Math.Max(Totals.MirroredBytes, t.MirroredBytes),

@@ -20,12 +20,12 @@ internal static class FlowStoreSql
     /// </summary>
     public sealed class Column<T>
     {
-        private readonly Func<T, Guid>? _uuid;
+        private readonly Func<T, Guid?>? _uuid;
         private readonly Func<T, string?>? _text;
         private readonly Func<T, long?>? _integer;
         private readonly Func<T, bool>? _boolean;
 
-        private Column(string name, ColumnKind kind, Func<T, Guid>? uuid = null, Func<T, string?>? text = null,
+        private Column(string name, ColumnKind kind, Func<T, Guid?>? uuid = null, Func<T, string?>? text = null,
             Func<T, long?>? integer = null, Func<T, bool>? boolean = null)
         {
             Name = name;
@@ -39,7 +39,7 @@ internal static class FlowStoreSql
         public string Name { get; }
         public ColumnKind Kind { get; }
 
-        public static Column<T> Uuid(string name, Func<T, Guid> value) => new(name, ColumnKind.Uuid, uuid: value);
+        public static Column<T> Uuid(string name, Func<T, Guid?> value) => new(name, ColumnKind.Uuid, uuid: value);
         public static Column<T> Text(string name, Func<T, string?> value) => new(name, ColumnKind.Text, text: value);
         public static Column<T> Integer(string name, Func<T, long?> value) => new(name, ColumnKind.Integer, integer: value);
         public static Column<T> Boolean(string name, Func<T, bool> value) => new(name, ColumnKind.Boolean, boolean: value);
@@ -52,14 +52,14 @@ internal static class FlowStoreSql
             _ => _text!(row),
         };
 
-        /// <summary>This column of every row, as an array of the column's type (Guid[], long?[], bool[], string?[]).</summary>
+        /// <summary>This column of every row, as an array of the column's type (Guid?[], long?[], bool[], string?[]).</summary>
         public Array Values(IReadOnlyList<T> rows)
         {
             switch (Kind)
             {
                 case ColumnKind.Uuid:
                     {
-                        var a = new Guid[rows.Count];
+                        var a = new Guid?[rows.Count];
                         for (int i = 0; i < a.Length; i++) a[i] = _uuid!(rows[i]);
                         return a;
                     }
@@ -119,11 +119,12 @@ internal static class FlowStoreSql
         Column<FlowRow>.Integer("first_sample_time", r => FlowStoreBatch.ToUnixMs(r.FirstSampleTime)),
         Column<FlowRow>.Integer("last_sample_time", r => FlowStoreBatch.ToUnixMs(r.LastSampleTime)),
         Column<FlowRow>.Text("node", r => r.Newest.Node),
+        Column<FlowRow>.Uuid("reverse_flow_uuid", r => r.ReverseFlowUuid),
     ];
 
     /// <summary>
     /// The upsert rule of <c>flows</c>: identity stays as first written; totals only grow; flags OR; a teardown time
-    /// once set stays; the newest record's action, mirror slots and node win. <paramref name="max"/> and
+    /// and the partner's uuid once set stay; the newest record's action, mirror slots and node win. <paramref name="max"/> and
     /// <paramref name="min"/> are the dialect's two-argument functions (SQLite max/min, PostgreSQL GREATEST/LEAST).
     /// Without <paramref name="newest"/> the newest record's columns are left to <see cref="FlowNewestUpdate"/>.
     /// </summary>
@@ -144,6 +145,7 @@ internal static class FlowStoreSql
         [
             $"tcp_flags = {incoming}.tcp_flags | flows.tcp_flags",
             $"teardown_time = COALESCE({incoming}.teardown_time, flows.teardown_time)",
+            $"reverse_flow_uuid = COALESCE({incoming}.reverse_flow_uuid, flows.reverse_flow_uuid)",
             .. grow,
             .. newest ? latest : [],
             $"first_sample_time = {min}({incoming}.first_sample_time, flows.first_sample_time)",
@@ -253,11 +255,12 @@ internal static class FlowStoreSql
         return new PruneResult(flows, samples);
     }
 
+    /// <summary>A parameter of a query; a uuid is bound as the store keeps it (SQLite: text, PostgreSQL: uuid).</summary>
     public static void AddParameter(DbCommand cmd, string name, object value)
     {
         var p = cmd.CreateParameter();
         p.ParameterName = name;
-        p.Value = value;
+        p.Value = value is Guid uuid && cmd is Microsoft.Data.Sqlite.SqliteCommand ? FlowStoreBatch.UuidText(uuid) : value;
         cmd.Parameters.Add(p);
     }
 }

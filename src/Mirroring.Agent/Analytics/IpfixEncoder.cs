@@ -58,6 +58,8 @@ public static class MirroringIe
     public const ushort DropReason = 32014;
     public const ushort AnalyzerName = 32015;
     public const ushort SecondaryAnalyzerName = 32016;
+    /// <summary>octetArray of 16: the uuid of the other half of the flow's pair (its reverse flow); all zeros for a flow alone.</summary>
+    public const ushort ReverseFlowUuid = 32017;
 
     public const uint NoMirrorIndex = uint.MaxValue;
 
@@ -82,6 +84,7 @@ public static class MirroringIe
         new(DropReason, "vrDropReason", "string", "Why the flow's packets were dropped; empty when they were not."),
         new(AnalyzerName, "vrAnalyzerName", "string", "Analyzer of the primary mirror index; empty when none."),
         new(SecondaryAnalyzerName, "vrSecondaryAnalyzerName", "string", "Analyzer of the secondary mirror index; empty when none."),
+        new(ReverseFlowUuid, "vrReverseFlowUuid", "octetArray", "Uuid of the flow's reverse flow (the other half of its pair), 16 bytes in network order; all zeros for a flow alone."),
     ];
 
     /// <summary>
@@ -159,7 +162,7 @@ public sealed class IpfixEncoder
         ForwardingStatus, FlowEndReason, ExporterIPv4, ExporterIPv6,
         MirrorIndex, SecondaryMirrorIndex, MirroredPacketTotal, MirroredOctetTotal, MirroredPacketDelta, MirroredOctetDelta,
         SecMirroredPacketTotal, SecMirroredOctetTotal, SecMirroredPacketDelta, SecMirroredOctetDelta,
-        SourceVn, DestinationVn, Uuid, DropReason, AnalyzerName, SecondaryAnalyzerName,
+        SourceVn, DestinationVn, Uuid, DropReason, AnalyzerName, SecondaryAnalyzerName, ReverseUuid,
     }
 
     private readonly IpfixExporterOptions _options;
@@ -356,7 +359,7 @@ public sealed class IpfixEncoder
         F.OctetDelta, F.PacketDelta, F.OctetTotal, F.PacketTotal,
         F.FlowStartMs, F.FlowEndMs, F.Direction, F.ForwardingStatus, F.FlowEndReason,
         exporter6 ? F.ExporterIPv6 : F.ExporterIPv4,
-        F.Uuid, F.MirrorIndex, F.SecondaryMirrorIndex,
+        F.Uuid, F.ReverseUuid, F.MirrorIndex, F.SecondaryMirrorIndex,
         F.MirroredPacketTotal, F.MirroredOctetTotal, F.MirroredPacketDelta, F.MirroredOctetDelta,
         F.SecMirroredPacketTotal, F.SecMirroredOctetTotal, F.SecMirroredPacketDelta, F.SecMirroredOctetDelta,
         // Variable-length fields last, so the fixed part of a record sits at fixed offsets.
@@ -401,6 +404,7 @@ public sealed class IpfixEncoder
             F.SourceVn => new(MirroringIe.SourceVnName, V, pen),
             F.DestinationVn => new(MirroringIe.DestinationVnName, V, pen),
             F.Uuid => new(MirroringIe.FlowUuid, 16, pen),
+            F.ReverseUuid => new(MirroringIe.ReverseFlowUuid, 16, pen),
             F.DropReason => new(MirroringIe.DropReason, V, pen),
             F.AnalyzerName => new(MirroringIe.AnalyzerName, V, pen),
             F.SecondaryAnalyzerName => new(MirroringIe.SecondaryAnalyzerName, V, pen),
@@ -459,12 +463,14 @@ public sealed class IpfixEncoder
                 case F.OctetTotal: p += U64(s, r.Bytes); break;
                 case F.PacketTotal: p += U64(s, r.Packets); break;
                 case F.FlowStartMs: p += U64(s, (ulong)Math.Max(0, r.SetupTime.ToUnixTimeMilliseconds())); break;
-                case F.FlowEndMs: p += U64(s, (ulong)Math.Max(0, (r.TeardownTime ?? r.SampleTime).ToUnixTimeMilliseconds())); break;
+                // The last packet's time (RFC 5102), on the dataplane's clock like the start; a record without it falls back.
+                case F.FlowEndMs: p += U64(s, (ulong)Math.Max(0, (r.LastSeenTime ?? r.TeardownTime ?? r.SampleTime).ToUnixTimeMilliseconds())); break;
                 case F.Direction: s[0] = r.Direction == FlowDirection.Egress ? (byte)1 : (byte)0; p += 1; break;
                 case F.ForwardingStatus: s[0] = ForwardingStatus(r.Action); p += 1; break;
                 // RFC 5102: 0x01 idle timeout (the flow aged out), 0x02 active timeout (periodic report of a live flow).
                 case F.FlowEndReason: s[0] = r.TeardownTime is null ? (byte)0x02 : (byte)0x01; p += 1; break;
                 case F.Uuid: r.FlowUuid.TryWriteBytes(s[..16], bigEndian: true, out _); p += 16; break;
+                case F.ReverseUuid: (r.ReverseFlowUuid ?? Guid.Empty).TryWriteBytes(s[..16], bigEndian: true, out _); p += 16; break;
                 case F.MirrorIndex: p += U32(s, r.MirrorIndex is { } m ? (uint)m : MirroringIe.NoMirrorIndex); break;
                 case F.SecondaryMirrorIndex: p += U32(s, r.SecondaryMirrorIndex is { } m2 ? (uint)m2 : MirroringIe.NoMirrorIndex); break;
                 case F.MirroredPacketTotal: p += U64(s, r.Mirrored.Packets); break;

@@ -355,7 +355,8 @@ public sealed class PostgresFlowStore : IFlowStore
             sec_mirror_bytes   bigint NOT NULL,
             first_sample_time  bigint NOT NULL,
             last_sample_time   bigint NOT NULL,
-            node               text NOT NULL DEFAULT ''
+            node               text NOT NULL DEFAULT '',
+            reverse_flow_uuid  uuid
         ) WITH (fillfactor = 50);
         CREATE INDEX flows_analyzer ON flows (analyzer_name);
         CREATE INDEX flows_sec_analyzer ON flows (sec_analyzer_name);
@@ -364,6 +365,7 @@ public sealed class PostgresFlowStore : IFlowStore
         CREATE INDEX flows_source_vn ON flows (source_vn);
         CREATE INDEX flows_destination_vn ON flows (destination_vn);
         CREATE INDEX flows_node ON flows (node);
+        CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
 
         CREATE TABLE flow_samples (
             flow_uuid               uuid NOT NULL,

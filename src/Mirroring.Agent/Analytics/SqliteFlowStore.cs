@@ -20,7 +20,7 @@ public sealed record FlowCheckpoint(Guid FlowUuid, FlowTotals Totals, DateTimeOf
 /// (<c>flow_samples</c>) and the collectors' resume points per node (<c>collector_state</c>). docs/analytics.md has
 /// the schema. A batch is one transaction. Writing is exactly-once: a sample is keyed by the flow uuid and its
 /// cumulative counters, so a record sent again (after a restart of the agent or of the collector) adds nothing.
-/// The file is created with mode 0600; a file of schema version 1 (before node identity) is migrated on open.
+/// The file is created with mode 0600; a file of schema version 1 (before node identity and flow pairs) is migrated on open.
 /// </summary>
 public sealed class SqliteFlowStore : IFlowStore
 {
@@ -268,7 +268,8 @@ public sealed class SqliteFlowStore : IFlowStore
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;", tx);
             if (version is 1L)
             {
-                // Version 1 had no node identity: rows written before keep node '' (checkpoints of '' serve any node).
+                // Version 1 had no node identity and no pairs: rows written before keep node '' (checkpoints of '' serve
+                // any node) and have no partner.
                 Execute(connection, MigrationFrom1, tx);
                 Execute(connection, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
             }
@@ -287,12 +288,14 @@ public sealed class SqliteFlowStore : IFlowStore
         tx.Commit();
     }
 
-    /// <summary>Version 1 to 2: the node columns and their indexes.</summary>
+    /// <summary>Version 1 to 2: the node columns, the partner's uuid of a pair's halves, and their indexes.</summary>
     internal const string MigrationFrom1 = """
         ALTER TABLE flows ADD COLUMN node TEXT NOT NULL DEFAULT '';
+        ALTER TABLE flows ADD COLUMN reverse_flow_uuid TEXT;
         ALTER TABLE collector_state ADD COLUMN node TEXT NOT NULL DEFAULT '';
         DROP INDEX IF EXISTS flows_last_sample;
         CREATE INDEX flows_node ON flows (node);
+        CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
         CREATE INDEX collector_state_node ON collector_state (node);
         """;
 
@@ -329,7 +332,8 @@ public sealed class SqliteFlowStore : IFlowStore
             sec_mirror_bytes   INTEGER NOT NULL,
             first_sample_time  INTEGER NOT NULL,
             last_sample_time   INTEGER NOT NULL,
-            node               TEXT NOT NULL DEFAULT ''
+            node               TEXT NOT NULL DEFAULT '',
+            reverse_flow_uuid  TEXT
         );
         CREATE INDEX flows_analyzer ON flows (analyzer_name);
         CREATE INDEX flows_sec_analyzer ON flows (sec_analyzer_name);
@@ -338,6 +342,7 @@ public sealed class SqliteFlowStore : IFlowStore
         CREATE INDEX flows_source_vn ON flows (source_vn);
         CREATE INDEX flows_destination_vn ON flows (destination_vn);
         CREATE INDEX flows_node ON flows (node);
+        CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
 
         CREATE TABLE flow_samples (
             flow_uuid               TEXT NOT NULL REFERENCES flows (flow_uuid),

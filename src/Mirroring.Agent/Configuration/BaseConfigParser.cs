@@ -101,9 +101,11 @@ internal static class BaseConfigParser
             }
             var overflow = flowReader.Int("overflow_entries", 0, 1 << 30);
             var aging = flowReader.Int("aging_seconds", 1, 86_400 * 7, rule: "the aging range");
+            var tcpClosed = flowReader.Int("tcp_closed_seconds", 1, 86_400, rule: "the TCP close timeout range");
             flowReader.RejectUnknownFields();
             int e = entries ?? FlowTableConfig.DefaultEntries;
-            flowTable = new FlowTableConfig(e, overflow ?? e / 5, aging ?? FlowTableConfig.DefaultAgingSeconds);
+            flowTable = new FlowTableConfig(e, overflow ?? e / 5, aging ?? FlowTableConfig.DefaultAgingSeconds,
+                tcpClosed ?? FlowTableConfig.DefaultTcpClosedSeconds);
         }
 
         if (routerId is null || fabric is null) return null;
@@ -125,6 +127,7 @@ internal static class BaseConfigParser
         var name = r.String("name", required: true);
         var mac = r.Mac("mac", required: true);
         var ip = r.Ip("ip", required: true);
+        var ipv6 = Ipv6(r);
         var vn = r.String("virtual_network", required: true);
         var vlan = r.Int("vlan", 1, 4094, rule: "VLAN range");
         var pod = r.String("pod");
@@ -155,7 +158,20 @@ internal static class BaseConfigParser
         }
 
         if (name is null || mac is null || ip is null || vn is null) return null;
-        return new InterfaceConfig(name, mac.Value, ip, vn, vlan, mirror, pod, pod is null ? null : podInterface ?? "eth0", null) { DpdkDevargs = devargs };
+        return new InterfaceConfig(name, mac.Value, ip, vn, vlan, mirror, pod, pod is null ? null : podInterface ?? "eth0", null)
+        {
+            Ipv6 = ipv6,
+            DpdkDevargs = devargs,
+        };
+    }
+
+    /// <summary>The optional <c>ipv6</c> address of an interface or remote endpoint: an IPv6 address, not IPv4.</summary>
+    private static System.Net.IPAddress? Ipv6(MappingReader r)
+    {
+        var ipv6 = r.Ip("ipv6");
+        if (ipv6 is null || ipv6.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6) return ipv6;
+        r.Error("ipv6", $"{ipv6} is not an IPv6 address (give IPv4 as ip)");
+        return null;
     }
 
     /// <summary><c>dpdk_devargs</c>: a DPDK device string, checked for form (the driver checks the rest at start).</summary>
@@ -178,8 +194,9 @@ internal static class BaseConfigParser
         var vn = r.String("virtual_network", required: true);
         var mac = r.Mac("mac", required: true);
         var ip = r.Ip("ip", required: true);
+        var ipv6 = Ipv6(r);
         var vtep = r.Ip("vtep", required: true);
-        return vn is null || mac is null || ip is null || vtep is null ? null : new RemoteEndpointConfig(vn, mac.Value, ip, vtep);
+        return vn is null || mac is null || ip is null || vtep is null ? null : new RemoteEndpointConfig(vn, mac.Value, ip, vtep) { Ipv6 = ipv6 };
     }
 
     private static AnalyzerConfig? ParseAnalyzer(MappingReader r)
@@ -248,8 +265,27 @@ internal static class BaseConfigParser
         }
         var action = r.Enum("action", ("pass", PolicyAction.Pass), ("deny", PolicyAction.Deny));
         if (action is null && !r.Has("action")) r.Error("action", "required field is missing (pass or deny)");
+        var direction = Direction(r);
         var mirrorTo = r.NameList("mirror_to").Select(n => n.Name).ToList();
-        return action is null ? null : new PolicyRule(match, action.Value, mirrorTo);
+        return action is null || direction is null ? null : new PolicyRule(match, action.Value, mirrorTo) { Direction = direction.Value };
+    }
+
+    /// <summary>A rule's <c>direction</c>: "&lt;&gt;" (default) or "&gt;" (which YAML needs quoted).</summary>
+    private static RuleDirection? Direction(MappingReader r)
+    {
+        if (!r.Has("direction")) return RuleDirection.Bidirectional;
+        switch (r.String("direction")?.Trim())
+        {
+            case "<>": return RuleDirection.Bidirectional;
+            case ">": return RuleDirection.Unidirectional;
+            case { } text:
+                r.Error("direction", text.Length == 0
+                    ? "empty: a bare > starts a YAML folded text; write direction: \">\" (quoted) or \"<>\""
+                    : $"'{text}' is not a direction: \"<>\" (both ways, the default) or \">\" (only as written; quote it)");
+                return null;
+            default:
+                return null;
+        }
     }
 
     private static AddressMatch Address(MappingReader m, string key)

@@ -44,11 +44,16 @@ public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress Gatewa
     public string? DpdkDevargs { get; init; }
 }
 
-/// <summary>Flow table sizing. Entries is a power of two &gt;= 1024; overflow defaults to 20% of entries.</summary>
-public sealed record FlowTableConfig(int Entries, int OverflowEntries, int AgingSeconds)
+/// <summary>
+/// Flow table sizing and aging. Entries is a power of two &gt;= 1024; overflow defaults to 20% of entries. A pair idle
+/// for <see cref="AgingSeconds"/> is removed; a TCP pair that has closed (FIN both ways, or an RST) once idle for
+/// <see cref="TcpClosedSeconds"/>.
+/// </summary>
+public sealed record FlowTableConfig(int Entries, int OverflowEntries, int AgingSeconds, int TcpClosedSeconds = FlowTableConfig.DefaultTcpClosedSeconds)
 {
     public const int DefaultEntries = 524_288;
     public const int DefaultAgingSeconds = 180;
+    public const int DefaultTcpClosedSeconds = 10;
     public static FlowTableConfig Default { get; } = new(DefaultEntries, DefaultEntries / 5, DefaultAgingSeconds);
 }
 
@@ -75,6 +80,9 @@ public sealed record InterfaceConfig(
     string? PodInterface,
     string? MirroringConfigurationAnnotation)
 {
+    /// <summary>An IPv6 address beside <see cref="Ip"/> (optional): routed, and answered for in neighbor discovery.</summary>
+    public IPAddress? Ipv6 { get; init; }
+
     /// <summary>The DPDK device of the interface with the DPDK backend (<c>dpdk_devargs</c>): <c>net_vhost0,iface=/run/vrmirror/web1.sock</c> for a VM on vhost-user, <c>net_tap0,iface=tap-web1</c>, ...</summary>
     public string? DpdkDevargs { get; init; }
 }
@@ -93,7 +101,11 @@ public enum TrafficDirection
 public sealed record InterfaceMirrorConfig(TrafficDirection TrafficDirection, string AnalyzerName);
 
 /// <summary>A remote endpoint learned from the control node: reachable over VxLAN at <see cref="Vtep"/>.</summary>
-public sealed record RemoteEndpointConfig(string VirtualNetwork, MacAddress Mac, IPAddress Ip, IPAddress Vtep);
+public sealed record RemoteEndpointConfig(string VirtualNetwork, MacAddress Mac, IPAddress Ip, IPAddress Vtep)
+{
+    /// <summary>An IPv6 address beside <see cref="Ip"/> (optional): routed, and answered for in neighbor discovery.</summary>
+    public IPAddress? Ipv6 { get; init; }
+}
 
 public enum NextHopMode
 {
@@ -150,8 +162,20 @@ public enum PolicyAction
     Deny,
 }
 
+/// <summary>Contrail's <c>PolicyRuleType.direction</c>.</summary>
+public enum RuleDirection
+{
+    /// <summary>"&lt;&gt;" (the default): the rule also matches the reverse direction, source and destination swapped.</summary>
+    Bidirectional,
+    /// <summary>"&gt;": only traffic going the way the rule is written.</summary>
+    Unidirectional,
+}
+
 /// <summary>A rule. <see cref="MirrorTo"/> names at most two analyzers (primary, secondary).</summary>
-public sealed record PolicyRule(RuleMatch Match, PolicyAction Action, IReadOnlyList<string> MirrorTo);
+public sealed record PolicyRule(RuleMatch Match, PolicyAction Action, IReadOnlyList<string> MirrorTo)
+{
+    public RuleDirection Direction { get; init; } = RuleDirection.Bidirectional;
+}
 
 /// <summary>What a rule matches. <see cref="Protocol"/> is an IP protocol number, null for any.</summary>
 public sealed record RuleMatch(int? Protocol, AddressMatch Source, AddressMatch Destination, PortRange SrcPorts, PortRange DstPorts)

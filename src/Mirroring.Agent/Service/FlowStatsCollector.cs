@@ -120,10 +120,18 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         var records = new List<FlowRecord>();
         var seen = new HashSet<int>();
         int tornDown = 0;
+        long epoch = FlowUuid.RegionEpoch(_reader.Header.CreationTime);
+        // Pairs: an entry's partner is the active entry at its reverse index that points back at it.
+        var snapshot = new Dictionary<int, FlowEntry>(active.Count);
+        foreach (var (index, entry) in active) snapshot[index] = entry;
+        Guid? ReverseUuid(int index, in FlowEntry e) =>
+            e.HasReverse && snapshot.TryGetValue(e.ReverseIndex, out var partner) && partner.HasReverse && partner.ReverseIndex == index
+                ? FlowUuid.Create(vrouterIp, epoch, (uint)e.ReverseIndex, partner.Generation)
+                : null;
         foreach (var (index, entry) in active)
         {
             seen.Add(index);
-            var uuid = FlowUuid.Create(vrouterIp, FlowUuid.RegionEpoch(_reader.Header.CreationTime), (uint)index, entry.Generation);
+            var uuid = FlowUuid.Create(vrouterIp, epoch, (uint)index, entry.Generation);
             if (_tracked.TryGetValue(index, out var previous) && previous.Generation != entry.Generation)
             {
                 // The slot was freed and reused between two passes: the old flow ended.
@@ -137,8 +145,14 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
 
             var totals = TotalsOf(in entry);
-            var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with { Node = Node };
-            if (reported is null || reported.Value != totals) records.Add(record);
+            var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with
+            {
+                Node = Node,
+                ReverseFlowUuid = ReverseUuid(index, in entry) ?? previous?.Last.ReverseFlowUuid,
+            };
+            // A pair's halves may be read in different passes: a record tells the store the partner once it is known.
+            bool partnerLearned = previous is not null && previous.Last.ReverseFlowUuid is null && record.ReverseFlowUuid is not null;
+            if (reported is null || reported.Value != totals || partnerLearned) records.Add(record);
             _tracked[index] = new TrackedFlow(entry.Generation, record, totals);
         }
 
@@ -225,6 +239,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             TcpFlags = e.TcpFlags,
             InterfaceName = descriptors?.Interface((int)e.IngressInterface)?.Name ?? $"vif0/{e.IngressInterface}",
             SetupTime = FromUnixNs(e.FirstSeenNs),
+            LastSeenTime = e.LastSeenNs == 0 ? null : FromUnixNs(e.LastSeenNs),
             Packets = now.Packets,
             Bytes = now.Bytes,
             DiffPackets = Delta(now.Packets, before.Packets),

@@ -103,7 +103,7 @@ internal static class FlowCommand
         foreach (var (index, e) in flows)
         {
             var k = e.Key;
-            string reverse = e.ReverseIndex >= 0 ? e.ReverseIndex.ToString() : "-";
+            string reverse = e.HasReverse ? e.ReverseIndex.ToString() : "-";
             string pair = $"{index}<=>{reverse}";
             o.WriteLine($"{pair,-22} {IpKey.Format(k.Source, k.Family) + ":" + k.SourcePort,-48} {k.Protocol,4} ({k.Vrf})");
             o.WriteLine($"{"",-22} {IpKey.Format(k.Destination, k.Family) + ":" + k.DestinationPort}");
@@ -144,7 +144,8 @@ internal static class FlowCommand
                 return new
                 {
                     f.Index,
-                    ReverseIndex = e.ReverseIndex >= 0 ? e.ReverseIndex : (int?)null,
+                    ReverseIndex = e.HasReverse ? e.ReverseIndex : (int?)null,
+                    ReverseHalf = (e.Flags & FlowFlags.ReverseHalf) != 0,
                     e.Generation,
                     KeyNexthop = k.NexthopId,
                     k.Vrf,

@@ -102,9 +102,10 @@ internal static class FlowsCommand
         var mismatch = new Option<bool>("--mismatch") { Description = "Only mirrored flows whose mirrored packets or bytes differ from their packets or bytes, with the gap." };
         var json = new Option<bool>("--json") { Description = "One JSON object per line instead of a table." };
         var limit = new Option<int?>("--limit") { Description = "At most this many flows (newest first)." };
+        var pair = new Option<string?>("--pair") { Description = "The flow with this uuid and the other half of its pair (its reverse flow), side by side.", HelpName = "UUID" };
 
         var query = new Command("query", "List flows from the store, newest first.");
-        foreach (var o in new Option[] { db, node, analyzer, mirrorIndex, vn, since, until, mismatch, json, limit })
+        foreach (var o in new Option[] { db, node, analyzer, mirrorIndex, vn, since, until, mismatch, json, limit, pair })
             query.Options.Add(o);
         query.SetAction(pr =>
         {
@@ -123,6 +124,9 @@ internal static class FlowsCommand
                     Until = pr.GetValue(until) is { } u ? FlowQuery.ParseTime(u, now, "--until") : null,
                     MismatchOnly = pr.GetValue(mismatch),
                     Limit = pr.GetValue(limit),
+                    Pair = pr.GetValue(pair) is { } p
+                        ? Guid.TryParse(p, out var uuid) ? uuid : throw new FormatException($"--pair: '{p}' is not a flow uuid")
+                        : null,
                 };
                 if (q.Limit is <= 0)
                     throw new FormatException($"--limit: {q.Limit} is not a positive number");
@@ -154,6 +158,8 @@ internal static class FlowsCommand
             if (pr.GetValue(json))
                 foreach (var row in rows)
                     stdout.WriteLine(ToJson(row));
+            else if (q.Pair is { } wanted)
+                stdout.Write(ToPairTable(rows, wanted));
             else
                 stdout.Write(ToTable(rows, q));
             return 0;
@@ -206,6 +212,8 @@ internal static class FlowsCommand
             w.WriteNumber("window_bytes", r.WindowBytes);
             w.WriteNumber("window_mirrored_packets", r.WindowMirroredPackets);
             w.WriteNumber("window_mirrored_bytes", r.WindowMirroredBytes);
+            if (r.ReverseFlowUuid is { } reverse) w.WriteString("reverse_flow_uuid", reverse.ToString("D"));
+            else w.WriteNull("reverse_flow_uuid");
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
@@ -268,6 +276,46 @@ internal static class FlowsCommand
             sb.Append('\n');
         }
         sb.Append(CultureInfo.InvariantCulture, $"{rows.Count} flow{(rows.Count == 1 ? "" : "s")}\n");
+        return sb.ToString();
+    }
+
+    /// <summary>A flow and the other half of its pair side by side: one line per field, one column per half.</summary>
+    internal static string ToPairTable(IReadOnlyList<FlowQueryRow> rows, Guid wanted)
+    {
+        var flow = rows.FirstOrDefault(r => r.FlowUuid == wanted);
+        if (flow is null) return $"no flow {wanted:D} in the store\n";
+        var reverse = rows.FirstOrDefault(r => r.FlowUuid != wanted);
+        static string Mirror(FlowQueryRow r) =>
+            (r.MirrorIndex is { } m ? $"{m} ({r.AnalyzerName ?? "?"})" : "-") + (r.SecondaryMirrorIndex is { } m2 ? $", {m2} ({r.SecondaryAnalyzerName ?? "?"})" : "");
+        var fields = new (string Name, Func<FlowQueryRow, string> Value)[]
+        {
+            ("flow", r => r.FlowUuid.ToString("D")),
+            ("node", r => r.Node.Length == 0 ? "-" : r.Node),
+            ("direction", r => r.Direction == FlowDirection.Egress ? "egress" : "ingress"),
+            ("source", r => Endpoint(r.SourceIp, r.SourcePort)),
+            ("destination", r => Endpoint(r.DestinationIp, r.DestinationPort)),
+            ("protocol", r => Protocol(r.Protocol)),
+            ("interface", r => r.InterfaceName),
+            ("action", r => ActionText(r.Action) + (r.DropReason is { } d ? $" ({d})" : "")),
+            ("mirror", Mirror),
+            ("packets", r => Num(r.Packets)),
+            ("bytes", r => Num(r.Bytes)),
+            ("mirrored packets", r => r.MirrorIndex is null ? "-" : Num(r.MirroredPackets)),
+            ("mirrored bytes", r => r.MirrorIndex is null ? "-" : Num(r.MirroredBytes)),
+            ("gap", r => r.PacketGap is { } g ? g.ToString(CultureInfo.InvariantCulture) : "-"),
+            ("tcp flags", r => $"0x{r.TcpFlags:x2}"),
+            ("setup", r => r.SetupTime.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)),
+            ("state", r => r.IsActive ? "active" : "aged"),
+            ("reverse flow", r => r.ReverseFlowUuid?.ToString("D") ?? "-"),
+        };
+        int nameWidth = fields.Max(f => f.Name.Length);
+        int leftWidth = Math.Max("this flow".Length, fields.Max(f => f.Value(flow).Length));
+        var sb = new StringBuilder();
+        sb.Append($"{new string(' ', nameWidth)}  {"this flow".PadRight(leftWidth)}  {(reverse is null ? "" : "reverse flow")}".TrimEnd()).Append('\n');
+        foreach (var (name, value) in fields)
+            sb.Append($"{name.PadRight(nameWidth)}  {value(flow).PadRight(leftWidth)}  {(reverse is null ? "" : value(reverse))}".TrimEnd()).Append('\n');
+        if (reverse is null)
+            sb.Append(flow.ReverseFlowUuid is { } missing ? $"its reverse flow {missing:D} is not in the store\n" : "the flow has no reverse flow (a flow alone)\n");
         return sb.ToString();
     }
 

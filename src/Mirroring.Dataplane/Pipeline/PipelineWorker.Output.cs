@@ -88,7 +88,8 @@ public sealed unsafe partial class PipelineWorker
         if (work.Routed)
         {
             // Routed to a remote endpoint: the inner frame is addressed to its MAC (known as the ARP answer), from the gateway.
-            if (parsed.Family == IpFamily.IPv4 && _state.TryAnswerArp(work.Vrf, (uint)parsed.DestinationAddress, out var endpointMac))
+            if (parsed.Family == IpFamily.IPv4 ? _state.TryAnswerArp(work.Vrf, (uint)parsed.DestinationAddress, out var endpointMac)
+                                                : _state.TryAnswerNeighbor(work.Vrf, parsed.DestinationAddress, out endpointMac))
                 endpointMac.Write(l2);
             _state.GatewayMac.Write(l2[MacAddress.Length..]);
         }
@@ -308,7 +309,7 @@ public sealed unsafe partial class PipelineWorker
         return true;
     }
 
-    /// <summary>Hands each port its frames of this batch, in the order they were produced, and counts them.</summary>
+    /// <summary>Hands each port its queued frames, in the order they were produced, counts them, and empties the queue.</summary>
     private void Transmit()
     {
         int count = _txCount;
@@ -330,6 +331,11 @@ public sealed unsafe partial class PipelineWorker
                     counters.MirrorCopyPackets++;
                     counters.MirrorCopyBytes += (ulong)f.Length;
                 }
+                else if ((f.Flags & FrameFlags.FloodCopy) != 0)
+                {
+                    counters.FloodCopyPackets++;
+                    counters.FloodCopyBytes += (ulong)f.Length;
+                }
                 else
                 {
                     counters.TxPackets++;
@@ -338,5 +344,6 @@ public sealed unsafe partial class PipelineWorker
             }
             _sinks[port]!.Transmit(Memory, _txPort.AsSpan(0, n));
         }
+        _txCount = 0;
     }
 }

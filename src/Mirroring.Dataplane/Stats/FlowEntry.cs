@@ -26,8 +26,13 @@ public enum FlowFlags : uint
     Ingress = 0x8,
     /// <summary>Left on a free slot whose flow was removed by aging (cleared on reuse).</summary>
     Evicted = 0x10,
-    /// <summary>The reverse flow index is set.</summary>
+    /// <summary>The reverse flow index is set: the entry is one half of a pair (both halves have it).</summary>
     ReverseValid = 0x20,
+    /// <summary>
+    /// The half of a pair made for the reverse direction: the pair's first packet went the other way. The other half
+    /// (the forward flow) is the one policies are evaluated for; this one follows it (stateful policy).
+    /// </summary>
+    ReverseHalf = 0x40,
     /// <summary>Packets of this flow are mirrored (primary and/or secondary mirror index set).</summary>
     Mirror = 0x2000,
 }
@@ -68,6 +73,11 @@ public struct FlowEntry
     [FieldOffset(84)] public uint EgressNexthop;
     /// <summary>OR of the TCP flags seen.</summary>
     [FieldOffset(88)] public byte TcpFlags;
+    /// <summary>
+    /// The policy epoch (of the pipeline's forwarding state) the flow's action and mirror indices were evaluated under;
+    /// a flow seen under a later epoch (the configuration was reprogrammed) is evaluated again, with its pair.
+    /// </summary>
+    [FieldOffset(92)] public uint PolicyEpoch;
     [FieldOffset(96)] public ulong Packets;
     [FieldOffset(104)] public ulong Bytes;
     [FieldOffset(112)] public ulong MirroredPackets;
@@ -80,4 +90,6 @@ public struct FlowEntry
     [FieldOffset(168)] public long LastSeenNs;
 
     public readonly bool IsActive => (Flags & FlowFlags.Active) != 0;
+    /// <summary>One half of a pair (<see cref="ReverseIndex"/> names the other).</summary>
+    public readonly bool HasReverse => (Flags & FlowFlags.ReverseValid) != 0 && ReverseIndex >= 0;
 }

@@ -235,6 +235,36 @@ public abstract class FlowStoreContract : IDisposable
     }
 
     [Fact]
+    public async Task Both_halves_of_a_pair_keep_each_others_uuid_and_a_pair_query_returns_them_given_one_first()
+    {
+        var forward = Flow(1);
+        var reverse = Flow(2) with { ReverseFlowUuid = forward.FlowUuid };
+        forward = forward with { ReverseFlowUuid = reverse.FlowUuid };
+        var alone = Flow(3);
+        await using (var store = Open())
+        {
+            // The reverse half's first record did not know its partner yet; a later one does, and a later unknown keeps it.
+            await store.WriteAsync([forward, reverse with { ReverseFlowUuid = null }, alone]);
+            await store.WriteAsync([reverse]);
+            await store.WriteAsync([Next(reverse, 1, TimeSpan.FromSeconds(5)) with { ReverseFlowUuid = null }]);
+        }
+        var read = Open(FlowStoreAccess.ReadOnly);
+        var pair = read.Query(new FlowQuery { Pair = reverse.FlowUuid });
+        Assert.Equal([reverse.FlowUuid, forward.FlowUuid], pair.Select(r => r.FlowUuid));
+        Assert.Equal([forward.FlowUuid, reverse.FlowUuid], pair.Select(r => r.ReverseFlowUuid!.Value));
+        Assert.Equal([forward.FlowUuid, reverse.FlowUuid], read.Query(new FlowQuery { Pair = forward.FlowUuid }).Select(r => r.FlowUuid));
+        var lone = Assert.Single(read.Query(new FlowQuery { Pair = alone.FlowUuid }));
+        Assert.Null(lone.ReverseFlowUuid);
+        Assert.Empty(read.Query(new FlowQuery { Pair = Guid.NewGuid() }));
+        // Within one batch too, the record that knows the partner wins over one that does not, in either order.
+        var (a, b) = (Flow(4), Flow(5));
+        await using (var store = Open())
+            await store.WriteAsync([a with { ReverseFlowUuid = b.FlowUuid }, Next(a, 1, TimeSpan.FromSeconds(5)), b, Next(b, 1, TimeSpan.FromSeconds(5)) with { ReverseFlowUuid = a.FlowUuid }]);
+        Assert.Equal([(a.FlowUuid, b.FlowUuid), (b.FlowUuid, a.FlowUuid)],
+            read.Query(new FlowQuery { Pair = a.FlowUuid }).Select(r => (r.FlowUuid, r.ReverseFlowUuid!.Value)));
+    }
+
+    [Fact]
     public async Task Ipv6_flows_and_unmirrored_flows_round_trip()
     {
         var v6 = Flow(5, mirrorIndex: null) with

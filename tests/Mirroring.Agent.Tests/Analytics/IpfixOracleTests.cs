@@ -91,8 +91,8 @@ public sealed class IpfixOracleTests : IDisposable
         Assert.Equal(["6,17", $"{v4.SourcePort},{v6.SourcePort}", "443,53", "0x0012,0x0000"], first[8..12]);
         Assert.Equal(["45,45", "4560,4560", "321,321", "123456,123456"], first[12..16]);
         Assert.Equal(["0,0", "127.0.0.1,127.0.0.1", "2,1", "tap-web1,tap-web1"], first[16..20]);
-        // Each of the four templates names 16 enterprise fields, each with PEN 2636.
-        Assert.Equal(Enumerable.Repeat("2636", 64), first[20].Split(','));
+        // Each of the four templates names 17 enterprise fields, each with PEN 2636.
+        Assert.Equal(Enumerable.Repeat("2636", 68), first[20].Split(','));
 
         var second = fields[1].Split('|');
         Assert.Equal(["10", "77", "2", ""], second[..4]);
@@ -108,6 +108,7 @@ public sealed class IpfixOracleTests : IDisposable
         var v4Expected = new (int, string)[]
         {
             (MirroringIe.FlowUuid, Convert.ToHexStringLower(v4.FlowUuid.ToByteArray(bigEndian: true))),
+            (MirroringIe.ReverseFlowUuid, Convert.ToHexStringLower(v4.ReverseFlowUuid!.Value.ToByteArray(bigEndian: true))),
             (MirroringIe.MirrorIndex, "00000007"),
             (MirroringIe.SecondaryMirrorIndex, "00000009"),
             (MirroringIe.MirroredPacketTotalCount, Hex(319, 8)),
@@ -129,6 +130,8 @@ public sealed class IpfixOracleTests : IDisposable
         Assert.Contains((MirroringIe.MirrorIndex, "ffffffff"), v6Entries);
         Assert.Contains((MirroringIe.DropReason, Utf8Hex("policy-deny")), v6Entries);
         Assert.Contains((MirroringIe.FlowUuid, Convert.ToHexStringLower(v6.FlowUuid.ToByteArray(bigEndian: true))), v6Entries);
+        // A flow alone: the reverse flow uuid is all zeros.
+        Assert.Contains((MirroringIe.ReverseFlowUuid, new string('0', 32)), v6Entries);
     }
 
     [Fact]
@@ -151,7 +154,7 @@ public sealed class IpfixOracleTests : IDisposable
 
         var templates = ExternalTool.Run("ipfixDump", "--in", file, "--templates").EnsureSuccess("ipfixDump --templates").StdOut;
         foreach (var tid in new[] { "256", "257", "258", "259" })
-            Assert.Contains($"tid:   {tid} (0x0{int.Parse(tid):x3})    field count:    33", templates);
+            Assert.Contains($"tid:   {tid} (0x0{int.Parse(tid):x3})    field count:    34", templates);
         Assert.Contains("ent:     0  id:    86  type: uint64    len:     8     packetTotalCount", templates);
         Assert.Matches(@"ent:  2636  id: 32001  type: octet\s+len:     4", templates);
 
@@ -163,11 +166,14 @@ public sealed class IpfixOracleTests : IDisposable
                  {
                      "sourceIPv4Address : 127.0.0.11", "destinationIPv4Address : 127.0.0.22", "packetTotalCount : 321",
                      "octetTotalCount : 123456", "packetDeltaCount : 45", "flowStartMilliseconds : 2026-11-21 12:00:00.250",
+                     // The end is the last packet's time, on the dataplane's clock like the start (not the sample time).
+                     "flowEndMilliseconds : 2026-11-21 12:00:20.250",
                      "(2636/32001)               vrMirrorIndex : 7", "vrSecondaryMirrorIndex : 9",
                      "vrMirroredPacketTotalCount : 319", "vrMirroredOctetTotalCount : 123000",
                      "vrMirroredPacketDeltaCount : 44", "vrMirroredOctetDeltaCount : 4500",
                      "vrSecondaryMirroredPacketTotalCount : 321", "vrSourceVnName : (len: 23) default-domain:demo:red",
                      "vrDestinationVnName : (len: 24) default-domain:demo:blue", "vrAnalyzerName : (len: 3) an1",
+                     "vrReverseFlowUuid :",
                  })
             Assert.Contains(expected, Regex.Replace(first, " +:", " :"));
         Assert.Equal(10, Regex.Matches(named, @"tid:   257 \(0x0101\) ").Count - 1);

@@ -36,7 +36,12 @@ internal static class IpfixSamples
         Mirrored = new MirrorSlotTotals(319, 123000, 44, 4500),
         SecondaryMirrored = new MirrorSlotTotals(321, 123456, 45, 4560),
         SampleTime = Sample,
+        ReverseFlowUuid = FlowUuid.Create(IPAddress.Loopback, 0, index + 1000, 1),
+        LastSeenTime = LastSeen,
     };
+
+    /// <summary>The last packet of the V4 flows: before the sample time, which the end time must not take.</summary>
+    public static readonly DateTimeOffset LastSeen = Setup.AddSeconds(20);
 
     public static FlowRecord V6(uint index = 2) => V4(index) with
     {
@@ -54,5 +59,7 @@ internal static class IpfixSamples
         Mirrored = MirrorSlotTotals.Zero,
         SecondaryMirrored = MirrorSlotTotals.Zero,
         TeardownTime = Sample,
+        ReverseFlowUuid = null,
+        LastSeenTime = null,
     };
 }

@@ -28,20 +28,32 @@ seq, flags, gen = struct.unpack_from('<III', data, e)
 nh, vrf, proto, fam, sport, dport = struct.unpack_from('<IHBBHH', data, e + 16)
 src = int.from_bytes(data[e + 32:e + 48], 'little')
 dst = int.from_bytes(data[e + 48:e + 64], 'little')
+reverse, = struct.unpack_from('<i', data, e + 64)
 action, mirror = data[e + 68], data[e + 70]
+epoch, = struct.unpack_from('<I', data, e + 92)
+r = off + esize * reverse
+rflags, = struct.unpack_from('<I', data, r + 4)
+rreverse, = struct.unpack_from('<i', data, r + 64)
+rsrc = int.from_bytes(data[r + 32:r + 48], 'little')
 packets, nbytes, mpackets, mbytes = struct.unpack_from('<QQQQ', data, e + 96)
 last_seen, = struct.unpack_from('<q', data, e + 168)
 esize, off, count, per = sections[4]
 v = off + esize * (worker * per + vif)
 rx_packets, rx_bytes = struct.unpack_from('<QQ', data, v + 8)
+mcopies, mcopy_bytes, flooded, fcopies, fcopy_bytes, ffailures = struct.unpack_from('<QQQQQQ', data, v + 64)
 esize, off, count, per = sections[5]
 drops = [struct.unpack_from('<Q', data, off + 8 * (w * per + 4))[0] for w in range(workers)]
 esize, off, count, per = sections[1]
 created_flows, = struct.unpack_from('<q', data, off)
-print(json.dumps(dict(version=version, total=total, pid=pid, router=router, workers=workers, prim=prim, ovf=ovf,
+esize, off, count, per = sections[7]
+batches, batch_packets = struct.unpack_from('<QQ', data, off + esize * worker)
+print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total=total, pid=pid, router=router, workers=workers, prim=prim, ovf=ovf,
     flags=flags, gen=gen, nh=nh, vrf=vrf, proto=proto, fam=fam, sport=sport, dport=dport, src=src, dst=dst,
     action=action, mirror=mirror, packets=packets, bytes=nbytes, mpackets=mpackets, mbytes=mbytes, last_seen=last_seen,
-    rx_packets=rx_packets, rx_bytes=rx_bytes, drops=sum(drops), created=created_flows)))
+    reverse=reverse, epoch=epoch, rflags=rflags, rreverse=rreverse, rsrc=rsrc,
+    rx_packets=rx_packets, rx_bytes=rx_bytes, mcopies=mcopies, mcopy_bytes=mcopy_bytes, flooded=flooded, fcopies=fcopies,
+    fcopy_bytes=fcopy_bytes, ffailures=ffailures, drops=sum(drops), created=created_flows,
+    batches=batches, batch_packets=batch_packets)))
 """;
 
     [Fact]
@@ -54,14 +66,23 @@ print(json.dumps(dict(version=version, total=total, pid=pid, router=router, work
         });
         var key = FlowKey.IPv4(7, 3, 6, 0x0A00_0005, 0x0A00_0006, 1234, 80);
         using var flows = new FlowTable(region);
-        flows.TryInsert(key, key.ComputeHash(), 5, out int idx);
+        var reverse = key.Reversed(8);
+        flows.TryInsertPair(key, key.ComputeHash(), reverse, reverse.ComputeHash(), 5, out int idx, out int reverseIdx);
         var attrs = FlowAttributes.Default;
         attrs.MirrorIndex = 9;
+        attrs.PolicyEpoch = 0xABCD;
         flows.Configure(idx, attrs);
         flows.RecordPacket(idx, 1500, 77, 0x02);
         flows.RecordPacket(idx, 500, 88, 0x10);
         flows.RecordMirrored(idx, 0, 1500);
         region.Worker(1).AddRx(3, 4, 400);
+        region.Worker(1).AddInterface(3, new InterfaceCounters
+        {
+            MirrorCopyPackets = 5, MirrorCopyBytes = 500, RxFloodedPackets = 6, FloodCopyPackets = 7, FloodCopyBytes = 700, FloodCopyFailures = 8,
+        });
+        region.Worker(1).AddBatch(64);
+        region.Worker(1).AddBatch(10);
+        region.Worker(0).AddBatch(1);
         region.Worker(0).AddDrop(DropReason.PolicyDeny, 2);
         region.Worker(1).AddDrop(DropReason.PolicyDeny, 3);
 
@@ -71,14 +92,20 @@ print(json.dumps(dict(version=version, total=total, pid=pid, router=router, work
         ulong U(string name) => j.GetProperty(name).GetUInt64();
 
         Assert.Equal(((long)StatsLayout.Version, region.TotalSize, Environment.ProcessId, 0x0A00_0001L, 2L), (L("version"), L("total"), (int)L("pid"), L("router"), L("workers")));
+        Assert.Equal((7L, 64L + 32 * 7), (L("nsec"), L("header_size")));
         Assert.Equal((64L, 16L), (L("prim"), L("ovf")));
-        Assert.Equal((long)(FlowFlags.Active | FlowFlags.Mirror), L("flags"));
+        Assert.Equal((long)(FlowFlags.Active | FlowFlags.Mirror | FlowFlags.ReverseValid), L("flags"));
+        Assert.Equal((reverseIdx, 0xABCDL), ((int)L("reverse"), L("epoch")));
+        Assert.Equal(((long)(FlowFlags.Active | FlowFlags.ReverseValid | FlowFlags.ReverseHalf), idx, 0x0A00_0006UL),
+            (L("rflags"), (int)L("rreverse"), U("rsrc")));
         Assert.Equal(1L, L("gen"));
         Assert.Equal((7L, 3L, 6L, 4L, 1234L, 80L), (L("nh"), L("vrf"), L("proto"), L("fam"), L("sport"), L("dport")));
         Assert.Equal((0x0A00_0005UL, 0x0A00_0006UL), (U("src"), U("dst")));
         Assert.Equal(((long)FlowAction.Forward, 9L), (L("action"), L("mirror")));
         Assert.Equal((2L, 2000L, 1L, 1500L, 88L), (L("packets"), L("bytes"), L("mpackets"), L("mbytes"), L("last_seen")));
         Assert.Equal((4L, 400L), (L("rx_packets"), L("rx_bytes")));
-        Assert.Equal((5L, 1L), (L("drops"), L("created")));
+        Assert.Equal((5L, 500L, 6L, 7L, 700L, 8L), (L("mcopies"), L("mcopy_bytes"), L("flooded"), L("fcopies"), L("fcopy_bytes"), L("ffailures")));
+        Assert.Equal((5L, 2L), (L("drops"), L("created")));
+        Assert.Equal((2L, 74L), (L("batches"), L("batch_packets")));
     }
 }

@@ -101,9 +101,9 @@ public sealed class StatsRegionReaderTests : IDisposable
     {
         string path = _dir.File("stats");
         StatsRegion.Create(Small(path)).Dispose();
-        PatchUInt32(path, StatsLayout.VersionOffset, 3);
+        PatchUInt32(path, StatsLayout.VersionOffset, 99);
         var ex = Assert.Throws<InvalidDataException>(() => StatsRegionReader.Open(path));
-        Assert.Contains("layout version 3, this reader knows 2", ex.Message);
+        Assert.Contains($"layout version 99, this reader knows {StatsLayout.Version}", ex.Message);
     }
 
     [Fact]

@@ -27,9 +27,12 @@ public sealed class HotPathTests
         Assert.Equal(112, Off(ref e.MirroredPackets));
         Assert.Equal(144, Off(ref e.MirrorFailures));
         Assert.Equal(168, Off(ref e.LastSeenNs));
+        Assert.Equal(92, Off(ref e.PolicyEpoch));
         var m = new MirrorCounters();
         Assert.Equal(32, (int)Unsafe.ByteOffset(ref Unsafe.As<MirrorCounters, byte>(ref m), ref Unsafe.As<MirrorFailureCounts, byte>(ref m.Failures)));
         Assert.Equal(56, (int)Marshal.OffsetOf<InterfaceCounters>(nameof(InterfaceCounters.TxMirroredPackets)));
+        Assert.Equal(80, (int)Marshal.OffsetOf<InterfaceCounters>(nameof(InterfaceCounters.RxFloodedPackets)));
+        Assert.Equal(104, (int)Marshal.OffsetOf<InterfaceCounters>(nameof(InterfaceCounters.FloodCopyFailures)));
     }
 
     [Fact]
@@ -51,6 +54,10 @@ public sealed class HotPathTests
         var keys = Enumerable.Range(0, 32).Select(FlowTableTests.Key).ToArray();
         var hashes = new uint[32];
         var indices = new int[32];
+
+        var pairKey = FlowKey.IPv4(5, 2, 6, 0xC0A8_0001u, 0xC0A8_0002u, 1234, 80);
+        var pairReverse = pairKey.Reversed(6);
+        uint pairHash = pairKey.ComputeHash(), pairReverseHash = pairReverse.ComputeHash();
 
         long sink = 0;
         void Run()
@@ -76,6 +83,14 @@ public sealed class HotPathTests
             if (routes.TryLookupInet(1, IpFamily.IPv4, 0x0A01_0203, out uint r)) sink += r;
             if (routes.TryGetVrfForVni(100, out ushort vrf)) sink += vrf;
             flows.Age(3, 1_000_000, 64);
+            // A pair: inserted, found, re-decided, aged with the TCP close timeout, deleted together.
+            if (flows.TryInsertPair(pairKey, pairHash, pairReverse, pairReverseHash, 4, out int f, out int fr) == InsertResult.Inserted)
+            {
+                sink += flows.PartnerOf(f) + fr;
+                flows.SetPolicy(f, FlowAction.Drop, DropReason.PolicyDeny, 1, MirrorTable.None, 7);
+                flows.Age(5, 1_000_000, 10, 64);
+                flows.DeletePair(f);
+            }
         }
 
         for (int i = 0; i < 50; i++) Run(); // warm up (JIT, tiering, static constructors)
