@@ -10,7 +10,8 @@ namespace Mirroring.Agent.Analytics;
 /// (counters never go backwards); TCP flags ORed; the teardown time and the partner's uuid the last ones given; action,
 /// drop reason, mirror slots, analyzer names and node from the newest record (the later one on equal sample times); per
 /// mirror slot the largest sampled-out and not-selected counts, and the failures of the record with the most (with their reasons).</item>
-/// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters): a record sent again adds nothing.</item>
+/// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters): a record sent again adds nothing;
+/// in key order (flow uuid).</item>
 /// <item><see cref="CheckpointDeletes"/> then <see cref="CheckpointUpserts"/>: a flow torn down leaves the checkpoint;
 /// the newest record after its last teardown (if any) is saved, unless the store holds a newer one.</item>
 /// </list>
@@ -59,7 +60,8 @@ internal sealed class FlowStoreBatch
                 checkpoint[r.FlowUuid] = r;
             }
         }
-        return new FlowStoreBatch(order.Select(u => flows[u]).ToList(), samples, [.. torn], [.. checkpoint.Values]);
+        // Samples in key order: the key's B-tree is then filled leaf after leaf rather than at random (both stores).
+        return new FlowStoreBatch(order.Select(u => flows[u]).ToList(), [.. samples.OrderBy(r => r.FlowUuid)], [.. torn], [.. checkpoint.Values]);
     }
 
     private static void Validate(FlowRecord r)

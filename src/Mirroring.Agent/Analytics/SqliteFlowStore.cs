@@ -173,8 +173,8 @@ public sealed class SqliteFlowStore : IFlowStore
     {
         var batch = FlowStoreBatch.Prepare(records);
         using var tx = _connection.BeginTransaction();
-        ExecuteRows(tx, "flows", FlowStoreSql.FlowColumns, FlowStoreSql.FlowConflict("max", "min"), batch.Flows.Select(FlowStoreSql.FlowValues));
-        ExecuteRows(tx, "flow_samples", FlowStoreSql.SampleColumns, FlowStoreSql.SampleConflict, batch.Samples.Select(FlowStoreSql.SampleValues));
+        ExecuteRows(tx, "flows", FlowStoreSql.FlowColumns, FlowStoreSql.FlowConflict("max", "min", newest: false) + "\n" + FlowStoreSql.FlowNewestUpdate, batch.Flows);
+        ExecuteRows(tx, "flow_samples", FlowStoreSql.SampleColumns, FlowStoreSql.SampleConflict, batch.Samples);
         using (var dropState = _connection.CreateCommand())
         {
             dropState.Transaction = tx;
@@ -186,20 +186,23 @@ public sealed class SqliteFlowStore : IFlowStore
                 dropState.ExecuteNonQuery();
             }
         }
-        ExecuteRows(tx, "collector_state", FlowStoreSql.CheckpointColumns, FlowStoreSql.CheckpointConflict, batch.CheckpointUpserts.Select(FlowStoreSql.CheckpointValues));
+        ExecuteRows(tx, "collector_state", FlowStoreSql.CheckpointColumns, FlowStoreSql.CheckpointConflict, batch.CheckpointUpserts);
         tx.Commit();
     }
 
-    /// <summary>One prepared <c>INSERT ... VALUES (@column, ...)</c> plus its conflict rule, executed for each row.</summary>
-    private void ExecuteRows(SqliteTransaction tx, string table, IReadOnlyList<FlowStoreSql.Column> columns, string conflict, IEnumerable<object?[]> rows)
+    /// <summary>
+    /// One prepared <c>INSERT ... VALUES (@column, ...)</c> plus its conflict rule (and any statement after it on the same
+    /// parameters), executed for each row.
+    /// </summary>
+    private void ExecuteRows<T>(SqliteTransaction tx, string table, IReadOnlyList<FlowStoreSql.Column<T>> columns, string conflict, IEnumerable<T> rows)
     {
         using var cmd = _connection.CreateCommand();
         cmd.Transaction = tx;
         cmd.CommandText = FlowStoreSql.InsertValues(table, columns) + conflict;
         foreach (var c in columns) cmd.Parameters.Add(new SqliteParameter("@" + c.Name, null));
-        foreach (var values in rows)
+        foreach (var row in rows)
         {
-            for (int i = 0; i < values.Length; i++) cmd.Parameters[i].Value = Sqlite(values[i]);
+            for (int i = 0; i < columns.Count; i++) cmd.Parameters[i].Value = Sqlite(columns[i].Value(row));
             cmd.ExecuteNonQuery();
         }
     }

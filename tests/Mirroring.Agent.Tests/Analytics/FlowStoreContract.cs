@@ -95,6 +95,33 @@ public abstract partial class FlowStoreContract : IDisposable
     }
 
     [Fact]
+    public async Task A_later_record_changes_the_flows_mirror_slots_and_action_and_an_older_one_sent_after_it_does_not()
+    {
+        var r1 = Flow(7, packets: 10, bytes: 1000);
+        var r2 = Next(r1, 5, TimeSpan.FromSeconds(10)) with
+        {
+            MirrorIndex = 4, AnalyzerName = "an2", SecondaryMirrorIndex = 3, SecondaryAnalyzerName = "an1",
+            Action = FlowLogAction.Drop, DropReason = "Flow Action Drop",
+        };
+        await using (var store = Open())
+        {
+            await store.WriteAsync([r1]);
+            await store.WriteAsync([r2]); // the flow's row exists: its newest-record columns change
+            await store.WriteAsync([r1]); // late: nothing moves back
+        }
+        var row = Assert.Single(Open().Query(new FlowQuery()));
+        Assert.Equal(4, row.MirrorIndex);
+        Assert.Equal("an2", row.AnalyzerName);
+        Assert.Equal(3, row.SecondaryMirrorIndex);
+        Assert.Equal("an1", row.SecondaryAnalyzerName);
+        Assert.Equal(FlowLogAction.Drop, row.Action);
+        Assert.Equal("Flow Action Drop", row.DropReason);
+        Assert.Equal(15UL, row.Packets);
+        Assert.Equal(r2.SampleTime, row.LastSampleTime);
+        Assert.Single(Open().Query(new FlowQuery { Analyzer = "an2" }));
+    }
+
+    [Fact]
     public async Task Replaying_the_same_batch_twice_counts_each_sample_once()
     {
         var a = Flow(1);
