@@ -111,8 +111,10 @@ public abstract partial class FlowStoreContract
         Assert.Equal(Reasons(("rate_limited", 55), ("no_buffer", 5)), rows[Outcome(2, 0, 0).FlowUuid].MirrorFailures);
     }
 
-    [Fact]
-    public async Task A_version_2_store_is_upgraded_when_opened_to_write_keeping_its_rows_and_refused_read_only_until_then()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the first version 2 had node identity but no flow pairs
+    public async Task A_version_2_store_is_upgraded_when_opened_to_write_keeping_its_rows_and_refused_read_only_until_then(bool beforePairs)
     {
         await using (var store = Open())
             await store.WriteAsync([Flow(1)]);
@@ -133,15 +135,17 @@ public abstract partial class FlowStoreContract
                 drop.ExecuteNonQuery();
             }
             using var version = connection.CreateCommand();
-            version.CommandText = "UPDATE schema_info SET version = 2;";
+            version.CommandText = "UPDATE schema_info SET version = 2;" +
+                (beforePairs ? " DROP INDEX flows_reverse; ALTER TABLE flows DROP COLUMN reverse_flow_uuid;" : "");
             version.ExecuteNonQuery();
         }
 
         var e = Assert.Throws<FlowStoreRefusedException>(() => Open(FlowStoreAccess.ReadOnly));
         Assert.Contains("schema version 2; open it once read-write (an agent, replay --db or flows prune) to migrate it to 3", e.Message);
 
+        var partner = Flow(9).FlowUuid;
         await using (var store = Open())
-            await store.WriteAsync([Outcome(2, 10, 90, ("rate_limited", 1)) with { Packets = 101 }]);
+            await store.WriteAsync([Outcome(2, 10, 90, ("rate_limited", 1)) with { Packets = 101, ReverseFlowUuid = partner }]);
         Assert.Equal(3, Scalar("SELECT version FROM schema_info"));
         var rows = Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery()).ToDictionary(r => r.FlowUuid);
         Assert.Equal(2, rows.Count);
@@ -149,5 +153,6 @@ public abstract partial class FlowStoreContract
         Assert.Empty(rows[Flow(1).FlowUuid].MirrorFailures);
         Assert.Equal(90ul, rows[Outcome(2, 0, 0).FlowUuid].SampledOut);
         Assert.Equal(Reasons(("rate_limited", 1)), rows[Outcome(2, 0, 0).FlowUuid].MirrorFailures);
+        Assert.Equal(partner, rows[Outcome(2, 0, 0).FlowUuid].ReverseFlowUuid);
     }
 }
