@@ -46,7 +46,7 @@ public sealed class StatsRegionFixture : IDisposable
         flows.RecordMirrored(Forward, 0, 1500);
         flows.RecordMirrored(Forward, 0, 500);
         flows.RecordMirrored(Forward, 1, 1500);
-        flows.RecordMirrorFailure(Forward, 1);
+        flows.RecordMirrorFailure(Forward, 1, MirrorFailure.NexthopUnresolved);
         flows.RecordPacket(Reverse, 60, 1_200_000_000, 0x12);
 
         var d = FlowAttributes.Default;

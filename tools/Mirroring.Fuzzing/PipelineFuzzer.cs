@@ -6,6 +6,7 @@ using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports;
 using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
 using Mirroring.Host.Engine;
 using Mirroring.Host.Ports;
 using Mirroring.Traffic.Seeds;
@@ -34,7 +35,8 @@ public sealed record PipelineFuzzOptions
 /// After every batch: no exception, and the accounting holds — per interface, rx equals what was injected
 /// there and its drops never exceed it; tx, mirror copies and flood copies equal what each port's sink received; over
 /// all interfaces rx == tx + flooded + drops; the drop reasons add up to the interface drops (plus unknown ports); mirror
-/// entry packets add up to the copies sent; and per flow, mirrored packets never exceed the flow's packets.
+/// entry packets add up to the copies sent; and per flow, mirrored packets never exceed the flow's packets and each
+/// mirror slot accounts for every packet (mirrored + sampled out + failures).
 /// </summary>
 public static class PipelineFuzzer
 {
@@ -240,6 +242,15 @@ public static class PipelineFuzzer
                 return $"flow {index}: mirrored {e.MirroredPackets} / {e.SecondaryMirroredPackets} packets exceed its {e.Packets} packets";
             if (e.MirroredBytes > e.Bytes || e.SecondaryMirroredBytes > e.Bytes)
                 return $"flow {index}: mirrored {e.MirroredBytes} / {e.SecondaryMirroredBytes} bytes exceed its {e.Bytes} bytes";
+            // Every packet is mirrored, sampled out or a failure on each slot the flow has.
+            for (int slot = 0; slot < 2; slot++)
+            {
+                var counts = slot == 0 ? e.PrimaryMirror : e.SecondaryMirror;
+                ulong expected = e.SlotMirrorIndex(slot) == MirrorTable.None ? 0 : e.Packets;
+                if (counts.Accounted != expected)
+                    return $"flow {index}: slot {slot} accounts for {counts.Accounted} packets (mirrored {counts.Packets}, sampled out {counts.SampledOut}, " +
+                           $"failures {counts.TotalFailures}), the flow has {expected}";
+            }
         }
         return null;
     }

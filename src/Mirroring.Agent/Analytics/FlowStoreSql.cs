@@ -120,11 +120,74 @@ internal static class FlowStoreSql
         Column<FlowRow>.Integer("last_sample_time", r => FlowStoreBatch.ToUnixMs(r.LastSampleTime)),
         Column<FlowRow>.Text("node", r => r.Newest.Node),
         Column<FlowRow>.Uuid("reverse_flow_uuid", r => r.ReverseFlowUuid),
+        .. Outcomes<FlowRow>(r => r.Primary, r => r.Secondary),
+        Column<FlowRow>.Text("mirror_failure_reasons", r => r.Primary.FailuresJson),
+        Column<FlowRow>.Text("sec_mirror_failure_reasons", r => r.Secondary.FailuresJson),
     ];
 
     /// <summary>
-    /// The upsert rule of <c>flows</c>: identity stays as first written; totals only grow; flags OR; a teardown time
-    /// and the partner's uuid once set stay; the newest record's action, mirror slots and node win. <paramref name="max"/> and
+    /// What each mirror slot sampled out, failed and did not select (totals), from the slots <paramref name="primary"/>
+    /// and <paramref name="secondary"/> give: a flow row and a sample row both carry them.
+    /// </summary>
+    private static Column<T>[] Outcomes<T>(Func<T, MirrorSlotTotals> primary, Func<T, MirrorSlotTotals> secondary) =>
+    [
+        Column<T>.Integer("sampled_out", r => FlowStoreBatch.Counter(primary(r).SampledOut)),
+        Column<T>.Integer("sec_sampled_out", r => FlowStoreBatch.Counter(secondary(r).SampledOut)),
+        Column<T>.Integer("mirror_failures", r => FlowStoreBatch.Counter(primary(r).FailureTotal)),
+        Column<T>.Integer("sec_mirror_failures", r => FlowStoreBatch.Counter(secondary(r).FailureTotal)),
+        Column<T>.Integer("not_selected", r => FlowStoreBatch.Counter(primary(r).NotSelected)),
+        Column<T>.Integer("sec_not_selected", r => FlowStoreBatch.Counter(secondary(r).NotSelected)),
+    ];
+
+    /// <summary>The counter columns of <see cref="Outcomes{T}"/>: they only grow, like the totals.</summary>
+    private static readonly string[] OutcomeCounters = Outcomes<FlowRow>(r => r.Primary, r => r.Secondary).Select(c => c.Name).ToArray();
+
+    /// <summary>
+    /// The mirror outcome columns of schema version 3 (sampled out, failures and packets not selected per slot; the
+    /// failures by reason as a JSON object in <c>flows</c>), as column definitions for <c>flows</c> or <c>flow_samples</c>:
+    /// the same in the CREATE TABLE of either store and in <see cref="MigrationFrom2"/>. <paramref name="integer"/> is
+    /// the dialect's counter type.
+    /// </summary>
+    public static string OutcomeColumns(string table, string integer) => string.Join(",\n", OutcomeColumnList(table, integer));
+
+    /// <summary>
+    /// Schema version 2 to 3 in either dialect: the mirror outcome columns (rows written before get 0 and <c>{}</c>:
+    /// a store of version 2 had no sampling or rate limit to count). A version 2 store written before flow pairs (the
+    /// first version 2 had node identity only) also gets the partner's uuid column and its index, as version 1 does.
+    /// <paramref name="integer"/> and <paramref name="uuid"/> are the dialect's counter and uuid types.
+    /// </summary>
+    public static string MigrationFrom2(string integer, string uuid, bool hasReverseFlowUuid)
+    {
+        var statements = new[] { "flows", "flow_samples" }
+            .SelectMany(table => OutcomeColumnList(table, integer).Select(column => $"ALTER TABLE {table} ADD COLUMN {column};"))
+            .ToList();
+        if (!hasReverseFlowUuid)
+            statements.AddRange([$"ALTER TABLE flows ADD COLUMN reverse_flow_uuid {uuid};", "CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);"]);
+        return string.Join("\n", statements);
+    }
+
+    private static IEnumerable<string> OutcomeColumnList(string table, string integer)
+    {
+        foreach (var column in OutcomeCounters)
+            yield return $"{column} {integer} NOT NULL DEFAULT 0";
+        if (table != "flows") yield break;
+        yield return "mirror_failure_reasons text NOT NULL DEFAULT '{}'";
+        yield return "sec_mirror_failure_reasons text NOT NULL DEFAULT '{}'";
+    }
+
+    /// <summary>The refusal of a store of another schema version; an older one is upgraded by opening it read-write.</summary>
+    public static FlowStoreRefusedException VersionRefused(string store, object? version, int expected)
+    {
+        long? old = version is long or int ? Convert.ToInt64(version, System.Globalization.CultureInfo.InvariantCulture) : null;
+        return old >= 1 && old < expected
+            ? new FlowStoreRefusedException($"flow store {store}: schema version {old}; open it once read-write (an agent, replay --db or flows prune) to migrate it to {expected}")
+            : new FlowStoreRefusedException($"flow store {store}: schema version {version ?? "none"}, this agent knows version {expected}");
+    }
+
+    /// <summary>
+    /// The upsert rule of <c>flows</c>: identity stays as first written; totals only grow (sampled-out, failure and
+    /// not-selected counts too); the failure reasons go with the larger failure count; flags OR; a teardown time and the
+    /// partner's uuid once set stay; the newest record's action, mirror slots and node win. <paramref name="max"/> and
     /// <paramref name="min"/> are the dialect's two-argument functions (SQLite max/min, PostgreSQL GREATEST/LEAST).
     /// Without <paramref name="newest"/> the newest record's columns are left to <see cref="FlowNewestUpdate"/>.
     /// </summary>
@@ -140,13 +203,17 @@ internal static class FlowStoreSql
         var newer = $"{incoming}.last_sample_time >= flows.last_sample_time";
         var latest = NewestColumns.Select(c => $"{c} = CASE WHEN {newer} THEN {incoming}.{c} ELSE flows.{c} END");
         var grow = new[] { "bytes", "packets", "mirror_packets", "mirror_bytes", "sec_mirror_packets", "sec_mirror_bytes", "last_sample_time" }
-            .Select(c => $"{c} = {max}({incoming}.{c}, flows.{c})");
+            .Concat(OutcomeCounters).Select(c => $"{c} = {max}({incoming}.{c}, flows.{c})");
+        // The reasons go with the larger failure count (both are totals: the record with more failures is the later one).
+        var reasons = new[] { ("mirror_failure_reasons", "mirror_failures"), ("sec_mirror_failure_reasons", "sec_mirror_failures") }
+            .Select(c => $"{c.Item1} = CASE WHEN {incoming}.{c.Item2} >= flows.{c.Item2} THEN {incoming}.{c.Item1} ELSE flows.{c.Item1} END");
         return string.Join(",\n    ",
         [
             $"tcp_flags = {incoming}.tcp_flags | flows.tcp_flags",
             $"teardown_time = COALESCE({incoming}.teardown_time, flows.teardown_time)",
             $"reverse_flow_uuid = COALESCE({incoming}.reverse_flow_uuid, flows.reverse_flow_uuid)",
             .. grow,
+            .. reasons,
             .. newest ? latest : [],
             $"first_sample_time = {min}({incoming}.first_sample_time, flows.first_sample_time)",
         ]);
@@ -190,6 +257,7 @@ internal static class FlowStoreSql
         Column<FlowRecord>.Integer("diff_sec_mirror_packets", r => FlowStoreBatch.Counter(r.SecondaryMirrored.DiffPackets)),
         Column<FlowRecord>.Integer("diff_sec_mirror_bytes", r => FlowStoreBatch.Counter(r.SecondaryMirrored.DiffBytes)),
         Column<FlowRecord>.Boolean("teardown", r => r.TeardownTime is not null),
+        .. Outcomes<FlowRecord>(r => r.Mirrored, r => r.SecondaryMirrored),
     ];
 
     /// <summary>A sample is keyed by the flow and its cumulative counters: the same state sent again adds nothing.</summary>

@@ -280,6 +280,15 @@ public sealed class PostgresFlowStore : IFlowStore
         Execute(conn, $"SELECT pg_advisory_xact_lock({SchemaLockKey});", tx);
         if (Scalar(conn, "SELECT to_regclass('schema_info') IS NOT NULL;", tx) is true)
         {
+            if (Scalar(conn, "SELECT version FROM schema_info LIMIT 1;", tx) is 2)
+            {
+                // Version 2 had no mirror outcomes (sampled out, failures by reason): the statements SQLite runs too.
+                Execute(conn, FlowStoreSql.MigrationFrom2("bigint", "uuid", hasReverseFlowUuid: Scalar(conn, """
+                    SELECT count(*) FROM information_schema.columns
+                    WHERE table_schema = current_schema() AND table_name = 'flows' AND column_name = 'reverse_flow_uuid';
+                    """, tx) is > 0L), tx);
+                Execute(conn, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
+            }
             CheckVersion(conn, store, tx);
             tx.Commit();
             return;
@@ -302,7 +311,7 @@ public sealed class PostgresFlowStore : IFlowStore
     {
         var version = Scalar(conn, "SELECT version FROM schema_info LIMIT 1;", tx);
         if (version is not int v || v != SchemaVersion)
-            throw new FlowStoreRefusedException($"flow store {store}: schema version {version ?? "none"}, this agent knows version {SchemaVersion}");
+            throw FlowStoreSql.VersionRefused(store, version, SchemaVersion);
     }
 
     private static void Execute(NpgsqlConnection conn, string sql, NpgsqlTransaction? tx)
@@ -323,7 +332,7 @@ public sealed class PostgresFlowStore : IFlowStore
     /// uuid, counters and times (Unix milliseconds) as bigint, the sample's teardown as boolean. No foreign key from
     /// samples to flows: a batch writes both in one transaction, and the key would cost every insert a lookup.
     /// </summary>
-    public const string Schema = """
+    public static readonly string Schema = $$"""
         CREATE TABLE schema_info (version integer NOT NULL);
 
         CREATE TABLE flows (
@@ -356,7 +365,8 @@ public sealed class PostgresFlowStore : IFlowStore
             first_sample_time  bigint NOT NULL,
             last_sample_time   bigint NOT NULL,
             node               text NOT NULL DEFAULT '',
-            reverse_flow_uuid  uuid
+            reverse_flow_uuid  uuid,
+            {{FlowStoreSql.OutcomeColumns("flows", "bigint")}}
         ) WITH (fillfactor = 50);
         CREATE INDEX flows_analyzer ON flows (analyzer_name);
         CREATE INDEX flows_sec_analyzer ON flows (sec_analyzer_name);
@@ -383,6 +393,7 @@ public sealed class PostgresFlowStore : IFlowStore
             diff_sec_mirror_packets bigint NOT NULL,
             diff_sec_mirror_bytes   bigint NOT NULL,
             teardown                boolean NOT NULL,
+            {{FlowStoreSql.OutcomeColumns("flow_samples", "bigint")}},
             PRIMARY KEY (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes)
         );
         -- Samples arrive in time order: a BRIN index serves time ranges at a fraction of a B-tree's cost per insert.

@@ -20,11 +20,12 @@ public sealed record FlowCheckpoint(Guid FlowUuid, FlowTotals Totals, DateTimeOf
 /// (<c>flow_samples</c>) and the collectors' resume points per node (<c>collector_state</c>). docs/analytics.md has
 /// the schema. A batch is one transaction. Writing is exactly-once: a sample is keyed by the flow uuid and its
 /// cumulative counters, so a record sent again (after a restart of the agent or of the collector) adds nothing.
-/// The file is created with mode 0600; a file of schema version 1 (before node identity and flow pairs) is migrated on open.
+/// The file is created with mode 0600; a file of schema version 1 (before node identity and flow pairs) or 2 (before
+/// the mirror outcomes) is migrated when opened read-write.
 /// </summary>
 public sealed class SqliteFlowStore : IFlowStore
 {
-    public const int SchemaVersion = 2;
+    public const int SchemaVersion = 3;
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
@@ -78,10 +79,8 @@ public sealed class SqliteFlowStore : IFlowStore
         try
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;");
-            if (version is long old && old < SchemaVersion)
-                throw new FlowStoreRefusedException($"flow store {full}: schema version {old}; open it once read-write (an agent, replay --db or flows prune) to migrate it to {SchemaVersion}");
             if (version is not long v || v != SchemaVersion)
-                throw new FlowStoreRefusedException($"flow store {full}: schema version {version ?? "none"}, expected {SchemaVersion}");
+                throw FlowStoreSql.VersionRefused(full, version, SchemaVersion);
         }
         catch (SqliteException e)
         {
@@ -266,16 +265,19 @@ public sealed class SqliteFlowStore : IFlowStore
         if (hasInfo is long n && n > 0)
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;", tx);
-            if (version is 1L)
+            if (version is 1L or 2L)
             {
                 // Version 1 had no node identity and no pairs: rows written before keep node '' (checkpoints of '' serve
                 // any node) and have no partner.
-                Execute(connection, MigrationFrom1, tx);
+                if (version is 1L) Execute(connection, MigrationFrom1, tx);
+                // Version 2 had no mirror outcomes (sampled out, failures by reason): the shared statements add them.
+                Execute(connection, FlowStoreSql.MigrationFrom2("INTEGER", "TEXT",
+                    hasReverseFlowUuid: Scalar(connection, "SELECT count(*) FROM pragma_table_info('flows') WHERE name = 'reverse_flow_uuid';", tx) is > 0L), tx);
                 Execute(connection, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
             }
             else if (version is not long v || v != SchemaVersion)
             {
-                throw new FlowStoreRefusedException($"flow store {path}: schema version {version ?? "none"}, this agent writes version {SchemaVersion}");
+                throw FlowStoreSql.VersionRefused(path, version, SchemaVersion);
             }
             tx.Commit();
             return;
@@ -300,7 +302,7 @@ public sealed class SqliteFlowStore : IFlowStore
         """;
 
     /// <summary>The schema, as documented in docs/analytics.md. Times are Unix milliseconds (UTC).</summary>
-    public const string Schema = """
+    public static readonly string Schema = $$"""
         CREATE TABLE schema_info (version INTEGER NOT NULL);
 
         CREATE TABLE flows (
@@ -333,7 +335,8 @@ public sealed class SqliteFlowStore : IFlowStore
             first_sample_time  INTEGER NOT NULL,
             last_sample_time   INTEGER NOT NULL,
             node               TEXT NOT NULL DEFAULT '',
-            reverse_flow_uuid  TEXT
+            reverse_flow_uuid  TEXT,
+            {{FlowStoreSql.OutcomeColumns("flows", "INTEGER")}}
         );
         CREATE INDEX flows_analyzer ON flows (analyzer_name);
         CREATE INDEX flows_sec_analyzer ON flows (sec_analyzer_name);
@@ -360,6 +363,7 @@ public sealed class SqliteFlowStore : IFlowStore
             diff_sec_mirror_packets INTEGER NOT NULL,
             diff_sec_mirror_bytes   INTEGER NOT NULL,
             teardown                INTEGER NOT NULL,
+            {{FlowStoreSql.OutcomeColumns("flow_samples", "INTEGER")}},
             PRIMARY KEY (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes)
         ) WITHOUT ROWID;
         CREATE INDEX flow_samples_time ON flow_samples (sample_time, flow_uuid);

@@ -29,6 +29,8 @@ internal sealed class ParsedBase
 internal static class BaseConfigParser
 {
     public const int MaxVni = 16_777_215;
+    /// <summary>Largest <c>sample_rate</c>: one packet in a million per flow.</summary>
+    public const int MaxSampleRate = 1_000_000;
 
     public static ParsedBase Parse(YamlMappingNode root, ErrorSink errors)
     {
@@ -207,7 +209,7 @@ internal static class BaseConfigParser
         var ri = r.String("routing_instance", required: true);
         var udpPort = r.Int("udp_port", 0, 65535, rule: "UDP port range");
         var juniperHeader = r.Bool("juniper_header");
-        var nhMode = r.Enum("nh_mode", ("dynamic", NextHopMode.Dynamic), ("static", NextHopMode.Static)) ?? NextHopMode.Dynamic;
+        var nhMode = r.Enum("nh_mode", ("dynamic", NextHopMode.Dynamic), ("static", NextHopMode.Static), ("erspan", NextHopMode.Erspan)) ?? NextHopMode.Dynamic;
         StaticNhHeader? staticHeader = null;
         var headerReader = r.Mapping("static_nh_header");
         if (headerReader is not null)
@@ -218,13 +220,31 @@ internal static class BaseConfigParser
             headerReader.RejectUnknownFields();
             if (vtep is not null && vni is not null) staticHeader = new StaticNhHeader(vtep, vtepMac, vni.Value);
         }
+        ErspanConfig? erspan = null;
+        var erspanReader = r.Mapping("erspan");
+        if (erspanReader is not null)
+        {
+            var version = erspanReader.Int("version", 2, 3, required: true, rule: "ERSPAN versions (2 = type II, 3 = type III)");
+            var session = erspanReader.Int("session_id", 0, Mirroring.Wire.Headers.ErspanHeader.MaxSessionId, rule: "ERSPAN session id range");
+            erspanReader.RejectUnknownFields();
+            if (version is not null) erspan = new ErspanConfig(version.Value, session ?? 0);
+        }
         var nic = r.Bool("nic_assisted_mirroring") ?? false;
         var nicVlan = r.Int("nic_assisted_mirroring_vlan", 1, 4094, rule: "VLAN range");
+        var maxPacketLength = r.Int("max_packet_length", Dataplane.Tables.MirrorEntry.MinMaxPacketLength, 65535, rule: "max packet length range");
+        var sampleRate = r.Int("sample_rate", 1, MaxSampleRate, rule: "sample rate range (1 = every packet)");
+        var rateLimit = r.Int("rate_limit_pps", 1, (int)Dataplane.Tables.MirrorEntry.MaxRateLimitPps, rule: "rate limit range (leave it out for no limit)");
 
         if (name is null || ip is null || ri is null) return null;
-        // Unset juniper_header: true (the reference default) except with a static next hop, which never adds it.
+        // Unset juniper_header: true (the reference default) except with a static or ERSPAN next hop, which never add it.
         return new AnalyzerConfig(name, ip, mac, ri, udpPort is null or 0 ? AnalyzerConfig.DefaultUdpPort : udpPort.Value,
-            juniperHeader ?? nhMode != NextHopMode.Static, nhMode, staticHeader, nic, nicVlan);
+            juniperHeader ?? nhMode == NextHopMode.Dynamic, nhMode, staticHeader, nic, nicVlan)
+        {
+            MaxPacketLength = maxPacketLength,
+            SampleRate = sampleRate ?? 1,
+            RateLimitPps = rateLimit,
+            Erspan = erspan,
+        };
     }
 
     private static PolicyConfig? ParsePolicy(MappingReader r, ParsedBase parsed)

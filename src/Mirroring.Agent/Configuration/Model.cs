@@ -111,6 +111,8 @@ public enum NextHopMode
 {
     Dynamic,
     Static,
+    /// <summary>ERSPAN (type II or III) over GRE to <c>analyzer_ip_address</c>; <see cref="AnalyzerConfig.Erspan"/> says which.</summary>
+    Erspan,
 }
 
 /// <summary>The three mirror modes of the reference (section 1).</summary>
@@ -122,11 +124,15 @@ public enum MirrorMode
     DynamicWithoutJuniperHeader,
     /// <summary>Mode 3: original frame, VxLAN to a configured VTEP and VNI.</summary>
     Static,
+    /// <summary>ERSPAN type II or III: original frame in GRE to the analyzer IP (not in the reference vRouter).</summary>
+    Erspan,
 }
 
 /// <summary>
 /// An analyzer (Contrail <c>MirrorActionType</c>). <see cref="RoutingInstance"/> is <see cref="Fabric"/>
 /// or a virtual network name. <see cref="UdpPort"/> is never 0 (0/unset becomes 8099).
+/// The mirror controls (not in the reference): <see cref="MaxPacketLength"/> (null: whole frames), <see cref="SampleRate"/>
+/// (1: every packet of a flow), <see cref="RateLimitPps"/> (null: no limit), and the ERSPAN session of <c>nh_mode: erspan</c>.
 /// </summary>
 public sealed record AnalyzerConfig(
     string Name,
@@ -143,15 +149,30 @@ public sealed record AnalyzerConfig(
     public const string Fabric = "fabric";
     public const int DefaultUdpPort = 8099;
 
+    /// <summary>Copies carry at most this many bytes of the original frame (64..65535); null: the whole frame.</summary>
+    public int? MaxPacketLength { get; init; }
+    /// <summary>Per flow, the 1st, (N+1)th, (2N+1)th... packet is mirrored; 1 mirrors every packet.</summary>
+    public int SampleRate { get; init; } = 1;
+    /// <summary>At most this many copies per second for this analyzer, all workers together; null: no limit.</summary>
+    public int? RateLimitPps { get; init; }
+    /// <summary>The ERSPAN session of <c>nh_mode: erspan</c>; null otherwise.</summary>
+    public ErspanConfig? Erspan { get; init; }
+
     public bool IsInFabric => RoutingInstance == Fabric;
 
-    public MirrorMode Mode => NhMode == NextHopMode.Static
-        ? MirrorMode.Static
-        : JuniperHeader ? MirrorMode.DynamicWithJuniperHeader : MirrorMode.DynamicWithoutJuniperHeader;
+    public MirrorMode Mode => NhMode switch
+    {
+        NextHopMode.Static => MirrorMode.Static,
+        NextHopMode.Erspan => MirrorMode.Erspan,
+        _ => JuniperHeader ? MirrorMode.DynamicWithJuniperHeader : MirrorMode.DynamicWithoutJuniperHeader,
+    };
 }
 
 /// <summary>The VxLAN tunnel of a static next hop analyzer (mode 3).</summary>
 public sealed record StaticNhHeader(IPAddress VtepDstIp, MacAddress? VtepDstMac, int Vni);
+
+/// <summary>An ERSPAN session: <see cref="Version"/> 2 (type II, GRE 0x88BE) or 3 (type III, GRE 0x22EB), session id 0..1023.</summary>
+public sealed record ErspanConfig(int Version, int SessionId);
 
 /// <summary>A network policy: rules evaluated in order, first match wins.</summary>
 public sealed record PolicyConfig(string Name, IReadOnlyList<PolicyRule> Rules);

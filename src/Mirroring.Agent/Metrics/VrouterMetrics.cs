@@ -45,7 +45,8 @@ public sealed class VrouterMetrics : IDisposable
 
         Mirror("vrmirror.mirror.copies", Packets, "Copies handed to the mirror entry's nexthop", c => c.Packets);
         Mirror("vrmirror.mirror.original.bytes", Bytes, "Bytes of the original packets copied", c => c.OriginalBytes);
-        Mirror("vrmirror.mirror.sent.bytes", Bytes, "Bytes sent for the copies, with metadata and encapsulation", c => c.SentBytes);
+        Mirror("vrmirror.mirror.sent.bytes", Bytes, "Bytes sent for the copies, after truncation, with metadata and encapsulation", c => c.SentBytes);
+        Mirror("vrmirror.mirror.sampled.out", Packets, "Packets offered to the mirror entry and left out by its sample rate", c => c.SampledOut);
         _meter.CreateObservableCounter("vrmirror.mirror.failures", MirrorFailureMeasurements, Packets,
             "Packets that should have been mirrored and were not, by reason");
 

@@ -147,7 +147,14 @@ public sealed class DataplaneProgrammer
             var (nh, flags, vni, vlan) = MirrorNexthop(analyzer, nhId, config, routerId, vifByName, TunnelTo);
             if (!nh.IsValid) warnings.Add($"analyzer {analyzer.Name}: {nh.UnresolvedReason}; copies are counted as not mirrored until it resolves");
             nexthops.Add(nh);
-            mirrors.Add(new MirrorEntry(index, nhId, flags, vni, vlan, analyzer.Name));
+            mirrors.Add(new MirrorEntry(index, nhId, flags, vni, vlan, analyzer.Name)
+            {
+                MaxPacketLength = analyzer.MaxPacketLength ?? 0,
+                SampleRate = (uint)analyzer.SampleRate,
+                RateLimitPps = (uint)(analyzer.RateLimitPps ?? 0),
+                Erspan = analyzer.Erspan?.Version switch { 2 => ErspanType.TypeII, 3 => ErspanType.TypeIII, _ => ErspanType.None },
+                ErspanSessionId = (ushort)(analyzer.Erspan?.SessionId ?? 0),
+            });
         }
 
         // Write: nexthops first (mirror entries and routes point at them), then mirrors, interfaces, routes.
@@ -195,25 +202,29 @@ public sealed class DataplaneProgrammer
         switch (analyzer.Mode)
         {
             case MirrorMode.DynamicWithJuniperHeader:
+            case MirrorMode.Erspan:
             {
+                // An IP tunnel to the analyzer: UDP (Juniper header) or GRE (ERSPAN); the same addresses and routing.
+                bool erspan = analyzer.Mode == MirrorMode.Erspan;
+                var flags = erspan ? MirrorFlags.None : MirrorFlags.Dynamic;
                 var destination = ToIPv4(analyzer.AnalyzerIp);
                 var source = destination == routerId ? ProgrammingConstants.LinkLocalMirrorSource : routerId;
                 ushort port = (ushort)analyzer.UdpPort;
+                NexthopEntry ToAnalyzer(MacAddress mac, int outPort, uint via = 0) => erspan
+                    ? NexthopEntry.MirrorGre(nhId, source.Value, destination.Value, mac, outPort, via)
+                    : NexthopEntry.MirrorUdp(nhId, source.Value, destination.Value, port, mac, outPort, via);
                 if (analyzer.IsInFabric)
-                    return (NexthopEntry.MirrorUdp(nhId, source.Value, destination.Value, port, config.Vrouter.Fabric.GatewayMac, fabricVif), MirrorFlags.Dynamic, 0, 0);
+                    return (ToAnalyzer(config.Vrouter.Fabric.GatewayMac, fabricVif), flags, 0, 0);
 
                 // The analyzer is in an overlay network: on a local interface, or behind a remote VTEP.
                 var local = config.Interfaces.FirstOrDefault(i => i.VirtualNetwork == analyzer.RoutingInstance && i.Ip.Equals(analyzer.AnalyzerIp));
                 if (local is not null)
-                    return (NexthopEntry.MirrorUdp(nhId, source.Value, destination.Value, port, local.Mac, vifByName[local.Name]), MirrorFlags.Dynamic, 0, 0);
+                    return (ToAnalyzer(local.Mac, vifByName[local.Name]), flags, 0, 0);
                 var remote = config.RemoteEndpoints.FirstOrDefault(r => r.VirtualNetwork == analyzer.RoutingInstance && r.Ip.Equals(analyzer.AnalyzerIp));
                 if (remote is not null)
-                {
-                    uint via = tunnelTo(remote.VirtualNetwork, remote.Vtep, null, null);
-                    return (NexthopEntry.MirrorUdp(nhId, source.Value, destination.Value, port, remote.Mac, fabricVif, via), MirrorFlags.Dynamic, 0, 0);
-                }
-                return (NexthopEntry.Unresolved(nhId, NexthopKind.MirrorUdp,
-                    $"analyzer IP {analyzer.AnalyzerIp} is not a known endpoint of {analyzer.RoutingInstance}"), MirrorFlags.Dynamic, 0, 0);
+                    return (ToAnalyzer(remote.Mac, fabricVif, tunnelTo(remote.VirtualNetwork, remote.Vtep, null, null)), flags, 0, 0);
+                return (NexthopEntry.Unresolved(nhId, erspan ? NexthopKind.MirrorGre : NexthopKind.MirrorUdp,
+                    $"analyzer IP {analyzer.AnalyzerIp} is not a known endpoint of {analyzer.RoutingInstance}"), flags, 0, 0);
             }
             case MirrorMode.DynamicWithoutJuniperHeader:
             {

@@ -253,16 +253,24 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             SecondaryAnalyzerName = secondary is { } s ? AnalyzerName(descriptors, s) : null,
             Mirrored = primary is null
                 ? MirrorSlotTotals.Zero
-                : new MirrorSlotTotals(now.MirroredPackets, now.MirroredBytes,
-                    Delta(now.MirroredPackets, before.MirroredPackets), Delta(now.MirroredBytes, before.MirroredBytes)),
+                : WithOutcomes(new MirrorSlotTotals(now.MirroredPackets, now.MirroredBytes,
+                    Delta(now.MirroredPackets, before.MirroredPackets), Delta(now.MirroredBytes, before.MirroredBytes)), in e.PrimaryMirror),
             SecondaryMirrored = secondary is null
                 ? MirrorSlotTotals.Zero
-                : new MirrorSlotTotals(now.SecondaryMirroredPackets, now.SecondaryMirroredBytes,
+                : WithOutcomes(new MirrorSlotTotals(now.SecondaryMirroredPackets, now.SecondaryMirroredBytes,
                     Delta(now.SecondaryMirroredPackets, before.SecondaryMirroredPackets),
-                    Delta(now.SecondaryMirroredBytes, before.SecondaryMirroredBytes)),
+                    Delta(now.SecondaryMirroredBytes, before.SecondaryMirroredBytes)), in e.SecondaryMirror),
             SampleTime = sampleTime,
         };
     }
+
+    /// <summary>The slot's sampled-out packets, failures by reason and packets not selected (totals), next to its mirrored counts.</summary>
+    private static MirrorSlotTotals WithOutcomes(MirrorSlotTotals counters, in FlowMirrorSlot slot) => counters with
+    {
+        SampledOut = slot.SampledOut,
+        Failures = MirrorFailures.NonZeroByKey(in slot.Failures),
+        NotSelected = slot.NotSelected,
+    };
 
     private static (FlowLogAction Action, string? DropReason) ActionOf(in FlowEntry e) => e.Action switch
     {

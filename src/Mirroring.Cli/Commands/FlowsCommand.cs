@@ -99,7 +99,7 @@ internal static class FlowsCommand
         var vn = new Option<string?>("--vn") { Description = "Only flows whose source or destination virtual network is this one." };
         var since = new Option<string?>("--since") { Description = "Only flows with a record at or after this time: ISO-8601 (UTC when no offset) or relative (-10m, -2h, -1d)." };
         var until = new Option<string?>("--until") { Description = "Only flows with a record at or before this time (same forms as --since)." };
-        var mismatch = new Option<bool>("--mismatch") { Description = "Only mirrored flows whose mirrored packets or bytes differ from their packets or bytes, with the gap." };
+        var mismatch = new Option<bool>("--mismatch") { Description = "Only mirrored flows whose packets are not all accounted for (mirrored + sampled out + failures) or that had mirror failures, with the gap per reason." };
         var json = new Option<bool>("--json") { Description = "One JSON object per line instead of a table." };
         var limit = new Option<int?>("--limit") { Description = "At most this many flows (newest first)." };
         var pair = new Option<string?>("--pair") { Description = "The flow with this uuid and the other half of its pair (its reverse flow), side by side.", HelpName = "UUID" };
@@ -199,12 +199,20 @@ internal static class FlowsCommand
             w.WriteNumber("mirrored_bytes", r.MirroredBytes);
             NullableNumber(w, "packet_gap", r.PacketGap);
             NullableNumber(w, "byte_gap", r.ByteGap);
+            w.WriteNumber("sampled_out", r.SampledOut);
+            w.WriteNumber("not_selected", r.NotSelected);
+            Counts(w, "mirror_failures", r.MirrorFailures);
+            NullableNumber(w, "unaccounted_packets", r.UnaccountedPackets);
             NullableNumber(w, "secondary_mirror_index", r.SecondaryMirrorIndex);
             NullableString(w, "secondary_analyzer_name", r.SecondaryAnalyzerName);
             w.WriteNumber("secondary_mirrored_packets", r.SecondaryMirroredPackets);
             w.WriteNumber("secondary_mirrored_bytes", r.SecondaryMirroredBytes);
             NullableNumber(w, "secondary_packet_gap", r.SecondaryPacketGap);
             NullableNumber(w, "secondary_byte_gap", r.SecondaryByteGap);
+            w.WriteNumber("secondary_sampled_out", r.SecondarySampledOut);
+            w.WriteNumber("secondary_not_selected", r.SecondaryNotSelected);
+            Counts(w, "secondary_mirror_failures", r.SecondaryMirrorFailures);
+            NullableNumber(w, "secondary_unaccounted_packets", r.SecondaryUnaccountedPackets);
             w.WriteString("first_sample_time", r.FirstSampleTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
             w.WriteString("last_sample_time", r.LastSampleTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
             w.WriteNumber("window_samples", r.WindowSamples);
@@ -227,7 +235,7 @@ internal static class FlowsCommand
         var header = new List<string>
         {
             "NODE", "FLOW", "DIR", "SOURCE", "DESTINATION", "PROTO", "SOURCE VN", "DEST VN", "ACTION", "MIRROR",
-            "PACKETS", "MIRRORED", "GAP", "BYTES", "MIRRORED B", "GAP B", "STATE", "LAST SAMPLE",
+            "PACKETS", "MIRRORED", "GAP", "SAMPLED OUT", "FAILURES", "BYTES", "MIRRORED B", "GAP B", "STATE", "LAST SAMPLE",
         };
         if (windowed) header.AddRange(["WIN PACKETS", "WIN MIRRORED"]);
         var table = new List<string[]> { header.ToArray() };
@@ -250,6 +258,8 @@ internal static class FlowsCommand
                 Num(r.Packets),
                 r.MirrorIndex is null ? "-" : Num(r.MirroredPackets),
                 r.PacketGap is { } pg ? pg.ToString(CultureInfo.InvariantCulture) : "-",
+                r.MirrorIndex is null ? "-" : Num(r.SampledOut),
+                FailuresText(r),
                 Num(r.Bytes),
                 r.MirrorIndex is null ? "-" : Num(r.MirroredBytes),
                 r.ByteGap is { } bg ? bg.ToString(CultureInfo.InvariantCulture) : "-",
@@ -263,7 +273,7 @@ internal static class FlowsCommand
         foreach (var line in table)
             for (int i = 0; i < line.Length; i++)
                 widths[i] = Math.Max(widths[i], line[i].Length);
-        var numeric = new HashSet<string> { "PACKETS", "MIRRORED", "GAP", "BYTES", "MIRRORED B", "GAP B", "WIN PACKETS", "WIN MIRRORED" };
+        var numeric = new HashSet<string> { "PACKETS", "MIRRORED", "GAP", "SAMPLED OUT", "BYTES", "MIRRORED B", "GAP B", "WIN PACKETS", "WIN MIRRORED" };
         var sb = new StringBuilder();
         foreach (var line in table)
         {
@@ -320,6 +330,33 @@ internal static class FlowsCommand
     }
 
     private static string Num(ulong v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Where the gap went, per reason: "rate_limited=3 no_buffer=1", "unaccounted=2" when packets are missing from every
+    /// counter, and the secondary slot's after "2nd:"; "0" when nothing failed, "-" without a mirror index.
+    /// </summary>
+    private static string FailuresText(FlowQueryRow r)
+    {
+        static string Slot(IReadOnlyDictionary<string, ulong> failures, long? unaccounted, ulong notSelected)
+        {
+            var parts = failures.Select(kv => $"{kv.Key}={kv.Value}").ToList();
+            if (unaccounted is { } u && u != 0) parts.Add($"unaccounted={u}");
+            var text = parts.Count == 0 ? "0" : string.Join(' ', parts);
+            // Not a failure: the packets before a reload selected the flow, shown so the row still adds up.
+            return notSelected == 0 ? text : $"{text} (not_selected={notSelected})";
+        }
+        if (r.MirrorIndex is null) return "-";
+        var text = Slot(r.MirrorFailures, r.UnaccountedPackets, r.NotSelected);
+        return r.SecondaryMirrorIndex is null ? text
+            : $"{text}; 2nd: {Slot(r.SecondaryMirrorFailures, r.SecondaryUnaccountedPackets, r.SecondaryNotSelected)}";
+    }
+
+    private static void Counts(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, ulong> counts)
+    {
+        w.WriteStartObject(name);
+        foreach (var (key, value) in counts) w.WriteNumber(key, value);
+        w.WriteEndObject();
+    }
 
     private static string Endpoint(System.Net.IPAddress ip, ushort port) =>
         ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]:{port}" : $"{ip}:{port}";

@@ -91,9 +91,9 @@ internal static class ReplayCommand
 
         if (s.Mirrors.Count > 0)
         {
-            var mirrors = new Table().Title("mirror entries").AddColumns("index", "analyzer", "flags", "vni", "copies", "original bytes", "bytes sent", "failures");
+            var mirrors = new Table().Title("mirror entries").AddColumns("index", "analyzer", "flags", "vni", "copies", "original bytes", "bytes sent", "sampled out", "failures");
             foreach (var m in s.Mirrors)
-                mirrors.AddRow($"{m.Index}", Markup.Escape(m.Analyzer), m.Flags, $"{m.Vni}", $"{m.Packets}", $"{m.OriginalBytes}", $"{m.SentBytes}",
+                mirrors.AddRow($"{m.Index}", Markup.Escape(m.Analyzer), m.Flags, $"{m.Vni}", $"{m.Packets}", $"{m.OriginalBytes}", $"{m.SentBytes}", $"{m.SampledOut}",
                     m.Failures.Count == 0 ? "0" : Markup.Escape(string.Join(", ", m.Failures.Select(f => $"{f.Key}: {f.Value}"))));
             AnsiConsole.Write(mirrors);
         }
@@ -101,7 +101,7 @@ internal static class ReplayCommand
         var f = s.Flows;
         AnsiConsole.MarkupLine($"flows: {f.Created} created, {f.Active} active ({f.Pairs} pairs), {f.Deleted} deleted, {f.Overflowed} overflowed, {f.FailedInserts} failed inserts; {f.Packets} packets");
         AnsiConsole.MarkupLine($"mirrored flows: {f.MirroredFlows}: mirrored {f.MirroredPackets} of {f.ExpectedMirroredPackets} packets and {f.MirroredBytes} of {f.ExpectedMirroredBytes} bytes " +
-                               $"(once per mirror slot), {f.MirrorFailures} mirror failures");
+                               $"(once per mirror slot), {f.MirrorSampledOut} sampled out, {f.MirrorFailures} mirror failures");
         if (s.Drops.Count > 0)
             AnsiConsole.MarkupLine("drops: " + Markup.Escape(string.Join(", ", s.Drops.Select(d => $"{d.Key}: {d.Value}"))));
         var t = s.Totals;

@@ -40,6 +40,11 @@ public sealed unsafe partial class PipelineWorker
     private ushort _ipIdentification;
     /// <summary>The flow whose write section <see cref="ApplyFlow"/> holds open while it mirrors (-1: none).</summary>
     private int _flowSection = -1;
+    /// <summary>Per mirror index: packets port mirrors offered to the entry on this worker (their sampling has no flow to count on).</summary>
+    private readonly ulong[] _portMirrorOffers = new ulong[256];
+    /// <summary>Per mirror index: ERSPAN copies this worker made (their GRE sequence numbers).</summary>
+    private readonly uint[] _erspanCopies = new uint[256];
+    private readonly CopyRateLimiter _rateLimiter;
 
     /// <param name="sinks">Per vif index, where that port's transmitted frames go (null: the port has no output).</param>
     public PipelineWorker(VrouterDataplane dataplane, int workerId, IReadOnlyList<IPacketSink?> sinks)
@@ -54,6 +59,7 @@ public sealed unsafe partial class PipelineWorker
         _sinks = new IPacketSink?[dataplane.Region.MaxInterfaces];
         for (int i = 0; i < sinks.Count && i < _sinks.Length; i++) _sinks[i] = sinks[i];
         _batch = new BatchCounters(dataplane.Region.MaxInterfaces);
+        _rateLimiter = new CopyRateLimiter(workerId, dataplane.Region.WorkerCount);
         _rx = new Frame[batch];
         _parsed = new ParsedPacket[batch];
         _work = new PacketWork[batch];
@@ -159,7 +165,8 @@ public sealed unsafe partial class PipelineWorker
             }
 
             // Port mirroring sees every frame the interface received, before anything else looks at it.
-            if (vif.MirrorsRx && MirrorCopy(vif.MirrorIndex, in frame, frame.Offset, frame.Length, vif.RxMirrorMetadata.Span, L2Hash(frame.Offset), -1, 0))
+            if (vif.MirrorsRx && MirrorCopy(vif.MirrorIndex, in frame, frame.Offset, frame.Length, vif.RxMirrorMetadata.Span, L2Hash(frame.Offset), -1, 0,
+                    vif.Index, egress: false))
                 vifCounters.RxMirroredPackets++;
 
             if (PacketParser.Parse(Memory.Span(frame.Offset, frame.Length), out _parsed[i]) != ParseStatus.Ok)

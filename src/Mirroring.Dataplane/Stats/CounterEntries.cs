@@ -83,46 +83,32 @@ public struct InterfaceCounters : ISummedCounters<InterfaceCounters>
     }
 }
 
-/// <summary>Failure counts of one mirror entry, indexed by <see cref="MirrorFailure"/>.</summary>
-[InlineArray(MirrorCounters.FailureSlots)]
-public struct MirrorFailureCounts
-{
-    private ulong _element0;
-}
-
 /// <summary>
 /// Counters of one mirror entry (index 0..254), 128 bytes, in a worker's mirror counter block.
 /// <see cref="Sequence"/> is the entry's seqlock. Summed snapshots have <see cref="Sequence"/> 0.
+/// Every packet offered to the entry (by a flow slot or a port mirror) is counted exactly once: as a copy
+/// (<see cref="Packets"/>), as <see cref="SampledOut"/>, or as a failure by reason.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = Size)]
 public struct MirrorCounters : ISummedCounters<MirrorCounters>
 {
     public const int Size = 128;
-    /// <summary>Room for failure reasons; <see cref="MirrorFailures.Count"/> are defined.</summary>
-    public const int FailureSlots = 12;
 
     public uint Sequence;
     public uint Reserved;
     /// <summary>Copies handed to the mirror nexthop.</summary>
     public ulong Packets;
-    /// <summary>Length of the original packets copied (same measure as flow bytes).</summary>
+    /// <summary>Length of the original packets copied (same measure as flow bytes; before truncation).</summary>
     public ulong OriginalBytes;
-    /// <summary>Bytes actually sent: copy plus metadata and encapsulation.</summary>
+    /// <summary>Bytes actually sent: the copy (after truncation) plus metadata and encapsulation.</summary>
     public ulong SentBytes;
+    /// <summary>Packets the entry's <c>sample_rate</c> left out (not failures).</summary>
+    public ulong SampledOut;
     /// <summary>Packets that should have been mirrored and were not, by <see cref="MirrorFailure"/>.</summary>
     public MirrorFailureCounts Failures;
 
     /// <summary>Sum of all failure reasons.</summary>
-    public readonly ulong TotalFailures
-    {
-        get
-        {
-            ulong sum = 0;
-            ReadOnlySpan<ulong> f = Failures;
-            foreach (var v in f) sum += v;
-            return sum;
-        }
-    }
+    public readonly ulong TotalFailures => Failures.Total;
 
     /// <summary>Adds every counter of <paramref name="other"/> (not the sequence).</summary>
     public void Add(in MirrorCounters other)
@@ -130,7 +116,8 @@ public struct MirrorCounters : ISummedCounters<MirrorCounters>
         Packets += other.Packets;
         OriginalBytes += other.OriginalBytes;
         SentBytes += other.SentBytes;
-        for (int i = 0; i < FailureSlots; i++) Failures[i] += other.Failures[i];
+        SampledOut += other.SampledOut;
+        for (int i = 0; i < MirrorFailures.Capacity; i++) Failures[i] += other.Failures[i];
     }
 }
 

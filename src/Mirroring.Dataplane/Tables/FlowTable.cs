@@ -395,12 +395,8 @@ public sealed unsafe class FlowTable : IDisposable
         e.PolicyEpoch = 0;
         e.Packets = 0;
         e.Bytes = 0;
-        e.MirroredPackets = 0;
-        e.MirroredBytes = 0;
-        e.SecondaryMirroredPackets = 0;
-        e.SecondaryMirroredBytes = 0;
-        e.MirrorFailures = 0;
-        e.SecondaryMirrorFailures = 0;
+        e.PrimaryMirror = default;
+        e.SecondaryMirror = default;
         e.FirstSeenNs = nowNs;
         e.LastSeenNs = nowNs;
         uint keep = (uint)(Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Linked);
@@ -507,27 +503,21 @@ public sealed unsafe class FlowTable : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void RecordMirroredInSection(ref FlowEntry e, int slot, int bytes)
     {
-        if (slot == 0)
-        {
-            e.MirroredPackets++;
-            e.MirroredBytes += (ulong)(uint)bytes;
-        }
-        else
-        {
-            e.SecondaryMirroredPackets++;
-            e.SecondaryMirroredBytes += (ulong)(uint)bytes;
-        }
+        ref FlowMirrorSlot s = ref e.Slot(slot);
+        s.Packets++;
+        s.Bytes += (ulong)(uint)bytes;
     }
 
     /// <summary><see cref="RecordMirrorFailure"/> inside the caller's write section.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void RecordMirrorFailureInSection(ref FlowEntry e, int slot)
-    {
-        if (slot == 0) e.MirrorFailures++;
-        else e.SecondaryMirrorFailures++;
-    }
+    internal static void RecordMirrorFailureInSection(ref FlowEntry e, int slot, MirrorFailure failure) =>
+        e.Slot(slot).Failures[(int)failure]++;
 
-    /// <summary>Prefetches the counter lines (second and third) of an entry about to be counted.</summary>
+    /// <summary><see cref="RecordSampledOut"/> inside the caller's write section.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RecordSampledOutInSection(ref FlowEntry e, int slot) => e.Slot(slot).SampledOut++;
+
+    /// <summary>Prefetches the counter lines of an entry about to be counted: packets (second line) and the primary mirror slot (third).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void PrefetchCounters(int index)
     {
@@ -538,34 +528,32 @@ public sealed unsafe class FlowTable : IDisposable
     }
 
     /// <summary>Counts one mirrored copy on mirror slot 0 (primary) or 1 (secondary); bytes = original packet length.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void RecordMirrored(int index, int slot, int bytes)
     {
         if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
-        if (slot == 0)
-        {
-            e.MirroredPackets++;
-            e.MirroredBytes += (ulong)(uint)bytes;
-        }
-        else
-        {
-            e.SecondaryMirroredPackets++;
-            e.SecondaryMirroredBytes += (ulong)(uint)bytes;
-        }
+        RecordMirroredInSection(ref e, slot, bytes);
         EndWriteCore(ref e, s);
     }
 
-    /// <summary>Counts a packet that should have been mirrored on <paramref name="slot"/> (0 / 1) and was not.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void RecordMirrorFailure(int index, int slot)
+    /// <summary>Counts a packet that should have been mirrored on <paramref name="slot"/> (0 / 1) and was not, and why.</summary>
+    public void RecordMirrorFailure(int index, int slot, MirrorFailure failure)
+    {
+        if ((uint)index >= (uint)Capacity || (uint)failure >= MirrorFailures.Capacity) return; // ignored, never throws
+        ref FlowEntry e = ref Entry(index);
+        uint s = BeginWriteCore(ref e);
+        RecordMirrorFailureInSection(ref e, slot, failure);
+        EndWriteCore(ref e, s);
+    }
+
+    /// <summary>Counts a packet of the flow that slot <paramref name="slot"/>'s sample rate left out.</summary>
+    public void RecordSampledOut(int index, int slot)
     {
         if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
-        if (slot == 0) e.MirrorFailures++;
-        else e.SecondaryMirrorFailures++;
+        RecordSampledOutInSection(ref e, slot);
         EndWriteCore(ref e, s);
     }
 
@@ -591,7 +579,8 @@ public sealed unsafe class FlowTable : IDisposable
     /// <summary>
     /// Rewrites what the policies decided for a flow (action, drop reason, mirror indices, the Mirror flag) and the epoch
     /// they were evaluated under, leaving its addresses, interface, counters and other flags alone: re-evaluation after
-    /// the configuration changed.
+    /// the configuration changed. A mirror slot that gets a mirror index here counts the packets the flow passed without
+    /// one as <see cref="FlowMirrorSlot.NotSelected"/>, so that the slot still accounts for every packet of the flow.
     /// </summary>
     public void SetPolicy(int index, FlowAction action, DropReason dropReason, byte mirrorIndex, byte secondaryMirrorIndex, uint policyEpoch)
     {
@@ -600,11 +589,21 @@ public sealed unsafe class FlowTable : IDisposable
         uint s = BeginWriteCore(ref e);
         e.Action = action;
         e.DropReason = dropReason;
+        if (e.MirrorIndex == MirrorTable.None && mirrorIndex != MirrorTable.None) CountNotSelected(ref e, 0);
+        if (e.SecondaryMirrorIndex == MirrorTable.None && secondaryMirrorIndex != MirrorTable.None) CountNotSelected(ref e, 1);
         e.MirrorIndex = mirrorIndex;
         e.SecondaryMirrorIndex = secondaryMirrorIndex;
         e.PolicyEpoch = policyEpoch;
         EndWriteCore(ref e, s);
         SetSettableFlags(ref e, (FlowFlags)((uint)Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Ingress), mirrorIndex, secondaryMirrorIndex);
+    }
+
+    /// <summary>The packets of the flow that slot <paramref name="slot"/>, about to get a mirror index, has not accounted for (passed while it had none).</summary>
+    private static void CountNotSelected(ref FlowEntry e, int slot)
+    {
+        ref FlowMirrorSlot s = ref e.Slot(slot);
+        ulong accounted = s.Accounted;
+        if (e.Packets > accounted) s.NotSelected += e.Packets - accounted;
     }
 
     /// <summary>Sets <see cref="FlowFlags.Ingress"/> from <paramref name="wanted"/> and <see cref="FlowFlags.Mirror"/> from the mirror indices (CAS, state bits kept).</summary>

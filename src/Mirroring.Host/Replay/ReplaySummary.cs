@@ -13,18 +13,19 @@ public sealed record InterfaceSummary(
 
 public sealed record MirrorSummary(
     int Index, string Analyzer, string Flags, uint Nexthop, uint Vni, ushort Vlan,
-    ulong Packets, ulong OriginalBytes, ulong SentBytes, IReadOnlyDictionary<string, ulong> Failures);
+    ulong Packets, ulong OriginalBytes, ulong SentBytes, ulong SampledOut, IReadOnlyDictionary<string, ulong> Failures);
 
 /// <summary>
 /// Flow table counts (entries: a pair is two), active pairs, and over active flows with mirror indices: what should
 /// have been mirrored (each flow's packets and bytes once per mirror slot it has) against what was (mirrored packets
-/// and bytes over all slots).
+/// and bytes over all slots), what the analyzers' sample rates left out and the failures; per slot, packets = mirrored
+/// + sampled out + failures.
 /// </summary>
 public sealed record FlowSummary(
     long Created, long Deleted, long Overflowed, long FailedInserts, long Active,
     ulong Packets, ulong Bytes,
     int MirroredFlows, ulong ExpectedMirroredPackets, ulong ExpectedMirroredBytes,
-    ulong MirroredPackets, ulong MirroredBytes, ulong MirrorFailures, int Pairs = 0);
+    ulong MirroredPackets, ulong MirroredBytes, ulong MirrorFailures, ulong MirrorSampledOut, int Pairs = 0);
 
 /// <summary>
 /// Totals over all ports. <see cref="Balanced"/>: every received frame was transmitted, flooded or dropped with a reason
@@ -84,17 +85,17 @@ public sealed record ReplaySummary(
         {
             var c = mirrorCounters[i];
             bool configured = mirrors.TryGet(i, out var entry);
-            if (!configured && c.Packets == 0 && c.TotalFailures == 0) continue;
+            if (!configured && c.Packets == 0 && c.SampledOut == 0 && c.TotalFailures == 0) continue;
             var failures = new SortedDictionary<string, ulong>();
-            for (int f = 0; f < MirrorFailures.Count; f++)
-                if (c.Failures[f] != 0) failures[((MirrorFailure)f).DisplayName()] = c.Failures[f];
+            foreach (var f in MirrorFailures.All())
+                if (c.Failures[(int)f] != 0) failures[f.DisplayName()] = c.Failures[(int)f];
             mirrorSummaries.Add(new MirrorSummary(i, entry?.AnalyzerName ?? "(deleted)", entry?.FlagsText ?? "",
-                entry?.NexthopId ?? 0, entry?.Vni ?? 0, entry?.Vlan ?? 0, c.Packets, c.OriginalBytes, c.SentBytes, failures));
+                entry?.NexthopId ?? 0, entry?.Vni ?? 0, entry?.Vlan ?? 0, c.Packets, c.OriginalBytes, c.SentBytes, c.SampledOut, failures));
         }
 
         var table = reader.ReadFlowTableCounters();
         int mirroredFlows = 0, pairs = 0;
-        ulong packets = 0, bytes = 0, expectedPackets = 0, expectedBytes = 0, mirroredPackets = 0, mirroredBytes = 0, mirrorFailures = 0;
+        ulong packets = 0, bytes = 0, expectedPackets = 0, expectedBytes = 0, mirroredPackets = 0, mirroredBytes = 0, mirrorFailures = 0, sampledOut = 0;
         foreach (var flow in reader.ReadActiveFlows())
         {
             var e = flow.Entry;
@@ -109,9 +110,10 @@ public sealed record ReplaySummary(
             mirroredPackets += e.MirroredPackets + e.SecondaryMirroredPackets;
             mirroredBytes += e.MirroredBytes + e.SecondaryMirroredBytes;
             mirrorFailures += e.MirrorFailures + e.SecondaryMirrorFailures;
+            sampledOut += e.PrimaryMirror.SampledOut + e.SecondaryMirror.SampledOut;
         }
         var flows = new FlowSummary(table.Created, table.Deleted, table.Overflowed, table.FailedInserts, table.Active,
-            packets, bytes, mirroredFlows, expectedPackets, expectedBytes, mirroredPackets, mirroredBytes, mirrorFailures, pairs);
+            packets, bytes, mirroredFlows, expectedPackets, expectedBytes, mirroredPackets, mirroredBytes, mirrorFailures, sampledOut, pairs);
 
         var dropsByReason = new SortedDictionary<string, ulong>();
         foreach (var reason in DropReasons.All())

@@ -12,7 +12,7 @@ namespace Mirroring.Agent.Tests.Analytics;
 /// node, aged flows kept, query filters, --mismatch, node filter, prune. One suite, run against SQLite and PostgreSQL by
 /// the two classes below; each test gets a new store (a new file, a new database).
 /// </summary>
-public abstract class FlowStoreContract : IDisposable
+public abstract partial class FlowStoreContract : IDisposable
 {
     private readonly List<IFlowStore> _opened = [];
 
@@ -21,6 +21,9 @@ public abstract class FlowStoreContract : IDisposable
 
     /// <summary>A connection to the store's database that does not go through the store (for checking what is in it).</summary>
     protected abstract DbConnection Connect();
+
+    /// <summary>Like <see cref="Connect"/>, but allowed to change the database (to make an older store of it).</summary>
+    protected virtual DbConnection ConnectToChange() => Connect();
 
     protected IFlowStore Open(FlowStoreAccess access = FlowStoreAccess.ReadWrite)
     {
@@ -45,10 +48,10 @@ public abstract class FlowStoreContract : IDisposable
     }
 
     [Fact]
-    public void New_store_has_schema_version_2()
+    public void New_store_has_schema_version_3()
     {
         Open();
-        Assert.Equal(2, Scalar("SELECT version FROM schema_info"));
+        Assert.Equal(3, Scalar("SELECT version FROM schema_info"));
     }
 
     [Fact]
@@ -455,6 +458,8 @@ public sealed class SqliteFlowStoreContract : FlowStoreContract
     protected override string Db => _path;
 
     protected override DbConnection Connect() => new SqliteConnection($"Data Source={_path};Mode=ReadOnly;Pooling=False");
+
+    protected override DbConnection ConnectToChange() => new SqliteConnection($"Data Source={_path};Pooling=False");
 
     public override void Dispose()
     {

@@ -70,7 +70,7 @@ public sealed class IpfixOracleTests : IDisposable
         var pcap = await CaptureOnLoopback(port, 2, async () =>
         {
             await using var exporter = IpfixExporter.ToUdp(new IPEndPoint(IPAddress.Loopback, port),
-                new IpfixExporterOptions { ObservationDomainId = 77 });
+                new IpfixExporterOptions { ObservationDomainId = 77, MaxMessageSize = 2000 });
             await exporter.WriteAsync([v4, v6]);
             await exporter.WriteAsync([later]);
         });
@@ -91,8 +91,9 @@ public sealed class IpfixOracleTests : IDisposable
         Assert.Equal(["6,17", $"{v4.SourcePort},{v6.SourcePort}", "443,53", "0x0012,0x0000"], first[8..12]);
         Assert.Equal(["45,45", "4560,4560", "321,321", "123456,123456"], first[12..16]);
         Assert.Equal(["0,0", "127.0.0.1,127.0.0.1", "2,1", "tap-web1,tap-web1"], first[16..20]);
-        // Each of the four templates names 17 enterprise fields, each with PEN 2636.
-        Assert.Equal(Enumerable.Repeat("2636", 68), first[20].Split(','));
+        // Each of the four templates names 25 enterprise fields, each with PEN 2636.
+        Assert.Equal(Enumerable.Repeat("2636", 4 * MirroringIe.Elements.Count), first[20].Split(','));
+        Assert.Equal(25, MirroringIe.Elements.Count);
 
         var second = fields[1].Split('|');
         Assert.Equal(["10", "77", "2", ""], second[..4]);
@@ -119,11 +120,19 @@ public sealed class IpfixOracleTests : IDisposable
             (MirroringIe.SecondaryMirroredOctetTotalCount, Hex(123456, 8)),
             (MirroringIe.SecondaryMirroredPacketDeltaCount, Hex(45, 8)),
             (MirroringIe.SecondaryMirroredOctetDeltaCount, Hex(4560, 8)),
+            (MirroringIe.SampledOutPacketTotalCount, Hex(1, 8)),
+            (MirroringIe.SecondarySampledOutPacketTotalCount, Hex(0, 8)),
+            (MirroringIe.MirrorFailurePacketTotalCount, Hex(1, 8)),
+            (MirroringIe.SecondaryMirrorFailurePacketTotalCount, Hex(0, 8)),
+            (MirroringIe.NotSelectedPacketTotalCount, Hex(0, 8)),
+            (MirroringIe.SecondaryNotSelectedPacketTotalCount, Hex(0, 8)),
             (MirroringIe.SourceVnName, Utf8Hex("default-domain:demo:red")),
             (MirroringIe.DestinationVnName, Utf8Hex("default-domain:demo:blue")),
             // The empty drop reason (32014) has no value to show.
             (MirroringIe.AnalyzerName, Utf8Hex("an1")),
             (MirroringIe.SecondaryAnalyzerName, Utf8Hex("an2")),
+            (MirroringIe.MirrorFailureReasons, Utf8Hex("{\"rate_limited\":1}")),
+            (MirroringIe.SecondaryMirrorFailureReasons, Utf8Hex("{}")),
         };
         Assert.Equal(v4Expected, entries.Take(v4Expected.Length).Select(e => (e.Type, e.Hex)));
         var v6Entries = entries.Skip(v4Expected.Length).TakeWhile(e => e.Type != MirroringIe.FlowUuid || e.Hex != Convert.ToHexStringLower(later.FlowUuid.ToByteArray(bigEndian: true))).ToList();
@@ -154,7 +163,7 @@ public sealed class IpfixOracleTests : IDisposable
 
         var templates = ExternalTool.Run("ipfixDump", "--in", file, "--templates").EnsureSuccess("ipfixDump --templates").StdOut;
         foreach (var tid in new[] { "256", "257", "258", "259" })
-            Assert.Contains($"tid:   {tid} (0x0{int.Parse(tid):x3})    field count:    34", templates);
+            Assert.Contains($"tid:   {tid} (0x0{int.Parse(tid):x3})    field count:    42", templates);
         Assert.Contains("ent:     0  id:    86  type: uint64    len:     8     packetTotalCount", templates);
         Assert.Matches(@"ent:  2636  id: 32001  type: octet\s+len:     4", templates);
 
@@ -174,6 +183,8 @@ public sealed class IpfixOracleTests : IDisposable
                      "vrSecondaryMirroredPacketTotalCount : 321", "vrSourceVnName : (len: 23) default-domain:demo:red",
                      "vrDestinationVnName : (len: 24) default-domain:demo:blue", "vrAnalyzerName : (len: 3) an1",
                      "vrReverseFlowUuid :",
+                     "vrSampledOutPacketTotalCount : 1", "vrMirrorFailurePacketTotalCount : 1", "vrNotSelectedPacketTotalCount : 0",
+                     "vrMirrorFailureReasons : (len: 18) {\"rate_limited\":1}",
                  })
             Assert.Contains(expected, Regex.Replace(first, " +:", " :"));
         Assert.Equal(10, Regex.Matches(named, @"tid:   257 \(0x0101\) ").Count - 1);

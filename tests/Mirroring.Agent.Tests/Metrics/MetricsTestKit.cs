@@ -27,6 +27,8 @@ internal sealed class KnownRegion : IDisposable
         w1.AddInterface(2, new InterfaceCounters { FloodCopyPackets = 1, FloodCopyBytes = 60, FloodCopyFailures = 2 });
         w0.AddMirror(1, 100, 10_000, 24_000);
         w1.AddMirror(1, 20, 2_000, 6_000);
+        w1.AddMirrorCounts(1, new MirrorCounters { SampledOut = 180 });
+        w0.AddMirrorFailure(1, MirrorFailure.RateLimited, 5);
         w1.AddMirrorFailure(3, MirrorFailure.NexthopUnresolved, 4);
         w0.AddDrop(DropReason.PolicyDeny, 6);
         w1.AddDrop(DropReason.PolicyDeny, 4);
@@ -80,6 +82,8 @@ internal sealed class KnownRegion : IDisposable
         [("vrmirror.mirror.copies", "analyzer=an1,mirror_index=1")] = 120,
         [("vrmirror.mirror.original.bytes", "analyzer=an1,mirror_index=1")] = 12_000,
         [("vrmirror.mirror.sent.bytes", "analyzer=an1,mirror_index=1")] = 30_000,
+        [("vrmirror.mirror.sampled.out", "analyzer=an1,mirror_index=1")] = 180,
+        [("vrmirror.mirror.failures", "analyzer=an1,mirror_index=1,reason=rate_limited")] = 5,
         [("vrmirror.mirror.copies", "analyzer=an3,mirror_index=3")] = 0,
         [("vrmirror.mirror.failures", "analyzer=an3,mirror_index=3,reason=nexthop_unresolved")] = 4,
         [("vrmirror.mirror.failures", "analyzer=an1,mirror_index=1,reason=no_buffer")] = 0,

@@ -35,8 +35,21 @@ r = off + esize * reverse
 rflags, = struct.unpack_from('<I', data, r + 4)
 rreverse, = struct.unpack_from('<i', data, r + 64)
 rsrc = int.from_bytes(data[r + 32:r + 48], 'little')
-packets, nbytes, mpackets, mbytes = struct.unpack_from('<QQQQ', data, e + 96)
-last_seen, = struct.unpack_from('<q', data, e + 168)
+packets, nbytes, first_seen, last_seen = struct.unpack_from('<QQqq', data, e + 96)
+def slot(at):
+    mp, mb, sampled = struct.unpack_from('<QQQ', data, at)
+    failures = list(struct.unpack_from('<11Q', data, at + 24))
+    notsel, = struct.unpack_from('<Q', data, at + 112)
+    return mp, mb, sampled, failures, notsel
+mpackets, mbytes, sampled, failures, notsel = slot(e + 128)
+smpackets, smbytes, ssampled, sfailures, snotsel = slot(e + 248)
+esize, off, count, per = sections[3]
+mirror_entry = 9
+m = [off + esize * (w * per + mirror_entry) for w in range(workers)]
+mirror_packets = sum(struct.unpack_from('<Q', data, x + 8)[0] for x in m)
+mirror_sent = sum(struct.unpack_from('<Q', data, x + 24)[0] for x in m)
+mirror_sampled = sum(struct.unpack_from('<Q', data, x + 32)[0] for x in m)
+mirror_failures = [sum(struct.unpack_from('<Q', data, x + 40 + 8 * r)[0] for x in m) for r in range(11)]
 esize, off, count, per = sections[4]
 v = off + esize * (worker * per + vif)
 rx_packets, rx_bytes = struct.unpack_from('<QQ', data, v + 8)
@@ -50,6 +63,10 @@ batches, batch_packets = struct.unpack_from('<QQ', data, off + esize * worker)
 print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total=total, pid=pid, router=router, workers=workers, prim=prim, ovf=ovf,
     flags=flags, gen=gen, nh=nh, vrf=vrf, proto=proto, fam=fam, sport=sport, dport=dport, src=src, dst=dst,
     action=action, mirror=mirror, packets=packets, bytes=nbytes, mpackets=mpackets, mbytes=mbytes, last_seen=last_seen,
+    first_seen=first_seen, sampled=sampled, failures=failures, smpackets=smpackets, ssampled=ssampled, sfailures=sfailures,
+    notsel=notsel, snotsel=snotsel,
+    esize=sections[2][0], mirror_packets=mirror_packets, mirror_sent=mirror_sent, mirror_sampled=mirror_sampled,
+    mirror_failures=mirror_failures,
     reverse=reverse, epoch=epoch, rflags=rflags, rreverse=rreverse, rsrc=rsrc,
     rx_packets=rx_packets, rx_bytes=rx_bytes, mcopies=mcopies, mcopy_bytes=mcopy_bytes, flooded=flooded, fcopies=fcopies,
     fcopy_bytes=fcopy_bytes, ffailures=ffailures, drops=sum(drops), created=created_flows,
@@ -75,6 +92,15 @@ print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total
         flows.RecordPacket(idx, 1500, 77, 0x02);
         flows.RecordPacket(idx, 500, 88, 0x10);
         flows.RecordMirrored(idx, 0, 1500);
+        flows.RecordSampledOut(idx, 0);
+        flows.RecordMirrorFailure(idx, 1, MirrorFailure.RateLimited);
+        flows.RecordMirrorFailure(idx, 1, MirrorFailure.NoBuffer);
+        flows.RecordPacket(idx, 500, 99, 0);
+        flows.RecordMirrored(idx, 0, 500);
+        // A reload gives the secondary slot an index: the third packet, which it did not account for, is not selected.
+        flows.SetPolicy(idx, FlowAction.Forward, DropReason.None, 9, 10, 0xABCD);
+        region.Worker(0).AddMirrorCounts(9, new MirrorCounters { Packets = 3, SentBytes = 300, SampledOut = 4 });
+        region.Worker(1).AddMirrorFailure(9, MirrorFailure.RateLimited, 5);
         region.Worker(1).AddRx(3, 4, 400);
         region.Worker(1).AddInterface(3, new InterfaceCounters
         {
@@ -102,7 +128,16 @@ print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total
         Assert.Equal((7L, 3L, 6L, 4L, 1234L, 80L), (L("nh"), L("vrf"), L("proto"), L("fam"), L("sport"), L("dport")));
         Assert.Equal((0x0A00_0005UL, 0x0A00_0006UL), (U("src"), U("dst")));
         Assert.Equal(((long)FlowAction.Forward, 9L), (L("action"), L("mirror")));
-        Assert.Equal((2L, 2000L, 1L, 1500L, 88L), (L("packets"), L("bytes"), L("mpackets"), L("mbytes"), L("last_seen")));
+        Assert.Equal((3L, 2500L, 2L, 2000L, 5L, 99L), (L("packets"), L("bytes"), L("mpackets"), L("mbytes"), L("first_seen"), L("last_seen")));
+        Assert.Equal((0L, 1L), (L("notsel"), L("snotsel")));
+        Assert.Equal(((long)FlowEntry.Size, 1L, 0L, 0L), (L("esize"), L("sampled"), L("smpackets"), L("ssampled")));
+        long[] Longs(string name) => j.GetProperty(name).EnumerateArray().Select(x => x.GetInt64()).ToArray();
+        Assert.All(Longs("failures"), f => Assert.Equal(0L, f));
+        var secondary = Longs("sfailures");
+        Assert.Equal((1L, 1L, 2L), (secondary[(int)MirrorFailure.RateLimited], secondary[(int)MirrorFailure.NoBuffer], secondary.Sum()));
+        Assert.Equal((3L, 300L, 4L), (L("mirror_packets"), L("mirror_sent"), L("mirror_sampled")));
+        var mirrorFailures = Longs("mirror_failures");
+        Assert.Equal((5L, 5L), (mirrorFailures[(int)MirrorFailure.RateLimited], mirrorFailures.Sum()));
         Assert.Equal((4L, 400L), (L("rx_packets"), L("rx_bytes")));
         Assert.Equal((5L, 500L, 6L, 7L, 700L, 8L), (L("mcopies"), L("mcopy_bytes"), L("flooded"), L("fcopies"), L("fcopy_bytes"), L("ffailures")));
         Assert.Equal((5L, 2L), (L("drops"), L("created")));

@@ -15,7 +15,8 @@ public sealed class HotPathTests
     public void Shared_structs_have_the_documented_sizes_and_offsets()
     {
         Assert.Equal(48, Unsafe.SizeOf<FlowKey>());
-        Assert.Equal(192, Unsafe.SizeOf<FlowEntry>());
+        Assert.Equal(384, Unsafe.SizeOf<FlowEntry>());
+        Assert.Equal(120, Unsafe.SizeOf<FlowMirrorSlot>());
         Assert.Equal(128, Unsafe.SizeOf<InterfaceCounters>());
         Assert.Equal(128, Unsafe.SizeOf<MirrorCounters>());
         var e = new FlowEntry();
@@ -24,12 +25,18 @@ public sealed class HotPathTests
         Assert.Equal(64, Off(ref e.ReverseIndex));
         Assert.Equal(70, Off(ref e.MirrorIndex));
         Assert.Equal(96, Off(ref e.Packets));
-        Assert.Equal(112, Off(ref e.MirroredPackets));
-        Assert.Equal(144, Off(ref e.MirrorFailures));
-        Assert.Equal(168, Off(ref e.LastSeenNs));
+        Assert.Equal(120, Off(ref e.LastSeenNs));
+        Assert.Equal(128, Off(ref e.PrimaryMirror.Packets));
+        Assert.Equal(144, Off(ref e.PrimaryMirror.SampledOut));
+        Assert.Equal(152, Off(ref e.PrimaryMirror.Failures));
+        Assert.Equal(240, Off(ref e.PrimaryMirror.NotSelected));
+        Assert.Equal(248, Off(ref e.SecondaryMirror.Packets));
+        Assert.Equal(272, Off(ref e.SecondaryMirror.Failures));
+        Assert.Equal(360, Off(ref e.SecondaryMirror.NotSelected));
         Assert.Equal(92, Off(ref e.PolicyEpoch));
         var m = new MirrorCounters();
-        Assert.Equal(32, (int)Unsafe.ByteOffset(ref Unsafe.As<MirrorCounters, byte>(ref m), ref Unsafe.As<MirrorFailureCounts, byte>(ref m.Failures)));
+        Assert.Equal(32, (int)Unsafe.ByteOffset(ref Unsafe.As<MirrorCounters, byte>(ref m), ref Unsafe.As<ulong, byte>(ref m.SampledOut)));
+        Assert.Equal(40, (int)Unsafe.ByteOffset(ref Unsafe.As<MirrorCounters, byte>(ref m), ref Unsafe.As<MirrorFailureCounts, byte>(ref m.Failures)));
         Assert.Equal(56, (int)Marshal.OffsetOf<InterfaceCounters>(nameof(InterfaceCounters.TxMirroredPackets)));
         Assert.Equal(80, (int)Marshal.OffsetOf<InterfaceCounters>(nameof(InterfaceCounters.RxFloodedPackets)));
         Assert.Equal(104, (int)Marshal.OffsetOf<InterfaceCounters>(nameof(InterfaceCounters.FloodCopyFailures)));
@@ -68,7 +75,8 @@ public sealed class HotPathTests
                 if (flows.TryInsert(keys[i], hashes[i], 1, out int idx) == InsertResult.TableFull) continue;
                 flows.RecordPacket(idx, 100, 2, 0x10);
                 flows.RecordMirrored(idx, 0, 100);
-                flows.RecordMirrorFailure(idx, 1);
+                flows.RecordMirrorFailure(idx, 1, MirrorFailure.NoBuffer);
+                flows.RecordSampledOut(idx, 0);
                 sink += flows.Lookup(keys[i], hashes[i]);
             }
             worker.AddRx(1, 32, 3200, 32);
