@@ -20,8 +20,11 @@ internal static unsafe partial class LibC
     public const int EACCES = 13;
     public const int EBADFD = 77;
     public const int ENETDOWN = 100;
+    public const int EAFNOSUPPORT = 97;
+    public const int EEXIST = 17;
 
     // open(2)
+    public const int O_RDONLY = 0x0;
     public const int O_RDWR = 0x2;
     public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
@@ -53,6 +56,7 @@ internal static unsafe partial class LibC
 
     // poll(2)
     public const short POLLIN = 0x001;
+    public const short POLLOUT = 0x004;
     public const short POLLERR = 0x008;
     public const short POLLHUP = 0x010;
     public const short POLLNVAL = 0x020;
