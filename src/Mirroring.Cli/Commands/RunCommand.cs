@@ -4,13 +4,14 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Mirroring.Agent.Service;
 using Mirroring.Host.Daemon;
+using Mirroring.Host.Engine;
 using Mirroring.Host.Ports;
 using Mirroring.Host.Runtime;
 
 namespace Mirroring.Cli.Commands;
 
 /// <summary>
-/// <c>vrmirror run</c>: the daemon. TAP devices for the configured VM interfaces, the fabric on an existing
+/// <c>vrmirror run</c>: the daemon. A port per configured interface (TAP, veth pair, existing interface), the fabric on an existing
 /// interface, worker threads, the stats region, the agent inside; SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
 /// </summary>
 internal static class RunCommand
@@ -23,8 +24,10 @@ internal static class RunCommand
         var stateDir = new Option<string>("--state-dir") { Description = "State kept across restarts (mirror indices, the default flow store), created mode 0700", DefaultValueFactory = _ => DaemonOptions.DefaultStateDirectory };
         var backend = new Option<string>("--fabric-backend") { Description = "afpacket (TPACKET_V3 ring) or pcap (libpcap)", DefaultValueFactory = _ => "afpacket" };
         backend.AcceptOnlyFromAmong("afpacket", "pcap");
-        var queues = new Option<int>("--multiqueue") { Description = "Worker threads; TAP devices get this many queues (IFF_MULTI_QUEUE) and the fabric this many fanout sockets", DefaultValueFactory = _ => 1 };
+        var queues = new Option<int>("--multiqueue") { Description = "Worker threads; every interface port gets this many queues (TAP: IFF_MULTI_QUEUE; veth, existing and the fabric: AF_PACKET fanout sockets)", DefaultValueFactory = _ => 1 };
         var batch = new Option<int>("--batch") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
+        var spin = new Option<int>("--spin-us") { Description = $"Microseconds an idle worker keeps polling its ports before it sleeps in poll(2) (0..{IdlePolicy.MaxSpinMicroseconds}; 0: sleep at once)", DefaultValueFactory = _ => IdlePolicy.DefaultSpinMicroseconds };
+        var busyPoll = new Option<bool>("--busy-poll") { Description = "Workers never sleep: each keeps a core busy polling its ports (lowest latency, a full core per worker)" };
         var db = new Option<string?>("--db") { Description = "Flow record store (SQLite), default <state-dir>/flows.db" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
@@ -32,12 +35,12 @@ internal static class RunCommand
         var settings = new Option<string?>("--settings") { Description = "JSON settings file for the agent inside (section \"Agent\", as `vrmirror agent --settings`); these options override it" };
 
         var command = new Command("run",
-            "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
+            "Run the forwarding daemon: opens the configured interfaces' ports (TAP devices, veth pairs, existing interfaces), binds the fabric interface, " +
             "forwards and mirrors until SIGTERM/SIGINT; SIGHUP reloads the configuration (a bad one is refused and the last good one kept). " +
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
             "6 stats region not writable, 7 state directory not writable.")
         {
-            config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch, settings,
+            config, manifests, stats, stateDir, backend, queues, batch, spin, busyPoll, db, ipfix, interval, noWatch, settings,
         };
         command.SetAction(parse =>
         {
@@ -47,6 +50,8 @@ internal static class RunCommand
             if (fabricBackend == FabricBackend.Pcap && n > 1) return CliOutput.Fail("--fabric-backend pcap has a single capture handle: use --multiqueue 1 with it", 2);
             int batchSize = parse.GetValue(batch);
             if (batchSize is < 1 or > 256) return CliOutput.Fail($"--batch {batchSize}: must be 1..256", 2);
+            int spinUs = parse.GetValue(spin);
+            if (spinUs is < 0 or > IdlePolicy.MaxSpinMicroseconds) return CliOutput.Fail($"--spin-us {spinUs}: must be 0..{IdlePolicy.MaxSpinMicroseconds}", 2);
             double seconds = parse.GetValue(interval);
             if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
             var settingsFile = parse.GetValue(settings);
@@ -61,6 +66,8 @@ internal static class RunCommand
                 FabricBackend = fabricBackend,
                 Queues = n,
                 BatchSize = batchSize,
+                IdleSpinMicroseconds = spinUs,
+                BusyPoll = parse.GetValue(busyPoll),
             };
             var agent = new Dictionary<string, string?>
             {
@@ -74,7 +81,11 @@ internal static class RunCommand
             if (parse.GetValue(noWatch)) agent[nameof(AgentOptions.WatchConfig)] = "false";
 
             var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent },
-                new EngineSettings { StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs },
+                new EngineSettings
+                {
+                    StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs,
+                    IdleSpinMicroseconds = options.IdleSpinMicroseconds, BusyPoll = options.BusyPoll,
+                },
                 sp => ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
             return AgentCommand.RunHost(builder, "run");
         });

@@ -29,7 +29,7 @@ public sealed class DataplaneService(
     ILogger<DataplaneService> logger) : IHostedLifecycleService
 {
     private VrouterHost? _host;
-    private IReadOnlyList<string> _createdTaps = [];
+    private IReadOnlyList<string> _createdDevices = [];
     private CancellationTokenSource? _monitor;
     private Task? _monitoring;
 
@@ -53,6 +53,7 @@ public sealed class DataplaneService(
             FlowIdleTimeout = settings.FlowIdleTimeout,
             FlowEntries = settings.FlowEntries,
             IdlePollMs = settings.IdlePollMs,
+            Idle = new IdlePolicy(settings.IdleSpinMicroseconds, settings.BusyPoll),
             MirrorIndices = mirrorIndices,
         };
         try
@@ -76,8 +77,10 @@ public sealed class DataplaneService(
         reloader.Adopt(loaded, _host.FirstApplied);
         foreach (var warning in _host.Programming.Warnings) logger.LogWarning("{Warning}", warning);
         _host.Start();
-        logger.LogInformation("started: {Ports}, {Workers} worker(s), {Analyzers} analyzer(s); stats {Stats}",
-            ports.Describe(), options.Workers, config.Analyzers.Count, settings.StatsPath ?? "in memory");
+        logger.LogInformation("started: {Ports}, {Workers} worker(s) ({Idle}), {Analyzers} analyzer(s); stats {Stats}",
+            ports.Describe(), options.Workers,
+            options.Idle.BusyPoll ? "busy polling" : options.Idle.SpinMicroseconds > 0 ? $"spinning {options.Idle.SpinMicroseconds} us before sleeping" : "sleeping when idle",
+            config.Analyzers.Count, settings.StatsPath ?? "in memory");
 
         _monitor = new CancellationTokenSource();
         _monitoring = MonitorAsync(_monitor.Token);
@@ -105,7 +108,7 @@ public sealed class DataplaneService(
         logger.LogInformation("stopping ({Reason}): draining workers", status.StopReason);
         foreach (int id in _host.Stop())
             logger.LogError("worker {Worker} did not stop within 10 s", id);
-        _createdTaps = (_host.Ports as LivePortSet)?.CreatedTaps ?? [];
+        _createdDevices = (_host.Ports as LivePortSet)?.CreatedDevices ?? [];
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -114,15 +117,15 @@ public sealed class DataplaneService(
     public Task StoppedAsync(CancellationToken cancellationToken)
     {
         if (_host is null) return Task.CompletedTask;
-        long received = _host.Received, unsent = _host.Unsent;
+        long received = _host.Received, unsent = _host.Unsent, sleeps = _host.Workers.Sum(w => w.Sleeps);
         foreach (var (port, counters) in _host.Ports.Counters())
             if (counters.RxErrors + counters.RxDrops + counters.TxErrors + counters.TxDrops > 0)
                 logger.LogWarning("{Port}: port counters {Counters}", port, counters);
         _host.Dispose();
         _host = null;
-        logger.LogInformation("stopped: {Received} frames received{Unsent}{Taps}", received,
+        logger.LogInformation("stopped: {Received} frames received, {Sleeps} sleeps in poll{Unsent}{Devices}", received, sleeps,
             unsent > 0 ? $", {unsent} frames for vifs without a port" : "",
-            _createdTaps.Count > 0 ? $"; TAP devices removed: {string.Join(", ", _createdTaps)}" : "");
+            _createdDevices.Count > 0 ? $"; devices removed: {string.Join(", ", _createdDevices)}" : "");
         return Task.CompletedTask;
     }
 
@@ -184,6 +187,10 @@ public sealed class EngineSettings
     public string? StatsPath { get; set; }
     public int BatchSize { get; set; } = 64;
     public int IdlePollMs { get; set; } = 200;
+    /// <summary>How long an idle worker goes round its ports again before it sleeps (<c>--spin-us</c>).</summary>
+    public int IdleSpinMicroseconds { get; set; } = IdlePolicy.DefaultSpinMicroseconds;
+    /// <summary>Workers never sleep (<c>--busy-poll</c>).</summary>
+    public bool BusyPoll { get; set; }
     /// <summary>Overrides the configuration's flow table size (the soak's smaller table).</summary>
     public int? FlowEntries { get; set; }
     /// <summary>Overrides the configuration's aging (the soak's short idle time).</summary>

@@ -6,7 +6,8 @@ using Mirroring.Testing;
 namespace Mirroring.Cli.Tests.Daemon;
 
 /// <summary>
-/// <c>./vrmirror run</c> as an operator runs it, between TAP devices moved into VM namespaces and a fabric veth
+/// <c>./vrmirror run</c> as an operator runs it, between VM namespaces (TAP devices moved into them, or the pod ends
+/// of veth pairs the daemon created or attached to) and a fabric veth
 /// whose peer holds the analyzer: traffic from python sockets and tcpreplay, mirror copies decoded by tshark and
 /// received by <c>./vrmirror analyzer</c>, counters read with the operator verbs and compared with the kernel's.
 /// </summary>
@@ -21,21 +22,28 @@ public sealed class DaemonEndToEndTests
         Assert.True(rx == tx + drops, $"rx {rx} != tx {tx} + drops {drops}: " + string.Join("; ", vifs.Values));
     }
 
-    /// <summary>Every frame the VM's kernel handed to its TAP was received by the daemon, and every frame the daemon sent arrived.</summary>
+    /// <summary>
+    /// Every frame the VM's kernel handed to its port was received by the daemon, and every frame the daemon sent
+    /// arrived; on a veth pair the engine's end (in the root namespace) counts what the daemon took in as well.
+    /// </summary>
     private static void AssertKernelAgrees(DaemonTopology t, Dictionary<string, VifCounters> vifs)
     {
-        foreach (var (tap, ns) in new[] { (t.Tap1, t.Vm1), (t.Tap2, t.Vm2) })
+        foreach (var (vif, device, ns) in new[] { (t.Tap1, t.Vm1Device, t.Vm1), (t.Tap2, t.Vm2Device, t.Vm2) })
         {
-            Assert.Equal(DaemonTopology.Kernel(ns, tap, "tx_packets"), vifs[tap].RxPackets);
-            Assert.Equal(0, DaemonTopology.Kernel(ns, tap, "tx_dropped"));
-            Assert.Equal(vifs[tap].TxPackets, DaemonTopology.Kernel(ns, tap, "rx_packets") + DaemonTopology.Kernel(ns, tap, "rx_dropped"));
+            Assert.Equal(DaemonTopology.Kernel(ns, device, "tx_packets"), vifs[vif].RxPackets);
+            Assert.Equal(0, DaemonTopology.Kernel(ns, device, "tx_dropped"));
+            Assert.Equal(vifs[vif].TxPackets, DaemonTopology.Kernel(ns, device, "rx_packets") + DaemonTopology.Kernel(ns, device, "rx_dropped"));
+            if (t.Port != "tap") Assert.Equal(Root(vif, "rx_packets"), vifs[vif].RxPackets);
         }
     }
 
-    [Fact]
-    public void Icmp_udp_and_tcp_between_vms_cross_the_daemon_and_every_mirror_copy_reaches_the_analyzer()
+    [Theory]
+    [InlineData("tap")]
+    [InlineData("veth")]
+    [InlineData("existing")]
+    public void Icmp_udp_and_tcp_between_vms_cross_the_daemon_and_every_mirror_copy_reaches_the_analyzer(string port)
     {
-        using var t = new DaemonTopology();
+        using var t = new DaemonTopology(port);
         using var daemon = t.StartDaemon();
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(t.StatsPath));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(t.StateDirectory));
@@ -91,15 +99,18 @@ public sealed class DaemonEndToEndTests
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
         Assert.Contains("stopped:", daemon.StdErr);
-        // The TAP devices it created are gone, from the namespaces they were moved to.
-        Assert.NotEqual(0, t.Vm1.Exec("ip", "link", "show", t.Tap1).ExitCode);
-        Assert.NotEqual(0, t.Vm2.Exec("ip", "link", "show", t.Tap2).ExitCode);
+        // The TAP devices and veth pairs it created are gone, from the namespaces they were in; the pairs it found stay.
+        int expected = port == "existing" ? 0 : 1;
+        Assert.Equal(expected, Math.Sign(t.Vm1.Exec("ip", "link", "show", t.Vm1Device).ExitCode));
+        Assert.Equal(expected, Math.Sign(t.Vm2.Exec("ip", "link", "show", t.Vm2Device).ExitCode));
     }
 
-    [Fact]
-    public void Tcpreplay_into_a_vm_tap_is_accounted_for_and_the_analyzer_receives_what_was_mirrored()
+    [Theory]
+    [InlineData("tap")]
+    [InlineData("veth")]
+    public void Tcpreplay_into_a_vm_port_is_accounted_for_and_the_analyzer_receives_what_was_mirrored(string port)
     {
-        using var t = new DaemonTopology();
+        using var t = new DaemonTopology(port);
         using var daemon = t.StartDaemon();
         t.MoveTapsIntoVms();
         var pcap = Path.Combine(t.Directory, "vm1.pcap");
@@ -116,7 +127,7 @@ public sealed class DaemonEndToEndTests
         long peerBefore = t.FabricPeer.Statistic(t.FabricPeerName, "rx_packets");
         long bufferDropsBefore = t.UdpReceiveBufferErrors(t.FabricPeer);
 
-        t.Vm1.Exec("tcpreplay", "--pps=1000", "-i", t.Tap1, pcap).EnsureSuccess("tcpreplay");
+        t.Vm1.Exec("tcpreplay", "--pps=1000", "-i", t.Vm1Device, pcap).EnsureSuccess("tcpreplay");
 
         var end = t.SettledVifs();
         long replayedIn = end[t.Tap1].RxPackets - start[t.Tap1].RxPackets;
@@ -237,7 +248,7 @@ public sealed class DaemonEndToEndTests
         using var daemon = t.StartDaemon();
         File.WriteAllText(t.ConfigPath, t.Config(withThirdInterface: true));
         daemon.Signal("HUP");
-        daemon.WaitFor($"TAP devices added: {t.Tap3}", 15_000);
+        daemon.WaitFor($"ports added: {t.Tap3}", 15_000);
         Assert.True(Directory.Exists($"/sys/class/net/{t.Tap3}"));
         Assert.Contains(t.Tap3, t.Vifs().Keys);
 
@@ -283,26 +294,30 @@ public sealed class DaemonEndToEndTests
         Assert.Equal(0, daemon.WaitForExit());
     }
 
-    [Fact]
-    public void A_tap_deleted_with_its_namespace_is_reported_and_the_daemon_still_stops_cleanly()
+    [Theory]
+    [InlineData("tap", "TAP")]
+    [InlineData("veth", "veth")]
+    public void A_port_deleted_with_its_namespace_is_reported_and_the_daemon_still_stops_cleanly(string port, string kind)
     {
-        using var t = new DaemonTopology();
+        using var t = new DaemonTopology(port);
         using var daemon = t.StartDaemon();
         t.MoveTapsIntoVms();
         ExternalTool.Run("ip", "netns", "del", t.Vm1.Name).EnsureSuccess("ip netns del vm1");
-        daemon.WaitFor($"{t.Tap1}: the TAP device was deleted", 15_000);
+        daemon.WaitFor($"{t.Tap1}: the {kind} device was deleted", 15_000);
         // The other VM is still served: its ARP request is answered.
         var arp = t.Vm2.Exec(ExternalTool.Python, "-c",
-            $"from scapy.all import *; r = srp1(Ether(dst='ff:ff:ff:ff:ff:ff')/ARP(pdst='{DaemonTopology.Vm1Ip}', psrc='{DaemonTopology.Vm2Ip}', hwsrc='{DaemonTopology.Vm2Mac}'), iface='{t.Tap2}', timeout=5, verbose=0); print('is-at', r[ARP].hwsrc if r else None)");
+            $"from scapy.all import *; r = srp1(Ether(dst='ff:ff:ff:ff:ff:ff')/ARP(pdst='{DaemonTopology.Vm1Ip}', psrc='{DaemonTopology.Vm2Ip}', hwsrc='{DaemonTopology.Vm2Mac}'), iface='{t.Vm2Device}', timeout=5, verbose=0); print('is-at', r[ARP].hwsrc if r else None)");
         Assert.Contains("is-at " + DaemonTopology.Vm1Mac, arp.StdOut + arp.StdErr);
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
     }
 
-    [Fact]
-    public void Multiqueue_daemon_forwards_between_vms_with_one_worker_per_queue()
+    [Theory]
+    [InlineData("tap")]
+    [InlineData("veth")]
+    public void Multiqueue_daemon_forwards_between_vms_with_one_worker_per_queue(string port)
     {
-        using var t = new DaemonTopology();
+        using var t = new DaemonTopology(port);
         using var daemon = t.StartDaemon("--multiqueue", "2");
         Assert.Contains("2 worker(s)", daemon.StdErr);
         t.MoveTapsIntoVms();

@@ -93,10 +93,13 @@ internal sealed class ChildProcess : IDisposable
 internal sealed record VifCounters(int Index, string Name, long RxPackets, long TxPackets, long Drops, long RxMirrored, long TxMirrored);
 
 /// <summary>
-/// The daemon's test topology, all made by the test: namespaces vm1 and vm2 (the daemon's TAP devices are moved
-/// into them with the VMs' MAC and IP), a fabric veth pair whose root end the daemon binds and whose peer lives in
-/// the fabric-peer namespace with the analyzer's address (192.0.2.50) and the gateway MAC. Names are unique per
-/// instance; Dispose deletes namespaces, the veth pair and the folder.
+/// The daemon's test topology, all made by the test: namespaces vm1 and vm2 holding the VMs' ends of their ports
+/// with the VMs' MAC and IP, a fabric veth pair whose root end the daemon binds and whose peer lives in the
+/// fabric-peer namespace with the analyzer's address (192.0.2.50) and the gateway MAC. The VMs' ports are of the
+/// kind <see cref="Port"/> names: <c>tap</c> (the daemon's TAP devices, moved into the VMs' namespaces), <c>veth</c>
+/// (the daemon creates the pairs, the pod ends in the VMs' namespaces) or <c>existing</c> (the test creates the pairs
+/// as a CNI would, the daemon attaches to their host ends). Names are unique per instance; Dispose deletes
+/// namespaces, the veth pairs and the folder.
 /// </summary>
 internal sealed class DaemonTopology : IDisposable
 {
@@ -107,8 +110,9 @@ internal sealed class DaemonTopology : IDisposable
 
     private readonly List<TestNamespace> _namespaces = [];
 
-    public DaemonTopology()
+    public DaemonTopology(string port = "tap")
     {
+        Port = port;
         Directory = ExternalTool.TempDirectory("vrmirror-daemon");
         // Readable by an unprivileged daemon (the capability test runs it as nobody).
         File.SetUnixFileMode(Directory, (UnixFileMode)0x1FF);
@@ -117,6 +121,8 @@ internal sealed class DaemonTopology : IDisposable
         Tap2 = "mvd2" + id;
         Fabric = "mvdf" + id;
         FabricPeerName = "mvdp" + id;
+        Vm1Device = port == "tap" ? Tap1 : "mvv1" + id;
+        Vm2Device = port == "tap" ? Tap2 : "mvv2" + id;
         try
         {
             Vm1 = Add();
@@ -130,6 +136,12 @@ internal sealed class DaemonTopology : IDisposable
             ExternalTool.Run("ip", "link", "set", Fabric, "mtu", "9000").EnsureSuccess("fabric mtu");
             FabricPeer.Ip("link", "set", FabricPeerName, "mtu", "9000");
             ExternalTool.Run("ip", "link", "set", Fabric, "up").EnsureSuccess("fabric up");
+            if (port == "existing")
+                foreach (var (host, pod, ns) in new[] { (Tap1, Vm1Device, Vm1), (Tap2, Vm2Device, Vm2) })
+                {
+                    ExternalTool.Run("ip", "link", "add", host, "type", "veth", "peer", "name", pod, "netns", ns.Name).EnsureSuccess("ip link add veth " + host);
+                    ExternalTool.Run("ip", "link", "set", host, "addrgenmode", "none").EnsureSuccess("addrgenmode " + host);
+                }
             FabricPeer.Ip("link", "set", FabricPeerName, "address", GatewayMac);
             FabricPeer.Ip("addr", "add", AnalyzerIp + "/24", "dev", FabricPeerName);
             FabricPeer.Ip("link", "set", FabricPeerName, "up");
@@ -144,6 +156,11 @@ internal sealed class DaemonTopology : IDisposable
     }
 
     public string Directory { get; }
+    /// <summary>The kind of the VMs' ports: tap, veth or existing (the configuration's <c>port</c>).</summary>
+    public string Port { get; }
+    /// <summary>The VMs' ends of their ports, in their namespaces: the TAP device itself, or the pod end of the veth pair.</summary>
+    public string Vm1Device { get; }
+    public string Vm2Device { get; }
     public TestNamespace Vm1 { get; } = null!;
     public TestNamespace Vm2 { get; } = null!;
     public TestNamespace FabricPeer { get; } = null!;
@@ -177,8 +194,8 @@ internal sealed class DaemonTopology : IDisposable
             mac: "{{Vm1Mac}}"
             ip: {{Vm1Ip}}
             virtual_network: "{{Network}}"
-            interface_mirror: { traffic_direction: both, mirror_to: { analyzer_name: an1 } }
-          - { name: {{Tap2}}, mac: "{{Vm2Mac}}", ip: {{Vm2Ip}}, virtual_network: "{{Network}}" }
+            interface_mirror: { traffic_direction: both, mirror_to: { analyzer_name: an1 } }{{PortFields(Vm1Device, Vm1).Replace(", ", "\n    ", StringComparison.Ordinal)}}
+          - { name: {{Tap2}}, mac: "{{Vm2Mac}}", ip: {{Vm2Ip}}, virtual_network: "{{Network}}"{{PortFields(Vm2Device, Vm2)}} }
         {{(withThirdInterface ? $"  - {{ name: {Tap3}, mac: \"02:00:00:00:01:03\", ip: 10.1.1.13, virtual_network: \"{Network}\" }}\n" : "")}}analyzers:
           - { analyzer_name: an1, analyzer_ip_address: {{AnalyzerIp}}, routing_instance: fabric, udp_port: 8099, juniper_header: true, nh_mode: dynamic }
         policies:
@@ -188,6 +205,14 @@ internal sealed class DaemonTopology : IDisposable
         """;
 
     public string Tap3 => "mvd3" + Tap1[4..];
+
+    /// <summary>The fields a VM's interface adds for its port kind, in flow style (", key: value" each).</summary>
+    private string PortFields(string podEnd, TestNamespace ns) => Port switch
+    {
+        "veth" => $", port: veth, peer_name: {podEnd}, peer_netns: {ns.Name}",
+        "existing" => ", port: existing",
+        _ => "",
+    };
 
     /// <summary>Starts <c>./vrmirror run</c> on this topology and waits until it runs.</summary>
     public ChildProcess StartDaemon(params string[] extra)
@@ -205,12 +230,15 @@ internal sealed class DaemonTopology : IDisposable
         return daemon;
     }
 
-    /// <summary>Moves each TAP device into its VM's namespace with the VM's MAC and address, IPv6 off so only the test's traffic flows.</summary>
+    /// <summary>
+    /// Gives each VM its end of its port with the VM's MAC and address, IPv6 off so only the test's traffic flows:
+    /// a TAP device is moved into the VM's namespace; the pod end of a veth pair is there already.
+    /// </summary>
     public void MoveTapsIntoVms()
     {
-        foreach (var (tap, ns, mac, ip) in new[] { (Tap1, Vm1, Vm1Mac, Vm1Ip), (Tap2, Vm2, Vm2Mac, Vm2Ip) })
+        foreach (var (tap, ns, mac, ip) in new[] { (Vm1Device, Vm1, Vm1Mac, Vm1Ip), (Vm2Device, Vm2, Vm2Mac, Vm2Ip) })
         {
-            ExternalTool.Run("ip", "link", "set", tap, "netns", ns.Name).EnsureSuccess($"move {tap} into {ns.Name}");
+            if (Port == "tap") ExternalTool.Run("ip", "link", "set", tap, "netns", ns.Name).EnsureSuccess($"move {tap} into {ns.Name}");
             Sysctl(ns, $"net.ipv6.conf.{tap}.disable_ipv6=1");
             ns.Ip("link", "set", tap, "address", mac);
             ns.Ip("addr", "add", ip + "/24", "dev", tap);

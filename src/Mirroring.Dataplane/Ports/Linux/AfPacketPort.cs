@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Mirroring.Dataplane.Packets;
+using Mirroring.Wire.Checksums;
 
 namespace Mirroring.Dataplane.Ports.Linux;
 
@@ -72,7 +73,7 @@ public readonly record struct AfPacketKernelStatistics(uint Packets, uint Drops,
 /// (PACKET_IGNORE_OUTGOING, and PACKET_OUTGOING frames are skipped on older kernels). A VLAN tag the kernel
 /// moved into the ring header is put back into the frame, so frames are received as they were on the wire.
 /// </summary>
-public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollablePort, IDisposable
+public sealed unsafe class AfPacketPort : ILivePort
 {
     // linux/if_packet.h
     internal const int PACKET_ADD_MEMBERSHIP = 1;
@@ -93,6 +94,7 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     internal const uint TP_STATUS_USER = 1;
     internal const uint TP_STATUS_AVAILABLE = 0;
     internal const uint TP_STATUS_SEND_REQUEST = 1;
+    internal const uint TP_STATUS_CSUMNOTREADY = 1 << 3;
     internal const uint TP_STATUS_VLAN_VALID = 1 << 4;
     internal const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
 
@@ -385,6 +387,8 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
             {
                 Buffer.MemoryCopy(source, destination, capacity, snapLen);
             }
+            // A local sender on the other end of a veth left its checksum to offload: complete it, as a NIC would have.
+            if ((status & TP_STATUS_CSUMNOTREADY) != 0) PartialChecksum.Complete(new Span<byte>(basePtr + offset, (int)length));
             ref Frame f = ref frames[n];
             f.Offset = offset;
             f.Length = (int)length;

@@ -88,6 +88,7 @@ internal static unsafe partial class LibC
         [FieldOffset(16)] public int IntValue;      // ifr_mtu, ifr_ifindex
         [FieldOffset(16)] public ushort HwFamily;   // ifr_hwaddr.sa_family
         [FieldOffset(18)] public fixed byte HwData[14]; // ifr_hwaddr.sa_data
+        [FieldOffset(16)] public void* Data;        // ifr_data (SIOCETHTOOL)
     }
 
     [LibraryImport(Lib, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -163,6 +164,11 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Lib, EntryPoint = "clock_gettime")]
     public static partial int ClockGetTime(int clock, TimeSpec* time);
+
+    [LibraryImport(Lib, EntryPoint = "setns", SetLastError = true)]
+    public static partial int SetNs(int fd, int nsType);
+
+    public const int CLONE_NEWNET = 0x40000000;
 
     [LibraryImport(Lib, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint IfNameToIndex(string name);

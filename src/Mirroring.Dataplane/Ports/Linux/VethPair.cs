@@ -21,7 +21,10 @@ public sealed record VethPairOptions(string Name, string PeerName)
 /// <summary>
 /// Creates and deletes veth pairs over rtnetlink (RTM_NEWLINK with IFLA_LINKINFO "veth" and VETH_INFO_PEER, as
 /// <c>ip link add NAME type veth peer name PEER netns NS</c> does). The engine's end gets no IPv6 address
-/// (addrgenmode none: the kernel stays quiet on it) and is set up; the peer is left down for its pod to configure.
+/// (addrgenmode none: the kernel stays quiet on it) and is set up; the peer is left down for its pod to configure,
+/// with transmit checksum offload off (<c>ethtool -K PEER tx off</c>, which takes TSO with it): the pod's kernel then
+/// checksums and segments what it sends, as it does towards a TAP, instead of handing the engine's AF_PACKET ring
+/// frames with partial checksums and 64 KiB TCP super-frames.
 /// Control plane: failures throw <see cref="PortException"/> naming the interface and the errno.
 /// </summary>
 public static unsafe class VethPair
@@ -85,6 +88,15 @@ public static unsafe class VethPair
             message.End(linkInfo);
             var where = options.PeerNetns is null ? "" : $" in {options.PeerNetns}";
             Request(message, options.Name, $"creating the veth pair {options.Name} / {options.PeerName}{where} (RTM_NEWLINK)");
+            try
+            {
+                DisableTransmitOffload(options.PeerName, netnsFd);
+            }
+            catch
+            {
+                TryDelete(options.Name);
+                throw;
+            }
         }
         finally
         {
@@ -109,6 +121,46 @@ public static unsafe class VethPair
         {
             TryDelete(options.Name);
             throw;
+        }
+    }
+
+    private const uint SIOCETHTOOL = 0x8946;
+    private const uint ETHTOOL_STXCSUM = 0x17;
+
+    /// <summary>
+    /// <c>ethtool -K NAME tx off</c> (ETHTOOL_STXCSUM 0) on an interface of the namespace <paramref name="netnsFd"/>
+    /// (-1: this one). The ioctl acts in the namespace of the socket it goes through, so the socket is made by a thread
+    /// of its own that enters the namespace first; the engine's threads never change namespace.
+    /// </summary>
+    private static void DisableTransmitOffload(string name, int netnsFd)
+    {
+        int fd = -1, errno = 0;
+        string what = "socket(AF_INET) for SIOCETHTOOL";
+        var thread = new Thread(() =>
+        {
+            if (netnsFd >= 0 && LibC.SetNs(netnsFd, LibC.CLONE_NEWNET) < 0)
+            {
+                errno = Marshal.GetLastPInvokeError();
+                what = "entering the pod's network namespace (setns)";
+                return;
+            }
+            fd = LibC.Socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0);
+            if (fd < 0) errno = Marshal.GetLastPInvokeError();
+        }) { IsBackground = true, Name = "veth-netns" };
+        thread.Start();
+        thread.Join();
+        if (fd < 0) throw PortErrors.Create(name, what, errno, "CAP_SYS_ADMIN");
+        try
+        {
+            var value = stackalloc uint[2] { ETHTOOL_STXCSUM, 0 };
+            var request = new LibC.IfReq { Data = value };
+            LibC.SetName(ref request, name);
+            if (LibC.Ioctl(fd, SIOCETHTOOL, &request) < 0)
+                PortErrors.ThrowLastError(name, "turning transmit checksum offload off on the pod end (SIOCETHTOOL ETHTOOL_STXCSUM)", "CAP_NET_ADMIN");
+        }
+        finally
+        {
+            LibC.Close(fd);
         }
     }
 
