@@ -14,12 +14,21 @@ command -v tcpreplay >/dev/null || need+=(tcpreplay)
 command -v ipfixDump >/dev/null || need+=(libfixbuf-tools)
 command -v ip        >/dev/null || need+=(iproute2)
 command -v gcc       >/dev/null || need+=(gcc)
+command -v promtool  >/dev/null || need+=(prometheus)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v tmux      >/dev/null || need+=(tmux)
 [ -f /usr/include/linux/if_packet.h ] || need+=(linux-libc-dev)
+# DPDK: the shim is built against libdpdk-dev; dpdk-testpmd (dpdk-dev) plays the VM in the vhost-user tests.
+pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev pkg-config)
+command -v dpdk-testpmd >/dev/null || need+=(dpdk-dev)
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || need+=(python3-scapy)
+# The PostgreSQL flow store's tests start private clusters with the server's initdb and pg_ctl (never a system service).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v psql      >/dev/null || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 && apt-get install -y -qq "${need[@]}" >/dev/null || { echo "test.sh: apt-get install failed" >&2; exit 1; }
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 && apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null || { echo "test.sh: apt-get install failed" >&2; exit 1; }
 fi
 
 results="$root/.build/test-results"

@@ -5,10 +5,9 @@
 #
 #   benchmarks/soak.sh MINUTES [--scenario NAME] [--flows N] [--churn N] [--reload-every S] [--out DIR]
 #
-# Drives the in-memory harness: ./vrmirror bench --soak (one worker over the scenario's flows in a sliding window,
-# idle flows aged out, the configuration file rewritten and hot-reloaded, a flow collector writing SQLite every
-# second). The live daemon needs TAP ports and root; when `./vrmirror run` exists, set SOAK_CMD to the command that
-# starts it printing the same JSON progress lines, or use the harness (the default).
+# Drives ./vrmirror bench --soak: the daemon's own runtime (the engine, the configuration watcher, the flow collector
+# writing SQLite every second) over memory ports: one worker over the scenario's flows in a sliding window, idle flows
+# aged out, the configuration file rewritten every --reload-every seconds and hot-reloaded by the watcher.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 minutes="${1:?usage: benchmarks/soak.sh MINUTES [--scenario NAME] [--flows N] [--churn N] [--reload-every S] [--out DIR]}"
@@ -29,9 +28,6 @@ mkdir -p "$out"
 csv="$out/soak.csv" log="$out/progress.jsonl"
 
 "$root/vrmirror" --help >/dev/null   # build once, outside the measured run
-if "$root/vrmirror" --help 2>/dev/null | grep -qE '^ +run( |$)' && [ -z "${SOAK_CMD:-}" ]; then
-  echo "soak: ./vrmirror run exists; set SOAK_CMD to soak the live daemon. Using the in-memory harness." >&2
-fi
 cmd=${SOAK_CMD:-"dotnet $root/.build/vrmirror/vrmirror.dll bench --soak $out/work --scenario $scenario --flows $flows --flow-entries 65536 --seconds $seconds --churn $churn --reload-every $reload"}
 echo "soak: $minutes min: $cmd" >&2
 echo "soak: machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -12,8 +12,13 @@ public sealed class AnalyzerOptions
     public required IReadOnlyList<ListenerSpec> Listeners { get; init; }
     /// <summary>Local address the listeners bind to; default 0.0.0.0 (all IPv4 addresses). <c>::</c> binds dual-stack.</summary>
     public IPAddress BindAddress { get; init; } = IPAddress.Any;
-    /// <summary>The pcapng file written (replaced if it exists).</summary>
+    /// <summary>The pcapng file written (replaced if it exists); with <see cref="Output"/>, only its name in messages.</summary>
     public required string OutputPath { get; init; }
+    /// <summary>
+    /// A stream to write the pcapng to instead of a file (standard output for <c>-o -</c>, piped into tshark): flushed
+    /// after every batch of datagrams, so a reader sees each frame as it comes; left open.
+    /// </summary>
+    public Stream? Output { get; init; }
     /// <summary>Stop after this many frames written (null: no limit).</summary>
     public long? MaxFrames { get; init; }
     /// <summary>Stop after this long (null: no limit).</summary>
@@ -87,8 +92,10 @@ public sealed class AnalyzerReceiver : IDisposable
                 _localEndpoints[i] = (IPEndPoint)socket.LocalEndPoint!;
                 _listeners[i] = spec with { Port = _localEndpoints[i].Port };
             }
-            _writer = new PcapngWriter(options.OutputPath);
+            _writer = options.Output is { } output ? new PcapngWriter(output, leaveOpen: true) : new PcapngWriter(options.OutputPath);
             foreach (var l in _listeners) _writer.AddInterface(LinkType.Ethernet, l.ToString());
+            // A pipe's reader needs the section and interface blocks before any packet.
+            if (options.Output is not null) _writer.Flush();
         }
         catch
         {
@@ -145,11 +152,13 @@ public sealed class AnalyzerReceiver : IDisposable
                 long remaining = deadline - now;
                 int waitUs = remaining >= Stopwatch.Frequency / 10 ? 100_000 : (int)(remaining * 1_000_000 / Stopwatch.Frequency) + 1;
                 Socket.Select(ready, null, null, waitUs);
+                long framesBefore = _frames;
                 for (int r = 0; r < ready.Count; r++)
                 {
                     int index = Array.IndexOf(_sockets, ready[r]);
                     Drain(index, buffer, addresses[index], maxFrames);
                 }
+                if (_options.Output is not null && _frames != framesBefore) _writer.Flush();
             }
         }
         finally

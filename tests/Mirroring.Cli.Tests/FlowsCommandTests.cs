@@ -23,6 +23,7 @@ public sealed class FlowsCommandTests : IDisposable
         _old = Flow(4, "an1", 3, packets: 8, mirrored: 8, "default-domain:demo:red", "default-domain:demo:red", _now.AddHours(-5)) with
         {
             TeardownTime = _now.AddHours(-5),
+            Node = "compute-2",
         };
         using var store = SqliteFlowStore.Open(_db);
         store.WriteAsync([_ok, _short, _plain, _old]).AsTask().GetAwaiter().GetResult();
@@ -50,6 +51,7 @@ public sealed class FlowsCommandTests : IDisposable
         DiffBytes = packets * 100,
         Action = FlowLogAction.Pass,
         VrouterIp = Vrouter,
+        Node = "compute-1",
         MirrorIndex = mirrorIndex,
         AnalyzerName = analyzer,
         Mirrored = new MirrorSlotTotals(mirrored, mirrored * 100, mirrored, mirrored * 100),
@@ -73,10 +75,11 @@ public sealed class FlowsCommandTests : IDisposable
         var r = ExternalTool.Vrmirror("flows", "query", "--db", _db).EnsureSuccess("vrmirror flows query");
         var lines = r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
-        Assert.StartsWith("FLOW", lines[0]);
+        Assert.Matches(@"^NODE\s+FLOW\s", lines[0]);
         foreach (var column in new[] { "MIRROR", "PACKETS", "MIRRORED", "GAP", "BYTES", "STATE" })
             Assert.Contains(column, lines[0]);
-        Assert.Equal([U(_short), U(_ok), U(_plain), U(_old)], lines[1..5].Select(l => l.Split(' ')[0]));
+        Assert.Equal([U(_short), U(_ok), U(_plain), U(_old)], lines[1..5].Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]));
+        Assert.Equal(["compute-1", "compute-1", "compute-1", "compute-2"], lines[1..5].Select(l => l.Split(' ')[0]));
         Assert.Contains("5 (an2)", lines[1]);
         Assert.Matches(@"\s50\s+47\s+3\s+5000\s+4700\s+300\s+active", lines[1]);
         Assert.Contains("aged", lines[4]);
@@ -99,6 +102,7 @@ public sealed class FlowsCommandTests : IDisposable
         Assert.Equal(JsonValueKind.Null, row.GetProperty("teardown_time").ValueKind);
         Assert.Equal(JsonValueKind.Null, row.GetProperty("secondary_mirror_index").ValueKind);
         Assert.Equal("pass", row.GetProperty("action").GetString());
+        Assert.Equal("compute-1", row.GetProperty("node").GetString());
         Assert.Equal(_short.SampleTime.ToUnixTimeMilliseconds(),
             DateTimeOffset.Parse(row.GetProperty("last_sample_time").GetString()!).ToUnixTimeMilliseconds());
     }
@@ -124,6 +128,25 @@ public sealed class FlowsCommandTests : IDisposable
         Assert.Equal([U(_short), U(_plain)], Uuids(Json("--vn", "default-domain:demo:green")));
         Assert.Equal([U(_ok), U(_old)], Uuids(Json("--vn", "default-domain:demo:red", "--analyzer", "an1")));
         Assert.Equal([U(_short)], Uuids(Json("--limit", "1")));
+    }
+
+    [Fact]
+    public void Node_selects_the_flows_of_one_node()
+    {
+        Assert.Equal([U(_old)], Uuids(Json("--node", "compute-2")));
+        Assert.Equal([U(_short), U(_ok), U(_plain)], Uuids(Json("--node", "compute-1")));
+        Assert.Empty(Json("--node", "compute-9"));
+    }
+
+    [Fact]
+    public void Prune_deletes_flows_not_sampled_within_the_age_and_says_how_many()
+    {
+        var r = ExternalTool.Vrmirror("flows", "prune", "--db", _db, "--older-than", "2h").EnsureSuccess("vrmirror flows prune");
+        Assert.Contains("pruned 1 flows and 1 samples older than", r.StdOut);
+        Assert.Equal([U(_short), U(_ok), U(_plain)], Uuids(Json()));
+        var bad = ExternalTool.Vrmirror("flows", "prune", "--db", _db, "--older-than", "soon");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--older-than", bad.StdErr);
     }
 
     [Fact]

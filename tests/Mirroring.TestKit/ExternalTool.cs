@@ -38,7 +38,8 @@ public static class ExternalTool
         throw new InvalidOperationException($"'{tool}' is not installed; ./test.sh installs it (apt-get install tshark tcpdump python3-scapy ...)");
     }
 
-    public static Result Run(string tool, IEnumerable<string> args, string? stdin = null, int timeoutMs = 120_000, string? workingDirectory = null)
+    public static Result Run(string tool, IEnumerable<string> args, string? stdin = null, int timeoutMs = 120_000, string? workingDirectory = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
         var psi = new ProcessStartInfo(Require(tool))
         {
@@ -49,6 +50,7 @@ public static class ExternalTool
             WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>()) psi.Environment[name] = value;
         using var p = Process.Start(psi)!;
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
@@ -96,6 +98,10 @@ public static class ExternalTool
     /// <summary>Runs ./vrmirror VERB ... exactly as a user would type it.</summary>
     public static Result Vrmirror(params string[] args) =>
         Run(Path.Combine(RepositoryRoot, "vrmirror"), args, timeoutMs: 600_000, workingDirectory: RepositoryRoot);
+
+    /// <summary>Runs ./vrmirror VERB ... with extra environment variables (PGPASSWORD, HOME).</summary>
+    public static Result Vrmirror(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        Run(Path.Combine(RepositoryRoot, "vrmirror"), args, timeoutMs: 600_000, workingDirectory: RepositoryRoot, environment: environment);
 
     public static string TempDirectory(string prefix)
     {

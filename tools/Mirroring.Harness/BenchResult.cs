@@ -21,6 +21,15 @@ public sealed record BenchResult(
     BatchLatency BatchLatency, double ForwardedPerPacket, double MirrorCopiesPerPacket,
     int ProcessorCount, string Runtime)
 {
+    /// <summary>"memory" (pre-built frames copied into receive slots) or "dpdk" (net_pcap in, net_null out).</summary>
+    public string Io { get; init; } = "memory";
+
+    /// <summary>With DPDK: frames copied on receive (chained or short-headroom mbufs) per packet; 0 when every frame was processed in its mbuf.</summary>
+    public double RxCopiesPerPacket { get; init; }
+
+    /// <summary>With DPDK: frames copied into a fresh mbuf on transmit (mirror copies, generated frames) per packet.</summary>
+    public double TxCopiesPerPacket { get; init; }
+
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,

@@ -44,7 +44,7 @@ public static class SoakRunner
     public static int Run(SoakOptions options, TextWriter output)
     {
         var scenario = options.Scenario;
-        Directory.CreateDirectory(options.WorkDirectory);
+        Directory.CreateDirectory(options.WorkDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var configA = scenario.ConfigYaml(options.FlowEntries);
         var configB = configA.Replace("udp_port: 8099", "udp_port: 8100");
         var configPath = Path.Combine(options.WorkDirectory, "soak.yaml");

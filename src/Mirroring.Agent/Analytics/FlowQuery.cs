@@ -1,13 +1,15 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Net;
 using System.Text;
-using Microsoft.Data.Sqlite;
 
 namespace Mirroring.Agent.Analytics;
 
 /// <summary>
-/// A query over a <see cref="SqliteFlowStore"/>. Filters combine with AND; a null filter does not filter.
+/// A query over a flow store (<see cref="IFlowStore.Query"/>; the same SQL serves SQLite and PostgreSQL). Filters
+/// combine with AND; a null filter does not filter.
 /// <list type="bullet">
+/// <item><see cref="Node"/>: the node (<c>vrouter.name</c>) that wrote the flow; without it the query spans the fleet.</item>
 /// <item><see cref="Analyzer"/> / <see cref="MirrorIndex"/>: the primary or the secondary mirror slot matches.</item>
 /// <item><see cref="Vn"/>: the source or the destination virtual network matches.</item>
 /// <item><see cref="Since"/> / <see cref="Until"/> (inclusive): the flow has a record sampled in the range; the
@@ -22,6 +24,7 @@ public sealed record FlowQuery
     public string? Analyzer { get; init; }
     public int? MirrorIndex { get; init; }
     public string? Vn { get; init; }
+    public string? Node { get; init; }
     public DateTimeOffset? Since { get; init; }
     public DateTimeOffset? Until { get; init; }
     public bool MismatchOnly { get; init; }
@@ -58,7 +61,7 @@ public sealed record FlowQuery
         throw new FormatException($"{what}: '{text}' is neither an ISO-8601 time (2026-01-02T03:04:05Z) nor a relative one (-10m)");
     }
 
-    internal IReadOnlyList<FlowQueryRow> Run(SqliteConnection connection)
+    internal IReadOnlyList<FlowQueryRow> Run(DbConnection connection)
     {
         if (Limit is <= 0)
             throw new ArgumentOutOfRangeException(nameof(Limit), Limit, "limit must be positive");
@@ -70,30 +73,35 @@ public sealed record FlowQuery
         var window = new StringBuilder("1 = 1");
         if (Since is { } since)
         {
-            window.Append(" AND w.sample_time >= $since");
-            cmd.Parameters.AddWithValue("$since", SqliteFlowStore.ToUnixMs(since));
+            window.Append(" AND w.sample_time >= @since");
+            FlowStoreSql.AddParameter(cmd, "@since", FlowStoreBatch.ToUnixMs(since));
         }
         if (Until is { } until)
         {
-            window.Append(" AND w.sample_time <= $until");
-            cmd.Parameters.AddWithValue("$until", SqliteFlowStore.ToUnixMs(until));
+            window.Append(" AND w.sample_time <= @until");
+            FlowStoreSql.AddParameter(cmd, "@until", FlowStoreBatch.ToUnixMs(until));
         }
 
         var where = new List<string>();
         if (Analyzer is not null)
         {
-            where.Add("(f.analyzer_name = $analyzer OR f.sec_analyzer_name = $analyzer)");
-            cmd.Parameters.AddWithValue("$analyzer", Analyzer);
+            where.Add("(f.analyzer_name = @analyzer OR f.sec_analyzer_name = @analyzer)");
+            FlowStoreSql.AddParameter(cmd, "@analyzer", Analyzer);
         }
         if (MirrorIndex is { } mi)
         {
-            where.Add("(f.mirror_index = $mi OR f.sec_mirror_index = $mi)");
-            cmd.Parameters.AddWithValue("$mi", (long)mi);
+            where.Add("(f.mirror_index = @mi OR f.sec_mirror_index = @mi)");
+            FlowStoreSql.AddParameter(cmd, "@mi", (long)mi);
         }
         if (Vn is not null)
         {
-            where.Add("(f.source_vn = $vn OR f.destination_vn = $vn)");
-            cmd.Parameters.AddWithValue("$vn", Vn);
+            where.Add("(f.source_vn = @vn OR f.destination_vn = @vn)");
+            FlowStoreSql.AddParameter(cmd, "@vn", Vn);
+        }
+        if (Node is not null)
+        {
+            where.Add("f.node = @node");
+            FlowStoreSql.AddParameter(cmd, "@node", Node);
         }
         if (MismatchOnly)
             where.Add("""
@@ -108,10 +116,10 @@ public sealed record FlowQuery
                 f.bytes, f.packets, f.action, f.vrouter_ip, f.drop_reason, f.mirror_index, f.sec_mirror_index,
                 f.analyzer_name, f.sec_analyzer_name, f.mirror_packets, f.mirror_bytes, f.sec_mirror_packets,
                 f.sec_mirror_bytes, f.first_sample_time, f.last_sample_time,
-                w.p, w.b, w.mp, w.mb, w.n
+                w.p, w.b, w.mp, w.mb, w.n, f.node
             FROM flows f
-            JOIN (SELECT w.flow_uuid AS flow_uuid, sum(w.diff_packets) AS p, sum(w.diff_bytes) AS b,
-                         sum(w.diff_mirror_packets) AS mp, sum(w.diff_mirror_bytes) AS mb, count(*) AS n
+            JOIN (SELECT w.flow_uuid AS flow_uuid, CAST(sum(w.diff_packets) AS BIGINT) AS p, CAST(sum(w.diff_bytes) AS BIGINT) AS b,
+                         CAST(sum(w.diff_mirror_packets) AS BIGINT) AS mp, CAST(sum(w.diff_mirror_bytes) AS BIGINT) AS mb, count(*) AS n
                   FROM flow_samples w WHERE {window} GROUP BY w.flow_uuid) w ON w.flow_uuid = f.flow_uuid
             """);
         if (where.Count > 0)
@@ -119,8 +127,8 @@ public sealed record FlowQuery
         sql.Append("\nORDER BY f.last_sample_time DESC, f.flow_uuid");
         if (Limit is { } limit)
         {
-            sql.Append("\nLIMIT $limit");
-            cmd.Parameters.AddWithValue("$limit", (long)limit);
+            sql.Append("\nLIMIT @limit");
+            FlowStoreSql.AddParameter(cmd, "@limit", (long)limit);
         }
         cmd.CommandText = sql.ToString();
 
@@ -133,7 +141,7 @@ public sealed record FlowQuery
             ulong U(int i) => (ulong)r.GetInt64(i);
             rows.Add(new FlowQueryRow
             {
-                FlowUuid = Guid.Parse(r.GetString(0)),
+                FlowUuid = r.GetGuid(0),
                 Direction = r.GetString(1) == "egress" ? FlowDirection.Egress : FlowDirection.Ingress,
                 SourceVn = r.GetString(2),
                 DestinationVn = r.GetString(3),
@@ -144,8 +152,8 @@ public sealed record FlowQuery
                 DestinationPort = (ushort)r.GetInt64(8),
                 TcpFlags = (ushort)r.GetInt64(9),
                 InterfaceName = r.GetString(10),
-                SetupTime = SqliteFlowStore.FromUnixMs(r.GetInt64(11)),
-                TeardownTime = r.IsDBNull(12) ? null : SqliteFlowStore.FromUnixMs(r.GetInt64(12)),
+                SetupTime = FlowStoreBatch.FromUnixMs(r.GetInt64(11)),
+                TeardownTime = r.IsDBNull(12) ? null : FlowStoreBatch.FromUnixMs(r.GetInt64(12)),
                 Bytes = U(13),
                 Packets = U(14),
                 Action = r.GetString(15) switch { "deny" => FlowLogAction.Deny, "drop" => FlowLogAction.Drop, _ => FlowLogAction.Pass },
@@ -159,13 +167,14 @@ public sealed record FlowQuery
                 MirroredBytes = U(23),
                 SecondaryMirroredPackets = U(24),
                 SecondaryMirroredBytes = U(25),
-                FirstSampleTime = SqliteFlowStore.FromUnixMs(r.GetInt64(26)),
-                LastSampleTime = SqliteFlowStore.FromUnixMs(r.GetInt64(27)),
+                FirstSampleTime = FlowStoreBatch.FromUnixMs(r.GetInt64(26)),
+                LastSampleTime = FlowStoreBatch.FromUnixMs(r.GetInt64(27)),
                 WindowPackets = U(28),
                 WindowBytes = U(29),
                 WindowMirroredPackets = U(30),
                 WindowMirroredBytes = U(31),
                 WindowSamples = (int)r.GetInt64(32),
+                Node = r.GetString(33),
             });
         }
         return rows;
@@ -192,6 +201,8 @@ public sealed record FlowQueryRow
     public required ulong Packets { get; init; }
     public required FlowLogAction Action { get; init; }
     public required IPAddress VrouterIp { get; init; }
+    /// <summary>The node that wrote the flow (<c>vrouter.name</c>); "" for rows from before node identity.</summary>
+    public string Node { get; init; } = "";
     public string? DropReason { get; init; }
     public int? MirrorIndex { get; init; }
     public int? SecondaryMirrorIndex { get; init; }

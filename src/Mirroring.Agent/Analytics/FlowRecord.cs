@@ -57,8 +57,10 @@ public sealed record FlowRecord
     public required ulong DiffBytes { get; init; }
     public required ulong DiffPackets { get; init; }
     public required FlowLogAction Action { get; init; }
-    /// <summary>The vRouter (exporter) that owns the flow.</summary>
+    /// <summary>The vRouter (exporter) that owns the flow: its router id.</summary>
     public required IPAddress VrouterIp { get; init; }
+    /// <summary>The node that made the record (<c>vrouter.name</c>, by default the host name); "" when unknown.</summary>
+    public string Node { get; init; } = "";
     public string? DropReason { get; init; }
 
     /// <summary>The primary mirror index; null when the flow is not mirrored.</summary>

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Net;
 using Microsoft.Data.Sqlite;
 
 namespace Mirroring.Agent.Analytics;
@@ -18,15 +16,15 @@ public readonly record struct FlowTotals(
 public sealed record FlowCheckpoint(Guid FlowUuid, FlowTotals Totals, DateTimeOffset SampleTime);
 
 /// <summary>
-/// The default sink: a SQLite database (WAL) with one row per flow (<c>flows</c>), one row per record
-/// (<c>flow_samples</c>) and the collector's resume point (<c>collector_state</c>). docs/analytics.md has the schema.
-/// A batch is one transaction. Writing is exactly-once: a sample is keyed by the flow uuid and its cumulative
-/// counters, so a record sent again (after a restart of the agent or of the collector) adds nothing.
-/// The file is created with mode 0600.
+/// The default store, embedded: a SQLite database (WAL) with one row per flow (<c>flows</c>), one row per record
+/// (<c>flow_samples</c>) and the collectors' resume points per node (<c>collector_state</c>). docs/analytics.md has
+/// the schema. A batch is one transaction. Writing is exactly-once: a sample is keyed by the flow uuid and its
+/// cumulative counters, so a record sent again (after a restart of the agent or of the collector) adds nothing.
+/// The file is created with mode 0600; a file of schema version 1 (before node identity) is migrated on open.
 /// </summary>
-public sealed class SqliteFlowStore : IFlowRecordSink
+public sealed class SqliteFlowStore : IFlowStore
 {
-    public const int SchemaVersion = 1;
+    public const int SchemaVersion = 2;
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
@@ -80,13 +78,15 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         try
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;");
+            if (version is long old && old < SchemaVersion)
+                throw new FlowStoreRefusedException($"flow store {full}: schema version {old}; open it once read-write (an agent, replay --db or flows prune) to migrate it to {SchemaVersion}");
             if (version is not long v || v != SchemaVersion)
-                throw new InvalidDataException($"flow store {full}: schema version {version ?? "none"}, expected {SchemaVersion}");
+                throw new FlowStoreRefusedException($"flow store {full}: schema version {version ?? "none"}, expected {SchemaVersion}");
         }
         catch (SqliteException e)
         {
             connection.Dispose();
-            throw new InvalidDataException($"flow store {full}: not a flow store ({e.Message})", e);
+            throw new FlowStoreRefusedException($"flow store {full}: not a flow store ({e.Message})", e);
         }
         catch
         {
@@ -122,32 +122,18 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>The last totals of every active flow (flows torn down are dropped from the checkpoint).</summary>
-    public IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint()
+    /// <inheritdoc />
+    public IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint(string node)
     {
+        ArgumentNullException.ThrowIfNull(node);
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var result = new Dictionary<Guid, FlowCheckpoint>();
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = """
-                SELECT flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, sample_time
-                FROM collector_state;
-                """;
-            using var reader = cmd.ExecuteReader();
-            while (reader.Read())
-            {
-                var uuid = Guid.Parse(reader.GetString(0));
-                var totals = new FlowTotals(
-                    (ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2), (ulong)reader.GetInt64(3),
-                    (ulong)reader.GetInt64(4), (ulong)reader.GetInt64(5), (ulong)reader.GetInt64(6));
-                result[uuid] = new FlowCheckpoint(uuid, totals, FromUnixMs(reader.GetInt64(7)));
-            }
-            return result;
+            return FlowStoreSql.LoadCheckpoint(_connection, node);
         }
     }
 
-    /// <summary>Runs a query; see <see cref="FlowQuery"/>.</summary>
+    /// <inheritdoc />
     public IReadOnlyList<FlowQueryRow> Query(FlowQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
@@ -155,6 +141,16 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             return query.Run(_connection);
+        }
+    }
+
+    /// <inheritdoc />
+    public PruneResult Prune(DateTimeOffset cutoff)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return FlowStoreSql.Prune(_connection, cutoff);
         }
     }
 
@@ -174,178 +170,48 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         return ValueTask.CompletedTask;
     }
 
-    private void Write(IReadOnlyList<FlowRecord> batch)
+    private void Write(IReadOnlyList<FlowRecord> records)
     {
+        var batch = FlowStoreBatch.Prepare(records);
         using var tx = _connection.BeginTransaction();
-        using var upsertFlow = _connection.CreateCommand();
-        upsertFlow.Transaction = tx;
-        upsertFlow.CommandText = """
-            INSERT INTO flows (flow_uuid, direction, source_vn, destination_vn, source_ip, destination_ip, protocol,
-                source_port, destination_port, tcp_flags, interface_name, setup_time, teardown_time, bytes, packets,
-                action, vrouter_ip, drop_reason, mirror_index, sec_mirror_index, analyzer_name, sec_analyzer_name,
-                mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, first_sample_time, last_sample_time)
-            VALUES ($uuid, $direction, $svn, $dvn, $sip, $dip, $proto, $sport, $dport, $flags, $ifname, $setup, $teardown,
-                $bytes, $packets, $action, $vrouter, $drop, $mi, $smi, $an, $san, $mp, $mb, $smp, $smb, $sample, $sample)
-            ON CONFLICT (flow_uuid) DO UPDATE SET
-                tcp_flags = excluded.tcp_flags | flows.tcp_flags,
-                teardown_time = COALESCE(excluded.teardown_time, flows.teardown_time),
-                bytes = max(excluded.bytes, flows.bytes),
-                packets = max(excluded.packets, flows.packets),
-                action = CASE WHEN excluded.last_sample_time >= flows.last_sample_time THEN excluded.action ELSE flows.action END,
-                drop_reason = CASE WHEN excluded.last_sample_time >= flows.last_sample_time THEN excluded.drop_reason ELSE flows.drop_reason END,
-                mirror_index = CASE WHEN excluded.last_sample_time >= flows.last_sample_time THEN excluded.mirror_index ELSE flows.mirror_index END,
-                sec_mirror_index = CASE WHEN excluded.last_sample_time >= flows.last_sample_time THEN excluded.sec_mirror_index ELSE flows.sec_mirror_index END,
-                analyzer_name = CASE WHEN excluded.last_sample_time >= flows.last_sample_time THEN excluded.analyzer_name ELSE flows.analyzer_name END,
-                sec_analyzer_name = CASE WHEN excluded.last_sample_time >= flows.last_sample_time THEN excluded.sec_analyzer_name ELSE flows.sec_analyzer_name END,
-                mirror_packets = max(excluded.mirror_packets, flows.mirror_packets),
-                mirror_bytes = max(excluded.mirror_bytes, flows.mirror_bytes),
-                sec_mirror_packets = max(excluded.sec_mirror_packets, flows.sec_mirror_packets),
-                sec_mirror_bytes = max(excluded.sec_mirror_bytes, flows.sec_mirror_bytes),
-                first_sample_time = min(excluded.first_sample_time, flows.first_sample_time),
-                last_sample_time = max(excluded.last_sample_time, flows.last_sample_time);
-            """;
-        var f = new Dictionary<string, SqliteParameter>();
-        foreach (var name in new[] { "$uuid", "$direction", "$svn", "$dvn", "$sip", "$dip", "$proto", "$sport", "$dport",
-                     "$flags", "$ifname", "$setup", "$teardown", "$bytes", "$packets", "$action", "$vrouter", "$drop", "$mi",
-                     "$smi", "$an", "$san", "$mp", "$mb", "$smp", "$smb", "$sample" })
-            f[name] = upsertFlow.Parameters.Add(new SqliteParameter(name, null));
-
-        using var insertSample = _connection.CreateCommand();
-        insertSample.Transaction = tx;
-        insertSample.CommandText = """
-            INSERT OR IGNORE INTO flow_samples (flow_uuid, packets, bytes, mirror_packets, mirror_bytes,
-                sec_mirror_packets, sec_mirror_bytes, sample_time, diff_packets, diff_bytes, diff_mirror_packets,
-                diff_mirror_bytes, diff_sec_mirror_packets, diff_sec_mirror_bytes, teardown)
-            VALUES ($uuid, $packets, $bytes, $mp, $mb, $smp, $smb, $sample, $dp, $db, $dmp, $dmb, $dsmp, $dsmb, $teardown);
-            """;
-        var s = new Dictionary<string, SqliteParameter>();
-        foreach (var name in new[] { "$uuid", "$packets", "$bytes", "$mp", "$mb", "$smp", "$smb", "$sample", "$dp", "$db",
-                     "$dmp", "$dmb", "$dsmp", "$dsmb", "$teardown" })
-            s[name] = insertSample.Parameters.Add(new SqliteParameter(name, null));
-
-        using var saveState = _connection.CreateCommand();
-        saveState.Transaction = tx;
-        saveState.CommandText = """
-            INSERT INTO collector_state (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets,
-                sec_mirror_bytes, sample_time)
-            VALUES ($uuid, $packets, $bytes, $mp, $mb, $smp, $smb, $sample)
-            ON CONFLICT (flow_uuid) DO UPDATE SET
-                packets = excluded.packets, bytes = excluded.bytes, mirror_packets = excluded.mirror_packets,
-                mirror_bytes = excluded.mirror_bytes, sec_mirror_packets = excluded.sec_mirror_packets,
-                sec_mirror_bytes = excluded.sec_mirror_bytes, sample_time = excluded.sample_time
-            WHERE excluded.sample_time >= collector_state.sample_time;
-            """;
-        var c = new Dictionary<string, SqliteParameter>();
-        foreach (var name in new[] { "$uuid", "$packets", "$bytes", "$mp", "$mb", "$smp", "$smb", "$sample" })
-            c[name] = saveState.Parameters.Add(new SqliteParameter(name, null));
-
-        using var dropState = _connection.CreateCommand();
-        dropState.Transaction = tx;
-        dropState.CommandText = "DELETE FROM collector_state WHERE flow_uuid = $uuid;";
-        var d = dropState.Parameters.Add(new SqliteParameter("$uuid", null));
-
-        foreach (var r in batch)
+        ExecuteRows(tx, "flows", FlowStoreSql.FlowColumns, FlowStoreSql.FlowConflict("max", "min"), batch.Flows.Select(FlowStoreSql.FlowValues));
+        ExecuteRows(tx, "flow_samples", FlowStoreSql.SampleColumns, FlowStoreSql.SampleConflict, batch.Samples.Select(FlowStoreSql.SampleValues));
+        using (var dropState = _connection.CreateCommand())
         {
-            Validate(r);
-            var uuid = UuidText(r.FlowUuid);
-            var sample = ToUnixMs(r.SampleTime);
-
-            f["$uuid"].Value = uuid;
-            f["$direction"].Value = DirectionText(r.Direction);
-            f["$svn"].Value = r.SourceVn;
-            f["$dvn"].Value = r.DestinationVn;
-            f["$sip"].Value = r.SourceIp.ToString();
-            f["$dip"].Value = r.DestinationIp.ToString();
-            f["$proto"].Value = (long)r.Protocol;
-            f["$sport"].Value = (long)r.SourcePort;
-            f["$dport"].Value = (long)r.DestinationPort;
-            f["$flags"].Value = (long)r.TcpFlags;
-            f["$ifname"].Value = r.InterfaceName;
-            f["$setup"].Value = ToUnixMs(r.SetupTime);
-            f["$teardown"].Value = r.TeardownTime is { } t ? ToUnixMs(t) : DBNull.Value;
-            f["$bytes"].Value = Counter(r.Bytes);
-            f["$packets"].Value = Counter(r.Packets);
-            f["$action"].Value = ActionText(r.Action);
-            f["$vrouter"].Value = r.VrouterIp.ToString();
-            f["$drop"].Value = (object?)r.DropReason ?? DBNull.Value;
-            f["$mi"].Value = r.MirrorIndex is { } mi ? (long)mi : DBNull.Value;
-            f["$smi"].Value = r.SecondaryMirrorIndex is { } smi ? (long)smi : DBNull.Value;
-            f["$an"].Value = (object?)r.AnalyzerName ?? DBNull.Value;
-            f["$san"].Value = (object?)r.SecondaryAnalyzerName ?? DBNull.Value;
-            f["$mp"].Value = Counter(r.Mirrored.Packets);
-            f["$mb"].Value = Counter(r.Mirrored.Bytes);
-            f["$smp"].Value = Counter(r.SecondaryMirrored.Packets);
-            f["$smb"].Value = Counter(r.SecondaryMirrored.Bytes);
-            f["$sample"].Value = sample;
-            upsertFlow.ExecuteNonQuery();
-
-            BindTotals(s, uuid, r, sample);
-            s["$dp"].Value = Counter(r.DiffPackets);
-            s["$db"].Value = Counter(r.DiffBytes);
-            s["$dmp"].Value = Counter(r.Mirrored.DiffPackets);
-            s["$dmb"].Value = Counter(r.Mirrored.DiffBytes);
-            s["$dsmp"].Value = Counter(r.SecondaryMirrored.DiffPackets);
-            s["$dsmb"].Value = Counter(r.SecondaryMirrored.DiffBytes);
-            s["$teardown"].Value = r.TeardownTime is null ? 0L : 1L;
-            insertSample.ExecuteNonQuery();
-
-            if (r.TeardownTime is null)
+            dropState.Transaction = tx;
+            dropState.CommandText = "DELETE FROM collector_state WHERE flow_uuid = @flow_uuid;";
+            var uuid = dropState.Parameters.Add(new SqliteParameter("@flow_uuid", null));
+            foreach (var torn in batch.CheckpointDeletes)
             {
-                BindTotals(c, uuid, r, sample);
-                saveState.ExecuteNonQuery();
-            }
-            else
-            {
-                d.Value = uuid;
+                uuid.Value = FlowStoreBatch.UuidText(torn);
                 dropState.ExecuteNonQuery();
             }
         }
+        ExecuteRows(tx, "collector_state", FlowStoreSql.CheckpointColumns, FlowStoreSql.CheckpointConflict, batch.CheckpointUpserts.Select(FlowStoreSql.CheckpointValues));
         tx.Commit();
     }
 
-    /// <summary>The cumulative totals a sample row and a checkpoint row both carry.</summary>
-    private static void BindTotals(Dictionary<string, SqliteParameter> p, string uuid, FlowRecord r, long sample)
+    /// <summary>One prepared <c>INSERT ... VALUES (@column, ...)</c> plus its conflict rule, executed for each row.</summary>
+    private void ExecuteRows(SqliteTransaction tx, string table, IReadOnlyList<FlowStoreSql.Column> columns, string conflict, IEnumerable<object?[]> rows)
     {
-        p["$uuid"].Value = uuid;
-        p["$packets"].Value = Counter(r.Packets);
-        p["$bytes"].Value = Counter(r.Bytes);
-        p["$mp"].Value = Counter(r.Mirrored.Packets);
-        p["$mb"].Value = Counter(r.Mirrored.Bytes);
-        p["$smp"].Value = Counter(r.SecondaryMirrored.Packets);
-        p["$smb"].Value = Counter(r.SecondaryMirrored.Bytes);
-        p["$sample"].Value = sample;
+        using var cmd = _connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = FlowStoreSql.InsertValues(table, columns) + conflict;
+        foreach (var c in columns) cmd.Parameters.Add(new SqliteParameter("@" + c.Name, null));
+        foreach (var values in rows)
+        {
+            for (int i = 0; i < values.Length; i++) cmd.Parameters[i].Value = Sqlite(values[i]);
+            cmd.ExecuteNonQuery();
+        }
     }
 
-    private static void Validate(FlowRecord r)
+    /// <summary>SQLite keeps uuids as text and has no boolean: the shared values, as this store binds them.</summary>
+    private static object Sqlite(object? value) => value switch
     {
-        if (r.SourceIp.AddressFamily != r.DestinationIp.AddressFamily)
-            throw new ArgumentException($"flow {r.FlowUuid}: source {r.SourceIp} and destination {r.DestinationIp} are of different address families");
-        if (r.SecondaryMirrorIndex is not null && r.MirrorIndex is null)
-            throw new ArgumentException($"flow {r.FlowUuid}: has a secondary mirror index ({r.SecondaryMirrorIndex}) but no primary one");
-    }
-
-    private static long Counter(ulong value) =>
-        value <= long.MaxValue ? (long)value : throw new OverflowException($"counter {value} does not fit the store's 63-bit integers");
-
-    internal static string UuidText(Guid uuid) => uuid.ToString("D", CultureInfo.InvariantCulture);
-
-    internal static long ToUnixMs(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
-
-    internal static DateTimeOffset FromUnixMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
-
-    internal static string DirectionText(FlowDirection d) => d switch
-    {
-        FlowDirection.Ingress => "ingress",
-        FlowDirection.Egress => "egress",
-        _ => throw new ArgumentOutOfRangeException(nameof(d), d, "unknown flow direction"),
-    };
-
-    internal static string ActionText(FlowLogAction a) => a switch
-    {
-        FlowLogAction.Pass => "pass",
-        FlowLogAction.Deny => "deny",
-        FlowLogAction.Drop => "drop",
-        _ => throw new ArgumentOutOfRangeException(nameof(a), a, "unknown flow action"),
+        null => DBNull.Value,
+        Guid g => FlowStoreBatch.UuidText(g),
+        bool b => b ? 1L : 0L,
+        _ => value,
     };
 
     private static void CreatePrivateFile(string path)
@@ -397,18 +263,35 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         if (hasInfo is long n && n > 0)
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;", tx);
-            if (version is not long v || v != SchemaVersion)
-                throw new InvalidDataException($"flow store {path}: schema version {version ?? "none"}, this agent writes version {SchemaVersion}");
+            if (version is 1L)
+            {
+                // Version 1 had no node identity: rows written before keep node '' (checkpoints of '' serve any node).
+                Execute(connection, MigrationFrom1, tx);
+                Execute(connection, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
+            }
+            else if (version is not long v || v != SchemaVersion)
+            {
+                throw new FlowStoreRefusedException($"flow store {path}: schema version {version ?? "none"}, this agent writes version {SchemaVersion}");
+            }
             tx.Commit();
             return;
         }
         var tables = Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type='table';", tx);
         if (tables is long t && t > 0)
-            throw new InvalidDataException($"flow store {path}: the database has tables but no schema_info; it is not a flow store");
+            throw new FlowStoreRefusedException($"flow store {path}: the database has tables but no schema_info; it is not a flow store");
         Execute(connection, Schema, tx);
         Execute(connection, $"INSERT INTO schema_info (version) VALUES ({SchemaVersion});", tx);
         tx.Commit();
     }
+
+    /// <summary>Version 1 to 2: the node columns and their indexes.</summary>
+    internal const string MigrationFrom1 = """
+        ALTER TABLE flows ADD COLUMN node TEXT NOT NULL DEFAULT '';
+        ALTER TABLE collector_state ADD COLUMN node TEXT NOT NULL DEFAULT '';
+        DROP INDEX IF EXISTS flows_last_sample;
+        CREATE INDEX flows_node ON flows (node);
+        CREATE INDEX collector_state_node ON collector_state (node);
+        """;
 
     /// <summary>The schema, as documented in docs/analytics.md. Times are Unix milliseconds (UTC).</summary>
     public const string Schema = """
@@ -442,7 +325,8 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             sec_mirror_packets INTEGER NOT NULL,
             sec_mirror_bytes   INTEGER NOT NULL,
             first_sample_time  INTEGER NOT NULL,
-            last_sample_time   INTEGER NOT NULL
+            last_sample_time   INTEGER NOT NULL,
+            node               TEXT NOT NULL DEFAULT ''
         );
         CREATE INDEX flows_analyzer ON flows (analyzer_name);
         CREATE INDEX flows_sec_analyzer ON flows (sec_analyzer_name);
@@ -450,7 +334,7 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         CREATE INDEX flows_sec_mirror_index ON flows (sec_mirror_index);
         CREATE INDEX flows_source_vn ON flows (source_vn);
         CREATE INDEX flows_destination_vn ON flows (destination_vn);
-        CREATE INDEX flows_last_sample ON flows (last_sample_time);
+        CREATE INDEX flows_node ON flows (node);
 
         CREATE TABLE flow_samples (
             flow_uuid               TEXT NOT NULL REFERENCES flows (flow_uuid),
@@ -480,8 +364,10 @@ public sealed class SqliteFlowStore : IFlowRecordSink
             mirror_bytes       INTEGER NOT NULL,
             sec_mirror_packets INTEGER NOT NULL,
             sec_mirror_bytes   INTEGER NOT NULL,
-            sample_time        INTEGER NOT NULL
+            sample_time        INTEGER NOT NULL,
+            node               TEXT NOT NULL DEFAULT ''
         );
+        CREATE INDEX collector_state_node ON collector_state (node);
         """;
 
     private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? tx = null)
@@ -500,6 +386,4 @@ public sealed class SqliteFlowStore : IFlowRecordSink
         var v = cmd.ExecuteScalar();
         return v is DBNull ? null : v;
     }
-
-    internal static IPAddress ParseIp(string text) => IPAddress.Parse(text);
 }

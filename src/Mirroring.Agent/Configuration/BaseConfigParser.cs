@@ -9,6 +9,8 @@ internal sealed record Located<T>(T Value, MappingReader Reader);
 internal sealed class ParsedBase
 {
     public VrouterSettings? Vrouter;
+    /// <summary>The reader of vrouter.fabric (for checks across the fabric and the interfaces).</summary>
+    public MappingReader? FabricReader;
     public readonly List<Located<VirtualNetworkConfig>> VirtualNetworks = [];
     public readonly List<Located<InterfaceConfig>> Interfaces = [];
     public readonly List<Located<RemoteEndpointConfig>> RemoteEndpoints = [];
@@ -34,7 +36,7 @@ internal static class BaseConfigParser
         var top = new MappingReader(root, "", errors);
 
         var vrouter = top.Mapping("vrouter", required: true);
-        if (vrouter is not null) parsed.Vrouter = ParseVrouter(vrouter);
+        if (vrouter is not null) parsed.Vrouter = ParseVrouter(vrouter, parsed);
 
         ParseList(top, "virtual_networks", "name", parsed.DeclaredNetworks, ParseVirtualNetwork, parsed.VirtualNetworks);
         ParseList(top, "interfaces", "name", null, ParseInterface, parsed.Interfaces);
@@ -63,10 +65,17 @@ internal static class BaseConfigParser
         }
     }
 
-    private static VrouterSettings? ParseVrouter(MappingReader r)
+    private static VrouterSettings? ParseVrouter(MappingReader r, ParsedBase parsed)
     {
         var routerId = r.Ip("router_id", required: true);
+        var nodeName = r.String("name");
+        if (nodeName is not null && (nodeName.Length is 0 or > 253 || nodeName.Any(char.IsControl) || nodeName.Trim() != nodeName))
+        {
+            r.Error("name", $"'{nodeName}' is not a node name: 1..253 characters, no control characters, no leading or trailing spaces");
+            nodeName = null;
+        }
         var fabricReader = r.Mapping("fabric", required: true);
+        parsed.FabricReader = fabricReader;
         FabricConfig? fabric = null;
         if (fabricReader is not null)
         {
@@ -74,9 +83,10 @@ internal static class BaseConfigParser
             var mac = fabricReader.Mac("mac", required: true);
             var gateway = fabricReader.Mac("gateway_mac", required: true);
             var ip = fabricReader.Ip("ip");
+            var devargs = DpdkDevargsField(fabricReader);
             fabricReader.RejectUnknownFields();
             if (name is not null && mac is not null && gateway is not null && (ip ?? routerId) is { } fabricIp)
-                fabric = new FabricConfig(name, mac.Value, gateway.Value, fabricIp);
+                fabric = new FabricConfig(name, mac.Value, gateway.Value, fabricIp) { DpdkDevargs = devargs };
         }
 
         var flowTable = FlowTableConfig.Default;
@@ -96,7 +106,9 @@ internal static class BaseConfigParser
             flowTable = new FlowTableConfig(e, overflow ?? e / 5, aging ?? FlowTableConfig.DefaultAgingSeconds);
         }
 
-        return routerId is not null && fabric is not null ? new VrouterSettings(routerId, fabric, flowTable) : null;
+        if (routerId is null || fabric is null) return null;
+        var settings = new VrouterSettings(routerId, fabric, flowTable);
+        return nodeName is null ? settings : settings with { Name = nodeName };
     }
 
     private static VirtualNetworkConfig? ParseVirtualNetwork(MappingReader r)
@@ -124,6 +136,7 @@ internal static class BaseConfigParser
         var podInterface = r.String("pod_interface");
         if (podInterface is not null && pod is null && !r.Has("pod"))
             r.Error("pod_interface", "pod_interface needs pod");
+        var devargs = DpdkDevargsField(r);
 
         InterfaceMirrorConfig? mirror = null;
         var mirrorReader = r.Mapping("interface_mirror");
@@ -156,10 +169,23 @@ internal static class BaseConfigParser
         if (name is null || mac is null || ip is null || vn is null) return null;
         return new InterfaceConfig(name, mac.Value, ip, vn, vlan, mirror, pod, pod is null ? null : podInterface ?? "eth0", null)
         {
+            DpdkDevargs = devargs,
             Port = port ?? InterfacePort.Tap,
             PeerName = peerName,
             PeerNetns = peerNetns,
         };
+    }
+
+    /// <summary><c>dpdk_devargs</c>: a DPDK device string, checked for form (the driver checks the rest at start).</summary>
+    private static string? DpdkDevargsField(MappingReader r)
+    {
+        var devargs = r.String("dpdk_devargs");
+        if (devargs is not null && Dataplane.Ports.Dpdk.DpdkDevargs.Problem(devargs) is { } problem)
+        {
+            r.Error("dpdk_devargs", $"'{devargs}': {problem}");
+            return null;
+        }
+        return devargs;
     }
 
     /// <summary>A namespace name (one path component) or an absolute path to a namespace file.</summary>

@@ -1,4 +1,6 @@
 using Mirroring.Dataplane.Pipeline;
+using Mirroring.Dataplane.Ports.Dpdk;
+
 namespace Mirroring.Agent.Configuration;
 
 /// <summary>Cross-field and cross-reference checks of the base configuration: names, references, mirror modes.</summary>
@@ -35,6 +37,18 @@ internal static class ConfigValidator
             CheckNetwork(p, itf.VirtualNetwork, r, "virtual_network");
             if (itf.InterfaceMirror is { } m && !p.DeclaredAnalyzers.Contains(m.AnalyzerName))
                 r.Errors.Add($"{r.Join("interface_mirror")}.mirror_to.analyzer_name", $"unknown analyzer '{m.AnalyzerName}'", r.Value("interface_mirror"));
+        }
+
+        // One DPDK device serves one port.
+        var devices = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (p.Vrouter?.Fabric.DpdkDevargs is { } fabricDevargs && p.FabricReader is { } fabricReader)
+            devices[DpdkDevargs.DeviceName(fabricDevargs)] = fabricReader.Join("dpdk_devargs");
+        foreach (var (itf, r) in p.Interfaces.Select(x => (x.Value, x.Reader)))
+        {
+            if (itf.DpdkDevargs is null) continue;
+            var device = DpdkDevargs.DeviceName(itf.DpdkDevargs);
+            if (devices.TryGetValue(device, out var user)) r.Error("dpdk_devargs", $"DPDK device '{device}' is already used by {user}");
+            else devices[device] = r.Join("dpdk_devargs");
         }
 
         foreach (var (ep, r) in p.RemoteEndpoints.Select(x => (x.Value, x.Reader)))

@@ -31,10 +31,18 @@ public sealed record VrouterConfig(
 }
 
 /// <summary>The vRouter itself. <see cref="RouterId"/> is the source of mirror and overlay tunnels.</summary>
-public sealed record VrouterSettings(IPAddress RouterId, FabricConfig Fabric, FlowTableConfig FlowTable);
+public sealed record VrouterSettings(IPAddress RouterId, FabricConfig Fabric, FlowTableConfig FlowTable)
+{
+    /// <summary>The node's name in the analytics store (<c>vrouter.name</c>); the host name when not configured.</summary>
+    public string Name { get; init; } = Environment.MachineName;
+}
 
 /// <summary>The fabric (underlay) port. <see cref="Ip"/> defaults to the router id.</summary>
-public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress GatewayMac, IPAddress Ip);
+public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress GatewayMac, IPAddress Ip)
+{
+    /// <summary>The DPDK device of the fabric with the DPDK backend (<c>dpdk_devargs</c>): a PCI address, <c>net_af_packet0,iface=eth0</c>, ...</summary>
+    public string? DpdkDevargs { get; init; }
+}
 
 /// <summary>Flow table sizing. Entries is a power of two &gt;= 1024; overflow defaults to 20% of entries.</summary>
 public sealed record FlowTableConfig(int Entries, int OverflowEntries, int AgingSeconds)
@@ -67,6 +75,9 @@ public sealed record InterfaceConfig(
     string? PodInterface,
     string? MirroringConfigurationAnnotation)
 {
+    /// <summary>The DPDK device of the interface with the DPDK backend (<c>dpdk_devargs</c>): <c>net_vhost0,iface=/run/vrmirror/web1.sock</c> for a VM on vhost-user, <c>net_tap0,iface=tap-web1</c>, ...</summary>
+    public string? DpdkDevargs { get; init; }
+
     /// <summary>What the engine attaches to for this interface (<c>port</c>): a TAP device (the default), a veth pair it creates, or an existing interface.</summary>
     public InterfacePort Port { get; init; } = InterfacePort.Tap;
 

@@ -154,7 +154,7 @@ public sealed class DataplaneProgrammer
 
         // Operator tools in other processes read what the tables mean from the region.
         _dataplane.Region.PublishDescriptors(TableSnapshot.Capture(routerId.Value, _dataplane.Mirrors, _dataplane.Nexthops, _dataplane.Interfaces,
-            networks.Select(n => new VrfDescriptor(n.Vrf, n.Name, n.Vni, n.MirrorDestination))));
+            networks.Select(n => new VrfDescriptor(n.Vrf, n.Name, n.Vni, n.MirrorDestination)), config.Vrouter.Name));
 
         return new ProgrammingResult(vifByName, mirrorIndexByName, vrfByName.ToDictionary(kv => kv.Key, kv => kv.Value), warnings);
     }

@@ -29,7 +29,10 @@ public sealed class AgentOptions
     /// <summary>Kubernetes manifests loaded with the configuration (<c>--manifest</c>).</summary>
     public List<string> Manifests { get; set; } = [];
 
-    /// <summary>The flow store (<c>--db</c>); default <c>&lt;StateDir&gt;/flows.db</c>.</summary>
+    /// <summary>
+    /// The flow store (<c>--db</c>): a SQLite file, or a PostgreSQL URL / libpq key=value string (see
+    /// <see cref="Analytics.FlowStores.Open"/>); default <c>&lt;StateDir&gt;/flows.db</c>.
+    /// </summary>
     public string? Db { get; set; }
 
     /// <summary>An IPFIX collector, HOST:PORT (<c>--ipfix</c>); none by default.</summary>
@@ -57,8 +60,8 @@ public sealed class AgentOptions
     public TimeSpan ConfigPollIntervalValue => Durations.Parse(ConfigPollInterval);
     public TimeSpan ConfigDebounceValue => Durations.Parse(ConfigDebounce);
 
-    /// <summary>The flow store path: <see cref="Db"/>, or flows.db in <see cref="StateDir"/>.</summary>
-    public string FlowStorePath => Path.GetFullPath(string.IsNullOrWhiteSpace(Db) ? Path.Combine(StateDir, FlowStoreFileName) : Db);
+    /// <summary>The flow store for <see cref="Analytics.FlowStores.Open"/>: <see cref="Db"/> (a SQLite path made absolute), or flows.db in <see cref="StateDir"/>.</summary>
+    public string FlowStorePath => Analytics.FlowStores.Normalize(string.IsNullOrWhiteSpace(Db) ? Path.Combine(StateDir, FlowStoreFileName) : Db);
 
     public string MirrorIndicesPath => Path.GetFullPath(Path.Combine(StateDir, MirrorIndicesFileName));
 
@@ -181,7 +184,18 @@ public sealed class AgentOptionsValidator(bool standalone) : IValidateOptions<Ag
             // Beside a dataplane the engine's start-up checks the state folder itself (its own exit code, 7).
             errors.Add($"StateDir (--state-dir) {o.StateDir}: {stateProblem}");
 
-        if (!string.IsNullOrWhiteSpace(o.Db))
+        if (!string.IsNullOrWhiteSpace(o.Db) && Analytics.FlowStores.IsPostgres(o.Db))
+        {
+            try
+            {
+                Analytics.PostgresConnectionString.Parse(o.Db);
+            }
+            catch (FormatException e)
+            {
+                errors.Add($"Db (--db) {Analytics.FlowStores.Describe(o.Db)}: {e.Message}");
+            }
+        }
+        else if (!string.IsNullOrWhiteSpace(o.Db))
         {
             var full = Path.GetFullPath(o.Db);
             if (Directory.Exists(full))

@@ -10,6 +10,17 @@ namespace Mirroring.Agent.Service;
 /// Runs the <see cref="FlowStatsCollector"/>: a pass at start and then every <see cref="AgentOptions.Interval"/>;
 /// on shutdown (SIGTERM, Ctrl-C) one last pass, then every sink is flushed and closed. With
 /// <see cref="AgentOptions.Once"/>: one pass, flush, and the application stops.
+/// <para>
+/// The flow store (<see cref="FlowStores.Open"/>): a PostgreSQL one is opened while the host is starting, before any
+/// service starts (after the dataplane service has loaded the configuration), so a refused login
+/// (<see cref="FlowStoreRefusedException"/>, which the runtime turns into its exit code) stops the start before the
+/// dataplane opens a port; one that is down is no reason not to forward: it connects when it can. A SQLite file is
+/// opened at start, once the dataplane service has made the state folder.
+/// </para>
+/// <para>
+/// A pass runs on the thread pool, one at a time: a database write that is slow or blocked holds that pass only (the
+/// timer's ticks meanwhile are skipped, not queued), never the dataplane's worker threads.
+/// </para>
 /// </summary>
 internal sealed class CollectorService(
     IOptions<AgentOptions> options,
@@ -18,13 +29,21 @@ internal sealed class CollectorService(
     ILogger<CollectorService> logger,
     ILoggerFactory loggers,
     IHostApplicationLifetime lifetime,
-    TimeProvider time) : BackgroundService
+    TimeProvider time) : BackgroundService, IHostedLifecycleService
 {
+    private IFlowStore? _store;
     private FlowStatsCollector? _collector;
     private StatsRegionReader? _reader;
     private bool _regionReplaced;
     private long _pass;
     private long _records;
+
+    public Task StartingAsync(CancellationToken cancellationToken)
+    {
+        var path = options.Value.FlowStorePath;
+        if (FlowStores.IsPostgres(path)) _store = FlowStores.Open(path);
+        return Task.CompletedTask;
+    }
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -32,8 +51,12 @@ internal sealed class CollectorService(
         var sinks = new List<IFlowRecordSink>();
         try
         {
-            if (string.IsNullOrWhiteSpace(o.Db)) Directory.CreateDirectory(o.StateDir);
-            sinks.Add(SqliteFlowStore.Open(o.FlowStorePath));
+            if (_store is null)
+            {
+                if (string.IsNullOrWhiteSpace(o.Db)) Directory.CreateDirectory(o.StateDir);
+                _store = FlowStores.Open(o.FlowStorePath);
+            }
+            sinks.Add(_store);
             if (!string.IsNullOrWhiteSpace(o.Ipfix))
             {
                 if (!IpfixEndpoint.TryResolve(o.Ipfix, out var endpoint, out var error))
@@ -46,11 +69,12 @@ internal sealed class CollectorService(
         catch
         {
             foreach (var sink in sinks) await sink.DisposeAsync().ConfigureAwait(false);
+            _store = null;
             throw;
         }
         status.Collector = _collector;
-        logger.LogInformation("agent: collecting flow records {Schedule} from {Region} (vRouter {Vrouter}) into {Sinks}",
-            o.Once ? "once" : $"every {o.Interval}", source.Name, _collector.VrouterIp, string.Join(", ", sinks.Select(s => s.Name)));
+        logger.LogInformation("agent: collecting flow records {Schedule} from {Region} (vRouter {Vrouter}, node {Node}) into {Sinks}",
+            o.Once ? "once" : $"every {o.Interval}", source.Name, _collector.VrouterIp, _collector.Node, string.Join(", ", sinks.Select(s => s.Name)));
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -76,10 +100,20 @@ internal sealed class CollectorService(
         }
     }
 
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        if (_collector is null) return;
+        if (_collector is null)
+        {
+            // A store opened while starting whose start never came (another service failed first) is closed here.
+            if (_store is not null) await _store.DisposeAsync().ConfigureAwait(false);
+            _store = null;
+            return;
+        }
         if (!options.Value.Once && !_regionReplaced)
         {
             logger.LogInformation("agent: stopping: last collection");
@@ -91,6 +125,8 @@ internal sealed class CollectorService(
         logger.LogInformation("agent: final export done, {Records} flow records written in {Passes} passes; {Sinks}", _records, _collector.Passes,
             string.Join("; ", sinks.Select(s => $"{s.Name}: {s.WrittenRecords} records written, {s.PendingRecords} unwritten, {s.DroppedRecords} dropped")));
     }
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>One pass. A pass that cannot read the region is logged and the service goes on (the next pass retries).</summary>
     private async Task PassAsync()

@@ -23,8 +23,12 @@ public sealed record CollectionResult(
 /// out, or its slot now holds another generation) gets a final record with its teardown time and last totals.
 /// Records go to every sink through a <see cref="SinkFanout"/>.
 /// <para>
+/// Node identity: every record carries <see cref="Node"/>: the name given, else the vRouter's name the dataplane
+/// published in the region's descriptors (<c>vrouter.name</c>), else this host's name.
+/// </para>
+/// <para>
 /// Restart safety: the previous records of a flow are looked up first in this collector's memory, then in the
-/// checkpoint of the first <see cref="SqliteFlowStore"/> sink (what the store last saved for the flow). So a
+/// checkpoint of the first <see cref="IFlowStore"/> sink for this node (what the store last saved for the flow). So a
 /// collector started over a region and a store that an earlier collector wrote continues the deltas where the store
 /// stands: nothing counted twice, no delta lost.
 /// </para>
@@ -42,10 +46,12 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly Dictionary<int, TrackedFlow> _tracked = new();
     private readonly Dictionary<Guid, FlowCheckpoint> _checkpoint;
+    // The store whose checkpoint is still to be loaded; null once loaded (or without a store).
+    private IFlowStore? _checkpointStore;
     private long _passes;
 
     public FlowStatsCollector(StatsRegionReader reader, IEnumerable<IFlowRecordSink> sinks, ILogger? logger = null,
-        TimeProvider? time = null, int maxPendingRecords = 100_000, bool ownsReader = false)
+        TimeProvider? time = null, int maxPendingRecords = 100_000, bool ownsReader = false, string? node = null)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(sinks);
@@ -55,14 +61,39 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         var list = sinks.ToList();
         _fanout = new SinkFanout(list, maxPendingRecords, _logger);
-        var store = list.OfType<SqliteFlowStore>().FirstOrDefault();
-        _checkpoint = store is null ? new() : new(store.LoadCheckpoint());
+        Node = string.IsNullOrWhiteSpace(node) ? ReadDescriptors()?.Vrouter.Name ?? Environment.MachineName : node;
+        _checkpointStore = list.OfType<IFlowStore>().FirstOrDefault();
+        _checkpoint = new();
+        TryLoadCheckpoint();
+    }
+
+    /// <summary>
+    /// Loads this node's checkpoint from the store. A store that cannot be reached (not one that refuses us) leaves it
+    /// pending: passes read nothing until it loads, since deltas computed without it would count twice.
+    /// </summary>
+    private bool TryLoadCheckpoint()
+    {
+        if (_checkpointStore is null) return true;
+        try
+        {
+            foreach (var (uuid, saved) in _checkpointStore.LoadCheckpoint(Node)) _checkpoint[uuid] = saved;
+        }
+        catch (IOException e) when (e is not FlowStoreRefusedException)
+        {
+            _logger.LogWarning("No checkpoint from {Store} yet, collection waits for it: {Error}", _checkpointStore.Name, e.Message);
+            return false;
+        }
         if (_checkpoint.Count > 0)
-            _logger.LogInformation("Resuming from the checkpoint of {Store}: {Flows} active flows", store!.Name, _checkpoint.Count);
+            _logger.LogInformation("Resuming from the checkpoint of {Store}: {Flows} active flows", _checkpointStore.Name, _checkpoint.Count);
+        _checkpointStore = null;
+        return true;
     }
 
     /// <summary>The vRouter IP in flow uuids and records: the region header's router id.</summary>
     public IPAddress VrouterIp => ToIPAddress(_reader.Header.RouterId);
+
+    /// <summary>The node every record names (<c>vrouter.name</c>, by default the host name).</summary>
+    public string Node { get; }
 
     /// <summary>Flows seen active by the last pass.</summary>
     public int TrackedFlows => _tracked.Count;
@@ -78,6 +109,8 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     public async Task<CollectionResult> CollectAsync(CancellationToken cancellationToken = default)
     {
         var sampleTime = _time.GetUtcNow();
+        if (_checkpointStore is not null && !TryLoadCheckpoint())
+            return new CollectionResult(sampleTime, 0, [], 0, false);
         var descriptors = ReadDescriptors();
         var vrouterIp = RouterIp(descriptors);
         var active = _reader.ReadActiveFlows();
@@ -104,7 +137,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
 
             var totals = TotalsOf(in entry);
-            var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime);
+            var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with { Node = Node };
             if (reported is null || reported.Value != totals) records.Add(record);
             _tracked[index] = new TrackedFlow(entry.Generation, record, totals);
         }

@@ -96,8 +96,9 @@ public sealed class SinkFanout : IAsyncDisposable
                     {
                         sink.Pending.AddRange(keep);
                     }
-                    _logger.LogWarning(e, "Sink {Sink} failed to write {Records} records ({Failures} failures in a row); {Pending} kept for the next pass",
-                        sink.Sink.Name, toWrite.Count, sink.Failures, sink.Pending.Count);
+                    // An I/O error (a database gone, a refused login) is one line; anything else keeps its stack trace.
+                    _logger.LogWarning(e is IOException ? null : e, "Sink {Sink} failed to write {Records} records ({Failures} failures in a row); {Pending} kept for the next pass: {Error}",
+                        sink.Sink.Name, toWrite.Count, sink.Failures, sink.Pending.Count, e.Message);
                 }
             }
         }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Mirroring.Agent.Service;
+using Mirroring.Host.Daemon;
 using Mirroring.Host.Runtime;
 
 namespace Mirroring.Cli.Commands;
@@ -11,19 +12,24 @@ namespace Mirroring.Cli.Commands;
 /// <c>vrmirror agent</c>: the flow collector as a service over a stats region file another process writes: the agent
 /// services of <c>vrmirror run</c> without the dataplane. It only collects and exports (programming needs the
 /// dataplane in the same process: <c>vrmirror run</c>).
-/// Exit codes: 0 done; 1 the agent could not start or (with --once) a sink did not take every record; 2 bad settings.
+/// Exit codes: 0 done; 1 the agent could not start or (with --once) a sink did not take every record; 2 bad settings;
+/// 3 the flow store refused the agent (authentication, permissions, not a flow store of this version).
 /// </summary>
 internal static class AgentCommand
 {
+    /// <summary>The agent's exit code for a flow store that refused it (the daemon's is <see cref="DaemonExitCode.FlowStoreRefused"/>).</summary>
+    public const int FlowStoreRefusedExitCode = 3;
+
     public static Command Create()
     {
         var stats = new Option<string?>("--stats") { Description = "The stats region file the dataplane writes (e.g. /dev/shm/vrmirror.stats, or a replay's vrmirror.stats)" };
-        var db = new Option<string?>("--db") { Description = "Flow store (SQLite); default <state-dir>/flows.db" };
+        var db = new Option<string?>("--db") { Description = "Flow store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export IPFIX over UDP to HOST:PORT" };
         var interval = new Option<string?>("--interval") { Description = "Time between collections: 500ms, 1s (default), 2m" };
         var stateDir = new Option<string?>("--state-dir") { Description = $"Folder for the default flow store and the mirror indices (default {AgentOptions.DefaultStateDirectory})" };
         var once = new Option<bool>("--once") { Description = "Collect once, write the records, and exit (scripts, CI)" };
         var settings = new Option<string?>("--settings") { Description = "JSON settings file (default: appsettings.json in the current folder, if any); section \"Agent\"" };
+        var metrics = MetricsCli.ForDaemon();
 
         var command = new Command("agent",
             "Collect flow records (with mirror index and mirrored counts) from a stats region into the flow store and IPFIX. " +
@@ -31,6 +37,7 @@ internal static class AgentCommand
         {
             stats, db, ipfix, interval, stateDir, once, settings,
         };
+        metrics.AddTo(command);
         command.SetAction(parse =>
         {
             var values = new Dictionary<string, string?>();
@@ -48,7 +55,10 @@ internal static class AgentCommand
             var settingsFile = parse.GetValue(settings);
             if (settingsFile is not null && !File.Exists(settingsFile))
                 return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
-            return RunHost(VrouterRuntime.CreateAgent(new RuntimeSettings { SettingsFile = settingsFile, Agent = values }), "agent");
+            var metricsOptions = metrics.Read(parse, out var metricsError);
+            if (metricsOptions is null) return CliOutput.Fail($"agent: {metricsError}", 2);
+            // The region's metrics read it through the agent's stats source (the --stats file).
+            return RunHost(VrouterRuntime.CreateAgent(new RuntimeSettings { SettingsFile = settingsFile, Agent = values, Metrics = metricsOptions }), "agent", FlowStoreRefusedExitCode);
         });
         return command;
     }
@@ -57,7 +67,8 @@ internal static class AgentCommand
     /// Builds and runs a runtime (the agent's or the daemon's): settings are checked first and reported together
     /// (exit 2); a failed start is one log line and its exit code; otherwise the exit code says how it ended.
     /// </summary>
-    internal static int RunHost(HostApplicationBuilder builder, string verb)
+    /// <param name="storeRefusedExitCode">The verb's documented exit code for a flow store that refused it (agent 3, run 8).</param>
+    internal static int RunHost(HostApplicationBuilder builder, string verb, int storeRefusedExitCode)
     {
         IHost host;
         try
@@ -77,7 +88,8 @@ internal static class AgentCommand
             {
                 // Settings are validated here first, so that bad ones are reported alone, not as a failed start.
                 _ = host.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
-                code = (int)VrouterRuntime.Run(host);
+                var exit = VrouterRuntime.Run(host);
+                code = exit == DaemonExitCode.FlowStoreRefused ? storeRefusedExitCode : (int)exit;
             }
             catch (OptionsValidationException e)
             {

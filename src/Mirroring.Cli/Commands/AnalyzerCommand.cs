@@ -24,7 +24,7 @@ internal static class AnalyzerCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var bind = new Option<string>("--bind") { Description = "Local address to listen on (default 0.0.0.0: every IPv4 address; :: for dual-stack)", DefaultValueFactory = _ => "0.0.0.0" };
-        var output = new Option<FileInfo>("--out", "-o") { Description = "pcapng file to write: the original frames, one interface per listener, metadata in each packet comment", Required = true };
+        var output = new Option<FileInfo>("--out", "-o") { Description = "pcapng file to write: the original frames, one interface per listener, metadata in each packet comment; - writes to standard output, flushed per batch (| tshark -r -)", Required = true };
         var count = new Option<long?>("--count", "-c") { Description = "Stop after N frames written" };
         var duration = new Option<double?>("--duration", "-d") { Description = "Stop after S seconds" };
         var mirrorMap = new Option<FileInfo?>("--mirror-map") { Description = "File of 'SENDER udp:PORT|vxlan:VNI INDEX [NAME]' lines giving the mirror index of copies (it is not on the wire)" };
@@ -62,7 +62,10 @@ internal static class AnalyzerCommand
                 }
             }
             var outFile = parse.GetValue(output)!;
+            bool toStdout = outFile.ToString() == "-";
             bool silent = parse.GetValue(quiet);
+            // With -o - standard output carries the pcapng: every message goes to standard error.
+            var messages = toStdout ? Console.Error : Console.Out;
 
             AnalyzerReceiver receiver;
             try
@@ -71,7 +74,8 @@ internal static class AnalyzerCommand
                 {
                     Listeners = listeners,
                     BindAddress = bindAddress,
-                    OutputPath = outFile.FullName,
+                    OutputPath = toStdout ? "standard output" : outFile.FullName,
+                    Output = toStdout ? Console.OpenStandardOutput() : null,
                     MaxFrames = maxFrames,
                     Duration = seconds is { } s ? TimeSpan.FromSeconds(s) : null,
                     MirrorMap = map,
@@ -96,12 +100,12 @@ internal static class AnalyzerCommand
                 if (!silent)
                 {
                     var where = string.Join(", ", receiver.Listeners.Select((l, i) => $"{l} on {receiver.LocalEndpoints[i]}"));
-                    Console.Error.WriteLine($"analyzer: listening {where}; writing {outFile.FullName}; Ctrl-C stops");
+                    Console.Error.WriteLine($"analyzer: listening {where}; writing {receiver.OutputPath}; Ctrl-C stops");
                     Console.Error.Flush();
                 }
 
                 var run = Task.Factory.StartNew(() => receiver.Run(cts.Token), TaskCreationOptions.LongRunning);
-                if (!silent && !Console.IsOutputRedirected)
+                if (!silent && !toStdout && !Console.IsOutputRedirected)
                 {
                     AnsiConsole.Live(CountsTable(receiver)).AutoClear(true).Start(ctx =>
                     {
@@ -116,9 +120,9 @@ internal static class AnalyzerCommand
                 }
                 catch (IOException e)
                 {
-                    return CliOutput.Fail($"{outFile.FullName}: {e.Message}", 1);
+                    return CliOutput.Fail($"{receiver.OutputPath}: {e.Message}", 1);
                 }
-                if (!silent) PrintSummary(receiver, reason);
+                if (!silent) PrintSummary(receiver, reason, messages);
             }
             return 0;
         });
@@ -142,15 +146,15 @@ internal static class AnalyzerCommand
         return table;
     }
 
-    private static void PrintSummary(AnalyzerReceiver receiver, AnalyzerStopReason reason)
+    private static void PrintSummary(AnalyzerReceiver receiver, AnalyzerStopReason reason, TextWriter messages)
     {
-        if (Console.IsOutputRedirected)
+        if (Console.IsOutputRedirected || messages != Console.Out)
         {
             // One plain line per source: no table wrapping in files and pipes.
             foreach (var s in receiver.Sources)
             {
                 var reasons = s.ErrorReasons();
-                Console.WriteLine($"{s.Listener} {s.Sender}: packets {s.Packets}, bytes {s.Bytes}, decode errors {s.DecodeErrors}" +
+                messages.WriteLine($"{s.Listener} {s.Sender}: packets {s.Packets}, bytes {s.Bytes}, decode errors {s.DecodeErrors}" +
                                   (reasons.Count == 0 ? "" : $" ({string.Join(", ", reasons.Select(r => $"{r.Key}: {r.Value}"))})"));
             }
         }
@@ -167,6 +171,6 @@ internal static class AnalyzerCommand
         var line = $"analyzer: {receiver.Frames} frames written to {receiver.OutputPath} from {receiver.Datagrams} datagrams, " +
                    $"{receiver.DecodeErrors} decode errors (not written); stopped: {why}";
         if (receiver.ReceiveErrors > 0) line += $"; {receiver.ReceiveErrors} socket receive errors";
-        Console.WriteLine(line);
+        messages.WriteLine(line);
     }
 }

@@ -1,5 +1,7 @@
 using System.CommandLine;
+using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Harness;
+using Mirroring.Host.Daemon;
 using Spectre.Console;
 
 namespace Mirroring.Cli.Commands;
@@ -30,11 +32,16 @@ internal static class BenchCommand
         var churn = new Option<int>("--churn") { Description = "With --soak: flows replaced by new ones per second", DefaultValueFactory = _ => 200 };
         var reloadEvery = new Option<double>("--reload-every") { Description = "With --soak: seconds between configuration reloads", DefaultValueFactory = _ => 10 };
         var writeConfig = new Option<FileInfo?>("--write-config") { Description = "Write the scenario's configuration (YAML) to this file instead of running" };
+        var io = new Option<string>("--io") { Description = "memory: pre-built frames copied into the receive slots, counting null sinks; dpdk: DPDK drivers, net_pcap in (the scenario's traffic, infinite_rx=1), net_null out (no-rx=1)", DefaultValueFactory = _ => "memory" };
+        io.AcceptOnlyFromAmong("memory", "dpdk");
+        var dpdkEal = new Option<string?>("--dpdk-eal") { Description = "With --io dpdk: DPDK EAL arguments (default: no hugepages, no PCI, a file prefix of this process)" };
+        var input = new Option<FileInfo?>("--in") { Description = "With --io dpdk: read this capture once on the input interface instead of the scenario's traffic (a correctness run, one worker)" };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "With --io dpdk: write every output interface to DIR/<interface>.pcap (net_pcap) instead of net_null" };
 
-        var command = new Command("bench", "Measure the pipeline in memory: pre-built packets from null ports, the real dataplane, a counting null sink.")
+        var command = new Command("bench", "Measure the engine: pre-built packets from memory (or, with --io dpdk, through DPDK's net_pcap and net_null drivers), the real dataplane, counting null sinks.")
         {
             scenario, workers, seconds, warmup, batch, flows, flowEntries, json, list, writePcap, packets, writeConfig, chart, chartOut,
-            soak, churn, reloadEvery,
+            soak, churn, reloadEvery, io, dpdkEal, input, output,
         };
         command.SetAction(parse =>
         {
@@ -93,11 +100,43 @@ internal static class BenchCommand
             }
 
             bool asJson = parse.GetValue(json);
-            var result = BenchRunner.Run(new BenchOptions(chosen) { FlowEntries = entries, Workers = w, BatchSize = b, Seconds = secs, WarmupSeconds = Math.Max(0, warm) },
-                asJson ? null : m => Console.Error.WriteLine($"bench: {m}"));
-            if (asJson) Console.WriteLine(result.ToJson());
-            else Print(result);
-            return 0;
+            bool dpdk = parse.GetValue(io) == "dpdk";
+            var inputFile = parse.GetValue(input);
+            var outputDir = parse.GetValue(output);
+            if (!dpdk && (inputFile is not null || outputDir is not null || parse.GetValue(dpdkEal) is not null))
+                return CliOutput.Fail("--in, --out and --dpdk-eal go with --io dpdk", 2);
+            if (inputFile is not null && !inputFile.Exists) return CliOutput.Fail($"--in {inputFile.FullName}: file not found", 2);
+            if (inputFile is not null && w != 1) return CliOutput.Fail("--in is read by one worker: use --workers 1", 2);
+            IReadOnlyList<string>? ealArguments = null;
+            try
+            {
+                if (dpdk) ealArguments = DpdkEal.ArgumentsFrom(parse.GetValue(dpdkEal));
+            }
+            catch (ArgumentException e)
+            {
+                return CliOutput.Fail(e.Message, 2);
+            }
+            outputDir?.Create();
+            try
+            {
+                var result = BenchRunner.Run(new BenchOptions(chosen)
+                {
+                    FlowEntries = entries, Workers = w, BatchSize = b, Seconds = secs, WarmupSeconds = Math.Max(0, warm),
+                    Io = dpdk ? BenchIo.Dpdk : BenchIo.Memory, DpdkEalArguments = ealArguments,
+                    InputFile = inputFile?.FullName, OutputDirectory = outputDir?.FullName,
+                }, asJson ? null : m => Console.Error.WriteLine($"bench: {m}"));
+                if (asJson) Console.WriteLine(result.ToJson());
+                else Print(result);
+                return 0;
+            }
+            catch (DpdkException e)
+            {
+                return CliOutput.Fail(e.Message, (int)DaemonExitCodes.For(e.Failure));
+            }
+            finally
+            {
+                if (dpdk) DpdkEal.Cleanup();
+            }
         });
         return command;
     }
@@ -105,7 +144,7 @@ internal static class BenchCommand
     private static void Print(BenchResult r)
     {
         var t = new Table().Title($"bench {Markup.Escape(r.Scenario)}: {Markup.Escape(r.Description)}").AddColumns("measure", "value");
-        t.AddRow("workers / batch", $"{r.Workers} / {r.Batch}");
+        t.AddRow("workers / batch / I/O", $"{r.Workers} / {r.Batch} / {r.Io}");
         t.AddRow("flows (active in table)", $"{r.Flows:N0} ({r.ActiveFlows:N0})");
         t.AddRow("packets in steady state", $"{r.Packets:N0} in {r.Seconds:F2} s");
         t.AddRow("[bold]Mpps[/]", $"[bold]{r.Mpps:F2}[/]");
@@ -115,6 +154,7 @@ internal static class BenchCommand
         t.AddRow("GC collections gen0/1/2", $"{r.GcCollections.Gen0}/{r.GcCollections.Gen1}/{r.GcCollections.Gen2}");
         t.AddRow("batch latency p50/p99/p99.9/max", $"{r.BatchLatency.P50Ns:N0} / {r.BatchLatency.P99Ns:N0} / {r.BatchLatency.P999Ns:N0} / {r.BatchLatency.MaxNs:N0} ns");
         t.AddRow("forwarded / mirror copies per packet", $"{r.ForwardedPerPacket} / {r.MirrorCopiesPerPacket}");
+        if (r.Io == "dpdk") t.AddRow("frames copied per packet (rx / tx)", $"{r.RxCopiesPerPacket} / {r.TxCopiesPerPacket}");
         AnsiConsole.Write(t);
     }
 }

@@ -15,6 +15,8 @@ internal static class CommandCatalog
         yield return NhCommand.Create();
         yield return VifCommand.Create();
         yield return DropstatsCommand.Create();
+        yield return MetricsCommand.Create();
+        yield return TopCommand.Create();
         yield return FlowsCommand.Create();
         yield return MdCommand.Create();
         yield return AnalyzerCommand.Create();

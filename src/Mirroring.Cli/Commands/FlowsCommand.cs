@@ -6,19 +6,94 @@ using Mirroring.Agent.Analytics;
 
 namespace Mirroring.Cli.Commands;
 
-/// <summary><c>vrmirror flows query</c>: flows from the analytics store, filtered, as a table or JSON lines.</summary>
+/// <summary>
+/// <c>vrmirror flows query</c>: flows from the analytics store, filtered, as a table or JSON lines; <c>flows prune</c>:
+/// retention. The store is a SQLite file or a PostgreSQL database (<see cref="FlowStores.Open"/>).
+/// </summary>
 internal static class FlowsCommand
 {
     public static Command Create()
     {
-        var flows = new Command("flows", "Flow records kept in the analytics store (SQLite).");
+        var flows = new Command("flows", "Flow records kept in the analytics store (a SQLite file or a PostgreSQL database).");
         flows.Subcommands.Add(CreateQuery());
+        flows.Subcommands.Add(CreatePrune());
         return flows;
+    }
+
+    private static Option<string> DbOption(string what) => new("--db")
+    {
+        Description = $"The flow store {what}: a SQLite file, or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass).",
+        Required = true,
+    };
+
+    /// <summary>Opens the store for a verb; a failure is one line naming the store (never its password) and exit code 1.</summary>
+    private static IFlowStore? OpenStore(string verb, string db, FlowStoreAccess access, out int exitCode)
+    {
+        exitCode = 0;
+        try
+        {
+            return FlowStores.Open(db, access);
+        }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine($"vrmirror flows {verb}: --db {FlowStores.Describe(db)}: {e.Message}");
+            exitCode = 2;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"vrmirror flows {verb}: --db {FlowStores.Describe(db)}: {e.Message}");
+            exitCode = 1;
+        }
+        return null;
+    }
+
+    private static Command CreatePrune()
+    {
+        var db = DbOption("to prune");
+        var olderThan = new Option<string>("--older-than")
+        {
+            Description = "Delete samples taken before this age (30d, 12h, 90m, 2w) or time (ISO-8601), and the flows whose last sample is older.",
+            Required = true,
+        };
+        var prune = new Command("prune", "Retention: delete old samples and the flows not sampled since.") { db, olderThan };
+        prune.SetAction(pr =>
+        {
+            var text = pr.GetValue(olderThan)!.Trim();
+            DateTimeOffset cutoff;
+            try
+            {
+                var now = DateTimeOffset.UtcNow;
+                // An age (30d) counts back from now; anything else is a time.
+                cutoff = text.Length > 1 && char.IsAsciiDigit(text[0]) && char.IsAsciiLetter(text[^1]) && !text.Contains('-')
+                    ? FlowQuery.ParseTime("-" + text, now, "--older-than")
+                    : FlowQuery.ParseTime(text, now, "--older-than");
+            }
+            catch (FormatException e)
+            {
+                Console.Error.WriteLine($"vrmirror flows prune: {e.Message}");
+                return 2;
+            }
+            using var store = OpenStore("prune", pr.GetValue(db)!, FlowStoreAccess.ReadWrite, out int failed);
+            if (store is null) return failed;
+            try
+            {
+                var result = store.Prune(cutoff);
+                Console.Out.WriteLine($"pruned {result.Flows} flows and {result.Samples} samples older than {cutoff.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)} from {store.Name}");
+                return 0;
+            }
+            catch (Exception e) when (e is IOException or System.Data.Common.DbException)
+            {
+                Console.Error.WriteLine($"vrmirror flows prune: {store.Name}: {e.Message}");
+                return 1;
+            }
+        });
+        return prune;
     }
 
     private static Command CreateQuery()
     {
-        var db = new Option<string>("--db") { Description = "The flow store (SQLite file) to read.", Required = true };
+        var db = DbOption("to read");
+        var node = new Option<string?>("--node") { Description = "Only flows of this node (vrouter.name); without it the query spans every node writing to the store." };
         var analyzer = new Option<string?>("--analyzer") { Description = "Only flows mirrored to this analyzer (primary or secondary)." };
         var mirrorIndex = new Option<int?>("--mirror-index") { Description = "Only flows with this mirror index (primary or secondary)." };
         var vn = new Option<string?>("--vn") { Description = "Only flows whose source or destination virtual network is this one." };
@@ -29,7 +104,7 @@ internal static class FlowsCommand
         var limit = new Option<int?>("--limit") { Description = "At most this many flows (newest first)." };
 
         var query = new Command("query", "List flows from the store, newest first.");
-        foreach (var o in new Option[] { db, analyzer, mirrorIndex, vn, since, until, mismatch, json, limit })
+        foreach (var o in new Option[] { db, node, analyzer, mirrorIndex, vn, since, until, mismatch, json, limit })
             query.Options.Add(o);
         query.SetAction(pr =>
         {
@@ -43,6 +118,7 @@ internal static class FlowsCommand
                     Analyzer = pr.GetValue(analyzer),
                     MirrorIndex = pr.GetValue(mirrorIndex),
                     Vn = pr.GetValue(vn),
+                    Node = pr.GetValue(node),
                     Since = pr.GetValue(since) is { } s ? FlowQuery.ParseTime(s, now, "--since") : null,
                     Until = pr.GetValue(until) is { } u ? FlowQuery.ParseTime(u, now, "--until") : null,
                     MismatchOnly = pr.GetValue(mismatch),
@@ -60,15 +136,18 @@ internal static class FlowsCommand
             }
 
             IReadOnlyList<FlowQueryRow> rows;
-            try
+            using (var store = OpenStore("query", path, FlowStoreAccess.ReadOnly, out int failed))
             {
-                using var store = SqliteFlowStore.OpenReadOnly(path);
-                rows = store.Query(q);
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
-            {
-                Console.Error.WriteLine($"vrmirror flows query: --db {path}: {e.Message}");
-                return 1;
+                if (store is null) return failed;
+                try
+                {
+                    rows = store.Query(q);
+                }
+                catch (Exception e) when (e is IOException or System.Data.Common.DbException)
+                {
+                    Console.Error.WriteLine($"vrmirror flows query: {store.Name}: {e.Message}");
+                    return 1;
+                }
             }
 
             var stdout = Console.Out;
@@ -104,6 +183,7 @@ internal static class FlowsCommand
             else w.WriteNull("teardown_time");
             w.WriteString("action", ActionText(r.Action));
             w.WriteString("vrouter_ip", r.VrouterIp.ToString());
+            w.WriteString("node", r.Node);
             NullableString(w, "drop_reason", r.DropReason);
             w.WriteNumber("packets", r.Packets);
             w.WriteNumber("bytes", r.Bytes);
@@ -138,7 +218,7 @@ internal static class FlowsCommand
         var windowed = q.Since is not null || q.Until is not null;
         var header = new List<string>
         {
-            "FLOW", "DIR", "SOURCE", "DESTINATION", "PROTO", "SOURCE VN", "DEST VN", "ACTION", "MIRROR",
+            "NODE", "FLOW", "DIR", "SOURCE", "DESTINATION", "PROTO", "SOURCE VN", "DEST VN", "ACTION", "MIRROR",
             "PACKETS", "MIRRORED", "GAP", "BYTES", "MIRRORED B", "GAP B", "STATE", "LAST SAMPLE",
         };
         if (windowed) header.AddRange(["WIN PACKETS", "WIN MIRRORED"]);
@@ -149,6 +229,7 @@ internal static class FlowsCommand
             if (r.SecondaryMirrorIndex is { } m2) mirror += $", {m2} ({r.SecondaryAnalyzerName ?? "?"})";
             var cells = new List<string>
             {
+                r.Node.Length == 0 ? "-" : r.Node,
                 r.FlowUuid.ToString("D"),
                 r.Direction == FlowDirection.Egress ? "egress" : "ingress",
                 Endpoint(r.SourceIp, r.SourcePort),

@@ -27,14 +27,11 @@ internal static class MirrorCommand
             bool asJson = pr.GetValue(json);
             return StatsCli.WithRegion(pr, Verb, pr.GetValue(stats)!, (reader, o) =>
             {
-                var counters = reader.ReadMirrorCounters();
-                var descriptors = reader.ReadDescriptors();
-                var indices = (descriptors?.Mirrors.Select(m => m.Index) ?? [])
-                    .Concat(Enumerable.Range(0, counters.Length).Where(i => counters[i].Packets != 0 || counters[i].TotalFailures != 0))
-                    .Distinct().Order().ToList();
-                var rows = indices.Select(i => (Index: i, Entry: descriptors?.Mirror(i), Counters: counters[i])).ToList();
-                if (asJson) WriteJson(o, descriptors is not null, rows);
-                else WriteText(o, descriptors is not null, rows);
+                var snapshot = StatsSnapshot.Take(reader);
+                var rows = snapshot.MirrorIndices().Select(i => (Index: i, Entry: snapshot.Mirror(i), Counters: snapshot.Mirrors[i])).ToList();
+                bool published = snapshot.Descriptors is not null;
+                if (asJson) WriteJson(o, published, rows);
+                else WriteText(o, published, rows);
                 return 0;
             });
         });

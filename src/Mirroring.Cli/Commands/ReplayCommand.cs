@@ -1,3 +1,4 @@
+using Mirroring.Agent.Analytics;
 using System.CommandLine;
 using Mirroring.Agent.Configuration;
 using Mirroring.Host.Replay;
@@ -15,7 +16,7 @@ internal static class ReplayCommand
         var manifests = new Option<FileInfo[]>("--manifest") { Description = "Kubernetes manifests (MirrorDestination, Pods) loaded with the configuration", AllowMultipleArgumentsPerToken = true };
         var inputs = new Option<string[]>("--in", "-i")
         {
-            Description = "IFACE=FILE: FILE (pcap or pcapng) is the traffic arriving on interface IFACE ('fabric' for the fabric port); repeatable",
+            Description = "IFACE=FILE: FILE (pcap or pcapng) is the traffic arriving on interface IFACE ('fabric' for the fabric port); FILE - reads standard input as it arrives (tcpdump -w - | vrmirror replay ...); repeatable",
             Required = true,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -24,7 +25,7 @@ internal static class ReplayCommand
         var flowEntries = new Option<int?>("--flow-entries") { Description = "Flow table entries (a power of two); default: the configuration's vrouter.flow_table.entries" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var json = new Option<bool>("--json") { Description = "Print summary.json instead of the tables" };
-        var db = new Option<FileInfo?>("--db") { Description = "Also write flow records to this new flow store (SQLite), as an agent beside the dataplane would; query it with `flows query`" };
+        var db = new Option<string?>("--db") { Description = "Also write flow records to this flow store (a SQLite file, or a PostgreSQL URL / libpq key=value string), as an agent beside the dataplane would; query it with `flows query`" };
 
         var command = new Command("replay", "Replay capture files through the dataplane: forwarding, flow and interface mirroring, counters.")
         {
@@ -55,7 +56,7 @@ internal static class ReplayCommand
             {
                 BatchSize = batchSize,
                 FlowEntries = parse.GetValue(flowEntries),
-                FlowStorePath = parse.GetValue(db)?.FullName,
+                FlowStorePath = parse.GetValue(db) is { } store ? FlowStores.Normalize(store) : null,
             });
             bool silent = parse.GetValue(quiet);
             ReplaySummary summary;
@@ -72,8 +73,8 @@ internal static class ReplayCommand
                 foreach (var warning in job.Warnings) Console.Error.WriteLine($"vrmirror: warning: {warning}");
             if (parse.GetValue(json)) Console.WriteLine(summary.ToJson());
             else if (!silent) PrintSummary(summary, parse.GetValue(output)!.FullName);
-            if (parse.GetValue(db) is { } store && !silent && !parse.GetValue(json))
-                AnsiConsole.MarkupLine($"flow store: {job.FlowRecordsWritten} records written to {Markup.Escape(store.FullName)}");
+            if (parse.GetValue(db) is { } written && !silent && !parse.GetValue(json))
+                AnsiConsole.MarkupLine($"flow store: {job.FlowRecordsWritten} records written to {Markup.Escape(FlowStores.Describe(FlowStores.Normalize(written)))}");
             return summary.Totals.Balanced ? 0 : 3;
         });
         return command;

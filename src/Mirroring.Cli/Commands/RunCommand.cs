@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Service;
+using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Host.Daemon;
 using Mirroring.Host.Engine;
 using Mirroring.Host.Ports;
@@ -11,8 +13,9 @@ using Mirroring.Host.Runtime;
 namespace Mirroring.Cli.Commands;
 
 /// <summary>
-/// <c>vrmirror run</c>: the daemon. A port per configured interface (TAP, veth pair, existing interface), the fabric on an existing
-/// interface, worker threads, the stats region, the agent inside; SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
+/// <c>vrmirror run</c>: the daemon. A port per configured interface (TAP, veth pair, existing interface), the fabric
+/// on an existing interface (or, with <c>--backend dpdk</c>, DPDK devices named by <c>dpdk_devargs</c>), worker
+/// threads, the stats region, the agent inside; SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
 /// </summary>
 internal static class RunCommand
 {
@@ -28,20 +31,25 @@ internal static class RunCommand
         var batch = new Option<int>("--batch") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
         var spin = new Option<int>("--spin-us") { Description = $"Microseconds an idle worker keeps polling its ports before it sleeps in poll(2) (0..{IdlePolicy.MaxSpinMicroseconds}; 0: sleep at once)", DefaultValueFactory = _ => IdlePolicy.DefaultSpinMicroseconds };
         var busyPoll = new Option<bool>("--busy-poll") { Description = "Workers never sleep: each keeps a core busy polling its ports (lowest latency, a full core per worker)" };
-        var db = new Option<string?>("--db") { Description = "Flow record store (SQLite), default <state-dir>/flows.db" };
+        var db = new Option<string?>("--db") { Description = "Flow record store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
+        var portBackend = new Option<string>("--backend") { Description = "kernel: TAP devices and the fabric by AF_PACKET/libpcap; dpdk: DPDK devices named by vrouter.fabric.dpdk_devargs and interfaces[].dpdk_devargs (vhost-user VMs, PCI NICs, net_af_packet, net_tap)", DefaultValueFactory = _ => "kernel" };
+        portBackend.AcceptOnlyFromAmong("kernel", "dpdk");
+        var dpdkEal = new Option<string?>("--dpdk-eal") { Description = "With --backend dpdk: DPDK EAL arguments (default: -l <first CPU> --no-huge --legacy-mem -m 256 --no-pci --no-telemetry --iova-mode=va --file-prefix=vrmirror-<pid>; a --file-prefix and -l are added when missing)" };
         var settings = new Option<string?>("--settings") { Description = "JSON settings file for the agent inside (section \"Agent\", as `vrmirror agent --settings`); these options override it" };
+        var metrics = MetricsCli.ForDaemon();
 
         var command = new Command("run",
             "Run the forwarding daemon: opens the configured interfaces' ports (TAP devices, veth pairs, existing interfaces), binds the fabric interface, " +
             "forwards and mirrors until SIGTERM/SIGINT; SIGHUP reloads the configuration (a bad one is refused and the last good one kept). " +
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
-            "6 stats region not writable, 7 state directory not writable.")
+            "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store), 9 DPDK not installed, 10 DPDK EAL failed, 11 a DPDK device cannot be probed or started.")
         {
-            config, manifests, stats, stateDir, backend, queues, batch, spin, busyPoll, db, ipfix, interval, noWatch, settings,
+            config, manifests, stats, stateDir, backend, queues, batch, spin, busyPoll, db, ipfix, interval, noWatch, settings, portBackend, dpdkEal,
         };
+        metrics.AddTo(command);
         command.SetAction(parse =>
         {
             int n = parse.GetValue(queues);
@@ -56,6 +64,19 @@ internal static class RunCommand
             if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
             var settingsFile = parse.GetValue(settings);
             if (settingsFile is not null && !File.Exists(settingsFile)) return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
+            var metricsOptions = metrics.Read(parse, out var metricsError);
+            if (metricsOptions is null) return CliOutput.Fail(metricsError!, 2);
+            bool dpdk = parse.GetValue(portBackend) == "dpdk";
+            if (!dpdk && parse.GetValue(dpdkEal) is not null) return CliOutput.Fail("--dpdk-eal goes with --backend dpdk", 2);
+            IReadOnlyList<string>? ealArguments = null;
+            try
+            {
+                if (dpdk) ealArguments = DpdkEal.ArgumentsFrom(parse.GetValue(dpdkEal));
+            }
+            catch (ArgumentException e)
+            {
+                return CliOutput.Fail(e.Message, 2);
+            }
 
             var options = new DaemonOptions
             {
@@ -68,6 +89,8 @@ internal static class RunCommand
                 BatchSize = batchSize,
                 IdleSpinMicroseconds = spinUs,
                 BusyPoll = parse.GetValue(busyPoll),
+                Backend = dpdk ? PortBackend.Dpdk : PortBackend.Kernel,
+                DpdkEalArguments = ealArguments,
             };
             var agent = new Dictionary<string, string?>
             {
@@ -76,18 +99,26 @@ internal static class RunCommand
                 [nameof(AgentOptions.Interval)] = seconds.ToString(CultureInfo.InvariantCulture) + "s",
             };
             for (int i = 0; i < options.ManifestPaths.Count; i++) agent[$"{nameof(AgentOptions.Manifests)}:{i}"] = options.ManifestPaths[i];
-            if (parse.GetValue(db) is { } store) agent[nameof(AgentOptions.Db)] = Path.GetFullPath(store);
+            if (parse.GetValue(db) is { } store) agent[nameof(AgentOptions.Db)] = FlowStores.Normalize(store);
             if (parse.GetValue(ipfix) is { } collector) agent[nameof(AgentOptions.Ipfix)] = collector;
             if (parse.GetValue(noWatch)) agent[nameof(AgentOptions.WatchConfig)] = "false";
 
-            var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent },
+            var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent, Metrics = metricsOptions },
                 new EngineSettings
                 {
                     StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs,
                     IdleSpinMicroseconds = options.IdleSpinMicroseconds, BusyPoll = options.BusyPoll,
                 },
-                sp => ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
-            return AgentCommand.RunHost(builder, "run");
+                sp => dpdk ? ActivatorUtilities.CreateInstance<DpdkPorts>(sp, options) : ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
+            try
+            {
+                return AgentCommand.RunHost(builder, "run", (int)DaemonExitCode.FlowStoreRefused);
+            }
+            finally
+            {
+                // After the runtime closed its ports and pools: EAL's resources and its runtime folder go with the process.
+                if (dpdk) DpdkEal.Cleanup();
+            }
         });
         return command;
     }

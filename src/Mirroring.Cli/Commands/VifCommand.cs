@@ -30,12 +30,13 @@ internal static class VifCommand
             bool asJson = pr.GetValue(json);
             return StatsCli.WithRegion(pr, Verb, pr.GetValue(stats)!, (reader, o) =>
             {
-                var counters = reader.ReadInterfaceCounters();
-                var descriptors = reader.ReadDescriptors();
+                var snapshot = StatsSnapshot.Take(reader);
+                var counters = snapshot.Interfaces;
+                var descriptors = snapshot.Descriptors;
                 List<int> indices;
                 if (only is { } wanted)
                 {
-                    bool known = descriptors?.Interface(wanted) is not null || ((uint)wanted < (uint)counters.Length && !counters[wanted].IsZero);
+                    bool known = snapshot.Interface(wanted) is not null || ((uint)wanted < (uint)counters.Length && !counters[wanted].IsZero);
                     if (!known)
                         return StatsCli.Fail(pr, Verb, descriptors is null
                             ? $"vif {wanted} is unknown: no table descriptors published yet and it has no counters ({reader.Name})"
@@ -44,11 +45,9 @@ internal static class VifCommand
                 }
                 else
                 {
-                    indices = (descriptors?.Interfaces.Select(i => i.Index) ?? [])
-                        .Concat(Enumerable.Range(0, counters.Length).Where(i => !counters[i].IsZero))
-                        .Distinct().Order().ToList();
+                    indices = snapshot.InterfaceIndices();
                 }
-                var rows = indices.Select(i => (Index: i, Vif: descriptors?.Interface(i),
+                var rows = indices.Select(i => (Index: i, Vif: snapshot.Interface(i),
                     Counters: (uint)i < (uint)counters.Length ? counters[i] : default)).ToList();
                 if (asJson) WriteJson(o, descriptors is not null, rows);
                 else WriteText(o, descriptors is not null, rows);

@@ -7,17 +7,23 @@ namespace Mirroring.Dataplane.Packets;
 /// batch entry, each with headroom in front for tunnel headers) followed by a copy area that mirror
 /// copies and generated replies are bump-allocated from and that is reset after every batch.
 /// Frames are addressed by offset into this memory, so a batch holds no object references.
+/// A port backend may ask for a port area after the copy area (page-aligned) and lend it to its driver, as the
+/// DPDK backend does with its mbuf pool: frames the driver receives there are processed where they landed.
 /// </summary>
 public sealed unsafe class PacketMemory
 {
     /// <summary>Room in front of a received frame for VxLAN/UDP/IP/Ethernet headers (50 bytes) and a VLAN tag.</summary>
     public const int Headroom = 128;
 
+    /// <summary>Alignment of the port area (a page: DPDK populates pools page-aligned).</summary>
+    public const int PortAreaAlignment = 4096;
+
     private readonly byte[] _memory;
     private readonly byte* _base;
     private int _copyCursor;
 
-    public PacketMemory(int batchSize, int maxFrameLength, int copyAreaBytes)
+    /// <param name="portAreaBytes">Bytes of port area (0: none); see <see cref="PortAreaOffset"/>.</param>
+    public PacketMemory(int batchSize, int maxFrameLength, int copyAreaBytes, int portAreaBytes = 0)
     {
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize));
         if (maxFrameLength < 64) throw new ArgumentOutOfRangeException(nameof(maxFrameLength));
@@ -26,9 +32,20 @@ public sealed unsafe class PacketMemory
         SlotSize = Align(Headroom + maxFrameLength, 64);
         CopyAreaStart = SlotSize * batchSize;
         CopyAreaBytes = Math.Max(copyAreaBytes, 2 * (maxFrameLength + 512));
-        _memory = GC.AllocateUninitializedArray<byte>(CopyAreaStart + CopyAreaBytes, pinned: true);
+        if (portAreaBytes < 0) throw new ArgumentOutOfRangeException(nameof(portAreaBytes));
+        // Frames are addressed by a 32-bit offset: everything must stay below 2 GiB.
+        long total = (long)CopyAreaStart + CopyAreaBytes + (portAreaBytes > 0 ? PortAreaAlignment + (long)portAreaBytes : 0);
+        if (total > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(portAreaBytes), total, $"packet memory of {total} bytes is over the {Array.MaxLength}-byte limit of 32-bit frame offsets");
+        _memory = GC.AllocateUninitializedArray<byte>((int)total, pinned: true);
         _base = (byte*)Unsafe.AsPointer(ref _memory[0]);
         _copyCursor = CopyAreaStart;
+        if (portAreaBytes > 0)
+        {
+            int end = CopyAreaStart + CopyAreaBytes;
+            PortAreaOffset = end + (int)((PortAreaAlignment - (((nint)_base + end) & (PortAreaAlignment - 1))) & (PortAreaAlignment - 1));
+            PortAreaBytes = portAreaBytes;
+        }
     }
 
     public int BatchSize { get; }
@@ -37,6 +54,17 @@ public sealed unsafe class PacketMemory
     public int CopyAreaStart { get; }
     public int CopyAreaBytes { get; }
     public byte* Base => _base;
+
+    /// <summary>Offset of the page-aligned port area (0 with no port area).</summary>
+    public int PortAreaOffset { get; }
+
+    /// <summary>Bytes of the port area (0: none).</summary>
+    public int PortAreaBytes { get; }
+
+    /// <summary>Whether [offset, offset + length) lies inside the port area.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool InPortArea(long offset, int length) =>
+        PortAreaBytes > 0 && offset >= PortAreaOffset && offset + length <= (long)PortAreaOffset + PortAreaBytes;
 
     /// <summary>Offset of the first frame byte of receive slot <paramref name="slot"/> (after its headroom).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

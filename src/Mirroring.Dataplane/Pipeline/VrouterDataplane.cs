@@ -19,6 +19,8 @@ public sealed record DataplaneOptions
 
     /// <summary>The copy area a worker gets: <see cref="CopyAreaBytes"/>, or the default described there.</summary>
     public int ResolvedCopyAreaBytes => CopyAreaBytes ?? (int)Math.Max(4L << 20, PipelineWorker.WorstBatchCopyBytes(BatchSize, MaxFrameLength));
+    /// <summary>Bytes per worker a port backend lends to its driver (the DPDK mbuf pool), 0 for none; see <see cref="Packets.PacketMemory"/>.</summary>
+    public int PortAreaBytes { get; init; }
     /// <summary>A flow idle this long is deleted (reference default 180 s).</summary>
     public TimeSpan FlowIdleTimeout { get; init; } = TimeSpan.FromSeconds(180);
 

@@ -3,6 +3,13 @@ using System.Runtime.InteropServices;
 
 namespace Mirroring.Dataplane.Stats;
 
+/// <summary>A per-worker counter entry a reader sums over the workers' copies.</summary>
+public interface ISummedCounters<T> where T : unmanaged
+{
+    /// <summary>Adds every counter of <paramref name="other"/> (not the sequence).</summary>
+    void Add(in T other);
+}
+
 /// <summary>
 /// Per-interface (vif) counters, two 64-byte cache lines, in a worker's interface counter block.
 /// Tx counts forwarded and generated frames; mirror copies sent out of the port are counted apart
@@ -11,7 +18,7 @@ namespace Mirroring.Dataplane.Stats;
 /// the copies of all workers; summed snapshots have <see cref="Sequence"/> 0.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = Size)]
-public struct InterfaceCounters
+public struct InterfaceCounters : ISummedCounters<InterfaceCounters>
 {
     public const int Size = 128;
 
@@ -59,7 +66,7 @@ public struct MirrorFailureCounts
 /// <see cref="Sequence"/> is the entry's seqlock. Summed snapshots have <see cref="Sequence"/> 0.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = Size)]
-public struct MirrorCounters
+public struct MirrorCounters : ISummedCounters<MirrorCounters>
 {
     public const int Size = 128;
     /// <summary>Room for failure reasons; <see cref="MirrorFailures.Count"/> are defined.</summary>
@@ -123,4 +130,18 @@ public static unsafe class FlowTableCounterBlock
         long R(int i) => Volatile.Read(ref System.Runtime.CompilerServices.Unsafe.AsRef<long>(block + i * Stride));
         return new FlowTableCounters(R(Created), R(Deleted), R(Overflowed), R(FailedInserts), R(Active), R(OverflowAllocated), R(Evicted));
     }
+}
+
+/// <summary>
+/// One worker's totals (64 bytes, one cache line, in the worker totals section): batches processed and the packets
+/// in them. Single writer (the worker, once per batch); each field is one aligned u64, so a plain load is never torn.
+/// The two fields are not read as one consistent pair.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Size = Size)]
+public struct WorkerTotals
+{
+    public const int Size = 64;
+
+    public ulong Batches;
+    public ulong Packets;
 }

@@ -11,6 +11,8 @@ public enum StatsSection : uint
     DropCounters = 5,
     /// <summary>Table descriptors: a seqlock-protected UTF-8 JSON document (<see cref="TableDescriptors"/>).</summary>
     Descriptors = 6,
+    /// <summary>Per worker: batches and packets processed (<see cref="WorkerTotals"/>). Optional for readers: regions written before it have none.</summary>
+    WorkerTotals = 7,
 }
 
 /// <summary>One row of the section table.</summary>
@@ -46,7 +48,7 @@ public static class StatsLayout
     // Section table rows, 32 bytes each: id u32 @0, entry size u32 @4, offset u64 @8, entry count u64 @16,
     // entries per worker u32 @24 (0 = shared section), reserved u32 @28.
     public const int SectionRowSize = 32;
-    public const int SectionCount = 6;
+    public const int SectionCount = 7;
     public const int HeaderSize = FixedHeaderSize + SectionCount * SectionRowSize;
 
     /// <summary>Sections start on this boundary (a cache line).</summary>
@@ -89,6 +91,8 @@ public static class StatsLayout
         off = Align(off + rows[4].Length);
         rows[5] = new(StatsSection.Descriptors, 1, off, (long)DescriptorHeaderSize + descriptorCapacity, 0);
         off = Align(off + rows[5].Length);
+        rows[6] = new(StatsSection.WorkerTotals, Stats.WorkerTotals.Size, off, workers, 1);
+        off = Align(off + rows[6].Length);
         totalSize = off;
         return rows;
     }
@@ -108,10 +112,19 @@ public sealed record StatsHeader(
     int MaxInterfaces,
     IReadOnlyList<StatsSectionInfo> Sections)
 {
-    public StatsSectionInfo Section(StatsSection id)
+    public StatsSectionInfo Section(StatsSection id) =>
+        TryGetSection(id, out var s) ? s : throw new KeyNotFoundException($"stats region has no section {id}");
+
+    /// <summary>The section's row, or false when the region has no such section (an optional one, from an older writer).</summary>
+    public bool TryGetSection(StatsSection id, out StatsSectionInfo section)
     {
         foreach (var s in Sections)
-            if (s.Id == id) return s;
-        throw new KeyNotFoundException($"stats region has no section {id}");
+            if (s.Id == id)
+            {
+                section = s;
+                return true;
+            }
+        section = default;
+        return false;
     }
 }

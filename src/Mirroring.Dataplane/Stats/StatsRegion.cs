@@ -129,7 +129,8 @@ public sealed unsafe class StatsRegion : IDisposable
             b + _sections[2].Offset + (long)worker * StatsLayout.MirrorEntries * MirrorCounters.Size,
             b + _sections[3].Offset + (long)worker * MaxInterfaces * InterfaceCounters.Size,
             MaxInterfaces,
-            b + _sections[4].Offset + (long)worker * StatsLayout.DropCounterSlots * sizeof(ulong));
+            b + _sections[4].Offset + (long)worker * StatsLayout.DropCounterSlots * sizeof(ulong),
+            b + _sections[6].Offset + (long)worker * WorkerTotals.Size);
     }
 
     /// <summary>Bytes available for the descriptors' JSON document.</summary>
@@ -163,7 +164,7 @@ public sealed unsafe class StatsRegion : IDisposable
 }
 
 /// <summary>
-/// One worker's counter blocks: interface counters, mirror counters, drop counters. Single writer (the worker).
+/// One worker's counter blocks: interface counters, mirror counters, drop counters, its totals. Single writer (the worker).
 /// Interface and mirror entries are written inside their per-entry seqlock; drop counters are plain u64 adds.
 /// Never allocates, locks or throws; out-of-range indices are ignored (methods return false).
 /// Intended use: accumulate per batch, add once per batch.
@@ -174,9 +175,11 @@ public readonly unsafe struct WorkerCounters
     private readonly byte* _interfaces;
     private readonly int _maxInterfaces;
     private readonly byte* _drops;
+    private readonly byte* _totals;
 
-    internal WorkerCounters(int worker, byte* mirror, byte* interfaces, int maxInterfaces, byte* drops)
+    internal WorkerCounters(int worker, byte* mirror, byte* interfaces, int maxInterfaces, byte* drops, byte* totals)
     {
+        _totals = totals;
         Worker = worker;
         _mirror = mirror;
         _interfaces = interfaces;
@@ -207,6 +210,15 @@ public readonly unsafe struct WorkerCounters
     /// <summary>Adds transmitted packets/bytes (and how many of them were TX-mirrored).</summary>
     public bool AddTx(int vif, long packets, long bytes, long mirroredPackets = 0) =>
         AddInterface(vif, new InterfaceCounters { TxPackets = (ulong)packets, TxBytes = (ulong)bytes, TxMirroredPackets = (ulong)mirroredPackets });
+
+    /// <summary>Counts one processed batch of <paramref name="packets"/> packets in the worker's totals.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void AddBatch(int packets)
+    {
+        ref WorkerTotals t = ref Unsafe.AsRef<WorkerTotals>(_totals);
+        Volatile.Write(ref t.Batches, t.Batches + 1);
+        Volatile.Write(ref t.Packets, t.Packets + (ulong)packets);
+    }
 
     /// <summary>Adds to an interface's drop count.</summary>
     public bool AddInterfaceDrops(int vif, long drops) => AddInterface(vif, new InterfaceCounters { Drops = (ulong)drops });

@@ -20,6 +20,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
     // of a mapping beyond the end of a file that was truncated under it raises SIGBUS (the process dies or hangs).
     private Microsoft.Win32.SafeHandles.SafeFileHandle? _file;
     private readonly StatsSectionInfo _flowCounters, _flows, _mirror, _interfaces, _drops, _descriptors;
+    private readonly StatsSectionInfo? _workerTotals;
 
     private StatsRegionReader(byte* b, StatsHeader header, IDisposable? owner, string name)
     {
@@ -32,6 +33,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
         _interfaces = header.Section(StatsSection.InterfaceCounters);
         _drops = header.Section(StatsSection.DropCounters);
         _descriptors = header.Section(StatsSection.Descriptors);
+        _workerTotals = header.TryGetSection(StatsSection.WorkerTotals, out var totals) ? totals : null;
         Name = name;
     }
 
@@ -147,6 +149,8 @@ public sealed unsafe class StatsRegionReader : IDisposable
         Expect(name, header, StatsSection.InterfaceCounters, InterfaceCounters.Size);
         Expect(name, header, StatsSection.DropCounters, sizeof(ulong));
         Expect(name, header, StatsSection.Descriptors, 1);
+        if (header.TryGetSection(StatsSection.WorkerTotals, out var workerTotals) && (workerTotals.EntrySize != WorkerTotals.Size || workerTotals.EntriesPerWorker != 1))
+            throw new InvalidDataException($"{name}: section {StatsSection.WorkerTotals} has entries of {workerTotals.EntrySize} bytes, {workerTotals.EntriesPerWorker} per worker; this reader knows {WorkerTotals.Size} bytes, 1 per worker");
         if (header.Section(StatsSection.FlowTableCounters).EntryCount < 1)
             throw new InvalidDataException($"{name}: section {StatsSection.FlowTableCounters} is empty");
         if (header.Section(StatsSection.DropCounters).EntriesPerWorker != StatsLayout.DropCounterSlots)
@@ -248,39 +252,76 @@ public sealed unsafe class StatsRegionReader : IDisposable
     /// <summary>Mirror counters 0..254, summed over workers (each worker's entry copied with its seqlock).</summary>
     public MirrorCounters[] ReadMirrorCounters()
     {
-        EnsureIntact();
-        int per = _mirror.EntriesPerWorker;
-        var result = new MirrorCounters[per];
-        for (int w = 0; w < Header.WorkerCount; w++)
-            for (int i = 0; i < per; i++)
-                if (Seqlock.TryRead(_base + _mirror.Offset + ((long)w * per + i) * MirrorCounters.Size, out MirrorCounters c))
-                    result[i].Add(in c);
+        var result = new MirrorCounters[_mirror.EntriesPerWorker];
+        ReadMirrorCounters(result);
         return result;
     }
+
+    /// <summary>As <see cref="ReadMirrorCounters()"/>, into the caller's span (at least <see cref="StatsLayout.MirrorEntries"/> long; it is overwritten).</summary>
+    public void ReadMirrorCounters(Span<MirrorCounters> result) => SumPerWorker(_mirror, result);
 
     /// <summary>Interface counters indexed by vif, summed over workers (each entry copied with its seqlock).</summary>
     public InterfaceCounters[] ReadInterfaceCounters()
     {
+        var result = new InterfaceCounters[_interfaces.EntriesPerWorker];
+        ReadInterfaceCounters(result);
+        return result;
+    }
+
+    /// <summary>As <see cref="ReadInterfaceCounters()"/>, into the caller's span (at least <see cref="StatsHeader.MaxInterfaces"/> long; it is overwritten).</summary>
+    public void ReadInterfaceCounters(Span<InterfaceCounters> result) => SumPerWorker(_interfaces, result);
+
+    private void SumPerWorker<T>(StatsSectionInfo section, Span<T> result) where T : unmanaged, ISummedCounters<T>
+    {
         EnsureIntact();
-        int per = _interfaces.EntriesPerWorker;
-        var result = new InterfaceCounters[per];
+        int per = section.EntriesPerWorker;
+        if (result.Length < per) throw new ArgumentException($"the span holds {result.Length} entries, the section has {per} per worker", nameof(result));
+        result[..per].Clear();
         for (int w = 0; w < Header.WorkerCount; w++)
             for (int i = 0; i < per; i++)
-                if (Seqlock.TryRead(_base + _interfaces.Offset + ((long)w * per + i) * InterfaceCounters.Size, out InterfaceCounters c))
+                if (Seqlock.TryRead(_base + section.Offset + ((long)w * per + i) * section.EntrySize, out T c))
                     result[i].Add(in c);
-        return result;
     }
 
     /// <summary>Drop counters indexed by <see cref="DropReason"/> (length <see cref="StatsLayout.DropCounterSlots"/>), summed over workers.</summary>
     public ulong[] ReadDropCounters()
     {
+        var result = new ulong[_drops.EntriesPerWorker];
+        ReadDropCounters(result);
+        return result;
+    }
+
+    /// <summary>As <see cref="ReadDropCounters()"/>, into the caller's span (at least <see cref="StatsLayout.DropCounterSlots"/> long; it is overwritten).</summary>
+    public void ReadDropCounters(Span<ulong> result)
+    {
         EnsureIntact();
         int per = _drops.EntriesPerWorker;
-        var result = new ulong[per];
+        if (result.Length < per) throw new ArgumentException($"the span holds {result.Length} counters, the section has {per} per worker", nameof(result));
+        result[..per].Clear();
         for (int w = 0; w < Header.WorkerCount; w++)
             for (int i = 0; i < per; i++)
                 result[i] += Volatile.Read(ref Unsafe.AsRef<ulong>(_base + _drops.Offset + ((long)w * per + i) * sizeof(ulong)));
-        return result;
+    }
+
+    /// <summary>True when the region has per-worker totals (regions written before they were added have none).</summary>
+    public bool HasWorkerTotals => _workerTotals is not null;
+
+    /// <summary>
+    /// Each worker's totals (batches, packets), indexed by worker, into the caller's span (at least
+    /// <see cref="StatsHeader.WorkerCount"/> long). Returns the number of workers read: 0 when the region has no totals.
+    /// </summary>
+    public int ReadWorkerTotals(Span<WorkerTotals> result)
+    {
+        EnsureIntact();
+        if (_workerTotals is not { } section) return 0;
+        int workers = Header.WorkerCount;
+        if (result.Length < workers) throw new ArgumentException($"the span holds {result.Length} entries, the region has {workers} workers", nameof(result));
+        for (int w = 0; w < workers; w++)
+        {
+            ref WorkerTotals live = ref Unsafe.AsRef<WorkerTotals>(_base + section.Offset + (long)w * section.EntrySize);
+            result[w] = new WorkerTotals { Batches = Volatile.Read(ref live.Batches), Packets = Volatile.Read(ref live.Packets) };
+        }
+        return workers;
     }
 
     // ---- descriptors ----------------------------------------------------------------------------------

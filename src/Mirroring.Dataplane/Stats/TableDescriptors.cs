@@ -39,8 +39,8 @@ public sealed record TableDescriptors(
         JsonSerializer.Deserialize<TableDescriptors>(json, JsonOptions) ?? throw new JsonException("the descriptors document is null");
 }
 
-/// <summary>The vRouter: router id (dotted IPv4) and the fabric interface's name.</summary>
-public sealed record VrouterDescriptor(string RouterId, string FabricInterface);
+/// <summary>The vRouter: router id (dotted IPv4), the fabric interface's name, and its node name (<c>vrouter.name</c>; null when not published).</summary>
+public sealed record VrouterDescriptor(string RouterId, string FabricInterface, string? Name = null);
 
 /// <summary>A VRF / virtual network: id, fully qualified name, VNI and the <c>mirror-destination</c> flag.</summary>
 public sealed record VrfDescriptor(int Id, string Name, uint Vni, bool MirrorDestination);

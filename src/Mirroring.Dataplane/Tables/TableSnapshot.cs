@@ -11,10 +11,11 @@ public static class TableSnapshot
 {
     /// <summary>
     /// Snapshot of the live tables (control plane; allocates). The fabric interface is the first interface of kind
-    /// <see cref="InterfaceKind.Fabric"/>; <paramref name="vrfs"/> are supplied by the caller (the tables do not hold names).
+    /// <see cref="InterfaceKind.Fabric"/>; <paramref name="vrfs"/> are supplied by the caller (the tables do not hold names);
+    /// <paramref name="name"/> is the node's name (<c>vrouter.name</c>).
     /// </summary>
     public static TableDescriptors Capture(uint routerId, MirrorTable mirrors, NexthopTable nexthops, InterfaceTable interfaces,
-        IEnumerable<VrfDescriptor> vrfs)
+        IEnumerable<VrfDescriptor> vrfs, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(mirrors);
         ArgumentNullException.ThrowIfNull(nexthops);
@@ -23,7 +24,7 @@ public static class TableSnapshot
         var vifs = interfaces.Dump();
         string fabric = vifs.FirstOrDefault(v => v.Kind == InterfaceKind.Fabric)?.Name ?? "";
         return new TableDescriptors(
-            new VrouterDescriptor(IpKey.Format(routerId, IpFamily.IPv4), fabric),
+            new VrouterDescriptor(IpKey.Format(routerId, IpFamily.IPv4), fabric, name),
             vrfs.OrderBy(v => v.Id).ToList(),
             vifs.Select(Describe).ToList(),
             mirrors.Dump().Select(Describe).ToList(),

@@ -1,3 +1,5 @@
+using Mirroring.Dataplane.Ports.Dpdk;
+
 namespace Mirroring.Host.Daemon;
 
 /// <summary>Exit codes of <c>vrmirror run</c>, one per start-up failure so a supervisor (or a test) can tell them apart.</summary>
@@ -19,6 +21,25 @@ public enum DaemonExitCode
     StatsRegionNotWritable = 6,
     /// <summary>The state directory cannot be created or written.</summary>
     StateDirectoryNotWritable = 7,
+    /// <summary>The flow store refused the agent (a PostgreSQL one is checked before the ports open): authentication, permissions, or a database that is not a flow store of this version.</summary>
+    FlowStoreRefused = 8,
+    /// <summary>The DPDK backend was asked for and DPDK is not installed (the shim was not built, or DPDK's libraries are missing).</summary>
+    DpdkNotInstalled = 9,
+    /// <summary>DPDK's EAL did not initialise (bad --dpdk-eal arguments, memory, a file prefix in use).</summary>
+    DpdkEalFailed = 10,
+    /// <summary>A DPDK device string does not probe, or its port does not start (queues, descriptors).</summary>
+    DpdkDeviceFailed = 11,
+}
+
+public static class DaemonExitCodes
+{
+    /// <summary>The exit code of <c>run</c> (and <c>bench --io dpdk</c>) for a DPDK failure.</summary>
+    public static DaemonExitCode For(DpdkFailure failure) => failure switch
+    {
+        DpdkFailure.NotInstalled => DaemonExitCode.DpdkNotInstalled,
+        DpdkFailure.EalFailed => DaemonExitCode.DpdkEalFailed,
+        _ => DaemonExitCode.DpdkDeviceFailed,
+    };
 }
 
 /// <summary>A start-up check failed: <see cref="Exception.Message"/> is the one-line explanation.</summary>

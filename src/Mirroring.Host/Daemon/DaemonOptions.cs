@@ -2,6 +2,15 @@ using Mirroring.Host.Ports;
 
 namespace Mirroring.Host.Daemon;
 
+/// <summary>Which ports the daemon runs over.</summary>
+public enum PortBackend
+{
+    /// <summary>Kernel interfaces: TAP devices for the interfaces, the fabric by AF_PACKET or libpcap.</summary>
+    Kernel,
+    /// <summary>DPDK devices named by <c>dpdk_devargs</c> (vhost-user VMs, PCI NICs, net_af_packet, net_tap).</summary>
+    Dpdk,
+}
+
 /// <summary>What <c>vrmirror run</c> was asked to do (the agent's settings travel in the <c>Agent</c> section).</summary>
 public sealed record DaemonOptions
 {
@@ -21,6 +30,11 @@ public sealed record DaemonOptions
     public string StateDirectory { get; init; } = DefaultStateDirectory;
 
     public FabricBackend FabricBackend { get; init; } = FabricBackend.AfPacket;
+
+    public PortBackend Backend { get; init; } = PortBackend.Kernel;
+
+    /// <summary>With <see cref="PortBackend.Dpdk"/>: EAL arguments (null: no hugepages, no PCI, a file prefix of this process).</summary>
+    public IReadOnlyList<string>? DpdkEalArguments { get; init; }
 
     /// <summary>Worker threads; each TAP gets this many queues (IFF_MULTI_QUEUE when above 1) and the fabric this many fanout sockets.</summary>
     public int Queues { get; init; } = 1;

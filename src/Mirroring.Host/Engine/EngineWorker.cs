@@ -1,6 +1,7 @@
 using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports;
+using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Host.Ports;
 
 namespace Mirroring.Host.Engine;
@@ -155,6 +156,8 @@ public sealed class EngineWorker
         }
         finally
         {
+            // A worker that polled DPDK queues got an EAL lcore id (for the mbuf pools' caches): give it back.
+            DpdkEal.UnregisterThread();
             Interlocked.Increment(ref _rounds);
         }
     }
@@ -221,9 +224,14 @@ public sealed class EngineWorker
         return true;
     }
 
+    /// <summary>How long an idle worker with a poll-mode driver's queue (DPDK) pauses before it polls again.</summary>
+    public const int PollModePauseMs = 1;
+
     /// <summary>
     /// Nothing came in this round. Live ports: go round again for the spin time after the last frame (always, with busy
-    /// polling), then sleep in poll(2) on every open live port until one has frames (or the idle timeout).
+    /// polling), then sleep in poll(2) on every open live port until one has frames (or the idle timeout). A poll-mode
+    /// queue has no descriptor that could wake the worker, so with one among the sources the sleep is a short pause
+    /// (<see cref="PollModePauseMs"/>): frames wait at most that long, and an idle engine does not spin a core.
     /// </summary>
     private void Idle(WorkerPorts ports)
     {
@@ -248,9 +256,10 @@ public sealed class EngineWorker
             fds[i].REvents = 0;
             open++;
         }
-        if (open == 0) { Thread.Sleep(_idlePollMs); return; }
+        int timeoutMs = ports.PollMode ? Math.Min(_idlePollMs, PollModePauseMs) : _idlePollMs;
         Interlocked.Increment(ref _sleeps);
-        NativePoll.Wait(fds, _idlePollMs);
+        if (open == 0) { Thread.Sleep(timeoutMs); return; }
+        NativePoll.Wait(fds, timeoutMs);
     }
 
     /// <summary>

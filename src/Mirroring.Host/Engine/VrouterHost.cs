@@ -88,8 +88,10 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
     /// Builds an engine for <paramref name="config"/> over <paramref name="ports"/> and programs the configuration.
     /// Throws when the region cannot be created (<see cref="IOException"/>, <see cref="UnauthorizedAccessException"/>),
     /// the configuration does not suit the ports (<see cref="ConfigurationRefusedException"/>) or a port cannot be
-    /// opened (<see cref="PortException"/>). The host owns the port set from here on: it is closed with the host, or
-    /// at once when creating the host fails.
+    /// opened (<see cref="PortException"/>, or the set's own exception, such as a DPDK device that does not probe).
+    /// The workers' packet memories get the set's port area and are bound to the set before its first
+    /// <see cref="IPortSet.Attach"/>. The host owns the port set from here on: it is closed with the host, or at once
+    /// when creating the host fails.
     /// </summary>
     public static VrouterHost Create(VrouterConfig config, EngineOptions options, IPortSet ports)
     {
@@ -143,6 +145,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
                 BatchSize = options.BatchSize,
                 MaxFrameLength = ports.MaxFrameLength,
                 CopyAreaBytes = options.CopyAreaBytes,
+                PortAreaBytes = ports.PortAreaBytes,
                 FlowIdleTimeout = options.FlowIdleTimeout ?? TimeSpan.FromSeconds(flowTable.AgingSeconds),
             });
         }
@@ -155,6 +158,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
         var host = new VrouterHost(dataplane, ports, options);
         try
         {
+            ports.BindWorkers([.. host._workers.Select(w => w.Pipeline.Memory)]);
             host.FirstApplied = host.ApplyCore(config, first: true);
             return host;
         }

@@ -10,7 +10,8 @@ namespace Mirroring.Host.Ports;
 /// <summary>
 /// Capture files as ports (replay): each input file is the traffic an interface received, merged by timestamp;
 /// every interface that transmits gets <c>&lt;interface&gt;.pcap</c> in the output folder (the fabric's carries the
-/// overlay and mirror traffic), created on its first frame, with the input's timestamps. One worker.
+/// overlay and mirror traffic), created on its first frame, with the input's timestamps. One worker. An input named
+/// <c>-</c> is standard input, read as it arrives (<see cref="CaptureFileSource.StandardInput"/>).
 /// </summary>
 public sealed class CapturePortSet(IReadOnlyList<(string Interface, string File)> inputs, string outputDirectory) : IPortSet
 {
@@ -33,12 +34,14 @@ public sealed class CapturePortSet(IReadOnlyList<(string Interface, string File)
     public PortChanges Attach(VrouterConfig config, ProgrammingResult programmed)
     {
         if (_source is not null) return PortChanges.None;
+        if (inputs.Count(i => i.File == CaptureFileSource.StandardInput) > 1)
+            throw new ArgumentException($"--in: standard input ({CaptureFileSource.StandardInput}) can feed one interface only");
         var ports = new List<(ushort Port, string Path)>();
         foreach (var (name, file) in inputs)
         {
             if (!programmed.InterfaceIndices.TryGetValue(name, out int vif))
                 throw new ArgumentException($"--in {name}={file}: no interface '{name}' in the configuration (known: {string.Join(", ", programmed.InterfaceIndices.Keys.Order())})");
-            if (!File.Exists(file))
+            if (file != CaptureFileSource.StandardInput && !File.Exists(file))
                 throw new FileNotFoundException($"--in {name}={file}: file not found", file);
             ports.Add(((ushort)vif, file));
         }

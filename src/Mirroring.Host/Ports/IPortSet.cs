@@ -1,5 +1,6 @@
 using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Programming;
+using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Ports;
 using Mirroring.Dataplane.Ports.Linux;
 
@@ -19,6 +20,9 @@ public enum EngineClock
 /// soak, fuzz). <see cref="VrouterHost"/> is the only caller: it asks the set to let go of the ports of interfaces
 /// the configuration no longer has (<see cref="Detach"/>), programs the dataplane, then has the set open ports for
 /// the programmed interfaces (<see cref="Attach"/>) and hands each worker its share (<see cref="For"/>).
+/// A set whose driver receives into memory of its own (DPDK's mbuf pools) asks for a port area in each worker's
+/// packet memory (<see cref="PortAreaBytes"/>) and is given the workers' memories before the first
+/// <see cref="Attach"/> (<see cref="BindWorkers"/>).
 /// Control plane only; the workers see immutable <see cref="WorkerPorts"/> snapshots.
 /// </summary>
 public interface IPortSet : IDisposable
@@ -27,6 +31,18 @@ public interface IPortSet : IDisposable
     int MaxFrameLength { get; }
 
     EngineClock Clock { get; }
+
+    /// <summary>
+    /// Bytes of page-aligned port area each worker's <see cref="PacketMemory"/> gets for this set's driver (0: none):
+    /// frames the driver receives there are processed where they landed (<see cref="PacketMemory.PortAreaOffset"/>).
+    /// </summary>
+    int PortAreaBytes => 0;
+
+    /// <summary>
+    /// Called once, after the host built its workers and before the first <see cref="Attach"/>: each worker's packet
+    /// memory, by worker id, with <see cref="PortAreaBytes"/> of port area (where a DPDK set places its mbuf pools).
+    /// </summary>
+    void BindWorkers(IReadOnlyList<PacketMemory> workerMemories) { }
 
     /// <summary>For logs: what the set is ("fabric eth0 vif 0 (AF_PACKET TPACKET_V3), TAP devices ...").</summary>
     string Describe();
@@ -74,6 +90,7 @@ public sealed class WorkerPorts
         Pollables = [.. sources.Select(s => s as IPollablePort)];
         Fds = [.. Pollables.Select(p => new NativePoll.PollFd { Fd = p?.FileDescriptor ?? -1, Events = NativePoll.POLLIN })];
         AnyPollable = Pollables.Any(p => p is not null);
+        PollMode = Pollables.Any(p => p is { FileDescriptor: < 0 });
     }
 
     public IPacketSource[] Sources { get; }
@@ -86,4 +103,10 @@ public sealed class WorkerPorts
     internal NativePoll.PollFd[] Fds { get; }
 
     internal bool AnyPollable { get; }
+
+    /// <summary>
+    /// Some source is a poll-mode driver's queue (DPDK): live, but with no descriptor to sleep on, so an idle worker
+    /// must look at it again after a short pause rather than sleep in poll(2) for its whole idle timeout.
+    /// </summary>
+    internal bool PollMode { get; }
 }

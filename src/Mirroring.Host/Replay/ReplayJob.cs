@@ -69,7 +69,7 @@ public sealed class ReplayJob
         FlowStatsCollector? collector = null;
         if (_request.FlowStorePath is { } storePath)
         {
-            collector = new FlowStatsCollector(host.Region.CreateReader(), [SqliteFlowStore.Open(storePath)], ownsReader: true);
+            collector = new FlowStatsCollector(host.Region.CreateReader(), [FlowStores.Open(storePath)], ownsReader: true);
             long halfIdleNs = (long)host.Dataplane.Options.FlowIdleTimeout.TotalNanoseconds / 2;
             long lastCollectNs = long.MinValue;
             host.EngineTick = nowNs =>
@@ -106,7 +106,7 @@ public sealed class ReplayJob
     {
         var result = collector.CollectAsync().GetAwaiter().GetResult();
         if (!result.AllSinksWritten)
-            throw new IOException($"flow store {_request.FlowStorePath}: {collector.Sinks[0].LastError}");
+            throw new IOException($"flow store {FlowStores.Describe(_request.FlowStorePath!)}: {collector.Sinks[0].LastError}");
         FlowRecordsWritten += result.Records.Count;
     }
 

@@ -1,8 +1,10 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Programming;
 using Mirroring.Agent.Service;
+using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Dataplane.Ports.Linux;
 using Mirroring.Host.Daemon;
 using Mirroring.Host.Engine;
@@ -11,9 +13,11 @@ using Mirroring.Host.Ports;
 namespace Mirroring.Host.Runtime;
 
 /// <summary>
-/// The engine as a hosted service, registered before the agent's so that it starts first and stops last. Start: the
-/// configuration is loaded (exit 3), the port set opened after its checks (4, 5), the state folder (7) and the stats
-/// region (6) prepared, the engine built and programmed (<see cref="VrouterHost.Create"/>), the workers started.
+/// The engine as a hosted service, registered before the agent's so that it starts first and stops last. Starting
+/// (before any service starts): the configuration is loaded (exit 3); the agent's services check what they can while
+/// starting too (a PostgreSQL flow store that refuses us: 8). Start: the port set opened after its checks (4, 5; DPDK: 9, 10),
+/// the state folder (7) and the stats region (6) prepared, the engine built and programmed
+/// (<see cref="VrouterHost.Create"/>; a DPDK device that does not start: 11), the workers started.
 /// Stop: when the host begins stopping, the workers finish the batch in flight and their outputs are flushed; the
 /// agent's services then stop (the collector makes its final pass over the still-mapped region); last, the ports
 /// close and the region is unmapped. A worker failure stops the application with exit code 1.
@@ -29,18 +33,24 @@ public sealed class DataplaneService(
     ILogger<DataplaneService> logger) : IHostedLifecycleService
 {
     private VrouterHost? _host;
+    private ConfigLoadResult? _loaded;
     private IReadOnlyList<string> _createdDevices = [];
     private CancellationTokenSource? _monitor;
     private Task? _monitoring;
 
-    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartingAsync(CancellationToken cancellationToken)
+    {
+        var loaded = reloader.Load();
+        if (!loaded.Succeeded)
+            throw new DaemonStartupException(DaemonExitCode.InvalidConfiguration, ConfigReloader.Describe(loaded));
+        _loaded = loaded;
+        return Task.CompletedTask;
+    }
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var settings = engineSettings.Value;
-        var loaded = reloader.Load();
-        if (!loaded.Succeeded)
-            throw new DaemonStartupException(DaemonExitCode.InvalidConfiguration, ConfigReloader.Describe(loaded));
+        var loaded = _loaded!;
         var config = loaded.Config!;
 
         var ports = portSets.Open(config);
@@ -67,6 +77,10 @@ public sealed class DataplaneService(
         catch (ConfigurationRefusedException e)
         {
             throw new DaemonStartupException(DaemonExitCode.InvalidConfiguration, $"{e.Message} ({reloader.Files[0]})", e);
+        }
+        catch (DpdkException e)
+        {
+            throw new DaemonStartupException(DaemonExitCodes.For(e.Failure), e.Message, e);
         }
         catch (Exception e) when (e is PortException or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
         {

@@ -3,6 +3,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Mirroring.Agent.Analytics;
+using Mirroring.Agent.Metrics;
 using Mirroring.Agent.Service;
 using Mirroring.Host.Daemon;
 using Mirroring.Host.Ports;
@@ -23,13 +25,18 @@ public sealed record RuntimeSettings
     /// "Manifests:0"); they override the settings file and the environment.
     /// </summary>
     public IReadOnlyDictionary<string, string?> Agent { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>Where the stats region's metrics go (<c>--metrics-listen</c>, <c>--otlp-endpoint</c>); by default nowhere.</summary>
+    public MetricsOptions Metrics { get; init; } = new();
 }
 
 /// <summary>
 /// The one runtime, on Microsoft.Extensions.Hosting. <see cref="CreateDaemon"/> is <c>vrmirror run</c> (and the soak,
 /// over memory ports): the engine (<see cref="DataplaneService"/>), then the agent's services: the configuration
 /// watcher and the flow collector with its sinks. <see cref="CreateAgent"/> is <c>vrmirror agent</c>: the same agent
-/// services without a dataplane, reading a region file another process writes. Both log one line per event on
+/// services without a dataplane, reading a region file another process writes. <see cref="CreateMetrics"/> is
+/// <c>vrmirror metrics</c>: only the region's metrics. Each serves the region's metrics when
+/// <see cref="RuntimeSettings.Metrics"/> asks (the same registration in all three). All log one line per event on
 /// stderr (<see cref="JournalFormatter"/>) and stop on SIGTERM/SIGINT; SIGHUP reloads (<see cref="DaemonLifetime"/>).
 /// </summary>
 public static class VrouterRuntime
@@ -47,6 +54,7 @@ public static class VrouterRuntime
         // Registered first: started first (the configuration is programmed before the watcher and the collector start), stopped last.
         services.AddHostedService<DataplaneService>();
         services.AddMirroringAgent(builder.Configuration.GetSection(AgentOptions.SectionName), withDataplane: true);
+        AddMetrics(builder, settings);
         return builder;
     }
 
@@ -55,8 +63,25 @@ public static class VrouterRuntime
     {
         var builder = CreateBase(settings);
         builder.Services.AddMirroringAgent(builder.Configuration.GetSection(AgentOptions.SectionName), withDataplane: false);
+        AddMetrics(builder, settings);
         return builder;
     }
+
+    /// <summary>The metrics of a stats region another process writes, alone (<c>vrmirror metrics</c>).</summary>
+    public static HostApplicationBuilder CreateMetrics(RuntimeSettings settings, IStatsSource region)
+    {
+        var builder = CreateBase(settings);
+        builder.Services.AddSingleton(region);
+        AddMetrics(builder, settings);
+        return builder;
+    }
+
+    /// <summary>
+    /// The region's metrics, registered after every other service: they start once the region is there (the engine
+    /// built) and stop, their last export done and their endpoint closed, before the dataplane unmaps the region.
+    /// </summary>
+    private static void AddMetrics(HostApplicationBuilder builder, RuntimeSettings settings) =>
+        builder.Services.AddMirroringMetrics(settings.Metrics);
 
     private static HostApplicationBuilder CreateBase(RuntimeSettings settings)
     {
@@ -106,16 +131,35 @@ public static class VrouterRuntime
         {
             host.Start();
         }
-        catch (DaemonStartupException e)
+        catch (Exception e) when (StartupExitCode(e) is { } code)
         {
             logger.LogError("{Error}", e.Message);
             StopQuietly(host);
-            return e.ExitCode;
+            return code;
+        }
+        catch
+        {
+            // Whatever did start (the engine's ports, its workers) is stopped before the failure goes up.
+            StopQuietly(host);
+            throw;
         }
         if (!waitForShutdown) return DaemonExitCode.Ok;
         host.WaitForShutdown();
         return status.ExitCode;
     }
+
+    /// <summary>
+    /// The start-up failures reported in one line with their exit code: the engine's checks, a flow store that refuses
+    /// us (<see cref="DaemonExitCode.FlowStoreRefused"/>; <c>vrmirror agent</c> documents it as 3), and a metrics
+    /// endpoint that cannot be bound (exit 1).
+    /// </summary>
+    private static DaemonExitCode? StartupExitCode(Exception e) => e switch
+    {
+        DaemonStartupException startup => startup.ExitCode,
+        FlowStoreRefusedException => DaemonExitCode.FlowStoreRefused,
+        MetricsStartException => DaemonExitCode.Failure,
+        _ => null,
+    };
 
     private static void StopQuietly(IHost host)
     {

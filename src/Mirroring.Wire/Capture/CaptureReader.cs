@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
+using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -8,7 +10,10 @@ namespace Mirroring.Wire.Capture;
 /// <summary>
 /// Streams packets out of a classic pcap (µs or ns, either byte order) or pcapng file (several sections,
 /// either byte order per section), detected by magic. Memory is constant: one read buffer, reused for every
-/// record; <see cref="TryReadNext"/> never allocates.
+/// record; <see cref="TryReadNext"/> never allocates. Sources: a file, a stream, or a <see cref="PipeReader"/> for a
+/// stream that arrives over time (standard input from <c>tcpdump -w -</c>): records are parsed as their bytes arrive,
+/// a record cut across two writes waits for the rest, and <see cref="CanReadWithoutWaiting"/> says whether the next
+/// record is already there.
 /// </summary>
 public sealed class CaptureReader : IDisposable
 {
@@ -30,6 +35,7 @@ public sealed class CaptureReader : IDisposable
 
     private readonly SafeFileHandle? _handle;
     private readonly Stream? _stream;
+    private readonly PipeReader? _pipe;
     private readonly bool _leaveOpen;
     private readonly bool _normalize;
 
@@ -53,10 +59,11 @@ public sealed class CaptureReader : IDisposable
     private int _interfaceCount;
     private int _sectionCount;
 
-    private CaptureReader(SafeFileHandle? handle, Stream? stream, bool leaveOpen, string displayName, CaptureReaderOptions options)
+    private CaptureReader(SafeFileHandle? handle, Stream? stream, bool leaveOpen, string displayName, CaptureReaderOptions options, PipeReader? pipe = null)
     {
         _handle = handle;
         _stream = stream;
+        _pipe = pipe;
         _leaveOpen = leaveOpen;
         DisplayName = displayName;
         _normalize = options.NormalizeToEthernet;
@@ -102,7 +109,22 @@ public sealed class CaptureReader : IDisposable
     public static CaptureReader Open(Stream stream, string displayName, CaptureReaderOptions? options = null, bool leaveOpen = false)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var reader = new CaptureReader(null, stream, leaveOpen, displayName, options ?? CaptureReaderOptions.Default);
+        return WithHeader(new CaptureReader(null, stream, leaveOpen, displayName, options ?? CaptureReaderOptions.Default), leaveOpen);
+    }
+
+    /// <summary>
+    /// Reads a capture as it arrives through <paramref name="pipe"/> (e.g. <c>PipeReader.Create(stdin)</c>): blocks until
+    /// the bytes a record needs are there. Errors name <paramref name="displayName"/> and the byte offset in the stream.
+    /// </summary>
+    public static CaptureReader Open(PipeReader pipe, string displayName, CaptureReaderOptions? options = null, bool leaveOpen = false)
+    {
+        ArgumentNullException.ThrowIfNull(pipe);
+        return WithHeader(new CaptureReader(null, null, leaveOpen, displayName, options ?? CaptureReaderOptions.Default, pipe), leaveOpen);
+    }
+
+    /// <summary>Reads the file header; on failure closes the source unless the caller keeps it.</summary>
+    private static CaptureReader WithHeader(CaptureReader reader, bool leaveOpen)
+    {
         try
         {
             reader.ReadFileHeader();
@@ -118,7 +140,11 @@ public sealed class CaptureReader : IDisposable
     public void Dispose()
     {
         _handle?.Dispose();
-        if (!_leaveOpen) _stream?.Dispose();
+        if (!_leaveOpen)
+        {
+            _stream?.Dispose();
+            _pipe?.Complete();
+        }
     }
 
     // ---------------------------------------------------------------- buffer
@@ -180,6 +206,10 @@ public sealed class CaptureReader : IDisposable
                 n = RandomAccess.Read(_handle, _buf.AsSpan(_end), _readPos);
                 _readPos += n;
             }
+            else if (_pipe is not null)
+            {
+                n = ReadFromPipe(_buf.AsSpan(_end), wait: true);
+            }
             else
             {
                 n = _stream!.Read(_buf, _end, _buf.Length - _end);
@@ -190,9 +220,68 @@ public sealed class CaptureReader : IDisposable
         return _end - _start >= need;
     }
 
+    /// <summary>
+    /// Copies what the pipe holds into <paramref name="destination"/>: waits for data when <paramref name="wait"/>,
+    /// else takes only what is already there. 0 means the writer completed (end of stream), or, without waiting, nothing yet.
+    /// </summary>
+    private int ReadFromPipe(Span<byte> destination, bool wait)
+    {
+        while (true)
+        {
+            ReadResult result;
+            if (!_pipe!.TryRead(out result))
+            {
+                if (!wait) return 0;
+                // Waiting for bytes that have not arrived: the one place a Task is made, once per wait, not per record.
+                result = _pipe.ReadAsync().AsTask().GetAwaiter().GetResult();
+            }
+            var buffer = result.Buffer;
+            int n = (int)Math.Min(buffer.Length, destination.Length);
+            buffer.Slice(0, n).CopyTo(destination);
+            _pipe.AdvanceTo(buffer.GetPosition(n));
+            if (n > 0) return n;
+            if (result.IsCompleted)
+            {
+                _eof = true;
+                return 0;
+            }
+            if (!wait) return 0;
+        }
+    }
+
+    /// <summary>
+    /// True when <see cref="TryReadNext"/> will not wait for input: the next record (or block) is whole in the buffer
+    /// after taking what the pipe already holds, or the input ended. Always true for files and ordinary streams.
+    /// A replay asks it to hand a partial batch to the dataplane instead of waiting for a full one.
+    /// </summary>
+    public bool CanReadWithoutWaiting
+    {
+        get
+        {
+            if (_pipe is null || _eof) return true;
+            if (_end == _buf.Length && _start > 0)
+            {
+                _buf.AsSpan(_start, _end - _start).CopyTo(_buf);
+                _end -= _start;
+                _start = 0;
+            }
+            int n = ReadFromPipe(_buf.AsSpan(_end), wait: false);
+            _end += n;
+            if (_eof) return true;
+            int header = Format == CaptureFormat.Pcap ? PcapRecordHeaderLength : 8;
+            if (Available < header) return false;
+            long length = Format == CaptureFormat.Pcap
+                ? PcapRecordHeaderLength + (long)U32(_buf.AsSpan(_start + 8))
+                : BinaryPrimitives.ReadUInt32LittleEndian(_buf.AsSpan(_start)) == PcapngShbType ? 12 : U32(_buf.AsSpan(_start + 4));
+            // A length the buffer cannot hold is an error TryReadNext reports without waiting for more.
+            return Available >= length || length > _buf.Length;
+        }
+    }
+
     /// <summary>Bytes the file can still deliver after what is buffered; -1 when unknown (a stream that cannot seek).</summary>
     private long BytesLeftToRead()
     {
+        if (_pipe is not null) return -1;
         try
         {
             if (_handle is not null) return Math.Max(0, RandomAccess.GetLength(_handle) - _readPos);

@@ -8,6 +8,7 @@ internal static class FlowSamples
 {
     public static readonly IPAddress Vrouter = IPAddress.Parse("127.0.0.1");
     public static readonly DateTimeOffset T0 = new(2026, 11, 21, 12, 0, 0, TimeSpan.Zero);
+    public const string Node = "compute-1";
 
     public static FlowRecord Flow(uint index, uint generation = 1, ulong packets = 10, ulong bytes = 1000,
         int? mirrorIndex = 3, string? analyzer = "an1", ulong? mirroredPackets = null, ulong? mirroredBytes = null,
@@ -32,6 +33,7 @@ internal static class FlowSamples
             DiffPackets = packets,
             Action = FlowLogAction.Pass,
             VrouterIp = Vrouter,
+            Node = Node,
             MirrorIndex = mirrorIndex,
             AnalyzerName = mirrorIndex is null ? null : analyzer,
             Mirrored = mirrorIndex is null

@@ -59,118 +59,10 @@ public sealed class SqliteFlowStoreTests : IDisposable
         Assert.Equal(["collector_state", "flow_samples", "flows", "schema_info"],
             Strings(_path, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"));
         var indexes = Strings(_path, "SELECT name FROM sqlite_master WHERE type='index' AND name NOT LIKE 'sqlite_%' ORDER BY name");
-        Assert.Equal(["flow_samples_time", "flows_analyzer", "flows_destination_vn", "flows_last_sample", "flows_mirror_index",
-            "flows_sec_analyzer", "flows_sec_mirror_index", "flows_source_vn"], indexes);
+        Assert.Equal(["collector_state_node", "flow_samples_time", "flows_analyzer", "flows_destination_vn", "flows_mirror_index",
+            "flows_node", "flows_sec_analyzer", "flows_sec_mirror_index", "flows_source_vn"], indexes);
         Assert.Equal(["wal"], Strings(_path, "PRAGMA journal_mode"));
         Assert.Equal(SqliteFlowStore.SchemaVersion, Count(_path, "SELECT version FROM schema_info"));
-    }
-
-    [Fact]
-    public async Task Records_of_one_flow_keep_one_flows_row_with_the_latest_totals_and_one_sample_each()
-    {
-        var r1 = Flow(7, packets: 10, bytes: 1000);
-        var r2 = Next(r1, 5, TimeSpan.FromSeconds(10));
-        var r3 = Next(r2, 2, TimeSpan.FromSeconds(10), mirroredPackets: 1);
-        await using (var store = SqliteFlowStore.Open(_path))
-        {
-            await store.WriteAsync([r1]);
-            await store.WriteAsync([r2, r3]);
-        }
-        Assert.Equal(1, Count(_path, "SELECT count(*) FROM flows"));
-        Assert.Equal(3, Count(_path, "SELECT count(*) FROM flow_samples"));
-        Assert.Equal(17, Count(_path, "SELECT packets FROM flows"));
-        Assert.Equal(1700, Count(_path, "SELECT bytes FROM flows"));
-        Assert.Equal(16, Count(_path, "SELECT mirror_packets FROM flows"));
-        Assert.Equal(3, Count(_path, "SELECT mirror_index FROM flows"));
-        Assert.Equal(17, Count(_path, "SELECT sum(diff_packets) FROM flow_samples"));
-        Assert.Equal(16, Count(_path, "SELECT sum(diff_mirror_packets) FROM flow_samples"));
-        Assert.Equal(SqliteFlowStore.ToUnixMs(r3.SampleTime), Count(_path, "SELECT last_sample_time FROM flows"));
-    }
-
-    [Fact]
-    public async Task Replaying_the_same_batch_twice_counts_each_sample_once()
-    {
-        var a = Flow(1);
-        var b = Flow(2, packets: 4, bytes: 400);
-        var batch = new[] { a, Next(a, 3, TimeSpan.FromSeconds(10)), b };
-        await using (var store = SqliteFlowStore.Open(_path))
-        {
-            await store.WriteAsync(batch);
-            await store.WriteAsync(batch);
-        }
-        await using (var restarted = SqliteFlowStore.Open(_path))
-            await restarted.WriteAsync(batch);
-
-        Assert.Equal(2, Count(_path, "SELECT count(*) FROM flows"));
-        Assert.Equal(3, Count(_path, "SELECT count(*) FROM flow_samples"));
-        Assert.Equal(17, Count(_path, "SELECT sum(diff_packets) FROM flow_samples"));
-        Assert.Equal(17, Count(_path, "SELECT sum(packets) FROM flows"));
-    }
-
-    [Fact]
-    public async Task Record_sent_again_after_a_restart_with_a_new_sample_time_and_recomputed_delta_adds_nothing()
-    {
-        var r1 = Flow(1, packets: 10);
-        var r2 = Next(r1, 5, TimeSpan.FromSeconds(10));
-        // A collector that lost its state reads the same counters again later and reports them as all new.
-        var again = r2 with { SampleTime = r2.SampleTime.AddSeconds(30), DiffPackets = r2.Packets, DiffBytes = r2.Bytes };
-        await using (var store = SqliteFlowStore.Open(_path))
-            await store.WriteAsync([r1, r2, again]);
-
-        Assert.Equal(2, Count(_path, "SELECT count(*) FROM flow_samples"));
-        Assert.Equal(15, Count(_path, "SELECT sum(diff_packets) FROM flow_samples"));
-    }
-
-    [Fact]
-    public async Task Aged_out_flow_stays_in_the_store_with_its_teardown_time()
-    {
-        var r1 = Flow(9);
-        var aged = Next(r1, 1, TimeSpan.FromSeconds(10)) with { TeardownTime = T0.AddMinutes(3) };
-        await using (var store = SqliteFlowStore.Open(_path))
-        {
-            await store.WriteAsync([r1]);
-            await store.WriteAsync([aged]);
-            // A late record without teardown (reordered) does not revive the flow.
-            await store.WriteAsync([r1]);
-            var rows = store.Query(new FlowQuery());
-            var row = Assert.Single(rows);
-            Assert.Equal(T0.AddMinutes(3), row.TeardownTime);
-            Assert.False(row.IsActive);
-            Assert.Equal(11UL, row.Packets);
-        }
-        Assert.Equal(1, Count(_path, "SELECT count(*) FROM flows WHERE teardown_time IS NOT NULL"));
-    }
-
-    [Fact]
-    public async Task Checkpoint_has_the_last_totals_of_active_flows_only_and_survives_reopening()
-    {
-        var active = Next(Flow(1, packets: 10), 5, TimeSpan.FromSeconds(10), mirroredPackets: 4);
-        var aged = Flow(2) with { TeardownTime = T0.AddMinutes(1) };
-        await using (var store = SqliteFlowStore.Open(_path))
-        {
-            await store.WriteAsync([Flow(1, packets: 10), Flow(2)]);
-            await store.WriteAsync([active, aged]);
-        }
-        await using var reopened = SqliteFlowStore.Open(_path);
-        var checkpoint = reopened.LoadCheckpoint();
-
-        var entry = Assert.Single(checkpoint);
-        Assert.Equal(active.FlowUuid, entry.Key);
-        Assert.Equal(new FlowTotals(15, 1500, 14, 1400, 0, 0), entry.Value.Totals);
-        Assert.Equal(FlowTotals.Of(active), entry.Value.Totals);
-        Assert.Equal(active.SampleTime, entry.Value.SampleTime);
-    }
-
-    [Fact]
-    public async Task A_failing_batch_writes_nothing_and_keeps_the_checkpoint()
-    {
-        var good = Flow(1);
-        var bad = Flow(2) with { DestinationIp = System.Net.IPAddress.Parse("::1") };
-        await using var store = SqliteFlowStore.Open(_path);
-        var e = await Assert.ThrowsAsync<ArgumentException>(async () => await store.WriteAsync([good, bad]));
-        Assert.Contains(bad.FlowUuid.ToString(), e.Message);
-        Assert.Empty(store.Query(new FlowQuery()));
-        Assert.Empty(store.LoadCheckpoint());
     }
 
     [Fact]
@@ -183,7 +75,7 @@ public sealed class SqliteFlowStoreTests : IDisposable
             cmd.CommandText = "CREATE TABLE other (x INTEGER)";
             cmd.ExecuteNonQuery();
         }
-        var e = Assert.Throws<InvalidDataException>(() => SqliteFlowStore.Open(_path));
+        var e = Assert.Throws<FlowStoreRefusedException>(() => SqliteFlowStore.Open(_path));
         Assert.Contains(_path, e.Message);
         Assert.Contains("not a flow store", e.Message);
     }
@@ -194,6 +86,53 @@ public sealed class SqliteFlowStoreTests : IDisposable
         var e = Assert.Throws<FileNotFoundException>(() => SqliteFlowStore.OpenReadOnly(_path));
         Assert.Contains(_path, e.Message);
         Assert.False(File.Exists(_path));
+    }
+
+    [Fact]
+    public async Task A_version_1_store_is_migrated_on_open_keeping_its_rows_and_checkpoint()
+    {
+        // Version 1 is version 2 without the node columns and their indexes, with an index on last_sample_time.
+        var v1 = System.Text.RegularExpressions.Regex.Replace(SqliteFlowStore.Schema, @",\s*\n\s*node\s+TEXT NOT NULL DEFAULT ''", "");
+        v1 = string.Join('\n', v1.Split('\n').Where(l => !l.Contains("_node", StringComparison.Ordinal)))
+            + "\nCREATE INDEX flows_last_sample ON flows (last_sample_time);\n";
+        Assert.DoesNotContain("node", v1, StringComparison.Ordinal);
+        var old = Flow(1);
+        using (var c = new SqliteConnection($"Data Source={_path};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = v1 + $"""
+                INSERT INTO schema_info (version) VALUES (1);
+                INSERT INTO flows (flow_uuid, direction, source_vn, destination_vn, source_ip, destination_ip, protocol, source_port,
+                    destination_port, tcp_flags, interface_name, setup_time, bytes, packets, action, vrouter_ip, mirror_index,
+                    analyzer_name, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, first_sample_time, last_sample_time)
+                VALUES ('{old.FlowUuid:D}', 'ingress', 'red', 'blue', '10.1.1.11', '10.2.2.22', 6, 40001, 443, 24, 'tap-web1',
+                    {T0.ToUnixTimeMilliseconds()}, 1000, 10, 'pass', '127.0.0.1', 3, 'an1', 10, 1000, 0, 0,
+                    {old.SampleTime.ToUnixTimeMilliseconds()}, {old.SampleTime.ToUnixTimeMilliseconds()});
+                INSERT INTO flow_samples VALUES ('{old.FlowUuid:D}', 10, 1000, 10, 1000, 0, 0, {old.SampleTime.ToUnixTimeMilliseconds()},
+                    10, 1000, 10, 1000, 0, 0, 0);
+                INSERT INTO collector_state (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, sample_time)
+                VALUES ('{old.FlowUuid:D}', 10, 1000, 10, 1000, 0, 0, {old.SampleTime.ToUnixTimeMilliseconds()});
+                """;
+            cmd.ExecuteNonQuery();
+        }
+        Assert.Contains("migrate", Assert.Throws<FlowStoreRefusedException>(() => SqliteFlowStore.OpenReadOnly(_path)).Message, StringComparison.Ordinal);
+
+        await using (var store = SqliteFlowStore.Open(_path))
+        {
+            Assert.Equal(2, Count(_path, "SELECT version FROM schema_info"));
+            // The old checkpoint serves the node that opens it first: its next record counts only what is new.
+            Assert.Equal(new FlowTotals(10, 1000, 10, 1000, 0, 0), store.LoadCheckpoint("any-node")[old.FlowUuid].Totals);
+            var row = Assert.Single(store.Query(new FlowQuery()));
+            Assert.Equal("", row.Node);
+            await store.WriteAsync([Next(old, 2, TimeSpan.FromSeconds(10))]);
+            var updated = Assert.Single(store.Query(new FlowQuery { Node = Node }));
+            Assert.Equal(12UL, updated.Packets);
+            Assert.Equal(2, updated.WindowSamples);
+        }
+        var indexes = Strings(_path, "SELECT name FROM sqlite_master WHERE type='index'");
+        Assert.Contains("flows_node", indexes);
+        Assert.DoesNotContain("flows_last_sample", indexes);
     }
 
     [Fact]

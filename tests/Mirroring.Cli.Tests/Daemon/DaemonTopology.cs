@@ -13,7 +13,7 @@ internal sealed class ChildProcess : IDisposable
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
 
-    public ChildProcess(string file, IEnumerable<string> args, string? workingDirectory = null)
+    public ChildProcess(string file, IEnumerable<string> args, string? workingDirectory = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -23,6 +23,7 @@ internal sealed class ChildProcess : IDisposable
             WorkingDirectory = workingDirectory ?? ExternalTool.RepositoryRoot,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>()) psi.Environment[name] = value;
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.AppendLine(e.Data); };
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
@@ -32,6 +33,10 @@ internal sealed class ChildProcess : IDisposable
 
     /// <summary>./vrmirror ARGS in the root namespace (the script execs dotnet, so the pid is the daemon's).</summary>
     public static ChildProcess Vrmirror(params string[] args) => new(Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"), args);
+
+    /// <summary>As <see cref="Vrmirror(string[])"/>, with extra environment variables (PGPASSWORD).</summary>
+    public static ChildProcess Vrmirror(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        new(Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"), args, environment: environment);
 
     public int Pid => _process.Id;
     public string StdOut { get { lock (_stdout) return _stdout.ToString(); } }
@@ -215,9 +220,12 @@ internal sealed class DaemonTopology : IDisposable
     };
 
     /// <summary>Starts <c>./vrmirror run</c> on this topology and waits until it runs.</summary>
-    public ChildProcess StartDaemon(params string[] extra)
+    public ChildProcess StartDaemon(params string[] extra) => StartDaemon(new Dictionary<string, string?>(), extra);
+
+    /// <summary>As <see cref="StartDaemon(string[])"/>, with extra environment variables (PGPASSWORD).</summary>
+    public ChildProcess StartDaemon(IReadOnlyDictionary<string, string?> environment, params string[] extra)
     {
-        var daemon = ChildProcess.Vrmirror(["run", "--config", ConfigPath, "--stats", StatsPath, "--state-dir", StateDirectory, .. extra]);
+        var daemon = ChildProcess.Vrmirror(environment, ["run", "--config", ConfigPath, "--stats", StatsPath, "--state-dir", StateDirectory, .. extra]);
         try
         {
             daemon.WaitFor("running (pid");

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using Microsoft.Data.Sqlite;
 using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Configuration;
 using Mirroring.Agent.Programming;
@@ -17,10 +16,11 @@ using Mirroring.Wire.Headers;
 namespace Mirroring.Cli.Tests.Faults;
 
 /// <summary>
-/// Process-level faults of ./vrmirror agent: killed with SIGKILL while it exports, and the stats region truncated
-/// under it. A dataplane in this test process writes the region file the agent reads, with traffic going on.
+/// Process-level faults of ./vrmirror agent: killed with SIGKILL while it exports (into SQLite, and into PostgreSQL of
+/// the class's private cluster), and the stats region truncated under it. A dataplane in this test process writes the
+/// region file the agent reads, with traffic going on.
 /// </summary>
-public sealed class AgentKillTests : IDisposable
+public sealed class AgentKillTests(PostgresCluster cluster) : IDisposable, IClassFixture<PostgresCluster>
 {
     private static readonly MacAddress Web1Mac = MacAddress.Parse("02:00:00:00:01:01"), Web2Mac = MacAddress.Parse("02:00:00:00:01:02");
     private static readonly IPv4Address Web1Ip = IPv4Address.Parse("10.1.1.11"), Web2Ip = IPv4Address.Parse("10.1.1.12");
@@ -42,6 +42,11 @@ public sealed class AgentKillTests : IDisposable
     /// <summary>./vrmirror agent ARGS as a child process (the script execs dotnet, so the pid is the agent's), output collected.</summary>
     private (Process Process, StringBuilder Output) StartAgent(params string[] args)
     {
+        return StartAgent(new Dictionary<string, string?>(), args);
+    }
+
+    private (Process Process, StringBuilder Output) StartAgent(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    {
         var psi = new ProcessStartInfo(Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"))
         {
             RedirectStandardOutput = true,
@@ -53,6 +58,7 @@ public sealed class AgentKillTests : IDisposable
         psi.Environment["VRMIRROR_LOGGING__LOGLEVEL__DEFAULT"] = "Debug";
         psi.ArgumentList.Add("agent");
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         var output = new StringBuilder();
         var p = Process.Start(psi)!;
         _children.Add(p);
@@ -65,13 +71,19 @@ public sealed class AgentKillTests : IDisposable
 
     private static string Text(StringBuilder b) { lock (b) return b.ToString(); }
 
-    [Fact]
-    public void Agent_killed_with_sigkill_while_exporting_and_restarted_loses_and_doubles_no_count()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Agent_killed_with_sigkill_while_exporting_and_restarted_loses_and_doubles_no_count(bool postgres)
     {
         // Build ./vrmirror before the clock matters.
         ExternalTool.Vrmirror("--help").EnsureSuccess("vrmirror --help");
         var stats = Path.Combine(_dir, "vrmirror.stats");
-        var db = Path.Combine(_dir, "flows.db");
+        // PostgreSQL: the agent gets its password from PGPASSWORD, as an operator's would.
+        var database = postgres ? cluster.CreateDatabase("kill") : null;
+        var db = database is null ? Path.Combine(_dir, "flows.db") : cluster.Url(database);
+        var direct = database is null ? db : cluster.UrlWithPassword(database);
+        var environment = postgres ? cluster.PasswordEnvironment : new Dictionary<string, string?>();
         using var vrouter = new TestDataplane(stats);
         int round = 0;
         void Traffic(int flows) => vrouter.Send(Enumerable.Range(0, flows).Select(f => Web((ushort)(40000 + f), 60 + (round + f) % 200)));
@@ -80,7 +92,7 @@ public sealed class AgentKillTests : IDisposable
         var kills = new[] { 400, 900, 1500, 2200, 700, 3000, 1200 };
         foreach (var delayMs in kills)
         {
-            var (agent, output) = StartAgent("--stats", stats, "--db", db, "--state-dir", _dir, "--interval", "200ms");
+            var (agent, output) = StartAgent(environment, "--stats", stats, "--db", db, "--state-dir", _dir, "--interval", "200ms");
             var clock = Stopwatch.StartNew();
             while (clock.ElapsedMilliseconds < delayMs && !agent.HasExited)
             {
@@ -97,13 +109,13 @@ public sealed class AgentKillTests : IDisposable
             Traffic(20);
         }
 
-        var last = ExternalTool.Vrmirror("agent", "--stats", stats, "--db", db, "--state-dir", _dir, "--once");
+        var last = ExternalTool.Vrmirror(environment, "agent", "--stats", stats, "--db", db, "--state-dir", _dir, "--once");
         Assert.True(last.ExitCode == 0, last.StdOut + last.StdErr);
 
         using var reader = StatsRegionReader.Open(stats);
-        var region = RegionTotals(reader);
+        var region = FaultKit.RegionTotals(reader);
         Assert.Equal(20, region.Count);
-        var (flows, samples) = StoreTotals(db);
+        var (flows, samples) = (FaultKit.FlowsTable(direct), FaultKit.SampleSums(direct));
         foreach (var (uuid, totals) in region)
         {
             Assert.True(flows.TryGetValue(uuid, out var row), $"flow {uuid} missing from the flows table");
@@ -152,34 +164,6 @@ public sealed class AgentKillTests : IDisposable
             Thread.Sleep(50);
         }
         return false;
-    }
-
-    private static Dictionary<Guid, (ulong, ulong, ulong, ulong, ulong, ulong)> RegionTotals(StatsRegionReader reader)
-    {
-        uint id = reader.Header.RouterId;
-        var router = new IPAddress([(byte)(id >> 24), (byte)(id >> 16), (byte)(id >> 8), (byte)id]);
-        long epoch = FlowUuid.RegionEpoch(reader.Header.CreationTime);
-        return reader.ReadActiveFlows().ToDictionary(
-            f => FlowUuid.Create(router, epoch, (uint)f.Index, f.Entry.Generation),
-            f => (f.Entry.Packets, f.Entry.Bytes, f.Entry.MirroredPackets, f.Entry.MirroredBytes, f.Entry.SecondaryMirroredPackets, f.Entry.SecondaryMirroredBytes));
-    }
-
-    private static (Dictionary<Guid, (ulong, ulong, ulong, ulong, ulong, ulong)> Flows, Dictionary<Guid, (ulong, ulong, ulong, ulong, ulong, ulong)> Samples) StoreTotals(string db)
-    {
-        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        c.Open();
-        Dictionary<Guid, (ulong, ulong, ulong, ulong, ulong, ulong)> Read(string sql)
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = sql;
-            using var r = cmd.ExecuteReader();
-            var d = new Dictionary<Guid, (ulong, ulong, ulong, ulong, ulong, ulong)>();
-            while (r.Read())
-                d[Guid.Parse(r.GetString(0))] = ((ulong)r.GetInt64(1), (ulong)r.GetInt64(2), (ulong)r.GetInt64(3), (ulong)r.GetInt64(4), (ulong)r.GetInt64(5), (ulong)r.GetInt64(6));
-            return d;
-        }
-        return (Read("SELECT flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes FROM flows"),
-            Read("SELECT flow_uuid, sum(diff_packets), sum(diff_bytes), sum(diff_mirror_packets), sum(diff_mirror_bytes), sum(diff_sec_mirror_packets), sum(diff_sec_mirror_bytes) FROM flow_samples GROUP BY flow_uuid"));
     }
 
     /// <summary>TCP tap-web1 -> tap-web2:80: the demo policy mirrors it to an1 and an3.</summary>

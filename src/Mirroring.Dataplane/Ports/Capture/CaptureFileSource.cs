@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using Mirroring.Dataplane.Packets;
 using Mirroring.Wire.Capture;
 
@@ -6,6 +7,8 @@ namespace Mirroring.Dataplane.Ports.Capture;
 /// <summary>
 /// Replays capture files as traffic arriving on ports: each input file is one port's received traffic.
 /// Several inputs are merged by timestamp (ties go to the input listed first) so a replay is deterministic.
+/// The path "-" is standard input, read as it arrives (a pipe from <c>tcpdump -w -</c>): a batch is handed over as
+/// soon as no further record is there yet, rather than when it is full.
 /// </summary>
 public sealed class CaptureFileSource : IPacketSource, IDisposable
 {
@@ -22,16 +25,34 @@ public sealed class CaptureFileSource : IPacketSource, IDisposable
         public long Position;
     }
 
+    /// <summary>The path that stands for standard input.</summary>
+    public const string StandardInput = "-";
+
+    /// <summary>The name standard input has in error messages.</summary>
+    public const string StandardInputName = "standard input";
+
     private readonly Input[] _inputs;
+    private CaptureFileException? _pendingError;
 
     /// <param name="inputs">(port, path) pairs; the files are opened now so a bad path fails before any packet is processed.</param>
-    public CaptureFileSource(IEnumerable<(ushort Port, string Path)> inputs)
+    /// <param name="standardInput">What "-" reads (default: this process's standard input).</param>
+    public CaptureFileSource(IEnumerable<(ushort Port, string Path)> inputs, Stream? standardInput = null)
     {
         var list = new List<Input>();
         try
         {
             foreach (var (port, path) in inputs)
-                list.Add(new Input { Reader = CaptureReader.Open(path), Port = port, FileLength = new FileInfo(path).Length });
+            {
+                if (path == StandardInput)
+                {
+                    var pipe = PipeReader.Create(standardInput ?? Console.OpenStandardInput(), new StreamPipeReaderOptions(bufferSize: 64 * 1024));
+                    list.Add(new Input { Reader = CaptureReader.Open(pipe, StandardInputName), Port = port, FileLength = 0 });
+                }
+                else
+                {
+                    list.Add(new Input { Reader = CaptureReader.Open(path), Port = port, FileLength = new FileInfo(path).Length });
+                }
+            }
         }
         catch
         {
@@ -49,16 +70,31 @@ public sealed class CaptureFileSource : IPacketSource, IDisposable
 
     public int Receive(PacketMemory memory, Span<Frame> frames)
     {
+        // A malformed record met mid-batch: the packets before it were handed over first, now the error.
+        if (_pendingError is { } error)
+        {
+            _pendingError = null;
+            Completed = true;
+            throw error;
+        }
         int count = 0;
         int limit = Math.Min(frames.Length, memory.BatchSize);
         if (_inputs.Length == 1) return ReceiveSingle(_inputs[0], memory, frames, limit);
         while (count < limit)
         {
             Input? next = null;
-            foreach (var input in _inputs)
+            try
             {
-                if (!Stage(input)) continue;
-                if (next is null || input.StagedTimestampNs < next.StagedTimestampNs) next = input;
+                foreach (var input in _inputs)
+                {
+                    if (!Stage(input)) continue;
+                    if (next is null || input.StagedTimestampNs < next.StagedTimestampNs) next = input;
+                }
+            }
+            catch (CaptureFileException e) when (count > 0)
+            {
+                _pendingError = e;
+                break;
             }
             if (next is null)
             {
@@ -80,10 +116,22 @@ public sealed class CaptureFileSource : IPacketSource, IDisposable
         int count = 0;
         while (count < limit)
         {
-            if (input.Exhausted || !input.Reader.TryReadNext(out var packet))
+            // A stream arriving over time: hand over what came rather than wait for a full batch.
+            if (count > 0 && !input.Reader.CanReadWithoutWaiting) break;
+            CapturedPacket packet;
+            try
+            {
+                if (input.Exhausted || !input.Reader.TryReadNext(out packet))
+                {
+                    input.Exhausted = true;
+                    Completed = true;
+                    break;
+                }
+            }
+            catch (CaptureFileException e) when (count > 0)
             {
                 input.Exhausted = true;
-                Completed = true;
+                _pendingError = e;
                 break;
             }
             int length = Math.Min(packet.Data.Length, memory.MaxFrameLength);

@@ -6,7 +6,10 @@ namespace Mirroring.Dataplane.Ports.Linux;
 /// </summary>
 public interface IPollablePort
 {
-    /// <summary>The descriptor that becomes readable when frames are waiting (for a daemon's own epoll set).</summary>
+    /// <summary>
+    /// The descriptor that becomes readable when frames are waiting (for a daemon's own epoll set); -1 for a
+    /// poll-mode driver's queue (DPDK), which has none: an idle worker looks at it again after a short pause.
+    /// </summary>
     int FileDescriptor { get; }
 
     /// <summary>

@@ -1,46 +1,59 @@
+using System.Data.Common;
+using System.Globalization;
 using System.Net;
 using Microsoft.Data.Sqlite;
+using Mirroring.Agent.Analytics;
 using Mirroring.Dataplane.Stats;
+using Npgsql;
 
-namespace Mirroring.Agent.Tests.Faults;
+namespace Mirroring.Testing;
 
-/// <summary>Per flow uuid: packets, bytes, primary and secondary mirrored packets and bytes.</summary>
-internal readonly record struct Totals(ulong Packets, ulong Bytes, ulong MirroredPackets, ulong MirroredBytes, ulong SecondaryPackets, ulong SecondaryBytes);
+/// <summary>A flow's counters as a store or a region holds them: packets, bytes, primary and secondary mirrored packets and bytes.</summary>
+public readonly record struct FlowCounts(ulong Packets, ulong Bytes, ulong MirroredPackets, ulong MirroredBytes, ulong SecondaryPackets, ulong SecondaryBytes);
 
-/// <summary>Compares what a flow store holds with what a stats region counted.</summary>
-internal static class FaultKit
+/// <summary>
+/// Compares what a flow store holds with what a stats region counted (the agent's fault tests and the CLI's). <c>db</c> is a SQLite path or a PostgreSQL URL
+/// (with its password: these reads go around the store, straight to the database).
+/// </summary>
+public static class FaultKit
 {
     /// <summary>The region's counters per flow uuid, as the collector names flows.</summary>
-    public static Dictionary<Guid, Totals> RegionTotals(StatsRegionReader reader)
+    public static Dictionary<Guid, FlowCounts> RegionTotals(StatsRegionReader reader)
     {
         var router = new IPAddress([(byte)(reader.Header.RouterId >> 24), (byte)(reader.Header.RouterId >> 16), (byte)(reader.Header.RouterId >> 8), (byte)reader.Header.RouterId]);
         var epoch = Mirroring.Agent.Analytics.FlowUuid.RegionEpoch(reader.Header.CreationTime);
         return reader.ReadActiveFlows().ToDictionary(
             f => Mirroring.Agent.Analytics.FlowUuid.Create(router, epoch, (uint)f.Index, f.Entry.Generation),
-            f => new Totals(f.Entry.Packets, f.Entry.Bytes, f.Entry.MirroredPackets, f.Entry.MirroredBytes,
+            f => new FlowCounts(f.Entry.Packets, f.Entry.Bytes, f.Entry.MirroredPackets, f.Entry.MirroredBytes,
                 f.Entry.SecondaryMirroredPackets, f.Entry.SecondaryMirroredBytes));
     }
 
     /// <summary>The flows table's totals per flow uuid.</summary>
-    public static Dictionary<Guid, Totals> FlowsTable(string db) => Query(db,
+    public static Dictionary<Guid, FlowCounts> FlowsTable(string db) => Query(db,
         "SELECT flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes FROM flows;");
 
     /// <summary>The sum of the sample deltas per flow uuid.</summary>
-    public static Dictionary<Guid, Totals> SampleSums(string db) => Query(db,
+    public static Dictionary<Guid, FlowCounts> SampleSums(string db) => Query(db,
         "SELECT flow_uuid, sum(diff_packets), sum(diff_bytes), sum(diff_mirror_packets), sum(diff_mirror_bytes), " +
         "sum(diff_sec_mirror_packets), sum(diff_sec_mirror_bytes) FROM flow_samples GROUP BY flow_uuid;");
 
-    private static Dictionary<Guid, Totals> Query(string db, string sql)
+    /// <summary>A connection to the store's database that does not go through the store.</summary>
+    public static DbConnection Connect(string db) => FlowStores.IsPostgres(db)
+        ? new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresConnectionString.Parse(db).ConnectionString) { Pooling = false }.ConnectionString)
+        : new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+
+    private static Dictionary<Guid, FlowCounts> Query(string db, string sql)
     {
-        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        using var c = Connect(db);
         c.Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = sql;
         using var r = cmd.ExecuteReader();
-        var result = new Dictionary<Guid, Totals>();
+        var result = new Dictionary<Guid, FlowCounts>();
+        // Sums are numeric in PostgreSQL: convert whatever comes.
+        ulong U(int i) => Convert.ToUInt64(r.GetValue(i), CultureInfo.InvariantCulture);
         while (r.Read())
-            result[Guid.Parse(r.GetString(0))] = new Totals((ulong)r.GetInt64(1), (ulong)r.GetInt64(2), (ulong)r.GetInt64(3),
-                (ulong)r.GetInt64(4), (ulong)r.GetInt64(5), (ulong)r.GetInt64(6));
+            result[r.GetGuid(0)] = new FlowCounts(U(1), U(2), U(3), U(4), U(5), U(6));
         return result;
     }
 

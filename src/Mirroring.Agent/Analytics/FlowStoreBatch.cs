@@ -1,0 +1,126 @@
+using System.Globalization;
+
+namespace Mirroring.Agent.Analytics;
+
+/// <summary>
+/// One batch of records as both stores write it, folded so that each table gets each key once: what the SQL of a
+/// store then does against the rows already there is the same rule applied once more (see docs/analytics.md):
+/// <list type="bullet">
+/// <item><see cref="Flows"/>: one row per flow. Identity from the flow's first record; totals the largest seen
+/// (counters never go backwards); TCP flags ORed; the teardown time the last one given; action, drop reason, mirror
+/// slots, analyzer names and node from the newest record (the later one on equal sample times).</item>
+/// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters): a record sent again adds nothing.</item>
+/// <item><see cref="CheckpointDeletes"/> then <see cref="CheckpointUpserts"/>: a flow torn down leaves the checkpoint;
+/// the newest record after its last teardown (if any) is saved, unless the store holds a newer one.</item>
+/// </list>
+/// Validation happens here, before anything is written: a bad record fails the whole batch.
+/// </summary>
+internal sealed class FlowStoreBatch
+{
+    private FlowStoreBatch(List<FlowRow> flows, List<FlowRecord> samples, List<Guid> deletes, List<FlowRecord> upserts)
+    {
+        Flows = flows;
+        Samples = samples;
+        CheckpointDeletes = deletes;
+        CheckpointUpserts = upserts;
+    }
+
+    public IReadOnlyList<FlowRow> Flows { get; }
+    public IReadOnlyList<FlowRecord> Samples { get; }
+    public IReadOnlyList<Guid> CheckpointDeletes { get; }
+    public IReadOnlyList<FlowRecord> CheckpointUpserts { get; }
+
+    public static FlowStoreBatch Prepare(IReadOnlyList<FlowRecord> records)
+    {
+        var flows = new Dictionary<Guid, FlowRow>(records.Count);
+        var order = new List<Guid>(records.Count);
+        var sampleKeys = new HashSet<(Guid, FlowTotals)>(records.Count);
+        var samples = new List<FlowRecord>(records.Count);
+        var torn = new HashSet<Guid>();
+        var checkpoint = new Dictionary<Guid, FlowRecord>(records.Count);
+        foreach (var r in records)
+        {
+            Validate(r);
+            if (flows.TryGetValue(r.FlowUuid, out var row)) row.Add(r);
+            else
+            {
+                flows[r.FlowUuid] = new FlowRow(r);
+                order.Add(r.FlowUuid);
+            }
+            if (sampleKeys.Add((r.FlowUuid, FlowTotals.Of(r)))) samples.Add(r);
+            if (r.TeardownTime is not null)
+            {
+                torn.Add(r.FlowUuid);
+                checkpoint.Remove(r.FlowUuid);
+            }
+            else if (!checkpoint.TryGetValue(r.FlowUuid, out var saved) || r.SampleTime >= saved.SampleTime)
+            {
+                checkpoint[r.FlowUuid] = r;
+            }
+        }
+        return new FlowStoreBatch(order.Select(u => flows[u]).ToList(), samples, [.. torn], [.. checkpoint.Values]);
+    }
+
+    private static void Validate(FlowRecord r)
+    {
+        if (r.SourceIp.AddressFamily != r.DestinationIp.AddressFamily)
+            throw new ArgumentException($"flow {r.FlowUuid}: source {r.SourceIp} and destination {r.DestinationIp} are of different address families");
+        if (r.SecondaryMirrorIndex is not null && r.MirrorIndex is null)
+            throw new ArgumentException($"flow {r.FlowUuid}: has a secondary mirror index ({r.SecondaryMirrorIndex}) but no primary one");
+        foreach (var value in new[] { r.Packets, r.Bytes, r.Mirrored.Packets, r.Mirrored.Bytes, r.SecondaryMirrored.Packets, r.SecondaryMirrored.Bytes,
+                     r.DiffPackets, r.DiffBytes, r.Mirrored.DiffPackets, r.Mirrored.DiffBytes, r.SecondaryMirrored.DiffPackets, r.SecondaryMirrored.DiffBytes })
+            Counter(value);
+    }
+
+    /// <summary>Counters are stored as signed 64-bit integers in both databases.</summary>
+    public static long Counter(ulong value) =>
+        value <= long.MaxValue ? (long)value : throw new OverflowException($"counter {value} does not fit the store's 63-bit integers");
+
+    public static long ToUnixMs(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
+
+    public static DateTimeOffset FromUnixMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    public static string UuidText(Guid uuid) => uuid.ToString("D", CultureInfo.InvariantCulture);
+
+    public static string DirectionText(FlowDirection d) => d switch
+    {
+        FlowDirection.Ingress => "ingress",
+        FlowDirection.Egress => "egress",
+        _ => throw new ArgumentOutOfRangeException(nameof(d), d, "unknown flow direction"),
+    };
+
+    public static string ActionText(FlowLogAction a) => a switch
+    {
+        FlowLogAction.Pass => "pass",
+        FlowLogAction.Deny => "deny",
+        FlowLogAction.Drop => "drop",
+        _ => throw new ArgumentOutOfRangeException(nameof(a), a, "unknown flow action"),
+    };
+}
+
+/// <summary>The <c>flows</c> row one batch brings for one flow (see <see cref="FlowStoreBatch"/>).</summary>
+internal sealed class FlowRow(FlowRecord first)
+{
+    /// <summary>Identity columns (5-tuple, VNs, interface, vRouter, setup time) come from here.</summary>
+    public FlowRecord First { get; } = first;
+    /// <summary>Action, drop reason, mirror slots, analyzer names and node come from here.</summary>
+    public FlowRecord Newest { get; private set; } = first;
+    public ushort TcpFlags { get; private set; } = first.TcpFlags;
+    public DateTimeOffset? TeardownTime { get; private set; } = first.TeardownTime;
+    public FlowTotals Totals { get; private set; } = FlowTotals.Of(first);
+    public DateTimeOffset FirstSampleTime { get; private set; } = first.SampleTime;
+    public DateTimeOffset LastSampleTime { get; private set; } = first.SampleTime;
+
+    public void Add(FlowRecord r)
+    {
+        if (r.SampleTime >= Newest.SampleTime) Newest = r;
+        TcpFlags |= r.TcpFlags;
+        TeardownTime = r.TeardownTime ?? TeardownTime;
+        var t = FlowTotals.Of(r);
+        Totals = new FlowTotals(Math.Max(Totals.Packets, t.Packets), Math.Max(Totals.Bytes, t.Bytes),
+            Math.Max(Totals.MirroredPackets, t.MirroredPackets), Math.Max(Totals.MirroredBytes, t.MirroredBytes),
+            Math.Max(Totals.SecondaryMirroredPackets, t.SecondaryMirroredPackets), Math.Max(Totals.SecondaryMirroredBytes, t.SecondaryMirroredBytes));
+        if (r.SampleTime < FirstSampleTime) FirstSampleTime = r.SampleTime;
+        if (r.SampleTime > LastSampleTime) LastSampleTime = r.SampleTime;
+    }
+}

@@ -1,0 +1,397 @@
+using System.Data.Common;
+using System.Net.Sockets;
+using Npgsql;
+
+namespace Mirroring.Agent.Analytics;
+
+/// <summary>
+/// The flow store in a PostgreSQL database, for a fleet: every node's agent writes into the same tables (each record
+/// carries its node), each keeps its own checkpoint rows, and <c>flows query</c> spans them all. Same tables, columns,
+/// rules and schema version as <see cref="SqliteFlowStore"/> (docs/analytics.md shows both dialects).
+/// <para>
+/// A batch is written in one round trip: one <see cref="NpgsqlBatch"/> (one implicit transaction) whose statements
+/// take every row of a table at once as arrays (<c>INSERT ... SELECT * FROM unnest(...)</c>). Connections come from a
+/// pool; when the server goes away a write throws, the collector keeps the records and writes them at a later pass
+/// (a sample is keyed by its flow and counters, so a batch written twice counts once).
+/// </para>
+/// </summary>
+public sealed class PostgresFlowStore : IFlowStore
+{
+    /// <summary>One schema version for both stores.</summary>
+    public const int SchemaVersion = SqliteFlowStore.SchemaVersion;
+
+    // Serialises schema creation when several agents start at once against a new database.
+    private const long SchemaLockKey = 0x7672_6D69_7272_6F72; // "vrmirror"
+
+    private readonly NpgsqlDataSource _source;
+    private readonly Lock _gate = new();
+    private bool _disposed;
+    // False while the server has not been reached yet: the first use that reaches it creates or checks the schema.
+    private volatile bool _schemaReady;
+
+    private PostgresFlowStore(NpgsqlDataSource source, string description)
+    {
+        _source = source;
+        Name = description;
+    }
+
+    /// <summary>The database without its password (<c>postgresql://user@host:port/dbname</c>).</summary>
+    public string Name { get; }
+
+    /// <summary>
+    /// Connects, and creates the schema when the database has none (<see cref="FlowStoreAccess.ReadWrite"/>) or checks
+    /// that it holds a flow store of this version (<see cref="FlowStoreAccess.ReadOnly"/>). Authentication and schema
+    /// problems throw <see cref="FlowStoreRefusedException"/>. A server that cannot be reached throws
+    /// <see cref="IOException"/> for queries; for writing the store is returned anyway and its first use that reaches
+    /// the server creates the schema, so an agent (and the dataplane beside it) starts while the database is down.
+    /// </summary>
+    public static PostgresFlowStore Open(NpgsqlConnectionStringBuilder connection, FlowStoreAccess access = FlowStoreAccess.ReadWrite)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var description = PostgresConnectionString.Redacted(connection);
+        var source = NpgsqlDataSource.Create(connection.ConnectionString);
+        var store = new PostgresFlowStore(source, description);
+        try
+        {
+            if (access == FlowStoreAccess.ReadOnly)
+            {
+                store._schemaReady = true; // checked here, never created
+                store.Use(conn =>
+                {
+                    CheckSchema(conn, description);
+                    return 0;
+                });
+            }
+            else
+            {
+                try
+                {
+                    store.Use(_ => 0);
+                }
+                catch (IOException e) when (e is not FlowStoreRefusedException)
+                {
+                    // Unreachable for now (not refused): the first use that gets through sets the schema up.
+                }
+            }
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+        return store;
+    }
+
+    /// <summary>False until the server has been reached once (see <see cref="Open"/>).</summary>
+    public bool Connected => _schemaReady;
+
+    public ValueTask WriteAsync(IReadOnlyList<FlowRecord> batch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (batch.Count == 0) return ValueTask.CompletedTask;
+        var prepared = FlowStoreBatch.Prepare(batch);
+        Use(conn =>
+        {
+            using var command = new NpgsqlBatch(conn);
+            if (prepared.CheckpointDeletes.Count > 0)
+            {
+                var delete = new NpgsqlBatchCommand("DELETE FROM collector_state WHERE flow_uuid = ANY($1);");
+                delete.Parameters.Add(new NpgsqlParameter { Value = prepared.CheckpointDeletes.ToArray() });
+                command.BatchCommands.Add(delete);
+            }
+            command.BatchCommands.Add(Unnest("flows", FlowStoreSql.FlowColumns, prepared.Flows.Select(FlowStoreSql.FlowValues),
+                FlowStoreSql.FlowConflict("GREATEST", "LEAST")));
+            command.BatchCommands.Add(Unnest("flow_samples", FlowStoreSql.SampleColumns, prepared.Samples.Select(FlowStoreSql.SampleValues),
+                FlowStoreSql.SampleConflict));
+            if (prepared.CheckpointUpserts.Count > 0)
+                command.BatchCommands.Add(Unnest("collector_state", FlowStoreSql.CheckpointColumns,
+                    prepared.CheckpointUpserts.Select(FlowStoreSql.CheckpointValues), FlowStoreSql.CheckpointConflict));
+            // No explicit transaction: the statements of one batch run in one implicit transaction (all or nothing).
+            command.ExecuteNonQuery();
+            return 0;
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Every batch is committed when <see cref="WriteAsync"/> returns: nothing to flush.</summary>
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint(string node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        return Use(conn => FlowStoreSql.LoadCheckpoint(conn, node));
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<FlowQueryRow> Query(FlowQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return Use(conn => query.Run(conn));
+    }
+
+    /// <inheritdoc />
+    public PruneResult Prune(DateTimeOffset cutoff) => Use(conn => FlowStoreSql.Prune(conn, cutoff));
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _source.Dispose();
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// One statement of the batch: <c>INSERT INTO table (columns) SELECT * FROM unnest($1::type[], ...)</c> with one
+    /// typed array per column, so a table gets all its rows of the pass in one statement.
+    /// </summary>
+    private static NpgsqlBatchCommand Unnest(string table, IReadOnlyList<FlowStoreSql.Column> columns, IEnumerable<object?[]> rows, string conflict)
+    {
+        var values = rows.ToList();
+        var arrays = columns.Select((c, i) => $"${i + 1}::{ArrayType(c.Kind)}");
+        var command = new NpgsqlBatchCommand(
+            $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))})\nSELECT * FROM unnest({string.Join(", ", arrays)}){conflict}");
+        for (int c = 0; c < columns.Count; c++)
+            command.Parameters.Add(new NpgsqlParameter { Value = Column(values, c, columns[c].Kind) });
+        return command;
+    }
+
+    private static string ArrayType(FlowStoreSql.ColumnKind kind) => kind switch
+    {
+        FlowStoreSql.ColumnKind.Uuid => "uuid[]",
+        FlowStoreSql.ColumnKind.Integer => "bigint[]",
+        FlowStoreSql.ColumnKind.Boolean => "boolean[]",
+        _ => "text[]",
+    };
+
+    /// <summary>Column <paramref name="c"/> of the rows as an array of the column's type.</summary>
+    private static Array Column(List<object?[]> rows, int c, FlowStoreSql.ColumnKind kind)
+    {
+        switch (kind)
+        {
+            case FlowStoreSql.ColumnKind.Uuid:
+                {
+                    var a = new Guid[rows.Count];
+                    for (int i = 0; i < a.Length; i++) a[i] = (Guid)rows[i][c]!;
+                    return a;
+                }
+            case FlowStoreSql.ColumnKind.Integer:
+                {
+                    var a = new long?[rows.Count];
+                    for (int i = 0; i < a.Length; i++) a[i] = (long?)rows[i][c];
+                    return a;
+                }
+            case FlowStoreSql.ColumnKind.Boolean:
+                {
+                    var a = new bool[rows.Count];
+                    for (int i = 0; i < a.Length; i++) a[i] = (bool)rows[i][c]!;
+                    return a;
+                }
+            default:
+                {
+                    var a = new string?[rows.Count];
+                    for (int i = 0; i < a.Length; i++) a[i] = (string?)rows[i][c];
+                    return a;
+                }
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> on a pooled connection, turning driver errors into the store's.</summary>
+    private T Use<T>(Func<NpgsqlConnection, T> work)
+    {
+        lock (_gate) ObjectDisposedException.ThrowIf(_disposed, this);
+        try
+        {
+            try
+            {
+                return Attempt(work);
+            }
+            catch (Exception e) when (Translate(e, Name) is IOException and not FlowStoreRefusedException)
+            {
+                // Pooled connections die with a restarted server: try once more on a new one. Safe for writes too,
+                // a batch that was in fact committed adds nothing the second time.
+                _source.Clear();
+                return Attempt(work);
+            }
+        }
+        catch (Exception e) when (Translate(e, Name) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    private T Attempt<T>(Func<NpgsqlConnection, T> work)
+    {
+        using var conn = _source.OpenConnection();
+        if (!_schemaReady)
+        {
+            EnsureSchema(conn, Name);
+            _schemaReady = true;
+        }
+        return work(conn);
+    }
+
+    /// <summary>
+    /// Authentication, permission and missing-database errors become <see cref="FlowStoreRefusedException"/> (retrying
+    /// will not help); an unreachable or lost server becomes <see cref="IOException"/>. Null: leave it as it is.
+    /// </summary>
+    internal static Exception? Translate(Exception e, string store)
+    {
+        switch (e)
+        {
+            case IOException:
+                return null;
+            case PostgresException pg when pg.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification:
+                return new FlowStoreRefusedException($"flow store {store}: authentication failed ({pg.SqlState}: {pg.MessageText})", e);
+            case PostgresException pg when pg.SqlState is PostgresErrorCodes.InvalidCatalogName:
+                return new FlowStoreRefusedException($"flow store {store}: the database does not exist ({pg.MessageText})", e);
+            case PostgresException pg when pg.SqlState is PostgresErrorCodes.InsufficientPrivilege:
+                return new FlowStoreRefusedException($"flow store {store}: permission denied ({pg.MessageText})", e);
+            case PostgresException pg when pg.SqlState.StartsWith("57P", StringComparison.Ordinal) || pg.SqlState.StartsWith("08", StringComparison.Ordinal):
+                // Server shutting down, connection failures: transient.
+                return new IOException($"flow store {store}: {pg.MessageText} ({pg.SqlState})", e);
+            case NpgsqlException n when n.Message.Contains("password", StringComparison.OrdinalIgnoreCase) && n is not PostgresException:
+                return new FlowStoreRefusedException($"flow store {store}: {n.Message} (set PGPASSWORD or a ~/.pgpass entry)", e);
+            case NpgsqlException n when n is not PostgresException:
+                var cause = n.InnerException is SocketException or IOException or TimeoutException ? $": {n.InnerException.Message}" : "";
+                return new IOException($"flow store {store}: {n.Message}{cause}", e);
+            default:
+                return null;
+        }
+    }
+
+    private static void EnsureSchema(NpgsqlConnection conn, string store)
+    {
+        using var tx = conn.BeginTransaction();
+        Execute(conn, $"SELECT pg_advisory_xact_lock({SchemaLockKey});", tx);
+        if (Scalar(conn, "SELECT to_regclass('schema_info') IS NOT NULL;", tx) is true)
+        {
+            CheckVersion(conn, store, tx);
+            tx.Commit();
+            return;
+        }
+        if (Scalar(conn, "SELECT to_regclass('flows') IS NOT NULL OR to_regclass('flow_samples') IS NOT NULL OR to_regclass('collector_state') IS NOT NULL;", tx) is true)
+            throw new FlowStoreRefusedException($"flow store {store}: the database has flows tables but no schema_info; it is not a flow store");
+        Execute(conn, Schema, tx);
+        Execute(conn, $"INSERT INTO schema_info (version) VALUES ({SchemaVersion});", tx);
+        tx.Commit();
+    }
+
+    private static void CheckSchema(NpgsqlConnection conn, string store)
+    {
+        if (Scalar(conn, "SELECT to_regclass('schema_info') IS NOT NULL;", null) is not true)
+            throw new FlowStoreRefusedException($"flow store {store}: the database has no flow store (no schema_info table); an agent creates it on first use");
+        CheckVersion(conn, store, null);
+    }
+
+    private static void CheckVersion(NpgsqlConnection conn, string store, NpgsqlTransaction? tx)
+    {
+        var version = Scalar(conn, "SELECT version FROM schema_info LIMIT 1;", tx);
+        if (version is not int v || v != SchemaVersion)
+            throw new FlowStoreRefusedException($"flow store {store}: schema version {version ?? "none"}, this agent knows version {SchemaVersion}");
+    }
+
+    private static void Execute(NpgsqlConnection conn, string sql, NpgsqlTransaction? tx)
+    {
+        using var cmd = new NpgsqlCommand(sql, conn, tx);
+        cmd.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(NpgsqlConnection conn, string sql, NpgsqlTransaction? tx)
+    {
+        using var cmd = new NpgsqlCommand(sql, conn, tx);
+        var v = cmd.ExecuteScalar();
+        return v is DBNull ? null : v;
+    }
+
+    /// <summary>
+    /// The PostgreSQL dialect of <see cref="SqliteFlowStore.Schema"/>: the same tables, columns and indexes; uuids as
+    /// uuid, counters and times (Unix milliseconds) as bigint, the sample's teardown as boolean. No foreign key from
+    /// samples to flows: a batch writes both in one transaction, and the key would cost every insert a lookup.
+    /// </summary>
+    public const string Schema = """
+        CREATE TABLE schema_info (version integer NOT NULL);
+
+        CREATE TABLE flows (
+            flow_uuid          uuid PRIMARY KEY,
+            direction          text NOT NULL CHECK (direction IN ('ingress', 'egress')),
+            source_vn          text NOT NULL,
+            destination_vn     text NOT NULL,
+            source_ip          text NOT NULL,
+            destination_ip     text NOT NULL,
+            protocol           integer NOT NULL,
+            source_port        integer NOT NULL,
+            destination_port   integer NOT NULL,
+            tcp_flags          integer NOT NULL,
+            interface_name     text NOT NULL,
+            setup_time         bigint NOT NULL,
+            teardown_time      bigint,
+            bytes              bigint NOT NULL,
+            packets            bigint NOT NULL,
+            action             text NOT NULL CHECK (action IN ('pass', 'deny', 'drop')),
+            vrouter_ip         text NOT NULL,
+            drop_reason        text,
+            mirror_index       integer,
+            sec_mirror_index   integer,
+            analyzer_name      text,
+            sec_analyzer_name  text,
+            mirror_packets     bigint NOT NULL,
+            mirror_bytes       bigint NOT NULL,
+            sec_mirror_packets bigint NOT NULL,
+            sec_mirror_bytes   bigint NOT NULL,
+            first_sample_time  bigint NOT NULL,
+            last_sample_time   bigint NOT NULL,
+            node               text NOT NULL DEFAULT ''
+        ) WITH (fillfactor = 50);
+        CREATE INDEX flows_analyzer ON flows (analyzer_name);
+        CREATE INDEX flows_sec_analyzer ON flows (sec_analyzer_name);
+        CREATE INDEX flows_mirror_index ON flows (mirror_index);
+        CREATE INDEX flows_sec_mirror_index ON flows (sec_mirror_index);
+        CREATE INDEX flows_source_vn ON flows (source_vn);
+        CREATE INDEX flows_destination_vn ON flows (destination_vn);
+        CREATE INDEX flows_node ON flows (node);
+
+        CREATE TABLE flow_samples (
+            flow_uuid               uuid NOT NULL,
+            packets                 bigint NOT NULL,
+            bytes                   bigint NOT NULL,
+            mirror_packets          bigint NOT NULL,
+            mirror_bytes            bigint NOT NULL,
+            sec_mirror_packets      bigint NOT NULL,
+            sec_mirror_bytes        bigint NOT NULL,
+            sample_time             bigint NOT NULL,
+            diff_packets            bigint NOT NULL,
+            diff_bytes              bigint NOT NULL,
+            diff_mirror_packets     bigint NOT NULL,
+            diff_mirror_bytes       bigint NOT NULL,
+            diff_sec_mirror_packets bigint NOT NULL,
+            diff_sec_mirror_bytes   bigint NOT NULL,
+            teardown                boolean NOT NULL,
+            PRIMARY KEY (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes)
+        );
+        -- Samples arrive in time order: a BRIN index serves time ranges at a fraction of a B-tree's cost per insert.
+        CREATE INDEX flow_samples_time ON flow_samples USING brin (sample_time);
+
+        CREATE TABLE collector_state (
+            flow_uuid          uuid PRIMARY KEY,
+            packets            bigint NOT NULL,
+            bytes              bigint NOT NULL,
+            mirror_packets     bigint NOT NULL,
+            mirror_bytes       bigint NOT NULL,
+            sec_mirror_packets bigint NOT NULL,
+            sec_mirror_bytes   bigint NOT NULL,
+            sample_time        bigint NOT NULL,
+            node               text NOT NULL DEFAULT ''
+        ) WITH (fillfactor = 50);
+        CREATE INDEX collector_state_node ON collector_state (node);
+        """;
+}

@@ -1,0 +1,427 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Mirroring.Agent.Analytics;
+using Mirroring.Testing;
+using Npgsql;
+using static Mirroring.Agent.Tests.Analytics.FlowSamples;
+
+namespace Mirroring.Agent.Tests.Analytics;
+
+/// <summary>
+/// The store-level contract both flow stores keep (docs/analytics.md): exactly-once samples, restart checkpoints per
+/// node, aged flows kept, query filters, --mismatch, node filter, prune. One suite, run against SQLite and PostgreSQL by
+/// the two classes below; each test gets a new store (a new file, a new database).
+/// </summary>
+public abstract class FlowStoreContract : IDisposable
+{
+    private readonly List<IFlowStore> _opened = [];
+
+    /// <summary>The --db value of this test's store.</summary>
+    protected abstract string Db { get; }
+
+    /// <summary>A connection to the store's database that does not go through the store (for checking what is in it).</summary>
+    protected abstract DbConnection Connect();
+
+    protected IFlowStore Open(FlowStoreAccess access = FlowStoreAccess.ReadWrite)
+    {
+        var store = FlowStores.Open(Db, access);
+        _opened.Add(store);
+        return store;
+    }
+
+    public virtual void Dispose()
+    {
+        foreach (var s in _opened) s.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    protected long Scalar(string sql)
+    {
+        using var c = Connect();
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public void New_store_has_schema_version_2()
+    {
+        Open();
+        Assert.Equal(2, Scalar("SELECT version FROM schema_info"));
+    }
+
+    [Fact]
+    public async Task Records_of_one_flow_keep_one_flows_row_with_the_latest_totals_and_one_sample_each()
+    {
+        var r1 = Flow(7, packets: 10, bytes: 1000);
+        var r2 = Next(r1, 5, TimeSpan.FromSeconds(10));
+        var r3 = Next(r2, 2, TimeSpan.FromSeconds(10), mirroredPackets: 1);
+        await using (var store = Open())
+        {
+            await store.WriteAsync([r1]);
+            await store.WriteAsync([r2, r3]);
+        }
+        Assert.Equal(1, Scalar("SELECT count(*) FROM flows"));
+        Assert.Equal(3, Scalar("SELECT count(*) FROM flow_samples"));
+        Assert.Equal(17, Scalar("SELECT packets FROM flows"));
+        Assert.Equal(1700, Scalar("SELECT bytes FROM flows"));
+        Assert.Equal(16, Scalar("SELECT mirror_packets FROM flows"));
+        Assert.Equal(3, Scalar("SELECT mirror_index FROM flows"));
+        Assert.Equal(17, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
+        Assert.Equal(16, Scalar("SELECT sum(diff_mirror_packets) FROM flow_samples"));
+        Assert.Equal(r3.SampleTime.ToUnixTimeMilliseconds(), Scalar("SELECT last_sample_time FROM flows"));
+    }
+
+    [Fact]
+    public async Task Several_records_of_one_flow_in_one_batch_fold_into_its_row_as_if_written_one_by_one()
+    {
+        var r1 = Flow(7, packets: 10, bytes: 1000) with { TcpFlags = 0x02 };
+        var r2 = Next(r1, 5, TimeSpan.FromSeconds(10)) with { TcpFlags = 0x10, MirrorIndex = 4, AnalyzerName = "an2" };
+        var late = r1 with { TcpFlags = 0x01 }; // sent again after the newer one
+        await using (var store = Open())
+            await store.WriteAsync([r1, r2, late]);
+        var row = Assert.Single(Open().Query(new FlowQuery()));
+        Assert.Equal(15UL, row.Packets);
+        Assert.Equal((ushort)0x13, row.TcpFlags);
+        Assert.Equal(4, row.MirrorIndex);
+        Assert.Equal("an2", row.AnalyzerName);
+        Assert.Equal(r1.SampleTime, row.FirstSampleTime);
+        Assert.Equal(r2.SampleTime, row.LastSampleTime);
+        Assert.Equal(2, row.WindowSamples);
+    }
+
+    [Fact]
+    public async Task Replaying_the_same_batch_twice_counts_each_sample_once()
+    {
+        var a = Flow(1);
+        var b = Flow(2, packets: 4, bytes: 400);
+        var batch = new[] { a, Next(a, 3, TimeSpan.FromSeconds(10)), b };
+        await using (var store = Open())
+        {
+            await store.WriteAsync(batch);
+            await store.WriteAsync(batch);
+        }
+        await using (var restarted = Open())
+            await restarted.WriteAsync(batch);
+
+        Assert.Equal(2, Scalar("SELECT count(*) FROM flows"));
+        Assert.Equal(3, Scalar("SELECT count(*) FROM flow_samples"));
+        Assert.Equal(17, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
+        Assert.Equal(17, Scalar("SELECT sum(packets) FROM flows"));
+    }
+
+    [Fact]
+    public async Task Record_sent_again_after_a_restart_with_a_new_sample_time_and_recomputed_delta_adds_nothing()
+    {
+        var r1 = Flow(1, packets: 10);
+        var r2 = Next(r1, 5, TimeSpan.FromSeconds(10));
+        // A collector that lost its state reads the same counters again later and reports them as all new.
+        var again = r2 with { SampleTime = r2.SampleTime.AddSeconds(30), DiffPackets = r2.Packets, DiffBytes = r2.Bytes };
+        await using (var store = Open())
+            await store.WriteAsync([r1, r2, again]);
+
+        Assert.Equal(2, Scalar("SELECT count(*) FROM flow_samples"));
+        Assert.Equal(15, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
+    }
+
+    [Fact]
+    public async Task Aged_out_flow_stays_in_the_store_with_its_teardown_time()
+    {
+        var r1 = Flow(9);
+        var aged = Next(r1, 1, TimeSpan.FromSeconds(10)) with { TeardownTime = T0.AddMinutes(3) };
+        await using (var store = Open())
+        {
+            await store.WriteAsync([r1]);
+            await store.WriteAsync([aged]);
+            // A late record without teardown (reordered) does not revive the flow.
+            await store.WriteAsync([r1]);
+            var row = Assert.Single(store.Query(new FlowQuery()));
+            Assert.Equal(T0.AddMinutes(3), row.TeardownTime);
+            Assert.False(row.IsActive);
+            Assert.Equal(11UL, row.Packets);
+        }
+        Assert.Equal(1, Scalar("SELECT count(*) FROM flows WHERE teardown_time IS NOT NULL"));
+    }
+
+    [Fact]
+    public async Task Checkpoint_has_the_last_totals_of_active_flows_only_and_survives_reopening()
+    {
+        var active = Next(Flow(1, packets: 10), 5, TimeSpan.FromSeconds(10), mirroredPackets: 4);
+        var aged = Flow(2) with { TeardownTime = T0.AddMinutes(1) };
+        await using (var store = Open())
+        {
+            await store.WriteAsync([Flow(1, packets: 10), Flow(2)]);
+            await store.WriteAsync([active, aged]);
+        }
+        var checkpoint = Open().LoadCheckpoint(Node);
+
+        var entry = Assert.Single(checkpoint);
+        Assert.Equal(active.FlowUuid, entry.Key);
+        Assert.Equal(new FlowTotals(15, 1500, 14, 1400, 0, 0), entry.Value.Totals);
+        Assert.Equal(FlowTotals.Of(active), entry.Value.Totals);
+        Assert.Equal(active.SampleTime, entry.Value.SampleTime);
+    }
+
+    [Fact]
+    public async Task Checkpoints_are_per_node_and_an_older_record_does_not_move_one_back()
+    {
+        var mine = Next(Flow(1), 5, TimeSpan.FromSeconds(10));
+        var theirs = Flow(2) with { Node = "compute-2" };
+        await using (var store = Open())
+        {
+            await store.WriteAsync([mine, theirs]);
+            await store.WriteAsync([Flow(1)]); // an older state of flow 1, late
+        }
+        var store2 = Open();
+        Assert.Equal([mine.FlowUuid], store2.LoadCheckpoint(Node).Keys);
+        Assert.Equal(FlowTotals.Of(mine), store2.LoadCheckpoint(Node)[mine.FlowUuid].Totals);
+        Assert.Equal([theirs.FlowUuid], store2.LoadCheckpoint("compute-2").Keys);
+        Assert.Empty(store2.LoadCheckpoint("compute-3"));
+    }
+
+    [Fact]
+    public async Task A_flow_torn_down_and_seen_again_in_one_batch_is_back_in_the_checkpoint()
+    {
+        var r1 = Flow(3);
+        var down = Next(r1, 1, TimeSpan.FromSeconds(1)) with { TeardownTime = T0.AddSeconds(7) };
+        // Out of order (a folded buffer): the newer active state comes after the teardown in the batch.
+        var again = Next(r1, 2, TimeSpan.FromSeconds(3));
+        await using (var store = Open())
+        {
+            await store.WriteAsync([r1]);
+            await store.WriteAsync([down, again]);
+            Assert.Equal(FlowTotals.Of(again), Assert.Single(store.LoadCheckpoint(Node)).Value.Totals);
+        }
+    }
+
+    [Fact]
+    public async Task A_failing_batch_writes_nothing_and_keeps_the_checkpoint()
+    {
+        var good = Flow(1);
+        var bad = Flow(2) with { DestinationIp = System.Net.IPAddress.Parse("::1") };
+        await using var store = Open();
+        var e = await Assert.ThrowsAsync<ArgumentException>(async () => await store.WriteAsync([good, bad]));
+        Assert.Contains(bad.FlowUuid.ToString(), e.Message);
+        Assert.Empty(store.Query(new FlowQuery()));
+        Assert.Empty(store.LoadCheckpoint(Node));
+    }
+
+    [Fact]
+    public async Task Ipv6_flows_and_unmirrored_flows_round_trip()
+    {
+        var v6 = Flow(5, mirrorIndex: null) with
+        {
+            SourceIp = System.Net.IPAddress.Parse("2001:db8::11"),
+            DestinationIp = System.Net.IPAddress.Parse("2001:db8::12"),
+            Direction = FlowDirection.Egress,
+            Action = FlowLogAction.Drop,
+            DropReason = "Flow Action Drop",
+            TeardownTime = T0.AddMinutes(2),
+        };
+        await using var store = Open();
+        await store.WriteAsync([v6]);
+        var row = Assert.Single(store.Query(new FlowQuery()));
+        Assert.Equal(v6.SourceIp, row.SourceIp);
+        Assert.Equal(v6.DestinationIp, row.DestinationIp);
+        Assert.Equal(FlowDirection.Egress, row.Direction);
+        Assert.Equal(FlowLogAction.Drop, row.Action);
+        Assert.Equal("Flow Action Drop", row.DropReason);
+        Assert.Null(row.MirrorIndex);
+        Assert.Null(row.PacketGap);
+        Assert.Equal(Node, row.Node);
+    }
+
+    [Fact]
+    public async Task Prune_deletes_old_samples_and_the_flows_not_sampled_since_with_their_checkpoints()
+    {
+        var old = Flow(1, sample: T0);
+        var kept = Flow(2, sample: T0);
+        var keptLater = Next(kept, 3, TimeSpan.FromDays(40));
+        await using var store = Open();
+        await store.WriteAsync([old, kept, keptLater]);
+        var result = store.Prune(T0.AddDays(30));
+        Assert.Equal(new PruneResult(1, 2), result);
+        var row = Assert.Single(store.Query(new FlowQuery()));
+        Assert.Equal(kept.FlowUuid, row.FlowUuid);
+        Assert.Equal(13UL, row.Packets); // totals stay; only the samples in the store add up in the window
+        Assert.Equal(1, row.WindowSamples);
+        Assert.Equal([kept.FlowUuid], store.LoadCheckpoint(Node).Keys);
+        Assert.Equal(new PruneResult(0, 0), store.Prune(T0.AddDays(30)));
+    }
+
+    // Queries. 1: an1, index 3, red->blue, fully mirrored, sampled at T0+5s and T0+1h.
+    // 2: an2, index 4 with secondary index 3 (an1), blue->green, 2 packets not mirrored (primary), node compute-2.
+    // 3: not mirrored, green->red, sampled at T0+5s only.
+    // 4: an1, index 3, red->blue, 1 byte not mirrored, aged out.
+    private (IFlowStore Store, FlowRecord F1, FlowRecord F2, FlowRecord F3, FlowRecord F4) QueryFixture()
+    {
+        var f1 = Flow(1);
+        var f1Late = Next(f1, 5, TimeSpan.FromHours(1));
+        var f2 = Flow(2, packets: 20, bytes: 2000, mirrorIndex: 4, analyzer: "an2", mirroredPackets: 18, mirroredBytes: 1800,
+                sourceVn: "default-domain:demo:blue", destinationVn: "default-domain:demo:green", sample: T0.AddMinutes(30)) with
+        {
+            SecondaryMirrorIndex = 3,
+            SecondaryAnalyzerName = "an1",
+            SecondaryMirrored = new MirrorSlotTotals(20, 2000, 20, 2000),
+            Node = "compute-2",
+        };
+        var f3 = Flow(3, mirrorIndex: null, sourceVn: "default-domain:demo:green", destinationVn: "default-domain:demo:red");
+        var f4 = Flow(4, packets: 7, bytes: 700, mirroredBytes: 699, sample: T0.AddMinutes(10)) with { TeardownTime = T0.AddMinutes(10) };
+        var store = Open();
+        store.WriteAsync([f1, f3, f4, f2, f1Late]).AsTask().GetAwaiter().GetResult();
+        return (store, f1, f2, f3, f4);
+    }
+
+    private static HashSet<Guid> Uuids(IFlowStore store, FlowQuery q) => store.Query(q).Select(r => r.FlowUuid).ToHashSet();
+
+    [Fact]
+    public void Analyzer_filter_matches_the_primary_or_the_secondary_analyzer()
+    {
+        var (s, f1, f2, _, f4) = QueryFixture();
+        Assert.Equal([f1.FlowUuid, f2.FlowUuid, f4.FlowUuid], Uuids(s, new FlowQuery { Analyzer = "an1" }));
+        Assert.Equal([f2.FlowUuid], Uuids(s, new FlowQuery { Analyzer = "an2" }));
+        Assert.Empty(Uuids(s, new FlowQuery { Analyzer = "nope" }));
+    }
+
+    [Fact]
+    public void Mirror_index_filter_matches_the_primary_or_the_secondary_index()
+    {
+        var (s, f1, f2, _, f4) = QueryFixture();
+        Assert.Equal([f2.FlowUuid], Uuids(s, new FlowQuery { MirrorIndex = 4 }));
+        Assert.Equal([f1.FlowUuid, f2.FlowUuid, f4.FlowUuid], Uuids(s, new FlowQuery { MirrorIndex = 3 }));
+    }
+
+    [Fact]
+    public void Vn_filter_matches_the_source_or_the_destination_network()
+    {
+        var (s, f1, f2, f3, f4) = QueryFixture();
+        Assert.Equal([f2.FlowUuid, f3.FlowUuid], Uuids(s, new FlowQuery { Vn = "default-domain:demo:green" }));
+        Assert.Equal([f1.FlowUuid, f3.FlowUuid, f4.FlowUuid], Uuids(s, new FlowQuery { Vn = "default-domain:demo:red" }));
+    }
+
+    [Fact]
+    public void Node_filter_selects_one_node_and_no_filter_spans_them_all()
+    {
+        var (s, f1, f2, f3, f4) = QueryFixture();
+        Assert.Equal([f2.FlowUuid], Uuids(s, new FlowQuery { Node = "compute-2" }));
+        Assert.Equal([f1.FlowUuid, f3.FlowUuid, f4.FlowUuid], Uuids(s, new FlowQuery { Node = Node }));
+        Assert.Equal(4, s.Query(new FlowQuery()).Count);
+        Assert.Equal("compute-2", s.Query(new FlowQuery { MirrorIndex = 4 }).Single().Node);
+    }
+
+    [Fact]
+    public void Time_range_keeps_flows_with_a_record_in_range_and_sums_only_those_records()
+    {
+        var (s, f1, f2, f3, f4) = QueryFixture();
+        var row = Assert.Single(s.Query(new FlowQuery { Since = T0.AddMinutes(45) }));
+        Assert.Equal(f1.FlowUuid, row.FlowUuid);
+        Assert.Equal(1, row.WindowSamples);
+        Assert.Equal(5UL, row.WindowPackets);
+        Assert.Equal(5UL, row.WindowMirroredPackets);
+        Assert.Equal(15UL, row.Packets);
+
+        Assert.Equal([f4.FlowUuid, f2.FlowUuid], Uuids(s, new FlowQuery { Since = T0.AddMinutes(1), Until = T0.AddMinutes(40) }));
+        Assert.Equal([f1.FlowUuid, f3.FlowUuid], Uuids(s, new FlowQuery { Until = T0.AddSeconds(5) }));
+
+        var all = s.Query(new FlowQuery()).Single(r => r.FlowUuid == f1.FlowUuid);
+        Assert.Equal(2, all.WindowSamples);
+        Assert.Equal(15UL, all.WindowPackets);
+    }
+
+    [Fact]
+    public void Mismatch_lists_only_mirrored_flows_whose_counts_differ_with_the_gaps()
+    {
+        var (s, _, f2, f3, f4) = QueryFixture();
+        var rows = s.Query(new FlowQuery { MismatchOnly = true }).ToDictionary(r => r.FlowUuid);
+
+        Assert.Equal([f2.FlowUuid, f4.FlowUuid], rows.Keys.ToHashSet());
+        Assert.Equal(2L, rows[f2.FlowUuid].PacketGap);
+        Assert.Equal(200L, rows[f2.FlowUuid].ByteGap);
+        Assert.Equal(0L, rows[f2.FlowUuid].SecondaryPacketGap);
+        Assert.Equal(0L, rows[f4.FlowUuid].PacketGap);
+        Assert.Equal(1L, rows[f4.FlowUuid].ByteGap);
+        Assert.Null(rows[f4.FlowUuid].SecondaryPacketGap);
+
+        var unmirrored = s.Query(new FlowQuery()).Single(r => r.FlowUuid == f3.FlowUuid);
+        Assert.Null(unmirrored.PacketGap);
+        Assert.Null(unmirrored.MirrorIndex);
+    }
+
+    [Fact]
+    public void Filters_combine_and_limit_keeps_the_newest_flows()
+    {
+        var (s, f1, f2, _, f4) = QueryFixture();
+        Assert.Equal([f4.FlowUuid], Uuids(s, new FlowQuery { Analyzer = "an1", MismatchOnly = true, Vn = "default-domain:demo:red" }));
+        Assert.Empty(Uuids(s, new FlowQuery { Analyzer = "an2", Node = Node }));
+        var newest = s.Query(new FlowQuery { Limit = 2 });
+        Assert.Equal([f1.FlowUuid, f2.FlowUuid], newest.Select(r => r.FlowUuid));
+    }
+
+    [Fact]
+    public void Query_rows_carry_the_identity_fields_written()
+    {
+        var (s, _, f2, _, _) = QueryFixture();
+        var row = s.Query(new FlowQuery { MirrorIndex = 4 }).Single();
+        Assert.Equal(f2.SourceIp, row.SourceIp);
+        Assert.Equal(f2.DestinationIp, row.DestinationIp);
+        Assert.Equal(f2.SourcePort, row.SourcePort);
+        Assert.Equal((byte)6, row.Protocol);
+        Assert.Equal((ushort)0x18, row.TcpFlags);
+        Assert.Equal("tap-web1", row.InterfaceName);
+        Assert.Equal("an2", row.AnalyzerName);
+        Assert.Equal("an1", row.SecondaryAnalyzerName);
+        Assert.Equal(3, row.SecondaryMirrorIndex);
+        Assert.Equal(20UL, row.SecondaryMirroredPackets);
+        Assert.Equal(T0, row.SetupTime);
+        Assert.Null(row.TeardownTime);
+        Assert.Equal(FlowLogAction.Pass, row.Action);
+        Assert.Equal(Vrouter, row.VrouterIp);
+    }
+
+    [Fact]
+    public void A_read_only_store_answers_queries()
+    {
+        var (_, f1, _, _, _) = QueryFixture();
+        var reader = Open(FlowStoreAccess.ReadOnly);
+        Assert.Contains(f1.FlowUuid, Uuids(reader, new FlowQuery()));
+    }
+}
+
+public sealed class SqliteFlowStoreContract : FlowStoreContract
+{
+    private readonly string _dir;
+    private readonly string _path;
+
+    public SqliteFlowStoreContract() => _path = TempDb(out _dir);
+
+    protected override string Db => _path;
+
+    protected override DbConnection Connect() => new SqliteConnection($"Data Source={_path};Mode=ReadOnly;Pooling=False");
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+}
+
+/// <summary>The contract against PostgreSQL: one database per class, a schema of its own per test (search_path).</summary>
+public sealed class PostgresFlowStoreContract : FlowStoreContract, IClassFixture<PostgresCluster>
+{
+    private readonly PostgresCluster _cluster;
+    private readonly string _schema = "t_" + Guid.NewGuid().ToString("N");
+
+    public PostgresFlowStoreContract(PostgresCluster cluster)
+    {
+        _cluster = cluster;
+        using var c = new NpgsqlConnection(PostgresConnectionString.Parse(cluster.UrlWithPassword(cluster.SharedDatabase)).ConnectionString);
+        c.Open();
+        using var cmd = new NpgsqlCommand($"CREATE SCHEMA {_schema}", c);
+        cmd.ExecuteNonQuery();
+    }
+
+    protected override string Db => _cluster.UrlWithPassword(_cluster.SharedDatabase) + "?options=" + Uri.EscapeDataString("-c search_path=" + _schema);
+
+    protected override DbConnection Connect() => new NpgsqlConnection(PostgresConnectionString.Parse(Db).ConnectionString);
+}

@@ -1,0 +1,57 @@
+using System.Net;
+using System.Net.Sockets;
+using Mirroring.Cli.Tests.Observability;
+
+namespace Mirroring.Cli.Tests.Daemon;
+
+/// <summary>The running daemon's metrics endpoint, scraped by a real Prometheus server, against the operator tools.</summary>
+[Collection("daemon")]
+public sealed class DaemonMetricsTests
+{
+    [Fact]
+    public void Prometheus_scraping_the_running_daemon_reads_what_vif_and_mirror_dump_read()
+    {
+        using var t = new DaemonTopology();
+        int port = FreePort.Next();
+        using var daemon = t.StartDaemon("--metrics-listen", $"127.0.0.1:{port}");
+        daemon.WaitFor($"Prometheus scrape endpoint on http://127.0.0.1:{port}/metrics");
+        t.MoveTapsIntoVms();
+        using var prometheus = new PrometheusServer($"127.0.0.1:{port}");
+
+        using var udpServer = t.StartTraffic(t.Vm2, "udp-server", "7000", "30");
+        udpServer.WaitForOutput("ready");
+        using (var ping = t.Vm1.StartPing(DaemonTopology.Vm2Ip, 5))
+            Assert.True(ping.WaitForExit(10_000) == 0, "no echo reply: " + ping.StdOut + daemon.StdErr);
+        Assert.Contains("echoed 30", t.Traffic(t.Vm1, "udp-client", DaemonTopology.Vm2Ip, "7000", "30").EnsureSuccess("udp client").StdOut);
+
+        var vifs = t.SettledVifs();
+        Assert.True(vifs[t.Tap1].RxPackets >= 5 + 30 && vifs[t.Tap1].RxMirrored == vifs[t.Tap1].RxPackets, vifs[t.Tap1].ToString());
+        var expected = OperatorToolsView.Read(t.StatsPath);
+        long copies = expected.Where(e => e.Key.Metric == "vrmirror_mirror_copies_total" && e.Key.Labels.Contains("\"an1\"", StringComparison.Ordinal)).Sum(e => e.Value);
+        Assert.True(copies == vifs[t.Tap1].RxMirrored + vifs[t.Tap1].TxMirrored && vifs[t.Tap1].TxMirrored >= 30, $"an1 copies {copies}; {vifs[t.Tap1]}");
+        prometheus.WaitUntil(() => OperatorToolsView.Differences(prometheus, expected).Count == 0,
+            () => string.Join("\n", OperatorToolsView.Differences(prometheus, expected)) + "\n" + daemon.StdErr);
+        // The daemon's one worker processed every frame the vifs received.
+        Assert.Equal(vifs.Values.Sum(v => v.RxPackets), prometheus.Value("vrmirror_worker_packets_total", ("worker", "0")));
+
+        daemon.Signal("TERM");
+        Assert.Equal(0, daemon.WaitForExit());
+    }
+
+    [Fact]
+    public void A_metrics_port_in_use_stops_the_started_daemon_with_one_error_line_and_exit_1()
+    {
+        using var t = new DaemonTopology();
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var run = ExternalTool.Vrmirror("run", "--config", t.ConfigPath, "--stats", t.StatsPath, "--state-dir", t.StateDirectory,
+            "--metrics-listen", $"127.0.0.1:{port}");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"] error: --metrics-listen 127.0.0.1:{port}: cannot listen", run.StdErr, StringComparison.Ordinal);
+        Assert.Single(run.StdErr.Split('\n'), l => l.Contains("] error: ", StringComparison.Ordinal));
+        // The engine had started before the metrics: it was stopped the usual way, its TAP devices removed.
+        Assert.Contains("TAP devices removed", run.StdErr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists($"/sys/class/net/{t.Tap1}"), "the TAP device outlived the daemon");
+    }
+}
