@@ -307,7 +307,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
     public bool HasWorkerTotals => _workerTotals is not null;
 
     /// <summary>
-    /// Each worker's totals (batches, packets), indexed by worker, into the caller's span (at least
+    /// Each worker's totals (batches, packets, sleeps), indexed by worker, into the caller's span (at least
     /// <see cref="StatsHeader.WorkerCount"/> long). Returns the number of workers read: 0 when the region has no totals.
     /// </summary>
     public int ReadWorkerTotals(Span<WorkerTotals> result)
@@ -319,7 +319,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
         for (int w = 0; w < workers; w++)
         {
             ref WorkerTotals live = ref Unsafe.AsRef<WorkerTotals>(_base + section.Offset + (long)w * section.EntrySize);
-            result[w] = new WorkerTotals { Batches = Volatile.Read(ref live.Batches), Packets = Volatile.Read(ref live.Packets) };
+            result[w] = new WorkerTotals { Batches = Volatile.Read(ref live.Batches), Packets = Volatile.Read(ref live.Packets), Sleeps = Volatile.Read(ref live.Sleeps) };
         }
         return workers;
     }

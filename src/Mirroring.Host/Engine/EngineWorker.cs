@@ -258,6 +258,7 @@ public sealed class EngineWorker
         }
         int timeoutMs = ports.PollMode ? Math.Min(_idlePollMs, PollModePauseMs) : _idlePollMs;
         Interlocked.Increment(ref _sleeps);
+        _pipeline.CountSleep();
         if (open == 0) { Thread.Sleep(timeoutMs); return; }
         NativePoll.Wait(fds, timeoutMs);
     }

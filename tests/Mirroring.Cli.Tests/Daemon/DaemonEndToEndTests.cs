@@ -91,10 +91,12 @@ public sealed class DaemonEndToEndTests
 
         // Idle: the workers sleep in poll(2). A spinning worker would burn all of the 3 s (300 ticks); allow a sixth
         // (background JIT tiering right after the traffic, the control thread's timer).
-        long before = daemon.CpuTicks();
+        long before = daemon.CpuTicks(), sleepsBefore = t.WorkerSleeps();
         Thread.Sleep(3000);
         long idleTicks = daemon.CpuTicks() - before;
         Assert.True(idleTicks < 50, $"the idle daemon used {idleTicks} clock ticks of CPU in 3 s");
+        // ... and the region counts those sleeps (one per idle poll timeout of 200 ms, about 15 in 3 s).
+        Assert.InRange(t.WorkerSleeps() - sleepsBefore, 5, 40);
 
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
@@ -313,13 +315,14 @@ public sealed class DaemonEndToEndTests
     }
 
     [Theory]
-    [InlineData("tap")]
-    [InlineData("veth")]
-    public void Multiqueue_daemon_forwards_between_vms_with_one_worker_per_queue(string port)
+    [InlineData("tap", false)]
+    [InlineData("veth", false)]
+    [InlineData("veth", true)]
+    public void Multiqueue_daemon_forwards_between_vms_with_one_worker_per_queue(string port, bool busyPoll)
     {
         using var t = new DaemonTopology(port);
-        using var daemon = t.StartDaemon("--multiqueue", "2");
-        Assert.Contains("2 worker(s)", daemon.StdErr);
+        using var daemon = busyPoll ? t.StartDaemon("--multiqueue", "2", "--busy-poll") : t.StartDaemon("--multiqueue", "2");
+        Assert.Contains(busyPoll ? "2 worker(s) (busy polling)" : "2 worker(s) (spinning 50 us before sleeping)", daemon.StdErr);
         t.MoveTapsIntoVms();
         using var udpServer = t.StartTraffic(t.Vm2, "udp-server", "7000", "30");
         udpServer.WaitForOutput("ready");
@@ -327,6 +330,9 @@ public sealed class DaemonEndToEndTests
         var vifs = t.SettledVifs();
         AssertKernelAgrees(t, vifs);
         AssertBalanced(vifs);
+        // Busy-polling workers never sleep; sleeping ones do whenever the VMs are quiet.
+        if (busyPoll) Assert.Equal(0, t.WorkerSleeps());
+        else Assert.True(t.WorkerSleeps() > 0, "the idle workers never slept");
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
     }

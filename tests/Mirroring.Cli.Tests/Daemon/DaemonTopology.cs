@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Mirroring.Dataplane.Stats;
 using Mirroring.Testing;
 
 namespace Mirroring.Cli.Tests.Daemon;
@@ -269,6 +270,15 @@ internal sealed class DaemonTopology : IDisposable
             result[c.Name] = c;
         }
         return result;
+    }
+
+    /// <summary>The workers' sleeps so far (worker totals of the stats region), all workers together.</summary>
+    public long WorkerSleeps()
+    {
+        using var reader = StatsRegionReader.Open(StatsPath);
+        var totals = new WorkerTotals[reader.Header.WorkerCount];
+        int n = reader.ReadWorkerTotals(totals);
+        return totals.Take(n).Sum(t => (long)t.Sleeps);
     }
 
     /// <summary>Packets counted on the analyzer's mirror entry (copies queued to the fabric).</summary>
