@@ -131,7 +131,7 @@ run_job() { # JOB FLOWS ROUND
   esac
   if [ "$job" = kmir ]; then
     ip netns exec "$kh" tc qdisc add dev h1 clsact
-    ip netns exec "$kh" tc filter add dev h1 ingress matchall action mirred egress mirror dev mirr
+    ip netns exec "$kh" tc filter add dev h1 ingress protocol all u32 match u32 0 0 action mirred egress mirror dev mirr
   fi
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
   # Install the flows first (a short pass over all of them), so the window measures the steady state.
@@ -145,7 +145,7 @@ run_job() { # JOB FLOWS ROUND
   local cpu_ns="-" wake="-"
   if [ -n "$pid" ]; then
     after_cpu=$(cpu_ticks "$pid"); after_sl=$(sleeps "$pid")
-    cpu_ns=$(awk -v c=$((after_cpu - before_cpu)) -v hz="$hz" -v n=$((after_rx - before_rx)) 'BEGIN { printf "%.0f", n > 0 ? c / hz * 1e9 / n : 0 }')
+    cpu_ns=$(awk -v c=$((after_cpu - before_cpu)) -v hz="$hz" -v n=$((after_rx - before_rx)) 'BEGIN { printf "%.0f", (n > 0 ? c / hz * 1e9 / n : 0) }')
     wake=$(awk -v s=$((after_sl - before_sl)) -v t="$seconds" 'BEGIN { printf "%.0f", s / t }')
   fi
   if [ "$job" = kmir ]; then ip netns exec "$kh" tc qdisc del dev h1 clsact; fi

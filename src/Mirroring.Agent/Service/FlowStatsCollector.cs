@@ -44,7 +44,11 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     private readonly SinkFanout _fanout;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    /// <summary>Flows copied from the region per step of the streaming scan (about 50 KB: the buffer never grows with the table).</summary>
+    internal const int ScanChunkFlows = 256;
+
     private readonly Dictionary<int, TrackedFlow> _tracked = new();
+    private readonly FlowSnapshot[] _chunk = new FlowSnapshot[ScanChunkFlows];
     private readonly Dictionary<Guid, FlowCheckpoint> _checkpoint;
     // The store whose checkpoint is still to be loaded; null once loaded (or without a store).
     private IFlowStore? _checkpointStore;
@@ -113,38 +117,53 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             return new CollectionResult(sampleTime, 0, [], 0, false);
         var descriptors = ReadDescriptors();
         var vrouterIp = RouterIp(descriptors);
-        var active = _reader.ReadActiveFlows();
+        // The streaming scan: the table is walked in chunks through one buffer; a flow whose counters did not change
+        // costs a lookup and a stamp, no allocation. What a pass allocates grows with the flows that changed.
+        long pass = _passes + 1;
+        var records = new List<FlowRecord>();
+        int tornDown = 0, active = 0;
+        for (int next = 0; next < _reader.FlowCapacity;)
+        {
+            int count = _reader.ReadActiveFlows(next, _chunk, out next);
+            for (int k = 0; k < count; k++)
+            {
+                int index = _chunk[k].Index;
+                var entry = _chunk[k].Entry;
+                active++;
+                var totals = TotalsOf(in entry);
+                if (_tracked.TryGetValue(index, out var previous))
+                {
+                    if (previous.Generation == entry.Generation && previous.Reported == totals)
+                    {
+                        previous.SeenPass = pass;
+                        continue;
+                    }
+                    if (previous.Generation != entry.Generation)
+                    {
+                        // The slot was freed and reused between two passes: the old flow ended.
+                        records.Add(Teardown(previous, sampleTime));
+                        tornDown++;
+                        _tracked.Remove(index);
+                        previous = null;
+                    }
+                }
+
+                var uuid = FlowUuid.Create(vrouterIp, FlowUuid.RegionEpoch(_reader.Header.CreationTime), (uint)index, entry.Generation);
+                FlowTotals? reported = previous?.Reported;
+                if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
+                var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with { Node = Node };
+                if (reported is null || reported.Value != totals) records.Add(record);
+                _tracked[index] = new TrackedFlow(entry.Generation, record, totals) { SeenPass = pass };
+            }
+        }
         if (_reader.LastSkippedBusy > 0)
             _logger.LogDebug("{Skipped} flow entries were being written during the scan; read next pass", _reader.LastSkippedBusy);
 
-        var records = new List<FlowRecord>();
-        var seen = new HashSet<int>();
-        int tornDown = 0;
-        foreach (var (index, entry) in active)
+        // Removing the current entry while enumerating a Dictionary is allowed (it does not invalidate the enumerator).
+        foreach (var (index, flow) in _tracked)
         {
-            seen.Add(index);
-            var uuid = FlowUuid.Create(vrouterIp, FlowUuid.RegionEpoch(_reader.Header.CreationTime), (uint)index, entry.Generation);
-            if (_tracked.TryGetValue(index, out var previous) && previous.Generation != entry.Generation)
-            {
-                // The slot was freed and reused between two passes: the old flow ended.
-                records.Add(Teardown(previous, sampleTime));
-                tornDown++;
-                _tracked.Remove(index);
-                previous = null;
-            }
-
-            FlowTotals? reported = previous?.Reported;
-            if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
-
-            var totals = TotalsOf(in entry);
-            var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with { Node = Node };
-            if (reported is null || reported.Value != totals) records.Add(record);
-            _tracked[index] = new TrackedFlow(entry.Generation, record, totals);
-        }
-
-        foreach (var index in _tracked.Keys.Where(i => !seen.Contains(i)).ToList())
-        {
-            records.Add(Teardown(_tracked[index], sampleTime));
+            if (flow.SeenPass == pass) continue;
+            records.Add(Teardown(flow, sampleTime));
             tornDown++;
             _tracked.Remove(index);
         }
@@ -158,7 +177,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
 
         bool written = await _fanout.WriteAsync(records, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _passes);
-        return new CollectionResult(sampleTime, active.Count, records, tornDown, written);
+        return new CollectionResult(sampleTime, active, records, tornDown, written);
     }
 
     /// <summary>Flushes every sink (true when all flushed).</summary>
@@ -275,5 +294,9 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     /// <summary>Dataplane timestamps are Unix time in nanoseconds (in a replay, the capture's own clock).</summary>
     public static DateTimeOffset FromUnixNs(long ns) => DateTimeOffset.UnixEpoch.AddTicks(ns / TimeSpan.NanosecondsPerTick);
 
-    private sealed record TrackedFlow(uint Generation, FlowRecord Last, FlowTotals Reported);
+    private sealed record TrackedFlow(uint Generation, FlowRecord Last, FlowTotals Reported)
+    {
+        /// <summary>The last pass that found the flow active (a flow not found by this pass ended).</summary>
+        public long SeenPass { get; set; }
+    }
 }
