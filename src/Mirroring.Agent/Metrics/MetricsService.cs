@@ -47,9 +47,10 @@ public sealed class MetricsService(IServiceProvider services, VrouterMetrics met
 
     /// <summary>
     /// Turns a failure to start the exporters into one line naming the option: the scrape endpoint's port in use,
-    /// an address the host does not have. Null when the exception is not one of those.
+    /// an address the host does not have. Null when the exception is not one of those. The SDK may be built before
+    /// this service starts (the host resolves it while it starts), so the runtime asks this too.
     /// </summary>
-    internal static string? DescribeStartFailure(Exception e, MetricsOptions options)
+    public static string? DescribeStartFailure(Exception e, MetricsOptions options)
     {
         for (var inner = e; inner is not null; inner = inner.InnerException)
             if (inner is HttpListenerException or System.Net.Sockets.SocketException)

@@ -137,6 +137,13 @@ public static class VrouterRuntime
             StopQuietly(host);
             return code;
         }
+        catch (Exception e) when (host.Services.GetService<MetricsOptions>() is { } metrics && MetricsService.DescribeStartFailure(e, metrics) is { } message)
+        {
+            // The OpenTelemetry SDK opened the scrape endpoint while the host resolved it, before MetricsService started.
+            logger.LogError("{Error}", message);
+            StopQuietly(host);
+            return DaemonExitCode.Failure;
+        }
         catch
         {
             // Whatever did start (the engine's ports, its workers) is stopped before the failure goes up.

@@ -39,7 +39,7 @@ public sealed class DaemonMetricsTests
     }
 
     [Fact]
-    public void A_metrics_port_in_use_stops_the_started_daemon_with_one_error_line_and_exit_1()
+    public void A_metrics_port_in_use_fails_the_daemon_before_its_engine_starts_with_one_error_line_and_exit_1()
     {
         using var t = new DaemonTopology();
         using var taken = new TcpListener(IPAddress.Loopback, 0);
@@ -50,8 +50,10 @@ public sealed class DaemonMetricsTests
         Assert.Equal(1, run.ExitCode);
         Assert.Contains($"] error: --metrics-listen 127.0.0.1:{port}: cannot listen", run.StdErr, StringComparison.Ordinal);
         Assert.Single(run.StdErr.Split('\n'), l => l.Contains("] error: ", StringComparison.Ordinal));
-        // The engine had started before the metrics: it was stopped the usual way, its TAP devices removed.
-        Assert.Contains("TAP devices removed", run.StdErr, StringComparison.Ordinal);
-        Assert.False(Directory.Exists($"/sys/class/net/{t.Tap1}"), "the TAP device outlived the daemon");
+        // The SDK opens its endpoint as the runtime starts, before the engine: no configuration was applied, no TAP
+        // device created, no region written.
+        Assert.DoesNotContain("configuration applied", run.StdErr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists($"/sys/class/net/{t.Tap1}"), "a TAP device was created");
+        Assert.False(File.Exists(t.StatsPath), "the stats region was created");
     }
 }

@@ -61,7 +61,7 @@ public sealed class DaemonPostgresOutageTests(PostgresCluster cluster) : IClassF
         long during = t.Vifs()[t.Tap1].RxPackets - before;
         Assert.True(during > 1000, $"the daemon received only {during} frames from vm1 while the database was down");
         Assert.False(daemon.HasExited, daemon.StdErr);
-        Assert.Contains("they stay pending", daemon.StdErr);
+        Assert.Contains("kept for the next pass", daemon.StdErr);
         cluster.Start();
 
         stream.WaitForExit(60_000);
