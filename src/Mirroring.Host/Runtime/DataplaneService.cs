@@ -91,10 +91,9 @@ public sealed class DataplaneService(
         reloader.Adopt(loaded, _host.FirstApplied);
         foreach (var warning in _host.Programming.Warnings) logger.LogWarning("{Warning}", warning);
         _host.Start();
-        logger.LogInformation("started: {Ports}, {Workers} worker(s) ({Idle}), {Analyzers} analyzer(s); stats {Stats}",
-            ports.Describe(), options.Workers,
-            options.Idle.BusyPoll ? "busy polling" : options.Idle.SpinMicroseconds > 0 ? $"spinning {options.Idle.SpinMicroseconds} us before sleeping" : "sleeping when idle",
-            config.Analyzers.Count, settings.StatsPath ?? "in memory");
+        logger.LogInformation("started: {Ports}, {Workers} worker(s), {Analyzers} analyzer(s); stats {Stats}; idle workers {Idle}",
+            ports.Describe(), options.Workers, config.Analyzers.Count, settings.StatsPath ?? "in memory",
+            options.Idle.BusyPoll ? "busy poll" : options.Idle.SpinMicroseconds > 0 ? $"spin {options.Idle.SpinMicroseconds} us, then sleep" : "sleep at once");
 
         _monitor = new CancellationTokenSource();
         _monitoring = MonitorAsync(_monitor.Token);
@@ -137,7 +136,8 @@ public sealed class DataplaneService(
                 logger.LogWarning("{Port}: port counters {Counters}", port, counters);
         _host.Dispose();
         _host = null;
-        logger.LogInformation("stopped: {Received} frames received, {Sleeps} sleeps in poll{Unsent}{Devices}", received, sleeps,
+        logger.LogInformation("stopped: {Received} frames received{Sleeps}{Unsent}{Devices}", received,
+            sleeps > 0 ? $", {sleeps} sleeps of idle workers" : "",
             unsent > 0 ? $", {unsent} frames for vifs without a port" : "",
             _createdDevices.Count > 0 ? $"; devices removed: {string.Join(", ", _createdDevices)}" : "");
         return Task.CompletedTask;
