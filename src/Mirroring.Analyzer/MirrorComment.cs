@@ -7,8 +7,9 @@ namespace Mirroring.Analyzer;
 /// <summary>
 /// The pcapng packet comment of a mirrored frame: space-separated key=value pairs, e.g.
 /// <c>type=flow host=192.168.0.10 src_vn=default-domain:demo:left dst_vn=default-domain:demo:right action=pass,mirror,ingress flags=0x400000a0 sender=10.0.0.1 listener=udp:8099 mirror_index=3 mirror_name=analyzer-a</c>.
-/// Keys: type (flow, port, no-metadata, vxlan), dir (RX/TX, port mirrors), host (TLV 1), src_vn (TLV 3), dst_vn (TLV 4),
-/// action + flags (TLV 2), vni (VxLAN), unknown_tlvs, sender, listener, mirror_index / mirror_name (from the mirror map).
+/// Keys: type (flow, port, no-metadata, vxlan, erspan), dir (RX/TX, port mirrors), host (TLV 1), src_vn (TLV 3), dst_vn (TLV 4),
+/// action + flags (TLV 2), vni (VxLAN), unknown_tlvs; for ERSPAN erspan (I, II, III), session, vlan, cos, index (II),
+/// dir (ingress/egress, III), truncated; then sender, listener, mirror_index / mirror_name (from the mirror map).
 /// VN bytes outside printable ASCII, a space or a backslash are written as \xNN.
 /// </summary>
 public static class MirrorComment
@@ -23,6 +24,7 @@ public static class MirrorComment
             case MirrorKind.PortTransmit: sb.Append("type=port dir=TX"); break;
             case MirrorKind.NoMetadata: sb.Append("type=no-metadata"); break;
             case MirrorKind.Vxlan: sb.Append("type=vxlan"); break;
+            case MirrorKind.Erspan: AppendErspan(sb.Append("type=erspan"), m.Erspan); break;
             default: sb.Append("type=unknown"); break;
         }
         if (m.HasHostIp) sb.Append(" host=").Append(m.HostIp.ToString());
@@ -63,6 +65,23 @@ public static class MirrorComment
         for (int bit = 0; bit < 32; bit++)
             if ((rest & (1u << bit)) != 0) parts.Add("bit" + bit.ToString(CultureInfo.InvariantCulture));
         return string.Join(',', parts);
+    }
+
+    private static void AppendErspan(StringBuilder sb, in ErspanHeader h)
+    {
+        if (h.Type == ErspanType.None)
+        {
+            sb.Append(" erspan=I");
+            return;
+        }
+        var c = CultureInfo.InvariantCulture;
+        sb.Append(" erspan=").Append(h.Type == ErspanType.TypeIII ? "III" : "II")
+          .Append(" session=").Append(h.SessionId.ToString(c))
+          .Append(" vlan=").Append(h.Vlan.ToString(c))
+          .Append(" cos=").Append(h.Cos.ToString(c));
+        if (h.Type == ErspanType.TypeII) sb.Append(" index=").Append(h.Index.ToString(c));
+        else sb.Append(" dir=").Append(h.Egress ? "egress" : "ingress");
+        if (h.Truncated) sb.Append(" truncated");
     }
 
     private static void AppendVn(StringBuilder sb, ReadOnlySpan<byte> vn)

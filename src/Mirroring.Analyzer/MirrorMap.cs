@@ -14,7 +14,8 @@ public sealed record MirrorIdentity(int Index, string? Name);
 /// *             vxlan:5001    4      span-to-tap
 /// </code>
 /// <c>udp:PORT</c> matches Juniper-header copies arriving on that analyzer UDP port; <c>vxlan:VNI</c> matches
-/// VxLAN copies with that VNI. The sender is an IP address or <c>*</c>; a rule for the sender wins over <c>*</c>.
+/// VxLAN copies with that VNI; <c>erspan:SESSION</c> ERSPAN copies of that session id (0..1023).
+/// The sender is an IP address or <c>*</c>; a rule for the sender wins over <c>*</c>.
 /// </summary>
 public sealed class MirrorMap
 {
@@ -48,7 +49,7 @@ public sealed class MirrorMap
             if (fields.Length == 0) continue;
             string where = $"{fileName}:{i + 1}";
             if (fields.Length is < 3 or > 4)
-                throw new FormatException($"{where}: expected 'SENDER KIND:PORT|VNI INDEX [NAME]', e.g. '10.0.0.1 udp:8099 3 analyzer-a'");
+                throw new FormatException($"{where}: expected 'SENDER KIND:PORT|VNI|SESSION INDEX [NAME]', e.g. '10.0.0.1 udp:8099 3 analyzer-a'");
             IPAddress? sender = null;
             if (fields[0] != "*" && !IPAddress.TryParse(fields[0], out sender))
                 throw new FormatException($"{where}: '{fields[0]}' is not an IP address or *");
@@ -58,9 +59,10 @@ public sealed class MirrorMap
             uint max;
             if (kindText.Equals(ListenerSpec.UdpPrefix, StringComparison.OrdinalIgnoreCase)) { kind = ListenerKind.JuniperUdp; max = 65535; }
             else if (kindText.Equals(ListenerSpec.VxlanPrefix, StringComparison.OrdinalIgnoreCase)) { kind = ListenerKind.Vxlan; max = 0xFF_FFFF; }
-            else throw new FormatException($"{where}: '{fields[1]}' must be udp:PORT or vxlan:VNI");
+            else if (kindText.Equals(ListenerSpec.ErspanName, StringComparison.OrdinalIgnoreCase)) { kind = ListenerKind.Erspan; max = Wire.Headers.ErspanHeader.MaxSessionId; }
+            else throw new FormatException($"{where}: '{fields[1]}' must be udp:PORT, vxlan:VNI or erspan:SESSION");
             if (!uint.TryParse(fields[1].AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out uint key) || key > max)
-                throw new FormatException($"{where}: '{fields[1]}': the {(kind == ListenerKind.Vxlan ? "VNI" : "port")} must be 0..{max}");
+                throw new FormatException($"{where}: '{fields[1]}': the {kind switch { ListenerKind.Vxlan => "VNI", ListenerKind.Erspan => "session id", _ => "port" }} must be 0..{max}");
             if (!int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out int index) || index > 254)
                 throw new FormatException($"{where}: mirror index '{fields[2]}' must be 0..254");
             map.Add(sender, kind, key, new MirrorIdentity(index, fields.Length == 4 ? fields[3] : null));

@@ -11,6 +11,8 @@ public enum ListenerKind : byte
     JuniperUdp,
     /// <summary>Modes 2 and 3: UDP payload = VxLAN header, then the original L2 frame (port 4789).</summary>
     Vxlan,
+    /// <summary>ERSPAN: IP payload = GRE (0x88BE with a sequence number: type II; 0x22EB: type III; 0x88BE without: type I), ERSPAN header, frame.</summary>
+    Erspan,
 }
 
 /// <summary>Which kind of mirror copy a datagram is, from the metadata it carries.</summary>
@@ -28,6 +30,8 @@ public enum MirrorKind : byte
     NoMetadata,
     /// <summary>VxLAN copy (modes 2 and 3): only the VNI.</summary>
     Vxlan,
+    /// <summary>ERSPAN copy: session id, VLAN, COS, truncation; type II the port index, type III the direction.</summary>
+    Erspan,
 }
 
 /// <summary>Outcome of <see cref="MirroredFrameDecoder.TryDecode"/>; every value but Ok is a named reason a datagram was rejected.</summary>
@@ -54,6 +58,14 @@ public enum MirrorDecodeStatus : byte
     DuplicateTlv,
     /// <summary>What follows the headers is shorter than an Ethernet header (14 bytes).</summary>
     InnerFrameTooShort,
+    /// <summary>Shorter than the GRE header its flags announce.</summary>
+    GreTruncated,
+    /// <summary>GRE of another protocol or version than ERSPAN's (0x88BE, 0x22EB; version 0).</summary>
+    NotErspan,
+    /// <summary>The ERSPAN header is cut short, or its version does not match the GRE protocol (1 for 0x88BE, 2 for 0x22EB).</summary>
+    BadErspanHeader,
+    /// <summary>A raw-socket packet without a whole IPv4 header in front of its GRE.</summary>
+    BadIpHeader,
 }
 
 /// <summary>
@@ -64,8 +76,11 @@ public readonly ref struct DecodedMirror
 {
     internal DecodedMirror(MirrorDecodeStatus status, ListenerKind listener, MirrorKind kind, ReadOnlySpan<byte> innerFrame,
         ReadOnlySpan<byte> metadataBytes, bool hasHostIp, IPv4Address hostIp, bool hasActionFlags, JuniperActionFlags actionFlags,
-        ReadOnlySpan<byte> sourceVn, bool hasSourceVn, ReadOnlySpan<byte> destinationVn, bool hasDestinationVn, uint vni, int unknownTlvs)
+        ReadOnlySpan<byte> sourceVn, bool hasSourceVn, ReadOnlySpan<byte> destinationVn, bool hasDestinationVn, uint vni, int unknownTlvs,
+        ErspanHeader erspan = default, uint greSequence = 0)
     {
+        Erspan = erspan;
+        GreSequence = greSequence;
         Status = status;
         Listener = listener;
         Kind = kind;
@@ -109,14 +124,38 @@ public readonly ref struct DecodedMirror
     public uint Vni { get; }
     /// <summary>TLVs of a type this decoder does not know (skipped; stock Wireshark would stop decoding at them).</summary>
     public int UnknownTlvCount { get; }
+    /// <summary>ERSPAN copies: the ERSPAN header (type None for type I, which has none).</summary>
+    public ErspanHeader Erspan { get; }
+    /// <summary>ERSPAN copies: the GRE sequence number (0 for type I).</summary>
+    public uint GreSequence { get; }
 
-    /// <summary>The pcapng EPB direction: inbound for a port RX mirror, outbound for TX, unknown otherwise.</summary>
+    /// <summary>
+    /// The pcapng EPB direction: inbound for a port RX mirror and an ERSPAN III ingress copy, outbound for TX and
+    /// ERSPAN III egress, unknown otherwise.
+    /// </summary>
     public PacketDirection Direction => Kind switch
     {
         MirrorKind.PortReceive => PacketDirection.Inbound,
         MirrorKind.PortTransmit => PacketDirection.Outbound,
+        MirrorKind.Erspan when Erspan.Type == ErspanType.TypeIII => Erspan.Egress ? PacketDirection.Outbound : PacketDirection.Inbound,
         _ => PacketDirection.Unknown,
     };
+
+    /// <summary>Bytes of an ERSPAN comment cache key: the first header word and the type's second word that carries fields.</summary>
+    public const int ErspanCommentKeyLength = 8;
+
+    /// <summary>
+    /// The bytes that decide the packet comment: <see cref="MetadataBytes"/>, except for ERSPAN, whose header also carries
+    /// a per-packet timestamp: then the words with version, VLAN, COS, T, session and the index (II) or flags (III),
+    /// copied into <paramref name="scratch"/> (at least <see cref="ErspanCommentKeyLength"/> bytes).
+    /// </summary>
+    public ReadOnlySpan<byte> CommentKey(Span<byte> scratch)
+    {
+        if (Kind != MirrorKind.Erspan || MetadataBytes.Length < ErspanHeader.TypeIILength) return MetadataBytes;
+        MetadataBytes[..4].CopyTo(scratch);
+        MetadataBytes.Slice(Erspan.Type == ErspanType.TypeIII ? 8 : 4, 4).CopyTo(scratch[4..]);
+        return scratch[..ErspanCommentKeyLength];
+    }
 }
 
 /// <summary>
@@ -128,10 +167,38 @@ public static class MirroredFrameDecoder
     /// <summary>Smallest inner frame accepted: an Ethernet header.</summary>
     public const int MinInnerFrameLength = EthernetHeader.Length;
 
-    public static bool TryDecode(ReadOnlySpan<byte> udpPayload, ListenerKind kind, out DecodedMirror result)
+    /// <summary>
+    /// Decodes what a listener of <paramref name="kind"/> received: the UDP payload (Juniper, VxLAN), or for ERSPAN the IP
+    /// payload, which starts with the GRE header.
+    /// </summary>
+    public static bool TryDecode(ReadOnlySpan<byte> payload, ListenerKind kind, out DecodedMirror result)
     {
-        result = kind == ListenerKind.Vxlan ? DecodeVxlan(udpPayload) : DecodeJuniper(udpPayload);
+        result = kind switch
+        {
+            ListenerKind.Vxlan => DecodeVxlan(payload),
+            ListenerKind.Erspan => DecodeErspan(payload),
+            _ => DecodeJuniper(payload),
+        };
         return result.Status == MirrorDecodeStatus.Ok;
+    }
+
+    private static DecodedMirror DecodeErspan(ReadOnlySpan<byte> payload)
+    {
+        if (payload.IsEmpty) return Fail(MirrorDecodeStatus.EmptyDatagram, ListenerKind.Erspan);
+        if (!GreHeader.TryRead(payload, out var gre)) return Fail(MirrorDecodeStatus.GreTruncated, ListenerKind.Erspan);
+        if (gre.Version != 0 || gre.ProtocolType is not (ErspanHeader.GreProtocolTypeII or ErspanHeader.GreProtocolTypeIII))
+            return Fail(MirrorDecodeStatus.NotErspan, ListenerKind.Erspan);
+        var afterGre = payload[gre.HeaderLength..];
+        ErspanHeader header = default;
+        // 0x88BE without a sequence number is type I: the frame follows GRE directly (as Wireshark reads it).
+        bool typeI = gre.ProtocolType == ErspanHeader.GreProtocolTypeII && !gre.SequencePresent;
+        if (!typeI && !ErspanHeader.TryRead(afterGre, gre.ProtocolType, out header))
+            return Fail(MirrorDecodeStatus.BadErspanHeader, ListenerKind.Erspan);
+        int headerLength = typeI ? 0 : header.Length;
+        var inner = afterGre[headerLength..];
+        if (inner.Length < MinInnerFrameLength) return Fail(MirrorDecodeStatus.InnerFrameTooShort, ListenerKind.Erspan);
+        return new DecodedMirror(MirrorDecodeStatus.Ok, ListenerKind.Erspan, MirrorKind.Erspan, inner, afterGre[..headerLength],
+            false, default, false, default, default, false, default, false, 0, 0, header, gre.SequenceNumber);
     }
 
     private static DecodedMirror Fail(MirrorDecodeStatus status, ListenerKind kind) =>

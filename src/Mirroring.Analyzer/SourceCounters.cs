@@ -73,10 +73,17 @@ public sealed class SourceCounters
     /// <summary>The comment for this metadata from this source: cached by the metadata bytes, built on first sight.</summary>
     internal string CommentFor(in DecodedMirror mirror, MirrorMap map)
     {
-        if (_commentLookup.TryGetValue(mirror.MetadataBytes, out var cached)) return cached;
-        uint key = mirror.Listener == ListenerKind.Vxlan ? mirror.Vni : (uint)Listener.Port;
+        Span<byte> scratch = stackalloc byte[DecodedMirror.ErspanCommentKeyLength];
+        var commentKey = mirror.CommentKey(scratch);
+        if (_commentLookup.TryGetValue(commentKey, out var cached)) return cached;
+        uint key = mirror.Listener switch
+        {
+            ListenerKind.Vxlan => mirror.Vni,
+            ListenerKind.Erspan => mirror.Erspan.SessionId,
+            _ => (uint)Listener.Port,
+        };
         var comment = MirrorComment.Format(mirror, SenderText, Listener, map.Find(Sender, mirror.Listener, key));
-        if (_comments.Count < MaxCachedComments) _commentLookup[mirror.MetadataBytes] = comment;
+        if (_comments.Count < MaxCachedComments) _commentLookup[commentKey] = comment;
         return comment;
     }
 

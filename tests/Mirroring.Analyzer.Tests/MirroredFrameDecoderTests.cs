@@ -196,10 +196,14 @@ public class MirroredFrameDecoderTests
     [InlineData("udp:8099", ListenerKind.JuniperUdp, 8099)]
     [InlineData("VXLAN:4789", ListenerKind.Vxlan, 4789)]
     [InlineData("udp:0", ListenerKind.JuniperUdp, 0)]
+    [InlineData("erspan", ListenerKind.Erspan, 0)]
+    [InlineData("ERSPAN", ListenerKind.Erspan, 0)]
     public void Listener_spec_parses_kind_and_port(string text, ListenerKind kind, int port)
     {
         Assert.True(ListenerSpec.TryParse(text, out var spec, out _));
         Assert.Equal(new ListenerSpec(kind, port), spec);
+        Assert.True(ListenerSpec.TryParse(spec.ToString(), out var again, out _));
+        Assert.Equal(spec, again);
     }
 
     [Theory]
@@ -207,6 +211,7 @@ public class MirroredFrameDecoderTests
     [InlineData("gre:1")]
     [InlineData("udp:70000")]
     [InlineData("udp:-1")]
+    [InlineData("erspan:1")]
     public void Listener_spec_rejects_bad_text_with_a_message(string text)
     {
         Assert.False(ListenerSpec.TryParse(text, out _, out var error));

@@ -46,11 +46,11 @@ public sealed class AgentCommandTests : IDisposable
         var run = ExternalTool.Vrmirror("agent", "--stats", _stats, "--db", db, "--state-dir", _dir, "--once");
 
         Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
-        Assert.Contains("agent: final export done, 12 flow records written", run.StdErr);
+        Assert.Contains("agent: final export done, 24 flow records written", run.StdErr); // twelve flows, each with its reverse flow
         var rows = Query(db, "--analyzer", "an1");
         var (packets, mirrored, flows) = RegionTotals();
         Assert.Equal(flows, rows.Count);
-        Assert.Equal(12, flows);
+        Assert.Equal(24, flows);
         Assert.Equal(packets, rows.Aggregate(0UL, (s, r) => s + r.GetProperty("packets").GetUInt64()));
         Assert.Equal(mirrored, rows.Aggregate(0UL, (s, r) => s + r.GetProperty("mirrored_packets").GetUInt64()));
         Assert.All(rows, r => Assert.Equal(0, r.GetProperty("mirror_index").GetInt32()));
@@ -81,8 +81,9 @@ public sealed class AgentCommandTests : IDisposable
         ExternalTool.Vrmirror("replay", "-c", "samples/demo.yaml", "-i", $"tap-web1={pcap}", "-o", Path.Combine(_dir, "out2"),
             "--flow-entries", "1024", "--db", db).EnsureSuccess("vrmirror replay --db");
 
+        // Twelve web flows and their reverse flows: the web rule is bidirectional, so both halves are selected.
         var rows = Query(db, "--analyzer", "an3");
-        Assert.Equal(12, rows.Count);
+        Assert.Equal(24, rows.Count);
         Assert.All(rows, r => Assert.Equal("an3", r.GetProperty("secondary_analyzer_name").GetString()));
         Assert.Equal(120UL, rows.Aggregate(0UL, (s, r) => s + r.GetProperty("secondary_mirrored_packets").GetUInt64()));
 
@@ -90,8 +91,8 @@ public sealed class AgentCommandTests : IDisposable
         ExternalTool.Vrmirror("replay", "-c", "samples/demo.yaml", "-i", $"tap-web1={pcap}", "-o", Path.Combine(_dir, "out3"),
             "--flow-entries", "1024", "--db", db).EnsureSuccess("second vrmirror replay --db");
         var both = Query(db, "--analyzer", "an3");
-        Assert.Equal(24, both.Count);
-        Assert.Equal(24, both.Select(r => r.GetProperty("flow_uuid").GetString()).Distinct().Count());
+        Assert.Equal(48, both.Count);
+        Assert.Equal(48, both.Select(r => r.GetProperty("flow_uuid").GetString()).Distinct().Count());
         Assert.Equal(240UL, both.Aggregate(0UL, (s, r) => s + r.GetProperty("secondary_mirrored_packets").GetUInt64()));
     }
 
@@ -155,6 +156,6 @@ public sealed class AgentCommandTests : IDisposable
         Assert.Equal(0, agent.ExitCode);
         Assert.Contains("agent: stopping: last collection", log);
         Assert.Contains("agent: final export done", log);
-        Assert.Equal(12, Query(db).Count);
+        Assert.Equal(24, Query(db).Count);
     }
 }

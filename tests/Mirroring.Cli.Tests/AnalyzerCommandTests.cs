@@ -202,7 +202,7 @@ public sealed partial class AnalyzerCommandTests : IDisposable
     {
         var r = ExternalTool.Vrmirror("analyzer", "--listen", "gre:1", "-o", Path.Combine(_dir, "x.pcapng"));
         Assert.Equal(2, r.ExitCode);
-        Assert.Contains("vrmirror: --listen 'gre:1': unknown listener kind 'gre' (udp or vxlan)", r.StdErr);
+        Assert.Contains("vrmirror: --listen 'gre:1': unknown listener kind 'gre' (udp, vxlan or erspan)", r.StdErr);
         Assert.False(File.Exists(Path.Combine(_dir, "x.pcapng")));
     }
 

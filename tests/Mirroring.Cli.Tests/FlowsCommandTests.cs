@@ -81,7 +81,7 @@ public sealed class FlowsCommandTests : IDisposable
         Assert.Equal([U(_short), U(_ok), U(_plain), U(_old)], lines[1..5].Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]));
         Assert.Equal(["compute-1", "compute-1", "compute-1", "compute-2"], lines[1..5].Select(l => l.Split(' ')[0]));
         Assert.Contains("5 (an2)", lines[1]);
-        Assert.Matches(@"\s50\s+47\s+3\s+5000\s+4700\s+300\s+active", lines[1]);
+        Assert.Matches(@"\s50\s+47\s+3\s+0\s+unaccounted=3\s+5000\s+4700\s+300\s+active", lines[1]);
         Assert.Contains("aged", lines[4]);
         Assert.Equal("4 flows", lines[5]);
     }

@@ -64,6 +64,28 @@ public sealed class ReplayCommandTests
     }
 
     [Fact]
+    public void A_replay_that_floods_balances_counting_flooded_frames_and_exits_0()
+    {
+        var dir = ExternalTool.TempDirectory("vrm-cli-replay");
+        ExternalTool.Python3("""
+            from scapy.all import *
+            import sys
+            web1 = "02:00:00:00:01:01"
+            wrpcap(sys.argv[1] + "/b.pcap", [Ether(src=web1, dst="ff:ff:ff:ff:ff:ff")/IP(src="10.1.1.11", dst="10.1.1.255")/UDP(sport=68, dport=67)] * 3)
+            """, dir).EnsureSuccess("scapy");
+        var result = ExternalTool.Vrmirror("replay", "-c", "samples/demo.yaml", "-i", $"tap-web1={dir}/b.pcap", "-o", Path.Combine(dir, "out"));
+
+        Assert.True(result.ExitCode == 0, result.StdOut + result.StdErr);
+        var t = ReplaySummary.FromJson(File.ReadAllText(Path.Combine(dir, "out", ReplayJob.SummaryFileName))).Totals;
+        Assert.Equal((3UL, 0UL, 3UL, 0UL, true), (t.RxPackets, t.TxPackets, t.Flooded, t.Drops, t.Balanced));
+        // A copy to tap-web2 and one VxLAN copy to the VTEP of the remote endpoint, per frame.
+        Assert.Equal(6UL, t.FloodCopies);
+        var plain = System.Text.RegularExpressions.Regex.Replace(result.StdOut, "\u001b\\[[0-9;]*m", "");
+        Assert.Contains("totals: rx 3 = tx 0 + flooded 3 + drops 0: balanced", plain);
+        Assert.Equal(3, CountPackets(Path.Combine(dir, "out", "tap-web2.pcap")));
+    }
+
+    [Fact]
     public void Replay_into_an_unknown_interface_fails_naming_it_and_the_known_ones()
     {
         var dir = MakeInputs();

@@ -46,7 +46,7 @@ public sealed class StatsRegionFixture : IDisposable
         flows.RecordMirrored(Forward, 0, 1500);
         flows.RecordMirrored(Forward, 0, 500);
         flows.RecordMirrored(Forward, 1, 1500);
-        flows.RecordMirrorFailure(Forward, 1);
+        flows.RecordMirrorFailure(Forward, 1, MirrorFailure.NexthopUnresolved);
         flows.RecordPacket(Reverse, 60, 1_200_000_000, 0x12);
 
         var d = FlowAttributes.Default;
@@ -65,6 +65,10 @@ public sealed class StatsRegionFixture : IDisposable
             w1.AddRx(3, 5, 500, 5);
             w1.AddTx(3, 1, 64, 1);
             w0.AddInterfaceDrops(3, 4);
+            w1.AddInterface(3, new InterfaceCounters
+            {
+                MirrorCopyPackets = 3, MirrorCopyBytes = 330, RxFloodedPackets = 2, FloodCopyPackets = 4, FloodCopyBytes = 400, FloodCopyFailures = 1,
+            });
             w0.AddRx(5, 1, 100);
             w0.AddDrop(DropReason.FlowTableFull, 2);
             w1.AddDrop(DropReason.FlowTableFull);

@@ -36,7 +36,7 @@ public sealed class StatsVerbsTests(StatsRegionFixture region) : IClassFixture<S
         Assert.Contains("Flags:IMR,", lines[at + 2]);
         Assert.Contains("TCP:SA,", lines[at + 2]);
         Assert.Contains("Vif:3 (tap-red1)", lines[at + 2]);
-        Assert.Contains("Stats:2/2000, Mirror Index : 1, 2, Mirrored:2/2000, 1/1500, Mirror failures:0, 1,", lines[at + 3]);
+        Assert.Contains("Stats:2/2000, Mirror Index : 1, 2, Mirrored:2/2000, 1/1500, Sampled out:0, 0, Mirror failures:0, 1 (Nexthop Unresolved 1),", lines[at + 3]);
         Assert.Equal("First seen:1.000000s, Last seen:2.500000s)", lines[at + 4]);
         int rev = Array.FindIndex(lines, l => l.StartsWith($"{region.Reverse}<=>{region.Forward} "));
         Assert.Contains("Mirror Index : -, -,", lines[rev + 3]);
@@ -100,10 +100,11 @@ public sealed class StatsVerbsTests(StatsRegionFixture region) : IClassFixture<S
     {
         var lines = Lines(Text("mirror", "--dump"));
         Assert.Contains("Flags:D=Dynamic Mirroring (Juniper header), Hw=NIC Assisted Mirroring", lines);
-        Assert.Matches(@"^Index\s+NextHop\s+Flags\s+VNI\s+Vlan\s+Analyzer\s+Packets\s+Orig bytes\s+Bytes sent\s+Failures$", lines.First(l => l.StartsWith("Index ")));
-        Assert.Matches(@"^1\s+12\s+D\s+0\s+0\s+analyzer-1\s+2\s+2000\s+2120\s+0$", lines.Single(l => l.StartsWith("1 ")));
-        Assert.Matches(@"^2\s+14\s+-\s+5002\s+0\s+vtep-analyzer\s+2\s+1600\s+1700\s+1$", lines.Single(l => l.StartsWith("2 ")));
-        Assert.Matches(@"^7\s+-\s+-\s+-\s+-\s+\(not configured\)\s+0\s+0\s+0\s+5$", lines.Single(l => l.StartsWith("7 ")));
+        Assert.Matches(@"^Index\s+NextHop\s+Flags\s+VNI\s+Vlan\s+Analyzer\s+MaxLen\s+Sample\s+Limit\s+ERSPAN\s+Packets\s+Orig bytes\s+Bytes sent\s+Sampled out\s+Failures$",
+            lines.First(l => l.StartsWith("Index ")));
+        Assert.Matches(@"^1\s+12\s+D\s+0\s+0\s+analyzer-1\s+-\s+-\s+-\s+-\s+2\s+2000\s+2120\s+0\s+0$", lines.Single(l => l.StartsWith("1 ")));
+        Assert.Matches(@"^2\s+14\s+-\s+5002\s+0\s+vtep-analyzer\s+-\s+-\s+-\s+-\s+2\s+1600\s+1700\s+0\s+1$", lines.Single(l => l.StartsWith("2 ")));
+        Assert.Matches(@"^7\s+-\s+-\s+-\s+-\s+\(not configured\)\s+-\s+-\s+-\s+-\s+0\s+0\s+0\s+0\s+5$", lines.Single(l => l.StartsWith("7 ")));
         Assert.Contains("Index 2 failures: Nexthop Unresolved 1", lines);
         Assert.Contains("Index 7 failures: Entry Missing 5", lines);
     }
@@ -167,9 +168,11 @@ public sealed class StatsVerbsTests(StatsRegionFixture region) : IClassFixture<S
         Assert.Equal("Mirror index 1", lines[at + 3]);
         Assert.Equal("Ingress Mirror Metadata: 03 02 ab cd ff", lines[at + 4]);
         Assert.Equal("Egress Mirror Metadata: 04 00 ff", lines[at + 5]);
-        Assert.Equal("RX packets:7  bytes:700  mirrored:6", lines[at + 6]);
+        Assert.Equal("RX packets:7  bytes:700  mirrored:6  flooded:2", lines[at + 6]);
         Assert.Equal("TX packets:1  bytes:64  mirrored:1", lines[at + 7]);
-        Assert.Equal("Drops:4", lines[at + 8]);
+        Assert.Equal("Mirror copies out packets:3  bytes:330", lines[at + 8]);
+        Assert.Equal("Flood copies out packets:4  bytes:400  failed:1", lines[at + 9]);
+        Assert.Equal("Drops:4", lines[at + 10]);
         Assert.Contains("vif0/0      OS: eth0", lines);
         // vif 5 has counters but no descriptor.
         Assert.Contains("vif0/5      OS: - (not in the table descriptors)", lines);
@@ -185,6 +188,9 @@ public sealed class StatsVerbsTests(StatsRegionFixture region) : IClassFixture<S
             v.GetProperty("rx_mirror_metadata").GetString(), v.GetProperty("tx_mirror_metadata").GetString()));
         Assert.Equal((7, 700, 1, 64, 4, 6, 1), (v.GetProperty("rx_packets").GetInt32(), v.GetProperty("rx_bytes").GetInt32(), v.GetProperty("tx_packets").GetInt32(),
             v.GetProperty("tx_bytes").GetInt32(), v.GetProperty("drops").GetInt32(), v.GetProperty("rx_mirrored_packets").GetInt32(), v.GetProperty("tx_mirrored_packets").GetInt32()));
+        Assert.Equal((3, 330, 2, 4, 400, 1), (v.GetProperty("mirror_copies_out_packets").GetInt32(), v.GetProperty("mirror_copies_out_bytes").GetInt32(),
+            v.GetProperty("rx_flooded_packets").GetInt32(), v.GetProperty("flood_copies_out_packets").GetInt32(),
+            v.GetProperty("flood_copies_out_bytes").GetInt32(), v.GetProperty("flood_copy_failures").GetInt32()));
     }
 
     [Fact]
@@ -237,7 +243,7 @@ public sealed class StatsVerbsTests(StatsRegionFixture region) : IClassFixture<S
     {
         var r = Ok("mirror", "--dump", "--stats", region.BarePath);
         Assert.Contains("(no table descriptors published yet", r.StdOut);
-        Assert.Matches(@"(?m)^\s*1\s+-\s+-\s+-\s+-\s+\(not configured\)\s+2\s+2000\s+2120\s+0\s*$", r.StdOut);
+        Assert.Matches(@"(?m)^\s*1\s+-\s+-\s+-\s+-\s+\(not configured\)\s+-\s+-\s+-\s+-\s+2\s+2000\s+2120\s+0\s+0\s*$", r.StdOut);
     }
 
     [Fact]

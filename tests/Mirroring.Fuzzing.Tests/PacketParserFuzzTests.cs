@@ -18,7 +18,7 @@ public sealed class PacketParserFuzzTests
             var status = PacketParser.Parse(frame, out _);
             Assert.True(status == ParseStatus.Ok, $"seed {Convert.ToHexString(frame)} parses as {status}");
         }
-        Assert.Equal(41, seeds.VmFrames.Count);
+        Assert.Equal(46, seeds.VmFrames.Count);
         Assert.Equal(22, seeds.FabricFrames.Count);
     }
 

@@ -39,7 +39,29 @@ public class BenchHarnessTests
         long copies = pipeline.Sinks.Sum(s => s?.MirrorCopies ?? 0);
         Assert.Equal(640, frames - copies);
         Assert.Equal((long)Math.Round(640 * copiesPerPacket), copies);
-        Assert.Equal(640, pipeline.Dataplane.Flows.Counters.Active);
+        Assert.Equal(2 * 640, pipeline.Dataplane.Flows.Counters.Active); // each flow with its reverse flow
+    }
+
+    [Fact]
+    public void Truncated_sampled_scenario_mirrors_one_packet_in_ten_per_flow_cut_to_128_bytes()
+    {
+        // 640 flows, 100 batches: ten packets of every flow, of which the first is mirrored.
+        var scenario = BenchScenario.Find("mirror-trunc-sample")! with { Flows = 640 };
+        using var pipeline = new BenchRunner.SingleWorker(scenario, batchSize: 64, flowEntries: 4096);
+        for (int i = 0; i < 100; i++) pipeline.RunBatch();
+
+        long frames = pipeline.Sinks.Sum(s => s?.Frames ?? 0);
+        long copies = pipeline.Sinks.Sum(s => s?.MirrorCopies ?? 0);
+        Assert.Equal((6400L, 640L), (frames - copies, copies));
+        using var reader = pipeline.Dataplane.Region.CreateReader();
+        var an1c = reader.ReadDescriptors()!.Mirrors.Single(m => m.Analyzer == "an1c");
+        Assert.Equal((128, 10u), (an1c.MaxPacketLength, an1c.SampleRate));
+        var counters = reader.ReadMirrorCounters()[an1c.Index];
+        var lengths = new BenchTraffic(scenario, scenario.Flows).Lengths;
+        // Each copy: Ethernet/IPv4/UDP (42), the flow TLVs of "default-domain:bench:red" twice (66), the frame cut to 128.
+        Assert.Equal((640ul, 5760ul), (counters.Packets, counters.SampledOut));
+        Assert.Equal((ulong)lengths.Sum(l => 42 + 66 + Math.Min(l, 128)), counters.SentBytes);
+        Assert.Equal((ulong)lengths.Sum(l => l), counters.OriginalBytes);
     }
 
     [Fact]
@@ -121,5 +143,23 @@ public class BenchHarnessTests
         Assert.Equal(0, result.WorkerThreadAllocatedBytes);
         Assert.Equal(result.BatchLatency.Batches * 64, result.Packets);
         Assert.Contains("\"mpps\"", result.ToJson());
+    }
+
+    [Theory]
+    [InlineData("an1c", 0.05, 0.15)] // sampling 1 in 10 and truncation
+    [InlineData("an6e", 1.0, 1.0)]   // ERSPAN III, every packet
+    [InlineData("an1r", 0.0, 0.01)]  // 1000 copies/s: on the harness clock (1 us per batch) nearly all are rate limited
+    public void The_mirror_controls_and_erspan_copies_allocate_nothing_in_the_steady_state(string analyzer, double minCopies, double maxCopies)
+    {
+        var scenario = BenchScenario.Find("imix")! with
+        {
+            Flows = 1024,
+            PolicyRules = $"      - {{ match: {{ protocol: udp }}, action: pass, mirror_to: [{analyzer}] }}\n",
+        };
+        var result = BenchRunner.Run(new BenchOptions(scenario) { Seconds = 0.3, WarmupSeconds = 0.1, FlowEntries = 4096 });
+        Assert.True(result.Packets > 0);
+        Assert.Equal(1.0, result.ForwardedPerPacket);
+        Assert.InRange(result.MirrorCopiesPerPacket, minCopies, maxCopies);
+        Assert.Equal(0, result.WorkerThreadAllocatedBytes);
     }
 }

@@ -23,6 +23,10 @@ public static class DemoFrames
     public static byte[] Web(ushort sourcePort, int payload = 100) =>
         Build(PacketSpec.Tcp(Web1Mac, Web2Mac, Web1Ip, Web2Ip, sourcePort, 80) with { PayloadLength = payload, TcpFlags = TcpFlags.Ack | TcpFlags.Psh });
 
+    /// <summary>The web server's answer on the flow of <see cref="Web"/>: the reverse half of its pair.</summary>
+    public static byte[] WebReply(ushort clientPort, int payload = 100) =>
+        Build(PacketSpec.Tcp(Web2Mac, Web1Mac, Web2Ip, Web1Ip, 80, clientPort) with { PayloadLength = payload, TcpFlags = TcpFlags.Ack | TcpFlags.Psh });
+
     /// <summary>UDP to port 53: the demo policy denies it and mirrors it to an2.</summary>
     public static byte[] Dns(ushort sourcePort, int payload = 40) =>
         Build(PacketSpec.Udp(Web1Mac, Web2Mac, Web1Ip, Web2Ip, sourcePort, 53) with { PayloadLength = payload });

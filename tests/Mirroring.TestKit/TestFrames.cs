@@ -37,6 +37,15 @@ public static class TestFrames
         return buffer;
     }
 
+    /// <summary>A neighbor solicitation from <paramref name="mac"/> / <paramref name="source"/> (:: for duplicate address detection) for <paramref name="target"/>.</summary>
+    public static byte[] NeighborSolicitation(MacAddress mac, IPv6Address source, IPv6Address target)
+    {
+        var buffer = new byte[PacketBuilder.NeighborAdvertisementLength];
+        int length = PacketBuilder.WriteNeighborSolicitation(buffer, mac, source, target);
+        Assert.True(length > 0);
+        return buffer[..length];
+    }
+
     /// <summary>Ethernet/IPv4/UDP(4789)/VxLAN(vni)/inner TCP frame.</summary>
     public static byte[] Vxlan(uint vni)
     {

@@ -6,6 +6,7 @@ using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports;
 using Mirroring.Dataplane.Stats;
+using Mirroring.Dataplane.Tables;
 using Mirroring.Host.Engine;
 using Mirroring.Host.Ports;
 using Mirroring.Traffic.Seeds;
@@ -32,9 +33,10 @@ public sealed record PipelineFuzzOptions
 /// Frames, mutated from valid seeds, injected on the VM interfaces and on the fabric (mutated VxLAN) of a
 /// dataplane programmed from a configuration (samples/demo.yaml), plus a few on ports that do not exist.
 /// After every batch: no exception, and the accounting holds — per interface, rx equals what was injected
-/// there and its drops never exceed it; tx and mirror copies equal what each port's sink received; over all
-/// interfaces rx == tx + drops; the drop reasons add up to the interface drops (plus unknown ports); mirror
-/// entry packets add up to the copies sent; and per flow, mirrored packets never exceed the flow's packets.
+/// there and its drops never exceed it; tx, mirror copies and flood copies equal what each port's sink received; over
+/// all interfaces rx == tx + flooded + drops; the drop reasons add up to the interface drops (plus unknown ports); mirror
+/// entry packets add up to the copies sent; and per flow, mirrored packets never exceed the flow's packets and each
+/// mirror slot accounts for every packet (mirrored + sampled out + failures).
 /// </summary>
 public static class PipelineFuzzer
 {
@@ -90,6 +92,8 @@ public static class PipelineFuzzer
         var interfaces = reader.ReadInterfaceCounters();
         report.Count("forwarded (tx)", interfaces.Sum(c => (long)c.TxPackets));
         report.Count("mirror copies", interfaces.Sum(c => (long)c.MirrorCopyPackets));
+        report.Count("flooded (rx)", interfaces.Sum(c => (long)c.RxFloodedPackets));
+        report.Count("flood copies", interfaces.Sum(c => (long)c.FloodCopyPackets));
         var flows = reader.ReadFlowTableCounters();
         report.Count("flows created", flows.Created);
         report.Count("flows aged", flows.Deleted);
@@ -202,7 +206,6 @@ public static class PipelineFuzzer
         var interfaces = reader.ReadInterfaceCounters();
         var drops = reader.ReadDropCounters();
         var mirrors = reader.ReadMirrorCounters();
-        long rx = 0, tx = 0, dropped = 0, copies = 0;
         for (int vif = 0; vif < interfaces.Length; vif++)
         {
             ref readonly var c = ref interfaces[vif];
@@ -210,18 +213,16 @@ public static class PipelineFuzzer
                 return $"vif {vif}: rx {c.RxPackets} packets / {c.RxBytes} bytes, injected {injected[vif]} / {injectedBytes[vif]}";
             if (c.Drops > c.RxPackets)
                 return $"vif {vif}: {c.Drops} drops exceed its {c.RxPackets} received packets";
-            long sentTx = sinks[vif]?.Forwarded ?? 0, sentCopies = sinks[vif]?.Copies ?? 0;
-            if ((long)c.TxPackets != sentTx || (long)c.MirrorCopyPackets != sentCopies)
-                return $"vif {vif}: counted tx {c.TxPackets} and mirror copies {c.MirrorCopyPackets}, its port received {sentTx} and {sentCopies}";
-            if (c.RxMirroredPackets > c.RxPackets || c.TxMirroredPackets > c.TxPackets)
-                return $"vif {vif}: port-mirrored rx {c.RxMirroredPackets} / tx {c.TxMirroredPackets} exceed rx {c.RxPackets} / tx {c.TxPackets}";
-            rx += (long)c.RxPackets;
-            tx += (long)c.TxPackets;
-            dropped += (long)c.Drops;
-            copies += (long)c.MirrorCopyPackets;
+            long sentTx = sinks[vif]?.Forwarded ?? 0, sentCopies = sinks[vif]?.Copies ?? 0, sentFlood = sinks[vif]?.FloodCopies ?? 0;
+            if ((long)c.TxPackets != sentTx || (long)c.MirrorCopyPackets != sentCopies || (long)c.FloodCopyPackets != sentFlood)
+                return $"vif {vif}: counted tx {c.TxPackets}, mirror copies {c.MirrorCopyPackets} and flood copies {c.FloodCopyPackets}, its port received {sentTx}, {sentCopies} and {sentFlood}";
+            if (c.RxMirroredPackets > c.RxPackets || c.TxMirroredPackets > c.TxPackets + c.FloodCopyPackets)
+                return $"vif {vif}: port-mirrored rx {c.RxMirroredPackets} / tx {c.TxMirroredPackets} exceed rx {c.RxPackets} / tx {c.TxPackets} + flood copies {c.FloodCopyPackets}";
         }
-        if (rx != tx + dropped)
-            return $"over all vifs rx {rx} != tx {tx} + drops {dropped} (difference {rx - tx - dropped})";
+        var all = InterfaceCounters.Total(interfaces);
+        long dropped = (long)all.Drops, copies = (long)all.MirrorCopyPackets;
+        if (!all.AccountsForEveryFrame)
+            return $"over all vifs rx {all.RxPackets} != tx {all.TxPackets} + flooded {all.RxFloodedPackets} + drops {all.Drops}";
         long reasons = 0;
         foreach (var reason in DropReasons.All())
             if (reason != DropReason.MirrorCopyTooLarge) reasons += (long)drops[(int)reason];
@@ -241,6 +242,15 @@ public static class PipelineFuzzer
                 return $"flow {index}: mirrored {e.MirroredPackets} / {e.SecondaryMirroredPackets} packets exceed its {e.Packets} packets";
             if (e.MirroredBytes > e.Bytes || e.SecondaryMirroredBytes > e.Bytes)
                 return $"flow {index}: mirrored {e.MirroredBytes} / {e.SecondaryMirroredBytes} bytes exceed its {e.Bytes} bytes";
+            // Every packet is mirrored, sampled out or a failure on each slot the flow has.
+            for (int slot = 0; slot < 2; slot++)
+            {
+                var counts = slot == 0 ? e.PrimaryMirror : e.SecondaryMirror;
+                ulong expected = e.SlotMirrorIndex(slot) == MirrorTable.None ? 0 : e.Packets;
+                if (counts.Accounted != expected)
+                    return $"flow {index}: slot {slot} accounts for {counts.Accounted} packets (mirrored {counts.Packets}, sampled out {counts.SampledOut}, " +
+                           $"failures {counts.TotalFailures}), the flow has {expected}";
+            }
         }
         return null;
     }
@@ -255,11 +265,12 @@ public static class PipelineFuzzer
         return text.ToString();
     }
 
-    /// <summary>A port's output: counts forwarded frames and mirror copies, and checks each lies in the worker's memory.</summary>
+    /// <summary>A port's output: counts forwarded frames, mirror copies and flood copies, and checks each lies in the worker's memory.</summary>
     private sealed class CountingSink : IPacketSink
     {
         public long Forwarded;
         public long Copies;
+        public long FloodCopies;
         public string? Problem;
 
         public void Transmit(PacketMemory memory, ReadOnlySpan<Frame> frames)
@@ -269,7 +280,9 @@ public static class PipelineFuzzer
             {
                 if (f.Offset < 0 || f.Length <= 0 || f.Offset + (long)f.Length > size)
                     Problem ??= $"a frame sent out of port {f.Port} at offset {f.Offset} length {f.Length} lies outside packet memory";
-                if ((f.Flags & FrameFlags.MirrorCopy) != 0) Copies++; else Forwarded++;
+                if ((f.Flags & FrameFlags.MirrorCopy) != 0) Copies++;
+                else if ((f.Flags & FrameFlags.FloodCopy) != 0) FloodCopies++;
+                else Forwarded++;
             }
         }
 

@@ -19,8 +19,8 @@ public sealed record BenchOptions(BenchScenario Scenario)
     /// <summary>At least this long, and at least one pass over every flow, before measuring.</summary>
     public double WarmupSeconds { get; init; } = 2;
     public int BatchSize { get; init; } = 64;
-    /// <summary>Flow table primary entries.</summary>
-    public int FlowEntries { get; init; } = 524_288;
+    /// <summary>Flow table primary entries; null: the scenario's <see cref="BenchScenario.DefaultFlowEntries"/>.</summary>
+    public int? FlowEntries { get; init; }
     public BenchIo Io { get; init; } = BenchIo.Memory;
     /// <summary>With <see cref="BenchIo.Dpdk"/>: EAL arguments (null: <see cref="DpdkEal.DefaultArguments"/>).</summary>
     public IReadOnlyList<string>? DpdkEalArguments { get; init; }
@@ -79,7 +79,8 @@ public static class BenchRunner
         for (int f = 0; f < scenario.Flows; f++) shards[BenchTraffic.ShardOf(f, workers)].Add(f);
         var traffic = shards.Select(shard => new BenchTraffic(scenario, scenario.Flows, shard)).ToArray();
 
-        var config = LoadConfig(scenario, options.FlowEntries);
+        int flowEntries = options.FlowEntries ?? scenario.DefaultFlowEntries;
+        var config = LoadConfig(scenario, flowEntries);
         var sources = new BenchSource[workers];
         IPortSet ports;
         DpdkBenchPorts? dpdkPorts = null;
@@ -112,7 +113,7 @@ public static class BenchRunner
             });
         }
         using var host = VrouterHost.Create(config,
-            new EngineOptions { Workers = workers, BatchSize = options.BatchSize, FlowEntries = options.FlowEntries }, ports);
+            new EngineOptions { Workers = workers, BatchSize = options.BatchSize, FlowEntries = flowEntries }, ports);
         if (dpdkPorts is not null) sources = dpdkPorts.Sources;
         var sinks = Enumerable.Range(0, workers).Select(w => ports.For(w).SinksByVif.Values.Cast<NullSink>().ToArray()).ToArray();
 
@@ -241,8 +242,9 @@ public static class BenchRunner
     {
         private readonly VrouterHost _host;
 
-        public SingleWorker(BenchScenario scenario, int batchSize = 64, int flowEntries = 524_288)
+        public SingleWorker(BenchScenario scenario, int batchSize = 64, int? flowEntries = null)
         {
+            int entries = flowEntries ?? scenario.DefaultFlowEntries;
             Dictionary<int, IPacketSink>? sinks = null;
             var ports = new MemoryPortSet(1, MaxFrameLength, (programmed, _) =>
             {
@@ -250,7 +252,7 @@ public static class BenchRunner
                 var source = new PrebuiltFrames(new BenchTraffic(scenario, scenario.Flows), (ushort)programmed.InterfaceIndices[BenchScenario.InputInterface]);
                 return new WorkerPorts([source], sinks);
             });
-            _host = VrouterHost.Create(LoadConfig(scenario, flowEntries), new EngineOptions { BatchSize = batchSize, FlowEntries = flowEntries }, ports);
+            _host = VrouterHost.Create(LoadConfig(scenario, entries), new EngineOptions { BatchSize = batchSize, FlowEntries = entries }, ports);
             Sinks = [.. sinks!.Values.Cast<NullSink>()];
         }
 

@@ -36,7 +36,7 @@ public sealed record SoakOptions(BenchScenario Scenario, string WorkDirectory)
 /// <see cref="SoakOptions.ReloadSeconds"/>, which the watcher reloads as it would a live daemon's. Prints one JSON line
 /// per progress interval (GC counts, heap, packets, flows, drops by reason, reloads, records) for benchmarks/soak.sh,
 /// which adds the resident memory from /proc. Drops are "explained" when the scenario's policy causes them (Policy
-/// Deny) and the per-vif accounting balances (rx == tx + drops); anything else — another drop reason, an imbalance,
+/// Deny) and the per-vif accounting balances (rx == tx + flooded + drops); anything else — another drop reason, an imbalance,
 /// a record the collector had to drop, a mirror failure, a failed reload — is unexplained.
 /// </summary>
 public static class SoakRunner
@@ -114,8 +114,8 @@ public static class SoakRunner
     {
         var drops = reader.ReadDropCounters();
         var vifs = reader.ReadInterfaceCounters();
-        ulong rx = 0, tx = 0, vifDrops = 0;
-        foreach (var v in vifs) { rx += v.RxPackets; tx += v.TxPackets; vifDrops += v.Drops; }
+        var all = InterfaceCounters.Total(vifs);
+        ulong rx = all.RxPackets, tx = all.TxPackets, vifDrops = all.Drops;
         var byReason = new SortedDictionary<string, ulong>();
         ulong explained = 0, unexplained = 0;
         for (int i = 0; i < drops.Length; i++)
@@ -128,7 +128,7 @@ public static class SoakRunner
         }
         ulong mirrorFailures = 0;
         foreach (var m in reader.ReadMirrorCounters()) mirrorFailures += m.TotalFailures;
-        long imbalance = (long)rx - (long)tx - (long)vifDrops;
+        long imbalance = (long)rx - (long)tx - (long)all.RxFloodedPackets - (long)vifDrops;
         unexplained += (ulong)Math.Abs(imbalance) + (ulong)droppedRecords + mirrorFailures + (ulong)reloadFailures;
         var flows = reader.ReadFlowTableCounters();
         process.Refresh();

@@ -14,8 +14,11 @@ namespace Mirroring.Agent.Analytics;
 /// <item><see cref="Vn"/>: the source or the destination virtual network matches.</item>
 /// <item><see cref="Since"/> / <see cref="Until"/> (inclusive): the flow has a record sampled in the range; the
 /// Window* sums of a row add up the deltas of those records only.</item>
-/// <item><see cref="MismatchOnly"/>: flows with a mirror index whose mirrored packets (or bytes) differ from
-/// their packets (or bytes), in either mirror slot, compared on totals.</item>
+/// <item><see cref="MismatchOnly"/>: flows with a mirror index where, in either mirror slot (on totals, each half of a
+/// pair on its own), the packets are not all accounted for (packets ≠ not selected + mirrored + sampled out +
+/// failures), some failed (failures ≠ 0), or every packet was selected and none sampled out or failed yet the mirrored
+/// bytes differ from the bytes.</item>
+/// <item><see cref="Pair"/>: the flow with that uuid and the other half of its pair (the given flow first).</item>
 /// </list>
 /// Rows come newest first (last sample time), at most <see cref="Limit"/> of them.
 /// </summary>
@@ -28,6 +31,7 @@ public sealed record FlowQuery
     public DateTimeOffset? Since { get; init; }
     public DateTimeOffset? Until { get; init; }
     public bool MismatchOnly { get; init; }
+    public Guid? Pair { get; init; }
     public int? Limit { get; init; }
 
     /// <summary>
@@ -103,11 +107,19 @@ public sealed record FlowQuery
             where.Add("f.node = @node");
             FlowStoreSql.AddParameter(cmd, "@node", Node);
         }
+        if (Pair is { } pair)
+        {
+            where.Add("(f.flow_uuid = @pair OR f.reverse_flow_uuid = @pair OR f.flow_uuid = (SELECT p.reverse_flow_uuid FROM flows p WHERE p.flow_uuid = @pair))");
+            FlowStoreSql.AddParameter(cmd, "@pair", pair);
+        }
         if (MismatchOnly)
             where.Add("""
                 f.mirror_index IS NOT NULL AND (
-                    f.mirror_packets <> f.packets OR f.mirror_bytes <> f.bytes
-                    OR (f.sec_mirror_index IS NOT NULL AND (f.sec_mirror_packets <> f.packets OR f.sec_mirror_bytes <> f.bytes)))
+                    f.packets <> f.not_selected + f.mirror_packets + f.sampled_out + f.mirror_failures OR f.mirror_failures <> 0
+                    OR (f.sampled_out = 0 AND f.not_selected = 0 AND f.mirror_bytes <> f.bytes)
+                    OR (f.sec_mirror_index IS NOT NULL AND (
+                        f.packets <> f.sec_not_selected + f.sec_mirror_packets + f.sec_sampled_out + f.sec_mirror_failures OR f.sec_mirror_failures <> 0
+                        OR (f.sec_sampled_out = 0 AND f.sec_not_selected = 0 AND f.sec_mirror_bytes <> f.bytes))))
                 """);
 
         var sql = new StringBuilder($"""
@@ -116,7 +128,9 @@ public sealed record FlowQuery
                 f.bytes, f.packets, f.action, f.vrouter_ip, f.drop_reason, f.mirror_index, f.sec_mirror_index,
                 f.analyzer_name, f.sec_analyzer_name, f.mirror_packets, f.mirror_bytes, f.sec_mirror_packets,
                 f.sec_mirror_bytes, f.first_sample_time, f.last_sample_time,
-                w.p, w.b, w.mp, w.mb, w.n, f.node
+                w.p, w.b, w.mp, w.mb, w.n, f.node, f.reverse_flow_uuid,
+                f.sampled_out, f.mirror_failures, f.mirror_failure_reasons,
+                f.sec_sampled_out, f.sec_mirror_failures, f.sec_mirror_failure_reasons, f.not_selected, f.sec_not_selected
             FROM flows f
             JOIN (SELECT w.flow_uuid AS flow_uuid, CAST(sum(w.diff_packets) AS BIGINT) AS p, CAST(sum(w.diff_bytes) AS BIGINT) AS b,
                          CAST(sum(w.diff_mirror_packets) AS BIGINT) AS mp, CAST(sum(w.diff_mirror_bytes) AS BIGINT) AS mb, count(*) AS n
@@ -124,7 +138,7 @@ public sealed record FlowQuery
             """);
         if (where.Count > 0)
             sql.Append("\nWHERE ").AppendJoin("\n  AND ", where);
-        sql.Append("\nORDER BY f.last_sample_time DESC, f.flow_uuid");
+        sql.Append(Pair is null ? "\nORDER BY f.last_sample_time DESC, f.flow_uuid" : "\nORDER BY f.flow_uuid <> @pair, f.flow_uuid");
         if (Limit is { } limit)
         {
             sql.Append("\nLIMIT @limit");
@@ -167,6 +181,12 @@ public sealed record FlowQuery
                 MirroredBytes = U(23),
                 SecondaryMirroredPackets = U(24),
                 SecondaryMirroredBytes = U(25),
+                SampledOut = U(35),
+                MirrorFailures = FailureText.FromJson(r.GetString(37)),
+                SecondarySampledOut = U(38),
+                SecondaryMirrorFailures = FailureText.FromJson(r.GetString(40)),
+                NotSelected = U(41),
+                SecondaryNotSelected = U(42),
                 FirstSampleTime = FlowStoreBatch.FromUnixMs(r.GetInt64(26)),
                 LastSampleTime = FlowStoreBatch.FromUnixMs(r.GetInt64(27)),
                 WindowPackets = U(28),
@@ -175,6 +195,7 @@ public sealed record FlowQuery
                 WindowMirroredBytes = U(31),
                 WindowSamples = (int)r.GetInt64(32),
                 Node = r.GetString(33),
+                ReverseFlowUuid = r.IsDBNull(34) ? null : r.GetGuid(34),
             });
         }
         return rows;
@@ -212,6 +233,15 @@ public sealed record FlowQueryRow
     public required ulong MirroredBytes { get; init; }
     public required ulong SecondaryMirroredPackets { get; init; }
     public required ulong SecondaryMirroredBytes { get; init; }
+    /// <summary>Packets the primary analyzer's sample rate left out (total).</summary>
+    public ulong SampledOut { get; init; }
+    /// <summary>Primary slot failures by reason key (total, non-zero reasons).</summary>
+    public IReadOnlyDictionary<string, ulong> MirrorFailures { get; init; } = new Dictionary<string, ulong>();
+    public ulong SecondarySampledOut { get; init; }
+    public IReadOnlyDictionary<string, ulong> SecondaryMirrorFailures { get; init; } = new Dictionary<string, ulong>();
+    /// <summary>Packets the flow passed before a reprogramming gave the primary slot its mirror index (total).</summary>
+    public ulong NotSelected { get; init; }
+    public ulong SecondaryNotSelected { get; init; }
     public required DateTimeOffset FirstSampleTime { get; init; }
     public required DateTimeOffset LastSampleTime { get; init; }
 
@@ -222,10 +252,19 @@ public sealed record FlowQueryRow
     public required ulong WindowMirroredBytes { get; init; }
     public required int WindowSamples { get; init; }
 
+    /// <summary>The other half of the flow's pair (its reverse flow); null for a flow alone.</summary>
+    public Guid? ReverseFlowUuid { get; init; }
+
     /// <summary>Packets minus primary mirrored packets; null for a flow without a mirror index.</summary>
     public long? PacketGap => MirrorIndex is null ? null : (long)Packets - (long)MirroredPackets;
     public long? ByteGap => MirrorIndex is null ? null : (long)Bytes - (long)MirroredBytes;
     public long? SecondaryPacketGap => SecondaryMirrorIndex is null ? null : (long)Packets - (long)SecondaryMirroredPackets;
     public long? SecondaryByteGap => SecondaryMirrorIndex is null ? null : (long)Bytes - (long)SecondaryMirroredBytes;
+    /// <summary>Packets neither mirrored, sampled out nor counted as a failure on the primary slot (0 when the accounting holds); null without a mirror index.</summary>
+    public long? UnaccountedPackets => MirrorIndex is null ? null : (long)Packets - (long)(NotSelected + MirroredPackets + SampledOut + Sum(MirrorFailures));
+    public long? SecondaryUnaccountedPackets => SecondaryMirrorIndex is null ? null
+        : (long)Packets - (long)(SecondaryNotSelected + SecondaryMirroredPackets + SecondarySampledOut + Sum(SecondaryMirrorFailures));
+
+    private static ulong Sum(IReadOnlyDictionary<string, ulong> counts) => counts.Values.Aggregate(0ul, (sum, v) => sum + v);
     public bool IsActive => TeardownTime is null;
 }

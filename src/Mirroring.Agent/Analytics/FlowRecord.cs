@@ -22,10 +22,64 @@ public enum FlowLogAction
 /// <summary>
 /// The counters of one mirror slot of a flow: totals since the flow was set up, and the change since the
 /// previous record of the same flow (what the collector saw between two reads of the stats region).
+/// <see cref="SampledOut"/>, <see cref="Failures"/> and <see cref="NotSelected"/> are totals too: every packet of the
+/// flow is mirrored, sampled out, a failure, or passed before a reprogramming gave the slot its mirror index, so
+/// <c>flow packets == NotSelected + Packets + SampledOut + FailureTotal</c> (<see cref="Unaccounted"/>).
 /// </summary>
 public readonly record struct MirrorSlotTotals(ulong Packets, ulong Bytes, ulong DiffPackets, ulong DiffBytes)
 {
+    private static readonly IReadOnlyDictionary<string, ulong> NoFailures = new Dictionary<string, ulong>();
+    private readonly IReadOnlyDictionary<string, ulong>? _failures;
+
     public static MirrorSlotTotals Zero => default;
+
+    /// <summary>Packets the analyzer's sample rate left out, since the flow was set up.</summary>
+    public ulong SampledOut { get; init; }
+
+    /// <summary>
+    /// Packets that should have been mirrored and were not, by reason key (<c>rate_limited</c>, <c>no_buffer</c>...:
+    /// <see cref="Dataplane.Stats.MirrorFailures.Key"/>), non-zero reasons only, since the flow was set up.
+    /// </summary>
+    public IReadOnlyDictionary<string, ulong> Failures
+    {
+        get => _failures ?? NoFailures;
+        init => _failures = value.Count == 0 ? null : value;
+    }
+
+    public ulong FailureTotal => Failures.Values.Aggregate(0ul, (sum, v) => sum + v);
+
+    /// <summary>Packets the flow passed while the slot had no mirror index (before a reprogramming selected the flow).</summary>
+    public ulong NotSelected { get; init; }
+
+    /// <summary>The slot's share of <paramref name="flowPackets"/> no counter explains (0 when the accounting holds).</summary>
+    public long Unaccounted(ulong flowPackets) => (long)flowPackets - (long)(NotSelected + Packets + SampledOut + FailureTotal);
+
+    /// <summary>The failures as the flow store and IPFIX carry them: a JSON object of the non-zero reasons, <c>{"rate_limited":22}</c>.</summary>
+    public string FailuresJson => FailureText.ToJson(Failures);
+
+    public bool Equals(MirrorSlotTotals other) =>
+        Packets == other.Packets && Bytes == other.Bytes && DiffPackets == other.DiffPackets && DiffBytes == other.DiffBytes
+        && SampledOut == other.SampledOut && NotSelected == other.NotSelected && FailuresJson == other.FailuresJson;
+
+    public override int GetHashCode() => HashCode.Combine(Packets, Bytes, DiffPackets, DiffBytes, SampledOut, NotSelected, FailureTotal);
+}
+
+/// <summary>Failure counts by reason key to and from their JSON text (an object, keys in reason order).</summary>
+public static class FailureText
+{
+    public static string ToJson(IReadOnlyDictionary<string, ulong> failures)
+    {
+        if (failures.Count == 0) return "{}";
+        var ordered = failures.OrderBy(kv => Dataplane.Stats.MirrorFailures.TryParseKey(kv.Key, out var f) ? (int)f : int.MaxValue)
+            .ThenBy(kv => kv.Key, StringComparer.Ordinal);
+        return System.Text.Json.JsonSerializer.Serialize(ordered.ToDictionary(kv => kv.Key, kv => kv.Value));
+    }
+
+    /// <summary>Parses <see cref="ToJson"/>'s text; null or empty text is no failures.</summary>
+    public static IReadOnlyDictionary<string, ulong> FromJson(string? json) =>
+        string.IsNullOrEmpty(json)
+            ? new Dictionary<string, ulong>()
+            : System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, ulong>>(json) ?? new Dictionary<string, ulong>();
 }
 
 /// <summary>
@@ -70,12 +124,24 @@ public sealed record FlowRecord
     /// <summary>The analyzer the primary mirror index sends to.</summary>
     public string? AnalyzerName { get; init; }
     public string? SecondaryAnalyzerName { get; init; }
-    /// <summary>Packets and bytes handed to the primary mirror nexthop (bytes measured like <see cref="Bytes"/>).</summary>
+    /// <summary>
+    /// Packets and bytes handed to the primary mirror nexthop (bytes measured like <see cref="Bytes"/>), and the packets
+    /// sampled out or failed on that slot.
+    /// </summary>
     public MirrorSlotTotals Mirrored { get; init; }
     public MirrorSlotTotals SecondaryMirrored { get; init; }
 
     /// <summary>When the collector made this record (read the counters).</summary>
     public required DateTimeOffset SampleTime { get; init; }
+
+    /// <summary>
+    /// The uuid of the other half of the flow's pair (its reverse flow, as FlowLogData's <c>reverse_uuid</c>); null
+    /// for a flow alone.
+    /// </summary>
+    public Guid? ReverseFlowUuid { get; init; }
+
+    /// <summary>When the flow's last packet was seen (the dataplane's clock: a replay's is the capture's); null when unknown.</summary>
+    public DateTimeOffset? LastSeenTime { get; init; }
 
     public bool IsIPv6 => SourceIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
 }

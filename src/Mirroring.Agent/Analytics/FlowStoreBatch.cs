@@ -7,9 +7,11 @@ namespace Mirroring.Agent.Analytics;
 /// store then does against the rows already there is the same rule applied once more (see docs/analytics.md):
 /// <list type="bullet">
 /// <item><see cref="Flows"/>: one row per flow. Identity from the flow's first record; totals the largest seen
-/// (counters never go backwards); TCP flags ORed; the teardown time the last one given; action, drop reason, mirror
-/// slots, analyzer names and node from the newest record (the later one on equal sample times).</item>
-/// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters): a record sent again adds nothing.</item>
+/// (counters never go backwards); TCP flags ORed; the teardown time and the partner's uuid the last ones given; action,
+/// drop reason, mirror slots, analyzer names and node from the newest record (the later one on equal sample times); per
+/// mirror slot the largest sampled-out and not-selected counts, and the failures of the record with the most (with their reasons).</item>
+/// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters): a record sent again adds nothing;
+/// in key order (flow uuid).</item>
 /// <item><see cref="CheckpointDeletes"/> then <see cref="CheckpointUpserts"/>: a flow torn down leaves the checkpoint;
 /// the newest record after its last teardown (if any) is saved, unless the store holds a newer one.</item>
 /// </list>
@@ -58,7 +60,8 @@ internal sealed class FlowStoreBatch
                 checkpoint[r.FlowUuid] = r;
             }
         }
-        return new FlowStoreBatch(order.Select(u => flows[u]).ToList(), samples, [.. torn], [.. checkpoint.Values]);
+        // Samples in key order: the key's B-tree is then filled leaf after leaf rather than at random (both stores).
+        return new FlowStoreBatch(order.Select(u => flows[u]).ToList(), [.. samples.OrderBy(r => r.FlowUuid)], [.. torn], [.. checkpoint.Values]);
     }
 
     private static void Validate(FlowRecord r)
@@ -68,7 +71,9 @@ internal sealed class FlowStoreBatch
         if (r.SecondaryMirrorIndex is not null && r.MirrorIndex is null)
             throw new ArgumentException($"flow {r.FlowUuid}: has a secondary mirror index ({r.SecondaryMirrorIndex}) but no primary one");
         foreach (var value in new[] { r.Packets, r.Bytes, r.Mirrored.Packets, r.Mirrored.Bytes, r.SecondaryMirrored.Packets, r.SecondaryMirrored.Bytes,
-                     r.DiffPackets, r.DiffBytes, r.Mirrored.DiffPackets, r.Mirrored.DiffBytes, r.SecondaryMirrored.DiffPackets, r.SecondaryMirrored.DiffBytes })
+                     r.DiffPackets, r.DiffBytes, r.Mirrored.DiffPackets, r.Mirrored.DiffBytes, r.SecondaryMirrored.DiffPackets, r.SecondaryMirrored.DiffBytes,
+                     r.Mirrored.SampledOut, r.Mirrored.FailureTotal, r.Mirrored.NotSelected,
+                     r.SecondaryMirrored.SampledOut, r.SecondaryMirrored.FailureTotal, r.SecondaryMirrored.NotSelected })
             Counter(value);
     }
 
@@ -107,20 +112,39 @@ internal sealed class FlowRow(FlowRecord first)
     public FlowRecord Newest { get; private set; } = first;
     public ushort TcpFlags { get; private set; } = first.TcpFlags;
     public DateTimeOffset? TeardownTime { get; private set; } = first.TeardownTime;
+    /// <summary>The other half of the flow's pair: the last one a record gave (halves read in different passes learn it late).</summary>
+    public Guid? ReverseFlowUuid { get; private set; } = first.ReverseFlowUuid;
     public FlowTotals Totals { get; private set; } = FlowTotals.Of(first);
     public DateTimeOffset FirstSampleTime { get; private set; } = first.SampleTime;
     public DateTimeOffset LastSampleTime { get; private set; } = first.SampleTime;
+    /// <summary>The mirror slots' outcomes: only <see cref="MirrorSlotTotals.SampledOut"/> and <see cref="MirrorSlotTotals.Failures"/> are used.</summary>
+    public MirrorSlotTotals Primary { get; private set; } = first.Mirrored;
+    public MirrorSlotTotals Secondary { get; private set; } = first.SecondaryMirrored;
 
     public void Add(FlowRecord r)
     {
         if (r.SampleTime >= Newest.SampleTime) Newest = r;
         TcpFlags |= r.TcpFlags;
         TeardownTime = r.TeardownTime ?? TeardownTime;
+        ReverseFlowUuid = r.ReverseFlowUuid ?? ReverseFlowUuid;
         var t = FlowTotals.Of(r);
         Totals = new FlowTotals(Math.Max(Totals.Packets, t.Packets), Math.Max(Totals.Bytes, t.Bytes),
             Math.Max(Totals.MirroredPackets, t.MirroredPackets), Math.Max(Totals.MirroredBytes, t.MirroredBytes),
             Math.Max(Totals.SecondaryMirroredPackets, t.SecondaryMirroredPackets), Math.Max(Totals.SecondaryMirroredBytes, t.SecondaryMirroredBytes));
+        Primary = Outcomes(Primary, r.Mirrored);
+        Secondary = Outcomes(Secondary, r.SecondaryMirrored);
         if (r.SampleTime < FirstSampleTime) FirstSampleTime = r.SampleTime;
         if (r.SampleTime > LastSampleTime) LastSampleTime = r.SampleTime;
     }
+
+    /// <summary>
+    /// The larger sampled-out and not-selected counts, and the failures (with their reasons) of the slot that has more:
+    /// the rule of <see cref="FlowStoreSql.FlowConflict"/>.
+    /// </summary>
+    private static MirrorSlotTotals Outcomes(MirrorSlotTotals kept, MirrorSlotTotals next) =>
+        (next.FailureTotal >= kept.FailureTotal ? next : kept) with
+        {
+            SampledOut = Math.Max(kept.SampledOut, next.SampledOut),
+            NotSelected = Math.Max(kept.NotSelected, next.NotSelected),
+        };
 }

@@ -6,118 +6,280 @@ namespace Mirroring.Agent.Analytics;
 /// What both stores say to their database in the same words: the columns and values of a batch's rows, the
 /// conflict rules of each table, checkpoint loading and pruning. SQL here is common to SQLite and PostgreSQL
 /// (parameters as <c>@name</c>); where the dialects differ (greatest/least, how rows are fed) the caller says so.
-/// Values are uuids as <see cref="Guid"/>, integers as <see cref="long"/>, text, booleans, or null.
+/// Values are uuids as <see cref="Guid"/>, integers as <see cref="long"/>, text, booleans, or null; each table's
+/// columns are listed once, with how a batch's row gives each value (<see cref="Column{T}"/>).
 /// </summary>
 internal static class FlowStoreSql
 {
     public enum ColumnKind { Text, Uuid, Integer, Boolean }
 
-    /// <summary>A column of a batch's rows; its kind says which array type carries it to PostgreSQL.</summary>
-    public readonly record struct Column(string Name, ColumnKind Kind);
-
-    public static readonly Column[] FlowColumns = Columns(
-        "flow_uuid:uuid direction source_vn destination_vn source_ip destination_ip protocol:int source_port:int " +
-        "destination_port:int tcp_flags:int interface_name setup_time:int teardown_time:int bytes:int packets:int action " +
-        "vrouter_ip drop_reason mirror_index:int sec_mirror_index:int analyzer_name sec_analyzer_name " +
-        "mirror_packets:int mirror_bytes:int sec_mirror_packets:int sec_mirror_bytes:int first_sample_time:int last_sample_time:int node");
-
-    public static object?[] FlowValues(FlowRow row)
+    /// <summary>
+    /// A column of a table's batch rows: its name, its kind (which array type carries it to PostgreSQL) and how a row
+    /// of <typeparamref name="T"/> gives its value, typed, so that a whole column becomes one array without boxing
+    /// every value (<see cref="Values"/>); <see cref="Value"/> is the one value as a parameter takes it.
+    /// </summary>
+    public sealed class Column<T>
     {
-        var f = row.First;
-        var n = row.Newest;
-        var t = row.Totals;
-        return
-        [
-            f.FlowUuid, FlowStoreBatch.DirectionText(f.Direction), f.SourceVn, f.DestinationVn, f.SourceIp.ToString(),
-            f.DestinationIp.ToString(), (long)f.Protocol, (long)f.SourcePort, (long)f.DestinationPort, (long)row.TcpFlags,
-            f.InterfaceName, FlowStoreBatch.ToUnixMs(f.SetupTime), row.TeardownTime is { } down ? FlowStoreBatch.ToUnixMs(down) : null,
-            FlowStoreBatch.Counter(t.Bytes), FlowStoreBatch.Counter(t.Packets), FlowStoreBatch.ActionText(n.Action),
-            f.VrouterIp.ToString(), n.DropReason, n.MirrorIndex is { } mi ? (long)mi : null,
-            n.SecondaryMirrorIndex is { } smi ? (long)smi : null, n.AnalyzerName, n.SecondaryAnalyzerName,
-            FlowStoreBatch.Counter(t.MirroredPackets), FlowStoreBatch.Counter(t.MirroredBytes),
-            FlowStoreBatch.Counter(t.SecondaryMirroredPackets), FlowStoreBatch.Counter(t.SecondaryMirroredBytes),
-            FlowStoreBatch.ToUnixMs(row.FirstSampleTime), FlowStoreBatch.ToUnixMs(row.LastSampleTime), n.Node,
-        ];
+        private readonly Func<T, Guid?>? _uuid;
+        private readonly Func<T, string?>? _text;
+        private readonly Func<T, long?>? _integer;
+        private readonly Func<T, bool>? _boolean;
+
+        private Column(string name, ColumnKind kind, Func<T, Guid?>? uuid = null, Func<T, string?>? text = null,
+            Func<T, long?>? integer = null, Func<T, bool>? boolean = null)
+        {
+            Name = name;
+            Kind = kind;
+            _uuid = uuid;
+            _text = text;
+            _integer = integer;
+            _boolean = boolean;
+        }
+
+        public string Name { get; }
+        public ColumnKind Kind { get; }
+
+        public static Column<T> Uuid(string name, Func<T, Guid?> value) => new(name, ColumnKind.Uuid, uuid: value);
+        public static Column<T> Text(string name, Func<T, string?> value) => new(name, ColumnKind.Text, text: value);
+        public static Column<T> Integer(string name, Func<T, long?> value) => new(name, ColumnKind.Integer, integer: value);
+        public static Column<T> Boolean(string name, Func<T, bool> value) => new(name, ColumnKind.Boolean, boolean: value);
+
+        public object? Value(T row) => Kind switch
+        {
+            ColumnKind.Uuid => _uuid!(row),
+            ColumnKind.Integer => _integer!(row),
+            ColumnKind.Boolean => _boolean!(row),
+            _ => _text!(row),
+        };
+
+        /// <summary>This column of every row, as an array of the column's type (Guid?[], long?[], bool[], string?[]).</summary>
+        public Array Values(IReadOnlyList<T> rows)
+        {
+            switch (Kind)
+            {
+                case ColumnKind.Uuid:
+                    {
+                        var a = new Guid?[rows.Count];
+                        for (int i = 0; i < a.Length; i++) a[i] = _uuid!(rows[i]);
+                        return a;
+                    }
+                case ColumnKind.Integer:
+                    {
+                        var a = new long?[rows.Count];
+                        for (int i = 0; i < a.Length; i++) a[i] = _integer!(rows[i]);
+                        return a;
+                    }
+                case ColumnKind.Boolean:
+                    {
+                        var a = new bool[rows.Count];
+                        for (int i = 0; i < a.Length; i++) a[i] = _boolean!(rows[i]);
+                        return a;
+                    }
+                default:
+                    {
+                        var a = new string?[rows.Count];
+                        for (int i = 0; i < a.Length; i++) a[i] = _text!(rows[i]);
+                        return a;
+                    }
+            }
+        }
     }
 
     /// <summary>
-    /// The upsert rule of <c>flows</c>: identity stays as first written; totals only grow; flags OR; a teardown time
-    /// once set stays; the newest record's action, mirror slots and node win. <paramref name="max"/> and
-    /// <paramref name="min"/> are the dialect's two-argument functions (SQLite max/min, PostgreSQL GREATEST/LEAST).
+    /// The <c>flows</c> row of a batch: identity from the flow's first record, totals folded, the rest from the newest.
     /// </summary>
-    public static string FlowConflict(string max, string min)
+    public static readonly Column<FlowRow>[] FlowColumns =
+    [
+        Column<FlowRow>.Uuid("flow_uuid", r => r.First.FlowUuid),
+        Column<FlowRow>.Text("direction", r => FlowStoreBatch.DirectionText(r.First.Direction)),
+        Column<FlowRow>.Text("source_vn", r => r.First.SourceVn),
+        Column<FlowRow>.Text("destination_vn", r => r.First.DestinationVn),
+        Column<FlowRow>.Text("source_ip", r => r.First.SourceIp.ToString()),
+        Column<FlowRow>.Text("destination_ip", r => r.First.DestinationIp.ToString()),
+        Column<FlowRow>.Integer("protocol", r => r.First.Protocol),
+        Column<FlowRow>.Integer("source_port", r => r.First.SourcePort),
+        Column<FlowRow>.Integer("destination_port", r => r.First.DestinationPort),
+        Column<FlowRow>.Integer("tcp_flags", r => r.TcpFlags),
+        Column<FlowRow>.Text("interface_name", r => r.First.InterfaceName),
+        Column<FlowRow>.Integer("setup_time", r => FlowStoreBatch.ToUnixMs(r.First.SetupTime)),
+        Column<FlowRow>.Integer("teardown_time", r => r.TeardownTime is { } down ? FlowStoreBatch.ToUnixMs(down) : null),
+        Column<FlowRow>.Integer("bytes", r => FlowStoreBatch.Counter(r.Totals.Bytes)),
+        Column<FlowRow>.Integer("packets", r => FlowStoreBatch.Counter(r.Totals.Packets)),
+        Column<FlowRow>.Text("action", r => FlowStoreBatch.ActionText(r.Newest.Action)),
+        Column<FlowRow>.Text("vrouter_ip", r => r.First.VrouterIp.ToString()),
+        Column<FlowRow>.Text("drop_reason", r => r.Newest.DropReason),
+        Column<FlowRow>.Integer("mirror_index", r => r.Newest.MirrorIndex),
+        Column<FlowRow>.Integer("sec_mirror_index", r => r.Newest.SecondaryMirrorIndex),
+        Column<FlowRow>.Text("analyzer_name", r => r.Newest.AnalyzerName),
+        Column<FlowRow>.Text("sec_analyzer_name", r => r.Newest.SecondaryAnalyzerName),
+        Column<FlowRow>.Integer("mirror_packets", r => FlowStoreBatch.Counter(r.Totals.MirroredPackets)),
+        Column<FlowRow>.Integer("mirror_bytes", r => FlowStoreBatch.Counter(r.Totals.MirroredBytes)),
+        Column<FlowRow>.Integer("sec_mirror_packets", r => FlowStoreBatch.Counter(r.Totals.SecondaryMirroredPackets)),
+        Column<FlowRow>.Integer("sec_mirror_bytes", r => FlowStoreBatch.Counter(r.Totals.SecondaryMirroredBytes)),
+        Column<FlowRow>.Integer("first_sample_time", r => FlowStoreBatch.ToUnixMs(r.FirstSampleTime)),
+        Column<FlowRow>.Integer("last_sample_time", r => FlowStoreBatch.ToUnixMs(r.LastSampleTime)),
+        Column<FlowRow>.Text("node", r => r.Newest.Node),
+        Column<FlowRow>.Uuid("reverse_flow_uuid", r => r.ReverseFlowUuid),
+        .. Outcomes<FlowRow>(r => r.Primary, r => r.Secondary),
+        Column<FlowRow>.Text("mirror_failure_reasons", r => r.Primary.FailuresJson),
+        Column<FlowRow>.Text("sec_mirror_failure_reasons", r => r.Secondary.FailuresJson),
+    ];
+
+    /// <summary>
+    /// What each mirror slot sampled out, failed and did not select (totals), from the slots <paramref name="primary"/>
+    /// and <paramref name="secondary"/> give: a flow row and a sample row both carry them.
+    /// </summary>
+    private static Column<T>[] Outcomes<T>(Func<T, MirrorSlotTotals> primary, Func<T, MirrorSlotTotals> secondary) =>
+    [
+        Column<T>.Integer("sampled_out", r => FlowStoreBatch.Counter(primary(r).SampledOut)),
+        Column<T>.Integer("sec_sampled_out", r => FlowStoreBatch.Counter(secondary(r).SampledOut)),
+        Column<T>.Integer("mirror_failures", r => FlowStoreBatch.Counter(primary(r).FailureTotal)),
+        Column<T>.Integer("sec_mirror_failures", r => FlowStoreBatch.Counter(secondary(r).FailureTotal)),
+        Column<T>.Integer("not_selected", r => FlowStoreBatch.Counter(primary(r).NotSelected)),
+        Column<T>.Integer("sec_not_selected", r => FlowStoreBatch.Counter(secondary(r).NotSelected)),
+    ];
+
+    /// <summary>The counter columns of <see cref="Outcomes{T}"/>: they only grow, like the totals.</summary>
+    private static readonly string[] OutcomeCounters = Outcomes<FlowRow>(r => r.Primary, r => r.Secondary).Select(c => c.Name).ToArray();
+
+    /// <summary>
+    /// The mirror outcome columns of schema version 3 (sampled out, failures and packets not selected per slot; the
+    /// failures by reason as a JSON object in <c>flows</c>), as column definitions for <c>flows</c> or <c>flow_samples</c>:
+    /// the same in the CREATE TABLE of either store and in <see cref="MigrationFrom2"/>. <paramref name="integer"/> is
+    /// the dialect's counter type.
+    /// </summary>
+    public static string OutcomeColumns(string table, string integer) => string.Join(",\n", OutcomeColumnList(table, integer));
+
+    /// <summary>
+    /// Schema version 2 to 3 in either dialect: the mirror outcome columns (rows written before get 0 and <c>{}</c>:
+    /// a store of version 2 had no sampling or rate limit to count). A version 2 store written before flow pairs (the
+    /// first version 2 had node identity only) also gets the partner's uuid column and its index, as version 1 does.
+    /// <paramref name="integer"/> and <paramref name="uuid"/> are the dialect's counter and uuid types.
+    /// </summary>
+    public static string MigrationFrom2(string integer, string uuid, bool hasReverseFlowUuid)
     {
-        const string newer = "excluded.last_sample_time >= flows.last_sample_time";
-        var latest = new[] { "action", "drop_reason", "mirror_index", "sec_mirror_index", "analyzer_name", "sec_analyzer_name", "node" }
-            .Select(c => $"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE flows.{c} END");
-        var grow = new[] { "bytes", "packets", "mirror_packets", "mirror_bytes", "sec_mirror_packets", "sec_mirror_bytes", "last_sample_time" }
-            .Select(c => $"{c} = {max}(excluded.{c}, flows.{c})");
-        return "\nON CONFLICT (flow_uuid) DO UPDATE SET\n    " + string.Join(",\n    ",
-        [
-            "tcp_flags = excluded.tcp_flags | flows.tcp_flags",
-            "teardown_time = COALESCE(excluded.teardown_time, flows.teardown_time)",
-            .. grow,
-            .. latest,
-            $"first_sample_time = {min}(excluded.first_sample_time, flows.first_sample_time)",
-        ]) + ";";
+        var statements = new[] { "flows", "flow_samples" }
+            .SelectMany(table => OutcomeColumnList(table, integer).Select(column => $"ALTER TABLE {table} ADD COLUMN {column};"))
+            .ToList();
+        if (!hasReverseFlowUuid)
+            statements.AddRange([$"ALTER TABLE flows ADD COLUMN reverse_flow_uuid {uuid};", "CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);"]);
+        return string.Join("\n", statements);
     }
 
-    public static readonly Column[] SampleColumns = Columns(
-        "flow_uuid:uuid packets:int bytes:int mirror_packets:int mirror_bytes:int sec_mirror_packets:int sec_mirror_bytes:int " +
-        "sample_time:int diff_packets:int diff_bytes:int diff_mirror_packets:int diff_mirror_bytes:int diff_sec_mirror_packets:int " +
-        "diff_sec_mirror_bytes:int teardown:bool");
+    private static IEnumerable<string> OutcomeColumnList(string table, string integer)
+    {
+        foreach (var column in OutcomeCounters)
+            yield return $"{column} {integer} NOT NULL DEFAULT 0";
+        if (table != "flows") yield break;
+        yield return "mirror_failure_reasons text NOT NULL DEFAULT '{}'";
+        yield return "sec_mirror_failure_reasons text NOT NULL DEFAULT '{}'";
+    }
 
-    public static object?[] SampleValues(FlowRecord r) =>
+    /// <summary>The refusal of a store of another schema version; an older one is upgraded by opening it read-write.</summary>
+    public static FlowStoreRefusedException VersionRefused(string store, object? version, int expected)
+    {
+        long? old = version is long or int ? Convert.ToInt64(version, System.Globalization.CultureInfo.InvariantCulture) : null;
+        return old >= 1 && old < expected
+            ? new FlowStoreRefusedException($"flow store {store}: schema version {old}; open it once read-write (an agent, replay --db or flows prune) to migrate it to {expected}")
+            : new FlowStoreRefusedException($"flow store {store}: schema version {version ?? "none"}, this agent knows version {expected}");
+    }
+
+    /// <summary>
+    /// The upsert rule of <c>flows</c>: identity stays as first written; totals only grow (sampled-out, failure and
+    /// not-selected counts too); the failure reasons go with the larger failure count; flags OR; a teardown time and the
+    /// partner's uuid once set stay; the newest record's action, mirror slots and node win. <paramref name="max"/> and
+    /// <paramref name="min"/> are the dialect's two-argument functions (SQLite max/min, PostgreSQL GREATEST/LEAST).
+    /// Without <paramref name="newest"/> the newest record's columns are left to <see cref="FlowNewestUpdate"/>.
+    /// </summary>
+    public static string FlowConflict(string max, string min, bool newest = true) =>
+        "\nON CONFLICT (flow_uuid) DO UPDATE SET\n    " + FlowUpdate(max, min, "excluded", newest) + ";";
+
+    /// <summary>
+    /// The assignments of <see cref="FlowConflict"/> with the incoming row named <paramref name="incoming"/>
+    /// (<c>excluded</c> in an upsert, the source's alias in a MERGE): one rule for both ways of writing a row.
+    /// </summary>
+    public static string FlowUpdate(string max, string min, string incoming, bool newest = true)
+    {
+        var newer = $"{incoming}.last_sample_time >= flows.last_sample_time";
+        var latest = NewestColumns.Select(c => $"{c} = CASE WHEN {newer} THEN {incoming}.{c} ELSE flows.{c} END");
+        var grow = new[] { "bytes", "packets", "mirror_packets", "mirror_bytes", "sec_mirror_packets", "sec_mirror_bytes", "last_sample_time" }
+            .Concat(OutcomeCounters).Select(c => $"{c} = {max}({incoming}.{c}, flows.{c})");
+        // The reasons go with the larger failure count (both are totals: the record with more failures is the later one).
+        var reasons = new[] { ("mirror_failure_reasons", "mirror_failures"), ("sec_mirror_failure_reasons", "sec_mirror_failures") }
+            .Select(c => $"{c.Item1} = CASE WHEN {incoming}.{c.Item2} >= flows.{c.Item2} THEN {incoming}.{c.Item1} ELSE flows.{c.Item1} END");
+        return string.Join(",\n    ",
+        [
+            $"tcp_flags = {incoming}.tcp_flags | flows.tcp_flags",
+            $"teardown_time = COALESCE({incoming}.teardown_time, flows.teardown_time)",
+            $"reverse_flow_uuid = COALESCE({incoming}.reverse_flow_uuid, flows.reverse_flow_uuid)",
+            .. grow,
+            .. reasons,
+            .. newest ? latest : [],
+            $"first_sample_time = {min}({incoming}.first_sample_time, flows.first_sample_time)",
+        ]);
+    }
+
+    /// <summary>The columns of <c>flows</c> the newest record gives; most are indexed (the query filters).</summary>
+    private static readonly string[] NewestColumns = ["action", "drop_reason", "mirror_index", "sec_mirror_index", "analyzer_name", "sec_analyzer_name", "node"];
+
+    /// <summary>
+    /// The newest record's columns of <see cref="FlowConflict"/>, as a statement of their own that runs after the upsert
+    /// (on the row's parameters) and writes only when one of them differs. SQLite rewrites the entries of every index
+    /// on a column an UPDATE sets, equal value or not; a changed flow's upsert would otherwise rewrite five indexes.
+    /// (PostgreSQL compares the values and keeps such an update heap-only.)
+    /// </summary>
+    public static readonly string FlowNewestUpdate =
+        $"UPDATE flows SET {string.Join(", ", NewestColumns.Select(c => $"{c} = @{c}"))}\n" +
+        $"WHERE flow_uuid = @flow_uuid AND @last_sample_time >= last_sample_time\n" +
+        $"    AND ({string.Join(" OR ", NewestColumns.Select(c => $"{c} IS NOT @{c}"))});";
+
+    /// <summary>A record's cumulative counters, as samples and checkpoints store them (after the flow uuid).</summary>
+    private static readonly Column<FlowRecord>[] Totals =
     [
-        r.FlowUuid, .. Totals(r), FlowStoreBatch.ToUnixMs(r.SampleTime),
-        FlowStoreBatch.Counter(r.DiffPackets), FlowStoreBatch.Counter(r.DiffBytes),
-        FlowStoreBatch.Counter(r.Mirrored.DiffPackets), FlowStoreBatch.Counter(r.Mirrored.DiffBytes),
-        FlowStoreBatch.Counter(r.SecondaryMirrored.DiffPackets), FlowStoreBatch.Counter(r.SecondaryMirrored.DiffBytes),
-        r.TeardownTime is not null,
+        Column<FlowRecord>.Integer("packets", r => FlowStoreBatch.Counter(r.Packets)),
+        Column<FlowRecord>.Integer("bytes", r => FlowStoreBatch.Counter(r.Bytes)),
+        Column<FlowRecord>.Integer("mirror_packets", r => FlowStoreBatch.Counter(r.Mirrored.Packets)),
+        Column<FlowRecord>.Integer("mirror_bytes", r => FlowStoreBatch.Counter(r.Mirrored.Bytes)),
+        Column<FlowRecord>.Integer("sec_mirror_packets", r => FlowStoreBatch.Counter(r.SecondaryMirrored.Packets)),
+        Column<FlowRecord>.Integer("sec_mirror_bytes", r => FlowStoreBatch.Counter(r.SecondaryMirrored.Bytes)),
+    ];
+
+    private static readonly Column<FlowRecord> RecordUuid = Column<FlowRecord>.Uuid("flow_uuid", r => r.FlowUuid);
+    private static readonly Column<FlowRecord> SampleTime = Column<FlowRecord>.Integer("sample_time", r => FlowStoreBatch.ToUnixMs(r.SampleTime));
+
+    public static readonly Column<FlowRecord>[] SampleColumns =
+    [
+        RecordUuid, .. Totals, SampleTime,
+        Column<FlowRecord>.Integer("diff_packets", r => FlowStoreBatch.Counter(r.DiffPackets)),
+        Column<FlowRecord>.Integer("diff_bytes", r => FlowStoreBatch.Counter(r.DiffBytes)),
+        Column<FlowRecord>.Integer("diff_mirror_packets", r => FlowStoreBatch.Counter(r.Mirrored.DiffPackets)),
+        Column<FlowRecord>.Integer("diff_mirror_bytes", r => FlowStoreBatch.Counter(r.Mirrored.DiffBytes)),
+        Column<FlowRecord>.Integer("diff_sec_mirror_packets", r => FlowStoreBatch.Counter(r.SecondaryMirrored.DiffPackets)),
+        Column<FlowRecord>.Integer("diff_sec_mirror_bytes", r => FlowStoreBatch.Counter(r.SecondaryMirrored.DiffBytes)),
+        Column<FlowRecord>.Boolean("teardown", r => r.TeardownTime is not null),
+        .. Outcomes<FlowRecord>(r => r.Mirrored, r => r.SecondaryMirrored),
     ];
 
     /// <summary>A sample is keyed by the flow and its cumulative counters: the same state sent again adds nothing.</summary>
     public const string SampleConflict = "\nON CONFLICT DO NOTHING;";
 
-    public static readonly Column[] CheckpointColumns = Columns(
-        "flow_uuid:uuid packets:int bytes:int mirror_packets:int mirror_bytes:int sec_mirror_packets:int sec_mirror_bytes:int sample_time:int node");
-
-    public static object?[] CheckpointValues(FlowRecord r) => [r.FlowUuid, .. Totals(r), FlowStoreBatch.ToUnixMs(r.SampleTime), r.Node];
+    public static readonly Column<FlowRecord>[] CheckpointColumns =
+        [RecordUuid, .. Totals, SampleTime, Column<FlowRecord>.Text("node", r => r.Node)];
 
     /// <summary>The checkpoint keeps the newest totals of a flow: an older record sent late does not move it back.</summary>
-    public const string CheckpointConflict = """
+    public static readonly string CheckpointConflict =
+        $"\nON CONFLICT (flow_uuid) DO UPDATE SET\n    {CheckpointUpdate("excluded")}\nWHERE {CheckpointNewer("excluded")};";
 
-        ON CONFLICT (flow_uuid) DO UPDATE SET
-            packets = excluded.packets, bytes = excluded.bytes, mirror_packets = excluded.mirror_packets,
-            mirror_bytes = excluded.mirror_bytes, sec_mirror_packets = excluded.sec_mirror_packets,
-            sec_mirror_bytes = excluded.sec_mirror_bytes, sample_time = excluded.sample_time, node = excluded.node
-        WHERE excluded.sample_time >= collector_state.sample_time;
-        """;
+    /// <summary>The assignments of <see cref="CheckpointConflict"/>, the incoming row named <paramref name="incoming"/>.</summary>
+    public static string CheckpointUpdate(string incoming) =>
+        string.Join(", ", CheckpointColumns.Skip(1).Select(c => $"{c.Name} = {incoming}.{c.Name}"));
+
+    /// <summary>The condition of <see cref="CheckpointConflict"/>: the incoming row is not older than the saved one.</summary>
+    public static string CheckpointNewer(string incoming) => $"{incoming}.sample_time >= collector_state.sample_time";
 
     /// <summary><c>INSERT INTO table (columns) VALUES (@column, ...)</c>: one row from parameters named as the columns.</summary>
-    public static string InsertValues(string table, IReadOnlyList<Column> columns) =>
+    public static string InsertValues<T>(string table, IReadOnlyList<Column<T>> columns) =>
         $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))})\nVALUES ({string.Join(", ", columns.Select(c => "@" + c.Name))})";
-
-    /// <summary>"name:kind name ..." (kind uuid, int or bool; text when none) as columns.</summary>
-    private static Column[] Columns(string spec) => spec.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(c =>
-    {
-        var parts = c.Split(':');
-        var kind = parts.Length == 1 ? ColumnKind.Text : parts[1] switch
-        {
-            "uuid" => ColumnKind.Uuid,
-            "int" => ColumnKind.Integer,
-            "bool" => ColumnKind.Boolean,
-            _ => throw new ArgumentException($"unknown column kind in '{c}'"),
-        };
-        return new Column(parts[0], kind);
-    }).ToArray();
-
-    private static object?[] Totals(FlowRecord r) =>
-    [
-        FlowStoreBatch.Counter(r.Packets), FlowStoreBatch.Counter(r.Bytes),
-        FlowStoreBatch.Counter(r.Mirrored.Packets), FlowStoreBatch.Counter(r.Mirrored.Bytes),
-        FlowStoreBatch.Counter(r.SecondaryMirrored.Packets), FlowStoreBatch.Counter(r.SecondaryMirrored.Bytes),
-    ];
 
     public static IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint(DbConnection connection, string node)
     {
@@ -161,11 +323,12 @@ internal static class FlowStoreSql
         return new PruneResult(flows, samples);
     }
 
+    /// <summary>A parameter of a query; a uuid is bound as the store keeps it (SQLite: text, PostgreSQL: uuid).</summary>
     public static void AddParameter(DbCommand cmd, string name, object value)
     {
         var p = cmd.CreateParameter();
         p.ParameterName = name;
-        p.Value = value;
+        p.Value = value is Guid uuid && cmd is Microsoft.Data.Sqlite.SqliteCommand ? FlowStoreBatch.UuidText(uuid) : value;
         cmd.Parameters.Add(p);
     }
 }

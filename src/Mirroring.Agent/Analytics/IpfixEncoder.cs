@@ -58,6 +58,17 @@ public static class MirroringIe
     public const ushort DropReason = 32014;
     public const ushort AnalyzerName = 32015;
     public const ushort SecondaryAnalyzerName = 32016;
+    /// <summary>octetArray of 16: the uuid of the other half of the flow's pair (its reverse flow); all zeros for a flow alone.</summary>
+    public const ushort ReverseFlowUuid = 32017;
+    public const ushort SampledOutPacketTotalCount = 32018;
+    public const ushort SecondarySampledOutPacketTotalCount = 32019;
+    public const ushort MirrorFailurePacketTotalCount = 32020;
+    public const ushort SecondaryMirrorFailurePacketTotalCount = 32021;
+    /// <summary>string: the failures by reason as a JSON object, <c>{"rate_limited":22}</c>; <c>{}</c> when none.</summary>
+    public const ushort MirrorFailureReasons = 32022;
+    public const ushort SecondaryMirrorFailureReasons = 32023;
+    public const ushort NotSelectedPacketTotalCount = 32024;
+    public const ushort SecondaryNotSelectedPacketTotalCount = 32025;
 
     public const uint NoMirrorIndex = uint.MaxValue;
 
@@ -82,6 +93,15 @@ public static class MirroringIe
         new(DropReason, "vrDropReason", "string", "Why the flow's packets were dropped; empty when they were not."),
         new(AnalyzerName, "vrAnalyzerName", "string", "Analyzer of the primary mirror index; empty when none."),
         new(SecondaryAnalyzerName, "vrSecondaryAnalyzerName", "string", "Analyzer of the secondary mirror index; empty when none."),
+        new(ReverseFlowUuid, "vrReverseFlowUuid", "octetArray", "Uuid of the flow's reverse flow (the other half of its pair), 16 bytes in network order; all zeros for a flow alone."),
+        new(SampledOutPacketTotalCount, "vrSampledOutPacketTotalCount", "unsigned64", "Packets the primary analyzer's sample rate left out since the flow was set up."),
+        new(SecondarySampledOutPacketTotalCount, "vrSecondarySampledOutPacketTotalCount", "unsigned64", "Packets the secondary analyzer's sample rate left out since the flow was set up."),
+        new(MirrorFailurePacketTotalCount, "vrMirrorFailurePacketTotalCount", "unsigned64", "Packets the primary slot should have mirrored and did not, all reasons, since the flow was set up."),
+        new(SecondaryMirrorFailurePacketTotalCount, "vrSecondaryMirrorFailurePacketTotalCount", "unsigned64", "The same for the secondary slot."),
+        new(MirrorFailureReasons, "vrMirrorFailureReasons", "string", "Primary slot failures by reason, a JSON object such as {\"rate_limited\":22}; {} when none."),
+        new(SecondaryMirrorFailureReasons, "vrSecondaryMirrorFailureReasons", "string", "Secondary slot failures by reason, the same form."),
+        new(NotSelectedPacketTotalCount, "vrNotSelectedPacketTotalCount", "unsigned64", "Packets the flow passed before a reprogramming gave its primary slot a mirror index."),
+        new(SecondaryNotSelectedPacketTotalCount, "vrSecondaryNotSelectedPacketTotalCount", "unsigned64", "The same for the secondary slot."),
     ];
 
     /// <summary>
@@ -159,7 +179,9 @@ public sealed class IpfixEncoder
         ForwardingStatus, FlowEndReason, ExporterIPv4, ExporterIPv6,
         MirrorIndex, SecondaryMirrorIndex, MirroredPacketTotal, MirroredOctetTotal, MirroredPacketDelta, MirroredOctetDelta,
         SecMirroredPacketTotal, SecMirroredOctetTotal, SecMirroredPacketDelta, SecMirroredOctetDelta,
-        SourceVn, DestinationVn, Uuid, DropReason, AnalyzerName, SecondaryAnalyzerName,
+        SourceVn, DestinationVn, Uuid, DropReason, AnalyzerName, SecondaryAnalyzerName, ReverseUuid,
+        SampledOutTotal, SecSampledOutTotal, FailureTotal, SecFailureTotal, FailureReasons, SecFailureReasons,
+        NotSelectedTotal, SecNotSelectedTotal,
     }
 
     private readonly IpfixExporterOptions _options;
@@ -356,11 +378,13 @@ public sealed class IpfixEncoder
         F.OctetDelta, F.PacketDelta, F.OctetTotal, F.PacketTotal,
         F.FlowStartMs, F.FlowEndMs, F.Direction, F.ForwardingStatus, F.FlowEndReason,
         exporter6 ? F.ExporterIPv6 : F.ExporterIPv4,
-        F.Uuid, F.MirrorIndex, F.SecondaryMirrorIndex,
+        F.Uuid, F.ReverseUuid, F.MirrorIndex, F.SecondaryMirrorIndex,
         F.MirroredPacketTotal, F.MirroredOctetTotal, F.MirroredPacketDelta, F.MirroredOctetDelta,
         F.SecMirroredPacketTotal, F.SecMirroredOctetTotal, F.SecMirroredPacketDelta, F.SecMirroredOctetDelta,
+        F.SampledOutTotal, F.SecSampledOutTotal, F.FailureTotal, F.SecFailureTotal, F.NotSelectedTotal, F.SecNotSelectedTotal,
         // Variable-length fields last, so the fixed part of a record sits at fixed offsets.
         F.InterfaceName, F.SourceVn, F.DestinationVn, F.DropReason, F.AnalyzerName, F.SecondaryAnalyzerName,
+        F.FailureReasons, F.SecFailureReasons,
     ];
 
     private static IpfixFieldSpec Spec(F f, uint pen)
@@ -401,9 +425,18 @@ public sealed class IpfixEncoder
             F.SourceVn => new(MirroringIe.SourceVnName, V, pen),
             F.DestinationVn => new(MirroringIe.DestinationVnName, V, pen),
             F.Uuid => new(MirroringIe.FlowUuid, 16, pen),
+            F.ReverseUuid => new(MirroringIe.ReverseFlowUuid, 16, pen),
             F.DropReason => new(MirroringIe.DropReason, V, pen),
             F.AnalyzerName => new(MirroringIe.AnalyzerName, V, pen),
             F.SecondaryAnalyzerName => new(MirroringIe.SecondaryAnalyzerName, V, pen),
+            F.SampledOutTotal => new(MirroringIe.SampledOutPacketTotalCount, 8, pen),
+            F.SecSampledOutTotal => new(MirroringIe.SecondarySampledOutPacketTotalCount, 8, pen),
+            F.FailureTotal => new(MirroringIe.MirrorFailurePacketTotalCount, 8, pen),
+            F.SecFailureTotal => new(MirroringIe.SecondaryMirrorFailurePacketTotalCount, 8, pen),
+            F.NotSelectedTotal => new(MirroringIe.NotSelectedPacketTotalCount, 8, pen),
+            F.SecNotSelectedTotal => new(MirroringIe.SecondaryNotSelectedPacketTotalCount, 8, pen),
+            F.FailureReasons => new(MirroringIe.MirrorFailureReasons, V, pen),
+            F.SecFailureReasons => new(MirroringIe.SecondaryMirrorFailureReasons, V, pen),
             _ => throw new ArgumentOutOfRangeException(nameof(f), f, "unknown field"),
         };
     }
@@ -416,10 +449,13 @@ public sealed class IpfixEncoder
         F.DropReason => r.DropReason,
         F.AnalyzerName => r.AnalyzerName,
         F.SecondaryAnalyzerName => r.SecondaryAnalyzerName,
+        F.FailureReasons => r.Mirrored.FailuresJson,
+        F.SecFailureReasons => r.SecondaryMirrored.FailuresJson,
         _ => null,
     };
 
-    private static bool IsText(F f) => f is F.InterfaceName or F.SourceVn or F.DestinationVn or F.DropReason or F.AnalyzerName or F.SecondaryAnalyzerName;
+    private static bool IsText(F f) => f is F.InterfaceName or F.SourceVn or F.DestinationVn or F.DropReason or F.AnalyzerName or F.SecondaryAnalyzerName
+        or F.FailureReasons or F.SecFailureReasons;
 
     private int RecordLength(FlowRecord r, F[] fields)
     {
@@ -459,12 +495,14 @@ public sealed class IpfixEncoder
                 case F.OctetTotal: p += U64(s, r.Bytes); break;
                 case F.PacketTotal: p += U64(s, r.Packets); break;
                 case F.FlowStartMs: p += U64(s, (ulong)Math.Max(0, r.SetupTime.ToUnixTimeMilliseconds())); break;
-                case F.FlowEndMs: p += U64(s, (ulong)Math.Max(0, (r.TeardownTime ?? r.SampleTime).ToUnixTimeMilliseconds())); break;
+                // The last packet's time (RFC 5102), on the dataplane's clock like the start; a record without it falls back.
+                case F.FlowEndMs: p += U64(s, (ulong)Math.Max(0, (r.LastSeenTime ?? r.TeardownTime ?? r.SampleTime).ToUnixTimeMilliseconds())); break;
                 case F.Direction: s[0] = r.Direction == FlowDirection.Egress ? (byte)1 : (byte)0; p += 1; break;
                 case F.ForwardingStatus: s[0] = ForwardingStatus(r.Action); p += 1; break;
                 // RFC 5102: 0x01 idle timeout (the flow aged out), 0x02 active timeout (periodic report of a live flow).
                 case F.FlowEndReason: s[0] = r.TeardownTime is null ? (byte)0x02 : (byte)0x01; p += 1; break;
                 case F.Uuid: r.FlowUuid.TryWriteBytes(s[..16], bigEndian: true, out _); p += 16; break;
+                case F.ReverseUuid: (r.ReverseFlowUuid ?? Guid.Empty).TryWriteBytes(s[..16], bigEndian: true, out _); p += 16; break;
                 case F.MirrorIndex: p += U32(s, r.MirrorIndex is { } m ? (uint)m : MirroringIe.NoMirrorIndex); break;
                 case F.SecondaryMirrorIndex: p += U32(s, r.SecondaryMirrorIndex is { } m2 ? (uint)m2 : MirroringIe.NoMirrorIndex); break;
                 case F.MirroredPacketTotal: p += U64(s, r.Mirrored.Packets); break;
@@ -475,6 +513,12 @@ public sealed class IpfixEncoder
                 case F.SecMirroredOctetTotal: p += U64(s, r.SecondaryMirrored.Bytes); break;
                 case F.SecMirroredPacketDelta: p += U64(s, r.SecondaryMirrored.DiffPackets); break;
                 case F.SecMirroredOctetDelta: p += U64(s, r.SecondaryMirrored.DiffBytes); break;
+                case F.SampledOutTotal: p += U64(s, r.Mirrored.SampledOut); break;
+                case F.SecSampledOutTotal: p += U64(s, r.SecondaryMirrored.SampledOut); break;
+                case F.FailureTotal: p += U64(s, r.Mirrored.FailureTotal); break;
+                case F.SecFailureTotal: p += U64(s, r.SecondaryMirrored.FailureTotal); break;
+                case F.NotSelectedTotal: p += U64(s, r.Mirrored.NotSelected); break;
+                case F.SecNotSelectedTotal: p += U64(s, r.SecondaryMirrored.NotSelected); break;
                 default:
                     var text = Text(r, f) ?? "";
                     var n = Encoding.UTF8.GetByteCount(text);

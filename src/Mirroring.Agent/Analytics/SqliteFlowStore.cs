@@ -20,11 +20,12 @@ public sealed record FlowCheckpoint(Guid FlowUuid, FlowTotals Totals, DateTimeOf
 /// (<c>flow_samples</c>) and the collectors' resume points per node (<c>collector_state</c>). docs/analytics.md has
 /// the schema. A batch is one transaction. Writing is exactly-once: a sample is keyed by the flow uuid and its
 /// cumulative counters, so a record sent again (after a restart of the agent or of the collector) adds nothing.
-/// The file is created with mode 0600; a file of schema version 1 (before node identity) is migrated on open.
+/// The file is created with mode 0600; a file of schema version 1 (before node identity and flow pairs) or 2 (before
+/// the mirror outcomes) is migrated when opened read-write.
 /// </summary>
 public sealed class SqliteFlowStore : IFlowStore
 {
-    public const int SchemaVersion = 2;
+    public const int SchemaVersion = 3;
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
@@ -78,10 +79,8 @@ public sealed class SqliteFlowStore : IFlowStore
         try
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;");
-            if (version is long old && old < SchemaVersion)
-                throw new FlowStoreRefusedException($"flow store {full}: schema version {old}; open it once read-write (an agent, replay --db or flows prune) to migrate it to {SchemaVersion}");
             if (version is not long v || v != SchemaVersion)
-                throw new FlowStoreRefusedException($"flow store {full}: schema version {version ?? "none"}, expected {SchemaVersion}");
+                throw FlowStoreSql.VersionRefused(full, version, SchemaVersion);
         }
         catch (SqliteException e)
         {
@@ -174,8 +173,8 @@ public sealed class SqliteFlowStore : IFlowStore
     {
         var batch = FlowStoreBatch.Prepare(records);
         using var tx = _connection.BeginTransaction();
-        ExecuteRows(tx, "flows", FlowStoreSql.FlowColumns, FlowStoreSql.FlowConflict("max", "min"), batch.Flows.Select(FlowStoreSql.FlowValues));
-        ExecuteRows(tx, "flow_samples", FlowStoreSql.SampleColumns, FlowStoreSql.SampleConflict, batch.Samples.Select(FlowStoreSql.SampleValues));
+        ExecuteRows(tx, "flows", FlowStoreSql.FlowColumns, FlowStoreSql.FlowConflict("max", "min", newest: false) + "\n" + FlowStoreSql.FlowNewestUpdate, batch.Flows);
+        ExecuteRows(tx, "flow_samples", FlowStoreSql.SampleColumns, FlowStoreSql.SampleConflict, batch.Samples);
         using (var dropState = _connection.CreateCommand())
         {
             dropState.Transaction = tx;
@@ -187,20 +186,23 @@ public sealed class SqliteFlowStore : IFlowStore
                 dropState.ExecuteNonQuery();
             }
         }
-        ExecuteRows(tx, "collector_state", FlowStoreSql.CheckpointColumns, FlowStoreSql.CheckpointConflict, batch.CheckpointUpserts.Select(FlowStoreSql.CheckpointValues));
+        ExecuteRows(tx, "collector_state", FlowStoreSql.CheckpointColumns, FlowStoreSql.CheckpointConflict, batch.CheckpointUpserts);
         tx.Commit();
     }
 
-    /// <summary>One prepared <c>INSERT ... VALUES (@column, ...)</c> plus its conflict rule, executed for each row.</summary>
-    private void ExecuteRows(SqliteTransaction tx, string table, IReadOnlyList<FlowStoreSql.Column> columns, string conflict, IEnumerable<object?[]> rows)
+    /// <summary>
+    /// One prepared <c>INSERT ... VALUES (@column, ...)</c> plus its conflict rule (and any statement after it on the same
+    /// parameters), executed for each row.
+    /// </summary>
+    private void ExecuteRows<T>(SqliteTransaction tx, string table, IReadOnlyList<FlowStoreSql.Column<T>> columns, string conflict, IEnumerable<T> rows)
     {
         using var cmd = _connection.CreateCommand();
         cmd.Transaction = tx;
         cmd.CommandText = FlowStoreSql.InsertValues(table, columns) + conflict;
         foreach (var c in columns) cmd.Parameters.Add(new SqliteParameter("@" + c.Name, null));
-        foreach (var values in rows)
+        foreach (var row in rows)
         {
-            for (int i = 0; i < values.Length; i++) cmd.Parameters[i].Value = Sqlite(values[i]);
+            for (int i = 0; i < columns.Count; i++) cmd.Parameters[i].Value = Sqlite(columns[i].Value(row));
             cmd.ExecuteNonQuery();
         }
     }
@@ -263,15 +265,19 @@ public sealed class SqliteFlowStore : IFlowStore
         if (hasInfo is long n && n > 0)
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;", tx);
-            if (version is 1L)
+            if (version is 1L or 2L)
             {
-                // Version 1 had no node identity: rows written before keep node '' (checkpoints of '' serve any node).
-                Execute(connection, MigrationFrom1, tx);
+                // Version 1 had no node identity and no pairs: rows written before keep node '' (checkpoints of '' serve
+                // any node) and have no partner.
+                if (version is 1L) Execute(connection, MigrationFrom1, tx);
+                // Version 2 had no mirror outcomes (sampled out, failures by reason): the shared statements add them.
+                Execute(connection, FlowStoreSql.MigrationFrom2("INTEGER", "TEXT",
+                    hasReverseFlowUuid: Scalar(connection, "SELECT count(*) FROM pragma_table_info('flows') WHERE name = 'reverse_flow_uuid';", tx) is > 0L), tx);
                 Execute(connection, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
             }
             else if (version is not long v || v != SchemaVersion)
             {
-                throw new FlowStoreRefusedException($"flow store {path}: schema version {version ?? "none"}, this agent writes version {SchemaVersion}");
+                throw FlowStoreSql.VersionRefused(path, version, SchemaVersion);
             }
             tx.Commit();
             return;
@@ -284,17 +290,19 @@ public sealed class SqliteFlowStore : IFlowStore
         tx.Commit();
     }
 
-    /// <summary>Version 1 to 2: the node columns and their indexes.</summary>
+    /// <summary>Version 1 to 2: the node columns, the partner's uuid of a pair's halves, and their indexes.</summary>
     internal const string MigrationFrom1 = """
         ALTER TABLE flows ADD COLUMN node TEXT NOT NULL DEFAULT '';
+        ALTER TABLE flows ADD COLUMN reverse_flow_uuid TEXT;
         ALTER TABLE collector_state ADD COLUMN node TEXT NOT NULL DEFAULT '';
         DROP INDEX IF EXISTS flows_last_sample;
         CREATE INDEX flows_node ON flows (node);
+        CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
         CREATE INDEX collector_state_node ON collector_state (node);
         """;
 
     /// <summary>The schema, as documented in docs/analytics.md. Times are Unix milliseconds (UTC).</summary>
-    public const string Schema = """
+    public static readonly string Schema = $$"""
         CREATE TABLE schema_info (version INTEGER NOT NULL);
 
         CREATE TABLE flows (
@@ -326,7 +334,9 @@ public sealed class SqliteFlowStore : IFlowStore
             sec_mirror_bytes   INTEGER NOT NULL,
             first_sample_time  INTEGER NOT NULL,
             last_sample_time   INTEGER NOT NULL,
-            node               TEXT NOT NULL DEFAULT ''
+            node               TEXT NOT NULL DEFAULT '',
+            reverse_flow_uuid  TEXT,
+            {{FlowStoreSql.OutcomeColumns("flows", "INTEGER")}}
         );
         CREATE INDEX flows_analyzer ON flows (analyzer_name);
         CREATE INDEX flows_sec_analyzer ON flows (sec_analyzer_name);
@@ -335,6 +345,7 @@ public sealed class SqliteFlowStore : IFlowStore
         CREATE INDEX flows_source_vn ON flows (source_vn);
         CREATE INDEX flows_destination_vn ON flows (destination_vn);
         CREATE INDEX flows_node ON flows (node);
+        CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
 
         CREATE TABLE flow_samples (
             flow_uuid               TEXT NOT NULL REFERENCES flows (flow_uuid),
@@ -352,6 +363,7 @@ public sealed class SqliteFlowStore : IFlowStore
             diff_sec_mirror_packets INTEGER NOT NULL,
             diff_sec_mirror_bytes   INTEGER NOT NULL,
             teardown                INTEGER NOT NULL,
+            {{FlowStoreSql.OutcomeColumns("flow_samples", "INTEGER")}},
             PRIMARY KEY (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes)
         ) WITHOUT ROWID;
         CREATE INDEX flow_samples_time ON flow_samples (sample_time, flow_uuid);

@@ -29,6 +29,8 @@ internal sealed class ParsedBase
 internal static class BaseConfigParser
 {
     public const int MaxVni = 16_777_215;
+    /// <summary>Largest <c>sample_rate</c>: one packet in a million per flow.</summary>
+    public const int MaxSampleRate = 1_000_000;
 
     public static ParsedBase Parse(YamlMappingNode root, ErrorSink errors)
     {
@@ -101,9 +103,11 @@ internal static class BaseConfigParser
             }
             var overflow = flowReader.Int("overflow_entries", 0, 1 << 30);
             var aging = flowReader.Int("aging_seconds", 1, 86_400 * 7, rule: "the aging range");
+            var tcpClosed = flowReader.Int("tcp_closed_seconds", 1, 86_400, rule: "the TCP close timeout range");
             flowReader.RejectUnknownFields();
             int e = entries ?? FlowTableConfig.DefaultEntries;
-            flowTable = new FlowTableConfig(e, overflow ?? e / 5, aging ?? FlowTableConfig.DefaultAgingSeconds);
+            flowTable = new FlowTableConfig(e, overflow ?? e / 5, aging ?? FlowTableConfig.DefaultAgingSeconds,
+                tcpClosed ?? FlowTableConfig.DefaultTcpClosedSeconds);
         }
 
         if (routerId is null || fabric is null) return null;
@@ -125,6 +129,7 @@ internal static class BaseConfigParser
         var name = r.String("name", required: true);
         var mac = r.Mac("mac", required: true);
         var ip = r.Ip("ip", required: true);
+        var ipv6 = Ipv6(r);
         var vn = r.String("virtual_network", required: true);
         var vlan = r.Int("vlan", 1, 4094, rule: "VLAN range");
         var pod = r.String("pod");
@@ -169,11 +174,21 @@ internal static class BaseConfigParser
         if (name is null || mac is null || ip is null || vn is null) return null;
         return new InterfaceConfig(name, mac.Value, ip, vn, vlan, mirror, pod, pod is null ? null : podInterface ?? "eth0", null)
         {
+            Ipv6 = ipv6,
             DpdkDevargs = devargs,
             Port = port ?? InterfacePort.Tap,
             PeerName = peerName,
             PeerNetns = peerNetns,
         };
+    }
+
+    /// <summary>The optional <c>ipv6</c> address of an interface or remote endpoint: an IPv6 address, not IPv4.</summary>
+    private static System.Net.IPAddress? Ipv6(MappingReader r)
+    {
+        var ipv6 = r.Ip("ipv6");
+        if (ipv6 is null || ipv6.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6) return ipv6;
+        r.Error("ipv6", $"{ipv6} is not an IPv6 address (give IPv4 as ip)");
+        return null;
     }
 
     /// <summary><c>dpdk_devargs</c>: a DPDK device string, checked for form (the driver checks the rest at start).</summary>
@@ -200,8 +215,9 @@ internal static class BaseConfigParser
         var vn = r.String("virtual_network", required: true);
         var mac = r.Mac("mac", required: true);
         var ip = r.Ip("ip", required: true);
+        var ipv6 = Ipv6(r);
         var vtep = r.Ip("vtep", required: true);
-        return vn is null || mac is null || ip is null || vtep is null ? null : new RemoteEndpointConfig(vn, mac.Value, ip, vtep);
+        return vn is null || mac is null || ip is null || vtep is null ? null : new RemoteEndpointConfig(vn, mac.Value, ip, vtep) { Ipv6 = ipv6 };
     }
 
     private static AnalyzerConfig? ParseAnalyzer(MappingReader r)
@@ -212,7 +228,7 @@ internal static class BaseConfigParser
         var ri = r.String("routing_instance", required: true);
         var udpPort = r.Int("udp_port", 0, 65535, rule: "UDP port range");
         var juniperHeader = r.Bool("juniper_header");
-        var nhMode = r.Enum("nh_mode", ("dynamic", NextHopMode.Dynamic), ("static", NextHopMode.Static)) ?? NextHopMode.Dynamic;
+        var nhMode = r.Enum("nh_mode", ("dynamic", NextHopMode.Dynamic), ("static", NextHopMode.Static), ("erspan", NextHopMode.Erspan)) ?? NextHopMode.Dynamic;
         StaticNhHeader? staticHeader = null;
         var headerReader = r.Mapping("static_nh_header");
         if (headerReader is not null)
@@ -223,13 +239,31 @@ internal static class BaseConfigParser
             headerReader.RejectUnknownFields();
             if (vtep is not null && vni is not null) staticHeader = new StaticNhHeader(vtep, vtepMac, vni.Value);
         }
+        ErspanConfig? erspan = null;
+        var erspanReader = r.Mapping("erspan");
+        if (erspanReader is not null)
+        {
+            var version = erspanReader.Int("version", 2, 3, required: true, rule: "ERSPAN versions (2 = type II, 3 = type III)");
+            var session = erspanReader.Int("session_id", 0, Mirroring.Wire.Headers.ErspanHeader.MaxSessionId, rule: "ERSPAN session id range");
+            erspanReader.RejectUnknownFields();
+            if (version is not null) erspan = new ErspanConfig(version.Value, session ?? 0);
+        }
         var nic = r.Bool("nic_assisted_mirroring") ?? false;
         var nicVlan = r.Int("nic_assisted_mirroring_vlan", 1, 4094, rule: "VLAN range");
+        var maxPacketLength = r.Int("max_packet_length", Dataplane.Tables.MirrorEntry.MinMaxPacketLength, 65535, rule: "max packet length range");
+        var sampleRate = r.Int("sample_rate", 1, MaxSampleRate, rule: "sample rate range (1 = every packet)");
+        var rateLimit = r.Int("rate_limit_pps", 1, (int)Dataplane.Tables.MirrorEntry.MaxRateLimitPps, rule: "rate limit range (leave it out for no limit)");
 
         if (name is null || ip is null || ri is null) return null;
-        // Unset juniper_header: true (the reference default) except with a static next hop, which never adds it.
+        // Unset juniper_header: true (the reference default) except with a static or ERSPAN next hop, which never add it.
         return new AnalyzerConfig(name, ip, mac, ri, udpPort is null or 0 ? AnalyzerConfig.DefaultUdpPort : udpPort.Value,
-            juniperHeader ?? nhMode != NextHopMode.Static, nhMode, staticHeader, nic, nicVlan);
+            juniperHeader ?? nhMode == NextHopMode.Dynamic, nhMode, staticHeader, nic, nicVlan)
+        {
+            MaxPacketLength = maxPacketLength,
+            SampleRate = sampleRate ?? 1,
+            RateLimitPps = rateLimit,
+            Erspan = erspan,
+        };
     }
 
     private static PolicyConfig? ParsePolicy(MappingReader r, ParsedBase parsed)
@@ -270,8 +304,27 @@ internal static class BaseConfigParser
         }
         var action = r.Enum("action", ("pass", PolicyAction.Pass), ("deny", PolicyAction.Deny));
         if (action is null && !r.Has("action")) r.Error("action", "required field is missing (pass or deny)");
+        var direction = Direction(r);
         var mirrorTo = r.NameList("mirror_to").Select(n => n.Name).ToList();
-        return action is null ? null : new PolicyRule(match, action.Value, mirrorTo);
+        return action is null || direction is null ? null : new PolicyRule(match, action.Value, mirrorTo) { Direction = direction.Value };
+    }
+
+    /// <summary>A rule's <c>direction</c>: "&lt;&gt;" (default) or "&gt;" (which YAML needs quoted).</summary>
+    private static RuleDirection? Direction(MappingReader r)
+    {
+        if (!r.Has("direction")) return RuleDirection.Bidirectional;
+        switch (r.String("direction")?.Trim())
+        {
+            case "<>": return RuleDirection.Bidirectional;
+            case ">": return RuleDirection.Unidirectional;
+            case { } text:
+                r.Error("direction", text.Length == 0
+                    ? "empty: a bare > starts a YAML folded text; write direction: \">\" (quoted) or \"<>\""
+                    : $"'{text}' is not a direction: \"<>\" (both ways, the default) or \">\" (only as written; quote it)");
+                return null;
+            default:
+                return null;
+        }
     }
 
     private static AddressMatch Address(MappingReader m, string key)

@@ -44,11 +44,16 @@ public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress Gatewa
     public string? DpdkDevargs { get; init; }
 }
 
-/// <summary>Flow table sizing. Entries is a power of two &gt;= 1024; overflow defaults to 20% of entries.</summary>
-public sealed record FlowTableConfig(int Entries, int OverflowEntries, int AgingSeconds)
+/// <summary>
+/// Flow table sizing and aging. Entries is a power of two &gt;= 1024; overflow defaults to 20% of entries. A pair idle
+/// for <see cref="AgingSeconds"/> is removed; a TCP pair that has closed (FIN both ways, or an RST) once idle for
+/// <see cref="TcpClosedSeconds"/>.
+/// </summary>
+public sealed record FlowTableConfig(int Entries, int OverflowEntries, int AgingSeconds, int TcpClosedSeconds = FlowTableConfig.DefaultTcpClosedSeconds)
 {
     public const int DefaultEntries = 524_288;
     public const int DefaultAgingSeconds = 180;
+    public const int DefaultTcpClosedSeconds = 10;
     public static FlowTableConfig Default { get; } = new(DefaultEntries, DefaultEntries / 5, DefaultAgingSeconds);
 }
 
@@ -75,6 +80,9 @@ public sealed record InterfaceConfig(
     string? PodInterface,
     string? MirroringConfigurationAnnotation)
 {
+    /// <summary>An IPv6 address beside <see cref="Ip"/> (optional): routed, and answered for in neighbor discovery.</summary>
+    public IPAddress? Ipv6 { get; init; }
+
     /// <summary>The DPDK device of the interface with the DPDK backend (<c>dpdk_devargs</c>): <c>net_vhost0,iface=/run/vrmirror/web1.sock</c> for a VM on vhost-user, <c>net_tap0,iface=tap-web1</c>, ...</summary>
     public string? DpdkDevargs { get; init; }
 
@@ -116,12 +124,18 @@ public enum TrafficDirection
 public sealed record InterfaceMirrorConfig(TrafficDirection TrafficDirection, string AnalyzerName);
 
 /// <summary>A remote endpoint learned from the control node: reachable over VxLAN at <see cref="Vtep"/>.</summary>
-public sealed record RemoteEndpointConfig(string VirtualNetwork, MacAddress Mac, IPAddress Ip, IPAddress Vtep);
+public sealed record RemoteEndpointConfig(string VirtualNetwork, MacAddress Mac, IPAddress Ip, IPAddress Vtep)
+{
+    /// <summary>An IPv6 address beside <see cref="Ip"/> (optional): routed, and answered for in neighbor discovery.</summary>
+    public IPAddress? Ipv6 { get; init; }
+}
 
 public enum NextHopMode
 {
     Dynamic,
     Static,
+    /// <summary>ERSPAN (type II or III) over GRE to <c>analyzer_ip_address</c>; <see cref="AnalyzerConfig.Erspan"/> says which.</summary>
+    Erspan,
 }
 
 /// <summary>The three mirror modes of the reference (section 1).</summary>
@@ -133,11 +147,15 @@ public enum MirrorMode
     DynamicWithoutJuniperHeader,
     /// <summary>Mode 3: original frame, VxLAN to a configured VTEP and VNI.</summary>
     Static,
+    /// <summary>ERSPAN type II or III: original frame in GRE to the analyzer IP (not in the reference vRouter).</summary>
+    Erspan,
 }
 
 /// <summary>
 /// An analyzer (Contrail <c>MirrorActionType</c>). <see cref="RoutingInstance"/> is <see cref="Fabric"/>
 /// or a virtual network name. <see cref="UdpPort"/> is never 0 (0/unset becomes 8099).
+/// The mirror controls (not in the reference): <see cref="MaxPacketLength"/> (null: whole frames), <see cref="SampleRate"/>
+/// (1: every packet of a flow), <see cref="RateLimitPps"/> (null: no limit), and the ERSPAN session of <c>nh_mode: erspan</c>.
 /// </summary>
 public sealed record AnalyzerConfig(
     string Name,
@@ -154,15 +172,30 @@ public sealed record AnalyzerConfig(
     public const string Fabric = "fabric";
     public const int DefaultUdpPort = 8099;
 
+    /// <summary>Copies carry at most this many bytes of the original frame (64..65535); null: the whole frame.</summary>
+    public int? MaxPacketLength { get; init; }
+    /// <summary>Per flow, the 1st, (N+1)th, (2N+1)th... packet is mirrored; 1 mirrors every packet.</summary>
+    public int SampleRate { get; init; } = 1;
+    /// <summary>At most this many copies per second for this analyzer, all workers together; null: no limit.</summary>
+    public int? RateLimitPps { get; init; }
+    /// <summary>The ERSPAN session of <c>nh_mode: erspan</c>; null otherwise.</summary>
+    public ErspanConfig? Erspan { get; init; }
+
     public bool IsInFabric => RoutingInstance == Fabric;
 
-    public MirrorMode Mode => NhMode == NextHopMode.Static
-        ? MirrorMode.Static
-        : JuniperHeader ? MirrorMode.DynamicWithJuniperHeader : MirrorMode.DynamicWithoutJuniperHeader;
+    public MirrorMode Mode => NhMode switch
+    {
+        NextHopMode.Static => MirrorMode.Static,
+        NextHopMode.Erspan => MirrorMode.Erspan,
+        _ => JuniperHeader ? MirrorMode.DynamicWithJuniperHeader : MirrorMode.DynamicWithoutJuniperHeader,
+    };
 }
 
 /// <summary>The VxLAN tunnel of a static next hop analyzer (mode 3).</summary>
 public sealed record StaticNhHeader(IPAddress VtepDstIp, MacAddress? VtepDstMac, int Vni);
+
+/// <summary>An ERSPAN session: <see cref="Version"/> 2 (type II, GRE 0x88BE) or 3 (type III, GRE 0x22EB), session id 0..1023.</summary>
+public sealed record ErspanConfig(int Version, int SessionId);
 
 /// <summary>A network policy: rules evaluated in order, first match wins.</summary>
 public sealed record PolicyConfig(string Name, IReadOnlyList<PolicyRule> Rules);
@@ -173,8 +206,20 @@ public enum PolicyAction
     Deny,
 }
 
+/// <summary>Contrail's <c>PolicyRuleType.direction</c>.</summary>
+public enum RuleDirection
+{
+    /// <summary>"&lt;&gt;" (the default): the rule also matches the reverse direction, source and destination swapped.</summary>
+    Bidirectional,
+    /// <summary>"&gt;": only traffic going the way the rule is written.</summary>
+    Unidirectional,
+}
+
 /// <summary>A rule. <see cref="MirrorTo"/> names at most two analyzers (primary, secondary).</summary>
-public sealed record PolicyRule(RuleMatch Match, PolicyAction Action, IReadOnlyList<string> MirrorTo);
+public sealed record PolicyRule(RuleMatch Match, PolicyAction Action, IReadOnlyList<string> MirrorTo)
+{
+    public RuleDirection Direction { get; init; } = RuleDirection.Bidirectional;
+}
 
 /// <summary>What a rule matches. <see cref="Protocol"/> is an IP protocol number, null for any.</summary>
 public sealed record RuleMatch(int? Protocol, AddressMatch Source, AddressMatch Destination, PortRange SrcPorts, PortRange DstPorts)

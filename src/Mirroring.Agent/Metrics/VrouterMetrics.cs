@@ -31,17 +31,22 @@ public sealed class VrouterMetrics : IDisposable
 
         Vif("vrmirror.vif.rx.packets", Packets, "Packets received on the vif", c => c.RxPackets);
         Vif("vrmirror.vif.rx.bytes", Bytes, "Bytes received on the vif", c => c.RxBytes);
-        Vif("vrmirror.vif.tx.packets", Packets, "Packets transmitted on the vif (mirror copies apart)", c => c.TxPackets);
-        Vif("vrmirror.vif.tx.bytes", Bytes, "Bytes transmitted on the vif (mirror copies apart)", c => c.TxBytes);
+        Vif("vrmirror.vif.tx.packets", Packets, "Packets transmitted on the vif (mirror and flood copies apart)", c => c.TxPackets);
+        Vif("vrmirror.vif.tx.bytes", Bytes, "Bytes transmitted on the vif (mirror and flood copies apart)", c => c.TxBytes);
         Vif("vrmirror.vif.drops", Packets, "Packets received on the vif and dropped", c => c.Drops);
         Vif("vrmirror.vif.rx.mirrored.packets", Packets, "Received packets mirrored (port or flow mirror)", c => c.RxMirroredPackets);
         Vif("vrmirror.vif.tx.mirrored.packets", Packets, "Transmitted packets mirrored", c => c.TxMirroredPackets);
         Vif("vrmirror.vif.mirror.copies", Packets, "Mirror copies transmitted out of this vif", c => c.MirrorCopyPackets);
         Vif("vrmirror.vif.mirror.copies.bytes", Bytes, "Bytes of the mirror copies transmitted out of this vif", c => c.MirrorCopyBytes);
+        Vif("vrmirror.vif.rx.flooded.packets", Packets, "Broadcast and multicast frames received on the vif and flooded in its network (each once)", c => c.RxFloodedPackets);
+        Vif("vrmirror.vif.flood.copies", Packets, "Flood copies transmitted out of this vif (not in tx)", c => c.FloodCopyPackets);
+        Vif("vrmirror.vif.flood.copies.bytes", Bytes, "Bytes of the flood copies transmitted out of this vif", c => c.FloodCopyBytes);
+        Vif("vrmirror.vif.flood.copy.failures", Packets, "Flood copies that should have left by this vif and could not", c => c.FloodCopyFailures);
 
         Mirror("vrmirror.mirror.copies", Packets, "Copies handed to the mirror entry's nexthop", c => c.Packets);
         Mirror("vrmirror.mirror.original.bytes", Bytes, "Bytes of the original packets copied", c => c.OriginalBytes);
-        Mirror("vrmirror.mirror.sent.bytes", Bytes, "Bytes sent for the copies, with metadata and encapsulation", c => c.SentBytes);
+        Mirror("vrmirror.mirror.sent.bytes", Bytes, "Bytes sent for the copies, after truncation, with metadata and encapsulation", c => c.SentBytes);
+        Mirror("vrmirror.mirror.sampled.out", Packets, "Packets offered to the mirror entry and left out by its sample rate", c => c.SampledOut);
         _meter.CreateObservableCounter("vrmirror.mirror.failures", MirrorFailureMeasurements, Packets,
             "Packets that should have been mirrored and were not, by reason");
 

@@ -32,9 +32,10 @@ public static class ProgrammingConstants
 
 /// <summary>
 /// Programs a dataplane from a validated configuration, the way the reference agent's KSync does: interfaces,
-/// nexthops, mirror entries, routes, VNI map, ARP answers and compiled policies. Ids are stable per name, so
-/// programming a changed configuration rewrites only entries whose content changed and deletes the ones that
-/// are gone; flows are never touched (a flow whose mirror entry disappears counts why it no longer mirrors).
+/// nexthops, mirror entries, routes (IPv4 and IPv6), VNI map, ARP and neighbor answers, flood lists and compiled
+/// policies. Ids are stable per name, so programming a changed configuration rewrites only entries whose content
+/// changed and deletes the ones that are gone. Flows keep their counters; the new forwarding state makes the
+/// workers evaluate every flow pair again under the new policies (<see cref="ForwardingState.PolicyEpoch"/>).
 /// </summary>
 public sealed class DataplaneProgrammer
 {
@@ -87,16 +88,30 @@ public sealed class DataplaneProgrammer
         var bridge = new List<(ushort Vrf, MacAddress Mac, uint Nh)>();
         var inet = new List<(ushort Vrf, IPAddress Ip, uint Nh)>();
         var arp = new Dictionary<(ushort, uint), MacAddress>();
+        var neighbors = new Dictionary<(ushort, UInt128), MacAddress>();
         var vtepNexthops = new Dictionary<uint, uint>();
+        var floodVifs = new Dictionary<ushort, List<int>>();
+        var floodTunnels = new Dictionary<ushort, List<uint>>();
+
+        // An endpoint's addresses are routed to its nexthop and answered for: ARP for IPv4, neighbor discovery for IPv6.
+        void Endpoint(ushort vrf, MacAddress mac, uint nh, IPAddress ip, IPAddress? ipv6)
+        {
+            bridge.Add((vrf, mac, nh));
+            foreach (var address in ipv6 is null ? [ip] : new[] { ip, ipv6 })
+            {
+                inet.Add((vrf, address, nh));
+                if (address.AddressFamily == AddressFamily.InterNetwork) arp[(vrf, ToIPv4(address).Value)] = mac;
+                else neighbors[(vrf, ToKey(address).Address)] = mac;
+            }
+        }
 
         foreach (var i in config.Interfaces)
         {
             ushort vrf = vrfByName[i.VirtualNetwork];
             uint nh = Nexthop($"encap:{i.Name}");
             nexthops.Add(NexthopEntry.Encap(nh, vifByName[i.Name], i.Mac));
-            bridge.Add((vrf, i.Mac, nh));
-            inet.Add((vrf, i.Ip, nh));
-            if (i.Ip.AddressFamily == AddressFamily.InterNetwork) arp[(vrf, ToIPv4(i.Ip).Value)] = i.Mac;
+            Endpoint(vrf, i.Mac, nh, i.Ip, i.Ipv6);
+            (floodVifs.TryGetValue(vrf, out var vifs) ? vifs : floodVifs[vrf] = []).Add(vifByName[i.Name]);
         }
 
         uint TunnelTo(string network, IPAddress vtep, MacAddress? vtepMac = null, uint? vni = null)
@@ -112,11 +127,15 @@ public sealed class DataplaneProgrammer
         {
             ushort vrf = vrfByName[r.VirtualNetwork];
             uint nh = TunnelTo(r.VirtualNetwork, r.Vtep);
-            bridge.Add((vrf, r.Mac, nh));
-            inet.Add((vrf, r.Ip, nh));
-            if (r.Ip.AddressFamily == AddressFamily.InterNetwork) arp[(vrf, ToIPv4(r.Ip).Value)] = r.Mac;
+            Endpoint(vrf, r.Mac, nh, r.Ip, r.Ipv6);
             vtepNexthops.TryAdd(ToIPv4(r.Vtep).Value, nh);
+            // Ingress replication: one flood copy per remote VTEP with endpoints in the network.
+            var tunnels = floodTunnels.TryGetValue(vrf, out var t) ? t : floodTunnels[vrf] = [];
+            if (!tunnels.Contains(nh)) tunnels.Add(nh);
         }
+        var floodLists = networks.ToDictionary(n => n.Vrf, n => new FloodList(
+            floodVifs.TryGetValue(n.Vrf, out var vifs) ? vifs.Order().ToList() : [],
+            floodTunnels.TryGetValue(n.Vrf, out var tunnels) ? tunnels : []));
 
         // Analyzers -> mirror entries and their nexthops.
         MirrorIndices.Retain(config.Analyzers.Select(a => a.Name));
@@ -128,7 +147,14 @@ public sealed class DataplaneProgrammer
             var (nh, flags, vni, vlan) = MirrorNexthop(analyzer, nhId, config, routerId, vifByName, TunnelTo);
             if (!nh.IsValid) warnings.Add($"analyzer {analyzer.Name}: {nh.UnresolvedReason}; copies are counted as not mirrored until it resolves");
             nexthops.Add(nh);
-            mirrors.Add(new MirrorEntry(index, nhId, flags, vni, vlan, analyzer.Name));
+            mirrors.Add(new MirrorEntry(index, nhId, flags, vni, vlan, analyzer.Name)
+            {
+                MaxPacketLength = analyzer.MaxPacketLength ?? 0,
+                SampleRate = (uint)analyzer.SampleRate,
+                RateLimitPps = (uint)(analyzer.RateLimitPps ?? 0),
+                Erspan = analyzer.Erspan?.Version switch { 2 => ErspanType.TypeII, 3 => ErspanType.TypeIII, _ => ErspanType.None },
+                ErspanSessionId = (ushort)(analyzer.Erspan?.SessionId ?? 0),
+            });
         }
 
         // Write: nexthops first (mirror entries and routes point at them), then mirrors, interfaces, routes.
@@ -150,7 +176,8 @@ public sealed class DataplaneProgrammer
         ProgramRoutes(networks, bridge, inet);
 
         var policies = CompilePolicies(config, vrfByName, mirrorIndexByName);
-        _dataplane.Publish(new ForwardingState(routerId, fabricVif, fabric.Mac, fabric.GatewayMac, networks, arp, vtepNexthops, policies));
+        _dataplane.Publish(new ForwardingState(routerId, fabricVif, fabric.Mac, fabric.GatewayMac, networks, arp, vtepNexthops, policies,
+            floodLists, neighbors));
 
         // Operator tools in other processes read what the tables mean from the region.
         _dataplane.Region.PublishDescriptors(TableSnapshot.Capture(routerId.Value, _dataplane.Mirrors, _dataplane.Nexthops, _dataplane.Interfaces,
@@ -175,25 +202,29 @@ public sealed class DataplaneProgrammer
         switch (analyzer.Mode)
         {
             case MirrorMode.DynamicWithJuniperHeader:
+            case MirrorMode.Erspan:
             {
+                // An IP tunnel to the analyzer: UDP (Juniper header) or GRE (ERSPAN); the same addresses and routing.
+                bool erspan = analyzer.Mode == MirrorMode.Erspan;
+                var flags = erspan ? MirrorFlags.None : MirrorFlags.Dynamic;
                 var destination = ToIPv4(analyzer.AnalyzerIp);
                 var source = destination == routerId ? ProgrammingConstants.LinkLocalMirrorSource : routerId;
                 ushort port = (ushort)analyzer.UdpPort;
+                NexthopEntry ToAnalyzer(MacAddress mac, int outPort, uint via = 0) => erspan
+                    ? NexthopEntry.MirrorGre(nhId, source.Value, destination.Value, mac, outPort, via)
+                    : NexthopEntry.MirrorUdp(nhId, source.Value, destination.Value, port, mac, outPort, via);
                 if (analyzer.IsInFabric)
-                    return (NexthopEntry.MirrorUdp(nhId, source.Value, destination.Value, port, config.Vrouter.Fabric.GatewayMac, fabricVif), MirrorFlags.Dynamic, 0, 0);
+                    return (ToAnalyzer(config.Vrouter.Fabric.GatewayMac, fabricVif), flags, 0, 0);
 
                 // The analyzer is in an overlay network: on a local interface, or behind a remote VTEP.
                 var local = config.Interfaces.FirstOrDefault(i => i.VirtualNetwork == analyzer.RoutingInstance && i.Ip.Equals(analyzer.AnalyzerIp));
                 if (local is not null)
-                    return (NexthopEntry.MirrorUdp(nhId, source.Value, destination.Value, port, local.Mac, vifByName[local.Name]), MirrorFlags.Dynamic, 0, 0);
+                    return (ToAnalyzer(local.Mac, vifByName[local.Name]), flags, 0, 0);
                 var remote = config.RemoteEndpoints.FirstOrDefault(r => r.VirtualNetwork == analyzer.RoutingInstance && r.Ip.Equals(analyzer.AnalyzerIp));
                 if (remote is not null)
-                {
-                    uint via = tunnelTo(remote.VirtualNetwork, remote.Vtep, null, null);
-                    return (NexthopEntry.MirrorUdp(nhId, source.Value, destination.Value, port, remote.Mac, fabricVif, via), MirrorFlags.Dynamic, 0, 0);
-                }
-                return (NexthopEntry.Unresolved(nhId, NexthopKind.MirrorUdp,
-                    $"analyzer IP {analyzer.AnalyzerIp} is not a known endpoint of {analyzer.RoutingInstance}"), MirrorFlags.Dynamic, 0, 0);
+                    return (ToAnalyzer(remote.Mac, fabricVif, tunnelTo(remote.VirtualNetwork, remote.Vtep, null, null)), flags, 0, 0);
+                return (NexthopEntry.Unresolved(nhId, erspan ? NexthopKind.MirrorGre : NexthopKind.MirrorUdp,
+                    $"analyzer IP {analyzer.AnalyzerIp} is not a known endpoint of {analyzer.RoutingInstance}"), flags, 0, 0);
             }
             case MirrorMode.DynamicWithoutJuniperHeader:
             {
@@ -310,7 +341,7 @@ public sealed class DataplaneProgrammer
                         (ushort)rule.Match.SrcPorts.First, (ushort)rule.Match.SrcPorts.Last,
                         (ushort)rule.Match.DstPorts.First, (ushort)rule.Match.DstPorts.Last,
                         rule.Action == PolicyAction.Pass ? FlowAction.Forward : FlowAction.Drop,
-                        Mirror(0), Mirror(1), ids[rule]));
+                        Mirror(0), Mirror(1), ids[rule], rule.Direction == RuleDirection.Bidirectional));
                 }
             }
             byVrf[vrfByName[network.Name]] = rules.ToArray();

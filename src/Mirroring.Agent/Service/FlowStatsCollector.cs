@@ -122,6 +122,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         long pass = _passes + 1;
         var records = new List<FlowRecord>();
         int tornDown = 0, active = 0;
+        long epoch = FlowUuid.RegionEpoch(_reader.Header.CreationTime);
         for (int next = 0; next < _reader.FlowCapacity;)
         {
             int count = _reader.ReadActiveFlows(next, _chunk, out next);
@@ -133,7 +134,9 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                 var totals = TotalsOf(in entry);
                 if (_tracked.TryGetValue(index, out var previous))
                 {
-                    if (previous.Generation == entry.Generation && previous.Reported == totals)
+                    // Unchanged, unless its pair's other half became known (a pair's halves may be read in different passes).
+                    if (previous.Generation == entry.Generation && previous.Reported == totals
+                        && (previous.Last.ReverseFlowUuid is not null || ReverseUuid(index, in entry, vrouterIp, epoch) is null))
                     {
                         previous.SeenPass = pass;
                         continue;
@@ -148,11 +151,17 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                     }
                 }
 
-                var uuid = FlowUuid.Create(vrouterIp, FlowUuid.RegionEpoch(_reader.Header.CreationTime), (uint)index, entry.Generation);
+                var uuid = FlowUuid.Create(vrouterIp, epoch, (uint)index, entry.Generation);
                 FlowTotals? reported = previous?.Reported;
                 if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
-                var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with { Node = Node };
-                if (reported is null || reported.Value != totals) records.Add(record);
+                var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with
+                {
+                    Node = Node,
+                    ReverseFlowUuid = ReverseUuid(index, in entry, vrouterIp, epoch) ?? previous?.Last.ReverseFlowUuid,
+                };
+                // A record tells the store the partner once it is known.
+                bool partnerLearned = previous is not null && previous.Last.ReverseFlowUuid is null && record.ReverseFlowUuid is not null;
+                if (reported is null || reported.Value != totals || partnerLearned) records.Add(record);
                 _tracked[index] = new TrackedFlow(entry.Generation, record, totals) { SeenPass = pass };
             }
         }
@@ -208,6 +217,15 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         if (_reader.Header.RouterId != 0) return ToIPAddress(_reader.Header.RouterId);
         return descriptors is not null && IPAddress.TryParse(descriptors.Vrouter.RouterId, out var ip) ? ip : IPAddress.Any;
     }
+
+    /// <summary>
+    /// The uuid of a flow's pair partner: the active entry at its reverse index that points back at it, read by index
+    /// from the region (no copy of the table); null when the flow has no partner or the partner does not point back.
+    /// </summary>
+    private Guid? ReverseUuid(int index, in FlowEntry e, IPAddress vrouterIp, long epoch) =>
+        e.HasReverse && _reader.TryReadFlow(e.ReverseIndex, out var partner) && partner.HasReverse && partner.ReverseIndex == index
+            ? FlowUuid.Create(vrouterIp, epoch, (uint)e.ReverseIndex, partner.Generation)
+            : null;
 
     private static FlowTotals TotalsOf(in FlowEntry e) => new(
         e.Packets, e.Bytes, e.MirroredPackets, e.MirroredBytes, e.SecondaryMirroredPackets, e.SecondaryMirroredBytes);

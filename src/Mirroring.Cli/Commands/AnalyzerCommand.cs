@@ -9,7 +9,7 @@ using Spectre.Console.Rendering;
 namespace Mirroring.Cli.Commands;
 
 /// <summary>
-/// <c>vrmirror analyzer</c>: receives mirror copies (Juniper-header UDP, VxLAN) and writes the original frames to
+/// <c>vrmirror analyzer</c>: receives mirror copies (Juniper-header UDP, VxLAN, ERSPAN) and writes the original frames to
 /// pcapng with their metadata as packet comments, so stock Wireshark shows what was mirrored and by whom.
 /// </summary>
 internal static class AnalyzerCommand
@@ -18,8 +18,9 @@ internal static class AnalyzerCommand
     {
         var listen = new Option<string[]>("--listen", "-l")
         {
-            Description = "udp:PORT (mirror copies with the Juniper header, mode 1; default analyzer port 8099) or vxlan:PORT " +
-                          "(VxLAN copies, modes 2/3; 4789); repeatable. Port 0 takes a free port (printed at start).",
+            Description = "udp:PORT (mirror copies with the Juniper header, mode 1; default analyzer port 8099), vxlan:PORT " +
+                          "(VxLAN copies, modes 2/3; 4789) or erspan (ERSPAN I/II/III in GRE, on a raw IPv4 socket: needs CAP_NET_RAW); " +
+                          "repeatable. Port 0 takes a free port (printed at start).",
             Required = true,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -29,12 +30,13 @@ internal static class AnalyzerCommand
         var duration = new Option<double?>("--duration", "-d") { Description = "Stop after S seconds" };
         var mirrorMap = new Option<FileInfo?>("--mirror-map") { Description = "File of 'SENDER udp:PORT|vxlan:VNI INDEX [NAME]' lines giving the mirror index of copies (it is not on the wire)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
+        var read = new Option<FileInfo?>("--read", "-r") { Description = "Read the mirror copies from this capture file (pcap/pcapng) instead of listening: UDP to a listener's port, GRE to erspan; stops at its end" };
 
         var command = new Command("analyzer",
             "Receive mirrored traffic and write the original frames to pcapng with the mirror metadata as packet comments. " +
             "Ctrl-C (SIGINT) or SIGTERM stops cleanly.")
         {
-            listen, bind, output, count, duration, mirrorMap, quiet,
+            listen, bind, output, count, duration, mirrorMap, quiet, read,
         };
         command.SetAction(parse =>
         {
@@ -44,6 +46,8 @@ internal static class AnalyzerCommand
                 if (!ListenerSpec.TryParse(text, out var spec, out var error)) return CliOutput.Fail($"--listen {error}", 2);
                 if (listeners.Any(l => l.Port == spec.Port && spec.Port != 0))
                     return CliOutput.Fail($"--listen {text}: port {spec.Port} is given twice", 2);
+                if (spec.Kind == ListenerKind.Erspan && listeners.Any(l => l.Kind == ListenerKind.Erspan))
+                    return CliOutput.Fail($"--listen {text}: erspan is given twice", 2);
                 listeners.Add(spec);
             }
             var bindText = parse.GetValue(bind)!;
@@ -62,6 +66,7 @@ internal static class AnalyzerCommand
                 }
             }
             var outFile = parse.GetValue(output)!;
+            if (parse.GetValue(read) is { Exists: false } missing) return CliOutput.Fail($"--read {missing.FullName}: no such file", 2);
             bool toStdout = outFile.ToString() == "-";
             bool silent = parse.GetValue(quiet);
             // With -o - standard output carries the pcapng: every message goes to standard error.
@@ -79,6 +84,7 @@ internal static class AnalyzerCommand
                     MaxFrames = maxFrames,
                     Duration = seconds is { } s ? TimeSpan.FromSeconds(s) : null,
                     MirrorMap = map,
+                    InputPath = parse.GetValue(read)?.FullName,
                 });
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -99,8 +105,10 @@ internal static class AnalyzerCommand
 
                 if (!silent)
                 {
-                    var where = string.Join(", ", receiver.Listeners.Select((l, i) => $"{l} on {receiver.LocalEndpoints[i]}"));
-                    Console.Error.WriteLine($"analyzer: listening {where}; writing {receiver.OutputPath}; Ctrl-C stops");
+                    var where = parse.GetValue(read) is { } input
+                        ? $"reading {input.FullName} for {string.Join(", ", receiver.Listeners)}"
+                        : "listening " + string.Join(", ", receiver.Listeners.Select((l, i) => $"{l} on {receiver.LocalEndpoints[i]}"));
+                    Console.Error.WriteLine($"analyzer: {where}; writing {receiver.OutputPath}; Ctrl-C stops");
                     Console.Error.Flush();
                 }
 
@@ -121,6 +129,10 @@ internal static class AnalyzerCommand
                 catch (IOException e)
                 {
                     return CliOutput.Fail($"{receiver.OutputPath}: {e.Message}", 1);
+                }
+                catch (Mirroring.Wire.Capture.CaptureFileException e)
+                {
+                    return CliOutput.Fail($"--read {e.Message}", 1);
                 }
                 if (!silent) PrintSummary(receiver, reason, messages);
             }
@@ -166,6 +178,7 @@ internal static class AnalyzerCommand
         {
             AnalyzerStopReason.FrameCount => "frame count reached",
             AnalyzerStopReason.Duration => "duration elapsed",
+            AnalyzerStopReason.EndOfInput => "end of the input file",
             _ => "interrupted",
         };
         var line = $"analyzer: {receiver.Frames} frames written to {receiver.OutputPath} from {receiver.Datagrams} datagrams, " +

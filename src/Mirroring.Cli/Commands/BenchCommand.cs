@@ -20,7 +20,7 @@ internal static class BenchCommand
         var seconds = new Option<double>("--seconds") { Description = "Measured steady-state seconds", DefaultValueFactory = _ => 10 };
         var warmup = new Option<double>("--warmup") { Description = "Warm-up seconds before measuring (at least one pass over every flow)", DefaultValueFactory = _ => 2 };
         var batch = new Option<int>("--batch", "-b") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
-        var flowEntries = new Option<int>("--flow-entries") { Description = "Flow table primary entries (a power of two)", DefaultValueFactory = _ => 524_288 };
+        var flowEntries = new Option<int?>("--flow-entries") { Description = "Flow table primary entries (a power of two); default 524,288, or enough for the scenario's flows and their reverse flows" };
         var flows = new Option<int?>("--flows") { Description = "Override the scenario's number of active flows" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
         var list = new Option<bool>("--list") { Description = "List the scenarios and exit" };
@@ -83,7 +83,7 @@ internal static class BenchCommand
             double secs = parse.GetValue(seconds), warm = parse.GetValue(warmup);
             if (w is < 1 or > 64) return CliOutput.Fail($"--workers {w}: must be 1..64", 2);
             if (b is < 1 or > 256) return CliOutput.Fail($"--batch {b}: must be 1..256", 2);
-            int entries = parse.GetValue(flowEntries);
+            int entries = parse.GetValue(flowEntries) ?? chosen.DefaultFlowEntries;
             if (entries < 1024 || (entries & (entries - 1)) != 0) return CliOutput.Fail($"--flow-entries {entries}: must be a power of two, at least 1024", 2);
             if (secs <= 0) return CliOutput.Fail($"--seconds {secs}: must be positive", 2);
 

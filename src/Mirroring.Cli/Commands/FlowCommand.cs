@@ -82,6 +82,15 @@ internal static class FlowCommand
 
     private static string Mirror(byte index) => index == MirrorTable.None ? "-" : index.ToString();
 
+    /// <summary>A slot's failures: the total, then the reasons ("3 (Rate Limited 2, No Buffer 1)").</summary>
+    private static string Failures(in FlowMirrorSlot slot)
+    {
+        if (slot.TotalFailures == 0) return "0";
+        var failures = slot.Failures;
+        var reasons = MirrorFailures.All().Where(f => failures[(int)f] != 0).Select(f => $"{f.DisplayName()} {failures[(int)f]}");
+        return $"{slot.TotalFailures} ({string.Join(", ", reasons)})";
+    }
+
     private static string Seconds(long ns) => ns == 0 ? "-" : $"{ns / 1e9:F6}s";
 
     private static void WriteText(TextWriter o, StatsRegionReader reader, FlowTableCounters c, List<FlowSnapshot> flows,
@@ -95,7 +104,7 @@ internal static class FlowCommand
         o.WriteLine("Action:F=Forward, D=Drop, H=Hold, N=NAT");
         o.WriteLine(" Flags:I=Ingress, M=Mirror, R=Reverse valid");
         o.WriteLine(" TCP:F=FIN, S=SYN, R=RST, P=PSH, A=ACK, U=URG, E=ECE, C=CWR");
-        o.WriteLine(" Mirror Index: primary, secondary (- = none); Mirrored: packets/bytes per index; Times: dataplane clock");
+        o.WriteLine(" Mirror Index: primary, secondary (- = none); Mirrored: packets/bytes per index; Sampled out, Mirror failures: per index; Times: dataplane clock");
         if (only is not null) o.WriteLine($" Showing flows that mirror to index {only}");
         o.WriteLine();
         o.WriteLine($"{"Index",-22} {"Source:Port/Destination:Port",-48} Proto(V)");
@@ -103,7 +112,7 @@ internal static class FlowCommand
         foreach (var (index, e) in flows)
         {
             var k = e.Key;
-            string reverse = e.ReverseIndex >= 0 ? e.ReverseIndex.ToString() : "-";
+            string reverse = e.HasReverse ? e.ReverseIndex.ToString() : "-";
             string pair = $"{index}<=>{reverse}";
             o.WriteLine($"{pair,-22} {IpKey.Format(k.Source, k.Family) + ":" + k.SourcePort,-48} {k.Protocol,4} ({k.Vrf})");
             o.WriteLine($"{"",-22} {IpKey.Format(k.Destination, k.Family) + ":" + k.DestinationPort}");
@@ -112,7 +121,9 @@ internal static class FlowCommand
             o.WriteLine($"(Gen: {e.Generation}, K(nh):{k.NexthopId}, Action:{ActionLetter(e.Action)}{drop}, Flags:{FlagLetters(e.Flags)}, TCP:{TcpLetters(e.TcpFlags)}, Vif:{vif}, SVN:{e.SourceVn}, DVN:{e.DestinationVn},");
             o.WriteLine($" Stats:{e.Packets}/{e.Bytes}, Mirror Index : {Mirror(e.MirrorIndex)}, {Mirror(e.SecondaryMirrorIndex)}, " +
                         $"Mirrored:{e.MirroredPackets}/{e.MirroredBytes}, {e.SecondaryMirroredPackets}/{e.SecondaryMirroredBytes}, " +
-                        $"Mirror failures:{e.MirrorFailures}, {e.SecondaryMirrorFailures},");
+                        $"Sampled out:{e.PrimaryMirror.SampledOut}, {e.SecondaryMirror.SampledOut}, " +
+                        $"Mirror failures:{Failures(e.PrimaryMirror)}, {Failures(e.SecondaryMirror)}," +
+                        (e.PrimaryMirror.NotSelected + e.SecondaryMirror.NotSelected == 0 ? "" : $" Not selected:{e.PrimaryMirror.NotSelected}, {e.SecondaryMirror.NotSelected},"));
             o.WriteLine($" First seen:{Seconds(e.FirstSeenNs)}, Last seen:{Seconds(e.LastSeenNs)})");
             o.WriteLine();
         }
@@ -144,7 +155,8 @@ internal static class FlowCommand
                 return new
                 {
                     f.Index,
-                    ReverseIndex = e.ReverseIndex >= 0 ? e.ReverseIndex : (int?)null,
+                    ReverseIndex = e.HasReverse ? e.ReverseIndex : (int?)null,
+                    ReverseHalf = (e.Flags & FlowFlags.ReverseHalf) != 0,
                     e.Generation,
                     KeyNexthop = k.NexthopId,
                     k.Vrf,
@@ -171,6 +183,12 @@ internal static class FlowCommand
                     e.SecondaryMirroredBytes,
                     e.MirrorFailures,
                     e.SecondaryMirrorFailures,
+                    SampledOut = e.PrimaryMirror.SampledOut,
+                    SecondarySampledOut = e.SecondaryMirror.SampledOut,
+                    NotSelected = e.PrimaryMirror.NotSelected,
+                    SecondaryNotSelected = e.SecondaryMirror.NotSelected,
+                    MirrorFailureReasons = MirrorFailures.NonZeroByKey(in e.PrimaryMirror.Failures),
+                    SecondaryMirrorFailureReasons = MirrorFailures.NonZeroByKey(in e.SecondaryMirror.Failures),
                     e.FirstSeenNs,
                     e.LastSeenNs,
                 };

@@ -99,12 +99,13 @@ internal static class FlowsCommand
         var vn = new Option<string?>("--vn") { Description = "Only flows whose source or destination virtual network is this one." };
         var since = new Option<string?>("--since") { Description = "Only flows with a record at or after this time: ISO-8601 (UTC when no offset) or relative (-10m, -2h, -1d)." };
         var until = new Option<string?>("--until") { Description = "Only flows with a record at or before this time (same forms as --since)." };
-        var mismatch = new Option<bool>("--mismatch") { Description = "Only mirrored flows whose mirrored packets or bytes differ from their packets or bytes, with the gap." };
+        var mismatch = new Option<bool>("--mismatch") { Description = "Only mirrored flows whose packets are not all accounted for (mirrored + sampled out + failures) or that had mirror failures, with the gap per reason." };
         var json = new Option<bool>("--json") { Description = "One JSON object per line instead of a table." };
         var limit = new Option<int?>("--limit") { Description = "At most this many flows (newest first)." };
+        var pair = new Option<string?>("--pair") { Description = "The flow with this uuid and the other half of its pair (its reverse flow), side by side.", HelpName = "UUID" };
 
         var query = new Command("query", "List flows from the store, newest first.");
-        foreach (var o in new Option[] { db, node, analyzer, mirrorIndex, vn, since, until, mismatch, json, limit })
+        foreach (var o in new Option[] { db, node, analyzer, mirrorIndex, vn, since, until, mismatch, json, limit, pair })
             query.Options.Add(o);
         query.SetAction(pr =>
         {
@@ -123,6 +124,9 @@ internal static class FlowsCommand
                     Until = pr.GetValue(until) is { } u ? FlowQuery.ParseTime(u, now, "--until") : null,
                     MismatchOnly = pr.GetValue(mismatch),
                     Limit = pr.GetValue(limit),
+                    Pair = pr.GetValue(pair) is { } p
+                        ? Guid.TryParse(p, out var uuid) ? uuid : throw new FormatException($"--pair: '{p}' is not a flow uuid")
+                        : null,
                 };
                 if (q.Limit is <= 0)
                     throw new FormatException($"--limit: {q.Limit} is not a positive number");
@@ -154,6 +158,8 @@ internal static class FlowsCommand
             if (pr.GetValue(json))
                 foreach (var row in rows)
                     stdout.WriteLine(ToJson(row));
+            else if (q.Pair is { } wanted)
+                stdout.Write(ToPairTable(rows, wanted));
             else
                 stdout.Write(ToTable(rows, q));
             return 0;
@@ -193,12 +199,20 @@ internal static class FlowsCommand
             w.WriteNumber("mirrored_bytes", r.MirroredBytes);
             NullableNumber(w, "packet_gap", r.PacketGap);
             NullableNumber(w, "byte_gap", r.ByteGap);
+            w.WriteNumber("sampled_out", r.SampledOut);
+            w.WriteNumber("not_selected", r.NotSelected);
+            Counts(w, "mirror_failures", r.MirrorFailures);
+            NullableNumber(w, "unaccounted_packets", r.UnaccountedPackets);
             NullableNumber(w, "secondary_mirror_index", r.SecondaryMirrorIndex);
             NullableString(w, "secondary_analyzer_name", r.SecondaryAnalyzerName);
             w.WriteNumber("secondary_mirrored_packets", r.SecondaryMirroredPackets);
             w.WriteNumber("secondary_mirrored_bytes", r.SecondaryMirroredBytes);
             NullableNumber(w, "secondary_packet_gap", r.SecondaryPacketGap);
             NullableNumber(w, "secondary_byte_gap", r.SecondaryByteGap);
+            w.WriteNumber("secondary_sampled_out", r.SecondarySampledOut);
+            w.WriteNumber("secondary_not_selected", r.SecondaryNotSelected);
+            Counts(w, "secondary_mirror_failures", r.SecondaryMirrorFailures);
+            NullableNumber(w, "secondary_unaccounted_packets", r.SecondaryUnaccountedPackets);
             w.WriteString("first_sample_time", r.FirstSampleTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
             w.WriteString("last_sample_time", r.LastSampleTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
             w.WriteNumber("window_samples", r.WindowSamples);
@@ -206,6 +220,8 @@ internal static class FlowsCommand
             w.WriteNumber("window_bytes", r.WindowBytes);
             w.WriteNumber("window_mirrored_packets", r.WindowMirroredPackets);
             w.WriteNumber("window_mirrored_bytes", r.WindowMirroredBytes);
+            if (r.ReverseFlowUuid is { } reverse) w.WriteString("reverse_flow_uuid", reverse.ToString("D"));
+            else w.WriteNull("reverse_flow_uuid");
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
@@ -219,7 +235,7 @@ internal static class FlowsCommand
         var header = new List<string>
         {
             "NODE", "FLOW", "DIR", "SOURCE", "DESTINATION", "PROTO", "SOURCE VN", "DEST VN", "ACTION", "MIRROR",
-            "PACKETS", "MIRRORED", "GAP", "BYTES", "MIRRORED B", "GAP B", "STATE", "LAST SAMPLE",
+            "PACKETS", "MIRRORED", "GAP", "SAMPLED OUT", "FAILURES", "BYTES", "MIRRORED B", "GAP B", "STATE", "LAST SAMPLE",
         };
         if (windowed) header.AddRange(["WIN PACKETS", "WIN MIRRORED"]);
         var table = new List<string[]> { header.ToArray() };
@@ -242,6 +258,8 @@ internal static class FlowsCommand
                 Num(r.Packets),
                 r.MirrorIndex is null ? "-" : Num(r.MirroredPackets),
                 r.PacketGap is { } pg ? pg.ToString(CultureInfo.InvariantCulture) : "-",
+                r.MirrorIndex is null ? "-" : Num(r.SampledOut),
+                FailuresText(r),
                 Num(r.Bytes),
                 r.MirrorIndex is null ? "-" : Num(r.MirroredBytes),
                 r.ByteGap is { } bg ? bg.ToString(CultureInfo.InvariantCulture) : "-",
@@ -255,7 +273,7 @@ internal static class FlowsCommand
         foreach (var line in table)
             for (int i = 0; i < line.Length; i++)
                 widths[i] = Math.Max(widths[i], line[i].Length);
-        var numeric = new HashSet<string> { "PACKETS", "MIRRORED", "GAP", "BYTES", "MIRRORED B", "GAP B", "WIN PACKETS", "WIN MIRRORED" };
+        var numeric = new HashSet<string> { "PACKETS", "MIRRORED", "GAP", "SAMPLED OUT", "BYTES", "MIRRORED B", "GAP B", "WIN PACKETS", "WIN MIRRORED" };
         var sb = new StringBuilder();
         foreach (var line in table)
         {
@@ -271,7 +289,74 @@ internal static class FlowsCommand
         return sb.ToString();
     }
 
+    /// <summary>A flow and the other half of its pair side by side: one line per field, one column per half.</summary>
+    internal static string ToPairTable(IReadOnlyList<FlowQueryRow> rows, Guid wanted)
+    {
+        var flow = rows.FirstOrDefault(r => r.FlowUuid == wanted);
+        if (flow is null) return $"no flow {wanted:D} in the store\n";
+        var reverse = rows.FirstOrDefault(r => r.FlowUuid != wanted);
+        static string Mirror(FlowQueryRow r) =>
+            (r.MirrorIndex is { } m ? $"{m} ({r.AnalyzerName ?? "?"})" : "-") + (r.SecondaryMirrorIndex is { } m2 ? $", {m2} ({r.SecondaryAnalyzerName ?? "?"})" : "");
+        var fields = new (string Name, Func<FlowQueryRow, string> Value)[]
+        {
+            ("flow", r => r.FlowUuid.ToString("D")),
+            ("node", r => r.Node.Length == 0 ? "-" : r.Node),
+            ("direction", r => r.Direction == FlowDirection.Egress ? "egress" : "ingress"),
+            ("source", r => Endpoint(r.SourceIp, r.SourcePort)),
+            ("destination", r => Endpoint(r.DestinationIp, r.DestinationPort)),
+            ("protocol", r => Protocol(r.Protocol)),
+            ("interface", r => r.InterfaceName),
+            ("action", r => ActionText(r.Action) + (r.DropReason is { } d ? $" ({d})" : "")),
+            ("mirror", Mirror),
+            ("packets", r => Num(r.Packets)),
+            ("bytes", r => Num(r.Bytes)),
+            ("mirrored packets", r => r.MirrorIndex is null ? "-" : Num(r.MirroredPackets)),
+            ("mirrored bytes", r => r.MirrorIndex is null ? "-" : Num(r.MirroredBytes)),
+            ("gap", r => r.PacketGap is { } g ? g.ToString(CultureInfo.InvariantCulture) : "-"),
+            ("tcp flags", r => $"0x{r.TcpFlags:x2}"),
+            ("setup", r => r.SetupTime.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)),
+            ("state", r => r.IsActive ? "active" : "aged"),
+            ("reverse flow", r => r.ReverseFlowUuid?.ToString("D") ?? "-"),
+        };
+        int nameWidth = fields.Max(f => f.Name.Length);
+        int leftWidth = Math.Max("this flow".Length, fields.Max(f => f.Value(flow).Length));
+        var sb = new StringBuilder();
+        sb.Append($"{new string(' ', nameWidth)}  {"this flow".PadRight(leftWidth)}  {(reverse is null ? "" : "reverse flow")}".TrimEnd()).Append('\n');
+        foreach (var (name, value) in fields)
+            sb.Append($"{name.PadRight(nameWidth)}  {value(flow).PadRight(leftWidth)}  {(reverse is null ? "" : value(reverse))}".TrimEnd()).Append('\n');
+        if (reverse is null)
+            sb.Append(flow.ReverseFlowUuid is { } missing ? $"its reverse flow {missing:D} is not in the store\n" : "the flow has no reverse flow (a flow alone)\n");
+        return sb.ToString();
+    }
+
     private static string Num(ulong v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Where the gap went, per reason: "rate_limited=3 no_buffer=1", "unaccounted=2" when packets are missing from every
+    /// counter, and the secondary slot's after "2nd:"; "0" when nothing failed, "-" without a mirror index.
+    /// </summary>
+    private static string FailuresText(FlowQueryRow r)
+    {
+        static string Slot(IReadOnlyDictionary<string, ulong> failures, long? unaccounted, ulong notSelected)
+        {
+            var parts = failures.Select(kv => $"{kv.Key}={kv.Value}").ToList();
+            if (unaccounted is { } u && u != 0) parts.Add($"unaccounted={u}");
+            var text = parts.Count == 0 ? "0" : string.Join(' ', parts);
+            // Not a failure: the packets before a reload selected the flow, shown so the row still adds up.
+            return notSelected == 0 ? text : $"{text} (not_selected={notSelected})";
+        }
+        if (r.MirrorIndex is null) return "-";
+        var text = Slot(r.MirrorFailures, r.UnaccountedPackets, r.NotSelected);
+        return r.SecondaryMirrorIndex is null ? text
+            : $"{text}; 2nd: {Slot(r.SecondaryMirrorFailures, r.SecondaryUnaccountedPackets, r.SecondaryNotSelected)}";
+    }
+
+    private static void Counts(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, ulong> counts)
+    {
+        w.WriteStartObject(name);
+        foreach (var (key, value) in counts) w.WriteNumber(key, value);
+        w.WriteEndObject();
+    }
 
     private static string Endpoint(System.Net.IPAddress ip, ushort port) =>
         ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]:{port}" : $"{ip}:{port}";

@@ -5,7 +5,8 @@ namespace Mirroring.Cli.Commands;
 
 /// <summary>
 /// <c>vrmirror mirror --dump</c>: the mirror table (Index, NextHop, Flags D / Hw, VNI, Vlan, Analyzer) from the table
-/// descriptors, with each entry's counters: packets, original bytes, bytes sent, failures by reason. Entries that
+/// descriptors with the analyzer's controls (maximum copy length, sample rate, rate limit, ERSPAN type and session),
+/// and each entry's counters: packets, original bytes, bytes sent, sampled out, failures by reason. Entries that
 /// are gone from the table but still have counters are listed with "-" configuration.
 /// </summary>
 internal static class MirrorCommand
@@ -43,18 +44,23 @@ internal static class MirrorCommand
         o.WriteLine("Mirror Table");
         o.WriteLine();
         o.WriteLine("Flags:D=Dynamic Mirroring (Juniper header), Hw=NIC Assisted Mirroring");
+        o.WriteLine("MaxLen=copies truncated to this many bytes, Sample=1 in N packets of each flow, Limit=copies per second, ERSPAN=type/session");
         if (!published) o.WriteLine(StatsCli.NoDescriptors);
         o.WriteLine();
-        var t = new TextTable(">Index", ">NextHop", "Flags", ">VNI", ">Vlan", "Analyzer", ">Packets", ">Orig bytes", ">Bytes sent", ">Failures");
+        var t = new TextTable(">Index", ">NextHop", "Flags", ">VNI", ">Vlan", "Analyzer", ">MaxLen", ">Sample", ">Limit", "ERSPAN",
+            ">Packets", ">Orig bytes", ">Bytes sent", ">Sampled out", ">Failures");
         foreach (var (i, e, c) in rows)
             t.Add(i, e?.NexthopId, string.IsNullOrEmpty(e?.Flags) ? "-" : e.Flags, e?.Vni, e?.Vlan, e is null ? "(not configured)" : e.Analyzer.Length == 0 ? "-" : e.Analyzer,
-                c.Packets, c.OriginalBytes, c.SentBytes, c.TotalFailures);
+                e is null ? null : e.MaxPacketLength == 0 ? "-" : e.MaxPacketLength,
+                e is null ? null : e.SampleRate == 1 ? "-" : $"1/{e.SampleRate}",
+                e is null ? null : e.RateLimitPps == 0 ? "-" : e.RateLimitPps,
+                e?.Erspan is { } type ? $"{type}/{e.ErspanSessionId}" : "-",
+                c.Packets, c.OriginalBytes, c.SentBytes, c.SampledOut, c.TotalFailures);
         t.Write(o);
         foreach (var (i, _, c) in rows)
         {
             if (c.TotalFailures == 0) continue;
-            var parts = Enumerable.Range(0, MirrorFailures.Count).Where(f => c.Failures[f] != 0)
-                .Select(f => $"{((MirrorFailure)f).DisplayName()} {c.Failures[f]}");
+            var parts = MirrorFailures.All().Where(f => c.Failures[(int)f] != 0).Select(f => $"{f.DisplayName()} {c.Failures[(int)f]}");
             o.WriteLine($"Index {i} failures: {string.Join(", ", parts)}");
         }
     }
@@ -73,11 +79,16 @@ internal static class MirrorCommand
                 Vni = r.Entry?.Vni,
                 Vlan = r.Entry?.Vlan,
                 Analyzer = r.Entry?.Analyzer,
+                MaxPacketLength = r.Entry?.MaxPacketLength,
+                SampleRate = r.Entry?.SampleRate,
+                RateLimitPps = r.Entry?.RateLimitPps,
+                Erspan = r.Entry?.Erspan,
+                ErspanSessionId = r.Entry?.ErspanSessionId,
                 r.Counters.Packets,
                 r.Counters.OriginalBytes,
                 SentBytes = r.Counters.SentBytes,
-                Failures = Enumerable.Range(0, MirrorFailures.Count)
-                    .ToDictionary(f => StatsCli.Key(((MirrorFailure)f).ToString()), f => r.Counters.Failures[f]),
+                r.Counters.SampledOut,
+                Failures = MirrorFailures.All().ToDictionary(f => f.Key(), f => r.Counters.Failures[(int)f]),
                 r.Counters.TotalFailures,
             }).ToList(),
         });

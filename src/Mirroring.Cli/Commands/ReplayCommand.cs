@@ -82,29 +82,33 @@ internal static class ReplayCommand
 
     internal static void PrintSummary(ReplaySummary s, string outputDirectory)
     {
-        var ports = new Table().Title("interfaces").AddColumns("vif", "name", "rx", "tx", "drops", "rx mirrored", "tx mirrored", "mirror copies out");
+        var ports = new Table().Title("interfaces").AddColumns("vif", "name", "rx", "tx", "flooded", "drops", "rx mirrored", "tx mirrored",
+            "mirror copies out", "flood copies out");
         foreach (var i in s.Interfaces)
-            ports.AddRow($"{i.Vif}", i.Name, $"{i.RxPackets}", $"{i.TxPackets}", $"{i.Drops}", $"{i.RxMirroredPackets}", $"{i.TxMirroredPackets}", $"{i.MirrorCopiesTx}");
+            ports.AddRow($"{i.Vif}", i.Name, $"{i.RxPackets}", $"{i.TxPackets}", $"{i.RxFlooded}", $"{i.Drops}", $"{i.RxMirroredPackets}", $"{i.TxMirroredPackets}",
+                $"{i.MirrorCopiesTx}", $"{i.FloodCopiesTx}");
         AnsiConsole.Write(ports);
 
         if (s.Mirrors.Count > 0)
         {
-            var mirrors = new Table().Title("mirror entries").AddColumns("index", "analyzer", "flags", "vni", "copies", "original bytes", "bytes sent", "failures");
+            var mirrors = new Table().Title("mirror entries").AddColumns("index", "analyzer", "flags", "vni", "copies", "original bytes", "bytes sent", "sampled out", "failures");
             foreach (var m in s.Mirrors)
-                mirrors.AddRow($"{m.Index}", Markup.Escape(m.Analyzer), m.Flags, $"{m.Vni}", $"{m.Packets}", $"{m.OriginalBytes}", $"{m.SentBytes}",
+                mirrors.AddRow($"{m.Index}", Markup.Escape(m.Analyzer), m.Flags, $"{m.Vni}", $"{m.Packets}", $"{m.OriginalBytes}", $"{m.SentBytes}", $"{m.SampledOut}",
                     m.Failures.Count == 0 ? "0" : Markup.Escape(string.Join(", ", m.Failures.Select(f => $"{f.Key}: {f.Value}"))));
             AnsiConsole.Write(mirrors);
         }
 
         var f = s.Flows;
-        AnsiConsole.MarkupLine($"flows: {f.Created} created, {f.Active} active, {f.Deleted} deleted, {f.Overflowed} overflowed, {f.FailedInserts} failed inserts; {f.Packets} packets");
+        AnsiConsole.MarkupLine($"flows: {f.Created} created, {f.Active} active ({f.Pairs} pairs), {f.Deleted} deleted, {f.Overflowed} overflowed, {f.FailedInserts} failed inserts; {f.Packets} packets");
         AnsiConsole.MarkupLine($"mirrored flows: {f.MirroredFlows}: mirrored {f.MirroredPackets} of {f.ExpectedMirroredPackets} packets and {f.MirroredBytes} of {f.ExpectedMirroredBytes} bytes " +
-                               $"(once per mirror slot), {f.MirrorFailures} mirror failures");
+                               $"(once per mirror slot), {f.MirrorSampledOut} sampled out, {f.MirrorFailures} mirror failures");
         if (s.Drops.Count > 0)
             AnsiConsole.MarkupLine("drops: " + Markup.Escape(string.Join(", ", s.Drops.Select(d => $"{d.Key}: {d.Value}"))));
         var t = s.Totals;
-        AnsiConsole.MarkupLine($"totals: rx {t.RxPackets} = tx {t.TxPackets} + drops {t.Drops}: " + (t.Balanced ? "[green]balanced[/]" : "[red]NOT balanced[/]") +
-                               $"; {t.MirrorCopies} mirror copies");
+        string flooded = t.Flooded == 0 ? "" : $" + flooded {t.Flooded}";
+        AnsiConsole.MarkupLine($"totals: rx {t.RxPackets} = tx {t.TxPackets}{flooded} + drops {t.Drops}: " + (t.Balanced ? "[green]balanced[/]" : "[red]NOT balanced[/]") +
+                               $"; {t.MirrorCopies} mirror copies" + (t.Flooded == 0 ? "" : $", {t.FloodCopies} flood copies" +
+                               (t.FloodCopyFailures == 0 ? "" : $" ({t.FloodCopyFailures} could not be sent)")));
         AnsiConsole.MarkupLine($"output: {Markup.Escape(outputDirectory)} ({Markup.Escape(string.Join(", ", s.Outputs.Append(ReplayJob.SummaryFileName).Append(ReplayJob.StatsFileName)))})");
     }
 }

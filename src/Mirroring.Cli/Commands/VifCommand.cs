@@ -6,7 +6,8 @@ namespace Mirroring.Cli.Commands;
 /// <summary>
 /// <c>vrmirror vif --list</c> / <c>vif --get INDEX</c>: interfaces as the reference's <c>vif --list</c> shows them
 /// (vif0/N, name, type, MAC, IP, vrf, flags Mr / Mt, "Mirror index N", ingress/egress mirror metadata in hex) with the
-/// counters: RX/TX packets and bytes, drops, RX/TX mirrored packets.
+/// counters: RX/TX packets and bytes, drops, RX/TX mirrored packets, mirror copies sent out of the port, frames
+/// received and flooded, flood copies sent out of the port (and those that could not be).
 /// </summary>
 internal static class VifCommand
 {
@@ -85,8 +86,10 @@ internal static class VifCommand
                     o.WriteLine($"{pad}Egress Mirror Metadata: {StatsCli.SpacedHex(v.TxMirrorMetadata)}");
                 }
             }
-            o.WriteLine($"{pad}RX packets:{c.RxPackets}  bytes:{c.RxBytes}  mirrored:{c.RxMirroredPackets}");
+            o.WriteLine($"{pad}RX packets:{c.RxPackets}  bytes:{c.RxBytes}  mirrored:{c.RxMirroredPackets}  flooded:{c.RxFloodedPackets}");
             o.WriteLine($"{pad}TX packets:{c.TxPackets}  bytes:{c.TxBytes}  mirrored:{c.TxMirroredPackets}");
+            o.WriteLine($"{pad}Mirror copies out packets:{c.MirrorCopyPackets}  bytes:{c.MirrorCopyBytes}");
+            o.WriteLine($"{pad}Flood copies out packets:{c.FloodCopyPackets}  bytes:{c.FloodCopyBytes}  failed:{c.FloodCopyFailures}");
             o.WriteLine($"{pad}Drops:{c.Drops}");
             o.WriteLine();
         }
@@ -118,6 +121,12 @@ internal static class VifCommand
                 r.Counters.Drops,
                 r.Counters.RxMirroredPackets,
                 r.Counters.TxMirroredPackets,
+                MirrorCopiesOutPackets = r.Counters.MirrorCopyPackets,
+                MirrorCopiesOutBytes = r.Counters.MirrorCopyBytes,
+                RxFloodedPackets = r.Counters.RxFloodedPackets,
+                FloodCopiesOutPackets = r.Counters.FloodCopyPackets,
+                FloodCopiesOutBytes = r.Counters.FloodCopyBytes,
+                r.Counters.FloodCopyFailures,
             }).ToList(),
         });
     }

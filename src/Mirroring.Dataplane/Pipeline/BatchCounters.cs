@@ -14,10 +14,7 @@ internal sealed class BatchCounters
     private int _touchedInterfaceCount;
 
     private readonly long[] _drops = new long[StatsLayout.DropCounterSlots];
-    private readonly long[] _mirrorPackets = new long[256];
-    private readonly long[] _mirrorOriginalBytes = new long[256];
-    private readonly long[] _mirrorSentBytes = new long[256];
-    private readonly long[,] _mirrorFailures = new long[256, MirrorFailures.Count];
+    private readonly MirrorCounters[] _mirrors = new MirrorCounters[256];
     private readonly bool[] _mirrorTouched = new bool[256];
     private readonly byte[] _touchedMirrors = new byte[256];
     private int _touchedMirrorCount;
@@ -46,15 +43,22 @@ internal sealed class BatchCounters
     public void Mirrored(byte index, int originalBytes, int sentBytes)
     {
         TouchMirror(index);
-        _mirrorPackets[index]++;
-        _mirrorOriginalBytes[index] += originalBytes;
-        _mirrorSentBytes[index] += sentBytes;
+        ref MirrorCounters m = ref _mirrors[index];
+        m.Packets++;
+        m.OriginalBytes += (ulong)originalBytes;
+        m.SentBytes += (ulong)sentBytes;
     }
 
     public void MirrorFailed(byte index, MirrorFailure failure)
     {
         TouchMirror(index);
-        _mirrorFailures[index, (int)failure]++;
+        _mirrors[index].Failures[(int)failure]++;
+    }
+
+    public void SampledOut(byte index)
+    {
+        TouchMirror(index);
+        _mirrors[index].SampledOut++;
     }
 
     private void TouchMirror(byte index)
@@ -85,15 +89,8 @@ internal sealed class BatchCounters
         for (int i = 0; i < _touchedMirrorCount; i++)
         {
             byte m = _touchedMirrors[i];
-            if (_mirrorPackets[m] != 0)
-                counters.AddMirror(m, _mirrorPackets[m], _mirrorOriginalBytes[m], _mirrorSentBytes[m]);
-            for (int f = 0; f < MirrorFailures.Count; f++)
-            {
-                if (_mirrorFailures[m, f] == 0) continue;
-                counters.AddMirrorFailure(m, (MirrorFailure)f, _mirrorFailures[m, f]);
-                _mirrorFailures[m, f] = 0;
-            }
-            _mirrorPackets[m] = _mirrorOriginalBytes[m] = _mirrorSentBytes[m] = 0;
+            counters.AddMirrorCounts(m, in _mirrors[m]);
+            _mirrors[m] = default;
             _mirrorTouched[m] = false;
         }
         _touchedMirrorCount = 0;

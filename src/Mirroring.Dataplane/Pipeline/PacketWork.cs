@@ -23,4 +23,6 @@ internal struct PacketWork
     /// <summary>Already handled (answered or dropped); later stages skip it.</summary>
     public bool Done;
     public bool FromFabric;
+    /// <summary>Broadcast or multicast: goes to the network's flood list instead of one nexthop, without a flow.</summary>
+    public bool Flood;
 }

@@ -72,7 +72,7 @@ public sealed unsafe partial class PipelineWorker
             return;
         if (outVif.MirrorsTx &&
             MirrorCopy(outVif.MirrorIndex, in frame, offset, length, outVif.TxMirrorMetadata.Span,
-                work.KeySlot >= 0 ? work.FlowHash : L2Hash(offset), -1, 0))
+                work.KeySlot >= 0 ? work.FlowHash : L2Hash(offset), -1, 0, outVif.Index, egress: true))
             _batch.Interface(outVif.Index).TxMirroredPackets++;
     }
 
@@ -88,7 +88,8 @@ public sealed unsafe partial class PipelineWorker
         if (work.Routed)
         {
             // Routed to a remote endpoint: the inner frame is addressed to its MAC (known as the ARP answer), from the gateway.
-            if (parsed.Family == IpFamily.IPv4 && _state.TryAnswerArp(work.Vrf, (uint)parsed.DestinationAddress, out var endpointMac))
+            if (parsed.Family == IpFamily.IPv4 ? _state.TryAnswerArp(work.Vrf, (uint)parsed.DestinationAddress, out var endpointMac)
+                                                : _state.TryAnswerNeighbor(work.Vrf, parsed.DestinationAddress, out endpointMac))
                 endpointMac.Write(l2);
             _state.GatewayMac.Write(l2[MacAddress.Length..]);
         }
@@ -117,16 +118,24 @@ public sealed unsafe partial class PipelineWorker
     /// Makes a mirror copy of the L2 frame at <paramref name="l2Offset"/> for mirror entry <paramref name="mirrorIndex"/>
     /// and queues it towards the analyzer. <paramref name="portMetadata"/> is the interface's prebuilt TLVs for port
     /// mirroring (empty: "no metadata", FF 00); for flow mirroring (<paramref name="flowIndex"/> &gt;= 0) the flow TLVs are
-    /// written from the flow entry. Counts the copy only once every check has passed, just before it is queued.
+    /// written from the flow entry. <paramref name="vif"/> and <paramref name="egress"/> describe a port mirror (the
+    /// mirrored interface and direction, for ERSPAN); a flow mirror takes them from the flow.
+    /// The entry's controls apply in this order: sampling (a packet left out is counted as sampled out), the checks of
+    /// the entry and its nexthop, the rate limit, then truncation of the copied frame to the entry's maximum length.
+    /// Every packet offered is counted once: as a copy (just before it is queued), sampled out, or a failure by reason.
     /// </summary>
     private bool MirrorCopy(byte mirrorIndex, in Frame frame, int l2Offset, int l2Length, ReadOnlySpan<byte> portMetadata,
-        uint hash, int flowIndex, int slot)
+        uint hash, int flowIndex, int slot, int vif = 0, bool egress = false)
     {
         if (!_dataplane.Mirrors.TryGet(mirrorIndex, out var entry))
             return MirrorFailed(mirrorIndex, MirrorFailure.EntryMissing, flowIndex, slot);
+        if (entry.SampleRate > 1 && !IsSampledIn(entry.SampleRate, mirrorIndex, flowIndex))
+            return MirrorSampledOut(mirrorIndex, flowIndex, slot);
+        // Truncation applies to the original frame, before any header is added.
+        int copyLength = entry.MaxPacketLength != 0 && l2Length > entry.MaxPacketLength ? entry.MaxPacketLength : l2Length;
 
         if (entry.IsHwAssisted)
-            return MirrorToNicVlan(mirrorIndex, entry.Vlan, in frame, l2Offset, l2Length, flowIndex, slot);
+            return MirrorToNicVlan(entry, in frame, l2Offset, l2Length, copyLength, flowIndex, slot);
 
         if (!_dataplane.Nexthops.TryGet(entry.NexthopId, out var nh) || nh.Kind == NexthopKind.Discard)
             return MirrorFailed(mirrorIndex, MirrorFailure.NexthopDiscard, flowIndex, slot);
@@ -135,25 +144,34 @@ public sealed unsafe partial class PipelineWorker
 
         // Work out the whole copy's shape before touching memory.
         NexthopEntry? delivery = nh;
-        int metadataLength = 0;
+        int metadataLength = 0, analyzerHeaders = 0;
         ReadOnlySpan<byte> sourceVn = default, destinationVn = default;
-        if (entry.AddsJuniperHeader)
+        if (entry.AddsJuniperHeader || entry.Erspan != ErspanType.None)
         {
-            if (nh.Kind != NexthopKind.MirrorUdp)
+            // An IP tunnel to the analyzer: UDP with the Juniper header (mode 1), or GRE with an ERSPAN header.
+            if (nh.Kind != (entry.AddsJuniperHeader ? NexthopKind.MirrorUdp : NexthopKind.MirrorGre))
                 return MirrorFailed(mirrorIndex, MirrorFailure.NexthopDiscard, flowIndex, slot);
-            if (flowIndex >= 0)
+            if (entry.AddsJuniperHeader)
             {
-                ref FlowEntry flow = ref _flows.Entry(flowIndex);
-                sourceVn = _state.Network((ushort)flow.SourceVn)?.NameAscii;
-                destinationVn = _state.Network((ushort)flow.DestinationVn)?.NameAscii;
-                metadataLength = JuniperMetadata.FlowMirrorLength(sourceVn.Length, destinationVn.Length);
+                if (flowIndex >= 0)
+                {
+                    ref FlowEntry flow = ref _flows.Entry(flowIndex);
+                    sourceVn = _state.Network((ushort)flow.SourceVn)?.NameAscii;
+                    destinationVn = _state.Network((ushort)flow.DestinationVn)?.NameAscii;
+                    metadataLength = JuniperMetadata.FlowMirrorLength(sourceVn.Length, destinationVn.Length);
+                }
+                else
+                {
+                    metadataLength = portMetadata.IsEmpty ? JuniperMetadata.EmptyLength : portMetadata.Length;
+                }
+                if (metadataLength > JuniperMetadata.MaxLength)
+                    return MirrorFailed(mirrorIndex, MirrorFailure.MetadataTooLarge, flowIndex, slot);
+                analyzerHeaders = metadataLength + OuterHeaders.EthernetIPv4UdpLength;
             }
             else
             {
-                metadataLength = portMetadata.IsEmpty ? JuniperMetadata.EmptyLength : portMetadata.Length;
+                analyzerHeaders = OuterHeaders.ErspanLength(entry.Erspan);
             }
-            if (metadataLength > JuniperMetadata.MaxLength)
-                return MirrorFailed(mirrorIndex, MirrorFailure.MetadataTooLarge, flowIndex, slot);
             delivery = null;
             if (nh.ViaNexthopId != 0 && (!_dataplane.Nexthops.TryGet(nh.ViaNexthopId, out delivery) || !delivery.IsValid))
                 return MirrorFailed(mirrorIndex, MirrorFailure.NexthopUnresolved, flowIndex, slot);
@@ -163,57 +181,67 @@ public sealed unsafe partial class PipelineWorker
             return MirrorFailed(mirrorIndex, MirrorFailure.NexthopDiscard, flowIndex, slot);
         }
 
-        int total = l2Length
-            + (entry.AddsJuniperHeader ? metadataLength + OuterHeaders.EthernetIPv4UdpLength : 0)
-            + (delivery?.Kind == NexthopKind.TunnelVxlan ? OuterHeaders.VxlanLength : 0);
+        int total = copyLength + analyzerHeaders + (delivery?.Kind == NexthopKind.TunnelVxlan ? OuterHeaders.VxlanLength : 0);
         if (total > MaxCopyLength)
         {
             _batch.Drop(DropReason.MirrorCopyTooLarge);
             return MirrorFailed(mirrorIndex, MirrorFailure.CopyTooLarge, flowIndex, slot);
         }
+        if (entry.RateLimitPps != 0 && !_rateLimiter.TryTake(entry, frame.TimestampNs))
+            return MirrorFailed(mirrorIndex, MirrorFailure.RateLimited, flowIndex, slot);
 
-        int buffer = Memory.AllocateCopy(CopyHeadroom + l2Length);
+        int buffer = Memory.AllocateCopy(CopyHeadroom + copyLength);
         if (buffer < 0)
             return MirrorFailed(mirrorIndex, MirrorFailure.NoBuffer, flowIndex, slot);
         int start = buffer + CopyHeadroom;
-        int length = l2Length;
-        Memory.Span(l2Offset, l2Length).CopyTo(Memory.Span(start, l2Length));
+        int length = copyLength;
+        Memory.Span(l2Offset, copyLength).CopyTo(Memory.Span(start, copyLength));
         int outPort;
 
-        if (entry.AddsJuniperHeader)
+        if (entry.AddsJuniperHeader || entry.Erspan != ErspanType.None)
         {
-            start -= metadataLength;
-            length += metadataLength;
-            var metadata = Memory.Span(start, metadataLength);
-            if (flowIndex >= 0)
+            int written;
+            if (entry.AddsJuniperHeader)
             {
-                ref FlowEntry flow = ref _flows.Entry(flowIndex);
-                var flags = JuniperActionFlags.Mirror
-                    | (flow.Action == FlowAction.Forward ? JuniperActionFlags.Pass : JuniperActionFlags.Deny)
-                    | ((flow.Flags & FlowFlags.Ingress) != 0 ? JuniperActionFlags.IngressFlow : JuniperActionFlags.None);
-                JuniperMetadata.WriteFlowMirror(metadata, _state.RouterId, flags, sourceVn, destinationVn, out _);
-            }
-            else if (portMetadata.IsEmpty)
-            {
-                JuniperMetadata.WriteEmpty(metadata, out _);
+                start -= metadataLength;
+                length += metadataLength;
+                var metadata = Memory.Span(start, metadataLength);
+                if (flowIndex >= 0)
+                {
+                    ref FlowEntry flow = ref _flows.Entry(flowIndex);
+                    var flags = JuniperActionFlags.Mirror
+                        | (flow.Action == FlowAction.Forward ? JuniperActionFlags.Pass : JuniperActionFlags.Deny)
+                        | ((flow.Flags & FlowFlags.Ingress) != 0 ? JuniperActionFlags.IngressFlow : JuniperActionFlags.None);
+                    JuniperMetadata.WriteFlowMirror(metadata, _state.RouterId, flags, sourceVn, destinationVn, out _);
+                }
+                else if (portMetadata.IsEmpty)
+                {
+                    JuniperMetadata.WriteEmpty(metadata, out _);
+                }
+                else
+                {
+                    portMetadata.CopyTo(metadata);
+                }
+                var endpoints = AnalyzerEndpoints(nh, delivery is not null) with
+                {
+                    SourcePort = OuterHeaders.SourcePortForFlowHash(hash),
+                    DestinationPort = nh.UdpDestinationPort,
+                };
+                written = OuterHeaders.WriteEthernetIPv4Udp(Memory.Span(buffer, start - buffer), in endpoints, _ipIdentification++, length);
             }
             else
             {
-                portMetadata.CopyTo(metadata);
+                if (flowIndex >= 0)
+                {
+                    ref FlowEntry flow = ref _flows.Entry(flowIndex);
+                    vif = (int)flow.IngressInterface;
+                    egress = (flow.Flags & FlowFlags.Ingress) == 0;
+                }
+                var header = ErspanHeaderFor(entry, Memory.Span(start, copyLength), l2Length, vif, egress, frame.TimestampNs);
+                var endpoints = AnalyzerEndpoints(nh, delivery is not null);
+                written = OuterHeaders.WriteErspan(Memory.Span(buffer, start - buffer), in endpoints, _ipIdentification++,
+                    NextErspanSequence(mirrorIndex), in header, length);
             }
-
-            // Inside a tunnel the UDP copy is a frame from the gateway; on a port it leaves from that port's MAC.
-            bool onFabric = delivery is not null || nh.FabricPort == _state.FabricVif;
-            var endpoints = new OuterUdpEndpoints
-            {
-                SourceMac = delivery is null && onFabric ? _state.FabricMac : _state.GatewayMac,
-                DestinationMac = nh.OuterDestinationMac,
-                Source = new IPv4Address(nh.OuterSource),
-                Destination = new IPv4Address(nh.OuterDestination),
-                SourcePort = OuterHeaders.SourcePortForFlowHash(hash),
-                DestinationPort = nh.UdpDestinationPort,
-            };
-            int written = OuterHeaders.WriteEthernetIPv4Udp(Memory.Span(buffer, start - buffer), in endpoints, _ipIdentification++, length);
             start -= written;
             length += written;
             outPort = nh.FabricPort;
@@ -225,7 +253,7 @@ public sealed unsafe partial class PipelineWorker
 
         if (delivery is { Kind: NexthopKind.TunnelVxlan })
         {
-            uint vni = !entry.AddsJuniperHeader && entry.Vni != 0 ? entry.Vni : delivery.Vni;
+            uint vni = !entry.AddsJuniperHeader && entry.Erspan == ErspanType.None && entry.Vni != 0 ? entry.Vni : delivery.Vni;
             int written = OuterHeaders.WriteVxlan(Memory.Span(buffer, start - buffer), TunnelEndpoints(delivery, hash), _ipIdentification++, vni, length);
             start -= written;
             length += written;
@@ -242,24 +270,94 @@ public sealed unsafe partial class PipelineWorker
         return true;
     }
 
-    /// <summary>NIC-assisted mirroring: no encapsulation; the original frame leaves the fabric port tagged with the entry's VLAN.</summary>
-    private bool MirrorToNicVlan(byte mirrorIndex, ushort vlan, in Frame frame, int l2Offset, int l2Length, int flowIndex, int slot)
+    /// <summary>
+    /// Outer addresses of a copy sent to the analyzer's IP (mode 1 UDP, ERSPAN GRE): inside a tunnel the copy is a frame
+    /// from the gateway; on a port it leaves from that port's MAC (the fabric's, or the gateway's on a local vif).
+    /// </summary>
+    private OuterUdpEndpoints AnalyzerEndpoints(NexthopEntry nh, bool viaTunnel) => new()
     {
-        int length = l2Length + VlanTag.Length;
+        SourceMac = !viaTunnel && nh.FabricPort == _state.FabricVif ? _state.FabricMac : _state.GatewayMac,
+        DestinationMac = nh.OuterDestinationMac,
+        Source = new IPv4Address(nh.OuterSource),
+        Destination = new IPv4Address(nh.OuterDestination),
+    };
+
+    /// <summary>
+    /// Deterministic 1-in-N sampling: a flow mirror keeps the flow's 1st, (N+1)th, (2N+1)th... packet (the flow's packet
+    /// count, already incremented for this packet); a port mirror, which has no flow, counts the packets this worker
+    /// offered to the entry.
+    /// </summary>
+    private bool IsSampledIn(uint sampleRate, byte mirrorIndex, int flowIndex)
+    {
+        ulong number = flowIndex >= 0 ? _flows.Entry(flowIndex).Packets : ++_portMirrorOffers[mirrorIndex];
+        return (number - 1) % sampleRate == 0;
+    }
+
+    /// <summary>
+    /// The ERSPAN header of a copy: VLAN and COS of the original frame's 802.1Q tag when it has one (kept in the frame:
+    /// type II En = 3), T when truncated; type II carries the interface index, type III the direction, the bad/short/
+    /// oversized code of the original length, and the engine's clock in units of 100 microseconds (Gra 0).
+    /// </summary>
+    private static ErspanHeader ErspanHeaderFor(MirrorEntry entry, ReadOnlySpan<byte> copy, int originalLength, int vif, bool egress, long timestampNs)
+    {
+        ushort tci = 0;
+        bool tagged = copy.Length >= EthernetHeader.Length + VlanTag.Length
+                      && EtherTypes.IsVlanTpid(System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(copy[12..]));
+        if (tagged) tci = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(copy[14..]);
+        var header = new ErspanHeader
+        {
+            Type = entry.Erspan,
+            Vlan = (ushort)(tci & 0x0FFF),
+            Cos = (byte)(tci >> 13),
+            Truncated = copy.Length < originalLength,
+            SessionId = entry.ErspanSessionId,
+        };
+        if (entry.Erspan == ErspanType.TypeII)
+            return header with { Encap = tagged ? ErspanHeader.EncapVlanInFrame : ErspanHeader.EncapNoVlan, Index = (uint)vif & ErspanHeader.MaxIndex };
+        return header with
+        {
+            Encap = originalLength < MinEthernetFrame ? (byte)1 : originalLength > MaxEthernetFrame ? (byte)2 : (byte)0,
+            Timestamp = (uint)((ulong)timestampNs / ErspanTimestampUnitNs),
+            EthernetPdu = true,
+            Egress = egress,
+            Granularity = ErspanGranularity.Microseconds100,
+        };
+    }
+
+    /// <summary>ERSPAN type III timestamps count 100-microsecond units (Gra 0, as Linux sends).</summary>
+    private const long ErspanTimestampUnitNs = 100_000;
+    /// <summary>BSO "short" below this original length, "oversized" above <see cref="MaxEthernetFrame"/> (as Linux decides).</summary>
+    private const int MinEthernetFrame = 60, MaxEthernetFrame = 1514;
+
+    /// <summary>
+    /// The GRE sequence number of the next ERSPAN copy of <paramref name="mirrorIndex"/> from this worker: n × W + worker
+    /// for its n-th copy (W workers), so numbers never repeat within a session and one worker's copies are in order
+    /// (with one worker: 0, 1, 2, ...).
+    /// </summary>
+    private uint NextErspanSequence(byte mirrorIndex) =>
+        (uint)(_erspanCopies[mirrorIndex]++ * (uint)_dataplane.Region.WorkerCount + (uint)WorkerId);
+
+    /// <summary>NIC-assisted mirroring: no encapsulation; the original frame leaves the fabric port tagged with the entry's VLAN.</summary>
+    private bool MirrorToNicVlan(MirrorEntry entry, in Frame frame, int l2Offset, int l2Length, int copyLength, int flowIndex, int slot)
+    {
+        byte mirrorIndex = (byte)entry.Index;
+        int length = copyLength + VlanTag.Length;
         if (length > MaxCopyLength)
         {
             _batch.Drop(DropReason.MirrorCopyTooLarge);
             return MirrorFailed(mirrorIndex, MirrorFailure.CopyTooLarge, flowIndex, slot);
         }
+        if (entry.RateLimitPps != 0 && !_rateLimiter.TryTake(entry, frame.TimestampNs))
+            return MirrorFailed(mirrorIndex, MirrorFailure.RateLimited, flowIndex, slot);
         int buffer = Memory.AllocateCopy(length);
-        if (buffer < 0 || l2Length < 2 * MacAddress.Length)
+        if (buffer < 0 || copyLength < 2 * MacAddress.Length)
             return MirrorFailed(mirrorIndex, MirrorFailure.NoBuffer, flowIndex, slot);
-        var source = Memory.Span(l2Offset, l2Length);
+        var source = Memory.Span(l2Offset, copyLength);
         var copy = Memory.Span(buffer, length);
         // 802.1Q tag inserted after the MAC addresses; the original EtherType and payload follow it.
         source[..12].CopyTo(copy);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(copy[12..], EtherTypes.Vlan);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(copy[14..], VlanTag.MakeTci(vlan));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(copy[14..], VlanTag.MakeTci(entry.Vlan));
         source[12..].CopyTo(copy[(12 + VlanTag.Length)..]);
         if (!EmitCopy(_state.FabricVif, buffer, length, frame.TimestampNs))
             return MirrorFailed(mirrorIndex, MirrorFailure.TxQueueFull, flowIndex, slot);
@@ -281,10 +379,21 @@ public sealed unsafe partial class PipelineWorker
     {
         if (flowIndex >= 0)
         {
-            if (flowIndex == _flowSection) FlowTable.RecordMirrorFailureInSection(ref _flows.Entry(flowIndex), slot);
-            else _flows.RecordMirrorFailure(flowIndex, slot);
+            if (flowIndex == _flowSection) FlowTable.RecordMirrorFailureInSection(ref _flows.Entry(flowIndex), slot, failure);
+            else _flows.RecordMirrorFailure(flowIndex, slot, failure);
         }
         _batch.MirrorFailed(mirrorIndex, failure);
+        return false;
+    }
+
+    private bool MirrorSampledOut(byte mirrorIndex, int flowIndex, int slot)
+    {
+        if (flowIndex >= 0)
+        {
+            if (flowIndex == _flowSection) FlowTable.RecordSampledOutInSection(ref _flows.Entry(flowIndex), slot);
+            else _flows.RecordSampledOut(flowIndex, slot);
+        }
+        _batch.SampledOut(mirrorIndex);
         return false;
     }
 
@@ -308,7 +417,7 @@ public sealed unsafe partial class PipelineWorker
         return true;
     }
 
-    /// <summary>Hands each port its frames of this batch, in the order they were produced, and counts them.</summary>
+    /// <summary>Hands each port its queued frames, in the order they were produced, counts them, and empties the queue.</summary>
     private void Transmit()
     {
         int count = _txCount;
@@ -330,6 +439,11 @@ public sealed unsafe partial class PipelineWorker
                     counters.MirrorCopyPackets++;
                     counters.MirrorCopyBytes += (ulong)f.Length;
                 }
+                else if ((f.Flags & FrameFlags.FloodCopy) != 0)
+                {
+                    counters.FloodCopyPackets++;
+                    counters.FloodCopyBytes += (ulong)f.Length;
+                }
                 else
                 {
                     counters.TxPackets++;
@@ -338,5 +452,6 @@ public sealed unsafe partial class PipelineWorker
             }
             _sinks[port]!.Transmit(Memory, _txPort.AsSpan(0, n));
         }
+        _txCount = 0;
     }
 }

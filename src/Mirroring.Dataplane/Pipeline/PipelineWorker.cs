@@ -8,9 +8,10 @@ using Mirroring.Wire.Parsing;
 namespace Mirroring.Dataplane.Pipeline;
 
 /// <summary>
-/// One dataplane worker: RX -> parse -> classify -> batched flow lookup (install from policy on a miss) ->
-/// mirror -> action -> TX per port, one batch at a time. Owns its packet memory, its batch arrays and its
-/// counter block; nothing here allocates, locks, logs or throws per packet.
+/// One dataplane worker: RX -> parse -> classify -> batched flow lookup (install a flow pair from policy on a miss) ->
+/// mirror -> action -> TX per port, one batch at a time; broadcast and multicast go to the network's flood list.
+/// Owns its packet memory, its batch arrays and its counter block; nothing here allocates, locks, logs or throws
+/// per packet.
 /// </summary>
 public sealed unsafe partial class PipelineWorker
 {
@@ -32,11 +33,18 @@ public sealed unsafe partial class PipelineWorker
     private readonly Frame[] _txPort;
     private readonly bool[] _txSent;
     private int _txCount;
+    /// <summary>TX slots the packets of the batch not acted on yet may still need (their own frame and copies).</summary>
+    private int _txReserve;
 
     private ForwardingState _state = ForwardingState.Empty;
     private ushort _ipIdentification;
     /// <summary>The flow whose write section <see cref="ApplyFlow"/> holds open while it mirrors (-1: none).</summary>
     private int _flowSection = -1;
+    /// <summary>Per mirror index: packets port mirrors offered to the entry on this worker (their sampling has no flow to count on).</summary>
+    private readonly ulong[] _portMirrorOffers = new ulong[256];
+    /// <summary>Per mirror index: ERSPAN copies this worker made (their GRE sequence numbers).</summary>
+    private readonly uint[] _erspanCopies = new uint[256];
+    private readonly CopyRateLimiter _rateLimiter;
 
     /// <param name="sinks">Per vif index, where that port's transmitted frames go (null: the port has no output).</param>
     public PipelineWorker(VrouterDataplane dataplane, int workerId, IReadOnlyList<IPacketSink?> sinks)
@@ -51,17 +59,24 @@ public sealed unsafe partial class PipelineWorker
         _sinks = new IPacketSink?[dataplane.Region.MaxInterfaces];
         for (int i = 0; i < sinks.Count && i < _sinks.Length; i++) _sinks[i] = sinks[i];
         _batch = new BatchCounters(dataplane.Region.MaxInterfaces);
+        _rateLimiter = new CopyRateLimiter(workerId, dataplane.Region.WorkerCount);
         _rx = new Frame[batch];
         _parsed = new ParsedPacket[batch];
         _work = new PacketWork[batch];
         _keys = new FlowKey[batch];
         _hashes = new uint[batch];
         _flowIndices = new int[batch];
-        // Each packet can leave as itself plus four copies (two flow mirrors, RX and TX port mirrors).
-        _tx = new Frame[batch * 5];
-        _txPort = new Frame[batch * 5];
-        _txSent = new bool[batch * 5];
+        // Each packet can leave as itself plus four copies (two flow mirrors, RX and TX port mirrors); flood copies
+        // take what is left, and the queue is handed to the ports early when they need more (ReserveTx).
+        int tx = batch * TxSlotsPerPacket + 64;
+        _tx = new Frame[tx];
+        _txPort = new Frame[tx];
+        _txSent = new bool[tx];
+        _evaluatedEpoch = dataplane.State.PolicyEpoch;
     }
+
+    /// <summary>The most TX frames one packet makes outside flooding: itself and four copies.</summary>
+    private const int TxSlotsPerPacket = 5;
 
     public int WorkerId { get; }
     public PacketMemory Memory { get; }
@@ -96,9 +111,29 @@ public sealed unsafe partial class PipelineWorker
         Memory.ResetCopies();
     }
 
-    /// <summary>Deletes flows idle for the configured timeout; call from one thread, between batches.</summary>
-    public int AgeFlows(long nowNs, int maxEntriesToScan) =>
-        _flows.Age(nowNs, (long)_dataplane.Options.FlowIdleTimeout.TotalNanoseconds, maxEntriesToScan);
+    /// <summary>
+    /// Deletes pairs idle for the configured timeout, and closed TCP pairs idle for the TCP close timeout, over the
+    /// next <paramref name="maxEntriesToScan"/> entries; first, when the configuration was reprogrammed since the last
+    /// call, evaluates every flow pair again under the new policies (<see cref="ReevaluateAll"/>). Returns the entries
+    /// deleted. Call from one thread, between batches (whatever schedules aging: the daemon's worker 0, a replay).
+    /// </summary>
+    public int AgeFlows(long nowNs, int maxEntriesToScan)
+    {
+        ReevaluateAll();
+        var options = _dataplane.Options;
+        return _flows.Age(nowNs, (long)options.FlowIdleTimeout.TotalNanoseconds, (long)options.TcpClosedTimeout.TotalNanoseconds, maxEntriesToScan);
+    }
+
+    /// <summary>
+    /// Entries for <see cref="AgeFlows"/> to scan when called every <paramref name="callIntervalNs"/>: the whole table
+    /// within a quarter of the idle timeout, and within the TCP close timeout, so a closed pair goes at most that late.
+    /// </summary>
+    public int AgeScanBudget(long callIntervalNs)
+    {
+        var options = _dataplane.Options;
+        long idle = (long)options.FlowIdleTimeout.TotalNanoseconds, closed = (long)options.TcpClosedTimeout.TotalNanoseconds;
+        return FlowTable.AgeScanBudget(_flows.Capacity, Math.Min(idle, 4 * closed), callIntervalNs);
+    }
 
     private void Classify(int count)
     {
@@ -133,7 +168,8 @@ public sealed unsafe partial class PipelineWorker
             }
 
             // Port mirroring sees every frame the interface received, before anything else looks at it.
-            if (vif.MirrorsRx && MirrorCopy(vif.MirrorIndex, in frame, frame.Offset, frame.Length, vif.RxMirrorMetadata.Span, L2Hash(frame.Offset), -1, 0))
+            if (vif.MirrorsRx && MirrorCopy(vif.MirrorIndex, in frame, frame.Offset, frame.Length, vif.RxMirrorMetadata.Span, L2Hash(frame.Offset), -1, 0,
+                    vif.Index, egress: false))
                 vifCounters.RxMirroredPackets++;
 
             if (PacketParser.Parse(Memory.Span(frame.Offset, frame.Length), out _parsed[i]) != ParseStatus.Ok)
@@ -178,7 +214,10 @@ public sealed unsafe partial class PipelineWorker
         Switch(ref work, ref parsed, in frame, sourceNexthop);
     }
 
-    /// <summary>Chooses the nexthop (bridge by MAC, or route by IP when sent to the gateway MAC) and builds the flow key.</summary>
+    /// <summary>
+    /// Chooses the nexthop (bridge by MAC, or route by IP when sent to the gateway MAC) and builds the flow key;
+    /// answers neighbor solicitations for known endpoints; marks broadcast and multicast for flooding.
+    /// </summary>
     private void Switch(ref PacketWork work, ref ParsedPacket parsed, in Frame frame, uint sourceNexthop)
     {
         var routes = _dataplane.Routes;
@@ -187,9 +226,12 @@ public sealed unsafe partial class PipelineWorker
             SwitchArp(ref work, ref parsed, in frame);
             return;
         }
+        bool neighborDiscovery = IsNeighborDiscovery(in parsed);
+        if (neighborDiscovery && !work.FromFabric && TryAnswerNeighborSolicitation(ref work, in parsed, in frame))
+            return;
         if (parsed.DestinationMac.IsMulticast)
         {
-            Drop(ref work, DropReason.FloodNotSupported);
+            work.Flood = true;
             return;
         }
         if (parsed.DestinationMac == _state.GatewayMac)
@@ -207,7 +249,8 @@ public sealed unsafe partial class PipelineWorker
             return;
         }
 
-        if (parsed.Family == IpFamily.None) return; // bridged non-IP traffic has no flow
+        // Bridged non-IP traffic and neighbor discovery (link control, as ARP) have no flow.
+        if (parsed.Family == IpFamily.None || neighborDiscovery) return;
 
         bool ports = parsed.HasPorts;
         int slot = _keyCount++;
@@ -217,11 +260,16 @@ public sealed unsafe partial class PipelineWorker
         work.KeySlot = slot;
     }
 
-    /// <summary>ARP requests from VMs are answered for known endpoints, as the reference does; other ARP is bridged.</summary>
+    /// <summary>
+    /// ARP requests from VMs are answered for known endpoints, as the reference does (an unknown address is dropped,
+    /// "Arp No Where"); gratuitous ARP (sender = target), requests from the fabric and other broadcast ARP are flooded;
+    /// unicast ARP is bridged.
+    /// </summary>
     private void SwitchArp(ref PacketWork work, ref ParsedPacket parsed, in Frame frame)
     {
         const ushort Request = 1;
-        if (parsed.ArpOperation == Request && !work.FromFabric)
+        // An ARP probe (sender 0.0.0.0) or announcement (sender = target) is not a question for us: flooded.
+        if (parsed.ArpOperation == Request && !work.FromFabric && parsed.SourceAddress != 0 && parsed.SourceAddress != parsed.DestinationAddress)
         {
             if (!_state.TryAnswerArp(work.Vrf, (uint)parsed.DestinationAddress, out var answer))
             {
@@ -237,18 +285,24 @@ public sealed unsafe partial class PipelineWorker
             int length = Wire.Building.PacketBuilder.WriteArpReply(Memory.Span(offset, Wire.Building.PacketBuilder.ArpFrameLength + 4),
                 answer, parsed.ArpTargetIp, parsed.ArpSenderMac, parsed.ArpSenderIp,
                 parsed.VlanCount > 0 ? parsed.OuterVlanTci : null);
-            if (_dataplane.Interfaces.TryGet(work.InVif, out var inVif))
-                TransmitToInterface(inVif, offset, length, in frame, FrameFlags.Generated, ref work);
-            work.Done = true;
+            AnswerOnInterface(ref work, offset, length, in frame);
             return;
         }
         if (parsed.DestinationMac.IsMulticast)
         {
-            Drop(ref work, DropReason.FloodNotSupported);
+            work.Flood = true;
             return;
         }
         if (!_dataplane.Routes.TryLookupBridge(work.Vrf, parsed.DestinationMac, out work.NexthopId))
             Drop(ref work, DropReason.NoL2Route);
+    }
+
+    /// <summary>Sends a frame the engine generated (an ARP reply, a neighbor advertisement) back out of the interface the packet came in on.</summary>
+    private void AnswerOnInterface(ref PacketWork work, int offset, int length, in Frame frame)
+    {
+        if (_dataplane.Interfaces.TryGet(work.InVif, out var inVif))
+            TransmitToInterface(inVif, offset, length, in frame, FrameFlags.Generated, ref work);
+        work.Done = true;
     }
 
     private void LookupFlows()
@@ -266,11 +320,19 @@ public sealed unsafe partial class PipelineWorker
             ref PacketWork work = ref _work[i];
             if (work.Done) continue;
             ref readonly Frame frame = ref _rx[i];
+            // Their RX mirror copies are queued already (Classify); the packets after this one need at most four slots each.
+            _txReserve = (TxSlotsPerPacket - 1) * (count - i - 1);
 
+            if (work.Flood)
+            {
+                Flood(ref work, in frame);
+                continue;
+            }
             if (work.KeySlot >= 0 && !ApplyFlow(ref work, ref _parsed[i], in frame))
                 continue;
             Forward(ref work, in _parsed[i], in frame);
         }
+        _txReserve = 0;
     }
 
     /// <summary>Finds or installs the flow, counts the packet, mirrors it, and applies the flow's action. False when dropped.</summary>
@@ -282,18 +344,17 @@ public sealed unsafe partial class PipelineWorker
         int index = _flowIndices[slot];
         if (index < 0)
         {
-            switch (_flows.TryInsert(in _keys[slot], hash, frame.TimestampNs, out index))
+            index = InstallPair(ref work, in parsed, in frame);
+            if (index < 0)
             {
-                case InsertResult.Inserted:
-                    InstallFlow(index, in _keys[slot], ref work);
-                    break;
-                case InsertResult.AlreadyPresent:
-                    break;
-                default:
-                    Drop(ref work, DropReason.FlowTableFull);
-                    return false;
+                Drop(ref work, DropReason.FlowTableFull);
+                return false;
             }
             _flowIndices[slot] = index;
+        }
+        else if (IsOlder(_flows.Entry(index).PolicyEpoch, _state.PolicyEpoch))
+        {
+            Reevaluate(index);
         }
         work.FlowIndex = index;
 
@@ -322,27 +383,6 @@ public sealed unsafe partial class PipelineWorker
             return false;
         }
         return true;
-    }
-
-    private void InstallFlow(int index, in FlowKey key, ref PacketWork work)
-    {
-        var decision = _state.Policies.Evaluate(in key, work.Vrf, work.Vrf);
-        var flags = FlowFlags.None;
-        if (!work.FromFabric) flags |= FlowFlags.Ingress;
-        if (decision.MirrorIndex != MirrorTable.None || decision.SecondaryMirrorIndex != MirrorTable.None) flags |= FlowFlags.Mirror;
-        var attributes = new FlowAttributes
-        {
-            Action = decision.Action,
-            DropReason = decision.DropReason,
-            Flags = flags,
-            MirrorIndex = decision.MirrorIndex,
-            SecondaryMirrorIndex = decision.SecondaryMirrorIndex,
-            SourceVn = work.Vrf,
-            DestinationVn = work.Vrf,
-            IngressInterface = work.InVif,
-            EgressNexthop = work.NexthopId,
-        };
-        _flows.Configure(index, in attributes);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -23,6 +23,8 @@ public sealed record DataplaneOptions
     public int PortAreaBytes { get; init; }
     /// <summary>A flow idle this long is deleted (reference default 180 s).</summary>
     public TimeSpan FlowIdleTimeout { get; init; } = TimeSpan.FromSeconds(180);
+    /// <summary>A TCP pair that has closed (FIN both ways, or an RST) is deleted once idle this long (default 10 s).</summary>
+    public TimeSpan TcpClosedTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     public void Validate()
     {

@@ -12,8 +12,10 @@ public interface ISummedCounters<T> where T : unmanaged
 
 /// <summary>
 /// Per-interface (vif) counters, two 64-byte cache lines, in a worker's interface counter block.
-/// Tx counts forwarded and generated frames; mirror copies sent out of the port are counted apart
-/// (<see cref="MirrorCopyPackets"/>) so that received == transmitted + dropped holds over all ports.
+/// Tx counts forwarded and generated frames; a received broadcast or multicast frame handed to its network's flood
+/// list is counted once on the receiving vif (<see cref="RxFloodedPackets"/>), and the copies of it each port sends
+/// are counted apart (<see cref="FloodCopyPackets"/>), as mirror copies are (<see cref="MirrorCopyPackets"/>), so that
+/// received == transmitted + flooded + dropped holds over all ports (<see cref="AccountsForEveryFrame"/> on the sum).
 /// <see cref="Sequence"/> is the entry's seqlock (odd while the owning worker writes). Readers sum
 /// the copies of all workers; summed snapshots have <see cref="Sequence"/> 0.
 /// </summary>
@@ -34,12 +36,23 @@ public struct InterfaceCounters : ISummedCounters<InterfaceCounters>
     /// <summary>Mirror copies transmitted out of this port (not in <see cref="TxPackets"/>).</summary>
     public ulong MirrorCopyPackets;
     public ulong MirrorCopyBytes;
+    /// <summary>Frames received on this vif and flooded within its network (each counted once, however many copies left).</summary>
+    public ulong RxFloodedPackets;
+    /// <summary>Flood copies transmitted out of this port (not in <see cref="TxPackets"/>).</summary>
+    public ulong FloodCopyPackets;
+    public ulong FloodCopyBytes;
+    /// <summary>Flood copies that should have left by this port and could not (no copy buffer, the port has no output).</summary>
+    public ulong FloodCopyFailures;
 
     /// <summary>Adds every counter of <paramref name="other"/> (not the sequence).</summary>
     public void Add(in InterfaceCounters other)
     {
         MirrorCopyPackets += other.MirrorCopyPackets;
         MirrorCopyBytes += other.MirrorCopyBytes;
+        RxFloodedPackets += other.RxFloodedPackets;
+        FloodCopyPackets += other.FloodCopyPackets;
+        FloodCopyBytes += other.FloodCopyBytes;
+        FloodCopyFailures += other.FloodCopyFailures;
         RxPackets += other.RxPackets;
         RxBytes += other.RxBytes;
         TxPackets += other.TxPackets;
@@ -51,49 +64,51 @@ public struct InterfaceCounters : ISummedCounters<InterfaceCounters>
 
     /// <summary>True when every counter is zero.</summary>
     public readonly bool IsZero =>
-        (RxPackets | RxBytes | TxPackets | TxBytes | Drops | RxMirroredPackets | TxMirroredPackets | MirrorCopyPackets | MirrorCopyBytes) == 0;
-}
+        (RxPackets | RxBytes | TxPackets | TxBytes | Drops | RxMirroredPackets | TxMirroredPackets | MirrorCopyPackets | MirrorCopyBytes
+         | RxFloodedPackets | FloodCopyPackets | FloodCopyBytes | FloodCopyFailures) == 0;
 
-/// <summary>Failure counts of one mirror entry, indexed by <see cref="MirrorFailure"/>.</summary>
-[InlineArray(MirrorCounters.FailureSlots)]
-public struct MirrorFailureCounts
-{
-    private ulong _element0;
+    /// <summary>
+    /// The accounting invariant, on counters summed over every vif (<see cref="Total"/>): each received frame was
+    /// transmitted (forwarded, or answered), flooded, or dropped with a reason — exactly one of them. Mirror and flood
+    /// copies are counted apart and are not part of it.
+    /// </summary>
+    public readonly bool AccountsForEveryFrame => RxPackets == TxPackets + RxFloodedPackets + Drops;
+
+    /// <summary>The sum of every vif's counters.</summary>
+    public static InterfaceCounters Total(ReadOnlySpan<InterfaceCounters> vifs)
+    {
+        var total = default(InterfaceCounters);
+        foreach (ref readonly var v in vifs) total.Add(in v);
+        return total;
+    }
 }
 
 /// <summary>
 /// Counters of one mirror entry (index 0..254), 128 bytes, in a worker's mirror counter block.
 /// <see cref="Sequence"/> is the entry's seqlock. Summed snapshots have <see cref="Sequence"/> 0.
+/// Every packet offered to the entry (by a flow slot or a port mirror) is counted exactly once: as a copy
+/// (<see cref="Packets"/>), as <see cref="SampledOut"/>, or as a failure by reason.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = Size)]
 public struct MirrorCounters : ISummedCounters<MirrorCounters>
 {
     public const int Size = 128;
-    /// <summary>Room for failure reasons; <see cref="MirrorFailures.Count"/> are defined.</summary>
-    public const int FailureSlots = 12;
 
     public uint Sequence;
     public uint Reserved;
     /// <summary>Copies handed to the mirror nexthop.</summary>
     public ulong Packets;
-    /// <summary>Length of the original packets copied (same measure as flow bytes).</summary>
+    /// <summary>Length of the original packets copied (same measure as flow bytes; before truncation).</summary>
     public ulong OriginalBytes;
-    /// <summary>Bytes actually sent: copy plus metadata and encapsulation.</summary>
+    /// <summary>Bytes actually sent: the copy (after truncation) plus metadata and encapsulation.</summary>
     public ulong SentBytes;
+    /// <summary>Packets the entry's <c>sample_rate</c> left out (not failures).</summary>
+    public ulong SampledOut;
     /// <summary>Packets that should have been mirrored and were not, by <see cref="MirrorFailure"/>.</summary>
     public MirrorFailureCounts Failures;
 
     /// <summary>Sum of all failure reasons.</summary>
-    public readonly ulong TotalFailures
-    {
-        get
-        {
-            ulong sum = 0;
-            ReadOnlySpan<ulong> f = Failures;
-            foreach (var v in f) sum += v;
-            return sum;
-        }
-    }
+    public readonly ulong TotalFailures => Failures.Total;
 
     /// <summary>Adds every counter of <paramref name="other"/> (not the sequence).</summary>
     public void Add(in MirrorCounters other)
@@ -101,7 +116,8 @@ public struct MirrorCounters : ISummedCounters<MirrorCounters>
         Packets += other.Packets;
         OriginalBytes += other.OriginalBytes;
         SentBytes += other.SentBytes;
-        for (int i = 0; i < FailureSlots; i++) Failures[i] += other.Failures[i];
+        SampledOut += other.SampledOut;
+        for (int i = 0; i < MirrorFailures.Capacity; i++) Failures[i] += other.Failures[i];
     }
 }
 

@@ -36,7 +36,7 @@ public enum DropReason : byte
     FlowEvicted = 25,
     /// <summary>An ARP request for an address no endpoint of the network has (the reference's "Arp No Where").</summary>
     ArpNoWhere = 26,
-    /// <summary>Broadcast or multicast other than ARP: this dataplane does not flood.</summary>
+    /// <summary>Broadcast or multicast the dataplane could not flood. Kept for its counter slot: the pipeline floods now.</summary>
     FloodNotSupported = 27,
     /// <summary>A fabric packet that is not VxLAN addressed to this vRouter.</summary>
     NotForUs = 28,

@@ -90,9 +90,28 @@ public readonly struct FlowKey : IEquatable<FlowKey>
         ushort sourcePort, ushort destinationPort) =>
         new(nexthopId, vrf, protocol, IpFamily.IPv4, source, destination, sourcePort, destinationPort);
 
-    /// <summary>The key of the reverse direction (addresses and ports swapped, same nexthop/VRF).</summary>
-    public FlowKey Reversed(uint nexthopId) =>
-        new(nexthopId, Vrf, Protocol, Family, Destination, Source, DestinationPort, SourcePort);
+    /// <summary>
+    /// The key of the reverse direction, whose packets come from <paramref name="nexthopId"/> (the other end's vif, or the
+    /// tunnel nexthop of its VTEP): addresses and ports swapped, same VRF. An ICMP / ICMPv6 echo keeps its identifier as
+    /// the source port and answers with the other echo type (request 8 &lt;-&gt; reply 0, 128 &lt;-&gt; 129), so a request
+    /// and its replies are one pair; other ICMP messages swap only the addresses.
+    /// </summary>
+    public FlowKey Reversed(uint nexthopId)
+    {
+        bool icmp = Protocol == Wire.Headers.IpProtocols.Icmp, icmp6 = Protocol == Wire.Headers.IpProtocols.Icmpv6;
+        if (!icmp && !icmp6)
+            return new(nexthopId, Vrf, Protocol, Family, Destination, Source, DestinationPort, SourcePort);
+        byte type = (byte)(DestinationPort >> 8), code = (byte)DestinationPort;
+        byte answer = (icmp, type) switch
+        {
+            (true, Wire.Headers.IcmpTypes.EchoRequest) => Wire.Headers.IcmpTypes.EchoReply,
+            (true, Wire.Headers.IcmpTypes.EchoReply) => Wire.Headers.IcmpTypes.EchoRequest,
+            (false, Wire.Headers.IcmpTypes.V6EchoRequest) => Wire.Headers.IcmpTypes.V6EchoReply,
+            (false, Wire.Headers.IcmpTypes.V6EchoReply) => Wire.Headers.IcmpTypes.V6EchoRequest,
+            _ => type,
+        };
+        return new(nexthopId, Vrf, Protocol, Family, Destination, Source, SourcePort, (ushort)((answer << 8) | code));
+    }
 
     /// <summary>
     /// 32-bit hash of the 48 key bytes: CRC32C over six u64 words (<see cref="BitOperations.Crc32C(uint, ulong)"/>,

@@ -240,29 +240,28 @@ public readonly unsafe struct WorkerCounters
         return true;
     }
 
-    /// <summary>Adds mirrored copies to a mirror entry: packets, original bytes, bytes sent (with metadata/encapsulation).</summary>
+    /// <summary>Adds every counter of <paramref name="delta"/> to a mirror entry in one write section (the batch flush).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool AddMirror(int mirrorIndex, long packets, long originalBytes, long sentBytes)
+    public bool AddMirrorCounts(int mirrorIndex, in MirrorCounters delta)
     {
         if ((uint)mirrorIndex >= StatsLayout.MirrorEntries) return false;
         ref MirrorCounters c = ref Unsafe.AsRef<MirrorCounters>(_mirror + (nint)mirrorIndex * MirrorCounters.Size);
         uint s = Seqlock.BeginWrite(ref c.Sequence);
-        c.Packets += (ulong)packets;
-        c.OriginalBytes += (ulong)originalBytes;
-        c.SentBytes += (ulong)sentBytes;
+        c.Add(in delta);
         Seqlock.EndWrite(ref c.Sequence, s);
         return true;
     }
 
+    /// <summary>Adds mirrored copies to a mirror entry: packets, original bytes, bytes sent (with metadata/encapsulation).</summary>
+    public bool AddMirror(int mirrorIndex, long packets, long originalBytes, long sentBytes) =>
+        AddMirrorCounts(mirrorIndex, new MirrorCounters { Packets = (ulong)packets, OriginalBytes = (ulong)originalBytes, SentBytes = (ulong)sentBytes });
+
     /// <summary>Counts packets that should have been mirrored to <paramref name="mirrorIndex"/> and were not.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool AddMirrorFailure(int mirrorIndex, MirrorFailure failure, long count = 1)
     {
-        if ((uint)mirrorIndex >= StatsLayout.MirrorEntries || (uint)failure >= MirrorCounters.FailureSlots) return false;
-        ref MirrorCounters c = ref Unsafe.AsRef<MirrorCounters>(_mirror + (nint)mirrorIndex * MirrorCounters.Size);
-        uint s = Seqlock.BeginWrite(ref c.Sequence);
-        c.Failures[(int)failure] += (ulong)count;
-        Seqlock.EndWrite(ref c.Sequence, s);
-        return true;
+        if ((uint)failure >= MirrorFailures.Capacity) return false;
+        var delta = new MirrorCounters();
+        delta.Failures[(int)failure] = (ulong)count;
+        return AddMirrorCounts(mirrorIndex, in delta);
     }
 }

@@ -106,7 +106,7 @@ public sealed class StatsSnapshot
     /// <summary>The mirror entries worth showing: every entry of the descriptors and every index with copies or failures, in order.</summary>
     public List<int> MirrorIndices() =>
         _mirrors.Keys.Where(i => (uint)i < (uint)Mirrors.Length)
-            .Concat(Enumerable.Range(0, Mirrors.Length).Where(i => Mirrors[i].Packets != 0 || Mirrors[i].TotalFailures != 0))
+            .Concat(Enumerable.Range(0, Mirrors.Length).Where(i => Mirrors[i].Packets != 0 || Mirrors[i].SampledOut != 0 || Mirrors[i].TotalFailures != 0))
             .Distinct().Order().ToList();
 
     public InterfaceDescriptor? Interface(int vif) => _vifs.GetValueOrDefault(vif);

@@ -64,8 +64,13 @@ public sealed record InterfaceDescriptor(
     string RxMirrorMetadata,
     string TxMirrorMetadata);
 
-/// <summary>A mirror entry; <see cref="Flags"/> as <c>mirror --dump</c> prints them ("D", "Hw", "D Hw", "").</summary>
-public sealed record MirrorDescriptor(int Index, uint NexthopId, string Flags, uint Vni, int Vlan, string Analyzer);
+/// <summary>
+/// A mirror entry; <see cref="Flags"/> as <c>mirror --dump</c> prints them ("D", "Hw", "D Hw", ""). The controls:
+/// <see cref="MaxPacketLength"/> (0 = whole frames), <see cref="SampleRate"/> (1 = every packet), <see cref="RateLimitPps"/>
+/// (0 = none); <see cref="Erspan"/> is "II" or "III" for an ERSPAN entry (null otherwise) with its session id.
+/// </summary>
+public sealed record MirrorDescriptor(int Index, uint NexthopId, string Flags, uint Vni, int Vlan, string Analyzer,
+    int MaxPacketLength = 0, uint SampleRate = 1, uint RateLimitPps = 0, string? Erspan = null, int? ErspanSessionId = null);
 
 /// <summary>
 /// A nexthop: id, kind, validity (with the reason when unresolved) and the fields its kind uses (null when unused):

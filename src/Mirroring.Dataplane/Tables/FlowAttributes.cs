@@ -15,6 +15,8 @@ public struct FlowAttributes
     public uint DestinationVn;
     public uint IngressInterface;
     public uint EgressNexthop;
+    /// <summary>The policy epoch the decision was made under (<see cref="FlowEntry.PolicyEpoch"/>).</summary>
+    public uint PolicyEpoch;
 
     /// <summary>Forward, no mirror, zero ids.</summary>
     public static FlowAttributes Default => new()
@@ -25,7 +27,7 @@ public struct FlowAttributes
     };
 }
 
-/// <summary>Result of <see cref="FlowTable.TryInsert(in FlowKey, uint, out int)"/>.</summary>
+/// <summary>Result of <see cref="FlowTable.TryInsert(in FlowKey, uint, out int)"/> and <see cref="FlowTable.TryInsertPair"/>.</summary>
 public enum InsertResult
 {
     Inserted,

@@ -224,56 +224,128 @@ public sealed unsafe class FlowTable : IDisposable
             index = existing;
             return InsertResult.AlreadyPresent;
         }
+        index = Claim(hash, out bool overflow);
+        if (index < 0)
+        {
+            Count(CounterFailedInserts, 1);
+            return InsertResult.TableFull;
+        }
+        Initialise(index, in key, hash, nowNs, -1, FlowFlags.None);
+        CountCreated(overflow);
+        return InsertResult.Inserted;
+    }
 
+    /// <summary>
+    /// Inserts a flow and its reverse flow as one pair, or nothing: the pair insert the pipeline makes for the first
+    /// packet of a conversation. <see cref="InsertResult.Inserted"/>: both entries are fresh (as <see cref="TryInsert(in FlowKey, uint, long, out int)"/>
+    /// makes them), linked to each other (<see cref="FlowEntry.ReverseIndex"/>, <see cref="FlowFlags.ReverseValid"/> on
+    /// both, <see cref="FlowFlags.ReverseHalf"/> on the reverse one). When the reverse key is already a flow (another
+    /// pair holds it: asymmetric paths) or equals the forward key, the forward flow is inserted alone and
+    /// <paramref name="reverseIndex"/> is -1. <see cref="InsertResult.AlreadyPresent"/>: the forward flow exists (its index,
+    /// and its partner's or -1). <see cref="InsertResult.TableFull"/>: no room for one of the two; nothing is inserted
+    /// (a slot claimed for the other half is given back), indices -1, the failed-insert counter is incremented once.
+    /// Never allocates, locks or throws.
+    /// </summary>
+    public InsertResult TryInsertPair(in FlowKey forward, uint forwardHash, in FlowKey reverse, uint reverseHash, long nowNs,
+        out int forwardIndex, out int reverseIndex)
+    {
+        int existing = Lookup(in forward, forwardHash);
+        if (existing >= 0)
+        {
+            forwardIndex = existing;
+            reverseIndex = PartnerOf(existing);
+            return InsertResult.AlreadyPresent;
+        }
+        bool alone = FlowKey.Equals(in forward, in reverse) || Lookup(in reverse, reverseHash) >= 0;
+        forwardIndex = Claim(forwardHash, out bool forwardOverflow);
+        reverseIndex = -1;
+        bool reverseOverflow = false;
+        if (forwardIndex >= 0 && !alone && (reverseIndex = Claim(reverseHash, out reverseOverflow)) < 0)
+        {
+            Release(forwardIndex);
+            forwardIndex = -1;
+        }
+        if (forwardIndex < 0)
+        {
+            Count(CounterFailedInserts, 1);
+            return InsertResult.TableFull;
+        }
+        if (alone)
+        {
+            Initialise(forwardIndex, in forward, forwardHash, nowNs, -1, FlowFlags.None);
+            CountCreated(forwardOverflow);
+            return InsertResult.Inserted;
+        }
+        // The reverse half first: once the forward half is visible, its partner is too.
+        Initialise(reverseIndex, in reverse, reverseHash, nowNs, forwardIndex, FlowFlags.ReverseValid | FlowFlags.ReverseHalf);
+        Initialise(forwardIndex, in forward, forwardHash, nowNs, reverseIndex, FlowFlags.ReverseValid);
+        CountCreated(forwardOverflow);
+        CountCreated(reverseOverflow);
+        return InsertResult.Inserted;
+    }
+
+    /// <summary>
+    /// Whether the entry may hold a flow, from the private signatures (16 per cache line) without touching the region:
+    /// false for a free entry, so a sweep over the table skips free entries cheaply. Index unchecked.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool MayBeActive(int index) => Volatile.Read(ref _signatures[index]) != 0;
+
+    /// <summary>The other half of the pair the active entry at <paramref name="index"/> belongs to, or -1 (a flow alone).</summary>
+    public int PartnerOf(int index)
+    {
+        if ((uint)index >= (uint)Capacity) return -1;
+        ref FlowEntry e = ref Entry(index);
+        int partner = Volatile.Read(ref e.ReverseIndex);
+        if ((Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.ReverseValid) == 0 || (uint)partner >= (uint)Capacity)
+            return -1;
+        ref FlowEntry p = ref Entry(partner);
+        return (Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref p.Flags)) & (uint)(FlowFlags.Active | FlowFlags.ReverseValid)) == (uint)(FlowFlags.Active | FlowFlags.ReverseValid)
+               && Volatile.Read(ref p.ReverseIndex) == index
+            ? partner
+            : -1;
+    }
+
+    private void CountCreated(bool overflow)
+    {
+        Count(CounterCreated, 1);
+        Count(CounterActive, 1);
+        if (overflow) Count(CounterOverflowed, 1);
+    }
+
+    /// <summary>
+    /// Claims a free entry for a key with <paramref name="hash"/> (state Busy, not yet visible to lookups): a free
+    /// entry of the bucket, else a free entry already chained to it, else a never-used overflow entry appended to the
+    /// chain. -1 when there is none. Publish it with <see cref="Initialise"/> or give it back with <see cref="Release"/>.
+    /// </summary>
+    private int Claim(uint hash, out bool overflow)
+    {
+        overflow = false;
         int first = (int)(hash & _bucketMask) * BucketSize;
         for (int i = 0; i < BucketSize; i++)
-        {
-            if (TryClaim(first + i))
-            {
-                index = first + i;
-                Initialise(index, in key, hash, nowNs);
-                Count(CounterCreated, 1);
-                Count(CounterActive, 1);
-                return InsertResult.Inserted;
-            }
-        }
+            if (TryClaim(first + i)) return first + i;
 
+        overflow = true;
         // Free entries already chained to this bucket.
-        ref int link = ref Entry(first).Next;
         int steps = 0;
-        for (int cur = Volatile.Read(ref link); cur != 0 && steps < _overflow; steps++)
+        for (int cur = Volatile.Read(ref Entry(first).Next); cur != 0 && steps < _overflow; steps++)
         {
             int idx = cur - 1;
-            if (TryClaim(idx))
-            {
-                index = idx;
-                Initialise(index, in key, hash, nowNs);
-                Count(CounterCreated, 1);
-                Count(CounterActive, 1);
-                Count(CounterOverflowed, 1);
-                return InsertResult.Inserted;
-            }
+            if (TryClaim(idx)) return idx;
             cur = Volatile.Read(ref Entry(idx).Next);
         }
 
-        // A never-used overflow entry, then append it to the chain.
+        // A never-used overflow entry, appended to the chain while Busy (lookups skip it: not Active, no signature).
         ref long allocated = ref CounterRef(CounterOverflowAllocated);
         long slot;
         do
         {
             slot = Volatile.Read(ref allocated);
-            if (slot >= _overflow)
-            {
-                Count(CounterFailedInserts, 1);
-                index = -1;
-                return InsertResult.TableFull;
-            }
+            if (slot >= _overflow) return -1;
         } while (Interlocked.CompareExchange(ref allocated, slot + 1, slot) != slot);
 
         int fresh = _primary + (int)slot;
-        ref FlowEntry fe = ref Entry(fresh);
-        Volatile.Write(ref Unsafe.As<FlowFlags, uint>(ref fe.Flags), (uint)FlowFlags.Busy);
-        Initialise(fresh, in key, hash, nowNs, FlowFlags.Linked);
+        Volatile.Write(ref Unsafe.As<FlowFlags, uint>(ref Entry(fresh).Flags), (uint)(FlowFlags.Busy | FlowFlags.Linked));
         ref int tail = ref Entry(first).Next;
         while (true)
         {
@@ -285,11 +357,14 @@ public sealed unsafe class FlowTable : IDisposable
             }
             tail = ref Entry(cur - 1).Next;
         }
-        index = fresh;
-        Count(CounterCreated, 1);
-        Count(CounterActive, 1);
-        Count(CounterOverflowed, 1);
-        return InsertResult.Inserted;
+        return fresh;
+    }
+
+    /// <summary>Gives back an entry <see cref="Claim"/> returned and that was never published (it stays in its chain).</summary>
+    private void Release(int index)
+    {
+        ref uint flags = ref Unsafe.As<FlowFlags, uint>(ref Entry(index).Flags);
+        Volatile.Write(ref flags, Volatile.Read(ref flags) & (uint)FlowFlags.Linked);
     }
 
     private bool TryClaim(int index)
@@ -301,13 +376,13 @@ public sealed unsafe class FlowTable : IDisposable
         return Interlocked.CompareExchange(ref flags, (f & (uint)FlowFlags.Linked) | (uint)FlowFlags.Busy, f) == f;
     }
 
-    private void Initialise(int index, in FlowKey key, uint hash, long nowNs, FlowFlags extra = 0)
+    private void Initialise(int index, in FlowKey key, uint hash, long nowNs, int reverseIndex, FlowFlags extra)
     {
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
         e.Key = key;
         e.Generation++;
-        e.ReverseIndex = -1;
+        e.ReverseIndex = reverseIndex;
         e.Action = FlowAction.Forward;
         e.DropReason = DropReason.None;
         e.MirrorIndex = MirrorTable.None;
@@ -317,14 +392,11 @@ public sealed unsafe class FlowTable : IDisposable
         e.IngressInterface = 0;
         e.EgressNexthop = 0;
         e.TcpFlags = 0;
+        e.PolicyEpoch = 0;
         e.Packets = 0;
         e.Bytes = 0;
-        e.MirroredPackets = 0;
-        e.MirroredBytes = 0;
-        e.SecondaryMirroredPackets = 0;
-        e.SecondaryMirroredBytes = 0;
-        e.MirrorFailures = 0;
-        e.SecondaryMirrorFailures = 0;
+        e.PrimaryMirror = default;
+        e.SecondaryMirror = default;
         e.FirstSeenNs = nowNs;
         e.LastSeenNs = nowNs;
         uint keep = (uint)(Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Linked);
@@ -335,8 +407,20 @@ public sealed unsafe class FlowTable : IDisposable
         Volatile.Write(ref Unsafe.As<FlowFlags, uint>(ref e.Flags), keep | (uint)extra | (uint)FlowFlags.Active);
     }
 
-    /// <summary>Deletes the flow at <paramref name="index"/>. False when it was not active.</summary>
+    /// <summary>Deletes the flow at <paramref name="index"/> (only that entry). False when it was not active.</summary>
     public bool Delete(int index) => (uint)index < (uint)Capacity && DeleteCore(index, evicted: false);
+
+    /// <summary>Deletes the flow at <paramref name="index"/> and the other half of its pair; returns how many entries went (0..2).</summary>
+    public int DeletePair(int index) => DeletePairCore(index, evicted: false);
+
+    private int DeletePairCore(int index, bool evicted)
+    {
+        if ((uint)index >= (uint)Capacity) return 0;
+        int partner = PartnerOf(index);
+        int deleted = DeleteCore(index, evicted) ? 1 : 0;
+        if (partner >= 0 && DeleteCore(partner, evicted)) deleted++;
+        return deleted;
+    }
 
     private bool DeleteCore(int index, bool evicted)
     {
@@ -419,27 +503,21 @@ public sealed unsafe class FlowTable : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void RecordMirroredInSection(ref FlowEntry e, int slot, int bytes)
     {
-        if (slot == 0)
-        {
-            e.MirroredPackets++;
-            e.MirroredBytes += (ulong)(uint)bytes;
-        }
-        else
-        {
-            e.SecondaryMirroredPackets++;
-            e.SecondaryMirroredBytes += (ulong)(uint)bytes;
-        }
+        ref FlowMirrorSlot s = ref e.Slot(slot);
+        s.Packets++;
+        s.Bytes += (ulong)(uint)bytes;
     }
 
     /// <summary><see cref="RecordMirrorFailure"/> inside the caller's write section.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void RecordMirrorFailureInSection(ref FlowEntry e, int slot)
-    {
-        if (slot == 0) e.MirrorFailures++;
-        else e.SecondaryMirrorFailures++;
-    }
+    internal static void RecordMirrorFailureInSection(ref FlowEntry e, int slot, MirrorFailure failure) =>
+        e.Slot(slot).Failures[(int)failure]++;
 
-    /// <summary>Prefetches the counter lines (second and third) of an entry about to be counted.</summary>
+    /// <summary><see cref="RecordSampledOut"/> inside the caller's write section.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RecordSampledOutInSection(ref FlowEntry e, int slot) => e.Slot(slot).SampledOut++;
+
+    /// <summary>Prefetches the counter lines of an entry about to be counted: packets (second line) and the primary mirror slot (third).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void PrefetchCounters(int index)
     {
@@ -450,38 +528,36 @@ public sealed unsafe class FlowTable : IDisposable
     }
 
     /// <summary>Counts one mirrored copy on mirror slot 0 (primary) or 1 (secondary); bytes = original packet length.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void RecordMirrored(int index, int slot, int bytes)
     {
         if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
-        if (slot == 0)
-        {
-            e.MirroredPackets++;
-            e.MirroredBytes += (ulong)(uint)bytes;
-        }
-        else
-        {
-            e.SecondaryMirroredPackets++;
-            e.SecondaryMirroredBytes += (ulong)(uint)bytes;
-        }
+        RecordMirroredInSection(ref e, slot, bytes);
         EndWriteCore(ref e, s);
     }
 
-    /// <summary>Counts a packet that should have been mirrored on <paramref name="slot"/> (0 / 1) and was not.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void RecordMirrorFailure(int index, int slot)
+    /// <summary>Counts a packet that should have been mirrored on <paramref name="slot"/> (0 / 1) and was not, and why.</summary>
+    public void RecordMirrorFailure(int index, int slot, MirrorFailure failure)
+    {
+        if ((uint)index >= (uint)Capacity || (uint)failure >= MirrorFailures.Capacity) return; // ignored, never throws
+        ref FlowEntry e = ref Entry(index);
+        uint s = BeginWriteCore(ref e);
+        RecordMirrorFailureInSection(ref e, slot, failure);
+        EndWriteCore(ref e, s);
+    }
+
+    /// <summary>Counts a packet of the flow that slot <paramref name="slot"/>'s sample rate left out.</summary>
+    public void RecordSampledOut(int index, int slot)
     {
         if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
-        if (slot == 0) e.MirrorFailures++;
-        else e.SecondaryMirrorFailures++;
+        RecordSampledOutInSection(ref e, slot);
         EndWriteCore(ref e, s);
     }
 
-    /// <summary>Sets action, mirror indices, VNs, interface, nexthop and extra flags of a flow (in its seqlock).</summary>
+    /// <summary>Sets action, mirror indices, VNs, interface, nexthop, policy epoch and extra flags of a flow (in its seqlock).</summary>
     public void Configure(int index, in FlowAttributes attributes)
     {
         if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
@@ -495,10 +571,48 @@ public sealed unsafe class FlowTable : IDisposable
         e.DestinationVn = attributes.DestinationVn;
         e.IngressInterface = attributes.IngressInterface;
         e.EgressNexthop = attributes.EgressNexthop;
+        e.PolicyEpoch = attributes.PolicyEpoch;
         EndWriteCore(ref e, s);
+        SetSettableFlags(ref e, attributes.Flags, attributes.MirrorIndex, attributes.SecondaryMirrorIndex);
+    }
+
+    /// <summary>
+    /// Rewrites what the policies decided for a flow (action, drop reason, mirror indices, the Mirror flag) and the epoch
+    /// they were evaluated under, leaving its addresses, interface, counters and other flags alone: re-evaluation after
+    /// the configuration changed. A mirror slot that gets a mirror index here counts the packets the flow passed without
+    /// one as <see cref="FlowMirrorSlot.NotSelected"/>, so that the slot still accounts for every packet of the flow.
+    /// </summary>
+    public void SetPolicy(int index, FlowAction action, DropReason dropReason, byte mirrorIndex, byte secondaryMirrorIndex, uint policyEpoch)
+    {
+        if ((uint)index >= (uint)Capacity) return; // invalid index: ignored, never throws
+        ref FlowEntry e = ref Entry(index);
+        uint s = BeginWriteCore(ref e);
+        e.Action = action;
+        e.DropReason = dropReason;
+        if (e.MirrorIndex == MirrorTable.None && mirrorIndex != MirrorTable.None) CountNotSelected(ref e, 0);
+        if (e.SecondaryMirrorIndex == MirrorTable.None && secondaryMirrorIndex != MirrorTable.None) CountNotSelected(ref e, 1);
+        e.MirrorIndex = mirrorIndex;
+        e.SecondaryMirrorIndex = secondaryMirrorIndex;
+        e.PolicyEpoch = policyEpoch;
+        EndWriteCore(ref e, s);
+        SetSettableFlags(ref e, (FlowFlags)((uint)Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Ingress), mirrorIndex, secondaryMirrorIndex);
+    }
+
+    /// <summary>The packets of the flow that slot <paramref name="slot"/>, about to get a mirror index, has not accounted for (passed while it had none).</summary>
+    private static void CountNotSelected(ref FlowEntry e, int slot)
+    {
+        ref FlowMirrorSlot s = ref e.Slot(slot);
+        ulong accounted = s.Accounted;
+        if (e.Packets > accounted) s.NotSelected += e.Packets - accounted;
+    }
+
+    /// <summary>Sets <see cref="FlowFlags.Ingress"/> from <paramref name="wanted"/> and <see cref="FlowFlags.Mirror"/> from the mirror indices (CAS, state bits kept).</summary>
+    private static void SetSettableFlags(ref FlowEntry e, FlowFlags wanted, byte mirrorIndex, byte secondaryMirrorIndex)
+    {
         const uint settable = (uint)(FlowFlags.Ingress | FlowFlags.Mirror);
-        uint extra = (uint)attributes.Flags & settable;
-        if (attributes.MirrorIndex != MirrorTable.None || attributes.SecondaryMirrorIndex != MirrorTable.None) extra |= (uint)FlowFlags.Mirror;
+        uint extra = (uint)wanted & settable;
+        if (mirrorIndex != MirrorTable.None || secondaryMirrorIndex != MirrorTable.None) extra |= (uint)FlowFlags.Mirror;
+        else extra &= ~(uint)FlowFlags.Mirror;
         ref uint flags = ref Unsafe.As<FlowFlags, uint>(ref e.Flags);
         uint f;
         do { f = Volatile.Read(ref flags); }
@@ -522,14 +636,22 @@ public sealed unsafe class FlowTable : IDisposable
 
     // ---- aging --------------------------------------------------------------------------------------
 
+    /// <summary>TCP header flag bits as <see cref="FlowEntry.TcpFlags"/> keeps them.</summary>
+    private const byte TcpFin = 0x01, TcpRst = 0x04;
+
+    /// <summary><see cref="Age(long, long, long, int)"/> with no shorter timeout for closed TCP pairs.</summary>
+    public int Age(long nowNs, long idleNs, int maxEntriesToScan) => Age(nowNs, idleNs, idleNs, maxEntriesToScan);
+
     /// <summary>
     /// Incremental aging sweep: examines up to <paramref name="maxEntriesToScan"/> entries from a cursor that moves
-    /// round the table, deleting active flows idle for at least <paramref name="idleNs"/> (last seen + idle &lt;= now);
-    /// returns how many were deleted (they get <see cref="FlowFlags.Evicted"/>). Call periodically with
-    /// <see cref="AgeScanBudget"/> entries so the whole table is swept within a quarter of the idle time.
-    /// One caller at a time (the cursor is not shared).
+    /// round the table and deletes flows that are done, a pair always with both halves: a pair (or a flow alone) whose
+    /// last packet, in either half, is at least <paramref name="idleNs"/> old (last seen + idle &lt;= now), and a TCP
+    /// pair that has closed — FIN seen in both halves, or an RST in either (a flow alone: an RST) — once its last packet
+    /// is <paramref name="tcpClosedNs"/> old, as the reference evicts dead TCP flows. Returns how many entries were
+    /// deleted (they get <see cref="FlowFlags.Evicted"/>). Call periodically with <see cref="AgeScanBudget"/> entries so
+    /// the whole table is swept within a quarter of the idle time. One caller at a time (the cursor is not shared).
     /// </summary>
-    public int Age(long nowNs, long idleNs, int maxEntriesToScan)
+    public int Age(long nowNs, long idleNs, long tcpClosedNs, int maxEntriesToScan)
     {
         int cap = Capacity;
         int n = Math.Min(Math.Max(maxEntriesToScan, 0), cap);
@@ -537,25 +659,46 @@ public sealed unsafe class FlowTable : IDisposable
         int deleted = 0;
         for (int k = 0; k < n; k++)
         {
-            ref FlowEntry e = ref Entry(cursor);
-            if ((Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref e.Flags)) & (uint)FlowFlags.Active) != 0 &&
-                Volatile.Read(ref e.LastSeenNs) + idleNs <= nowNs &&
-                DeleteCore(cursor, evicted: true))
-            {
-                deleted++;
-            }
+            if (MayBeActive(cursor) &&
+                (Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref Entry(cursor).Flags)) & (uint)FlowFlags.Active) != 0 &&
+                IsDone(cursor, nowNs, idleNs, tcpClosedNs))
+                deleted += DeletePairCore(cursor, evicted: true);
             if (++cursor == cap) cursor = 0;
         }
         _ageCursor = cursor;
         return deleted;
     }
 
+    /// <summary>Whether the flow at <paramref name="index"/> and its partner may go (see <see cref="Age(long, long, long, int)"/>).</summary>
+    private bool IsDone(int index, long nowNs, long idleNs, long tcpClosedNs)
+    {
+        ref FlowEntry e = ref Entry(index);
+        long lastSeen = Volatile.Read(ref e.LastSeenNs);
+        byte tcpFlags = Volatile.Read(ref e.TcpFlags);
+        bool closed;
+        int partner = PartnerOf(index);
+        if (partner >= 0)
+        {
+            ref FlowEntry p = ref Entry(partner);
+            lastSeen = Math.Max(lastSeen, Volatile.Read(ref p.LastSeenNs));
+            byte partnerFlags = Volatile.Read(ref p.TcpFlags);
+            closed = ((tcpFlags | partnerFlags) & TcpRst) != 0 || (tcpFlags & partnerFlags & TcpFin) != 0;
+        }
+        else
+        {
+            closed = (tcpFlags & TcpRst) != 0;
+        }
+        closed &= e.Key.Protocol == Wire.Headers.IpProtocols.Tcp;
+        return lastSeen + (closed ? Math.Min(tcpClosedNs, idleNs) : idleNs) <= nowNs;
+    }
+
     /// <summary>Where the next <see cref="Age"/> call starts.</summary>
     public int AgeCursor => _ageCursor;
 
     /// <summary>
-    /// Entries to scan per <see cref="Age"/> call, when called every <paramref name="callIntervalNs"/>, so that
-    /// the whole table (<paramref name="capacity"/> entries) is covered within idleNs / 4.
+    /// Entries to scan per <see cref="Age(long, long, long, int)"/> call, when called every <paramref name="callIntervalNs"/>,
+    /// so that the whole table (<paramref name="capacity"/> entries) is covered within idleNs / 4 (pass the smaller of the
+    /// idle and TCP close timeouts' windows to bound how late a closed pair goes: see <see cref="Pipeline.PipelineWorker.AgeScanBudget"/>).
     /// </summary>
     public static int AgeScanBudget(int capacity, long idleNs, long callIntervalNs)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Mirroring.Wire.Headers;
 
 using Mirroring.Dataplane.Stats;
 
@@ -17,7 +18,9 @@ public enum MirrorFlags : uint
 
 /// <summary>
 /// One mirror table entry; immutable, published whole (readers see the old or the new entry, never a mix).
-/// Construction validates (control plane; may throw).
+/// Construction validates (control plane; may throw). Besides the reference's fields, an entry carries the
+/// analyzer's controls (<see cref="MaxPacketLength"/>, <see cref="SampleRate"/>, <see cref="RateLimitPps"/>) and,
+/// for an ERSPAN analyzer, the ERSPAN type and session id (its nexthop is then <see cref="NexthopKind.MirrorGre"/>).
 /// </summary>
 public sealed class MirrorEntry
 {
@@ -39,6 +42,17 @@ public sealed class MirrorEntry
         AnalyzerName = analyzerName ?? "";
     }
 
+    /// <summary>Smallest <see cref="MaxPacketLength"/>: an Ethernet, IP and transport header fit.</summary>
+    public const int MinMaxPacketLength = 64;
+    /// <summary>Largest <see cref="RateLimitPps"/> (keeps the token arithmetic in 64 bits).</summary>
+    public const uint MaxRateLimitPps = 100_000_000;
+
+    private readonly int _maxPacketLength;
+    private readonly uint _sampleRate = 1;
+    private readonly uint _rateLimitPps;
+    private readonly ErspanType _erspan;
+    private readonly ushort _erspanSessionId;
+
     public int Index { get; }
     public uint NexthopId { get; }
     public MirrorFlags Flags { get; }
@@ -46,6 +60,57 @@ public sealed class MirrorEntry
     public ushort Vlan { get; }
     /// <summary>For display only.</summary>
     public string AnalyzerName { get; }
+
+    /// <summary>Copies carry at most this many bytes of the original frame; 0 = the whole frame. 64..65535 when set.</summary>
+    public int MaxPacketLength
+    {
+        get => _maxPacketLength;
+        init => _maxPacketLength = value == 0 || value is >= MinMaxPacketLength and <= ushort.MaxValue
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(MaxPacketLength), value, $"max packet length must be 0 (whole frame) or {MinMaxPacketLength}..65535");
+    }
+
+    /// <summary>Per flow, the 1st, (N+1)th, (2N+1)th... packet is mirrored; 1 = every packet.</summary>
+    public uint SampleRate
+    {
+        get => _sampleRate;
+        init => _sampleRate = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(SampleRate), value, "sample rate must be at least 1");
+    }
+
+    /// <summary>At most this many copies per second over all workers; 0 = no limit.</summary>
+    public uint RateLimitPps
+    {
+        get => _rateLimitPps;
+        init => _rateLimitPps = value <= MaxRateLimitPps
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(RateLimitPps), value, $"rate limit must be 0 (none) .. {MaxRateLimitPps}");
+    }
+
+    /// <summary>ERSPAN type of the copies (None: not ERSPAN); the nexthop is then a <see cref="NexthopKind.MirrorGre"/>.</summary>
+    public ErspanType Erspan
+    {
+        get => _erspan;
+        init => _erspan = value is ErspanType.None or ErspanType.TypeII or ErspanType.TypeIII
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(Erspan), value, "ERSPAN type must be None, II or III");
+    }
+
+    /// <summary>ERSPAN session id, 0..1023.</summary>
+    public ushort ErspanSessionId
+    {
+        get => _erspanSessionId;
+        init => _erspanSessionId = value <= ErspanHeader.MaxSessionId
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(ErspanSessionId), value, $"ERSPAN session id must be 0..{ErspanHeader.MaxSessionId}");
+    }
+
+    /// <summary>"II" / "III" for an ERSPAN entry, null otherwise.</summary>
+    public string? ErspanText => Erspan switch
+    {
+        ErspanType.TypeII => "II",
+        ErspanType.TypeIII => "III",
+        _ => null,
+    };
 
     /// <summary>True when the Juniper header is added (<see cref="MirrorFlags.Dynamic"/>).</summary>
     public bool AddsJuniperHeader => (Flags & MirrorFlags.Dynamic) != 0;
@@ -60,7 +125,9 @@ public sealed class MirrorEntry
         _ => "",
     };
 
-    public override string ToString() => $"mirror {Index}: nh {NexthopId} flags {FlagsText} vni {Vni} vlan {Vlan} analyzer {AnalyzerName}";
+    public override string ToString() =>
+        $"mirror {Index}: nh {NexthopId} flags {FlagsText} vni {Vni} vlan {Vlan} analyzer {AnalyzerName}" +
+        $" max_len {MaxPacketLength} sample 1/{SampleRate} limit {RateLimitPps} pps erspan {ErspanText ?? "-"}/{ErspanSessionId}";
 }
 
 /// <summary>

@@ -21,6 +21,8 @@ public enum NexthopKind : byte
     MirrorUdp = 4,
     /// <summary>NIC-assisted: send the original out of the fabric port tagged with a VLAN.</summary>
     VlanFabric = 5,
+    /// <summary>ERSPAN mirroring: GRE to the analyzer (the pipeline adds the mirror entry's ERSPAN header).</summary>
+    MirrorGre = 6,
 }
 
 [Flags]
@@ -59,21 +61,21 @@ public sealed class NexthopEntry
     public bool RewriteDestinationMac { get; private init; }
     public MacAddress DestinationMac { get; private init; }
 
-    /// <summary>TunnelVxlan / MirrorUdp: outer IPv4 source (the router id).</summary>
+    /// <summary>TunnelVxlan / MirrorUdp / MirrorGre: outer IPv4 source (the router id).</summary>
     public uint OuterSource { get; private init; }
-    /// <summary>TunnelVxlan / MirrorUdp: outer IPv4 destination (VTEP / analyzer).</summary>
+    /// <summary>TunnelVxlan / MirrorUdp / MirrorGre: outer IPv4 destination (VTEP / analyzer).</summary>
     public uint OuterDestination { get; private init; }
-    /// <summary>TunnelVxlan / MirrorUdp: outer destination MAC (next hop on the fabric).</summary>
+    /// <summary>TunnelVxlan / MirrorUdp / MirrorGre: outer destination MAC (next hop on the fabric).</summary>
     public MacAddress OuterDestinationMac { get; private init; }
     /// <summary>TunnelVxlan: VNI.</summary>
     public uint Vni { get; private init; }
     /// <summary>MirrorUdp: UDP destination port (8099 by default).</summary>
     public ushort UdpDestinationPort { get; private init; }
-    /// <summary>TunnelVxlan / MirrorUdp / VlanFabric: the fabric port (vif index of the fabric interface).</summary>
+    /// <summary>TunnelVxlan / MirrorUdp / MirrorGre / VlanFabric: the fabric port (vif index of the fabric interface).</summary>
     public int FabricPort { get; private init; } = -1;
     /// <summary>VlanFabric: VLAN id 1..4094.</summary>
     public ushort Vlan { get; private init; }
-    /// <summary>MirrorUdp: the tunnel nexthop the copy goes through (0 = none).</summary>
+    /// <summary>MirrorUdp / MirrorGre: the tunnel nexthop the copy goes through (0 = none).</summary>
     public uint ViaNexthopId { get; private init; }
 
     public static NexthopEntry Discard(uint id, string? reason = null) => new(id, NexthopKind.Discard, NexthopFlags.Valid, reason);
@@ -116,6 +118,21 @@ public sealed class NexthopEntry
             ViaNexthopId = viaNexthopId,
         };
 
+    /// <summary>ERSPAN to an analyzer: like <see cref="MirrorUdp"/> (same outer addresses, port and <i>via</i> tunnel), over GRE.</summary>
+    public static NexthopEntry MirrorGre(uint id, uint outerSource, uint outerDestination, MacAddress outerDestinationMac, int fabricPort,
+        uint viaNexthopId = 0) =>
+        new(id, NexthopKind.MirrorGre, NexthopFlags.Valid, null)
+        {
+            OuterSource = outerSource,
+            OuterDestination = outerDestination,
+            OuterDestinationMac = outerDestinationMac,
+            FabricPort = fabricPort,
+            ViaNexthopId = viaNexthopId,
+        };
+
+    /// <summary>True for the kinds that carry a copy to an analyzer IP over the fabric (UDP with the Juniper header, or GRE for ERSPAN).</summary>
+    public bool IsMirrorTunnel => Kind is NexthopKind.MirrorUdp or NexthopKind.MirrorGre;
+
     public static NexthopEntry VlanFabric(uint id, ushort vlan, int fabricPort)
     {
         if (vlan is 0 or >= 4095) throw new ArgumentOutOfRangeException(nameof(vlan), vlan, "VLAN must be 1..4094");
@@ -131,6 +148,7 @@ public sealed class NexthopEntry
         NexthopKind.Encap => $"nh {Id} Encap vif {InterfaceIndex}" + (RewriteDestinationMac ? $" dmac {DestinationMac}" : ""),
         NexthopKind.TunnelVxlan => $"nh {Id} Tunnel VxLAN {IpKey.Format(OuterSource, IpFamily.IPv4)} -> {IpKey.Format(OuterDestination, IpFamily.IPv4)} dmac {OuterDestinationMac} vni {Vni} port {FabricPort}",
         NexthopKind.MirrorUdp => $"nh {Id} Mirror UDP {IpKey.Format(OuterSource, IpFamily.IPv4)} -> {IpKey.Format(OuterDestination, IpFamily.IPv4)}:{UdpDestinationPort} dmac {OuterDestinationMac} port {FabricPort}" + (ViaNexthopId != 0 ? $" via nh {ViaNexthopId}" : ""),
+        NexthopKind.MirrorGre => $"nh {Id} Mirror GRE {IpKey.Format(OuterSource, IpFamily.IPv4)} -> {IpKey.Format(OuterDestination, IpFamily.IPv4)} dmac {OuterDestinationMac} port {FabricPort}" + (ViaNexthopId != 0 ? $" via nh {ViaNexthopId}" : ""),
         NexthopKind.VlanFabric => $"nh {Id} VLAN {Vlan} on port {FabricPort}",
         _ => $"nh {Id} {Kind}",
     };

@@ -39,7 +39,8 @@ public static class TableSnapshot
         e.MirrorIndex == MirrorTable.None ? null : e.MirrorIndex, e.MirrorFlagsText,
         Convert.ToHexStringLower(e.RxMirrorMetadata.Span), Convert.ToHexStringLower(e.TxMirrorMetadata.Span));
 
-    public static MirrorDescriptor Describe(MirrorEntry e) => new(e.Index, e.NexthopId, e.FlagsText, e.Vni, e.Vlan, e.AnalyzerName);
+    public static MirrorDescriptor Describe(MirrorEntry e) => new(e.Index, e.NexthopId, e.FlagsText, e.Vni, e.Vlan, e.AnalyzerName,
+        e.MaxPacketLength, e.SampleRate, e.RateLimitPps, e.ErspanText, e.Erspan == Wire.Headers.ErspanType.None ? null : e.ErspanSessionId);
 
     public static NexthopDescriptor Describe(NexthopEntry e)
     {
@@ -62,6 +63,11 @@ public static class TableSnapshot
             {
                 OuterSource = Ip(e.OuterSource), OuterDestination = Ip(e.OuterDestination),
                 DestinationMac = e.OuterDestinationMac.ToString(), UdpPort = e.UdpDestinationPort, FabricPort = e.FabricPort,
+            },
+            NexthopKind.MirrorGre => d with
+            {
+                OuterSource = Ip(e.OuterSource), OuterDestination = Ip(e.OuterDestination),
+                DestinationMac = e.OuterDestinationMac.ToString(), FabricPort = e.FabricPort,
             },
             NexthopKind.VlanFabric => d with { Vlan = e.Vlan, FabricPort = e.FabricPort },
             _ => d,

@@ -212,6 +212,7 @@ public sealed class EngineWorker
             long due = housekeeping.NextDueNs;
             for (end = start + 1; end < count && frames[end].TimestampNs < due; end++) { }
             if (start > 0) frames[start..end].CopyTo(frames);
+            housekeeping.Saw(frames[end - start - 1].TimestampNs);
             _pipeline.Process(end - start);
         }
     }
@@ -284,7 +285,7 @@ public sealed class EngineWorker
 /// capture) or step back (frames of two ports slightly out of order, a clock set back): a jump sizes the aging scan to
 /// the time that passed; a small step back is ignored, a large one restarts the mark.
 /// </summary>
-internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs, long idleNs, int flowCapacity)
+internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs)
 {
     private long _lastNs = long.MinValue;
 
@@ -293,6 +294,15 @@ internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs, lon
 
     /// <summary>The engine time of the first frame worker 0 saw (long.MinValue before it).</summary>
     public long StartNs { get; private set; } = long.MinValue;
+
+    /// <summary>The latest engine time of a frame worker 0 processed (its traffic's "now"; long.MinValue before the first).</summary>
+    public long LatestNs { get; private set; } = long.MinValue;
+
+    /// <summary>Worker 0 processed frames up to <paramref name="nowNs"/>.</summary>
+    public void Saw(long nowNs)
+    {
+        if (nowNs > LatestNs) LatestNs = nowNs;
+    }
 
     /// <summary>Engine time at which the next run is due.</summary>
     public long NextDueNs => _lastNs == long.MinValue ? long.MinValue : _lastNs + intervalNs;
@@ -313,7 +323,7 @@ internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs, lon
         }
         if (elapsed < intervalNs) return;
         Tick?.Invoke(nowNs);
-        pipeline.AgeFlows(nowNs, Dataplane.Tables.FlowTable.AgeScanBudget(flowCapacity, idleNs, elapsed));
+        pipeline.AgeFlows(nowNs, pipeline.AgeScanBudget(elapsed));
         _lastNs = nowNs;
     }
 }

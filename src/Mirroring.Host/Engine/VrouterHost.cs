@@ -33,7 +33,6 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
         Options = options;
         _programmer = new DataplaneProgrammer(dataplane, options.MirrorIndices);
         var region = dataplane.Region;
-        long idleNs = (long)dataplane.Options.FlowIdleTimeout.TotalNanoseconds;
         _workers = new EngineWorker[options.Workers];
         for (int w = 0; w < _workers.Length; w++)
         {
@@ -41,7 +40,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
             for (int v = 0; v < sinks.Length; v++) sinks[v] = new VifSink();
             var pipeline = new PipelineWorker(dataplane, w, sinks);
             var housekeeping = w == 0
-                ? new Housekeeping(pipeline, (long)options.HousekeepingInterval.TotalNanoseconds, idleNs, dataplane.Flows.Capacity)
+                ? new Housekeeping(pipeline, (long)options.HousekeepingInterval.TotalNanoseconds)
                 : null;
             _workers[w] = new EngineWorker(w, pipeline, sinks, housekeeping, ports.Clock, options.IdlePollMs, options.Idle);
         }
@@ -83,6 +82,9 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
 
     /// <summary>The engine time when worker 0 saw its first frame (the first timestamp of a replay).</summary>
     public long EngineStartNs => _housekeeping.StartNs;
+
+    /// <summary>The latest frame time worker 0 processed: a replay's "now" on the traffic's clock (long.MinValue before any).</summary>
+    public long EngineNowNs => _housekeeping.LatestNs;
 
     /// <summary>
     /// Builds an engine for <paramref name="config"/> over <paramref name="ports"/> and programs the configuration.
@@ -147,6 +149,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
                 CopyAreaBytes = options.CopyAreaBytes,
                 PortAreaBytes = ports.PortAreaBytes,
                 FlowIdleTimeout = options.FlowIdleTimeout ?? TimeSpan.FromSeconds(flowTable.AgingSeconds),
+                TcpClosedTimeout = TimeSpan.FromSeconds(flowTable.TcpClosedSeconds),
             });
         }
         catch

@@ -64,13 +64,16 @@ public sealed class ReplayJob
         }, _ports);
         Warnings = host.Programming.Warnings;
 
-        // With a flow store, a collector reads the region as the agent would: on the traffic's clock, often enough
-        // (every half idle timeout) that every flow's final counters are read before aging can delete it.
+        // With a flow store, a collector reads the region as the agent would: on the traffic's clock (its sample and
+        // teardown times are capture times), often enough (every half of the shorter of the idle and TCP close
+        // timeouts) that every flow's final counters are read before aging can delete it.
         FlowStatsCollector? collector = null;
         if (_request.FlowStorePath is { } storePath)
         {
-            collector = new FlowStatsCollector(host.Region.CreateReader(), [FlowStores.Open(storePath)], ownsReader: true);
-            long halfIdleNs = (long)host.Dataplane.Options.FlowIdleTimeout.TotalNanoseconds / 2;
+            collector = new FlowStatsCollector(host.Region.CreateReader(), [FlowStores.Open(storePath)],
+                time: new TrafficClock(() => host.EngineNowNs), ownsReader: true);
+            var options = host.Dataplane.Options;
+            long halfIdleNs = (long)Math.Min(options.FlowIdleTimeout.TotalNanoseconds, options.TcpClosedTimeout.TotalNanoseconds) / 2;
             long lastCollectNs = long.MinValue;
             host.EngineTick = nowNs =>
             {

@@ -8,24 +8,31 @@ namespace Mirroring.Host.Replay;
 public sealed record InterfaceSummary(
     string Name, int Vif,
     ulong RxPackets, ulong RxBytes, ulong TxPackets, ulong TxBytes, ulong Drops,
-    ulong RxMirroredPackets, ulong TxMirroredPackets, ulong MirrorCopiesTx, ulong MirrorCopiesTxBytes);
+    ulong RxMirroredPackets, ulong TxMirroredPackets, ulong MirrorCopiesTx, ulong MirrorCopiesTxBytes,
+    ulong RxFlooded, ulong FloodCopiesTx, ulong FloodCopiesTxBytes, ulong FloodCopyFailures);
 
 public sealed record MirrorSummary(
     int Index, string Analyzer, string Flags, uint Nexthop, uint Vni, ushort Vlan,
-    ulong Packets, ulong OriginalBytes, ulong SentBytes, IReadOnlyDictionary<string, ulong> Failures);
+    ulong Packets, ulong OriginalBytes, ulong SentBytes, ulong SampledOut, IReadOnlyDictionary<string, ulong> Failures);
 
 /// <summary>
-/// Flow table counts, and over active flows with mirror indices: what should have been mirrored (each flow's
-/// packets and bytes once per mirror slot it has) against what was (mirrored packets and bytes over all slots).
+/// Flow table counts (entries: a pair is two), active pairs, and over active flows with mirror indices: what should
+/// have been mirrored (each flow's packets and bytes once per mirror slot it has) against what was (mirrored packets
+/// and bytes over all slots), what the analyzers' sample rates left out and the failures; per slot, packets = mirrored
+/// + sampled out + failures.
 /// </summary>
 public sealed record FlowSummary(
     long Created, long Deleted, long Overflowed, long FailedInserts, long Active,
     ulong Packets, ulong Bytes,
     int MirroredFlows, ulong ExpectedMirroredPackets, ulong ExpectedMirroredBytes,
-    ulong MirroredPackets, ulong MirroredBytes, ulong MirrorFailures);
+    ulong MirroredPackets, ulong MirroredBytes, ulong MirrorFailures, ulong MirrorSampledOut, int Pairs = 0);
 
-/// <summary>Totals over all ports. <see cref="Balanced"/>: every received packet was transmitted or dropped with a reason.</summary>
-public sealed record TotalsSummary(ulong RxPackets, ulong TxPackets, ulong Drops, ulong MirrorCopies, bool Balanced);
+/// <summary>
+/// Totals over all ports. <see cref="Balanced"/>: every received frame was transmitted, flooded or dropped with a reason
+/// (rx == tx + flooded + drops); mirror copies and flood copies are counted apart and are not part of it.
+/// </summary>
+public sealed record TotalsSummary(ulong RxPackets, ulong TxPackets, ulong Drops, ulong MirrorCopies, bool Balanced,
+    ulong Flooded = 0, ulong FloodCopies = 0, ulong FloodCopyFailures = 0);
 
 public sealed record InputSummary(string Interface, string File);
 
@@ -62,20 +69,15 @@ public sealed record ReplaySummary(
             {
                 var c = vifCounters[kv.Value];
                 return new InterfaceSummary(kv.Key, kv.Value, c.RxPackets, c.RxBytes, c.TxPackets, c.TxBytes, c.Drops,
-                    c.RxMirroredPackets, c.TxMirroredPackets, c.MirrorCopyPackets, c.MirrorCopyBytes);
+                    c.RxMirroredPackets, c.TxMirroredPackets, c.MirrorCopyPackets, c.MirrorCopyBytes,
+                    c.RxFloodedPackets, c.FloodCopyPackets, c.FloodCopyBytes, c.FloodCopyFailures);
             })
             .ToList();
 
-        ulong rx = 0, tx = 0, drops = 0, copies = 0;
-        foreach (var c in vifCounters)
-        {
-            rx += c.RxPackets;
-            tx += c.TxPackets;
-            drops += c.Drops;
-            copies += c.MirrorCopyPackets;
-        }
+        var all = InterfaceCounters.Total(vifCounters);
         var dropCounters = reader.ReadDropCounters();
-        var totals = new TotalsSummary(rx, tx, drops, copies, rx == tx + drops);
+        var totals = new TotalsSummary(all.RxPackets, all.TxPackets, all.Drops, all.MirrorCopyPackets, all.AccountsForEveryFrame,
+            all.RxFloodedPackets, all.FloodCopyPackets, all.FloodCopyFailures);
 
         var mirrorCounters = reader.ReadMirrorCounters();
         var mirrorSummaries = new List<MirrorSummary>();
@@ -83,20 +85,21 @@ public sealed record ReplaySummary(
         {
             var c = mirrorCounters[i];
             bool configured = mirrors.TryGet(i, out var entry);
-            if (!configured && c.Packets == 0 && c.TotalFailures == 0) continue;
+            if (!configured && c.Packets == 0 && c.SampledOut == 0 && c.TotalFailures == 0) continue;
             var failures = new SortedDictionary<string, ulong>();
-            for (int f = 0; f < MirrorFailures.Count; f++)
-                if (c.Failures[f] != 0) failures[((MirrorFailure)f).DisplayName()] = c.Failures[f];
+            foreach (var f in MirrorFailures.All())
+                if (c.Failures[(int)f] != 0) failures[f.DisplayName()] = c.Failures[(int)f];
             mirrorSummaries.Add(new MirrorSummary(i, entry?.AnalyzerName ?? "(deleted)", entry?.FlagsText ?? "",
-                entry?.NexthopId ?? 0, entry?.Vni ?? 0, entry?.Vlan ?? 0, c.Packets, c.OriginalBytes, c.SentBytes, failures));
+                entry?.NexthopId ?? 0, entry?.Vni ?? 0, entry?.Vlan ?? 0, c.Packets, c.OriginalBytes, c.SentBytes, c.SampledOut, failures));
         }
 
         var table = reader.ReadFlowTableCounters();
-        int mirroredFlows = 0;
-        ulong packets = 0, bytes = 0, expectedPackets = 0, expectedBytes = 0, mirroredPackets = 0, mirroredBytes = 0, mirrorFailures = 0;
+        int mirroredFlows = 0, pairs = 0;
+        ulong packets = 0, bytes = 0, expectedPackets = 0, expectedBytes = 0, mirroredPackets = 0, mirroredBytes = 0, mirrorFailures = 0, sampledOut = 0;
         foreach (var flow in reader.ReadActiveFlows())
         {
             var e = flow.Entry;
+            if (e.HasReverse && (e.Flags & FlowFlags.ReverseHalf) == 0) pairs++;
             packets += e.Packets;
             bytes += e.Bytes;
             ulong slots = (e.MirrorIndex != MirrorTable.None ? 1u : 0u) + (e.SecondaryMirrorIndex != MirrorTable.None ? 1u : 0u);
@@ -107,9 +110,10 @@ public sealed record ReplaySummary(
             mirroredPackets += e.MirroredPackets + e.SecondaryMirroredPackets;
             mirroredBytes += e.MirroredBytes + e.SecondaryMirroredBytes;
             mirrorFailures += e.MirrorFailures + e.SecondaryMirrorFailures;
+            sampledOut += e.PrimaryMirror.SampledOut + e.SecondaryMirror.SampledOut;
         }
         var flows = new FlowSummary(table.Created, table.Deleted, table.Overflowed, table.FailedInserts, table.Active,
-            packets, bytes, mirroredFlows, expectedPackets, expectedBytes, mirroredPackets, mirroredBytes, mirrorFailures);
+            packets, bytes, mirroredFlows, expectedPackets, expectedBytes, mirroredPackets, mirroredBytes, mirrorFailures, sampledOut, pairs);
 
         var dropsByReason = new SortedDictionary<string, ulong>();
         foreach (var reason in DropReasons.All())

@@ -131,18 +131,11 @@ public static class VrouterRuntime
         {
             host.Start();
         }
-        catch (Exception e) when (StartupExitCode(e) is { } code)
+        catch (Exception e) when (StartupFailure(host, e) is { } failure)
         {
-            logger.LogError("{Error}", e.Message);
+            logger.LogError("{Error}", failure.Message);
             StopQuietly(host);
-            return code;
-        }
-        catch (Exception e) when (host.Services.GetService<MetricsOptions>() is { } metrics && MetricsService.DescribeStartFailure(e, metrics) is { } message)
-        {
-            // The OpenTelemetry SDK opened the scrape endpoint while the host resolved it, before MetricsService started.
-            logger.LogError("{Error}", message);
-            StopQuietly(host);
-            return DaemonExitCode.Failure;
+            return failure.Code;
         }
         catch
         {
@@ -158,13 +151,16 @@ public static class VrouterRuntime
     /// <summary>
     /// The start-up failures reported in one line with their exit code: the engine's checks, a flow store that refuses
     /// us (<see cref="DaemonExitCode.FlowStoreRefused"/>; <c>vrmirror agent</c> documents it as 3), and a metrics
-    /// endpoint that cannot be bound (exit 1).
+    /// endpoint that cannot be bound (exit 1; the OpenTelemetry SDK may open it while the host resolves it, before
+    /// <see cref="MetricsService"/> starts, so the raw failure is described here as well as the service's own).
+    /// Null for anything else.
     /// </summary>
-    private static DaemonExitCode? StartupExitCode(Exception e) => e switch
+    private static (DaemonExitCode Code, string Message)? StartupFailure(IHost host, Exception e) => e switch
     {
-        DaemonStartupException startup => startup.ExitCode,
-        FlowStoreRefusedException => DaemonExitCode.FlowStoreRefused,
-        MetricsStartException => DaemonExitCode.Failure,
+        DaemonStartupException startup => (startup.ExitCode, e.Message),
+        FlowStoreRefusedException => (DaemonExitCode.FlowStoreRefused, e.Message),
+        _ when host.Services.GetService<MetricsOptions>() is { } metrics && MetricsService.DescribeStartFailure(e, metrics) is { } message
+            => (DaemonExitCode.Failure, message),
         _ => null,
     };
 

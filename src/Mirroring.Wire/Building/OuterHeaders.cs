@@ -4,7 +4,7 @@ using Mirroring.Wire.Headers;
 
 namespace Mirroring.Wire.Building;
 
-/// <summary>Addresses and ports of an outer Ethernet/IPv4/UDP encapsulation (mirror copies, VxLAN).</summary>
+/// <summary>Addresses and ports of an outer Ethernet/IPv4/UDP encapsulation (mirror copies, VxLAN); the ports are unused for GRE (ERSPAN).</summary>
 public readonly record struct OuterUdpEndpoints
 {
     public OuterUdpEndpoints() { }
@@ -43,19 +43,7 @@ public static class OuterHeaders
     {
         if (headroom.Length < EthernetIPv4UdpLength || (uint)innerPayloadLength > MaxInnerPayloadLength) return 0;
         var headers = headroom[^EthernetIPv4UdpLength..];
-        int offset = new EthernetHeader { Destination = endpoints.DestinationMac, Source = endpoints.SourceMac, EtherType = EtherTypes.IPv4 }.Write(headers);
-        var ip = headers.Slice(offset, IPv4Header.MinLength);
-        new IPv4Header
-        {
-            TotalLength = (ushort)(IPv4Header.MinLength + UdpHeader.Length + innerPayloadLength),
-            Identification = identification,
-            Ttl = endpoints.Ttl,
-            Protocol = IpProtocols.Udp,
-            Source = endpoints.Source,
-            Destination = endpoints.Destination,
-        }.Write(ip);
-        IPv4HeaderChecksum.Fill(ip);
-        offset += IPv4Header.MinLength;
+        int offset = WriteEthernetIPv4(headers, in endpoints, identification, IpProtocols.Udp, UdpHeader.Length + innerPayloadLength);
         new UdpHeader
         {
             SourcePort = endpoints.SourcePort,
@@ -63,6 +51,52 @@ public static class OuterHeaders
             DatagramLength = (ushort)(UdpHeader.Length + innerPayloadLength),
         }.Write(headers[offset..]);
         return EthernetIPv4UdpLength;
+    }
+
+    /// <summary>Ethernet + IPv4 + GRE with a sequence number (the GRE of ERSPAN types II and III).</summary>
+    public const int EthernetIPv4GreSequenceLength = EthernetHeader.Length + IPv4Header.MinLength + GreHeader.MinLength + 4;
+
+    /// <summary>Outer headers plus the ERSPAN header of <paramref name="type"/> (50 bytes for type II, 54 for type III).</summary>
+    public static int ErspanLength(ErspanType type) => EthernetIPv4GreSequenceLength + ErspanHeader.LengthOf(type);
+
+    /// <summary>
+    /// Writes Ethernet/IPv4/GRE/ERSPAN ending at the end of <paramref name="headroom"/>, in front of an inner Ethernet
+    /// frame of <paramref name="innerFrameLength"/> bytes: GRE with only the S flag (sequence number
+    /// <paramref name="sequence"/>) and the protocol of the ERSPAN type, as Linux and OVS send it. The ports of
+    /// <paramref name="endpoints"/> are not used. Returns <see cref="ErspanLength"/> or 0 when the headroom is too
+    /// small, the frame too long or the type None.
+    /// </summary>
+    public static int WriteErspan(Span<byte> headroom, in OuterUdpEndpoints endpoints, ushort identification, uint sequence,
+        in ErspanHeader erspan, int innerFrameLength)
+    {
+        int erspanLength = ErspanHeader.LengthOf(erspan.Type);
+        int total = EthernetIPv4GreSequenceLength + erspanLength;
+        int ipPayload = GreHeader.MinLength + 4 + erspanLength + innerFrameLength;
+        if (erspanLength == 0 || headroom.Length < total || (uint)ipPayload > ushort.MaxValue - IPv4Header.MinLength) return 0;
+        var headers = headroom[^total..];
+        int offset = WriteEthernetIPv4(headers, in endpoints, identification, IpProtocols.Gre, ipPayload);
+        offset += new GreHeader { SequencePresent = true, ProtocolType = ErspanHeader.GreProtocolFor(erspan.Type), SequenceNumber = sequence }
+            .Write(headers[offset..]);
+        erspan.Write(headers[offset..]);
+        return total;
+    }
+
+    /// <summary>Ethernet and IPv4 (checksum filled) at the start of <paramref name="headers"/>; returns the bytes written.</summary>
+    private static int WriteEthernetIPv4(Span<byte> headers, in OuterUdpEndpoints endpoints, ushort identification, byte protocol, int ipPayloadLength)
+    {
+        int offset = new EthernetHeader { Destination = endpoints.DestinationMac, Source = endpoints.SourceMac, EtherType = EtherTypes.IPv4 }.Write(headers);
+        var ip = headers.Slice(offset, IPv4Header.MinLength);
+        new IPv4Header
+        {
+            TotalLength = (ushort)(IPv4Header.MinLength + ipPayloadLength),
+            Identification = identification,
+            Ttl = endpoints.Ttl,
+            Protocol = protocol,
+            Source = endpoints.Source,
+            Destination = endpoints.Destination,
+        }.Write(ip);
+        IPv4HeaderChecksum.Fill(ip);
+        return offset + IPv4Header.MinLength;
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Checksums;
@@ -130,6 +131,69 @@ public static class PacketBuilder
     /// <summary>Unicast "<paramref name="senderIp"/> is at <paramref name="senderMac"/>" to the requester.</summary>
     public static int WriteArpReply(Span<byte> destination, MacAddress senderMac, IPv4Address senderIp, MacAddress targetMac, IPv4Address targetIp, ushort? vlanTci = null) =>
         WriteArp(destination, targetMac, ArpHeader.OperationReply, senderMac, senderIp, targetMac, targetIp, vlanTci);
+
+    /// <summary>
+    /// Ethernet, IPv6, an ICMPv6 neighbor solicitation or advertisement (24 bytes) and its link-layer address option
+    /// (8 bytes): the longest neighbor discovery frame the builder writes (without a VLAN tag).
+    /// </summary>
+    public const int NeighborAdvertisementLength = EthernetHeader.Length + IPv6Header.Length + NeighborMessageLength + NeighborOptionLength;
+
+    private const int NeighborMessageLength = 24, NeighborOptionLength = 8;
+    private const byte SourceLinkLayerOption = 1, TargetLinkLayerOption = 2;
+
+    /// <summary>Neighbor advertisement flags (RFC 4861 section 4.4): router, solicited, override.</summary>
+    public const uint NeighborRouterFlag = 0x8000_0000, NeighborSolicitedFlag = 0x4000_0000, NeighborOverrideFlag = 0x2000_0000;
+
+    /// <summary>
+    /// Writes the neighbor advertisement that answers a solicitation for <paramref name="target"/>, as the node that
+    /// owns it would: from <paramref name="targetMac"/> and <paramref name="target"/> to the soliciting node
+    /// (<paramref name="toMac"/>, <paramref name="to"/>), hop limit 255, <paramref name="flags"/> (solicited for an
+    /// answer), the target link-layer address option holding <paramref name="targetMac"/>, checksum filled. Returns the
+    /// frame's length (86, or 90 with a VLAN tag), or 0 when the buffer is too small.
+    /// </summary>
+    public static int WriteNeighborAdvertisement(Span<byte> destination, MacAddress targetMac, IPv6Address target, MacAddress toMac, IPv6Address to,
+        uint flags, ushort? vlanTci = null) =>
+        WriteNeighborDiscovery(destination, targetMac, target, toMac, to, IcmpTypes.NeighborAdvertisement, flags, target, TargetLinkLayerOption, vlanTci);
+
+    /// <summary>
+    /// Writes a neighbor solicitation (RFC 4861 section 4.3) from <paramref name="mac"/> / <paramref name="source"/> for
+    /// <paramref name="target"/>, to the target's solicited-node multicast address (ff02::1:ffXX:XXXX, MAC
+    /// 33:33:ff:XX:XX:XX), hop limit 255, checksum filled. It carries the source link-layer address option, except for
+    /// duplicate address detection (<paramref name="source"/> ::), which must not. Returns the frame's length (86, 78
+    /// for duplicate address detection, 4 more with a VLAN tag), or 0 when the buffer is too small.
+    /// </summary>
+    public static int WriteNeighborSolicitation(Span<byte> destination, MacAddress mac, IPv6Address source, IPv6Address target, ushort? vlanTci = null)
+    {
+        var solicitedNode = new IPv6Address(new UInt128(0xFF02_0000_0000_0000UL, 0x0000_0001_FF00_0000UL | (ulong)(target.Value & 0xFF_FFFF)));
+        var multicastMac = new MacAddress(0x3333_0000_0000UL | (ulong)(uint)(solicitedNode.Value & 0xFFFF_FFFF));
+        byte option = source.Value == UInt128.Zero ? (byte)0 : SourceLinkLayerOption;
+        return WriteNeighborDiscovery(destination, mac, source, multicastMac, solicitedNode, IcmpTypes.NeighborSolicitation, 0, target, option, vlanTci);
+    }
+
+    /// <summary>A neighbor solicitation or advertisement with a link-layer address option holding the sender's MAC (none when <paramref name="option"/> is 0).</summary>
+    private static int WriteNeighborDiscovery(Span<byte> destination, MacAddress fromMac, IPv6Address from, MacAddress toMac, IPv6Address to,
+        byte type, uint flags, IPv6Address target, byte option, ushort? vlanTci)
+    {
+        int icmpLength = NeighborMessageLength + (option == 0 ? 0 : NeighborOptionLength);
+        int required = EthernetHeader.Length + (vlanTci.HasValue ? VlanTag.Length : 0) + IPv6Header.Length + icmpLength;
+        if (destination.Length < required) return 0;
+        int offset = WriteL2(destination, fromMac, toMac, vlanTci.HasValue ? 1 : 0, vlanTci ?? 0, 0, EtherTypes.QinQ, EtherTypes.IPv6);
+        offset += new IPv6Header { PayloadLength = (ushort)icmpLength, NextHeader = IpProtocols.Icmpv6, HopLimit = 255, Source = from, Destination = to }
+            .Write(destination[offset..]);
+        var icmp = destination.Slice(offset, icmpLength);
+        icmp.Clear();
+        icmp[0] = type;
+        BinaryPrimitives.WriteUInt32BigEndian(icmp[4..], flags);
+        target.Write(icmp[8..]);
+        if (option != 0)
+        {
+            icmp[NeighborMessageLength] = option;
+            icmp[NeighborMessageLength + 1] = 1; // length in units of 8 bytes
+            fromMac.Write(icmp[(NeighborMessageLength + 2)..]);
+        }
+        TransportChecksum.FillIPv6(icmp, from, to, IpProtocols.Icmpv6);
+        return offset + icmpLength;
+    }
 
     /// <summary>The deterministic payload: byte i is (seed + i) mod 256.</summary>
     public static void FillPayload(Span<byte> payload, byte seed)

@@ -65,6 +65,15 @@ public static class IcmpTypes
     public const byte EchoRequest = 8;
     public const byte V6EchoRequest = 128;
     public const byte V6EchoReply = 129;
+    /// <summary>IPv6 neighbor discovery (RFC 4861): router solicitation and advertisement, neighbor solicitation and advertisement, redirect.</summary>
+    public const byte RouterSolicitation = 133;
+    public const byte RouterAdvertisement = 134;
+    public const byte NeighborSolicitation = 135;
+    public const byte NeighborAdvertisement = 136;
+    public const byte Redirect = 137;
+
+    /// <summary>An ICMPv6 neighbor discovery message (types 133..137): link control, never flow-tracked.</summary>
+    public static bool IsNeighborDiscovery(byte type) => type is >= RouterSolicitation and <= Redirect;
 
     public static bool IsEcho(byte type, bool isV6) =>
         isV6 ? type is V6EchoRequest or V6EchoReply : type is EchoRequest or EchoReply;

@@ -12,7 +12,7 @@ namespace Mirroring.Agent.Tests.Analytics;
 /// node, aged flows kept, query filters, --mismatch, node filter, prune. One suite, run against SQLite and PostgreSQL by
 /// the two classes below; each test gets a new store (a new file, a new database).
 /// </summary>
-public abstract class FlowStoreContract : IDisposable
+public abstract partial class FlowStoreContract : IDisposable
 {
     private readonly List<IFlowStore> _opened = [];
 
@@ -21,6 +21,9 @@ public abstract class FlowStoreContract : IDisposable
 
     /// <summary>A connection to the store's database that does not go through the store (for checking what is in it).</summary>
     protected abstract DbConnection Connect();
+
+    /// <summary>Like <see cref="Connect"/>, but allowed to change the database (to make an older store of it).</summary>
+    protected virtual DbConnection ConnectToChange() => Connect();
 
     protected IFlowStore Open(FlowStoreAccess access = FlowStoreAccess.ReadWrite)
     {
@@ -45,10 +48,10 @@ public abstract class FlowStoreContract : IDisposable
     }
 
     [Fact]
-    public void New_store_has_schema_version_2()
+    public void New_store_has_schema_version_3()
     {
         Open();
-        Assert.Equal(2, Scalar("SELECT version FROM schema_info"));
+        Assert.Equal(3, Scalar("SELECT version FROM schema_info"));
     }
 
     [Fact]
@@ -89,6 +92,33 @@ public abstract class FlowStoreContract : IDisposable
         Assert.Equal(r1.SampleTime, row.FirstSampleTime);
         Assert.Equal(r2.SampleTime, row.LastSampleTime);
         Assert.Equal(2, row.WindowSamples);
+    }
+
+    [Fact]
+    public async Task A_later_record_changes_the_flows_mirror_slots_and_action_and_an_older_one_sent_after_it_does_not()
+    {
+        var r1 = Flow(7, packets: 10, bytes: 1000);
+        var r2 = Next(r1, 5, TimeSpan.FromSeconds(10)) with
+        {
+            MirrorIndex = 4, AnalyzerName = "an2", SecondaryMirrorIndex = 3, SecondaryAnalyzerName = "an1",
+            Action = FlowLogAction.Drop, DropReason = "Flow Action Drop",
+        };
+        await using (var store = Open())
+        {
+            await store.WriteAsync([r1]);
+            await store.WriteAsync([r2]); // the flow's row exists: its newest-record columns change
+            await store.WriteAsync([r1]); // late: nothing moves back
+        }
+        var row = Assert.Single(Open().Query(new FlowQuery()));
+        Assert.Equal(4, row.MirrorIndex);
+        Assert.Equal("an2", row.AnalyzerName);
+        Assert.Equal(3, row.SecondaryMirrorIndex);
+        Assert.Equal("an1", row.SecondaryAnalyzerName);
+        Assert.Equal(FlowLogAction.Drop, row.Action);
+        Assert.Equal("Flow Action Drop", row.DropReason);
+        Assert.Equal(15UL, row.Packets);
+        Assert.Equal(r2.SampleTime, row.LastSampleTime);
+        Assert.Single(Open().Query(new FlowQuery { Analyzer = "an2" }));
     }
 
     [Fact]
@@ -205,6 +235,36 @@ public abstract class FlowStoreContract : IDisposable
         Assert.Contains(bad.FlowUuid.ToString(), e.Message);
         Assert.Empty(store.Query(new FlowQuery()));
         Assert.Empty(store.LoadCheckpoint(Node));
+    }
+
+    [Fact]
+    public async Task Both_halves_of_a_pair_keep_each_others_uuid_and_a_pair_query_returns_them_given_one_first()
+    {
+        var forward = Flow(1);
+        var reverse = Flow(2) with { ReverseFlowUuid = forward.FlowUuid };
+        forward = forward with { ReverseFlowUuid = reverse.FlowUuid };
+        var alone = Flow(3);
+        await using (var store = Open())
+        {
+            // The reverse half's first record did not know its partner yet; a later one does, and a later unknown keeps it.
+            await store.WriteAsync([forward, reverse with { ReverseFlowUuid = null }, alone]);
+            await store.WriteAsync([reverse]);
+            await store.WriteAsync([Next(reverse, 1, TimeSpan.FromSeconds(5)) with { ReverseFlowUuid = null }]);
+        }
+        var read = Open(FlowStoreAccess.ReadOnly);
+        var pair = read.Query(new FlowQuery { Pair = reverse.FlowUuid });
+        Assert.Equal([reverse.FlowUuid, forward.FlowUuid], pair.Select(r => r.FlowUuid));
+        Assert.Equal([forward.FlowUuid, reverse.FlowUuid], pair.Select(r => r.ReverseFlowUuid!.Value));
+        Assert.Equal([forward.FlowUuid, reverse.FlowUuid], read.Query(new FlowQuery { Pair = forward.FlowUuid }).Select(r => r.FlowUuid));
+        var lone = Assert.Single(read.Query(new FlowQuery { Pair = alone.FlowUuid }));
+        Assert.Null(lone.ReverseFlowUuid);
+        Assert.Empty(read.Query(new FlowQuery { Pair = Guid.NewGuid() }));
+        // Within one batch too, the record that knows the partner wins over one that does not, in either order.
+        var (a, b) = (Flow(4), Flow(5));
+        await using (var store = Open())
+            await store.WriteAsync([a with { ReverseFlowUuid = b.FlowUuid }, Next(a, 1, TimeSpan.FromSeconds(5)), b, Next(b, 1, TimeSpan.FromSeconds(5)) with { ReverseFlowUuid = a.FlowUuid }]);
+        Assert.Equal([(a.FlowUuid, b.FlowUuid), (b.FlowUuid, a.FlowUuid)],
+            read.Query(new FlowQuery { Pair = a.FlowUuid }).Select(r => (r.FlowUuid, r.ReverseFlowUuid!.Value)));
     }
 
     [Fact]
@@ -398,6 +458,8 @@ public sealed class SqliteFlowStoreContract : FlowStoreContract
     protected override string Db => _path;
 
     protected override DbConnection Connect() => new SqliteConnection($"Data Source={_path};Mode=ReadOnly;Pooling=False");
+
+    protected override DbConnection ConnectToChange() => new SqliteConnection($"Data Source={_path};Pooling=False");
 
     public override void Dispose()
     {

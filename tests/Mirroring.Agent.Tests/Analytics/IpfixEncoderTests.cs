@@ -50,7 +50,8 @@ public class IpfixEncoderTests
     [Fact]
     public void First_message_has_the_header_fields_and_the_template_set_before_the_data()
     {
-        var encoder = new IpfixEncoder(new IpfixExporterOptions { ObservationDomainId = 42 });
+        // Room for the template set and two records in one message.
+        var encoder = new IpfixEncoder(new IpfixExporterOptions { ObservationDomainId = 42, MaxMessageSize = 2000 });
         var bytes = Assert.Single(encoder.Encode([V4(), V6()], Now));
         var m = Read(bytes, encoder);
 
@@ -86,7 +87,8 @@ public class IpfixEncoderTests
     [Fact]
     public void Templates_are_sent_again_after_the_configured_number_of_messages()
     {
-        var encoder = new IpfixEncoder(new IpfixExporterOptions { TemplateRefreshMessages = 3, TemplateRefreshInterval = TimeSpan.FromHours(1) });
+        // Messages large enough for the four templates and a record: one message per call.
+        var encoder = new IpfixEncoder(new IpfixExporterOptions { TemplateRefreshMessages = 3, TemplateRefreshInterval = TimeSpan.FromHours(1), MaxMessageSize = 2000 });
         var withTemplates = new List<bool>();
         for (int i = 0; i < 7; i++)
         {

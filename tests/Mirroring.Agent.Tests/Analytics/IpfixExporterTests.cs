@@ -19,7 +19,8 @@ public sealed class IpfixExporterTests : IDisposable
     {
         var file = Path.Combine(_dir, "out.ipfix");
         long sent;
-        await using (var exporter = IpfixExporter.ToFile(file))
+        // Room for the template set and two records in one message.
+        await using (var exporter = IpfixExporter.ToFile(file, new IpfixExporterOptions { MaxMessageSize = 2000 }))
         {
             await exporter.WriteAsync([V4(), V6()]);
             await exporter.WriteAsync([V4(3)]);

@@ -70,7 +70,7 @@ public sealed class IpfixOracleTests : IDisposable
         var pcap = await CaptureOnLoopback(port, 2, async () =>
         {
             await using var exporter = IpfixExporter.ToUdp(new IPEndPoint(IPAddress.Loopback, port),
-                new IpfixExporterOptions { ObservationDomainId = 77 });
+                new IpfixExporterOptions { ObservationDomainId = 77, MaxMessageSize = 2000 });
             await exporter.WriteAsync([v4, v6]);
             await exporter.WriteAsync([later]);
         });
@@ -91,8 +91,9 @@ public sealed class IpfixOracleTests : IDisposable
         Assert.Equal(["6,17", $"{v4.SourcePort},{v6.SourcePort}", "443,53", "0x0012,0x0000"], first[8..12]);
         Assert.Equal(["45,45", "4560,4560", "321,321", "123456,123456"], first[12..16]);
         Assert.Equal(["0,0", "127.0.0.1,127.0.0.1", "2,1", "tap-web1,tap-web1"], first[16..20]);
-        // Each of the four templates names 16 enterprise fields, each with PEN 2636.
-        Assert.Equal(Enumerable.Repeat("2636", 64), first[20].Split(','));
+        // Each of the four templates names 25 enterprise fields, each with PEN 2636.
+        Assert.Equal(Enumerable.Repeat("2636", 4 * MirroringIe.Elements.Count), first[20].Split(','));
+        Assert.Equal(25, MirroringIe.Elements.Count);
 
         var second = fields[1].Split('|');
         Assert.Equal(["10", "77", "2", ""], second[..4]);
@@ -108,6 +109,7 @@ public sealed class IpfixOracleTests : IDisposable
         var v4Expected = new (int, string)[]
         {
             (MirroringIe.FlowUuid, Convert.ToHexStringLower(v4.FlowUuid.ToByteArray(bigEndian: true))),
+            (MirroringIe.ReverseFlowUuid, Convert.ToHexStringLower(v4.ReverseFlowUuid!.Value.ToByteArray(bigEndian: true))),
             (MirroringIe.MirrorIndex, "00000007"),
             (MirroringIe.SecondaryMirrorIndex, "00000009"),
             (MirroringIe.MirroredPacketTotalCount, Hex(319, 8)),
@@ -118,17 +120,27 @@ public sealed class IpfixOracleTests : IDisposable
             (MirroringIe.SecondaryMirroredOctetTotalCount, Hex(123456, 8)),
             (MirroringIe.SecondaryMirroredPacketDeltaCount, Hex(45, 8)),
             (MirroringIe.SecondaryMirroredOctetDeltaCount, Hex(4560, 8)),
+            (MirroringIe.SampledOutPacketTotalCount, Hex(1, 8)),
+            (MirroringIe.SecondarySampledOutPacketTotalCount, Hex(0, 8)),
+            (MirroringIe.MirrorFailurePacketTotalCount, Hex(1, 8)),
+            (MirroringIe.SecondaryMirrorFailurePacketTotalCount, Hex(0, 8)),
+            (MirroringIe.NotSelectedPacketTotalCount, Hex(0, 8)),
+            (MirroringIe.SecondaryNotSelectedPacketTotalCount, Hex(0, 8)),
             (MirroringIe.SourceVnName, Utf8Hex("default-domain:demo:red")),
             (MirroringIe.DestinationVnName, Utf8Hex("default-domain:demo:blue")),
             // The empty drop reason (32014) has no value to show.
             (MirroringIe.AnalyzerName, Utf8Hex("an1")),
             (MirroringIe.SecondaryAnalyzerName, Utf8Hex("an2")),
+            (MirroringIe.MirrorFailureReasons, Utf8Hex("{\"rate_limited\":1}")),
+            (MirroringIe.SecondaryMirrorFailureReasons, Utf8Hex("{}")),
         };
         Assert.Equal(v4Expected, entries.Take(v4Expected.Length).Select(e => (e.Type, e.Hex)));
         var v6Entries = entries.Skip(v4Expected.Length).TakeWhile(e => e.Type != MirroringIe.FlowUuid || e.Hex != Convert.ToHexStringLower(later.FlowUuid.ToByteArray(bigEndian: true))).ToList();
         Assert.Contains((MirroringIe.MirrorIndex, "ffffffff"), v6Entries);
         Assert.Contains((MirroringIe.DropReason, Utf8Hex("policy-deny")), v6Entries);
         Assert.Contains((MirroringIe.FlowUuid, Convert.ToHexStringLower(v6.FlowUuid.ToByteArray(bigEndian: true))), v6Entries);
+        // A flow alone: the reverse flow uuid is all zeros.
+        Assert.Contains((MirroringIe.ReverseFlowUuid, new string('0', 32)), v6Entries);
     }
 
     [Fact]
@@ -151,7 +163,7 @@ public sealed class IpfixOracleTests : IDisposable
 
         var templates = ExternalTool.Run("ipfixDump", "--in", file, "--templates").EnsureSuccess("ipfixDump --templates").StdOut;
         foreach (var tid in new[] { "256", "257", "258", "259" })
-            Assert.Contains($"tid:   {tid} (0x0{int.Parse(tid):x3})    field count:    33", templates);
+            Assert.Contains($"tid:   {tid} (0x0{int.Parse(tid):x3})    field count:    42", templates);
         Assert.Contains("ent:     0  id:    86  type: uint64    len:     8     packetTotalCount", templates);
         Assert.Matches(@"ent:  2636  id: 32001  type: octet\s+len:     4", templates);
 
@@ -163,11 +175,16 @@ public sealed class IpfixOracleTests : IDisposable
                  {
                      "sourceIPv4Address : 127.0.0.11", "destinationIPv4Address : 127.0.0.22", "packetTotalCount : 321",
                      "octetTotalCount : 123456", "packetDeltaCount : 45", "flowStartMilliseconds : 2026-11-21 12:00:00.250",
+                     // The end is the last packet's time, on the dataplane's clock like the start (not the sample time).
+                     "flowEndMilliseconds : 2026-11-21 12:00:20.250",
                      "(2636/32001)               vrMirrorIndex : 7", "vrSecondaryMirrorIndex : 9",
                      "vrMirroredPacketTotalCount : 319", "vrMirroredOctetTotalCount : 123000",
                      "vrMirroredPacketDeltaCount : 44", "vrMirroredOctetDeltaCount : 4500",
                      "vrSecondaryMirroredPacketTotalCount : 321", "vrSourceVnName : (len: 23) default-domain:demo:red",
                      "vrDestinationVnName : (len: 24) default-domain:demo:blue", "vrAnalyzerName : (len: 3) an1",
+                     "vrReverseFlowUuid :",
+                     "vrSampledOutPacketTotalCount : 1", "vrMirrorFailurePacketTotalCount : 1", "vrNotSelectedPacketTotalCount : 0",
+                     "vrMirrorFailureReasons : (len: 18) {\"rate_limited\":1}",
                  })
             Assert.Contains(expected, Regex.Replace(first, " +:", " :"));
         Assert.Equal(10, Regex.Matches(named, @"tid:   257 \(0x0101\) ").Count - 1);

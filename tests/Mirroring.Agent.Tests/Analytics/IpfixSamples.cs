@@ -33,10 +33,16 @@ internal static class IpfixSamples
         SecondaryMirrorIndex = 9,
         AnalyzerName = "an1",
         SecondaryAnalyzerName = "an2",
-        Mirrored = new MirrorSlotTotals(319, 123000, 44, 4500),
+        // 321 packets: 319 mirrored, 1 sampled out, 1 rate limited.
+        Mirrored = new MirrorSlotTotals(319, 123000, 44, 4500) { SampledOut = 1, Failures = new Dictionary<string, ulong> { ["rate_limited"] = 1 } },
         SecondaryMirrored = new MirrorSlotTotals(321, 123456, 45, 4560),
         SampleTime = Sample,
+        ReverseFlowUuid = FlowUuid.Create(IPAddress.Loopback, 0, index + 1000, 1),
+        LastSeenTime = LastSeen,
     };
+
+    /// <summary>The last packet of the V4 flows: before the sample time, which the end time must not take.</summary>
+    public static readonly DateTimeOffset LastSeen = Setup.AddSeconds(20);
 
     public static FlowRecord V6(uint index = 2) => V4(index) with
     {
@@ -54,5 +60,7 @@ internal static class IpfixSamples
         Mirrored = MirrorSlotTotals.Zero,
         SecondaryMirrored = MirrorSlotTotals.Zero,
         TeardownTime = Sample,
+        ReverseFlowUuid = null,
+        LastSeenTime = null,
     };
 }

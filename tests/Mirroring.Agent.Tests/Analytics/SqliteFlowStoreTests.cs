@@ -60,7 +60,7 @@ public sealed class SqliteFlowStoreTests : IDisposable
             Strings(_path, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"));
         var indexes = Strings(_path, "SELECT name FROM sqlite_master WHERE type='index' AND name NOT LIKE 'sqlite_%' ORDER BY name");
         Assert.Equal(["collector_state_node", "flow_samples_time", "flows_analyzer", "flows_destination_vn", "flows_mirror_index",
-            "flows_node", "flows_sec_analyzer", "flows_sec_mirror_index", "flows_source_vn"], indexes);
+            "flows_node", "flows_reverse", "flows_sec_analyzer", "flows_sec_mirror_index", "flows_source_vn"], indexes);
         Assert.Equal(["wal"], Strings(_path, "PRAGMA journal_mode"));
         Assert.Equal(SqliteFlowStore.SchemaVersion, Count(_path, "SELECT version FROM schema_info"));
     }
@@ -89,13 +89,18 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task A_version_1_store_is_migrated_on_open_keeping_its_rows_and_checkpoint()
+    public async Task A_version_1_store_is_migrated_on_open_keeping_its_rows_and_checkpoint_and_gains_the_pair_column()
     {
-        // Version 1 is version 2 without the node columns and their indexes, with an index on last_sample_time.
-        var v1 = System.Text.RegularExpressions.Regex.Replace(SqliteFlowStore.Schema, @",\s*\n\s*node\s+TEXT NOT NULL DEFAULT ''", "");
-        v1 = string.Join('\n', v1.Split('\n').Where(l => !l.Contains("_node", StringComparison.Ordinal)))
+        // Version 1 is version 2 without the node columns, the pair column and their indexes, with an index on
+        // last_sample_time; version 2 is version 3 without the mirror outcome columns.
+        var v2 = System.Text.RegularExpressions.Regex.Replace(SqliteFlowStore.Schema,
+            @",\s*\n\s*(?:sec_)?(?:sampled_out|mirror_failures|mirror_failure_reasons|not_selected)\s[^,\n]*", "");
+        Assert.DoesNotContain("sampled_out", v2, StringComparison.Ordinal);
+        var v1 = System.Text.RegularExpressions.Regex.Replace(v2, @",\s*\n\s*node\s+TEXT NOT NULL DEFAULT ''(,\s*\n\s*reverse_flow_uuid\s+TEXT)?", "");
+        v1 = string.Join('\n', v1.Split('\n').Where(l => !l.Contains("_node", StringComparison.Ordinal) && !l.Contains("flows_reverse", StringComparison.Ordinal)))
             + "\nCREATE INDEX flows_last_sample ON flows (last_sample_time);\n";
         Assert.DoesNotContain("node", v1, StringComparison.Ordinal);
+        Assert.DoesNotContain("reverse", v1, StringComparison.Ordinal);
         var old = Flow(1);
         using (var c = new SqliteConnection($"Data Source={_path};Pooling=False"))
         {
@@ -120,18 +125,24 @@ public sealed class SqliteFlowStoreTests : IDisposable
 
         await using (var store = SqliteFlowStore.Open(_path))
         {
-            Assert.Equal(2, Count(_path, "SELECT version FROM schema_info"));
+            Assert.Equal(3, Count(_path, "SELECT version FROM schema_info"));
             // The old checkpoint serves the node that opens it first: its next record counts only what is new.
             Assert.Equal(new FlowTotals(10, 1000, 10, 1000, 0, 0), store.LoadCheckpoint("any-node")[old.FlowUuid].Totals);
             var row = Assert.Single(store.Query(new FlowQuery()));
             Assert.Equal("", row.Node);
-            await store.WriteAsync([Next(old, 2, TimeSpan.FromSeconds(10))]);
+            Assert.Equal((0ul, 0L), (row.SampledOut, row.UnaccountedPackets));
+            Assert.Null(row.ReverseFlowUuid);
+            // A record of the old flow that has learned its partner's uuid stores it in the added column.
+            var partner = Guid.Parse("00000000-0000-0000-0000-000000000001");
+            await store.WriteAsync([Next(old, 2, TimeSpan.FromSeconds(10)) with { ReverseFlowUuid = partner }]);
             var updated = Assert.Single(store.Query(new FlowQuery { Node = Node }));
             Assert.Equal(12UL, updated.Packets);
             Assert.Equal(2, updated.WindowSamples);
+            Assert.Equal(partner, updated.ReverseFlowUuid);
         }
         var indexes = Strings(_path, "SELECT name FROM sqlite_master WHERE type='index'");
         Assert.Contains("flows_node", indexes);
+        Assert.Contains("flows_reverse", indexes);
         Assert.DoesNotContain("flows_last_sample", indexes);
     }
 

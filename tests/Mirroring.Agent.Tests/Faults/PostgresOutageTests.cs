@@ -68,7 +68,7 @@ public sealed class PostgresOutageTests : IClassFixture<PostgresCluster>, IDispo
         }
         // Every flow's row is exact, and its samples add up to its totals: no delta lost, none counted twice.
         FaultKit.AssertStoreMatchesRegion(reader, _db);
-        Assert.Equal(9, FaultKit.FlowsTable(_db).Count);
+        Assert.Equal(2 * 9, FaultKit.FlowsTable(_db).Count); // nine flows, each with its reverse flow
     }
 
     [Fact]

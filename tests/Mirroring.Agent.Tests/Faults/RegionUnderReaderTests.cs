@@ -16,6 +16,9 @@ namespace Mirroring.Agent.Tests.Faults;
 /// </summary>
 public sealed class RegionUnderReaderTests : IDisposable
 {
+    /// <summary>The region holds three flows, each with its reverse flow: six entries.</summary>
+    private const int ThreeFlowPairs = 6;
+
     private readonly string _dir = ExternalTool.TempDirectory("vrm-fault-region");
     private readonly string _stats;
 
@@ -57,7 +60,7 @@ public sealed class RegionUnderReaderTests : IDisposable
     public void Truncated_region_under_an_open_reader_is_refused_naming_the_file_instead_of_sigbus(long keep)
     {
         using var reader = StatsRegionReader.Open(_stats);
-        Assert.Equal(3, reader.ReadActiveFlows().Count);
+        Assert.Equal(ThreeFlowPairs, reader.ReadActiveFlows().Count);
 
         using (var file = new FileStream(_stats, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
             file.SetLength(keep);
@@ -71,7 +74,7 @@ public sealed class RegionUnderReaderTests : IDisposable
         var db = Path.Combine(_dir, "flows.db");
         using var reader = StatsRegionReader.Open(_stats);
         await using var collector = new FlowStatsCollector(reader, [SqliteFlowStore.Open(db)]);
-        Assert.Equal(3, (await collector.CollectAsync()).Records.Count);
+        Assert.Equal(ThreeFlowPairs, (await collector.CollectAsync()).Records.Count);
 
         using (var file = new FileStream(_stats, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
             file.SetLength(file.Length / 2);
@@ -81,24 +84,24 @@ public sealed class RegionUnderReaderTests : IDisposable
         Assert.Contains("truncated", e.Message);
         // What was written before stays.
         using var store = SqliteFlowStore.OpenReadOnly(db);
-        Assert.Equal(3, store.Query(new FlowQuery()).Count);
+        Assert.Equal(ThreeFlowPairs, store.Query(new FlowQuery()).Count);
     }
 
     [Fact]
     public void Region_rewritten_in_place_with_another_layout_version_is_refused_naming_both_versions()
     {
         using var reader = StatsRegionReader.Open(_stats);
-        Assert.Equal(3, reader.ReadActiveFlows().Count);
+        Assert.Equal(ThreeFlowPairs, reader.ReadActiveFlows().Count);
 
         using (var file = new FileStream(_stats, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
         {
             Span<byte> version = stackalloc byte[4];
-            BinaryPrimitives.WriteUInt32LittleEndian(version, 3);
+            BinaryPrimitives.WriteUInt32LittleEndian(version, StatsLayout.Version + 1);
             file.Position = StatsLayout.VersionOffset;
             file.Write(version);
         }
 
-        AssertEveryReadRefuses(reader, "layout version 3");
+        AssertEveryReadRefuses(reader, $"layout version {StatsLayout.Version + 1}");
     }
 
     [Fact]
@@ -152,9 +155,9 @@ public sealed class RegionUnderReaderTests : IDisposable
         File.Move(copy, _stats, overwrite: true);
 
         Assert.True(source.IsReplaced(reader));
-        Assert.Equal(3, reader.ReadActiveFlows().Count); // the old inode, still mapped
+        Assert.Equal(ThreeFlowPairs, reader.ReadActiveFlows().Count); // the old inode, still mapped
         var e = Assert.Throws<InvalidDataException>(() => StatsRegionReader.Open(_stats));
         Assert.Contains(_stats, e.Message);
-        Assert.Contains("layout version 7, this reader knows 2", e.Message);
+        Assert.Contains($"layout version 7, this reader knows {StatsLayout.Version}", e.Message);
     }
 }

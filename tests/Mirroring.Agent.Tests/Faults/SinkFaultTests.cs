@@ -37,6 +37,9 @@ public sealed class SinkFaultTests : IDisposable
     /// <summary>One packet on each of the web flows with these source ports.</summary>
     private void Traffic(IEnumerable<int> ports) => _vrouter.Receive("tap-web1", ports.Select(p => (Web((ushort)p, 60 + p % 50), _clock += 1000)).ToList());
 
+    /// <summary>One answer from the server on each of those flows (their reverse halves).</summary>
+    private void Replies(IEnumerable<int> ports) => _vrouter.Receive("tap-web2", ports.Select(p => (WebReply((ushort)p, 30 + p % 20), _clock += 1000)).ToList());
+
     [Fact]
     public async Task Store_locked_by_another_writer_buffers_within_its_bound_counts_drops_and_catches_up_after_the_lock()
     {
@@ -71,14 +74,15 @@ public sealed class SinkFaultTests : IDisposable
 
             // More changed flows than the buffer holds: each flow's records are folded into one, and the oldest
             // flows beyond the bound are dropped and counted.
+            // The four flows again (their forward halves), and four new flows: two records each, the flow and its reverse flow.
             Traffic(Enumerable.Range(41000, 8));
             var second = await collector.CollectAsync().WaitAsync(TimeSpan.FromSeconds(120));
             Assert.False(second.AllSinksWritten);
-            Assert.Equal(8, second.Records.Count);
+            Assert.Equal(4 + 2 * 4, second.Records.Count);
             sink = Assert.Single(collector.Sinks);
             Assert.Equal(2, sink.ConsecutiveFailures);
             Assert.Equal(MaxPending, sink.PendingRecords);
-            Assert.Equal(8 - MaxPending, sink.DroppedRecords);
+            Assert.Equal(4 + 2 * 4 - MaxPending, sink.DroppedRecords);
             Assert.Equal(sink.DroppedRecords, collector.DroppedRecords);
         }
         finally
@@ -86,8 +90,9 @@ public sealed class SinkFaultTests : IDisposable
             locker.Dispose(); // rolls the exclusive transaction back
         }
 
-        // Steady load goes on; the next pass writes what waited and the new records.
+        // Steady load goes on, both ways; the next pass writes what waited and the new records.
         Traffic(Enumerable.Range(41000, 8));
+        Replies(Enumerable.Range(41000, 8));
         var recovered = await collector.CollectAsync();
         Assert.True(recovered.AllSinksWritten);
         var after = Assert.Single(collector.Sinks);
@@ -171,18 +176,20 @@ public sealed class SinkFaultTests : IDisposable
                 }
 
                 // New flows: their rows need pages the disk does not have (once freed, the 1 MiB file system holds the store of 64 flows, its WAL and a checkpoint: 256 KiB is too small for a WAL of a few batches plus the database it is checkpointed into).
+                // Each new flow is a pair: two records.
                 Traffic(Enumerable.Range(42000, NewFlows));
                 var full = await collector.CollectAsync();
                 Assert.False(full.AllSinksWritten);
                 var sink = Assert.Single(collector.Sinks);
                 Assert.Equal(1, sink.ConsecutiveFailures);
                 Assert.Contains("full", sink.LastError, StringComparison.OrdinalIgnoreCase);
-                Assert.Equal(NewFlows, sink.PendingRecords);
+                Assert.Equal(2 * NewFlows, sink.PendingRecords);
                 Assert.Equal(0, collector.DroppedRecords);
 
+                // The same flows again: their forward halves changed.
                 Traffic(Enumerable.Range(42000, NewFlows));
                 Assert.False((await collector.CollectAsync()).AllSinksWritten);
-                Assert.Equal(2 * NewFlows, Assert.Single(collector.Sinks).PendingRecords);
+                Assert.Equal(3 * NewFlows, Assert.Single(collector.Sinks).PendingRecords);
 
                 File.Delete(filler);
                 var freed = await collector.CollectAsync();
@@ -192,7 +199,7 @@ public sealed class SinkFaultTests : IDisposable
             }
             // Nothing was dropped, so flows and samples are both exact.
             FaultKit.AssertStoreMatchesRegion(reader, db);
-            Assert.Equal(4 + NewFlows, FaultKit.FlowsTable(db).Count);
+            Assert.Equal(2 * (4 + NewFlows), FaultKit.FlowsTable(db).Count);
         }
         finally
         {

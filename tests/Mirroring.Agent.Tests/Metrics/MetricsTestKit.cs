@@ -22,8 +22,13 @@ internal sealed class KnownRegion : IDisposable
         w1.AddTx(2, 20, 2_000);
         w0.AddInterfaceDrops(1, 10);
         w0.AddInterface(0, new InterfaceCounters { MirrorCopyPackets = 120, MirrorCopyBytes = 30_000 });
+        w1.AddInterface(1, new InterfaceCounters { RxFloodedPackets = 4 });
+        w0.AddInterface(2, new InterfaceCounters { FloodCopyPackets = 3, FloodCopyBytes = 180 });
+        w1.AddInterface(2, new InterfaceCounters { FloodCopyPackets = 1, FloodCopyBytes = 60, FloodCopyFailures = 2 });
         w0.AddMirror(1, 100, 10_000, 24_000);
         w1.AddMirror(1, 20, 2_000, 6_000);
+        w1.AddMirrorCounts(1, new MirrorCounters { SampledOut = 180 });
+        w0.AddMirrorFailure(1, MirrorFailure.RateLimited, 5);
         w1.AddMirrorFailure(3, MirrorFailure.NexthopUnresolved, 4);
         w0.AddDrop(DropReason.PolicyDeny, 6);
         w1.AddDrop(DropReason.PolicyDeny, 4);
@@ -69,9 +74,16 @@ internal sealed class KnownRegion : IDisposable
         [("vrmirror.vif.rx.packets", "name=eth0,vif=0")] = 0,
         [("vrmirror.vif.mirror.copies", "name=eth0,vif=0")] = 120,
         [("vrmirror.vif.mirror.copies.bytes", "name=eth0,vif=0")] = 30_000,
+        [("vrmirror.vif.rx.flooded.packets", "name=tap-web1,vif=1")] = 4,
+        [("vrmirror.vif.flood.copies", "name=tap-web2,vif=2")] = 4,
+        [("vrmirror.vif.flood.copies.bytes", "name=tap-web2,vif=2")] = 240,
+        [("vrmirror.vif.flood.copy.failures", "name=tap-web2,vif=2")] = 2,
+        [("vrmirror.vif.flood.copies", "name=eth0,vif=0")] = 0,
         [("vrmirror.mirror.copies", "analyzer=an1,mirror_index=1")] = 120,
         [("vrmirror.mirror.original.bytes", "analyzer=an1,mirror_index=1")] = 12_000,
         [("vrmirror.mirror.sent.bytes", "analyzer=an1,mirror_index=1")] = 30_000,
+        [("vrmirror.mirror.sampled.out", "analyzer=an1,mirror_index=1")] = 180,
+        [("vrmirror.mirror.failures", "analyzer=an1,mirror_index=1,reason=rate_limited")] = 5,
         [("vrmirror.mirror.copies", "analyzer=an3,mirror_index=3")] = 0,
         [("vrmirror.mirror.failures", "analyzer=an3,mirror_index=3,reason=nexthop_unresolved")] = 4,
         [("vrmirror.mirror.failures", "analyzer=an1,mirror_index=1,reason=no_buffer")] = 0,

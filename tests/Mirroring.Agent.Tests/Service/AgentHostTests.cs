@@ -48,15 +48,17 @@ public sealed class AgentHostTests : IDisposable
         await host.RunAsync().WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.True(status.LastCollection!.AllSinksWritten);
-        Assert.Equal(2, status.LastCollection.Records.Count);
-        Assert.All(status.Collector!.Sinks, s => Assert.Equal(2, s.WrittenRecords));
+        // Two flows, each with its reverse flow.
+        Assert.Equal(4, status.LastCollection.Records.Count);
+        Assert.All(status.Collector!.Sinks, s => Assert.Equal(4, s.WrittenRecords));
 
         var received = await collector.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(10, BinaryPrimitives.ReadUInt16BigEndian(received.Buffer));
 
         using var store = SqliteFlowStore.OpenReadOnly(Path.Combine(state, AgentOptions.FlowStoreFileName));
+        // Both halves of each web pair are selected (bidirectional rule); the traffic went one way.
         var rows = store.Query(new FlowQuery { Analyzer = "an1" });
-        Assert.Equal([1UL, 2UL], rows.Select(r => r.MirroredPackets).Order());
+        Assert.Equal([0UL, 0UL, 1UL, 2UL], rows.Select(r => r.MirroredPackets).Order());
     }
 
     [Fact]

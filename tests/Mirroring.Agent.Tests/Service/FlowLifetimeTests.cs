@@ -7,7 +7,10 @@ using static Mirroring.Testing.DemoFrames;
 
 namespace Mirroring.Agent.Tests.Service;
 
-/// <summary>Flows that age out stay in analytics; a restarted collector neither double counts nor loses a delta.</summary>
+/// <summary>
+/// Flows that age out stay in analytics; a restarted collector neither double counts nor loses a delta. The traffic
+/// goes one way (web1 to web2:80); each flow is a pair whose reverse half (source port 80) sees no packet.
+/// </summary>
 public sealed class FlowLifetimeTests : IDisposable
 {
     private readonly string _dir = ExternalTool.TempDirectory("vrm-agent-life");
@@ -46,16 +49,18 @@ public sealed class FlowLifetimeTests : IDisposable
         SendWeb(40002, 2, T0);
         await using var collector = NewCollector();
         var first = await collector.CollectAsync();
-        Assert.Equal(2, first.Records.Count);
+        Assert.Equal(4, first.Records.Count);
 
-        // Only 40002 is heard from again; 40001 goes idle past the 180 s timeout and is aged out.
+        // Only 40002 is heard from again; 40001 goes idle past the 180 s timeout and is aged out, with its reverse flow.
         SendWeb(40002, 1, T0 + 100 * Second);
-        Assert.Equal(1, _vrouter.Age(T0 + 200 * Second));
+        Assert.Equal(2, _vrouter.Age(T0 + 200 * Second));
         var second = await collector.CollectAsync();
 
-        Assert.Equal(1, second.TornDown);
-        var teardown = Assert.Single(second.Records, r => r.TeardownTime is not null);
-        Assert.Equal((ushort)40001, teardown.SourcePort);
+        Assert.Equal(2, second.TornDown);
+        var ended = second.Records.Where(r => r.TeardownTime is not null).ToList();
+        var teardown = Assert.Single(ended, r => r.SourcePort == 40001);
+        var reverseTeardown = Assert.Single(ended, r => r.DestinationPort == 40001);
+        Assert.Equal((reverseTeardown.FlowUuid, teardown.FlowUuid), (teardown.ReverseFlowUuid, reverseTeardown.ReverseFlowUuid));
         Assert.Equal(0UL, teardown.DiffPackets);
         var rows = Rows();
         var aged = Assert.Single(rows, r => r.SourcePort == 40001);
@@ -76,14 +81,14 @@ public sealed class FlowLifetimeTests : IDisposable
     {
         SendWeb(40001, 2, T0);
         await using var collector = NewCollector();
-        var before = Assert.Single((await collector.CollectAsync()).Records);
+        var before = Assert.Single((await collector.CollectAsync()).Records, r => r.SourcePort == 40001);
 
-        Assert.Equal(1, _vrouter.Age(T0 + 200 * Second));
+        Assert.Equal(2, _vrouter.Age(T0 + 200 * Second));
         SendWeb(40001, 3, T0 + 201 * Second);
         var after = await collector.CollectAsync();
 
-        var ended = Assert.Single(after.Records, r => r.TeardownTime is not null);
-        var started = Assert.Single(after.Records, r => r.TeardownTime is null);
+        var ended = Assert.Single(after.Records, r => r.TeardownTime is not null && r.SourcePort == 40001);
+        var started = Assert.Single(after.Records, r => r.TeardownTime is null && r.SourcePort == 40001);
         Assert.Equal(before.FlowUuid, ended.FlowUuid);
         Assert.NotEqual(before.FlowUuid, started.FlowUuid);
         Assert.Equal((3UL, 3UL), (started.Packets, started.DiffPackets));
@@ -116,7 +121,8 @@ public sealed class FlowLifetimeTests : IDisposable
         await using var restarted = NewCollector();
         var result = await restarted.CollectAsync();
 
-        Assert.Equal(2, result.Records.Count);
+        // 40001 moved on; 40003 is a new pair (its two halves); nothing else changed.
+        Assert.Equal(3, result.Records.Count);
         Assert.Equal((7UL, 2UL), result.Records.Where(r => r.SourcePort == 40001).Select(r => (r.Packets, r.DiffPackets)).Single());
         Assert.Equal((4UL, 4UL), result.Records.Where(r => r.SourcePort == 40003).Select(r => (r.Packets, r.DiffPackets)).Single());
         Assert.Equal(2UL, result.Records.Single(r => r.SourcePort == 40001).Mirrored.DiffPackets);
@@ -132,8 +138,8 @@ public sealed class FlowLifetimeTests : IDisposable
     private void AssertStoreMatchesRegion()
     {
         using var reader = _vrouter.Dataplane.Region.CreateReader();
-        var region = reader.ReadActiveFlows().ToDictionary(f => f.Entry.Key.SourcePort, f => f.Entry);
-        var rows = Rows().ToDictionary(r => r.SourcePort);
+        var region = reader.ReadActiveFlows().ToDictionary(f => (f.Entry.Key.SourcePort, f.Entry.Key.DestinationPort), f => f.Entry);
+        var rows = Rows().ToDictionary(r => (r.SourcePort, r.DestinationPort));
         Assert.Equal(region.Keys.Order(), rows.Keys.Order());
         foreach (var (port, entry) in region)
         {

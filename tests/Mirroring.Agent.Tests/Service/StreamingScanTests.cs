@@ -44,8 +44,8 @@ public sealed class StreamingScanTests(ITestOutputHelper output) : IDisposable
             ref FlowEntry e = ref table.Entry(index[k]);
             e.Packets++;
             e.Bytes += 64;
-            e.MirroredPackets++;
-            e.MirroredBytes += 64;
+            e.PrimaryMirror.Packets++;
+            e.PrimaryMirror.Bytes += 64;
             table.EndWrite(index[k], s);
         }
     }

@@ -16,23 +16,27 @@ public sealed class DaemonEndToEndTests
 {
     private static long Root(string name, string counter) => long.Parse(File.ReadAllText($"/sys/class/net/{name}/statistics/{counter}").Trim(), CultureInfo.InvariantCulture);
 
-    private static void AssertBalanced(Dictionary<string, VifCounters> vifs)
+    /// <summary>Every received frame was transmitted, flooded or dropped with a reason (copies are counted apart).</summary>
+    internal static void AssertBalanced(Dictionary<string, VifCounters> vifs)
     {
         long rx = vifs.Values.Sum(v => v.RxPackets), tx = vifs.Values.Sum(v => v.TxPackets), drops = vifs.Values.Sum(v => v.Drops);
-        Assert.True(rx == tx + drops, $"rx {rx} != tx {tx} + drops {drops}: " + string.Join("; ", vifs.Values));
+        long flooded = vifs.Values.Sum(v => v.RxFlooded);
+        Assert.True(rx == tx + flooded + drops, $"rx {rx} != tx {tx} + flooded {flooded} + drops {drops}: " + string.Join("; ", vifs.Values));
     }
 
     /// <summary>
     /// Every frame the VM's kernel handed to its port was received by the daemon, and every frame the daemon sent
-    /// arrived; on a veth pair the engine's end (in the root namespace) counts what the daemon took in as well.
+    /// (forwarded, flood and mirror copies) arrived; on a veth pair the engine's end (in the root namespace) counts
+    /// what the daemon took in as well.
     /// </summary>
-    private static void AssertKernelAgrees(DaemonTopology t, Dictionary<string, VifCounters> vifs)
+    internal static void AssertKernelAgrees(DaemonTopology t, Dictionary<string, VifCounters> vifs)
     {
         foreach (var (vif, device, ns) in new[] { (t.Tap1, t.Vm1Device, t.Vm1), (t.Tap2, t.Vm2Device, t.Vm2) })
         {
             Assert.Equal(DaemonTopology.Kernel(ns, device, "tx_packets"), vifs[vif].RxPackets);
             Assert.Equal(0, DaemonTopology.Kernel(ns, device, "tx_dropped"));
-            Assert.Equal(vifs[vif].TxPackets, DaemonTopology.Kernel(ns, device, "rx_packets") + DaemonTopology.Kernel(ns, device, "rx_dropped"));
+            Assert.Equal(vifs[vif].TxPackets + vifs[vif].FloodCopiesOut + vifs[vif].MirrorCopiesOut,
+                DaemonTopology.Kernel(ns, device, "rx_packets") + DaemonTopology.Kernel(ns, device, "rx_dropped"));
             if (t.Port != "tap") Assert.Equal(Root(vif, "rx_packets"), vifs[vif].RxPackets);
         }
     }

@@ -96,7 +96,8 @@ internal sealed class ChildProcess : IDisposable
 }
 
 /// <summary>One vif's counters as <c>./vrmirror vif --list --json</c> prints them.</summary>
-internal sealed record VifCounters(int Index, string Name, long RxPackets, long TxPackets, long Drops, long RxMirrored, long TxMirrored);
+internal sealed record VifCounters(int Index, string Name, long RxPackets, long TxPackets, long Drops, long RxMirrored, long TxMirrored,
+    long RxFlooded = 0, long FloodCopiesOut = 0, long MirrorCopiesOut = 0);
 
 /// <summary>
 /// The daemon's test topology, all made by the test: namespaces vm1 and vm2 holding the VMs' ends of their ports
@@ -109,9 +110,11 @@ internal sealed record VifCounters(int Index, string Name, long RxPackets, long 
 /// </summary>
 internal sealed class DaemonTopology : IDisposable
 {
-    public const string Vm1Mac = "02:00:00:00:01:01", Vm1Ip = "10.1.1.11";
-    public const string Vm2Mac = "02:00:00:00:01:02", Vm2Ip = "10.1.1.12";
+    public const string Vm1Mac = "02:00:00:00:01:01", Vm1Ip = "10.1.1.11", Vm1Ipv6 = "fd00:1::11";
+    public const string Vm2Mac = "02:00:00:00:01:02", Vm2Ip = "10.1.1.12", Vm2Ipv6 = "fd00:1::12";
     public const string GatewayMac = "02:00:00:00:00:fe", AnalyzerIp = "192.0.2.50";
+    /// <summary>A remote endpoint of the network, behind the VTEP the fabric peer also answers for (a kernel VXLAN device there).</summary>
+    public const string RemoteMac = "02:00:00:00:02:01", RemoteIp = "10.1.1.21", RemoteVtep = "192.0.2.2";
     public const string Network = "default-domain:test:red";
 
     private readonly List<TestNamespace> _namespaces = [];
@@ -188,8 +191,13 @@ internal sealed class DaemonTopology : IDisposable
     private static void Sysctl(TestNamespace ns, string setting) =>
         ns.Exec("sysctl", "-qw", setting).EnsureSuccess("sysctl " + setting);
 
-    /// <summary>The configuration: two VMs in one network, vm1 mirrored both ways to an analyzer on the fabric (Juniper header, UDP 8099).</summary>
-    public string Config(bool withThirdInterface = false, string? fabricName = null) => $$"""
+    /// <summary>
+    /// The configuration: two VMs in one network (with IPv6 addresses too), vm1 mirrored both ways to an analyzer on
+    /// the fabric (Juniper header, UDP 8099) unless <paramref name="portMirror"/> is off; <paramref name="rules"/>
+    /// replaces the pass-everything policy; <paramref name="remoteEndpoint"/> adds the endpoint behind <see cref="RemoteVtep"/>.
+    /// </summary>
+    public string Config(bool withThirdInterface = false, string? fabricName = null, bool portMirror = true, string? rules = null,
+        bool remoteEndpoint = false) => $$"""
         vrouter:
           router_id: 192.0.2.1
           fabric: { name: {{fabricName ?? Fabric}}, mac: "02:00:00:00:00:01", gateway_mac: "{{GatewayMac}}" }
@@ -199,15 +207,15 @@ internal sealed class DaemonTopology : IDisposable
           - name: {{Tap1}}
             mac: "{{Vm1Mac}}"
             ip: {{Vm1Ip}}
-            virtual_network: "{{Network}}"
-            interface_mirror: { traffic_direction: both, mirror_to: { analyzer_name: an1 } }{{PortFields(Vm1Device, Vm1).Replace(", ", "\n    ", StringComparison.Ordinal)}}
-          - { name: {{Tap2}}, mac: "{{Vm2Mac}}", ip: {{Vm2Ip}}, virtual_network: "{{Network}}"{{PortFields(Vm2Device, Vm2)}} }
-        {{(withThirdInterface ? $"  - {{ name: {Tap3}, mac: \"02:00:00:00:01:03\", ip: 10.1.1.13, virtual_network: \"{Network}\" }}\n" : "")}}analyzers:
+            ipv6: {{Vm1Ipv6}}
+            virtual_network: "{{Network}}"{{PortFields(Vm1Device, Vm1).Replace(", ", "\n    ", StringComparison.Ordinal)}}
+        {{(portMirror ? "    interface_mirror: { traffic_direction: both, mirror_to: { analyzer_name: an1 } }\n" : "")}}  - { name: {{Tap2}}, mac: "{{Vm2Mac}}", ip: {{Vm2Ip}}, ipv6: {{Vm2Ipv6}}, virtual_network: "{{Network}}"{{PortFields(Vm2Device, Vm2)}} }
+        {{(withThirdInterface ? $"  - {{ name: {Tap3}, mac: \"02:00:00:00:01:03\", ip: 10.1.1.13, virtual_network: \"{Network}\" }}\n" : "")}}{{(remoteEndpoint ? $"remote_endpoints:\n  - {{ virtual_network: \"{Network}\", mac: \"{RemoteMac}\", ip: {RemoteIp}, vtep: {RemoteVtep} }}\n" : "")}}analyzers:
           - { analyzer_name: an1, analyzer_ip_address: {{AnalyzerIp}}, routing_instance: fabric, udp_port: 8099, juniper_header: true, nh_mode: dynamic }
         policies:
           - name: all
             rules:
-              - { match: { protocol: any }, action: pass }
+        {{rules ?? "      - { match: { protocol: any }, action: pass }"}}
         """;
 
     public string Tap3 => "mvd3" + Tap1[4..];
@@ -240,19 +248,36 @@ internal sealed class DaemonTopology : IDisposable
     }
 
     /// <summary>
-    /// Gives each VM its end of its port with the VM's MAC and address, IPv6 off so only the test's traffic flows:
-    /// a TAP device is moved into the VM's namespace; the pod end of a veth pair is there already.
+    /// Gives each VM its end of its port with the VM's MAC and address (a TAP device is moved into the VM's namespace;
+    /// the pod end of a veth pair is there already); IPv6 off so only the test's traffic flows, or
+    /// (<paramref name="ipv6"/>) on, with the VM's IPv6 address (no duplicate address detection wait).
     /// </summary>
-    public void MoveTapsIntoVms()
+    public void MoveTapsIntoVms(bool ipv6 = false)
     {
-        foreach (var (tap, ns, mac, ip) in new[] { (Vm1Device, Vm1, Vm1Mac, Vm1Ip), (Vm2Device, Vm2, Vm2Mac, Vm2Ip) })
+        foreach (var (tap, ns, mac, ip, ip6) in new[] { (Vm1Device, Vm1, Vm1Mac, Vm1Ip, Vm1Ipv6), (Vm2Device, Vm2, Vm2Mac, Vm2Ip, Vm2Ipv6) })
         {
             if (Port == "tap") ExternalTool.Run("ip", "link", "set", tap, "netns", ns.Name).EnsureSuccess($"move {tap} into {ns.Name}");
-            Sysctl(ns, $"net.ipv6.conf.{tap}.disable_ipv6=1");
+            Sysctl(ns, $"net.ipv6.conf.{tap}.disable_ipv6={(ipv6 ? 0 : 1)}");
             ns.Ip("link", "set", tap, "address", mac);
             ns.Ip("addr", "add", ip + "/24", "dev", tap);
+            if (ipv6) ns.Ip("addr", "add", ip6 + "/64", "dev", tap, "nodad");
             ns.Ip("link", "set", tap, "up");
         }
+    }
+
+    /// <summary>
+    /// Makes the fabric peer the remote VTEP too: it answers for <see cref="RemoteVtep"/>, and a kernel VXLAN device
+    /// there (VNI 1001, the network's) is the remote endpoint, with its MAC and address.
+    /// </summary>
+    public string AddRemoteEndpoint()
+    {
+        string vxlan = "mvdx" + Tap1[4..];
+        FabricPeer.Ip("addr", "add", RemoteVtep + "/24", "dev", FabricPeerName);
+        FabricPeer.Ip("link", "add", vxlan, "type", "vxlan", "id", "1001", "local", RemoteVtep, "dstport", "4789", "nolearning");
+        FabricPeer.Ip("link", "set", vxlan, "address", RemoteMac);
+        FabricPeer.Ip("addr", "add", RemoteIp + "/24", "dev", vxlan);
+        FabricPeer.Ip("link", "set", vxlan, "up");
+        return vxlan;
     }
 
     /// <summary>The daemon's vif counters, read by the operator tool from the stats region.</summary>
@@ -266,7 +291,9 @@ internal sealed class DaemonTopology : IDisposable
             if (v.GetProperty("name").GetString() is null) continue; // a deleted vif
             var c = new VifCounters(v.GetProperty("index").GetInt32(), v.GetProperty("name").GetString()!,
                 v.GetProperty("rx_packets").GetInt64(), v.GetProperty("tx_packets").GetInt64(), v.GetProperty("drops").GetInt64(),
-                v.GetProperty("rx_mirrored_packets").GetInt64(), v.GetProperty("tx_mirrored_packets").GetInt64());
+                v.GetProperty("rx_mirrored_packets").GetInt64(), v.GetProperty("tx_mirrored_packets").GetInt64(),
+                v.GetProperty("rx_flooded_packets").GetInt64(), v.GetProperty("flood_copies_out_packets").GetInt64(),
+                v.GetProperty("mirror_copies_out_packets").GetInt64());
             result[c.Name] = c;
         }
         return result;
@@ -282,9 +309,12 @@ internal sealed class DaemonTopology : IDisposable
     }
 
     /// <summary>Packets counted on the analyzer's mirror entry (copies queued to the fabric).</summary>
-    public long MirroredPackets()
+    public long MirroredPackets() => MirroredPackets(StatsPath);
+
+    /// <summary>Packets counted on analyzer an1's mirror entry in the stats region at <paramref name="statsPath"/>.</summary>
+    public static long MirroredPackets(string statsPath)
     {
-        var json = ExternalTool.Vrmirror("mirror", "--dump", "--json", "--stats", StatsPath).EnsureSuccess("vrmirror mirror --dump --json").StdOut;
+        var json = ExternalTool.Vrmirror("mirror", "--dump", "--json", "--stats", statsPath).EnsureSuccess("vrmirror mirror --dump --json").StdOut;
         using var doc = JsonDocument.Parse(json);
         return doc.RootElement.GetProperty("mirrors").EnumerateArray().Single(m => m.GetProperty("analyzer").GetString() == "an1").GetProperty("packets").GetInt64();
     }

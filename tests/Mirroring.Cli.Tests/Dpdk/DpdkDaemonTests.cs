@@ -145,7 +145,7 @@ public sealed class DpdkDaemonTests
         ExternalTool.Run(Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"), ["run", "--backend", "dpdk", "--config", Path.Combine(dir, "vrmirror.yaml"),
             "--stats", Path.Combine(dir, "vrmirror.stats"), "--state-dir", Path.Combine(dir, "state"), "--no-watch"], timeoutMs: 120_000);
 
-    private static List<byte[]> Frames(string path)
+    internal static List<byte[]> Frames(string path)
     {
         var frames = new List<byte[]>();
         using var reader = CaptureReader.Open(path);
@@ -153,8 +153,8 @@ public sealed class DpdkDaemonTests
         return frames;
     }
 
-    private static long RxPackets(string stats, string vif) => VifCounter(stats, vif, "rx_packets");
-    private static long TxPackets(string stats, string vif) => VifCounter(stats, vif, "tx_packets");
+    internal static long RxPackets(string stats, string vif) => VifCounter(stats, vif, "rx_packets");
+    internal static long TxPackets(string stats, string vif) => VifCounter(stats, vif, "tx_packets");
 
     private static long VifCounter(string stats, string vif, string counter)
     {

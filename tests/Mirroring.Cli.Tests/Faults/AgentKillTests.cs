@@ -114,7 +114,7 @@ public sealed class AgentKillTests(PostgresCluster cluster) : IDisposable, IClas
 
         using var reader = StatsRegionReader.Open(stats);
         var region = FaultKit.RegionTotals(reader);
-        Assert.Equal(20, region.Count);
+        Assert.Equal(2 * 20, region.Count); // twenty flows, each with its reverse flow
         var (flows, samples) = (FaultKit.FlowsTable(direct), FaultKit.SampleSums(direct));
         foreach (var (uuid, totals) in region)
         {
@@ -137,7 +137,8 @@ public sealed class AgentKillTests(PostgresCluster cluster) : IDisposable, IClas
         var (agent, output) = StartAgent("--stats", stats, "--db", Path.Combine(_dir, "flows.db"), "--state-dir", _dir, "--interval", "100ms");
         try
         {
-            Assert.True(WaitFor(() => Text(output).Contains("5 records"), agent), $"no first pass: {Text(output)}");
+            // Five flows, each with its reverse flow.
+            Assert.True(WaitFor(() => Text(output).Contains("10 records"), agent), $"no first pass: {Text(output)}");
             using (var file = new FileStream(stats, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
                 file.SetLength(file.Length / 2);
 

@@ -72,7 +72,7 @@ public sealed class MetricsCommandTests
             Assert.Equal(1.0, prometheus.Value("up", ("job", "vrmirror")));
             AssertDashboardQueriesAnswer(prometheus);
             Assert.Equal(600.0, prometheus.Value("vrmirror_worker_packets_total", ("worker", "0")));
-            Assert.Equal(30.0, prometheus.Value("vrmirror_flows_created_total"));
+            Assert.Equal(2 * 30.0, prometheus.Value("vrmirror_flows_created_total")); // thirty flows, each created with its reverse flow
         }
         finally
         {

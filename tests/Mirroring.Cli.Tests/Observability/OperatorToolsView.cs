@@ -37,6 +37,7 @@ internal static class OperatorToolsView
                 expected[("vrmirror_mirror_copies_total", labels)] = m.GetProperty("packets").GetInt64();
                 expected[("vrmirror_mirror_original_bytes_total", labels)] = m.GetProperty("original_bytes").GetInt64();
                 expected[("vrmirror_mirror_sent_bytes_total", labels)] = m.GetProperty("sent_bytes").GetInt64();
+                expected[("vrmirror_mirror_sampled_out_total", labels)] = m.GetProperty("sampled_out").GetInt64();
                 foreach (var f in m.GetProperty("failures").EnumerateObject())
                     expected[("vrmirror_mirror_failures_total", labels + $",reason=\"{f.Name}\"")] = f.Value.GetInt64();
             }

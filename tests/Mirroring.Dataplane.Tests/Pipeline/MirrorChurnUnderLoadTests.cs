@@ -118,8 +118,12 @@ public sealed class MirrorChurnUnderLoadTests : IDisposable
         Assert.True(batches > 100, $"only {batches} batches");
 
         using var reader = StatsRegionReader.Open(_dir.File("stats"));
-        var flows = reader.ReadActiveFlows();
+        var all = reader.ReadActiveFlows();
+        // Each flow is a pair: the flow the traffic went through and its reverse flow, which saw no packet.
+        Assert.Equal(2 * Flows, all.Count);
+        var flows = all.Where(f => (f.Entry.Flags & FlowFlags.ReverseHalf) == 0).ToList();
         Assert.Equal(Flows, flows.Count);
+        Assert.All(flows, f => Assert.Equal(f.Index, all.Single(r => r.Index == f.Entry.ReverseIndex).Entry.ReverseIndex));
         ulong packets = 0, mirrored = 0, failures = 0;
         foreach (var (_, e) in flows)
         {

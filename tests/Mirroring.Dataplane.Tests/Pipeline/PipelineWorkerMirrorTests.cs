@@ -82,7 +82,9 @@ public sealed class PipelineWorkerMirrorTests : IDisposable
     private (FlowEntry Flow, MirrorCounters Mirror) ReadCounters()
     {
         using var reader = StatsRegionReader.Open(_statsPath);
-        var flow = Assert.Single(reader.ReadActiveFlows()).Entry;
+        var flows = reader.ReadActiveFlows();
+        Assert.Equal(2, flows.Count); // the flow and its reverse flow: one pair
+        var flow = Assert.Single(flows, f => (f.Entry.Flags & FlowFlags.ReverseHalf) == 0).Entry;
         return (flow, reader.ReadMirrorCounters()[MirrorIndex]);
     }
 

@@ -42,10 +42,10 @@ public sealed class StatsRegionConcurrencyTests : IDisposable
                         ref FlowEntry e = ref flows.Entry(i);
                         e.Packets++;
                         e.Bytes += 100;
-                        e.MirroredPackets++;
-                        e.MirroredBytes += 100;
-                        e.SecondaryMirroredPackets++;
-                        e.SecondaryMirroredBytes += 100;
+                        e.PrimaryMirror.Packets++;
+                        e.PrimaryMirror.Bytes += 100;
+                        e.SecondaryMirror.Packets++;
+                        e.SecondaryMirror.Bytes += 100;
                         e.LastSeenNs = ++now;
                         flows.EndWrite(i, s);
                         counters.AddRx(k % 8, 1, 100, 1);

@@ -71,10 +71,10 @@ public sealed class StatsRegionReaderTests : IDisposable
         Assert.Equal(524_288 + 104_858, sections[1].EntryCount);
         Assert.True(total > sections[1].EntryCount * FlowEntry.Size);
         Assert.True(total < sections[1].EntryCount * FlowEntry.Size + (5 << 20));
-        // The figure docs/stats-region.md quotes: 124,991,232 + 557,504 per worker (4 MiB of descriptors included).
-        Assert.Equal(125_548_736, total);
+        // The figure docs/stats-region.md quotes: 245,787,264 + 557,504 per worker (4 MiB of descriptors included).
+        Assert.Equal(246_344_768, total);
         StatsLayout.Compute(4, 524_288, 104_858, 4096, out long four);
-        Assert.Equal(124_991_232 + 4 * 557_504, four);
+        Assert.Equal(245_787_264 + 4 * 557_504, four);
     }
 
     [Fact]
@@ -101,9 +101,9 @@ public sealed class StatsRegionReaderTests : IDisposable
     {
         string path = _dir.File("stats");
         StatsRegion.Create(Small(path)).Dispose();
-        PatchUInt32(path, StatsLayout.VersionOffset, 3);
+        PatchUInt32(path, StatsLayout.VersionOffset, 99);
         var ex = Assert.Throws<InvalidDataException>(() => StatsRegionReader.Open(path));
-        Assert.Contains("layout version 3, this reader knows 2", ex.Message);
+        Assert.Contains($"layout version 99, this reader knows {StatsLayout.Version}", ex.Message);
     }
 
     [Fact]
@@ -125,7 +125,7 @@ public sealed class StatsRegionReaderTests : IDisposable
         // Row 1 is the flow entry section; its entry size is at +4.
         PatchUInt32(path, StatsLayout.FixedHeaderSize + StatsLayout.SectionRowSize + 4, 256);
         var ex = Assert.Throws<InvalidDataException>(() => StatsRegionReader.Open(path));
-        Assert.Contains("FlowEntries entry size 256, this reader knows 192", ex.Message);
+        Assert.Contains("FlowEntries entry size 256, this reader knows 384", ex.Message);
     }
 
     [Fact]
@@ -209,7 +209,8 @@ public sealed class StatsRegionReaderTests : IDisposable
         Assert.Equal("No Route (Discard)", DropReason.NoRoute.DisplayName());
         Assert.All(DropReasons.All(), r => Assert.False(string.IsNullOrWhiteSpace(r.DisplayName())));
         Assert.True(DropReasons.Count <= StatsLayout.DropCounterSlots);
-        Assert.True(MirrorFailures.Count <= MirrorCounters.FailureSlots);
+        Assert.True(MirrorFailures.Count <= MirrorFailures.Capacity);
+        Assert.All(MirrorFailures.All(), f => Assert.True(MirrorFailures.TryParseKey(f.Key(), out var back) && back == f));
         Assert.Equal("Nexthop Unresolved", MirrorFailure.NexthopUnresolved.DisplayName());
     }
 

@@ -99,7 +99,7 @@ print(json.dumps(dict(version=version, esize=esize, capacity=count - 64, seq=seq
         region.PublishDescriptors(SampleTables());
         var r = ExternalTool.Python3(PythonReader, path).EnsureSuccess("python descriptors reader");
         var j = System.Text.Json.JsonDocument.Parse(r.StdOut).RootElement;
-        Assert.Equal((2, 1, 65536, 4, 2), (j.GetProperty("version").GetInt32(), j.GetProperty("esize").GetInt32(), j.GetProperty("capacity").GetInt32(),
+        Assert.Equal(((int)StatsLayout.Version, 1, 65536, 4, 2), (j.GetProperty("version").GetInt32(), j.GetProperty("esize").GetInt32(), j.GetProperty("capacity").GetInt32(),
             j.GetProperty("seq").GetInt32(), j.GetProperty("publications").GetInt32()));
         Assert.Equal(("10.0.0.1", "eth0"), (j.GetProperty("router").GetString(), j.GetProperty("fabric").GetString()));
         Assert.Equal(["eth0", "tap-red1"], j.GetProperty("vifs").EnumerateArray().Select(e => e.GetString()));

@@ -8,19 +8,8 @@ namespace Mirroring.Dataplane.Tests.Tables;
 /// churn concentrated on a few buckets (overflow chains grow, empty and are reused), batched lookups, incremental
 /// aging sweeps, and Flow Table Full only when the key's bucket really has no room.
 /// </summary>
-public sealed class FlowTableModelTests : IDisposable
+public sealed class FlowTableModelTests : SmallFlowTableTest
 {
-    private const int Primary = 64, Overflow = 16;
-    private readonly StatsRegion _region = StatsRegion.Create(new StatsRegionOptions { FlowEntries = Primary, OverflowEntries = Overflow });
-    private FlowTable? _flows;
-    private FlowTable Flows => _flows ??= new FlowTable(_region);
-
-    public void Dispose()
-    {
-        _flows?.Dispose();
-        _region.Dispose();
-    }
-
     /// <summary><paramref name="perBucket"/> keys in each of <paramref name="buckets"/> distinct buckets.</summary>
     private List<FlowKey> KeysInBuckets(int buckets, int perBucket)
     {

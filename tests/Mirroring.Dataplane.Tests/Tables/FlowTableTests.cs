@@ -214,7 +214,8 @@ public sealed class FlowTableTests : IDisposable
         Flows.RecordPacket(i, 60, 20, 0x10);
         Flows.RecordMirrored(i, 0, 100);
         Flows.RecordMirrored(i, 1, 60);
-        Flows.RecordMirrorFailure(i, 1);
+        Flows.RecordMirrorFailure(i, 1, MirrorFailure.RateLimited);
+        Flows.RecordSampledOut(i, 0);
         var attrs = FlowAttributes.Default;
         attrs.Action = FlowAction.Drop;
         attrs.DropReason = DropReason.PolicyDeny;
@@ -230,6 +231,9 @@ public sealed class FlowTableTests : IDisposable
         Assert.Equal((10L, 20L), (e.FirstSeenNs, e.LastSeenNs));
         Assert.Equal((1ul, 100ul, 1ul, 60ul, 0ul, 1ul),
             (e.MirroredPackets, e.MirroredBytes, e.SecondaryMirroredPackets, e.SecondaryMirroredBytes, e.MirrorFailures, e.SecondaryMirrorFailures));
+        Assert.Equal(1ul, e.SecondaryMirror.Failures[(int)MirrorFailure.RateLimited]);
+        Assert.Equal((1ul, 0ul), (e.PrimaryMirror.SampledOut, e.SecondaryMirror.SampledOut));
+        Assert.Equal((2ul, 2ul), (e.PrimaryMirror.Accounted, e.SecondaryMirror.Accounted));
         Assert.Equal(FlowAction.Drop, e.Action);
         Assert.Equal(DropReason.PolicyDeny, e.DropReason);
         Assert.Equal(FlowFlags.Active | FlowFlags.Ingress | FlowFlags.Mirror | FlowFlags.ReverseValid, e.Flags);

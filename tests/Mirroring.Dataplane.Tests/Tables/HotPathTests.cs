@@ -15,7 +15,8 @@ public sealed class HotPathTests
     public void Shared_structs_have_the_documented_sizes_and_offsets()
     {
         Assert.Equal(48, Unsafe.SizeOf<FlowKey>());
-        Assert.Equal(192, Unsafe.SizeOf<FlowEntry>());
+        Assert.Equal(384, Unsafe.SizeOf<FlowEntry>());
+        Assert.Equal(120, Unsafe.SizeOf<FlowMirrorSlot>());
         Assert.Equal(128, Unsafe.SizeOf<InterfaceCounters>());
         Assert.Equal(128, Unsafe.SizeOf<MirrorCounters>());
         var e = new FlowEntry();
@@ -24,12 +25,21 @@ public sealed class HotPathTests
         Assert.Equal(64, Off(ref e.ReverseIndex));
         Assert.Equal(70, Off(ref e.MirrorIndex));
         Assert.Equal(96, Off(ref e.Packets));
-        Assert.Equal(112, Off(ref e.MirroredPackets));
-        Assert.Equal(144, Off(ref e.MirrorFailures));
-        Assert.Equal(168, Off(ref e.LastSeenNs));
+        Assert.Equal(120, Off(ref e.LastSeenNs));
+        Assert.Equal(128, Off(ref e.PrimaryMirror.Packets));
+        Assert.Equal(144, Off(ref e.PrimaryMirror.SampledOut));
+        Assert.Equal(152, Off(ref e.PrimaryMirror.Failures));
+        Assert.Equal(240, Off(ref e.PrimaryMirror.NotSelected));
+        Assert.Equal(248, Off(ref e.SecondaryMirror.Packets));
+        Assert.Equal(272, Off(ref e.SecondaryMirror.Failures));
+        Assert.Equal(360, Off(ref e.SecondaryMirror.NotSelected));
+        Assert.Equal(92, Off(ref e.PolicyEpoch));
         var m = new MirrorCounters();
-        Assert.Equal(32, (int)Unsafe.ByteOffset(ref Unsafe.As<MirrorCounters, byte>(ref m), ref Unsafe.As<MirrorFailureCounts, byte>(ref m.Failures)));
+        Assert.Equal(32, (int)Unsafe.ByteOffset(ref Unsafe.As<MirrorCounters, byte>(ref m), ref Unsafe.As<ulong, byte>(ref m.SampledOut)));
+        Assert.Equal(40, (int)Unsafe.ByteOffset(ref Unsafe.As<MirrorCounters, byte>(ref m), ref Unsafe.As<MirrorFailureCounts, byte>(ref m.Failures)));
         Assert.Equal(56, (int)Marshal.OffsetOf<InterfaceCounters>(nameof(InterfaceCounters.TxMirroredPackets)));
+        Assert.Equal(80, (int)Marshal.OffsetOf<InterfaceCounters>(nameof(InterfaceCounters.RxFloodedPackets)));
+        Assert.Equal(104, (int)Marshal.OffsetOf<InterfaceCounters>(nameof(InterfaceCounters.FloodCopyFailures)));
     }
 
     [Fact]
@@ -52,6 +62,10 @@ public sealed class HotPathTests
         var hashes = new uint[32];
         var indices = new int[32];
 
+        var pairKey = FlowKey.IPv4(5, 2, 6, 0xC0A8_0001u, 0xC0A8_0002u, 1234, 80);
+        var pairReverse = pairKey.Reversed(6);
+        uint pairHash = pairKey.ComputeHash(), pairReverseHash = pairReverse.ComputeHash();
+
         long sink = 0;
         void Run()
         {
@@ -61,7 +75,8 @@ public sealed class HotPathTests
                 if (flows.TryInsert(keys[i], hashes[i], 1, out int idx) == InsertResult.TableFull) continue;
                 flows.RecordPacket(idx, 100, 2, 0x10);
                 flows.RecordMirrored(idx, 0, 100);
-                flows.RecordMirrorFailure(idx, 1);
+                flows.RecordMirrorFailure(idx, 1, MirrorFailure.NoBuffer);
+                flows.RecordSampledOut(idx, 0);
                 sink += flows.Lookup(keys[i], hashes[i]);
             }
             worker.AddRx(1, 32, 3200, 32);
@@ -76,6 +91,14 @@ public sealed class HotPathTests
             if (routes.TryLookupInet(1, IpFamily.IPv4, 0x0A01_0203, out uint r)) sink += r;
             if (routes.TryGetVrfForVni(100, out ushort vrf)) sink += vrf;
             flows.Age(3, 1_000_000, 64);
+            // A pair: inserted, found, re-decided, aged with the TCP close timeout, deleted together.
+            if (flows.TryInsertPair(pairKey, pairHash, pairReverse, pairReverseHash, 4, out int f, out int fr) == InsertResult.Inserted)
+            {
+                sink += flows.PartnerOf(f) + fr;
+                flows.SetPolicy(f, FlowAction.Drop, DropReason.PolicyDeny, 1, MirrorTable.None, 7);
+                flows.Age(5, 1_000_000, 10, 64);
+                flows.DeletePair(f);
+            }
         }
 
         for (int i = 0; i < 50; i++) Run(); // warm up (JIT, tiering, static constructors)

@@ -56,7 +56,7 @@ public sealed class CollectorEndToEndTests : IDisposable
         {
             var result = await collector.CollectAsync();
             Assert.True(result.AllSinksWritten);
-            Assert.Equal(4, result.Records.Count);
+            Assert.Equal(8, result.Records.Count); // four flows, each with its reverse flow
         }
 
         var descriptors = reader.ReadDescriptors()!;
@@ -67,8 +67,18 @@ public sealed class CollectorEndToEndTests : IDisposable
         var region = reader.ReadActiveFlows().ToDictionary(f => FlowUuid.Create(routerIp, FlowUuid.RegionEpoch(reader.Header.CreationTime), (uint)f.Index, f.Entry.Generation), f => f.Entry);
 
         using var store = SqliteFlowStore.OpenReadOnly(db);
-        var byAnalyzer = store.Query(new FlowQuery { Analyzer = "an1" });
+        // The web rule is bidirectional: both halves of each of the three web pairs are selected for an1.
+        var selected = store.Query(new FlowQuery { Analyzer = "an1" });
+        Assert.Equal(6, selected.Count);
+        var byAnalyzer = selected.Where(r => r.DestinationPort == 80).ToList();
         Assert.Equal(3, byAnalyzer.Count);
+        foreach (var reverse in selected.Where(r => r.SourcePort == 80))
+        {
+            var forward = Assert.Single(byAnalyzer, r => r.FlowUuid == reverse.ReverseFlowUuid);
+            Assert.Equal(reverse.FlowUuid, forward.ReverseFlowUuid);
+            Assert.Equal((forward.DestinationIp, forward.SourceIp, forward.DestinationPort), (reverse.SourceIp, reverse.DestinationIp, reverse.SourcePort));
+            Assert.Equal((0UL, 0UL, "tap-web2"), (reverse.Packets, reverse.MirroredPackets, reverse.InterfaceName));
+        }
         foreach (var row in byAnalyzer)
         {
             var entry = region[row.FlowUuid];
@@ -97,7 +107,7 @@ public sealed class CollectorEndToEndTests : IDisposable
         }
 
         var byIndex = store.Query(new FlowQuery { MirrorIndex = an3 });
-        Assert.Equal(byAnalyzer.Select(r => r.FlowUuid).Order(), byIndex.Select(r => r.FlowUuid).Order());
+        Assert.Equal(selected.Select(r => r.FlowUuid).Order(), byIndex.Select(r => r.FlowUuid).Order());
 
         // The DNS flow was selected for an2 and denied; an2 never resolved, so nothing was mirrored.
         var mismatch = store.Query(new FlowQuery { MismatchOnly = true });
@@ -122,11 +132,11 @@ public sealed class CollectorEndToEndTests : IDisposable
         var statsPath = ReplayDemo();
         using var reader = StatsRegionReader.Open(statsPath);
         await using var collector = new FlowStatsCollector(reader, [SqliteFlowStore.Open(Path.Combine(_dir, "flows.db"))]);
-        Assert.Equal(4, (await collector.CollectAsync()).Records.Count);
+        Assert.Equal(8, (await collector.CollectAsync()).Records.Count);
 
         var second = await collector.CollectAsync();
 
-        Assert.Equal(4, second.ActiveFlows);
+        Assert.Equal(8, second.ActiveFlows);
         Assert.Empty(second.Records);
     }
 
@@ -142,9 +152,10 @@ public sealed class CollectorEndToEndTests : IDisposable
         job.Run();
 
         using var store = SqliteFlowStore.OpenReadOnly(db);
-        var rows = store.Query(new FlowQuery { Analyzer = "an1" });
+        var rows = store.Query(new FlowQuery { Analyzer = "an1" }).Where(r => r.DestinationPort == 80).ToList();
         Assert.Equal(2, rows.Count);
         Assert.All(rows, r => Assert.Equal((3UL, 3UL), (r.Packets, r.MirroredPackets)));
-        Assert.Equal(2, job.FlowRecordsWritten);
+        // A pass 5 s into the traffic (half the TCP close timeout) records both pairs (4), the last one the flow whose packet came at 5 s.
+        Assert.Equal(5, job.FlowRecordsWritten);
     }
 }

@@ -102,10 +102,14 @@ internal sealed class ReplayRun
         return frames;
     }
 
-    /// <summary>tshark fields per frame (UDP 8099 decoded as Juniper), occurrences joined with ','.</summary>
+    /// <summary>
+    /// tshark fields per frame (UDP 8099 decoded as Juniper, IPv4 header checksums verified: ip.checksum.status 1 = good),
+    /// occurrences joined with ','.
+    /// </summary>
     public static List<Dictionary<string, string>> Fields(string pcap, params string[] fields)
     {
-        var args = new List<string> { "-r", pcap, "-d", "udp.port==8099,juniper", "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=," };
+        var args = new List<string> { "-r", pcap, "-d", "udp.port==8099,juniper", "-o", "ip.check_checksum:TRUE", "-T", "fields",
+            "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=," };
         foreach (var f in fields) { args.Add("-e"); args.Add(f); }
         var result = ExternalTool.Run("tshark", args).EnsureSuccess("tshark");
         return result.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)

@@ -258,7 +258,11 @@ public sealed class ReplayJobTests
 
         // Per flow, from the stats region the replay left behind.
         using var reader = StatsRegionReader.Open(Path.Combine(run.Directory, "out", ReplayJob.StatsFileName));
-        var mirrored = reader.ReadActiveFlows().Where(f => (f.Entry.Flags & FlowFlags.Mirror) != 0).ToList();
+        var selected = reader.ReadActiveFlows().Where(f => (f.Entry.Flags & FlowFlags.Mirror) != 0).ToList();
+        // The rule is bidirectional: both halves of each pair are selected; the reverse halves saw no packet.
+        Assert.Equal(6, selected.Count);
+        Assert.All(selected.Where(f => (f.Entry.Flags & FlowFlags.ReverseHalf) != 0), f => Assert.Equal(0UL, f.Entry.Packets));
+        var mirrored = selected.Where(f => (f.Entry.Flags & FlowFlags.ReverseHalf) == 0).ToList();
         Assert.Equal(3, mirrored.Count); // two TCP flows from web1, one from the fabric
         foreach (var flow in mirrored)
         {
@@ -403,6 +407,91 @@ public sealed class ReplayJobTests
     }
 
     [Fact]
+    public void Broadcast_and_multicast_are_flooded_in_their_network_with_split_horizon_and_the_replay_balances()
+    {
+        var run = Run(Config(), """
+            w("a", [Ether(src=web1, dst="ff:ff:ff:ff:ff:ff")/IP(src="10.1.1.11", dst="10.1.1.255")/UDP(sport=68, dport=67)/Raw(b"b"),
+                    Ether(src=web1, dst="01:00:5e:00:00:fb")/IP(src="10.1.1.11", dst="224.0.0.251")/UDP(sport=5353, dport=5353),
+                    Ether(src=web1, dst="ff:ff:ff:ff:ff:ff")/ARP(op=1, hwsrc=web1, psrc="10.1.1.11", pdst="10.1.1.11")])
+            w("f", [vx(1001, Ether(src=remote, dst="ff:ff:ff:ff:ff:ff")/ARP(op=1, hwsrc=remote, psrc="10.1.1.21", pdst="10.1.1.12"))])
+            """, "tap-web1=a", "fabric=f");
+
+        var fromVm = Frames(run.Input("a"));
+        var fromFabric = Frames(run.Input("f"));
+        // The other VM of the network gets every frame from web1 (a gratuitous ARP too) and the fabric's ARP request;
+        // the analyzer network's VM none; web1 never gets its own frames back, and the fabric's frame does not go back out.
+        Assert.Equal([.. fromVm, fromFabric[0][VxlanLength..]], Frames(run.Output("tap-web2")));
+        Assert.Equal([fromFabric[0][VxlanLength..]], Frames(run.Output("tap-web1")));
+        Assert.Empty(Frames(run.Output("tap-an")));
+        // One VxLAN copy of each frame from web1 to the VTEP with endpoints in red (ingress replication), VNI 1001.
+        var copies = Frames(run.Output("fabric"));
+        Assert.Equal(fromVm, copies.Select(c => c[VxlanLength..]));
+        Assert.All(Fields(run.Output("fabric"), CopyFields), row =>
+        {
+            Assert.Equal("1001", row["vxlan.vni"]);
+            Assert.Equal("192.0.2.2", First(row, "ip.dst"));
+        });
+
+        var s = run.Summary;
+        Assert.True(s.Totals.Balanced);
+        Assert.Equal((4UL, 0UL, 4UL, 0UL), (s.Totals.RxPackets, s.Totals.TxPackets, s.Totals.Flooded, s.Totals.Drops));
+        Assert.Equal((ulong)(2 * fromVm.Count + 2), s.Totals.FloodCopies);
+        var web1 = s.Interfaces.Single(i => i.Name == "tap-web1");
+        var web2 = s.Interfaces.Single(i => i.Name == "tap-web2");
+        var fabric = s.Interfaces.Single(i => i.Name == "fabric");
+        Assert.Equal((3UL, 1UL), (web1.RxFlooded, web1.FloodCopiesTx));
+        Assert.Equal((4UL, (ulong)Frames(run.Output("tap-web2")).Sum(f => f.Length)), (web2.FloodCopiesTx, web2.FloodCopiesTxBytes));
+        Assert.Equal((1UL, 3UL, 0UL), (fabric.RxFlooded, fabric.FloodCopiesTx, fabric.FloodCopyFailures));
+        Assert.Equal(0L, s.Flows.Created);
+    }
+
+    [Fact]
+    public void Port_mirrors_see_flooded_frames_received_and_sent_by_the_mirrored_interface()
+    {
+        var run = Run(Config(web1Mirror: ", interface_mirror: { traffic_direction: both, mirror_to: { analyzer_name: an1 } }"), """
+            w("a", [Ether(src=web1, dst="ff:ff:ff:ff:ff:ff")/IP(src="10.1.1.11", dst="10.1.1.255")/UDP(sport=68, dport=67)])
+            w("b", [Ether(src=web2, dst="ff:ff:ff:ff:ff:ff")/IP(src="10.1.1.12", dst="10.1.1.255")/UDP(sport=68, dport=67)])
+            """, "tap-web1=a", "tap-web2=b");
+
+        // web1's own broadcast as received (RX, TLV 3) and web2's broadcast as flooded out of web1 (TX, TLV 4).
+        var copies = Fields(run.Output("fabric"), "udp.dstport", "ip.src").Where(r => First(r, "udp.dstport") == "8099").ToList();
+        Assert.Equal(["10.1.1.11", "10.1.1.12"], copies.Select(r => r["ip.src"].Split(',')[1]).Order());
+        var web1 = run.Summary.Interfaces.Single(i => i.Name == "tap-web1");
+        Assert.Equal((1UL, 1UL, 1UL), (web1.RxMirroredPackets, web1.TxMirroredPackets, web1.FloodCopiesTx));
+        Assert.True(run.Summary.Totals.Balanced);
+    }
+
+    [Fact]
+    public void A_replay_writes_setup_sample_and_teardown_times_on_the_traffics_clock()
+    {
+        // 2023-11-14T22:13:20Z, then a 400 s gap: the first flow ages out during the replay.
+        var yaml = Config();
+        var dir = ExternalTool.TempDirectory("vrm-replay");
+        ExternalTool.Python3(ScapyPrelude + """
+            a = Ether(src=web1, dst=web2)/IP(src="10.1.1.11", dst="10.1.1.12")/UDP(sport=1, dport=2); a.time = 1700000000
+            b = Ether(src=web1, dst=web2)/IP(src="10.1.1.11", dst="10.1.1.12")/UDP(sport=3, dport=4); b.time = 1700000400
+            w("a", [a, b])
+            """, dir).EnsureSuccess("scapy");
+        var db = Path.Combine(dir, "flows.db");
+        new ReplayJob(new ReplayRequest(LoadValid(yaml), [("tap-web1", Path.Combine(dir, "a.pcap"))], Path.Combine(dir, "out"))
+        {
+            FlowEntries = 1024,
+            FlowStorePath = db,
+        }).Run();
+
+        using var store = Mirroring.Agent.Analytics.SqliteFlowStore.OpenReadOnly(db);
+        var rows = store.Query(new Mirroring.Agent.Analytics.FlowQuery { Since = DateTimeOffset.UnixEpoch });
+        var start = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+        var end = start.AddSeconds(400);
+        Assert.Equal(4, rows.Count); // two flows, each with its reverse flow
+        Assert.All(rows, r => Assert.InRange(r.SetupTime, start, end));
+        Assert.All(rows, r => Assert.InRange(r.LastSampleTime, start, end));
+        var aged = rows.Where(r => r.TeardownTime is not null).ToList();
+        Assert.Equal(2, aged.Count); // the first pair
+        Assert.All(aged, r => Assert.InRange(r.TeardownTime!.Value, start.AddSeconds(180), end));
+    }
+
+    [Fact]
     public void Arp_request_for_a_known_endpoint_is_answered_and_for_an_unknown_address_dropped()
     {
         var run = Run(Config(), """
@@ -479,9 +568,11 @@ public sealed class ReplayJobTests
         }).Run();
 
         Assert.Equal(180, config.Vrouter.FlowTable.AgingSeconds);
-        Assert.Equal(2 * flows, summary.Flows.Created);
-        Assert.Equal(flows, summary.Flows.Deleted);
-        Assert.Equal(flows, summary.Flows.Active);
+        // Every flow is a pair: two entries created, aged and created again.
+        Assert.Equal(2 * 2 * flows, summary.Flows.Created);
+        Assert.Equal(2 * flows, summary.Flows.Deleted);
+        Assert.Equal(2 * flows, summary.Flows.Active);
+        Assert.Equal(flows, summary.Flows.Pairs);
         Assert.Equal((ulong)after, summary.Flows.Packets);
         Assert.Equal((ulong)(before + after), summary.Totals.TxPackets);
     }

@@ -89,9 +89,14 @@ public sealed class RuntimeTests : IDisposable
         Assert.Contains(_log.Lines, l => l.StartsWith("agent: final export done", StringComparison.Ordinal));
         Assert.Equal("stopped: 80 frames received", _log.Lines[^1]);
         using var store = SqliteFlowStore.OpenReadOnly(Path.Combine(_dir, "state", AgentOptions.FlowStoreFileName));
+        // Five conversations, each a pair: the requests' halves carry the 80 frames; their reverse halves, mirrored to an1
+        // as well (the rule's default direction <>), saw no response.
         var rows = store.Query(new FlowQuery { Analyzer = "an1" });
-        Assert.Equal(5, rows.Count);
-        Assert.All(rows, r => Assert.Equal(16UL, r.Packets));
+        Assert.Equal(10, rows.Count);
+        var requests = rows.Where(r => r.SourcePort is >= 40000 and <= 40004).ToList();
+        Assert.Equal(5, requests.Count);
+        Assert.All(requests, r => Assert.Equal(16UL, r.Packets));
+        Assert.All(requests, r => Assert.Single(rows, q => q.FlowUuid == r.ReverseFlowUuid && q.ReverseFlowUuid == r.FlowUuid && q.Packets == 0));
         Assert.All(rows, r => Assert.Equal(r.Packets, r.MirroredPackets));
     }
 

@@ -196,6 +196,41 @@ for raw_hex in sys.argv[1:]:
     private static int VxlanHeaderLengthPlus(int innerLength) => VxlanHeader.Length + innerLength;
 
     [Fact]
+    public void Scapy_decodes_a_built_neighbor_advertisement_and_solicitation_with_their_checksums()
+    {
+        var advertisement = new byte[PacketBuilder.NeighborAdvertisementLength];
+        Assert.Equal(PacketBuilder.NeighborAdvertisementLength, PacketBuilder.WriteNeighborAdvertisement(advertisement, MacB, V6B, MacA, V6A, PacketBuilder.NeighborSolicitedFlag));
+        var solicitation = TestFrames.NeighborSolicitation(MacA, V6A, V6B);
+        var duplicateAddressDetection = TestFrames.NeighborSolicitation(MacA, IPv6Address.Any, V6B);
+        var output = ExternalTool.Python3("""
+            import json, sys
+            from scapy.all import *
+            na = Ether(bytes.fromhex(sys.argv[1])); ns = Ether(bytes.fromhex(sys.argv[2])); dad = Ether(bytes.fromhex(sys.argv[3]))
+            def rebuilt(p, layer):
+                q = p.copy(); del q[layer].cksum
+                return Ether(bytes(q))[layer].cksum
+            print(json.dumps({
+                "na": [na.src, na.dst, na[IPv6].src, na[IPv6].dst, na[IPv6].hlim, int(na[ICMPv6ND_NA].R), int(na[ICMPv6ND_NA].S),
+                       int(na[ICMPv6ND_NA].O), na[ICMPv6ND_NA].tgt, na[ICMPv6NDOptDstLLAddr].lladdr],
+                "na_cksum": [na[ICMPv6ND_NA].cksum, rebuilt(na, ICMPv6ND_NA)],
+                "ns": [ns.dst, ns[IPv6].dst, ns[ICMPv6ND_NS].tgt, ns[ICMPv6NDOptSrcLLAddr].lladdr],
+                "ns_cksum": [ns[ICMPv6ND_NS].cksum, rebuilt(ns, ICMPv6ND_NS)],
+                "dad": [dad[IPv6].src, dad[IPv6].dst, dad[IPv6].hlim, dad[ICMPv6ND_NS].tgt, int(dad.haslayer(ICMPv6NDOptSrcLLAddr))],
+                "dad_cksum": [dad[ICMPv6ND_NS].cksum, rebuilt(dad, ICMPv6ND_NS)]}))
+            """, Convert.ToHexString(advertisement), Convert.ToHexString(solicitation), Convert.ToHexString(duplicateAddressDetection))
+            .EnsureSuccess("scapy").StdOut;
+        var r = JsonDocument.Parse(output).RootElement;
+        string[] Strings(string name) => r.GetProperty(name).EnumerateArray().Select(e => e.ToString()).ToArray();
+        Assert.Equal([MacB.ToString(), MacA.ToString(), V6B.ToString(), V6A.ToString(), "255", "0", "1", "0", V6B.ToString(), MacB.ToString()], Strings("na"));
+        Assert.Equal(Strings("na_cksum")[1], Strings("na_cksum")[0]);
+        Assert.Equal(["33:33:ff:00:00:20", "ff02::1:ff00:20", V6B.ToString(), MacA.ToString()], Strings("ns"));
+        Assert.Equal(Strings("ns_cksum")[1], Strings("ns_cksum")[0]);
+        // Duplicate address detection: from ::, without the source link-layer address option (RFC 4861 section 7.2.2).
+        Assert.Equal(["::", "ff02::1:ff00:20", "255", V6B.ToString(), "0"], Strings("dad"));
+        Assert.Equal(Strings("dad_cksum")[1], Strings("dad_cksum")[0]);
+    }
+
+    [Fact]
     public void Scapy_decodes_built_arp_request_and_reply()
     {
         var request = new byte[PacketBuilder.ArpFrameLength];

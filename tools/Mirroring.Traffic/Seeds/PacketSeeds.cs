@@ -54,6 +54,12 @@ public sealed class PacketSeeds
         vm.Add(ArpRequest(src, t.LocalIp, t.PeerIp));
         vm.Add(ArpRequest(src, t.LocalIp, t.RemoteIp));
         vm.Add(ArpRequest(src, t.LocalIp, IPv4Address.Parse("10.1.1.99")));
+        // The L2 domain: broadcast, multicast, and neighbor solicitations (known target, unknown target, duplicate address detection).
+        vm.Add(Build(PacketSpec.Udp(src, MacAddress.Broadcast, t.LocalIp, IPv4Address.Parse("10.1.1.255"), 68, 67) with { PayloadLength = 20 }));
+        vm.Add(Build(PacketSpec.Udp(src, MacAddress.Parse("01:00:5e:00:00:fb"), t.LocalIp, IPv4Address.Parse("224.0.0.251"), 5353, 5353)));
+        vm.Add(NeighborSolicitation(src, v6a, v6b));
+        vm.Add(NeighborSolicitation(src, v6a, IPv6Address.Parse("fd00::99")));
+        vm.Add(NeighborSolicitation(src, IPv6Address.Any, v6a));
         // IPv4 with options (NOP, record route, end) and IPv4 fragments.
         var tcp = Build(PacketSpec.Tcp(src, t.PeerMac, t.LocalIp, t.PeerIp, 40004, 80) with { PayloadLength = 16 });
         vm.Add(WithIPv4Options(tcp, [1, 1, 7, 7, 4, 0, 0, 0, 0, 0, 0, 0]));
@@ -109,6 +115,13 @@ public sealed class PacketSeeds
         var buffer = new byte[PacketBuilder.RequiredLength(spec)];
         if (!PacketBuilder.TryWrite(buffer, spec, out int length)) throw new InvalidOperationException("seed spec does not build");
         return buffer[..length];
+    }
+
+    /// <summary>A neighbor solicitation from <paramref name="mac"/> / <paramref name="ip"/> (:: for duplicate address detection) for <paramref name="target"/>.</summary>
+    public static byte[] NeighborSolicitation(MacAddress mac, IPv6Address ip, IPv6Address target)
+    {
+        var frame = new byte[PacketBuilder.NeighborAdvertisementLength];
+        return frame[..PacketBuilder.WriteNeighborSolicitation(frame, mac, ip, target)];
     }
 
     public static byte[] ArpRequest(MacAddress mac, IPv4Address ip, IPv4Address target)

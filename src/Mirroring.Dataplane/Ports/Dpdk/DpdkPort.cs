@@ -171,7 +171,8 @@ public sealed unsafe class DpdkPort : IDisposable
 /// <para>
 /// Transmit: a frame still in a held mbuf (a forwarded packet, headers pushed or rewritten in place) leaves in
 /// that mbuf, its data offset and length set from the frame; any other frame (a mirror copy or generated reply
-/// in the copy area, a frame another port type received) is copied into a fresh mbuf. Whatever tx_burst does
+/// in the copy area, a flood copy, which shares the received frame with the other copies of it, a frame another
+/// port type received) is copied into a fresh mbuf. Whatever tx_burst does
 /// not accept is freed and counted as a transmit drop.
 /// </para>
 /// </summary>
@@ -312,7 +313,9 @@ public sealed unsafe class DpdkQueue : IPacketSource, IPacketSink, IPollablePort
         {
             ref readonly Frame f = ref frames[i];
             byte* data = memoryBase + f.Offset;
-            if (ownMemory && _pool.TryTake(data, f.Length, out nint mbuf))
+            // A flood copy shares the received frame's bytes with the frame's other copies (to other ports, queued
+            // later in the batch): it never takes the mbuf, which stays held, and valid, until the next receive.
+            if (ownMemory && (f.Flags & FrameFlags.FloodCopy) == 0 && _pool.TryTake(data, f.Length, out nint mbuf))
             {
                 byte* m = (byte*)mbuf;
                 *(ushort*)(m + _dataOff) = (ushort)(data - *(byte**)(m + _bufAddr));

@@ -100,6 +100,42 @@ public sealed class DpdkPortTests
     }
 
     [Fact]
+    public void Flood_copies_of_a_received_frame_leave_as_copies_and_its_mbuf_stays_held_for_the_others()
+    {
+        using var dir = DpdkTestKit.Temp();
+        var sent = SomeFrames(8);
+        DpdkTestKit.WritePcap(dir.File("in.pcap"), sent);
+        var (memory, pool) = DpdkTestKit.MemoryWithPool();
+        using (pool)
+        {
+            var outputs = new[] { "a", "b" }.Select(name =>
+            {
+                DpdkTestKit.WritePcap(dir.File($"empty-{name}.pcap"), []);
+                return new DpdkPort(new DpdkPortOptions($"{DpdkTestKit.Vdev("net_pcap")},rx_pcap={dir.File($"empty-{name}.pcap")},tx_pcap={dir.File($"out-{name}.pcap")}"), [pool]);
+            }).ToList();
+            using (var input = new DpdkPort(new DpdkPortOptions($"{DpdkTestKit.Vdev("net_pcap")},rx_pcap={dir.File("in.pcap")},tx_pcap={dir.File("unused.pcap")}"), [pool]))
+            {
+                var frames = new Frame[memory.BatchSize];
+                int n = 0;
+                var deadline = Environment.TickCount64 + 5000;
+                while (n == 0 && Environment.TickCount64 < deadline) n = input.Queue(0).Receive(memory, frames);
+                Assert.Equal(sent.Count, n);
+                int availableWithTheBatchHeld = pool.Available;
+                // The pipeline floods each frame to both ports from where it was received; port a sends first, as a
+                // TX queue handed over mid-batch would, and the copies to port b are read after it.
+                for (int i = 0; i < n; i++) frames[i].Flags = FrameFlags.FloodCopy;
+                foreach (var output in outputs) output.Queue(0).Transmit(memory, frames.AsSpan(0, n));
+
+                Assert.All(outputs, o => Assert.Equal((long)n, o.Queue(0).TxCopies));
+                Assert.Equal(availableWithTheBatchHeld, pool.Available); // no transmit took a received mbuf
+                Assert.All(outputs, o => Assert.Equal((ulong)n, o.DriverStats().OutPackets));
+            }
+            foreach (var output in outputs) output.Dispose();
+            Assert.All(new[] { "a", "b" }, name => Assert.Equal(sent, DpdkTestKit.ReadPcap(dir.File($"out-{name}.pcap"))));
+        }
+    }
+
+    [Fact]
     public void Mbufs_no_transmit_took_are_freed_at_the_next_receive()
     {
         using var dir = DpdkTestKit.Temp();
