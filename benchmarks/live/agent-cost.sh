@@ -33,22 +33,9 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || { echo "agent-cost.sh: run as root (namespaces, veth)" >&2; exit 4; }
 
-id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
-work=$(mktemp -d /tmp/vrm-agent-cost-XXXXXX)
-sender="$work/udpflood"
-gcc -O2 -Wall -o "$sender" "$root/benchmarks/live/udpflood.c"
-"$root/vrmirror" --help >/dev/null
-pids=() namespaces=() links=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  for n in "${namespaces[@]}"; do ip netns del "$n" 2>/dev/null || true; done
-  for l in "${links[@]}"; do ip link del "$l" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=benchmarks/live/lib.sh
 . "$root/benchmarks/live/lib.sh"
+setup_work vrm-agent-cost
 
 cat > "$work/settings.json" <<'JSON'
 { "Logging": { "LogLevel": { "Default": "Information", "Mirroring.Agent.Service.CollectorService": "Debug" } } }

@@ -1,6 +1,25 @@
-# Shared by live.sh and agent-cost.sh (sourced): namespaces, the VMs' ends, a vrmirror daemon on veth ports with a
-# fabric veth to an analyzer namespace, and the counters the scripts read. The caller sets root, id and work, and
-# declares the arrays pids, namespaces and links, which its cleanup empties.
+# Shared by live.sh and agent-cost.sh (sourced): a work folder with the sender built, namespaces, the VMs' ends, a
+# vrmirror daemon on veth ports with a fabric veth to an analyzer namespace, and the counters the scripts read. The
+# caller sets root, then calls setup_work.
+
+# Sets id (a suffix unique to this run), work (a temporary folder) and sender (udpflood, built there); on exit, every
+# daemon started is stopped and every namespace and link made is deleted (the arrays pids, namespaces, links).
+setup_work() { # PREFIX
+  id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  work=$(mktemp -d "/tmp/$1-XXXXXX")
+  sender="$work/udpflood"
+  pids=() namespaces=() links=()
+  trap cleanup EXIT
+  gcc -O2 -Wall -o "$sender" "$root/benchmarks/live/udpflood.c"
+  "$root/vrmirror" --help >/dev/null
+}
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for n in "${namespaces[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+  for l in "${links[@]}"; do ip link del "$l" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 
 mac1=02:00:00:00:01:01 mac2=02:00:00:00:01:02 ip1=10.1.1.11 ip2=10.1.1.12
 
