@@ -133,9 +133,12 @@ public sealed class DaemonEndToEndTests
         long peerBefore = t.FabricPeer.Statistic(t.FabricPeerName, "rx_packets");
         long bufferDropsBefore = t.UdpReceiveBufferErrors(t.FabricPeer);
 
+        long sentBefore = DaemonTopology.Kernel(t.Vm1, t.Vm1Device, "tx_packets");
         t.Vm1.Exec("tcpreplay", "--pps=1000", "-i", t.Vm1Device, pcap).EnsureSuccess("tcpreplay");
 
-        var end = t.SettledVifs();
+        // Until the daemon has taken every frame vm1's kernel sent (what AssertKernelAgrees checks below).
+        long sent = DaemonTopology.Kernel(t.Vm1, t.Vm1Device, "tx_packets") - sentBefore;
+        var end = t.SettledVifs(v => v[t.Tap1].RxPackets - start[t.Tap1].RxPackets >= sent);
         long replayedIn = end[t.Tap1].RxPackets - start[t.Tap1].RxPackets;
         Assert.True(replayedIn >= 800, $"the daemon received {replayedIn} of the 800 replayed frames");
         AssertKernelAgrees(t, end);

@@ -333,6 +333,17 @@ internal sealed class DaemonTopology : IDisposable
     }
 
     /// <summary>Reads the counters until two reads a short while apart agree (the traffic has settled).</summary>
+    /// <summary>
+    /// The vif counters once <paramref name="done"/> holds for them (read every 300 ms, up to 30 s), then settled: on a
+    /// loaded machine a worker may not run for longer than the settling check's quiet time.
+    /// </summary>
+    public Dictionary<string, VifCounters> SettledVifs(Func<Dictionary<string, VifCounters>, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!done(Vifs()) && DateTime.UtcNow < deadline) Thread.Sleep(300);
+        return SettledVifs();
+    }
+
     public Dictionary<string, VifCounters> SettledVifs()
     {
         var previous = Vifs();
