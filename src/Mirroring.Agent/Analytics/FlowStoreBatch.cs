@@ -60,11 +60,12 @@ internal sealed class FlowStoreBatch
             throw new ArgumentException($"flow {r.FlowUuid}: source {r.SourceIp} and destination {r.DestinationIp} are of different address families");
         if (r.SecondaryMirrorIndex is not null && r.MirrorIndex is null)
             throw new ArgumentException($"flow {r.FlowUuid}: has a secondary mirror index ({r.SecondaryMirrorIndex}) but no primary one");
-        foreach (var value in new[] { r.Packets, r.Bytes, r.Mirrored.Packets, r.Mirrored.Bytes, r.SecondaryMirrored.Packets, r.SecondaryMirrored.Bytes,
+        ReadOnlySpan<ulong> counters = [r.Packets, r.Bytes, r.Mirrored.Packets, r.Mirrored.Bytes, r.SecondaryMirrored.Packets, r.SecondaryMirrored.Bytes,
                      r.DiffPackets, r.DiffBytes, r.Mirrored.DiffPackets, r.Mirrored.DiffBytes, r.SecondaryMirrored.DiffPackets, r.SecondaryMirrored.DiffBytes,
                      r.Mirrored.SampledOut, r.Mirrored.FailureTotal, r.Mirrored.NotSelected,
-                     r.SecondaryMirrored.SampledOut, r.SecondaryMirrored.FailureTotal, r.SecondaryMirrored.NotSelected })
-            Counter(value);
+                     r.SecondaryMirrored.SampledOut, r.SecondaryMirrored.FailureTotal, r.SecondaryMirrored.NotSelected];
+        // On the stack: a batch of 100,000 records would otherwise allocate as many arrays.
+        foreach (var value in counters) Counter(value);
     }
 
     /// <summary>Counters are stored as signed 64-bit integers in both databases.</summary>
