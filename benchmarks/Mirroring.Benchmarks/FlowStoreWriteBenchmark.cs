@@ -95,7 +95,7 @@ public static class FlowStoreWriteBenchmark
         return ticks * 10; // 100 clock ticks per second on Linux
     }
 
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+    internal static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
 
     private static readonly IPAddress Router = IPAddress.Parse("192.0.2.1");
 
