@@ -19,27 +19,20 @@ internal sealed class MirrorHeaderTemplates
     private const int Indices = MirrorTable.Capacity;
 
     private readonly byte[] _bytes = GC.AllocateUninitializedArray<byte>(2 * Indices * SlotBytes, pinned: true);
-    private readonly JuniperKey[] _juniper = new JuniperKey[Indices];
-    private readonly VxlanKey[] _vxlan = new VxlanKey[Indices];
+    /// <summary>What each template was built from: Juniper templates at 0..255, VxLAN templates at 256..511.</summary>
+    private readonly Key[] _keys = new Key[2 * Indices];
 
-    private struct JuniperKey
+    /// <summary>A template's inputs besides the nexthop and the state: VNs and flags (Juniper), the VNI (VxLAN).</summary>
+    private struct Key
     {
         public NexthopEntry? Nexthop;
         public ForwardingState? State;
-        public bool ViaTunnel;
-        public uint SourceVn, DestinationVn;
-        public JuniperActionFlags Flags;
+        public uint A, B, C;
         public int Length;
         public uint PartialSum;
-    }
 
-    private struct VxlanKey
-    {
-        public NexthopEntry? Tunnel;
-        public ForwardingState? State;
-        public uint Vni;
-        public int Length;
-        public uint PartialSum;
+        public readonly bool Is(NexthopEntry nexthop, ForwardingState state, uint a, uint b, uint c) =>
+            ReferenceEquals(Nexthop, nexthop) && ReferenceEquals(State, state) && A == a && B == b && C == c;
     }
 
     /// <summary>
@@ -52,33 +45,17 @@ internal sealed class MirrorHeaderTemplates
         uint sourceVn, uint destinationVn, JuniperActionFlags flags, ReadOnlySpan<byte> sourceVnName, ReadOnlySpan<byte> destinationVnName,
         Span<byte> headroom, ushort identification, ushort sourcePort, int frameLength)
     {
-        ref JuniperKey key = ref _juniper[mirrorIndex];
-        var slot = _bytes.AsSpan(mirrorIndex * SlotBytes, SlotBytes);
-        if (!ReferenceEquals(key.Nexthop, analyzer) || !ReferenceEquals(key.State, state) || key.ViaTunnel != viaTunnel
-            || key.SourceVn != sourceVn || key.DestinationVn != destinationVn || key.Flags != flags)
+        int at = mirrorIndex;
+        uint extra = (uint)flags | (viaTunnel ? 1u << 31 : 0);
+        if (!_keys[at].Is(analyzer, state, sourceVn, destinationVn, extra))
         {
             Span<byte> metadata = stackalloc byte[UdpTunnelTemplate.MaxPrefixLength];
             if (JuniperMetadata.WriteFlowMirror(metadata, state.RouterId, flags, sourceVnName, destinationVnName, out int written) != JuniperWriteStatus.Ok)
                 return 0;
             var endpoints = PipelineWorker.AnalyzerEndpoints(state, analyzer, viaTunnel) with { DestinationPort = analyzer.UdpDestinationPort };
-            key = new JuniperKey
-            {
-                Length = UdpTunnelTemplate.Build(slot, in endpoints, metadata[..written], out uint partial),
-                PartialSum = partial,
-                Nexthop = analyzer,
-                State = state,
-                ViaTunnel = viaTunnel,
-                SourceVn = sourceVn,
-                DestinationVn = destinationVn,
-                Flags = flags,
-            };
-            if (key.Length == 0)
-            {
-                key.Nexthop = null;
-                return 0;
-            }
+            if (Build(at, analyzer, state, sourceVn, destinationVn, extra, in endpoints, metadata[..written]) == 0) return 0;
         }
-        return UdpTunnelTemplate.Stamp(slot[..key.Length], key.PartialSum, headroom, identification, sourcePort, frameLength);
+        return Stamp(at, headroom, identification, sourcePort, frameLength);
     }
 
     /// <summary>
@@ -86,30 +63,32 @@ internal sealed class MirrorHeaderTemplates
     /// with <paramref name="vni"/> for mirror index <paramref name="mirrorIndex"/> in front of <paramref name="innerLength"/>
     /// bytes; returns the bytes written (0: does not fit).
     /// </summary>
-    public int StampVxlan(byte mirrorIndex, NexthopEntry tunnel, ForwardingState state, uint vni, Span<byte> headroom, ushort identification, ushort sourcePort, int innerLength)
+    public int StampVxlan(byte mirrorIndex, NexthopEntry tunnel, ForwardingState state, uint vni, Span<byte> headroom,
+        ushort identification, ushort sourcePort, int innerLength)
     {
-        ref VxlanKey key = ref _vxlan[mirrorIndex];
-        var slot = _bytes.AsSpan((Indices + mirrorIndex) * SlotBytes, SlotBytes);
-        if (!ReferenceEquals(key.Tunnel, tunnel) || !ReferenceEquals(key.State, state) || key.Vni != vni)
+        int at = Indices + mirrorIndex;
+        if (!_keys[at].Is(tunnel, state, vni, 0, 0))
         {
             if (vni > VxlanHeader.MaxVni) return 0;
             Span<byte> header = stackalloc byte[VxlanHeader.Length];
             new VxlanHeader { Vni = vni }.Write(header);
-            var endpoints = PipelineWorker.TunnelEndpoints(state, tunnel, 0);
-            key = new VxlanKey
-            {
-                Length = UdpTunnelTemplate.Build(slot, in endpoints, header, out uint partial),
-                PartialSum = partial,
-                Tunnel = tunnel,
-                State = state,
-                Vni = vni,
-            };
-            if (key.Length == 0)
-            {
-                key.Tunnel = null;
-                return 0;
-            }
+            if (Build(at, tunnel, state, vni, 0, 0, PipelineWorker.TunnelEndpoints(state, tunnel, 0), header) == 0) return 0;
         }
-        return UdpTunnelTemplate.Stamp(slot[..key.Length], key.PartialSum, headroom, identification, sourcePort, innerLength);
+        return Stamp(at, headroom, identification, sourcePort, innerLength);
+    }
+
+    private Span<byte> Slot(int at) => _bytes.AsSpan(at * SlotBytes, SlotBytes);
+
+    private int Build(int at, NexthopEntry nexthop, ForwardingState state, uint a, uint b, uint c, in OuterUdpEndpoints endpoints, ReadOnlySpan<byte> prefix)
+    {
+        int length = UdpTunnelTemplate.Build(Slot(at), in endpoints, prefix, out uint partial);
+        _keys[at] = length == 0 ? default : new Key { Nexthop = nexthop, State = state, A = a, B = b, C = c, Length = length, PartialSum = partial };
+        return length;
+    }
+
+    private int Stamp(int at, Span<byte> headroom, ushort identification, ushort sourcePort, int innerLength)
+    {
+        ref readonly Key key = ref _keys[at];
+        return UdpTunnelTemplate.Stamp(Slot(at)[..key.Length], key.PartialSum, headroom, identification, sourcePort, innerLength);
     }
 }
