@@ -53,12 +53,27 @@ public sealed class FlowTableAttack
     {
         uint destination = 0x0B00_0000u + (uint)i;
         if ((i & 1) == 1)
-            return FlowKey.IPv4(AttackerVif, Vrf, 17, Source.Value, destination, (ushort)random.Next(1024, 65536), (ushort)random.Next(1, 65536));
-        uint wantedOldHash = ((uint)random.Next() << 12 & ~BucketMask) | TargetBucket(i / 2);
+        {
+            ushort port;
+            do port = (ushort)random.Next(1, 65536); while (IsTunnelPort(port));
+            return FlowKey.IPv4(AttackerVif, Vrf, 17, Source.Value, destination, (ushort)random.Next(1024, 65536), port);
+        }
         var zeroPorts = FlowKey.IPv4(AttackerVif, Vrf, 17, Source.Value, destination, 0, 0);
-        uint ports = PortsFor(Crc(zeroPorts, 0xFFFF_FFFFu) ^ FmixInverse(wantedOldHash));
+        uint ports;
+        do
+        {
+            // Any high bits, the low bits of a target bucket; a port 0 or a tunnel port is drawn again.
+            uint wantedOldHash = ((uint)random.Next() << 12 & ~BucketMask) | TargetBucket(i / 2);
+            ports = PortsFor(Crc(zeroPorts, 0xFFFF_FFFFu) ^ FmixInverse(wantedOldHash));
+        } while ((ushort)ports == 0 || ports >> 16 == 0 || IsTunnelPort((ushort)(ports >> 16)));
         return FlowKey.IPv4(AttackerVif, Vrf, 17, Source.Value, destination, (ushort)ports, (ushort)(ports >> 16));
     }
+
+    /// <summary>
+    /// Destination ports the parser takes for a tunnel (VxLAN, MPLS over UDP): a short datagram to them is an "Invalid
+    /// Packet", not a new flow, so the attack leaves them out and every frame is a flow.
+    /// </summary>
+    private static bool IsTunnelPort(ushort port) => port is Wire.Headers.UdpPorts.Vxlan or Wire.Headers.UdpPorts.MplsOverUdp;
 
     /// <summary>The bucket the old, unkeyed table hash gave a key.</summary>
     public uint OldBucket(in FlowKey key) => key.EntropyHash() & BucketMask;

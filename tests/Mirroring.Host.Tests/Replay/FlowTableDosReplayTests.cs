@@ -93,7 +93,7 @@ public sealed class FlowTableDosReplayTests(ITestOutputHelper output)
         using var capture = CaptureReader.Open(fabricPcap);
         while (capture.TryReadNext(out var packet))
         {
-            var data = packet.Data.Span;
+            var data = packet.Data;
             Assert.Equal(ParseStatus.Ok, PacketParser.Parse(data, out var outer));
             Assert.Equal(TunnelKind.Vxlan, outer.Tunnel);
             Assert.Equal(ParseStatus.Ok, PacketParser.Parse(data[outer.TunnelPayloadOffset..], out var inner));
@@ -108,6 +108,9 @@ public sealed class FlowTableDosReplayTests(ITestOutputHelper output)
     {
         Assert.Equal((ulong)attackFlows, o.Attacker.RxPackets);
         Assert.Equal(o.Attacker.RxPackets, (ulong)o.AttackForwarded + o.Attacker.Drops);
+        // The victim drops nothing, so every drop by reason is the attacker's: refused by its limit, or (reserve test) a bucket without room.
+        Assert.Equal(0ul, o.Victim.Drops);
+        Assert.Equal(o.Attacker.Drops, o.Summary.Drops.Values.Aggregate(0ul, (a, b) => a + b));
         Assert.Equal(o.Attacker.Drops, o.Attacker.FlowLimitDrops + (o.Summary.Drops.TryGetValue("Flow Table Full", out var full) ? full : 0));
         Assert.Equal(o.FlowLimitDrops, o.Attacker.FlowLimitDrops);
         Assert.Equal((ulong)VictimConnections, o.Victim.RxPackets);
