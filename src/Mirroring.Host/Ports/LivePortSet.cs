@@ -174,6 +174,23 @@ public sealed class LivePortSet : IPortSet
         _logger.LogInformation("{Name}: TAP device {How}, vif {Vif}, {Queues} queue(s)", name, ports.Created ? "created" : "opened (it existed)", vif, queues.Length);
     }
 
+    /// <summary>The fabric interface's MTU now (SIOCGIFMTU); null before it is opened or once it is gone.</summary>
+    public int? FabricMtu
+    {
+        get
+        {
+            if (_fabricName.Length == 0) return null;
+            try
+            {
+                return InterfaceInfo.GetMtu(_fabricName);
+            }
+            catch (PortException)
+            {
+                return null;
+            }
+        }
+    }
+
     /// <summary>Ports whose device was deleted under the daemon (a TAP deleted with its namespace, the fabric removed), each once.</summary>
     public IReadOnlyList<string> TakeProblems()
     {
