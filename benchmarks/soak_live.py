@@ -194,7 +194,9 @@ class Soak:
         self.daemon = subprocess.Popen(["dotnet", DLL, "run", "--config", self.config, "--stats", os.path.join(self.out, "run", "vrmirror.stats"),
                                         "--state-dir", os.path.join(self.out, "state"), "--db", self.db, "--no-watch",
                                         "--metrics-listen", f"127.0.0.1:{self.metrics_port}"],
-                                       stdout=self.log, stderr=subprocess.STDOUT)
+                                       stdout=self.log, stderr=subprocess.STDOUT,
+                                       # SIGHUP reloads: a daemon that inherits it ignored (nohup) would never reload.
+                                       preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
         deadline = time.time() + 120
         while "running (pid" not in self.log_text():
             if self.daemon.poll() is not None or time.time() > deadline:
@@ -300,6 +302,9 @@ def evaluate(rows, final, seconds, warmup, soak):
     failed_reloads = soak.log_text().count(") failed, ")
     if failed_reloads:
         problems.append(f"{failed_reloads} reloads failed")
+    expected_reloads = int(seconds // soak.args.reload_every) - 1
+    if final["reloads"] < expected_reloads:
+        problems.append(f"{final['reloads']} reloads applied, {expected_reloads} expected")
     return problems, figures
 
 
