@@ -56,7 +56,7 @@ public static class MetricsServiceCollectionExtensions
     public static MeterProviderBuilder ConfigureExporters(MeterProviderBuilder metrics, MetricsOptions options)
     {
         // The region's counters, and the process's own: the runtime's built-in meter (GC collections per generation,
-        // heap, working set, threads), which is how a long run shows that the process itself stays flat.
+        // heap, pauses, working set, CPU), which is how a long run shows that the process itself stays flat.
         metrics.AddMeter(VrouterMetrics.MeterName, RuntimeMeterName);
         metrics.AddView(i => i.Meter.Name == RuntimeMeterName && !RuntimeInstruments.Contains(i.Name) ? MetricStreamConfiguration.Drop : null);
         if (!string.IsNullOrWhiteSpace(options.PrometheusListen))
