@@ -17,6 +17,7 @@ public static class Program
     {
         // Not a BenchmarkDotNet case: one pass of a database write is long and its first run differs from the next.
         if (args.Length > 0 && args[0] == "flowstore") return FlowStoreWriteBenchmark.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "agentcost") return AgentCostBenchmark.Run(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, DefaultConfig.Instance
             .AddJob(Job.ShortRun.WithWarmupCount(3).WithIterationCount(5).WithLaunchCount(1).AsDefault())
             .AddDiagnoser(MemoryDiagnoser.Default)

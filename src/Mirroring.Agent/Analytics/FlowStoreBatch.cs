@@ -7,30 +7,29 @@ namespace Mirroring.Agent.Analytics;
 /// store then does against the rows already there is the same rule applied once more (see docs/analytics.md):
 /// <list type="bullet">
 /// <item><see cref="Flows"/>: one row per flow. Identity from the flow's first record; totals the largest seen
-/// (counters never go backwards); TCP flags ORed; the teardown time and the partner's uuid the last ones given; action,
-/// drop reason, mirror slots, analyzer names and node from the newest record (the later one on equal sample times); per
-/// mirror slot the largest sampled-out and not-selected counts, and the failures of the record with the most (with their reasons).</item>
-/// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters): a record sent again adds nothing;
-/// in key order (flow uuid).</item>
-/// <item><see cref="CheckpointDeletes"/> then <see cref="CheckpointUpserts"/>: a flow torn down leaves the checkpoint;
-/// the newest record after its last teardown (if any) is saved, unless the store holds a newer one.</item>
+/// (counters never go backwards); TCP flags ORed; the partner's uuid the last one given; teardown time, action, drop
+/// reason, mirror slots, analyzer names and node from the newest record (the later one on equal sample times): a flow
+/// seen again after a teardown is active again; per mirror slot the largest sampled-out and not-selected counts, and
+/// the failures of the record with the most (with their reasons). A flow's row is also its collector checkpoint.</item>
+/// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters), in flow uuid order; the store adds
+/// only those whose counters the flow's row does not already cover (<see cref="FlowStoreSql.SampleIsNew"/>).</item>
 /// </list>
 /// Validation happens here, before anything is written: a bad record fails the whole batch.
 /// </summary>
 internal sealed class FlowStoreBatch
 {
-    private FlowStoreBatch(List<FlowRow> flows, List<FlowRecord> samples, List<Guid> deletes, List<FlowRecord> upserts)
+    private FlowStoreBatch(List<FlowRow> flows, List<FlowRecord> samples, SortedSet<string> nodes)
     {
         Flows = flows;
         Samples = samples;
-        CheckpointDeletes = deletes;
-        CheckpointUpserts = upserts;
+        Nodes = nodes;
     }
 
     public IReadOnlyList<FlowRow> Flows { get; }
     public IReadOnlyList<FlowRecord> Samples { get; }
-    public IReadOnlyList<Guid> CheckpointDeletes { get; }
-    public IReadOnlyList<FlowRecord> CheckpointUpserts { get; }
+
+    /// <summary>The nodes the batch's records name, in ordinal order (what a PostgreSQL write locks, in this order).</summary>
+    public IReadOnlyCollection<string> Nodes { get; }
 
     public static FlowStoreBatch Prepare(IReadOnlyList<FlowRecord> records)
     {
@@ -38,11 +37,11 @@ internal sealed class FlowStoreBatch
         var order = new List<Guid>(records.Count);
         var sampleKeys = new HashSet<(Guid, FlowTotals)>(records.Count);
         var samples = new List<FlowRecord>(records.Count);
-        var torn = new HashSet<Guid>();
-        var checkpoint = new Dictionary<Guid, FlowRecord>(records.Count);
+        var nodes = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var r in records)
         {
             Validate(r);
+            nodes.Add(r.Node);
             if (flows.TryGetValue(r.FlowUuid, out var row)) row.Add(r);
             else
             {
@@ -50,18 +49,9 @@ internal sealed class FlowStoreBatch
                 order.Add(r.FlowUuid);
             }
             if (sampleKeys.Add((r.FlowUuid, FlowTotals.Of(r)))) samples.Add(r);
-            if (r.TeardownTime is not null)
-            {
-                torn.Add(r.FlowUuid);
-                checkpoint.Remove(r.FlowUuid);
-            }
-            else if (!checkpoint.TryGetValue(r.FlowUuid, out var saved) || r.SampleTime >= saved.SampleTime)
-            {
-                checkpoint[r.FlowUuid] = r;
-            }
         }
-        // Samples in key order: the key's B-tree is then filled leaf after leaf rather than at random (both stores).
-        return new FlowStoreBatch(order.Select(u => flows[u]).ToList(), [.. samples.OrderBy(r => r.FlowUuid)], [.. torn], [.. checkpoint.Values]);
+        // Samples in flow order: the lookups of their flows' rows then walk the flows key in order.
+        return new FlowStoreBatch(order.Select(u => flows[u]).ToList(), [.. samples.OrderBy(r => r.FlowUuid)], nodes);
     }
 
     private static void Validate(FlowRecord r)
@@ -70,11 +60,12 @@ internal sealed class FlowStoreBatch
             throw new ArgumentException($"flow {r.FlowUuid}: source {r.SourceIp} and destination {r.DestinationIp} are of different address families");
         if (r.SecondaryMirrorIndex is not null && r.MirrorIndex is null)
             throw new ArgumentException($"flow {r.FlowUuid}: has a secondary mirror index ({r.SecondaryMirrorIndex}) but no primary one");
-        foreach (var value in new[] { r.Packets, r.Bytes, r.Mirrored.Packets, r.Mirrored.Bytes, r.SecondaryMirrored.Packets, r.SecondaryMirrored.Bytes,
+        ReadOnlySpan<ulong> counters = [r.Packets, r.Bytes, r.Mirrored.Packets, r.Mirrored.Bytes, r.SecondaryMirrored.Packets, r.SecondaryMirrored.Bytes,
                      r.DiffPackets, r.DiffBytes, r.Mirrored.DiffPackets, r.Mirrored.DiffBytes, r.SecondaryMirrored.DiffPackets, r.SecondaryMirrored.DiffBytes,
                      r.Mirrored.SampledOut, r.Mirrored.FailureTotal, r.Mirrored.NotSelected,
-                     r.SecondaryMirrored.SampledOut, r.SecondaryMirrored.FailureTotal, r.SecondaryMirrored.NotSelected })
-            Counter(value);
+                     r.SecondaryMirrored.SampledOut, r.SecondaryMirrored.FailureTotal, r.SecondaryMirrored.NotSelected];
+        // On the stack: a batch of 100,000 records would otherwise allocate as many arrays.
+        foreach (var value in counters) Counter(value);
     }
 
     /// <summary>Counters are stored as signed 64-bit integers in both databases.</summary>
@@ -108,10 +99,9 @@ internal sealed class FlowRow(FlowRecord first)
 {
     /// <summary>Identity columns (5-tuple, VNs, interface, vRouter, setup time) come from here.</summary>
     public FlowRecord First { get; } = first;
-    /// <summary>Action, drop reason, mirror slots, analyzer names and node come from here.</summary>
+    /// <summary>Teardown time, action, drop reason, mirror slots, analyzer names and node come from here.</summary>
     public FlowRecord Newest { get; private set; } = first;
     public ushort TcpFlags { get; private set; } = first.TcpFlags;
-    public DateTimeOffset? TeardownTime { get; private set; } = first.TeardownTime;
     /// <summary>The other half of the flow's pair: the last one a record gave (halves read in different passes learn it late).</summary>
     public Guid? ReverseFlowUuid { get; private set; } = first.ReverseFlowUuid;
     public FlowTotals Totals { get; private set; } = FlowTotals.Of(first);
@@ -125,7 +115,6 @@ internal sealed class FlowRow(FlowRecord first)
     {
         if (r.SampleTime >= Newest.SampleTime) Newest = r;
         TcpFlags |= r.TcpFlags;
-        TeardownTime = r.TeardownTime ?? TeardownTime;
         ReverseFlowUuid = r.ReverseFlowUuid ?? ReverseFlowUuid;
         var t = FlowTotals.Of(r);
         Totals = new FlowTotals(Math.Max(Totals.Packets, t.Packets), Math.Max(Totals.Bytes, t.Bytes),

@@ -3,9 +3,10 @@ using System.Data.Common;
 namespace Mirroring.Agent.Analytics;
 
 /// <summary>
-/// What both stores say to their database in the same words: the columns and values of a batch's rows, the
-/// conflict rules of each table, checkpoint loading and pruning. SQL here is common to SQLite and PostgreSQL
-/// (parameters as <c>@name</c>); where the dialects differ (greatest/least, how rows are fed) the caller says so.
+/// What both stores say to their database in the same words: the columns and values of a batch's rows, the rules of
+/// each table (which samples are new, how a flow's row changes), migrations, checkpoint loading and pruning. SQL here is
+/// common to SQLite and PostgreSQL (parameters as <c>@name</c>); where the dialects differ (greatest/least, how rows
+/// are fed) the caller says so.
 /// Values are uuids as <see cref="Guid"/>, integers as <see cref="long"/>, text, booleans, or null; each table's
 /// columns are listed once, with how a batch's row gives each value (<see cref="Column{T}"/>).
 /// </summary>
@@ -102,7 +103,7 @@ internal static class FlowStoreSql
         Column<FlowRow>.Integer("tcp_flags", r => r.TcpFlags),
         Column<FlowRow>.Text("interface_name", r => r.First.InterfaceName),
         Column<FlowRow>.Integer("setup_time", r => FlowStoreBatch.ToUnixMs(r.First.SetupTime)),
-        Column<FlowRow>.Integer("teardown_time", r => r.TeardownTime is { } down ? FlowStoreBatch.ToUnixMs(down) : null),
+        Column<FlowRow>.Integer("teardown_time", r => r.Newest.TeardownTime is { } down ? FlowStoreBatch.ToUnixMs(down) : null),
         Column<FlowRow>.Integer("bytes", r => FlowStoreBatch.Counter(r.Totals.Bytes)),
         Column<FlowRow>.Integer("packets", r => FlowStoreBatch.Counter(r.Totals.Packets)),
         Column<FlowRow>.Text("action", r => FlowStoreBatch.ActionText(r.Newest.Action)),
@@ -166,6 +167,18 @@ internal static class FlowStoreSql
         return string.Join("\n", statements);
     }
 
+    /// <summary>
+    /// Schema version 3 to 4 in either dialect: the collector checkpoint is taken from <c>flows</c> (its totals and last
+    /// sample time, for every flow not torn down), so <c>collector_state</c> goes. A flow whose checkpoint row outlived a
+    /// teardown (version 3 kept a teardown time once set, and saved the checkpoint of a flow seen again) is made active,
+    /// so the checkpoint is the same before and after. Each store then drops the samples' key (<see cref="SampleIsNew"/>
+    /// does its work).
+    /// </summary>
+    public const string MigrationFrom3 = """
+        UPDATE flows SET teardown_time = NULL WHERE teardown_time IS NOT NULL AND flow_uuid IN (SELECT flow_uuid FROM collector_state);
+        DROP TABLE collector_state;
+        """;
+
     private static IEnumerable<string> OutcomeColumnList(string table, string integer)
     {
         foreach (var column in OutcomeCounters)
@@ -186,19 +199,21 @@ internal static class FlowStoreSql
 
     /// <summary>
     /// The upsert rule of <c>flows</c>: identity stays as first written; totals only grow (sampled-out, failure and
-    /// not-selected counts too); the failure reasons go with the larger failure count; flags OR; a teardown time and the
-    /// partner's uuid once set stay; the newest record's action, mirror slots and node win. <paramref name="max"/> and
-    /// <paramref name="min"/> are the dialect's two-argument functions (SQLite max/min, PostgreSQL GREATEST/LEAST).
-    /// Without <paramref name="newest"/> the newest record's columns are left to <see cref="FlowNewestUpdate"/>.
+    /// not-selected counts too); the failure reasons go with the larger failure count; flags OR; the partner's uuid once
+    /// set stays; the newest record's teardown time, action, mirror slots and node win (a flow seen again after its
+    /// teardown, as when a scan skipped it while the dataplane wrote it, is active again: the row is its checkpoint).
+    /// <paramref name="max"/> and <paramref name="min"/> are the dialect's two-argument functions (SQLite max/min,
+    /// PostgreSQL GREATEST/LEAST). Without <paramref name="indexed"/> the newest record's columns and the partner's
+    /// uuid (the indexed ones) are left to <see cref="FlowIndexedUpdate"/>.
     /// </summary>
-    public static string FlowConflict(string max, string min, bool newest = true) =>
-        "\nON CONFLICT (flow_uuid) DO UPDATE SET\n    " + FlowUpdate(max, min, "excluded", newest) + ";";
+    public static string FlowConflict(string max, string min, bool indexed = true) =>
+        "\nON CONFLICT (flow_uuid) DO UPDATE SET\n    " + FlowUpdate(max, min, "excluded", indexed) + ";";
 
     /// <summary>
     /// The assignments of <see cref="FlowConflict"/> with the incoming row named <paramref name="incoming"/>
     /// (<c>excluded</c> in an upsert, the source's alias in a MERGE): one rule for both ways of writing a row.
     /// </summary>
-    public static string FlowUpdate(string max, string min, string incoming, bool newest = true)
+    public static string FlowUpdate(string max, string min, string incoming, bool indexed = true)
     {
         var newer = $"{incoming}.last_sample_time >= flows.last_sample_time";
         var latest = NewestColumns.Select(c => $"{c} = CASE WHEN {newer} THEN {incoming}.{c} ELSE flows.{c} END");
@@ -210,30 +225,31 @@ internal static class FlowStoreSql
         return string.Join(",\n    ",
         [
             $"tcp_flags = {incoming}.tcp_flags | flows.tcp_flags",
-            $"teardown_time = COALESCE({incoming}.teardown_time, flows.teardown_time)",
-            $"reverse_flow_uuid = COALESCE({incoming}.reverse_flow_uuid, flows.reverse_flow_uuid)",
+            .. indexed ? [$"reverse_flow_uuid = COALESCE({incoming}.reverse_flow_uuid, flows.reverse_flow_uuid)"] : Array.Empty<string>(),
             .. grow,
             .. reasons,
-            .. newest ? latest : [],
+            .. indexed ? latest : [],
             $"first_sample_time = {min}({incoming}.first_sample_time, flows.first_sample_time)",
         ]);
     }
 
     /// <summary>The columns of <c>flows</c> the newest record gives; most are indexed (the query filters).</summary>
-    private static readonly string[] NewestColumns = ["action", "drop_reason", "mirror_index", "sec_mirror_index", "analyzer_name", "sec_analyzer_name", "node"];
+    private static readonly string[] NewestColumns =
+        ["teardown_time", "action", "drop_reason", "mirror_index", "sec_mirror_index", "analyzer_name", "sec_analyzer_name", "node"];
 
     /// <summary>
-    /// The newest record's columns of <see cref="FlowConflict"/>, as a statement of their own that runs after the upsert
-    /// (on the row's parameters) and writes only when one of them differs. SQLite rewrites the entries of every index
-    /// on a column an UPDATE sets, equal value or not; a changed flow's upsert would otherwise rewrite five indexes.
-    /// (PostgreSQL compares the values and keeps such an update heap-only.)
+    /// The newest record's columns and the partner's uuid of <see cref="FlowConflict"/> (SQLite), as a statement of
+    /// their own that runs after the upsert (on the row's parameters) and writes only when one of them would change.
+    /// SQLite rewrites the entries of every index on a column an UPDATE sets, equal value or not; a changed flow's upsert
+    /// would otherwise rewrite six indexes. (PostgreSQL compares the values and keeps such an update heap-only.)
     /// </summary>
-    public static readonly string FlowNewestUpdate =
-        $"UPDATE flows SET {string.Join(", ", NewestColumns.Select(c => $"{c} = @{c}"))}\n" +
-        $"WHERE flow_uuid = @flow_uuid AND @last_sample_time >= last_sample_time\n" +
-        $"    AND ({string.Join(" OR ", NewestColumns.Select(c => $"{c} IS NOT @{c}"))});";
+    public static readonly string FlowIndexedUpdate =
+        $"UPDATE flows SET {string.Join(", ", NewestColumns.Select(c => $"{c} = CASE WHEN @last_sample_time >= last_sample_time THEN @{c} ELSE {c} END"))},\n" +
+        $"    reverse_flow_uuid = COALESCE(@reverse_flow_uuid, reverse_flow_uuid)\n" +
+        $"WHERE flow_uuid = @flow_uuid AND (@last_sample_time >= last_sample_time AND ({string.Join(" OR ", NewestColumns.Select(c => $"{c} IS NOT @{c}"))})\n" +
+        $"    OR @reverse_flow_uuid IS NOT NULL AND reverse_flow_uuid IS NOT @reverse_flow_uuid);";
 
-    /// <summary>A record's cumulative counters, as samples and checkpoints store them (after the flow uuid).</summary>
+    /// <summary>A record's cumulative counters, as samples store them (after the flow uuid), named as in <c>flows</c>.</summary>
     private static readonly Column<FlowRecord>[] Totals =
     [
         Column<FlowRecord>.Integer("packets", r => FlowStoreBatch.Counter(r.Packets)),
@@ -245,11 +261,10 @@ internal static class FlowStoreSql
     ];
 
     private static readonly Column<FlowRecord> RecordUuid = Column<FlowRecord>.Uuid("flow_uuid", r => r.FlowUuid);
-    private static readonly Column<FlowRecord> SampleTime = Column<FlowRecord>.Integer("sample_time", r => FlowStoreBatch.ToUnixMs(r.SampleTime));
 
     public static readonly Column<FlowRecord>[] SampleColumns =
     [
-        RecordUuid, .. Totals, SampleTime,
+        RecordUuid, .. Totals, Column<FlowRecord>.Integer("sample_time", r => FlowStoreBatch.ToUnixMs(r.SampleTime)),
         Column<FlowRecord>.Integer("diff_packets", r => FlowStoreBatch.Counter(r.DiffPackets)),
         Column<FlowRecord>.Integer("diff_bytes", r => FlowStoreBatch.Counter(r.DiffBytes)),
         Column<FlowRecord>.Integer("diff_mirror_packets", r => FlowStoreBatch.Counter(r.Mirrored.DiffPackets)),
@@ -260,34 +275,33 @@ internal static class FlowStoreSql
         .. Outcomes<FlowRecord>(r => r.Mirrored, r => r.SecondaryMirrored),
     ];
 
-    /// <summary>A sample is keyed by the flow and its cumulative counters: the same state sent again adds nothing.</summary>
-    public const string SampleConflict = "\nON CONFLICT DO NOTHING;";
-
-    public static readonly Column<FlowRecord>[] CheckpointColumns =
-        [RecordUuid, .. Totals, SampleTime, Column<FlowRecord>.Text("node", r => r.Node)];
-
-    /// <summary>The checkpoint keeps the newest totals of a flow: an older record sent late does not move it back.</summary>
-    public static readonly string CheckpointConflict =
-        $"\nON CONFLICT (flow_uuid) DO UPDATE SET\n    {CheckpointUpdate("excluded")}\nWHERE {CheckpointNewer("excluded")};";
-
-    /// <summary>The assignments of <see cref="CheckpointConflict"/>, the incoming row named <paramref name="incoming"/>.</summary>
-    public static string CheckpointUpdate(string incoming) =>
-        string.Join(", ", CheckpointColumns.Skip(1).Select(c => $"{c.Name} = {incoming}.{c.Name}"));
-
-    /// <summary>The condition of <see cref="CheckpointConflict"/>: the incoming row is not older than the saved one.</summary>
-    public static string CheckpointNewer(string incoming) => $"{incoming}.sample_time >= collector_state.sample_time";
+    /// <summary>
+    /// Whether a sample brings counts its flow's row does not have yet, the sample's values named by
+    /// <paramref name="incoming"/> (a column name to its value: <c>s.packets</c>, <c>@packets</c>): no flows row, or a
+    /// cumulative counter above the row's total. Counters only grow within a flow, so a record sent again (the same one,
+    /// or the same counters read again after a restart) or an older state arriving late adds nothing, and two states
+    /// never look alike; this replaces a unique key on samples. Evaluated before the batch updates <c>flows</c>, in the
+    /// same transaction, with the writers of one node serialised (see the stores).
+    /// </summary>
+    public static string SampleIsNew(Func<string, string> incoming) =>
+        $"NOT EXISTS (SELECT 1 FROM flows f WHERE f.flow_uuid = {incoming("flow_uuid")}\n    AND " +
+        string.Join(" AND ", Totals.Select(c => $"f.{c.Name} >= {incoming(c.Name)}")) + ")";
 
     /// <summary><c>INSERT INTO table (columns) VALUES (@column, ...)</c>: one row from parameters named as the columns.</summary>
     public static string InsertValues<T>(string table, IReadOnlyList<Column<T>> columns) =>
         $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))})\nVALUES ({string.Join(", ", columns.Select(c => "@" + c.Name))})";
+
+    /// <summary><c>INSERT INTO table (columns) SELECT @column, ...</c>: one row from parameters, to be filtered by a WHERE.</summary>
+    public static string InsertSelect<T>(string table, IReadOnlyList<Column<T>> columns) =>
+        $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))})\nSELECT {string.Join(", ", columns.Select(c => "@" + c.Name))}";
 
     public static IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint(DbConnection connection, string node)
     {
         var result = new Dictionary<Guid, FlowCheckpoint>();
         using var cmd = connection.CreateCommand();
         cmd.CommandText = """
-            SELECT flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, sample_time
-            FROM collector_state WHERE node = @node OR node = '';
+            SELECT flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, last_sample_time
+            FROM flows WHERE teardown_time IS NULL AND (node = @node OR node = '');
             """;
         AddParameter(cmd, "@node", node);
         using var reader = cmd.ExecuteReader();
@@ -302,7 +316,7 @@ internal static class FlowStoreSql
         return result;
     }
 
-    /// <summary>Samples before the cutoff go; flows whose last sample is before it go with their checkpoint rows. One transaction.</summary>
+    /// <summary>Samples before the cutoff go; flows whose last sample is before it go (and so leave the checkpoint). One transaction.</summary>
     public static PruneResult Prune(DbConnection connection, DateTimeOffset cutoff)
     {
         long cut = FlowStoreBatch.ToUnixMs(cutoff);
@@ -317,7 +331,6 @@ internal static class FlowStoreSql
         }
         long samples = Run("DELETE FROM flow_samples WHERE sample_time < @cut;");
         // Samples of an old flow are all older than its last sample: the first statement took them already.
-        Run("DELETE FROM collector_state WHERE flow_uuid IN (SELECT flow_uuid FROM flows WHERE last_sample_time < @cut);");
         long flows = Run("DELETE FROM flows WHERE last_sample_time < @cut;");
         tx.Commit();
         return new PruneResult(flows, samples);

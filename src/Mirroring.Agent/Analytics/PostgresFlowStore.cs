@@ -6,14 +6,14 @@ namespace Mirroring.Agent.Analytics;
 
 /// <summary>
 /// The flow store in a PostgreSQL database, for a fleet: every node's agent writes into the same tables (each record
-/// carries its node), each keeps its own checkpoint rows, and <c>flows query</c> spans them all. Same tables, columns,
+/// carries its node), each resumes from its own flows' rows, and <c>flows query</c> spans them all. Same tables, columns,
 /// rules and schema version as <see cref="SqliteFlowStore"/> (docs/analytics.md shows both dialects).
 /// <para>
 /// A batch is written in one round trip: one <see cref="NpgsqlBatch"/> (one implicit transaction) whose statements
-/// take every row of a table at once as arrays (<c>MERGE ... USING (SELECT unnest(...), ...)</c>,
-/// <c>INSERT ... SELECT unnest(...), ...</c>). Connections come from a pool; when the server goes away a write throws,
-/// the collector keeps the records and writes them at a later pass (a sample is keyed by its flow and counters, so a
-/// batch written twice counts once).
+/// take every row of a table at once as arrays (<c>INSERT ... SELECT ... FROM (SELECT unnest(...), ...)</c>,
+/// <c>MERGE ... USING (SELECT unnest(...), ...)</c>). Connections come from a pool; when the server goes away a write
+/// throws, the collector keeps the records and writes them at a later pass (a sample is added only when it goes beyond
+/// its flow's row, and the writers of one node take turns, so a batch written twice counts once).
 /// </para>
 /// </summary>
 public sealed class PostgresFlowStore : IFlowStore
@@ -23,6 +23,9 @@ public sealed class PostgresFlowStore : IFlowStore
 
     // Serialises schema creation when several agents start at once against a new database.
     private const long SchemaLockKey = 0x7672_6D69_7272_6F72; // "vrmirror"
+
+    // With a node's name hashed: serialises the batches (and checkpoint loads) of one node, see WriteAsync.
+    private const int NodeLockClass = 0x7672_6D6E; // "vrmn"
 
     private readonly NpgsqlDataSource _source;
     private readonly Lock _gate = new();
@@ -95,23 +98,22 @@ public sealed class PostgresFlowStore : IFlowStore
         Use(conn =>
         {
             using var command = new NpgsqlBatch(conn);
-            if (prepared.CheckpointDeletes.Count > 0)
-            {
-                var delete = new NpgsqlBatchCommand("DELETE FROM collector_state WHERE flow_uuid = ANY($1);");
-                delete.Parameters.Add(new NpgsqlParameter { Value = prepared.CheckpointDeletes.ToArray() });
-                command.BatchCommands.Add(delete);
-            }
-            // flows and collector_state: MERGE, a join of the batch with the table, then one plain update per row.
-            // An upsert (INSERT ... ON CONFLICT DO UPDATE) probes the key and locks each conflicting row first
-            // (a WAL record of its own): twice the WAL records and more CPU for a pass of changed flows.
-            command.BatchCommands.Add(Merge("flows", FlowStoreSql.FlowColumns, prepared.Flows,
-                FlowStoreSql.FlowUpdate("GREATEST", "LEAST", MergeSource), newer: null));
-            // Samples keep their upsert: the key and DO NOTHING make them exactly once.
-            command.BatchCommands.Add(Unnest("flow_samples", FlowStoreSql.SampleColumns, prepared.Samples, FlowStoreSql.SampleConflict));
-            if (prepared.CheckpointUpserts.Count > 0)
-                command.BatchCommands.Add(Merge("collector_state", FlowStoreSql.CheckpointColumns,
-                    prepared.CheckpointUpserts,
-                    FlowStoreSql.CheckpointUpdate(MergeSource), FlowStoreSql.CheckpointNewer(MergeSource)));
+            // The batch's nodes first: a batch retried while the server still runs its first attempt (the connection
+            // broke, the statement did not) waits for it, then sees its rows and adds no sample twice.
+            var lockNodes = new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock({NodeLockClass}, hashtext(node)) FROM unnest($1::text[]) AS node;");
+            lockNodes.Parameters.Add(new NpgsqlParameter { Value = prepared.Nodes.ToArray() });
+            command.BatchCommands.Add(lockNodes);
+            // Samples before flows: whether one is new depends on its flow's row as it was before this batch.
+            var samples = new NpgsqlBatchCommand(
+                $"INSERT INTO flow_samples ({Names(FlowStoreSql.SampleColumns, "")})\n" +
+                $"SELECT {Names(FlowStoreSql.SampleColumns, MergeSource + ".")} FROM ({UnnestSource(FlowStoreSql.SampleColumns)}) AS {MergeSource}\n" +
+                $"WHERE {FlowStoreSql.SampleIsNew(c => $"{MergeSource}.{c}")};");
+            AddColumns(samples, FlowStoreSql.SampleColumns, prepared.Samples);
+            command.BatchCommands.Add(samples);
+            // flows: MERGE, a join of the batch with the table, then one plain update per row. An upsert (INSERT ...
+            // ON CONFLICT DO UPDATE) probes the key and locks each conflicting row first (a WAL record of its own):
+            // twice the WAL records and more CPU for a pass of changed flows.
+            command.BatchCommands.Add(Merge("flows", FlowStoreSql.FlowColumns, prepared.Flows, FlowStoreSql.FlowUpdate("GREATEST", "LEAST", MergeSource)));
             // No explicit transaction: the statements of one batch run in one implicit transaction (all or nothing).
             command.ExecuteNonQuery();
             return 0;
@@ -126,7 +128,19 @@ public sealed class PostgresFlowStore : IFlowStore
     public IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint(string node)
     {
         ArgumentNullException.ThrowIfNull(node);
-        return Use(conn => FlowStoreSql.LoadCheckpoint(conn, node));
+        return Use(conn =>
+        {
+            // After the node's batch still running, if any (an agent killed while writing, and restarted at once).
+            using var tx = conn.BeginTransaction();
+            using (var wait = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({NodeLockClass}, hashtext($1));", conn, tx))
+            {
+                wait.Parameters.Add(new NpgsqlParameter { Value = node });
+                wait.ExecuteNonQuery();
+            }
+            var checkpoint = FlowStoreSql.LoadCheckpoint(conn, node);
+            tx.Commit();
+            return checkpoint;
+        });
     }
 
     /// <inheritdoc />
@@ -155,35 +169,23 @@ public sealed class PostgresFlowStore : IFlowStore
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>
-    /// One statement of the batch: <c>INSERT INTO table (columns) SELECT unnest($1::type[]), ...</c> with one
-    /// typed array per column, so a table gets all its rows of the pass in one statement.
-    /// </summary>
-    private static NpgsqlBatchCommand Unnest<T>(string table, IReadOnlyList<FlowStoreSql.Column<T>> columns, IReadOnlyList<T> rows, string conflict)
-    {
-        var command = new NpgsqlBatchCommand(
-            $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))})\n{UnnestSource(columns)}{conflict}");
-        AddColumns(command, columns, rows);
-        return command;
-    }
+    private static string Names<T>(IReadOnlyList<FlowStoreSql.Column<T>> columns, string prefix) => string.Join(", ", columns.Select(c => prefix + c.Name));
 
     /// <summary>The alias of a MERGE's source rows (what <c>excluded</c> is to an upsert).</summary>
     private const string MergeSource = "s";
 
     /// <summary>
     /// One statement of the batch: <c>MERGE INTO table USING (unnest of the rows) ON the key</c>: rows already there
-    /// get <paramref name="update"/> (when <paramref name="newer"/> holds, if given), new ones are inserted. The rows
-    /// carry each key once (<see cref="FlowStoreBatch"/> folds them), as MERGE requires.
+    /// get <paramref name="update"/>, new ones are inserted. The rows carry each key once (<see cref="FlowStoreBatch"/>
+    /// folds them), as MERGE requires.
     /// </summary>
-    private static NpgsqlBatchCommand Merge<T>(string table, IReadOnlyList<FlowStoreSql.Column<T>> columns, IReadOnlyList<T> rows,
-        string update, string? newer)
+    private static NpgsqlBatchCommand Merge<T>(string table, IReadOnlyList<FlowStoreSql.Column<T>> columns, IReadOnlyList<T> rows, string update)
     {
-        var names = string.Join(", ", columns.Select(c => c.Name));
         var key = columns[0].Name;
         var command = new NpgsqlBatchCommand(
             $"MERGE INTO {table} USING ({UnnestSource(columns)}) AS {MergeSource} ON {table}.{key} = {MergeSource}.{key}\n" +
-            $"WHEN MATCHED{(newer is null ? "" : " AND " + newer)} THEN UPDATE SET\n    {update}\n" +
-            $"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({string.Join(", ", columns.Select(c => $"{MergeSource}.{c.Name}"))});");
+            $"WHEN MATCHED THEN UPDATE SET\n    {update}\n" +
+            $"WHEN NOT MATCHED THEN INSERT ({Names(columns, "")}) VALUES ({Names(columns, MergeSource + ".")});");
         AddColumns(command, columns, rows);
         return command;
     }
@@ -280,13 +282,16 @@ public sealed class PostgresFlowStore : IFlowStore
         Execute(conn, $"SELECT pg_advisory_xact_lock({SchemaLockKey});", tx);
         if (Scalar(conn, "SELECT to_regclass('schema_info') IS NOT NULL;", tx) is true)
         {
-            if (Scalar(conn, "SELECT version FROM schema_info LIMIT 1;", tx) is 2)
+            if (Scalar(conn, "SELECT version FROM schema_info LIMIT 1;", tx) is int old and (2 or 3))
             {
                 // Version 2 had no mirror outcomes (sampled out, failures by reason): the statements SQLite runs too.
-                Execute(conn, FlowStoreSql.MigrationFrom2("bigint", "uuid", hasReverseFlowUuid: Scalar(conn, """
-                    SELECT count(*) FROM information_schema.columns
-                    WHERE table_schema = current_schema() AND table_name = 'flows' AND column_name = 'reverse_flow_uuid';
-                    """, tx) is > 0L), tx);
+                if (old == 2)
+                    Execute(conn, FlowStoreSql.MigrationFrom2("bigint", "uuid", hasReverseFlowUuid: Scalar(conn, """
+                        SELECT count(*) FROM information_schema.columns
+                        WHERE table_schema = current_schema() AND table_name = 'flows' AND column_name = 'reverse_flow_uuid';
+                        """, tx) is > 0L), tx);
+                // Version 3 had a checkpoint table and samples keyed by their counters.
+                Execute(conn, FlowStoreSql.MigrationFrom3 + "ALTER TABLE flow_samples DROP CONSTRAINT IF EXISTS flow_samples_pkey;", tx);
                 Execute(conn, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
             }
             CheckVersion(conn, store, tx);
@@ -329,8 +334,7 @@ public sealed class PostgresFlowStore : IFlowStore
 
     /// <summary>
     /// The PostgreSQL dialect of <see cref="SqliteFlowStore.Schema"/>: the same tables, columns and indexes; uuids as
-    /// uuid, counters and times (Unix milliseconds) as bigint, the sample's teardown as boolean. No foreign key from
-    /// samples to flows: a batch writes both in one transaction, and the key would cost every insert a lookup.
+    /// uuid, counters and times (Unix milliseconds) as bigint, the sample's teardown as boolean.
     /// </summary>
     public static readonly string Schema = $$"""
         CREATE TABLE schema_info (version integer NOT NULL);
@@ -393,23 +397,10 @@ public sealed class PostgresFlowStore : IFlowStore
             diff_sec_mirror_packets bigint NOT NULL,
             diff_sec_mirror_bytes   bigint NOT NULL,
             teardown                boolean NOT NULL,
-            {{FlowStoreSql.OutcomeColumns("flow_samples", "bigint")}},
-            PRIMARY KEY (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes)
+            {{FlowStoreSql.OutcomeColumns("flow_samples", "bigint")}}
         );
         -- Samples arrive in time order: a BRIN index serves time ranges at a fraction of a B-tree's cost per insert.
+        -- No key: which samples are new is decided against flows (FlowStoreSql.SampleIsNew), so rows are appended.
         CREATE INDEX flow_samples_time ON flow_samples USING brin (sample_time);
-
-        CREATE TABLE collector_state (
-            flow_uuid          uuid PRIMARY KEY,
-            packets            bigint NOT NULL,
-            bytes              bigint NOT NULL,
-            mirror_packets     bigint NOT NULL,
-            mirror_bytes       bigint NOT NULL,
-            sec_mirror_packets bigint NOT NULL,
-            sec_mirror_bytes   bigint NOT NULL,
-            sample_time        bigint NOT NULL,
-            node               text NOT NULL DEFAULT ''
-        ) WITH (fillfactor = 50);
-        CREATE INDEX collector_state_node ON collector_state (node);
         """;
 }

@@ -12,20 +12,20 @@ public readonly record struct FlowTotals(
         r.Packets, r.Bytes, r.Mirrored.Packets, r.Mirrored.Bytes, r.SecondaryMirrored.Packets, r.SecondaryMirrored.Bytes);
 }
 
-/// <summary>The last totals the store saw for an active flow, saved with the records that carried them.</summary>
+/// <summary>The last totals the store has for an active flow (its <c>flows</c> row), written with the records that carried them.</summary>
 public sealed record FlowCheckpoint(Guid FlowUuid, FlowTotals Totals, DateTimeOffset SampleTime);
 
 /// <summary>
-/// The default store, embedded: a SQLite database (WAL) with one row per flow (<c>flows</c>), one row per record
-/// (<c>flow_samples</c>) and the collectors' resume points per node (<c>collector_state</c>). docs/analytics.md has
-/// the schema. A batch is one transaction. Writing is exactly-once: a sample is keyed by the flow uuid and its
-/// cumulative counters, so a record sent again (after a restart of the agent or of the collector) adds nothing.
-/// The file is created with mode 0600; a file of schema version 1 (before node identity and flow pairs) or 2 (before
-/// the mirror outcomes) is migrated when opened read-write.
+/// The default store, embedded: a SQLite database (WAL) with one row per flow (<c>flows</c>, also the collectors'
+/// resume points: the totals of every active flow) and one row per record (<c>flow_samples</c>). docs/analytics.md has
+/// the schema. A batch is one transaction. Writing is exactly-once: a sample is added only when its cumulative counters
+/// go beyond its flow's row, so a record sent again (after a restart of the agent or of the collector) adds nothing.
+/// The file is created with mode 0600; a file of schema version 1 (before node identity and flow pairs), 2 (before
+/// the mirror outcomes) or 3 (with a checkpoint table and keyed samples) is migrated when opened read-write.
 /// </summary>
 public sealed class SqliteFlowStore : IFlowStore
 {
-    public const int SchemaVersion = 3;
+    public const int SchemaVersion = 4;
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
@@ -172,33 +172,23 @@ public sealed class SqliteFlowStore : IFlowStore
     private void Write(IReadOnlyList<FlowRecord> records)
     {
         var batch = FlowStoreBatch.Prepare(records);
-        using var tx = _connection.BeginTransaction();
-        ExecuteRows(tx, "flows", FlowStoreSql.FlowColumns, FlowStoreSql.FlowConflict("max", "min", newest: false) + "\n" + FlowStoreSql.FlowNewestUpdate, batch.Flows);
-        ExecuteRows(tx, "flow_samples", FlowStoreSql.SampleColumns, FlowStoreSql.SampleConflict, batch.Samples);
-        using (var dropState = _connection.CreateCommand())
-        {
-            dropState.Transaction = tx;
-            dropState.CommandText = "DELETE FROM collector_state WHERE flow_uuid = @flow_uuid;";
-            var uuid = dropState.Parameters.Add(new SqliteParameter("@flow_uuid", null));
-            foreach (var torn in batch.CheckpointDeletes)
-            {
-                uuid.Value = FlowStoreBatch.UuidText(torn);
-                dropState.ExecuteNonQuery();
-            }
-        }
-        ExecuteRows(tx, "collector_state", FlowStoreSql.CheckpointColumns, FlowStoreSql.CheckpointConflict, batch.CheckpointUpserts);
+        // BEGIN IMMEDIATE: the database is this writer's from the first read, so no other writer changes the flows rows
+        // the samples are checked against before this batch commits.
+        using var tx = _connection.BeginTransaction(deferred: false);
+        // Samples first: whether one is new depends on its flow's row as it was before this batch.
+        ExecuteRows(tx, FlowStoreSql.SampleColumns, batch.Samples,
+            $"{FlowStoreSql.InsertSelect("flow_samples", FlowStoreSql.SampleColumns)}\nWHERE {FlowStoreSql.SampleIsNew(c => "@" + c)};");
+        ExecuteRows(tx, FlowStoreSql.FlowColumns, batch.Flows,
+            FlowStoreSql.InsertValues("flows", FlowStoreSql.FlowColumns) + FlowStoreSql.FlowConflict("max", "min", indexed: false) + "\n" + FlowStoreSql.FlowIndexedUpdate);
         tx.Commit();
     }
 
-    /// <summary>
-    /// One prepared <c>INSERT ... VALUES (@column, ...)</c> plus its conflict rule (and any statement after it on the same
-    /// parameters), executed for each row.
-    /// </summary>
-    private void ExecuteRows<T>(SqliteTransaction tx, string table, IReadOnlyList<FlowStoreSql.Column<T>> columns, string conflict, IEnumerable<T> rows)
+    /// <summary>One prepared statement (or several on the same parameters, named as the columns), executed for each row.</summary>
+    private void ExecuteRows<T>(SqliteTransaction tx, IReadOnlyList<FlowStoreSql.Column<T>> columns, IEnumerable<T> rows, string sql)
     {
         using var cmd = _connection.CreateCommand();
         cmd.Transaction = tx;
-        cmd.CommandText = FlowStoreSql.InsertValues(table, columns) + conflict;
+        cmd.CommandText = sql;
         foreach (var c in columns) cmd.Parameters.Add(new SqliteParameter("@" + c.Name, null));
         foreach (var row in rows)
         {
@@ -265,14 +255,17 @@ public sealed class SqliteFlowStore : IFlowStore
         if (hasInfo is long n && n > 0)
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;", tx);
-            if (version is 1L or 2L)
+            if (version is 1L or 2L or 3L)
             {
                 // Version 1 had no node identity and no pairs: rows written before keep node '' (checkpoints of '' serve
                 // any node) and have no partner.
                 if (version is 1L) Execute(connection, MigrationFrom1, tx);
                 // Version 2 had no mirror outcomes (sampled out, failures by reason): the shared statements add them.
-                Execute(connection, FlowStoreSql.MigrationFrom2("INTEGER", "TEXT",
-                    hasReverseFlowUuid: Scalar(connection, "SELECT count(*) FROM pragma_table_info('flows') WHERE name = 'reverse_flow_uuid';", tx) is > 0L), tx);
+                if (version is 1L or 2L)
+                    Execute(connection, FlowStoreSql.MigrationFrom2("INTEGER", "TEXT",
+                        hasReverseFlowUuid: Scalar(connection, "SELECT count(*) FROM pragma_table_info('flows') WHERE name = 'reverse_flow_uuid';", tx) is > 0L), tx);
+                // Version 3 had a checkpoint table and samples keyed by their counters (clustered on the key).
+                Execute(connection, FlowStoreSql.MigrationFrom3 + SamplesRebuild, tx);
                 Execute(connection, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
             }
             else if (version is not long v || v != SchemaVersion)
@@ -300,6 +293,47 @@ public sealed class SqliteFlowStore : IFlowStore
         CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
         CREATE INDEX collector_state_node ON collector_state (node);
         """;
+
+    /// <summary>
+    /// Version 3 to 4, SQLite's part after <see cref="FlowStoreSql.MigrationFrom3"/>: <c>flow_samples</c> was a table
+    /// clustered on its key (flow uuid and counters) with a foreign key to <c>flows</c>; it becomes a plain table whose
+    /// rows are appended, rebuilt with its rows.
+    /// </summary>
+    private static readonly string SamplesRebuild = $"""
+        {SamplesTable("flow_samples_v4")}
+        INSERT INTO flow_samples_v4 ({string.Join(", ", FlowStoreSql.SampleColumns.Select(c => c.Name))})
+        SELECT {string.Join(", ", FlowStoreSql.SampleColumns.Select(c => c.Name))} FROM flow_samples;
+        DROP TABLE flow_samples;
+        ALTER TABLE flow_samples_v4 RENAME TO flow_samples;
+        {SamplesTimeIndex}
+        """;
+
+    /// <summary>
+    /// One row per record, appended (a rowid table, no key): which samples are new is decided against <c>flows</c>
+    /// (<see cref="FlowStoreSql.SampleIsNew"/>), so no insert seeks a place in a B-tree keyed by flow.
+    /// </summary>
+    private static string SamplesTable(string name) => $"""
+        CREATE TABLE {name} (
+            flow_uuid               TEXT NOT NULL,
+            packets                 INTEGER NOT NULL,
+            bytes                   INTEGER NOT NULL,
+            mirror_packets          INTEGER NOT NULL,
+            mirror_bytes            INTEGER NOT NULL,
+            sec_mirror_packets      INTEGER NOT NULL,
+            sec_mirror_bytes        INTEGER NOT NULL,
+            sample_time             INTEGER NOT NULL,
+            diff_packets            INTEGER NOT NULL,
+            diff_bytes              INTEGER NOT NULL,
+            diff_mirror_packets     INTEGER NOT NULL,
+            diff_mirror_bytes       INTEGER NOT NULL,
+            diff_sec_mirror_packets INTEGER NOT NULL,
+            diff_sec_mirror_bytes   INTEGER NOT NULL,
+            teardown                INTEGER NOT NULL,
+            {FlowStoreSql.OutcomeColumns("flow_samples", "INTEGER")}
+        );
+        """;
+
+    private const string SamplesTimeIndex = "CREATE INDEX flow_samples_time ON flow_samples (sample_time, flow_uuid);";
 
     /// <summary>The schema, as documented in docs/analytics.md. Times are Unix milliseconds (UTC).</summary>
     public static readonly string Schema = $$"""
@@ -347,39 +381,8 @@ public sealed class SqliteFlowStore : IFlowStore
         CREATE INDEX flows_node ON flows (node);
         CREATE INDEX flows_reverse ON flows (reverse_flow_uuid);
 
-        CREATE TABLE flow_samples (
-            flow_uuid               TEXT NOT NULL REFERENCES flows (flow_uuid),
-            packets                 INTEGER NOT NULL,
-            bytes                   INTEGER NOT NULL,
-            mirror_packets          INTEGER NOT NULL,
-            mirror_bytes            INTEGER NOT NULL,
-            sec_mirror_packets      INTEGER NOT NULL,
-            sec_mirror_bytes        INTEGER NOT NULL,
-            sample_time             INTEGER NOT NULL,
-            diff_packets            INTEGER NOT NULL,
-            diff_bytes              INTEGER NOT NULL,
-            diff_mirror_packets     INTEGER NOT NULL,
-            diff_mirror_bytes       INTEGER NOT NULL,
-            diff_sec_mirror_packets INTEGER NOT NULL,
-            diff_sec_mirror_bytes   INTEGER NOT NULL,
-            teardown                INTEGER NOT NULL,
-            {{FlowStoreSql.OutcomeColumns("flow_samples", "INTEGER")}},
-            PRIMARY KEY (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes)
-        ) WITHOUT ROWID;
-        CREATE INDEX flow_samples_time ON flow_samples (sample_time, flow_uuid);
-
-        CREATE TABLE collector_state (
-            flow_uuid          TEXT PRIMARY KEY,
-            packets            INTEGER NOT NULL,
-            bytes              INTEGER NOT NULL,
-            mirror_packets     INTEGER NOT NULL,
-            mirror_bytes       INTEGER NOT NULL,
-            sec_mirror_packets INTEGER NOT NULL,
-            sec_mirror_bytes   INTEGER NOT NULL,
-            sample_time        INTEGER NOT NULL,
-            node               TEXT NOT NULL DEFAULT ''
-        );
-        CREATE INDEX collector_state_node ON collector_state (node);
+        {{SamplesTable("flow_samples")}}
+        {{SamplesTimeIndex}}
         """;
 
     private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? tx = null)

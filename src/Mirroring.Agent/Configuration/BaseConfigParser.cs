@@ -160,11 +160,26 @@ internal static class BaseConfigParser
             if (analyzer is not null) mirror = new InterfaceMirrorConfig(direction ?? TrafficDirection.Both, analyzer);
         }
 
+        var port = r.Enum("port", ("tap", InterfacePort.Tap), ("veth", InterfacePort.Veth), ("existing", InterfacePort.Existing));
+        var peerName = r.String("peer_name");
+        var peerNetns = r.String("peer_netns");
+        if (port == InterfacePort.Veth && peerName is null && !r.Has("peer_name"))
+            r.Error("peer_name", "required with port: veth (the name of the pair's end the pod gets)");
+        foreach (var (key, value) in new[] { ("peer_name", peerName), ("peer_netns", peerNetns) })
+            // An unreadable port was reported already; these fields are only wrong next to a port that is not veth.
+            if (value is not null && port != InterfacePort.Veth && !(port is null && r.Has("port")))
+                r.Error(key, $"only with port: veth (this interface's port is {(port ?? InterfacePort.Tap).ToString().ToLowerInvariant()})");
+        if (peerNetns is not null && !IsNetnsReference(peerNetns))
+            r.Error("peer_netns", $"'{peerNetns}' is neither a namespace name (as `ip netns` lists them) nor an absolute path such as /proc/PID/ns/net");
+
         if (name is null || mac is null || ip is null || vn is null) return null;
         return new InterfaceConfig(name, mac.Value, ip, vn, vlan, mirror, pod, pod is null ? null : podInterface ?? "eth0", null)
         {
             Ipv6 = ipv6,
             DpdkDevargs = devargs,
+            Port = port ?? InterfacePort.Tap,
+            PeerName = peerName,
+            PeerNetns = peerNetns,
         };
     }
 
@@ -188,6 +203,10 @@ internal static class BaseConfigParser
         }
         return devargs;
     }
+
+    /// <summary>A namespace name (one path component) or an absolute path to a namespace file.</summary>
+    private static bool IsNetnsReference(string text) =>
+        text.StartsWith('/') || (text.Length > 0 && text is not ("." or "..") && !text.Contains('/'));
 
     internal static TrafficDirection? ParseDirection(MappingReader r, string key) =>
         r.Enum(key, ("both", TrafficDirection.Both), ("ingress", TrafficDirection.Ingress), ("egress", TrafficDirection.Egress));

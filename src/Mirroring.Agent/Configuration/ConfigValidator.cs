@@ -17,6 +17,8 @@ internal static class ConfigValidator
         Duplicates(p.Interfaces, i => i.Name, "name", "interface name");
         Duplicates(p.Interfaces, i => i.Mac.ToString(), "mac", "interface MAC");
         Duplicates(p.Interfaces.Where(i => i.Value.Pod is not null).ToList(), i => $"{i.Pod} {i.PodInterface}", "pod_interface", "pod interface");
+        Duplicates(p.Interfaces.Where(i => i.Value.PeerName is not null).ToList(),
+            i => i.PeerNetns is null ? i.PeerName! : $"{i.PeerName} in {i.PeerNetns}", "peer_name", "veth peer name");
         Duplicates(p.Analyzers, a => a.Name, "analyzer_name", "analyzer name");
         Duplicates(p.Policies, x => x.Name, "name", "policy name");
 
@@ -25,8 +27,13 @@ internal static class ConfigValidator
                 if (!p.DeclaredPolicies.Contains(vn.NetworkPolicies[i]))
                     r.Errors.Add($"{r.Join("network_policies")}[{i}]", $"unknown policy '{vn.NetworkPolicies[i]}'", r.Node);
 
+        // The pod end of a veth pair is created beside the engine's own interfaces unless it goes to a namespace of its own.
+        var hostNames = p.Interfaces.Select(i => i.Value.Name).ToHashSet(StringComparer.Ordinal);
+        if (p.Vrouter is not null) hostNames.Add(p.Vrouter.Fabric.Name);
         foreach (var (itf, r) in p.Interfaces.Select(x => (x.Value, x.Reader)))
         {
+            if (itf.PeerName is { } peer && itf.PeerNetns is null && hostNames.Contains(peer))
+                r.Error("peer_name", $"'{peer}' is also the name of an interface or of the fabric in the engine's namespace; give the pod end another name or a peer_netns");
             CheckNetwork(p, itf.VirtualNetwork, r, "virtual_network");
             if (itf.InterfaceMirror is { } m && !p.DeclaredAnalyzers.Contains(m.AnalyzerName))
                 r.Errors.Add($"{r.Join("interface_mirror")}.mirror_to.analyzer_name", $"unknown analyzer '{m.AnalyzerName}'", r.Value("interface_mirror"));

@@ -95,6 +95,29 @@ public sealed record InterfaceConfig(
 
     /// <summary>The DPDK device of the interface with the DPDK backend (<c>dpdk_devargs</c>): <c>net_vhost0,iface=/run/vrmirror/web1.sock</c> for a VM on vhost-user, <c>net_tap0,iface=tap-web1</c>, ...</summary>
     public string? DpdkDevargs { get; init; }
+
+    /// <summary>What the engine attaches to for this interface (<c>port</c>): a TAP device (the default), a veth pair it creates, or an existing interface.</summary>
+    public InterfacePort Port { get; init; } = InterfacePort.Tap;
+
+    /// <summary>With <see cref="InterfacePort.Veth"/>: the name of the pair's other end, the one the pod gets (<c>peer_name</c>).</summary>
+    public string? PeerName { get; init; }
+
+    /// <summary>
+    /// With <see cref="InterfacePort.Veth"/>: the network namespace the other end is created in (<c>peer_netns</c>), a name
+    /// under /var/run/netns or an absolute path such as /proc/PID/ns/net; null leaves it in the engine's namespace.
+    /// </summary>
+    public string? PeerNetns { get; init; }
+}
+
+/// <summary>The kind of port an interface is attached by.</summary>
+public enum InterfacePort
+{
+    /// <summary>A TAP device the engine opens (creating it when missing): a VM's interface.</summary>
+    Tap,
+    /// <summary>A veth pair the engine creates: it keeps the end named <c>name</c> and leaves <c>peer_name</c> for the pod.</summary>
+    Veth,
+    /// <summary>An interface that already exists (the host end of a pair a CNI made): the engine attaches to it and never deletes it.</summary>
+    Existing,
 }
 
 public enum TrafficDirection

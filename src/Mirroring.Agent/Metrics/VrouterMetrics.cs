@@ -65,6 +65,7 @@ public sealed class VrouterMetrics : IDisposable
 
         Worker("vrmirror.worker.batches", "{batch}", "Batches processed by the worker", t => t.Batches);
         Worker("vrmirror.worker.packets", Packets, "Packets processed by the worker", t => t.Packets);
+        Worker("vrmirror.worker.sleeps", "{sleep}", "Times the idle worker slept waiting for frames (each ends in a wake-up)", t => t.Sleeps);
     }
 
     private void Vif(string name, string unit, string description, Func<InterfaceCounters, ulong> value) =>

@@ -41,6 +41,14 @@ public sealed class AgentOptions
     /// <summary>Time between two collections (<c>--interval</c>): "1s", "500ms", "2m" or "00:00:01".</summary>
     public string Interval { get; set; } = "1s";
 
+    /// <summary>
+    /// How often a flow whose counters keep changing gets a record (<c>--sample-interval</c>): at most once per this
+    /// time, spread over it by table index; new flows, ended flows and the last pass at stop are written at once. The
+    /// store's totals lag the region by at most this much while the daemon runs (what a SIGKILL or power loss of the
+    /// daemon can take from the store); "0s" writes every changed flow at every pass.
+    /// </summary>
+    public string SampleInterval { get; set; } = "30s";
+
     /// <summary>Where the agent keeps its state: the default flow store and the mirror indices (<c>--state-dir</c>).</summary>
     public string StateDir { get; set; } = DefaultStateDirectory;
 
@@ -57,6 +65,12 @@ public sealed class AgentOptions
     public string ConfigDebounce { get; set; } = "300ms";
 
     public TimeSpan IntervalValue => Durations.Parse(Interval);
+    public TimeSpan SampleIntervalValue => Durations.Parse(SampleInterval);
+
+    /// <summary>The sample interval in collection passes (at least 1: every pass).</summary>
+    public int SamplePasses => IntervalValue <= TimeSpan.Zero ? 1
+        : (int)Math.Clamp(Math.Ceiling(SampleIntervalValue / IntervalValue), 1, int.MaxValue);
+
     public TimeSpan ConfigPollIntervalValue => Durations.Parse(ConfigPollInterval);
     public TimeSpan ConfigDebounceValue => Durations.Parse(ConfigDebounce);
 
@@ -175,6 +189,7 @@ public sealed class AgentOptionsValidator(bool standalone) : IValidateOptions<Ag
         }
 
         CheckDuration(errors, "Interval (--interval)", o.Interval, TimeSpan.FromMilliseconds(10), TimeSpan.FromHours(1));
+        CheckDuration(errors, "SampleInterval (--sample-interval)", o.SampleInterval, TimeSpan.Zero, TimeSpan.FromHours(1));
         CheckDuration(errors, "ConfigPollInterval", o.ConfigPollInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromHours(1));
         CheckDuration(errors, "ConfigDebounce", o.ConfigDebounce, TimeSpan.Zero, TimeSpan.FromMinutes(1));
 

@@ -7,9 +7,10 @@ using Mirroring.Dataplane.Stats;
 namespace Mirroring.Agent.Service;
 
 /// <summary>
-/// Runs the <see cref="FlowStatsCollector"/>: a pass at start and then every <see cref="AgentOptions.Interval"/>;
-/// on shutdown (SIGTERM, Ctrl-C) one last pass, then every sink is flushed and closed. With
-/// <see cref="AgentOptions.Once"/>: one pass, flush, and the application stops.
+/// Runs the <see cref="FlowStatsCollector"/>: a pass at start and then every <see cref="AgentOptions.Interval"/>, a
+/// changed flow written at most every <see cref="AgentOptions.SampleInterval"/>; on shutdown (SIGTERM, Ctrl-C) one
+/// last pass that writes every flow that changed since its record, then every sink is flushed and closed. With
+/// <see cref="AgentOptions.Once"/>: that last pass only, flush, and the application stops.
 /// <para>
 /// The flow store (<see cref="FlowStores.Open"/>): a PostgreSQL one is opened while the host is starting, before any
 /// service starts (after the dataplane service has loaded the configuration), so a refused login
@@ -64,7 +65,8 @@ internal sealed class CollectorService(
                 sinks.Add(IpfixExporter.ToUdp(endpoint!));
             }
             _reader = source.OpenReader();
-            _collector = new FlowStatsCollector(_reader, sinks, loggers.CreateLogger<FlowStatsCollector>(), time, o.MaxPendingRecords, ownsReader: true);
+            _collector = new FlowStatsCollector(_reader, sinks, loggers.CreateLogger<FlowStatsCollector>(), time, o.MaxPendingRecords, ownsReader: true,
+                samplePasses: o.SamplePasses);
         }
         catch
         {
@@ -74,7 +76,8 @@ internal sealed class CollectorService(
         }
         status.Collector = _collector;
         logger.LogInformation("agent: collecting flow records {Schedule} from {Region} (vRouter {Vrouter}, node {Node}) into {Sinks}",
-            o.Once ? "once" : $"every {o.Interval}", source.Name, _collector.VrouterIp, _collector.Node, string.Join(", ", sinks.Select(s => s.Name)));
+            o.Once ? "once" : $"every {o.Interval}, a changed flow at most every {o.SampleInterval}",
+            source.Name, _collector.VrouterIp, _collector.Node, string.Join(", ", sinks.Select(s => s.Name)));
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -83,7 +86,7 @@ internal sealed class CollectorService(
         var o = options.Value;
         if (o.Once)
         {
-            await PassAsync().ConfigureAwait(false);
+            await PassAsync(writeAll: true).ConfigureAwait(false);
             lifetime.StopApplication();
             return;
         }
@@ -116,8 +119,8 @@ internal sealed class CollectorService(
         }
         if (!options.Value.Once && !_regionReplaced)
         {
-            logger.LogInformation("agent: stopping: last collection");
-            await PassAsync().ConfigureAwait(false);
+            logger.LogInformation("agent: stopping: last collection ({Deferred} flows changed since their last record)", _collector.DeferredFlows);
+            await PassAsync(writeAll: true).ConfigureAwait(false);
         }
         await _collector.FlushAsync(cancellationToken).ConfigureAwait(false);
         var sinks = _collector.Sinks;
@@ -128,8 +131,11 @@ internal sealed class CollectorService(
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>One pass. A pass that cannot read the region is logged and the service goes on (the next pass retries).</summary>
-    private async Task PassAsync()
+    /// <summary>
+    /// One pass (<paramref name="writeAll"/>: every changed flow, due or not). A pass that cannot read the region is
+    /// logged and the service goes on (the next pass retries).
+    /// </summary>
+    private async Task PassAsync(bool writeAll = false)
     {
         long pass = ++_pass;
         using var scope = logger.BeginScope("collection pass {CollectionPass}", pass);
@@ -146,12 +152,14 @@ internal sealed class CollectorService(
         try
         {
             // Not cancelled by shutdown: a pass is short, and a pass cut in the middle would write half a batch.
-            var result = await _collector!.CollectAsync(CancellationToken.None).ConfigureAwait(false);
+            var result = writeAll
+                ? await _collector!.CollectAllAsync(CancellationToken.None).ConfigureAwait(false)
+                : await _collector!.CollectAsync(CancellationToken.None).ConfigureAwait(false);
             status.RecordCollection(result);
             _records += result.Records.Count;
             // Debug: at the default 1 s interval an information line per pass would flood the journal.
-            logger.LogDebug("{Active} active flows: {Records} records ({TornDown} torn down){Unwritten}",
-                result.ActiveFlows, result.Records.Count, result.TornDown,
+            logger.LogDebug("{Active} active flows: {Records} records ({TornDown} torn down), {Deferred} changed flows wait for their sample pass{Unwritten}",
+                result.ActiveFlows, result.Records.Count, result.TornDown, _collector.DeferredFlows,
                 result.AllSinksWritten ? "" : $"; some sinks failed, {_collector.DroppedRecords} records dropped so far");
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or InvalidOperationException)

@@ -23,6 +23,15 @@ public sealed record CollectionResult(
 /// out, or its slot now holds another generation) gets a final record with its teardown time and last totals.
 /// Records go to every sink through a <see cref="SinkFanout"/>.
 /// <para>
+/// Sample schedule (<c>samplePasses</c>, the agent's <c>SampleInterval</c> over its <c>Interval</c>): a flow whose
+/// counters keep changing gets a record at most once every that many passes, in a pass its table index spreads over
+/// the schedule (so a table whose flows all started together is not written in one burst). A new flow gets its first
+/// record at once, a flow that is gone its final record at once (from the newest copy of it this collector read, so no
+/// count is missing), a pair half whose partner became known at once; <see cref="CollectAllAsync"/> (the last pass at
+/// stop) writes every flow that changed since its record. So the store's totals lag the region by at most the sample
+/// interval while the daemon runs, and equal it after a stop.
+/// </para>
+/// <para>
 /// Node identity: every record carries <see cref="Node"/>: the name given, else the vRouter's name the dataplane
 /// published in the region's descriptors (<c>vrouter.name</c>), else this host's name.
 /// </para>
@@ -44,17 +53,24 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     private readonly SinkFanout _fanout;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    /// <summary>Flows copied from the region per step of the streaming scan (about 50 KB: the buffer never grows with the table).</summary>
+    internal const int ScanChunkFlows = 256;
+
     private readonly Dictionary<int, TrackedFlow> _tracked = new();
+    private readonly int _samplePasses;
+    private readonly FlowSnapshot[] _chunk = new FlowSnapshot[ScanChunkFlows];
     private readonly Dictionary<Guid, FlowCheckpoint> _checkpoint;
     // The store whose checkpoint is still to be loaded; null once loaded (or without a store).
     private IFlowStore? _checkpointStore;
     private long _passes;
 
     public FlowStatsCollector(StatsRegionReader reader, IEnumerable<IFlowRecordSink> sinks, ILogger? logger = null,
-        TimeProvider? time = null, int maxPendingRecords = 100_000, bool ownsReader = false, string? node = null)
+        TimeProvider? time = null, int maxPendingRecords = 100_000, bool ownsReader = false, string? node = null, int samplePasses = 1)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(sinks);
+        ArgumentOutOfRangeException.ThrowIfLessThan(samplePasses, 1);
+        _samplePasses = samplePasses;
         _reader = reader;
         _ownsReader = ownsReader;
         _logger = logger ?? NullLogger.Instance;
@@ -98,6 +114,12 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     /// <summary>Flows seen active by the last pass.</summary>
     public int TrackedFlows => _tracked.Count;
 
+    /// <summary>A changed flow gets a record at most once every this many passes (1: every pass).</summary>
+    public int SamplePasses => _samplePasses;
+
+    /// <summary>Flows whose counters changed since their last record, waiting for their sample pass (after the last pass).</summary>
+    public int DeferredFlows { get; private set; }
+
     public long Passes => Interlocked.Read(ref _passes);
 
     /// <summary>Records dropped because a failing sink's buffer was full.</summary>
@@ -105,60 +127,101 @@ public sealed class FlowStatsCollector : IAsyncDisposable
 
     public IReadOnlyList<SinkStatus> Sinks => _fanout.Status;
 
-    /// <summary>One pass: read, compute deltas and teardowns, write to every sink.</summary>
-    public async Task<CollectionResult> CollectAsync(CancellationToken cancellationToken = default)
+    /// <summary>One pass: read, compute deltas and teardowns, write to every sink (a changed flow when its sample pass is due).</summary>
+    public Task<CollectionResult> CollectAsync(CancellationToken cancellationToken = default) => CollectAsync(writeAll: false, cancellationToken);
+
+    /// <summary>A pass that writes every flow whose counters changed since its last record, due or not: the last pass at stop, <c>--once</c>.</summary>
+    public Task<CollectionResult> CollectAllAsync(CancellationToken cancellationToken = default) => CollectAsync(writeAll: true, cancellationToken);
+
+    private async Task<CollectionResult> CollectAsync(bool writeAll, CancellationToken cancellationToken)
     {
         var sampleTime = _time.GetUtcNow();
         if (_checkpointStore is not null && !TryLoadCheckpoint())
             return new CollectionResult(sampleTime, 0, [], 0, false);
         var descriptors = ReadDescriptors();
         var vrouterIp = RouterIp(descriptors);
-        var active = _reader.ReadActiveFlows();
+        // The streaming scan: the table is walked in chunks through one buffer; a flow whose counters did not change
+        // costs a lookup and a stamp, no allocation. What a pass allocates grows with the flows that changed.
+        long pass = _passes + 1;
+        var records = new List<FlowRecord>();
+        int tornDown = 0, active = 0, deferred = 0;
+        long epoch = FlowUuid.RegionEpoch(_reader.Header.CreationTime);
+        for (int next = 0; next < _reader.FlowCapacity;)
+        {
+            int count = _reader.ReadActiveFlows(next, _chunk, out next);
+            for (int k = 0; k < count; k++)
+            {
+                int index = _chunk[k].Index;
+                var entry = _chunk[k].Entry;
+                active++;
+                var totals = TotalsOf(in entry);
+                if (_tracked.TryGetValue(index, out var previous))
+                {
+                    if (previous.Generation == entry.Generation)
+                    {
+                        previous.SeenPass = pass;
+                        // A pair's halves may be read in different passes: a record tells the store the partner once it is known.
+                        bool partnerLearned = previous.Last.ReverseFlowUuid is null && ReverseUuid(index, in entry, vrouterIp, epoch) is not null;
+                        if (!partnerLearned)
+                        {
+                            if (previous.Reported == totals) continue;
+                            if (!writeAll && pass < previous.NextSamplePass)
+                            {
+                                // Changed, not due: keep the newest copy, so a flow that ends before its sample pass still
+                                // gets its exact final record.
+                                previous.Latest = entry;
+                                previous.Deferred = true;
+                                deferred++;
+                                continue;
+                            }
+                        }
+                    }
+                    else
+                    {
+                        // The slot was freed and reused between two passes: the old flow ended.
+                        records.Add(Teardown(previous, descriptors, vrouterIp, sampleTime));
+                        tornDown++;
+                        _tracked.Remove(index);
+                        previous = null;
+                    }
+                }
+
+                var uuid = FlowUuid.Create(vrouterIp, epoch, (uint)index, entry.Generation);
+                FlowTotals? reported = previous?.Reported;
+                if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
+                var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with
+                {
+                    Node = Node,
+                    ReverseFlowUuid = ReverseUuid(index, in entry, vrouterIp, epoch) ?? previous?.Last.ReverseFlowUuid,
+                };
+                // Resumed from the checkpoint unchanged: known to the store already, nothing to write.
+                if (reported is null || reported.Value != totals || previous is not null) records.Add(record);
+                if (previous is null)
+                {
+                    // The first sample pass after this one: spread over the schedule by table index.
+                    _tracked[index] = new TrackedFlow(entry.Generation, record, totals)
+                    {
+                        SeenPass = pass,
+                        NextSamplePass = pass + 1 + index % _samplePasses,
+                    };
+                }
+                else
+                {
+                    previous.Last = record;
+                    previous.Reported = totals;
+                    previous.Deferred = false;
+                    previous.NextSamplePass = pass + _samplePasses;
+                }
+            }
+        }
         if (_reader.LastSkippedBusy > 0)
             _logger.LogDebug("{Skipped} flow entries were being written during the scan; read next pass", _reader.LastSkippedBusy);
 
-        var records = new List<FlowRecord>();
-        var seen = new HashSet<int>();
-        int tornDown = 0;
-        long epoch = FlowUuid.RegionEpoch(_reader.Header.CreationTime);
-        // Pairs: an entry's partner is the active entry at its reverse index that points back at it.
-        var snapshot = new Dictionary<int, FlowEntry>(active.Count);
-        foreach (var (index, entry) in active) snapshot[index] = entry;
-        Guid? ReverseUuid(int index, in FlowEntry e) =>
-            e.HasReverse && snapshot.TryGetValue(e.ReverseIndex, out var partner) && partner.HasReverse && partner.ReverseIndex == index
-                ? FlowUuid.Create(vrouterIp, epoch, (uint)e.ReverseIndex, partner.Generation)
-                : null;
-        foreach (var (index, entry) in active)
+        // Removing the current entry while enumerating a Dictionary is allowed (it does not invalidate the enumerator).
+        foreach (var (index, flow) in _tracked)
         {
-            seen.Add(index);
-            var uuid = FlowUuid.Create(vrouterIp, epoch, (uint)index, entry.Generation);
-            if (_tracked.TryGetValue(index, out var previous) && previous.Generation != entry.Generation)
-            {
-                // The slot was freed and reused between two passes: the old flow ended.
-                records.Add(Teardown(previous, sampleTime));
-                tornDown++;
-                _tracked.Remove(index);
-                previous = null;
-            }
-
-            FlowTotals? reported = previous?.Reported;
-            if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
-
-            var totals = TotalsOf(in entry);
-            var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with
-            {
-                Node = Node,
-                ReverseFlowUuid = ReverseUuid(index, in entry) ?? previous?.Last.ReverseFlowUuid,
-            };
-            // A pair's halves may be read in different passes: a record tells the store the partner once it is known.
-            bool partnerLearned = previous is not null && previous.Last.ReverseFlowUuid is null && record.ReverseFlowUuid is not null;
-            if (reported is null || reported.Value != totals || partnerLearned) records.Add(record);
-            _tracked[index] = new TrackedFlow(entry.Generation, record, totals);
-        }
-
-        foreach (var index in _tracked.Keys.Where(i => !seen.Contains(i)).ToList())
-        {
-            records.Add(Teardown(_tracked[index], sampleTime));
+            if (flow.SeenPass == pass) continue;
+            records.Add(Teardown(flow, descriptors, vrouterIp, sampleTime));
             tornDown++;
             _tracked.Remove(index);
         }
@@ -171,8 +234,9 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         }
 
         bool written = await _fanout.WriteAsync(records, cancellationToken).ConfigureAwait(false);
+        DeferredFlows = deferred;
         Interlocked.Increment(ref _passes);
-        return new CollectionResult(sampleTime, active.Count, records, tornDown, written);
+        return new CollectionResult(sampleTime, active, records, tornDown, written);
     }
 
     /// <summary>Flushes every sink (true when all flushed).</summary>
@@ -204,19 +268,38 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         return descriptors is not null && IPAddress.TryParse(descriptors.Vrouter.RouterId, out var ip) ? ip : IPAddress.Any;
     }
 
+    /// <summary>
+    /// The uuid of a flow's pair partner: the active entry at its reverse index that points back at it, read by index
+    /// from the region (no copy of the table); null when the flow has no partner or the partner does not point back.
+    /// </summary>
+    private Guid? ReverseUuid(int index, in FlowEntry e, IPAddress vrouterIp, long epoch) =>
+        e.HasReverse && _reader.TryReadFlow(e.ReverseIndex, out var partner) && partner.HasReverse && partner.ReverseIndex == index
+            ? FlowUuid.Create(vrouterIp, epoch, (uint)e.ReverseIndex, partner.Generation)
+            : null;
+
     private static FlowTotals TotalsOf(in FlowEntry e) => new(
         e.Packets, e.Bytes, e.MirroredPackets, e.MirroredBytes, e.SecondaryMirroredPackets, e.SecondaryMirroredBytes);
 
-    /// <summary>The final record of a flow that is gone: its last totals, nothing new, and when the collector noticed.</summary>
-    private static FlowRecord Teardown(TrackedFlow flow, DateTimeOffset sampleTime) => flow.Last with
-    {
-        TeardownTime = sampleTime,
-        SampleTime = sampleTime,
-        DiffPackets = 0,
-        DiffBytes = 0,
-        Mirrored = flow.Last.Mirrored with { DiffPackets = 0, DiffBytes = 0 },
-        SecondaryMirrored = flow.Last.SecondaryMirrored with { DiffPackets = 0, DiffBytes = 0 },
-    };
+    /// <summary>
+    /// The final record of a flow that is gone, with when the collector noticed: its last record's totals and nothing new,
+    /// or, when it changed after that record (its sample was deferred), the newest copy read, with the deltas since.
+    /// </summary>
+    private FlowRecord Teardown(TrackedFlow flow, TableDescriptors? descriptors, IPAddress vrouterIp, DateTimeOffset sampleTime) => flow.Deferred
+        ? Build(flow.Last.FlowUuid, in flow.Latest, descriptors, vrouterIp, TotalsOf(in flow.Latest), flow.Reported, sampleTime) with
+        {
+            Node = Node,
+            ReverseFlowUuid = flow.Last.ReverseFlowUuid,
+            TeardownTime = sampleTime,
+        }
+        : flow.Last with
+        {
+            TeardownTime = sampleTime,
+            SampleTime = sampleTime,
+            DiffPackets = 0,
+            DiffBytes = 0,
+            Mirrored = flow.Last.Mirrored with { DiffPackets = 0, DiffBytes = 0 },
+            SecondaryMirrored = flow.Last.SecondaryMirrored with { DiffPackets = 0, DiffBytes = 0 },
+        };
 
     internal static FlowRecord Build(Guid uuid, in FlowEntry e, TableDescriptors? descriptors, IPAddress vrouterIp,
         FlowTotals now, FlowTotals before, DateTimeOffset sampleTime)
@@ -298,5 +381,19 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     /// <summary>Dataplane timestamps are Unix time in nanoseconds (in a replay, the capture's own clock).</summary>
     public static DateTimeOffset FromUnixNs(long ns) => DateTimeOffset.UnixEpoch.AddTicks(ns / TimeSpan.NanosecondsPerTick);
 
-    private sealed record TrackedFlow(uint Generation, FlowRecord Last, FlowTotals Reported);
+    /// <summary>What the collector keeps of a flow it saw: its last record, and the newest copy while a sample is deferred.</summary>
+    private sealed class TrackedFlow(uint generation, FlowRecord last, FlowTotals reported)
+    {
+        public uint Generation { get; } = generation;
+        public FlowRecord Last { get; set; } = last;
+        /// <summary>The totals of <see cref="Last"/> (what the sinks were told).</summary>
+        public FlowTotals Reported { get; set; } = reported;
+        /// <summary>The last pass that found the flow active (a flow not found by this pass ended).</summary>
+        public long SeenPass { get; set; }
+        /// <summary>The first pass at which a change gets a record.</summary>
+        public long NextSamplePass { get; set; }
+        /// <summary>Changed since <see cref="Last"/>; <see cref="Latest"/> is the newest copy read.</summary>
+        public bool Deferred { get; set; }
+        public FlowEntry Latest;
+    }
 }

@@ -6,15 +6,16 @@ using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Service;
 using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Host.Daemon;
+using Mirroring.Host.Engine;
 using Mirroring.Host.Ports;
 using Mirroring.Host.Runtime;
 
 namespace Mirroring.Cli.Commands;
 
 /// <summary>
-/// <c>vrmirror run</c>: the daemon. TAP devices for the configured VM interfaces, the fabric on an existing
-/// interface (or, with <c>--backend dpdk</c>, DPDK devices named by <c>dpdk_devargs</c>), worker threads, the stats
-/// region, the agent inside; SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
+/// <c>vrmirror run</c>: the daemon. A port per configured interface (TAP, veth pair, existing interface), the fabric
+/// on an existing interface (or, with <c>--backend dpdk</c>, DPDK devices named by <c>dpdk_devargs</c>), worker
+/// threads, the stats region, the agent inside; SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
 /// </summary>
 internal static class RunCommand
 {
@@ -26,11 +27,14 @@ internal static class RunCommand
         var stateDir = new Option<string>("--state-dir") { Description = "State kept across restarts (mirror indices, the default flow store), created mode 0700", DefaultValueFactory = _ => DaemonOptions.DefaultStateDirectory };
         var backend = new Option<string>("--fabric-backend") { Description = "afpacket (TPACKET_V3 ring) or pcap (libpcap)", DefaultValueFactory = _ => "afpacket" };
         backend.AcceptOnlyFromAmong("afpacket", "pcap");
-        var queues = new Option<int>("--multiqueue") { Description = "Worker threads; TAP devices get this many queues (IFF_MULTI_QUEUE) and the fabric this many fanout sockets", DefaultValueFactory = _ => 1 };
+        var queues = new Option<int>("--multiqueue") { Description = "Worker threads; every interface port gets this many queues (TAP: IFF_MULTI_QUEUE; veth, existing and the fabric: AF_PACKET fanout sockets)", DefaultValueFactory = _ => 1 };
         var batch = new Option<int>("--batch") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
+        var spin = new Option<int>("--spin-us") { Description = $"Microseconds an idle worker keeps polling its ports before it sleeps in poll(2) (0..{IdlePolicy.MaxSpinMicroseconds}; 0: sleep at once)", DefaultValueFactory = _ => IdlePolicy.DefaultSpinMicroseconds };
+        var busyPoll = new Option<bool>("--busy-poll") { Description = "Workers never sleep: each keeps a core busy polling its ports (lowest latency, a full core per worker)" };
         var db = new Option<string?>("--db") { Description = "Flow record store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
+        var sampleInterval = new Option<double?>("--sample-interval") { Description = "Seconds: a flow whose counters keep changing gets a record at most this often (default 30; 0: every collection); new and ended flows, and the last collection at stop, are written at once" };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
         var portBackend = new Option<string>("--backend") { Description = "kernel: TAP devices and the fabric by AF_PACKET/libpcap; dpdk: DPDK devices named by vrouter.fabric.dpdk_devargs and interfaces[].dpdk_devargs (vhost-user VMs, PCI NICs, net_af_packet, net_tap)", DefaultValueFactory = _ => "kernel" };
         portBackend.AcceptOnlyFromAmong("kernel", "dpdk");
@@ -39,12 +43,12 @@ internal static class RunCommand
         var metrics = MetricsCli.ForDaemon();
 
         var command = new Command("run",
-            "Run the forwarding daemon: creates the TAP devices of the configured interfaces, binds the fabric interface, " +
+            "Run the forwarding daemon: opens the configured interfaces' ports (TAP devices, veth pairs, existing interfaces), binds the fabric interface, " +
             "forwards and mirrors until SIGTERM/SIGINT; SIGHUP reloads the configuration (a bad one is refused and the last good one kept). " +
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
             "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store), 9 DPDK not installed, 10 DPDK EAL failed, 11 a DPDK device cannot be probed or started.")
         {
-            config, manifests, stats, stateDir, backend, queues, batch, db, ipfix, interval, noWatch, settings, portBackend, dpdkEal,
+            config, manifests, stats, stateDir, backend, queues, batch, spin, busyPoll, db, ipfix, interval, sampleInterval, noWatch, settings, portBackend, dpdkEal,
         };
         metrics.AddTo(command);
         command.SetAction(parse =>
@@ -55,8 +59,12 @@ internal static class RunCommand
             if (fabricBackend == FabricBackend.Pcap && n > 1) return CliOutput.Fail("--fabric-backend pcap has a single capture handle: use --multiqueue 1 with it", 2);
             int batchSize = parse.GetValue(batch);
             if (batchSize is < 1 or > 256) return CliOutput.Fail($"--batch {batchSize}: must be 1..256", 2);
+            int spinUs = parse.GetValue(spin);
+            if (spinUs is < 0 or > IdlePolicy.MaxSpinMicroseconds) return CliOutput.Fail($"--spin-us {spinUs}: must be 0..{IdlePolicy.MaxSpinMicroseconds}", 2);
             double seconds = parse.GetValue(interval);
             if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
+            double? sampleSeconds = parse.GetValue(sampleInterval);
+            if (sampleSeconds is < 0 or > 3600) return CliOutput.Fail($"--sample-interval {sampleSeconds}: must be 0..3600 seconds", 2);
             var settingsFile = parse.GetValue(settings);
             if (settingsFile is not null && !File.Exists(settingsFile)) return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
             var metricsOptions = metrics.Read(parse, out var metricsError);
@@ -82,6 +90,8 @@ internal static class RunCommand
                 FabricBackend = fabricBackend,
                 Queues = n,
                 BatchSize = batchSize,
+                IdleSpinMicroseconds = spinUs,
+                BusyPoll = parse.GetValue(busyPoll),
                 Backend = dpdk ? PortBackend.Dpdk : PortBackend.Kernel,
                 DpdkEalArguments = ealArguments,
             };
@@ -94,10 +104,15 @@ internal static class RunCommand
             for (int i = 0; i < options.ManifestPaths.Count; i++) agent[$"{nameof(AgentOptions.Manifests)}:{i}"] = options.ManifestPaths[i];
             if (parse.GetValue(db) is { } store) agent[nameof(AgentOptions.Db)] = FlowStores.Normalize(store);
             if (parse.GetValue(ipfix) is { } collector) agent[nameof(AgentOptions.Ipfix)] = collector;
+            if (sampleSeconds is { } sample) agent[nameof(AgentOptions.SampleInterval)] = sample.ToString(CultureInfo.InvariantCulture) + "s";
             if (parse.GetValue(noWatch)) agent[nameof(AgentOptions.WatchConfig)] = "false";
 
             var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent, Metrics = metricsOptions },
-                new EngineSettings { StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs },
+                new EngineSettings
+                {
+                    StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs,
+                    IdleSpinMicroseconds = options.IdleSpinMicroseconds, BusyPoll = options.BusyPoll,
+                },
                 sp => dpdk ? ActivatorUtilities.CreateInstance<DpdkPorts>(sp, options) : ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
             try
             {

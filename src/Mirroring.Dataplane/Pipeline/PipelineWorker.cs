@@ -93,6 +93,9 @@ public sealed unsafe partial class PipelineWorker
         return received;
     }
 
+    /// <summary>Counts one idle sleep of the worker that runs this pipeline (the region's worker totals).</summary>
+    public void CountSleep() => _counters.AddSleep();
+
     /// <summary>Processes the first <paramref name="count"/> frames of <see cref="ReceiveFrames"/>.</summary>
     public void Process(int count)
     {

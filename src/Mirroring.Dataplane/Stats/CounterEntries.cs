@@ -150,8 +150,9 @@ public static unsafe class FlowTableCounterBlock
 
 /// <summary>
 /// One worker's totals (64 bytes, one cache line, in the worker totals section): batches processed and the packets
-/// in them. Single writer (the worker, once per batch); each field is one aligned u64, so a plain load is never torn.
-/// The two fields are not read as one consistent pair.
+/// in them, and the times the worker slept waiting for frames (each sleep ends in a wake-up). Single writer (the
+/// worker, once per batch or sleep); each field is one aligned u64, so a plain load is never torn. The fields are not
+/// read as one consistent set.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = Size)]
 public struct WorkerTotals
@@ -160,4 +161,6 @@ public struct WorkerTotals
 
     public ulong Batches;
     public ulong Packets;
+    /// <summary>Sleeps in poll(2) (or pauses, with a poll-mode queue) after the spin time found nothing: the worker's wake-ups.</summary>
+    public ulong Sleeps;
 }

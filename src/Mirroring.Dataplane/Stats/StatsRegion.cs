@@ -220,6 +220,13 @@ public readonly unsafe struct WorkerCounters
         Volatile.Write(ref t.Packets, t.Packets + (ulong)packets);
     }
 
+    /// <summary>Counts one sleep of the worker (an idle wait for frames that ends in a wake-up).</summary>
+    public void AddSleep()
+    {
+        ref WorkerTotals t = ref Unsafe.AsRef<WorkerTotals>(_totals);
+        Volatile.Write(ref t.Sleeps, t.Sleeps + 1);
+    }
+
     /// <summary>Adds to an interface's drop count.</summary>
     public bool AddInterfaceDrops(int vif, long drops) => AddInterface(vif, new InterfaceCounters { Drops = (ulong)drops });
 

@@ -232,13 +232,34 @@ public sealed unsafe class StatsRegionReader : IDisposable
     /// <summary>All active flows, each copied consistently. Skips entries that changed state during the scan.</summary>
     public List<FlowSnapshot> ReadActiveFlows()
     {
-        LastSkippedBusy = 0;
-        EnsureIntact();
         var list = new List<FlowSnapshot>();
-        long n = _flows.EntryCount;
-        for (int i = 0; i < n; i++)
-            if (TryReadFlow(i, out var e)) list.Add(new FlowSnapshot(i, e));
+        var chunk = new FlowSnapshot[256];
+        for (int next = 0; next < FlowCapacity;)
+        {
+            int n = ReadActiveFlows(next, chunk, out next);
+            list.AddRange(chunk.AsSpan(0, n));
+        }
         return list;
+    }
+
+    /// <summary>
+    /// A streaming scan: copies the active flows from entry <paramref name="start"/> on into <paramref name="chunk"/>
+    /// until it is full or the table ends, and returns how many it copied; <paramref name="next"/> is where the next
+    /// call continues (<see cref="FlowCapacity"/> when the scan is done). Scanning from 0 resets
+    /// <see cref="LastSkippedBusy"/>. A reader walks the whole table with one buffer of its own, whatever the table's size.
+    /// </summary>
+    public int ReadActiveFlows(int start, Span<FlowSnapshot> chunk, out int next)
+    {
+        if (start == 0)
+        {
+            LastSkippedBusy = 0;
+            EnsureIntact();
+        }
+        int n = 0, capacity = FlowCapacity, i = start;
+        for (; i < capacity && n < chunk.Length; i++)
+            if (TryReadFlow(i, out var e)) chunk[n++] = new FlowSnapshot(i, e);
+        next = i;
+        return n;
     }
 
     public FlowTableCounters ReadFlowTableCounters()
@@ -307,7 +328,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
     public bool HasWorkerTotals => _workerTotals is not null;
 
     /// <summary>
-    /// Each worker's totals (batches, packets), indexed by worker, into the caller's span (at least
+    /// Each worker's totals (batches, packets, sleeps), indexed by worker, into the caller's span (at least
     /// <see cref="StatsHeader.WorkerCount"/> long). Returns the number of workers read: 0 when the region has no totals.
     /// </summary>
     public int ReadWorkerTotals(Span<WorkerTotals> result)
@@ -319,7 +340,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
         for (int w = 0; w < workers; w++)
         {
             ref WorkerTotals live = ref Unsafe.AsRef<WorkerTotals>(_base + section.Offset + (long)w * section.EntrySize);
-            result[w] = new WorkerTotals { Batches = Volatile.Read(ref live.Batches), Packets = Volatile.Read(ref live.Packets) };
+            result[w] = new WorkerTotals { Batches = Volatile.Read(ref live.Batches), Packets = Volatile.Read(ref live.Packets), Sleeps = Volatile.Read(ref live.Sleeps) };
         }
         return workers;
     }

@@ -44,4 +44,10 @@ public sealed record DaemonOptions
 
     /// <summary>How long an idle worker sleeps in poll(2) at most before checking for stop and aging (milliseconds).</summary>
     public int IdlePollMs { get; init; } = 200;
+
+    /// <summary>How long an idle worker goes round its ports again before it sleeps (microseconds).</summary>
+    public int IdleSpinMicroseconds { get; init; } = Engine.IdlePolicy.DefaultSpinMicroseconds;
+
+    /// <summary>Workers never sleep: each keeps a core spinning.</summary>
+    public bool BusyPoll { get; init; }
 }

@@ -18,7 +18,7 @@ public sealed class LivePorts(DaemonOptions options, ILogger<LivePorts> logger, 
 
     public IPortSet Open(VrouterConfig config)
     {
-        CheckPrivilege(LinuxCapability.NetAdmin, "to create TAP devices");
+        CheckPrivilege(LinuxCapability.NetAdmin, "to create TAP devices and veth pairs");
         CheckPrivilege(LinuxCapability.NetRaw, options.FabricBackend == FabricBackend.AfPacket ? "to open AF_PACKET sockets on the fabric" : "to capture on the fabric with libpcap");
 
         var fabricName = config.Vrouter.Fabric.Name;

@@ -41,6 +41,9 @@ public sealed record EngineOptions
     /// <summary>How long an idle live worker sleeps in poll(2) at most before it looks at stop requests and the clock.</summary>
     public int IdlePollMs { get; init; } = 200;
 
+    /// <summary>What an idle live worker does before it sleeps: spin for a while, or never sleep (busy polling).</summary>
+    public IdlePolicy Idle { get; init; } = IdlePolicy.Default;
+
     /// <summary>Mirror indices to keep (analyzer name to index), so a restarted daemon or a replay numbers them as before.</summary>
     public StableIds? MirrorIndices { get; init; }
 
@@ -50,5 +53,25 @@ public sealed record EngineOptions
         if (BatchSize is < 1 or > 256) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be 1..256");
         if (HousekeepingInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HousekeepingInterval), HousekeepingInterval, "must be positive");
         if (IdlePollMs is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(IdlePollMs), IdlePollMs, "must be 1..10000 ms");
+        Idle.Validate();
+    }
+}
+
+/// <summary>
+/// How an idle live worker waits for frames. It goes round its ports again (spinning) for <see cref="SpinMicroseconds"/>
+/// after the last frame before it sleeps in poll(2), so traffic with gaps of a few microseconds costs no sleep and
+/// wake-up each time; <see cref="BusyPoll"/> never sleeps (the worker keeps a core busy). Capture and memory ports
+/// never wait.
+/// </summary>
+public sealed record IdlePolicy(int SpinMicroseconds, bool BusyPoll = false)
+{
+    public const int DefaultSpinMicroseconds = 50;
+    public const int MaxSpinMicroseconds = 100_000;
+    public static IdlePolicy Default { get; } = new(DefaultSpinMicroseconds);
+
+    public void Validate()
+    {
+        if (SpinMicroseconds is < 0 or > MaxSpinMicroseconds)
+            throw new ArgumentOutOfRangeException(nameof(SpinMicroseconds), SpinMicroseconds, $"must be 0..{MaxSpinMicroseconds} us");
     }
 }

@@ -47,13 +47,16 @@ public sealed class EngineWorker
     private readonly Housekeeping? _housekeeping;
     private readonly EngineClock _clock;
     private readonly int _idlePollMs;
+    private readonly long _spinTicks;
     private WorkerPorts _ports = WorkerPorts.Empty;
     private Thread? _thread;
     private volatile bool _stop;
     private long _rounds;
     private long _received;
+    private long _sleeps;
+    private long _idleSince;
 
-    internal EngineWorker(int id, PipelineWorker pipeline, VifSink[] sinks, Housekeeping? housekeeping, EngineClock clock, int idlePollMs)
+    internal EngineWorker(int id, PipelineWorker pipeline, VifSink[] sinks, Housekeeping? housekeeping, EngineClock clock, int idlePollMs, IdlePolicy idle)
     {
         Id = id;
         _pipeline = pipeline;
@@ -61,12 +64,16 @@ public sealed class EngineWorker
         _housekeeping = housekeeping;
         _clock = clock;
         _idlePollMs = idlePollMs;
+        _spinTicks = idle.BusyPoll ? long.MaxValue : idle.SpinMicroseconds * System.Diagnostics.Stopwatch.Frequency / 1_000_000;
     }
 
     public int Id { get; }
 
     /// <summary>Frames received so far.</summary>
     public long Received => Interlocked.Read(ref _received);
+
+    /// <summary>Times the worker slept in poll(2) on its live ports (each sleep ends in a wake-up).</summary>
+    public long Sleeps => Interlocked.Read(ref _sleeps);
 
     /// <summary>Set when the loop ended with an exception (a bug): the runtime stops.</summary>
     public Exception? Failure { get; private set; }
@@ -161,7 +168,8 @@ public sealed class EngineWorker
         {
             var ports = Volatile.Read(ref _ports);
             int received = Round(ports);
-            if (received == 0 && !_stop)
+            if (received > 0) _idleSince = 0;
+            else if (!_stop)
             {
                 if (AllCompleted(ports)) break;
                 if (_clock == EngineClock.Wall) _housekeeping?.Advance(NativePoll.RealtimeNs());
@@ -221,10 +229,10 @@ public sealed class EngineWorker
     public const int PollModePauseMs = 1;
 
     /// <summary>
-    /// Nothing came in this round: sleep in poll(2) on every open live port until one has frames (or the idle
-    /// timeout). A poll-mode queue has no descriptor that could wake the worker, so with one among the sources the
-    /// sleep is a short pause (<see cref="PollModePauseMs"/>): frames wait at most that long, and an idle engine
-    /// does not spin a core.
+    /// Nothing came in this round. Live ports: go round again for the spin time after the last frame (always, with busy
+    /// polling), then sleep in poll(2) on every open live port until one has frames (or the idle timeout). A poll-mode
+    /// queue has no descriptor that could wake the worker, so with one among the sources the sleep is a short pause
+    /// (<see cref="PollModePauseMs"/>): frames wait at most that long, and an idle engine does not spin a core.
     /// </summary>
     private void Idle(WorkerPorts ports)
     {
@@ -235,6 +243,7 @@ public sealed class EngineWorker
             else Thread.Yield();
             return;
         }
+        if (KeepSpinning()) return;
         var fds = ports.Fds;
         var pollables = ports.Pollables;
         int open = 0;
@@ -249,8 +258,24 @@ public sealed class EngineWorker
             open++;
         }
         int timeoutMs = ports.PollMode ? Math.Min(_idlePollMs, PollModePauseMs) : _idlePollMs;
+        Interlocked.Increment(ref _sleeps);
+        _pipeline.CountSleep();
         if (open == 0) { Thread.Sleep(timeoutMs); return; }
         NativePoll.Wait(fds, timeoutMs);
+    }
+
+    /// <summary>
+    /// True while the worker should go round again instead of sleeping: less than the spin time has passed since the
+    /// first empty round (a frame due within microseconds then costs no sleep and wake-up), or busy polling is on.
+    /// </summary>
+    private bool KeepSpinning()
+    {
+        if (_spinTicks == 0) return false;
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_idleSince == 0) _idleSince = now;
+        if (now - _idleSince >= _spinTicks) return false;
+        Thread.SpinWait(16);
+        return true;
     }
 }
 

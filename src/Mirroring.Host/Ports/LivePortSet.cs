@@ -17,19 +17,23 @@ public enum FabricBackend
 
 /// <summary>
 /// The daemon's ports: the fabric bound to an existing interface (AF_PACKET TPACKET_V3, one fanout socket per worker,
-/// or libpcap) as vif 0, and a TAP device per configured interface (<c>IFF_TAP | IFF_NO_PI</c>, with a queue per
-/// worker when there are several). TAP devices follow the configuration: added interfaces get one, interfaces that
-/// left lose theirs (a device this set created disappears with it; one that existed before stays).
+/// or libpcap) as vif 0, and per configured interface the port its <c>port</c> asks for (<see cref="InterfacePorts"/>:
+/// a TAP device, a veth pair the engine creates, or an existing interface; a queue per worker). Interface ports follow
+/// the configuration: added interfaces get theirs, interfaces that left lose them (a device this set created goes
+/// with them; one that existed before stays).
 /// </summary>
 public sealed class LivePortSet : IPortSet
 {
     /// <summary>Largest frame a live port hands in (jumbo frames).</summary>
     public const int LiveMaxFrameLength = 9216;
 
+    /// <summary>Frames of the fabric's transmit ring (AF_PACKET backend).</summary>
+    public const int FabricTxRingFrames = 512;
+
     private readonly FabricBackend _backend;
     private readonly int _queues;
     private readonly ILogger _logger;
-    private readonly Dictionary<string, InterfacePorts> _taps = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, InterfacePorts> _interfaces = new(StringComparer.Ordinal);
     private readonly List<IDisposable> _fabricPorts = [];
     private readonly HashSet<string> _vanished = new(StringComparer.Ordinal);
     /// <summary>Interfaces whose ports <see cref="Detach"/> took out, reported by the next <see cref="Attach"/>.</summary>
@@ -50,24 +54,31 @@ public sealed class LivePortSet : IPortSet
 
     public int MaxFrameLength => LiveMaxFrameLength;
     public EngineClock Clock => EngineClock.Wall;
-    public string AddedNoun => "TAP devices";
+    public string AddedNoun => "ports";
 
-    /// <summary>The TAP devices open, by interface name.</summary>
-    public IReadOnlyCollection<string> TapDevices => _taps.Keys;
+    /// <summary>The interfaces that have ports, by name.</summary>
+    public IReadOnlyCollection<string> Interfaces => _interfaces.Keys;
 
     public string BackendName => _backend == FabricBackend.AfPacket
         ? $"AF_PACKET TPACKET_V3{(_queues > 1 ? $", fanout of {_queues}" : "")}"
         : "libpcap";
 
     public string Describe() =>
-        $"{_taps.Count} TAP devices ({string.Join(", ", _taps.Values.Select(t => $"{t.Name} vif {t.Vif}{(t.Created ? "" : " (existing)")}"))}), " +
+        $"{_interfaces.Count} interface port(s) ({string.Join(", ", _interfaces.Values.Select(t => $"{t.Name} vif {t.Vif} {t.KindName}{(t.Created || t.Kind == InterfacePort.Existing ? "" : " (existed)")}"))}), " +
         $"fabric {_fabricName} vif {ProgrammingConstants.FabricVif} ({BackendName})";
 
     public IReadOnlyList<string> ValidateConfig(VrouterConfig config)
     {
         var bad = new List<string>();
         for (int i = 0; i < config.Interfaces.Count; i++)
-            if (InterfaceNameProblem(config.Interfaces[i].Name) is { } problem) bad.Add($"interfaces[{i}] ({config.Interfaces[i].Name}).name: {problem}");
+        {
+            var itf = config.Interfaces[i];
+            if (InterfaceNameProblem(itf.Name) is { } problem) bad.Add($"interfaces[{i}] ({itf.Name}).name: {problem}");
+            if (itf.PeerName is { } peer && InterfaceNameProblem(peer) is { } peerProblem) bad.Add($"interfaces[{i}] ({itf.Name}).peer_name: {peerProblem}");
+            // An interface whose port kind changed keeps its old port until it leaves the configuration.
+            if (_interfaces.TryGetValue(itf.Name, out var open) && open.Kind != itf.Port)
+                bad.Add($"interfaces[{i}] ({itf.Name}).port: changed from {open.Kind.ToString().ToLowerInvariant()} to {itf.Port.ToString().ToLowerInvariant()}; remove the interface, reload, then add it again");
+        }
         if (InterfaceNameProblem(config.Vrouter.Fabric.Name) is { } fabricProblem) bad.Add($"vrouter.fabric.name: {fabricProblem}");
         return bad;
     }
@@ -87,10 +98,10 @@ public sealed class LivePortSet : IPortSet
     {
         var wanted = config.Interfaces.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var leaving = new List<IDisposable>();
-        foreach (var name in _taps.Keys.Where(n => !wanted.Contains(n)).Order(StringComparer.Ordinal).ToList())
+        foreach (var name in _interfaces.Keys.Where(n => !wanted.Contains(n)).Order(StringComparer.Ordinal).ToList())
         {
-            leaving.Add(_taps[name]);
-            _taps.Remove(name);
+            leaving.Add(_interfaces[name]);
+            _interfaces.Remove(name);
             _vanished.Remove(name);
             _removed.Add(name);
         }
@@ -104,11 +115,14 @@ public sealed class LivePortSet : IPortSet
         var failures = new List<string>();
         foreach (var i in config.Interfaces)
         {
-            if (_taps.ContainsKey(i.Name)) continue;
+            if (_interfaces.ContainsKey(i.Name)) continue;
             int vif = programmed.InterfaceIndices[i.Name];
             try
             {
-                OpenTap(i.Name, vif);
+                var ports = InterfacePorts.Open(i, vif, _queues, problem => _logger.LogWarning("{Problem}", problem));
+                _interfaces[i.Name] = ports;
+                _logger.LogInformation("{Name}: {Kind} {How}, vif {Vif}, {Queues} queue(s)", i.Name, ports.KindName,
+                    ports.Kind == InterfacePort.Existing ? "attached" : ports.Created ? "created" : "opened (it existed)", vif, ports.Queues.Length);
                 added.Add(i.Name);
             }
             catch (PortException e)
@@ -126,7 +140,7 @@ public sealed class LivePortSet : IPortSet
     {
         var sources = new List<IPacketSource> { _fabricSources[worker] };
         var byVif = new Dictionary<int, IPacketSink> { [ProgrammingConstants.FabricVif] = _fabricSinks[worker] };
-        foreach (var t in _taps.Values)
+        foreach (var t in _interfaces.Values)
         {
             sources.Add(t.Queues[worker]);
             byVif[t.Vif] = t.Queues[worker];
@@ -148,6 +162,7 @@ public sealed class LivePortSet : IPortSet
                 {
                     PortIndex = ProgrammingConstants.FabricVif,
                     FanoutGroup = _queues > 1 ? group : null,
+                    TxRingFrames = FabricTxRingFrames,
                 });
                 _fabricPorts.Add(port);
                 sources.Add(port);
@@ -163,15 +178,6 @@ public sealed class LivePortSet : IPortSet
         }
         _fabricSources = [.. sources];
         _fabricSinks = [.. sinks];
-    }
-
-    private void OpenTap(string name, int vif)
-    {
-        var options = new TapOptions(name) { PortIndex = (ushort)vif };
-        TapPort[] queues = _queues == 1 ? [new TapPort(options)] : TapPort.OpenQueues(options, _queues);
-        var ports = new InterfacePorts(name, vif, queues);
-        _taps[name] = ports;
-        _logger.LogInformation("{Name}: TAP device {How}, vif {Vif}, {Queues} queue(s)", name, ports.Created ? "created" : "opened (it existed)", vif, queues.Length);
     }
 
     /// <summary>The fabric interface's MTU now (SIOCGIFMTU); null before it is opened or once it is gone.</summary>
@@ -195,9 +201,9 @@ public sealed class LivePortSet : IPortSet
     public IReadOnlyList<string> TakeProblems()
     {
         var problems = new List<string>();
-        foreach (var t in _taps.Values)
-            if (t.Queues[0].DeviceGone && _vanished.Add(t.Name))
-                problems.Add($"{t.Name}: the TAP device was deleted; vif {t.Vif} has no port until the interface is removed and added again");
+        foreach (var t in _interfaces.Values)
+            if (t.Gone && _vanished.Add(t.Name))
+                problems.Add($"{t.Name}: the {t.KindName} device was deleted; vif {t.Vif} has no port until the interface is removed and added again");
         foreach (var p in _fabricPorts.OfType<AfPacketPort>())
             if (p.InterfaceGone && _vanished.Add("fabric"))
                 problems.Add($"fabric {p.Name}: the interface disappeared; nothing is received from or sent to the fabric until a restart");
@@ -208,33 +214,19 @@ public sealed class LivePortSet : IPortSet
     {
         var list = new List<(string, PortCounters)>();
         foreach (var p in _fabricPorts.OfType<IPollablePort>()) list.Add(($"fabric {p}", p.Counters));
-        foreach (var t in _taps.Values)
+        foreach (var t in _interfaces.Values)
             foreach (var q in t.Queues) list.Add((t.Name, q.Counters));
         return list;
     }
 
-    /// <summary>The TAP devices this set created (they disappear when it closes them).</summary>
-    public IReadOnlyList<string> CreatedTaps => [.. _taps.Values.Where(t => t.Created).Select(t => t.Name)];
+    /// <summary>The devices this set created (TAP devices and veth pairs: they disappear when it closes them).</summary>
+    public IReadOnlyList<string> CreatedDevices => [.. _interfaces.Values.Where(t => t.Created).Select(t => t.Name)];
 
     public void Dispose()
     {
-        foreach (var t in _taps.Values) t.Dispose();
-        _taps.Clear();
+        foreach (var t in _interfaces.Values) t.Dispose();
+        _interfaces.Clear();
         foreach (var p in _fabricPorts) p.Dispose();
         _fabricPorts.Clear();
-    }
-
-    /// <summary>The queues of one TAP device (one per worker).</summary>
-    private sealed class InterfacePorts(string name, int vif, TapPort[] queues) : IDisposable
-    {
-        public string Name { get; } = name;
-        public int Vif { get; } = vif;
-        public TapPort[] Queues { get; } = queues;
-        public bool Created => Queues[0].CreatedDevice;
-
-        public void Dispose()
-        {
-            foreach (var q in Queues) q.Dispose();
-        }
     }
 }

@@ -34,7 +34,7 @@ public sealed class DataplaneService(
 {
     private VrouterHost? _host;
     private ConfigLoadResult? _loaded;
-    private IReadOnlyList<string> _createdTaps = [];
+    private IReadOnlyList<string> _createdDevices = [];
     private CancellationTokenSource? _monitor;
     private Task? _monitoring;
 
@@ -63,6 +63,7 @@ public sealed class DataplaneService(
             FlowIdleTimeout = settings.FlowIdleTimeout,
             FlowEntries = settings.FlowEntries,
             IdlePollMs = settings.IdlePollMs,
+            Idle = new IdlePolicy(settings.IdleSpinMicroseconds, settings.BusyPoll),
             MirrorIndices = mirrorIndices,
         };
         try
@@ -90,8 +91,9 @@ public sealed class DataplaneService(
         reloader.Adopt(loaded, _host.FirstApplied);
         foreach (var warning in _host.Programming.Warnings) logger.LogWarning("{Warning}", warning);
         _host.Start();
-        logger.LogInformation("started: {Ports}, {Workers} worker(s), {Analyzers} analyzer(s); stats {Stats}",
-            ports.Describe(), options.Workers, config.Analyzers.Count, settings.StatsPath ?? "in memory");
+        logger.LogInformation("started: {Ports}, {Workers} worker(s), {Analyzers} analyzer(s); stats {Stats}; idle workers {Idle}",
+            ports.Describe(), options.Workers, config.Analyzers.Count, settings.StatsPath ?? "in memory",
+            options.Idle.BusyPoll ? "busy poll" : options.Idle.SpinMicroseconds > 0 ? $"spin {options.Idle.SpinMicroseconds} us, then sleep" : "sleep at once");
 
         _monitor = new CancellationTokenSource();
         _monitoring = MonitorAsync(_monitor.Token);
@@ -119,7 +121,7 @@ public sealed class DataplaneService(
         logger.LogInformation("stopping ({Reason}): draining workers", status.StopReason);
         foreach (int id in _host.Stop())
             logger.LogError("worker {Worker} did not stop within 10 s", id);
-        _createdTaps = (_host.Ports as LivePortSet)?.CreatedTaps ?? [];
+        _createdDevices = (_host.Ports as LivePortSet)?.CreatedDevices ?? [];
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -128,15 +130,16 @@ public sealed class DataplaneService(
     public Task StoppedAsync(CancellationToken cancellationToken)
     {
         if (_host is null) return Task.CompletedTask;
-        long received = _host.Received, unsent = _host.Unsent;
+        long received = _host.Received, unsent = _host.Unsent, sleeps = _host.Workers.Sum(w => w.Sleeps);
         foreach (var (port, counters) in _host.Ports.Counters())
             if (counters.RxErrors + counters.RxDrops + counters.TxErrors + counters.TxDrops > 0)
                 logger.LogWarning("{Port}: port counters {Counters}", port, counters);
         _host.Dispose();
         _host = null;
-        logger.LogInformation("stopped: {Received} frames received{Unsent}{Taps}", received,
+        logger.LogInformation("stopped: {Received} frames received{Sleeps}{Unsent}{Devices}", received,
+            sleeps > 0 ? $", {sleeps} sleeps of idle workers" : "",
             unsent > 0 ? $", {unsent} frames for vifs without a port" : "",
-            _createdTaps.Count > 0 ? $"; TAP devices removed: {string.Join(", ", _createdTaps)}" : "");
+            _createdDevices.Count > 0 ? $"; devices removed: {string.Join(", ", _createdDevices)}" : "");
         return Task.CompletedTask;
     }
 
@@ -198,6 +201,10 @@ public sealed class EngineSettings
     public string? StatsPath { get; set; }
     public int BatchSize { get; set; } = 64;
     public int IdlePollMs { get; set; } = 200;
+    /// <summary>How long an idle worker goes round its ports again before it sleeps (<c>--spin-us</c>).</summary>
+    public int IdleSpinMicroseconds { get; set; } = IdlePolicy.DefaultSpinMicroseconds;
+    /// <summary>Workers never sleep (<c>--busy-poll</c>).</summary>
+    public bool BusyPoll { get; set; }
     /// <summary>Overrides the configuration's flow table size (the soak's smaller table).</summary>
     public int? FlowEntries { get; set; }
     /// <summary>Overrides the configuration's aging (the soak's short idle time).</summary>

@@ -38,6 +38,48 @@ public abstract partial class FlowStoreContract : IDisposable
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>
+    /// The statements that make this store's (version 4) tables those of version 3, but for the version number: the
+    /// samples' key on the flow and its counters, and the dialect's checkpoint table (<see cref="CheckpointTable"/>).
+    /// </summary>
+    protected abstract IEnumerable<string> Version3Tables(DbConnection connection);
+
+    /// <summary>Version 3's collector_state, in a dialect's types.</summary>
+    protected static string CheckpointTable(string uuid, string integer) => $"""
+        CREATE TABLE collector_state (
+            flow_uuid {uuid} PRIMARY KEY, packets {integer} NOT NULL, bytes {integer} NOT NULL, mirror_packets {integer} NOT NULL,
+            mirror_bytes {integer} NOT NULL, sec_mirror_packets {integer} NOT NULL, sec_mirror_bytes {integer} NOT NULL,
+            sample_time {integer} NOT NULL, node text NOT NULL DEFAULT '');
+        CREATE INDEX collector_state_node ON collector_state (node);
+        """;
+
+    protected const string SampleKey = "flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes";
+
+    /// <summary>
+    /// Makes the store a version 3 one, whose checkpoint holds <paramref name="checkpointed"/> flows with their
+    /// current totals (what version 3 kept there), then runs <paramref name="more"/>.
+    /// </summary>
+    protected void MakeVersion3(IEnumerable<Guid> checkpointed, params string[] more)
+    {
+        using var connection = ConnectToChange();
+        connection.Open();
+        var uuids = string.Join(", ", checkpointed.Select(u => $"'{u:D}'"));
+        foreach (var sql in Version3Tables(connection).Concat(
+                 [
+                     "UPDATE schema_info SET version = 3;",
+                     $"""
+                     INSERT INTO collector_state (flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, sample_time, node)
+                     SELECT flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, last_sample_time, node
+                     FROM flows WHERE flow_uuid IN ({(uuids.Length == 0 ? "NULL" : uuids)});
+                     """,
+                 ]).Concat(more))
+        {
+            using var cmd = connection.CreateCommand();
+            cmd.CommandText = sql;
+            cmd.ExecuteNonQuery();
+        }
+    }
+
     protected long Scalar(string sql)
     {
         using var c = Connect();
@@ -48,10 +90,10 @@ public abstract partial class FlowStoreContract : IDisposable
     }
 
     [Fact]
-    public void New_store_has_schema_version_3()
+    public void New_store_has_schema_version_4()
     {
         Open();
-        Assert.Equal(3, Scalar("SELECT version FROM schema_info"));
+        Assert.Equal(4, Scalar("SELECT version FROM schema_info"));
     }
 
     [Fact]
@@ -210,19 +252,116 @@ public abstract partial class FlowStoreContract : IDisposable
         Assert.Empty(store2.LoadCheckpoint("compute-3"));
     }
 
-    [Fact]
-    public async Task A_flow_torn_down_and_seen_again_in_one_batch_is_back_in_the_checkpoint()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_flow_torn_down_and_seen_again_is_active_again_and_back_in_the_checkpoint(bool oneBatch)
     {
+        // A scan that skipped a flow while the dataplane wrote it reports a teardown; the next pass sees the flow again.
         var r1 = Flow(3);
         var down = Next(r1, 1, TimeSpan.FromSeconds(1)) with { TeardownTime = T0.AddSeconds(7) };
-        // Out of order (a folded buffer): the newer active state comes after the teardown in the batch.
-        var again = Next(r1, 2, TimeSpan.FromSeconds(3));
+        var again = Next(down, 1, TimeSpan.FromSeconds(2)) with { TeardownTime = null };
         await using (var store = Open())
         {
             await store.WriteAsync([r1]);
-            await store.WriteAsync([down, again]);
+            if (oneBatch) await store.WriteAsync([down, again]);
+            else
+            {
+                await store.WriteAsync([down]);
+                Assert.Empty(store.LoadCheckpoint(Node));
+                await store.WriteAsync([again]);
+            }
             Assert.Equal(FlowTotals.Of(again), Assert.Single(store.LoadCheckpoint(Node)).Value.Totals);
+            var row = Assert.Single(store.Query(new FlowQuery()));
+            Assert.True(row.IsActive);
+            // A collector restarted now resumes from those totals: a record of the same counters adds nothing.
+            await store.WriteAsync([again with { SampleTime = again.SampleTime.AddSeconds(30), DiffPackets = again.Packets }]);
         }
+        Assert.Equal(12, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
+        Assert.Equal(12, Scalar("SELECT packets FROM flows"));
+    }
+
+    [Fact]
+    public async Task A_version_3_store_is_upgraded_keeping_each_nodes_checkpoint_and_counting_its_samples_once()
+    {
+        var active = Flow(1);
+        var activeLater = Next(active, 5, TimeSpan.FromSeconds(10));
+        var aged = Flow(2) with { TeardownTime = T0.AddMinutes(1) };
+        // Version 3 kept a teardown time once set but saved the checkpoint of a flow seen again after it.
+        var back = Flow(3);
+        var backAgain = Next(back, 2, TimeSpan.FromSeconds(20));
+        var theirs = Flow(4) with { Node = "compute-2" };
+        await using (var store = Open())
+            await store.WriteAsync([active, activeLater, aged, back, backAgain, theirs]);
+        MakeVersion3([active.FlowUuid, back.FlowUuid, theirs.FlowUuid],
+            $"UPDATE flows SET teardown_time = {T0.AddSeconds(10).ToUnixTimeMilliseconds()} WHERE flow_uuid = '{back.FlowUuid:D}';");
+        Assert.Contains("schema version 3; open it once read-write", Assert.Throws<FlowStoreRefusedException>(() => Open(FlowStoreAccess.ReadOnly)).Message);
+
+        await using (var store = Open())
+        {
+            Assert.Equal(4, Scalar("SELECT version FROM schema_info"));
+            var mine = store.LoadCheckpoint(Node);
+            Assert.Equal(new[] { active.FlowUuid, back.FlowUuid }.Order(), mine.Keys.Order());
+            Assert.Equal((FlowTotals.Of(activeLater), activeLater.SampleTime), (mine[active.FlowUuid].Totals, mine[active.FlowUuid].SampleTime));
+            Assert.Equal(FlowTotals.Of(backAgain), mine[back.FlowUuid].Totals);
+            Assert.Equal([theirs.FlowUuid], store.LoadCheckpoint("compute-2").Keys);
+            Assert.True(store.Query(new FlowQuery()).Single(r => r.FlowUuid == back.FlowUuid).IsActive);
+            // What version 3 stored counts once: the same records again add nothing, a new state adds its delta.
+            await store.WriteAsync([active, activeLater, aged, back, backAgain, theirs]);
+            await store.WriteAsync([Next(activeLater, 1, TimeSpan.FromSeconds(10))]);
+        }
+        Assert.Equal(7, Scalar("SELECT count(*) FROM flow_samples"));
+        Assert.Equal(Scalar("SELECT sum(packets) FROM flows"), Scalar("SELECT sum(diff_packets) FROM flow_samples"));
+        Assert.Equal(0, Scalar("SELECT count(*) FROM flows WHERE teardown_time IS NOT NULL AND flow_uuid <> '" + aged.FlowUuid.ToString("D") + "'"));
+    }
+
+    [Fact]
+    public async Task An_older_state_sent_after_a_newer_one_adds_no_sample_so_the_samples_add_up_to_the_flows_totals()
+    {
+        var r1 = Flow(1, packets: 10);
+        var r2 = Next(r1, 5, TimeSpan.FromSeconds(10));
+        await using (var store = Open())
+        {
+            await store.WriteAsync([r2 with { DiffPackets = 15, DiffBytes = 1500 }]); // the collector's first record: all new
+            await store.WriteAsync([r1]);                                               // an older state, late
+        }
+        Assert.Equal(1, Scalar("SELECT count(*) FROM flow_samples"));
+        Assert.Equal(15, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
+        Assert.Equal(15, Scalar("SELECT packets FROM flows"));
+    }
+
+    [Fact]
+    public async Task A_state_that_only_a_mirror_counter_moved_is_a_new_sample()
+    {
+        var r1 = Flow(1, packets: 10, mirroredPackets: 9, mirroredBytes: 900);
+        var copied = r1 with { Mirrored = new MirrorSlotTotals(10, 1000, 1, 100), DiffPackets = 0, DiffBytes = 0, SampleTime = r1.SampleTime.AddSeconds(10) };
+        await using (var store = Open())
+        {
+            await store.WriteAsync([r1]);
+            await store.WriteAsync([copied]);
+            await store.WriteAsync([copied]);
+        }
+        Assert.Equal(2, Scalar("SELECT count(*) FROM flow_samples"));
+        Assert.Equal(10, Scalar("SELECT sum(diff_mirror_packets) FROM flow_samples"));
+    }
+
+    [Fact]
+    public async Task Two_writers_of_the_same_batches_at_once_count_each_sample_once()
+    {
+        // What a batch retried on a new connection while the server still runs its first attempt amounts to.
+        var flows = Enumerable.Range(1, 200).Select(i => Flow((uint)i, packets: 10)).ToList();
+        await using var a = Open();
+        await using var b = Open();
+        await a.WriteAsync(flows);
+        for (int round = 1; round <= 5; round++)
+        {
+            flows = flows.Select(f => Next(f, 1, TimeSpan.FromSeconds(10))).ToList();
+            var batch = flows;
+            await Task.WhenAll(Task.Run(() => a.WriteAsync(batch).AsTask()), Task.Run(() => b.WriteAsync(batch).AsTask()));
+        }
+        Assert.Equal(200 * 6, Scalar("SELECT count(*) FROM flow_samples"));
+        Assert.Equal(200 * 15, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
+        Assert.Equal(200 * 15, Scalar("SELECT sum(packets) FROM flows"));
     }
 
     [Fact]
@@ -293,7 +432,7 @@ public abstract partial class FlowStoreContract : IDisposable
     }
 
     [Fact]
-    public async Task Prune_deletes_old_samples_and_the_flows_not_sampled_since_with_their_checkpoints()
+    public async Task Prune_deletes_old_samples_and_the_flows_not_sampled_since_and_so_their_checkpoints()
     {
         var old = Flow(1, sample: T0);
         var kept = Flow(2, sample: T0);
@@ -461,6 +600,22 @@ public sealed class SqliteFlowStoreContract : FlowStoreContract
 
     protected override DbConnection ConnectToChange() => new SqliteConnection($"Data Source={_path};Pooling=False");
 
+    /// <summary>Version 3's samples were clustered on their key, with a foreign key to flows: the table is rebuilt so.</summary>
+    protected override IEnumerable<string> Version3Tables(DbConnection connection)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT sql FROM sqlite_master WHERE name = 'flow_samples'";
+        var ddl = ((string)cmd.ExecuteScalar()!).TrimEnd();
+        Assert.EndsWith(")", ddl, StringComparison.Ordinal);
+        yield return ddl.Replace("CREATE TABLE flow_samples (", "CREATE TABLE flow_samples_v3 (", StringComparison.Ordinal)[..^1]
+            + $", PRIMARY KEY ({SampleKey}), FOREIGN KEY (flow_uuid) REFERENCES flows (flow_uuid)) WITHOUT ROWID;";
+        yield return "INSERT INTO flow_samples_v3 SELECT * FROM flow_samples;";
+        yield return "DROP TABLE flow_samples;";
+        yield return "ALTER TABLE flow_samples_v3 RENAME TO flow_samples;";
+        yield return "CREATE INDEX flow_samples_time ON flow_samples (sample_time, flow_uuid);";
+        yield return CheckpointTable("TEXT", "INTEGER");
+    }
+
     public override void Dispose()
     {
         base.Dispose();
@@ -486,4 +641,7 @@ public sealed class PostgresFlowStoreContract : FlowStoreContract, IClassFixture
     protected override string Db => _cluster.UrlWithPassword(_cluster.SharedDatabase) + "?options=" + Uri.EscapeDataString("-c search_path=" + _schema);
 
     protected override DbConnection Connect() => new NpgsqlConnection(PostgresConnectionString.Parse(Db).ConnectionString);
+
+    protected override IEnumerable<string> Version3Tables(DbConnection connection) =>
+        [$"ALTER TABLE flow_samples ADD PRIMARY KEY ({SampleKey});", CheckpointTable("uuid", "bigint") + " ALTER TABLE collector_state SET (fillfactor = 50);"];
 }

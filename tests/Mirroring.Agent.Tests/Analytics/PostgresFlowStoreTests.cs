@@ -85,10 +85,10 @@ public sealed class PostgresFlowStoreTests(PostgresCluster cluster) : IClassFixt
     {
         var db = cluster.CreateDatabase("schema");
         using (FlowStores.Open(cluster.UrlWithPassword(db))) { }
-        Assert.Equal("collector_state,flow_samples,flows,schema_info",
+        Assert.Equal("flow_samples,flows,schema_info",
             cluster.Psql(db, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'"));
         // Same names as SQLite's explicit indexes (primary keys aside).
-        Assert.Equal("collector_state_node,flow_samples_time,flows_analyzer,flows_destination_vn,flows_mirror_index,flows_node,flows_reverse,flows_sec_analyzer,flows_sec_mirror_index,flows_source_vn",
+        Assert.Equal("flow_samples_time,flows_analyzer,flows_destination_vn,flows_mirror_index,flows_node,flows_reverse,flows_sec_analyzer,flows_sec_mirror_index,flows_source_vn",
             cluster.Psql(db, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%_pkey'"));
     }
 }

@@ -65,6 +65,23 @@ public sealed class AgentOptionsTests : IDisposable
     }
 
     [Theory]
+    [InlineData("often", "SampleInterval (--sample-interval) 'often': not a duration (e.g. 500ms, 1s, 2m, 00:00:01)")]
+    [InlineData("2h", "SampleInterval (--sample-interval) 2h: must be between 0ms and 1h")]
+    public void Bad_sample_interval_is_reported(string sampleInterval, string expected)
+    {
+        var failure = Assert.Single(StartFailures(new() { ["Stats"] = _region, ["SampleInterval"] = sampleInterval }));
+        Assert.Equal(expected, failure);
+    }
+
+    [Theory]
+    [InlineData("1s", "30s", 30)]
+    [InlineData("1s", "0s", 1)]
+    [InlineData("2s", "5s", 3)]
+    [InlineData("10s", "1s", 1)]
+    public void The_sample_interval_is_a_whole_number_of_passes_rounded_up(string interval, string sampleInterval, int passes) =>
+        Assert.Equal(passes, new AgentOptions { Interval = interval, SampleInterval = sampleInterval }.SamplePasses);
+
+    [Theory]
     [InlineData("127.0.0.1", "Ipfix (--ipfix) 127.0.0.1: expected HOST:PORT (e.g. 127.0.0.1:4739)")]
     [InlineData("127.0.0.1:70000", "Ipfix (--ipfix) 127.0.0.1:70000: port '70000' must be 1..65535")]
     [InlineData("no-such-host.invalid:4739", "Ipfix (--ipfix) no-such-host.invalid:4739: cannot resolve host 'no-such-host.invalid'")]

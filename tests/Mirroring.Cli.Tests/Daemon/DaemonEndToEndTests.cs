@@ -6,7 +6,8 @@ using Mirroring.Testing;
 namespace Mirroring.Cli.Tests.Daemon;
 
 /// <summary>
-/// <c>./vrmirror run</c> as an operator runs it, between TAP devices moved into VM namespaces and a fabric veth
+/// <c>./vrmirror run</c> as an operator runs it, between VM namespaces (TAP devices moved into them, or the pod ends
+/// of veth pairs the daemon created or attached to) and a fabric veth
 /// whose peer holds the analyzer: traffic from python sockets and tcpreplay, mirror copies decoded by tshark and
 /// received by <c>./vrmirror analyzer</c>, counters read with the operator verbs and compared with the kernel's.
 /// </summary>
@@ -23,23 +24,30 @@ public sealed class DaemonEndToEndTests
         Assert.True(rx == tx + flooded + drops, $"rx {rx} != tx {tx} + flooded {flooded} + drops {drops}: " + string.Join("; ", vifs.Values));
     }
 
-    /// <summary>Every frame the VM's kernel handed to its TAP was received by the daemon, and every frame the daemon sent arrived.</summary>
+    /// <summary>
+    /// Every frame the VM's kernel handed to its port was received by the daemon, and every frame the daemon sent
+    /// (forwarded, flood and mirror copies) arrived; on a veth pair the engine's end (in the root namespace) counts
+    /// what the daemon took in as well.
+    /// </summary>
     internal static void AssertKernelAgrees(DaemonTopology t, Dictionary<string, VifCounters> vifs)
     {
-        foreach (var (tap, ns) in new[] { (t.Tap1, t.Vm1), (t.Tap2, t.Vm2) })
+        foreach (var (vif, device, ns) in new[] { (t.Tap1, t.Vm1Device, t.Vm1), (t.Tap2, t.Vm2Device, t.Vm2) })
         {
-            Assert.Equal(DaemonTopology.Kernel(ns, tap, "tx_packets"), vifs[tap].RxPackets);
-            Assert.Equal(0, DaemonTopology.Kernel(ns, tap, "tx_dropped"));
-            // Everything the daemon sent the VM (forwarded, flood and mirror copies) reached its TAP device.
-            Assert.Equal(vifs[tap].TxPackets + vifs[tap].FloodCopiesOut + vifs[tap].MirrorCopiesOut,
-                DaemonTopology.Kernel(ns, tap, "rx_packets") + DaemonTopology.Kernel(ns, tap, "rx_dropped"));
+            Assert.Equal(DaemonTopology.Kernel(ns, device, "tx_packets"), vifs[vif].RxPackets);
+            Assert.Equal(0, DaemonTopology.Kernel(ns, device, "tx_dropped"));
+            Assert.Equal(vifs[vif].TxPackets + vifs[vif].FloodCopiesOut + vifs[vif].MirrorCopiesOut,
+                DaemonTopology.Kernel(ns, device, "rx_packets") + DaemonTopology.Kernel(ns, device, "rx_dropped"));
+            if (t.Port != "tap") Assert.Equal(Root(vif, "rx_packets"), vifs[vif].RxPackets);
         }
     }
 
-    [Fact]
-    public void Icmp_udp_and_tcp_between_vms_cross_the_daemon_and_every_mirror_copy_reaches_the_analyzer()
+    [Theory]
+    [InlineData("tap")]
+    [InlineData("veth")]
+    [InlineData("existing")]
+    public void Icmp_udp_and_tcp_between_vms_cross_the_daemon_and_every_mirror_copy_reaches_the_analyzer(string port)
     {
-        using var t = new DaemonTopology();
+        using var t = new DaemonTopology(port);
         using var daemon = t.StartDaemon();
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(t.StatsPath));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(t.StateDirectory));
@@ -87,23 +95,28 @@ public sealed class DaemonEndToEndTests
 
         // Idle: the workers sleep in poll(2). A spinning worker would burn all of the 3 s (300 ticks); allow a sixth
         // (background JIT tiering right after the traffic, the control thread's timer).
-        long before = daemon.CpuTicks();
+        long before = daemon.CpuTicks(), sleepsBefore = t.WorkerSleeps();
         Thread.Sleep(3000);
         long idleTicks = daemon.CpuTicks() - before;
         Assert.True(idleTicks < 50, $"the idle daemon used {idleTicks} clock ticks of CPU in 3 s");
+        // ... and the region counts those sleeps (one per idle poll timeout of 200 ms, about 15 in 3 s).
+        Assert.InRange(t.WorkerSleeps() - sleepsBefore, 5, 40);
 
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
         Assert.Contains("stopped:", daemon.StdErr);
-        // The TAP devices it created are gone, from the namespaces they were moved to.
-        Assert.NotEqual(0, t.Vm1.Exec("ip", "link", "show", t.Tap1).ExitCode);
-        Assert.NotEqual(0, t.Vm2.Exec("ip", "link", "show", t.Tap2).ExitCode);
+        // The TAP devices and veth pairs it created are gone, from the namespaces they were in; the pairs it found stay.
+        int expected = port == "existing" ? 0 : 1;
+        Assert.Equal(expected, Math.Sign(t.Vm1.Exec("ip", "link", "show", t.Vm1Device).ExitCode));
+        Assert.Equal(expected, Math.Sign(t.Vm2.Exec("ip", "link", "show", t.Vm2Device).ExitCode));
     }
 
-    [Fact]
-    public void Tcpreplay_into_a_vm_tap_is_accounted_for_and_the_analyzer_receives_what_was_mirrored()
+    [Theory]
+    [InlineData("tap")]
+    [InlineData("veth")]
+    public void Tcpreplay_into_a_vm_port_is_accounted_for_and_the_analyzer_receives_what_was_mirrored(string port)
     {
-        using var t = new DaemonTopology();
+        using var t = new DaemonTopology(port);
         using var daemon = t.StartDaemon();
         t.MoveTapsIntoVms();
         var pcap = Path.Combine(t.Directory, "vm1.pcap");
@@ -120,9 +133,12 @@ public sealed class DaemonEndToEndTests
         long peerBefore = t.FabricPeer.Statistic(t.FabricPeerName, "rx_packets");
         long bufferDropsBefore = t.UdpReceiveBufferErrors(t.FabricPeer);
 
-        t.Vm1.Exec("tcpreplay", "--pps=1000", "-i", t.Tap1, pcap).EnsureSuccess("tcpreplay");
+        long sentBefore = DaemonTopology.Kernel(t.Vm1, t.Vm1Device, "tx_packets");
+        t.Vm1.Exec("tcpreplay", "--pps=1000", "-i", t.Vm1Device, pcap).EnsureSuccess("tcpreplay");
 
-        var end = t.SettledVifs();
+        // Until the daemon has taken every frame vm1's kernel sent (what AssertKernelAgrees checks below).
+        long sent = DaemonTopology.Kernel(t.Vm1, t.Vm1Device, "tx_packets") - sentBefore;
+        var end = t.SettledVifs(v => v[t.Tap1].RxPackets - start[t.Tap1].RxPackets >= sent);
         long replayedIn = end[t.Tap1].RxPackets - start[t.Tap1].RxPackets;
         Assert.True(replayedIn >= 800, $"the daemon received {replayedIn} of the 800 replayed frames");
         AssertKernelAgrees(t, end);
@@ -241,7 +257,7 @@ public sealed class DaemonEndToEndTests
         using var daemon = t.StartDaemon();
         File.WriteAllText(t.ConfigPath, t.Config(withThirdInterface: true));
         daemon.Signal("HUP");
-        daemon.WaitFor($"TAP devices added: {t.Tap3}", 15_000);
+        daemon.WaitFor($"ports added: {t.Tap3}", 15_000);
         Assert.True(Directory.Exists($"/sys/class/net/{t.Tap3}"));
         Assert.Contains(t.Tap3, t.Vifs().Keys);
 
@@ -287,28 +303,34 @@ public sealed class DaemonEndToEndTests
         Assert.Equal(0, daemon.WaitForExit());
     }
 
-    [Fact]
-    public void A_tap_deleted_with_its_namespace_is_reported_and_the_daemon_still_stops_cleanly()
+    [Theory]
+    [InlineData("tap", "TAP")]
+    [InlineData("veth", "veth")]
+    public void A_port_deleted_with_its_namespace_is_reported_and_the_daemon_still_stops_cleanly(string port, string kind)
     {
-        using var t = new DaemonTopology();
+        using var t = new DaemonTopology(port);
         using var daemon = t.StartDaemon();
         t.MoveTapsIntoVms();
         ExternalTool.Run("ip", "netns", "del", t.Vm1.Name).EnsureSuccess("ip netns del vm1");
-        daemon.WaitFor($"{t.Tap1}: the TAP device was deleted", 15_000);
+        daemon.WaitFor($"{t.Tap1}: the {kind} device was deleted", 15_000);
         // The other VM is still served: its ARP request is answered.
         var arp = t.Vm2.Exec(ExternalTool.Python, "-c",
-            $"from scapy.all import *; r = srp1(Ether(dst='ff:ff:ff:ff:ff:ff')/ARP(pdst='{DaemonTopology.Vm1Ip}', psrc='{DaemonTopology.Vm2Ip}', hwsrc='{DaemonTopology.Vm2Mac}'), iface='{t.Tap2}', timeout=5, verbose=0); print('is-at', r[ARP].hwsrc if r else None)");
+            $"from scapy.all import *; r = srp1(Ether(dst='ff:ff:ff:ff:ff:ff')/ARP(pdst='{DaemonTopology.Vm1Ip}', psrc='{DaemonTopology.Vm2Ip}', hwsrc='{DaemonTopology.Vm2Mac}'), iface='{t.Vm2Device}', timeout=5, verbose=0); print('is-at', r[ARP].hwsrc if r else None)");
         Assert.Contains("is-at " + DaemonTopology.Vm1Mac, arp.StdOut + arp.StdErr);
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
     }
 
-    [Fact]
-    public void Multiqueue_daemon_forwards_between_vms_with_one_worker_per_queue()
+    [Theory]
+    [InlineData("tap", false)]
+    [InlineData("veth", false)]
+    [InlineData("veth", true)]
+    public void Multiqueue_daemon_forwards_between_vms_with_one_worker_per_queue(string port, bool busyPoll)
     {
-        using var t = new DaemonTopology();
-        using var daemon = t.StartDaemon("--multiqueue", "2");
+        using var t = new DaemonTopology(port);
+        using var daemon = busyPoll ? t.StartDaemon("--multiqueue", "2", "--busy-poll") : t.StartDaemon("--multiqueue", "2");
         Assert.Contains("2 worker(s)", daemon.StdErr);
+        Assert.Contains(busyPoll ? "idle workers busy poll" : "idle workers spin 50 us, then sleep", daemon.StdErr);
         t.MoveTapsIntoVms();
         using var udpServer = t.StartTraffic(t.Vm2, "udp-server", "7000", "30");
         udpServer.WaitForOutput("ready");
@@ -316,6 +338,9 @@ public sealed class DaemonEndToEndTests
         var vifs = t.SettledVifs();
         AssertKernelAgrees(t, vifs);
         AssertBalanced(vifs);
+        // Busy-polling workers never sleep; sleeping ones do whenever the VMs are quiet.
+        if (busyPoll) Assert.Equal(0, t.WorkerSleeps());
+        else Assert.True(t.WorkerSleeps() > 0, "the idle workers never slept");
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Mirroring.Dataplane.Stats;
 using Mirroring.Testing;
 
 namespace Mirroring.Cli.Tests.Daemon;
@@ -99,10 +100,13 @@ internal sealed record VifCounters(int Index, string Name, long RxPackets, long 
     long RxFlooded = 0, long FloodCopiesOut = 0, long MirrorCopiesOut = 0);
 
 /// <summary>
-/// The daemon's test topology, all made by the test: namespaces vm1 and vm2 (the daemon's TAP devices are moved
-/// into them with the VMs' MAC and IP), a fabric veth pair whose root end the daemon binds and whose peer lives in
-/// the fabric-peer namespace with the analyzer's address (192.0.2.50) and the gateway MAC. Names are unique per
-/// instance; Dispose deletes namespaces, the veth pair and the folder.
+/// The daemon's test topology, all made by the test: namespaces vm1 and vm2 holding the VMs' ends of their ports
+/// with the VMs' MAC and IP, a fabric veth pair whose root end the daemon binds and whose peer lives in the
+/// fabric-peer namespace with the analyzer's address (192.0.2.50) and the gateway MAC. The VMs' ports are of the
+/// kind <see cref="Port"/> names: <c>tap</c> (the daemon's TAP devices, moved into the VMs' namespaces), <c>veth</c>
+/// (the daemon creates the pairs, the pod ends in the VMs' namespaces) or <c>existing</c> (the test creates the pairs
+/// as a CNI would, the daemon attaches to their host ends). Names are unique per instance; Dispose deletes
+/// namespaces, the veth pairs and the folder.
 /// </summary>
 internal sealed class DaemonTopology : IDisposable
 {
@@ -115,8 +119,9 @@ internal sealed class DaemonTopology : IDisposable
 
     private readonly List<TestNamespace> _namespaces = [];
 
-    public DaemonTopology()
+    public DaemonTopology(string port = "tap")
     {
+        Port = port;
         Directory = ExternalTool.TempDirectory("vrmirror-daemon");
         // Readable by an unprivileged daemon (the capability test runs it as nobody).
         File.SetUnixFileMode(Directory, (UnixFileMode)0x1FF);
@@ -125,6 +130,8 @@ internal sealed class DaemonTopology : IDisposable
         Tap2 = "mvd2" + id;
         Fabric = "mvdf" + id;
         FabricPeerName = "mvdp" + id;
+        Vm1Device = port == "tap" ? Tap1 : "mvv1" + id;
+        Vm2Device = port == "tap" ? Tap2 : "mvv2" + id;
         try
         {
             Vm1 = Add();
@@ -138,6 +145,12 @@ internal sealed class DaemonTopology : IDisposable
             ExternalTool.Run("ip", "link", "set", Fabric, "mtu", "9000").EnsureSuccess("fabric mtu");
             FabricPeer.Ip("link", "set", FabricPeerName, "mtu", "9000");
             ExternalTool.Run("ip", "link", "set", Fabric, "up").EnsureSuccess("fabric up");
+            if (port == "existing")
+                foreach (var (host, pod, ns) in new[] { (Tap1, Vm1Device, Vm1), (Tap2, Vm2Device, Vm2) })
+                {
+                    ExternalTool.Run("ip", "link", "add", host, "type", "veth", "peer", "name", pod, "netns", ns.Name).EnsureSuccess("ip link add veth " + host);
+                    ExternalTool.Run("ip", "link", "set", host, "addrgenmode", "none").EnsureSuccess("addrgenmode " + host);
+                }
             FabricPeer.Ip("link", "set", FabricPeerName, "address", GatewayMac);
             FabricPeer.Ip("addr", "add", AnalyzerIp + "/24", "dev", FabricPeerName);
             FabricPeer.Ip("link", "set", FabricPeerName, "up");
@@ -152,6 +165,11 @@ internal sealed class DaemonTopology : IDisposable
     }
 
     public string Directory { get; }
+    /// <summary>The kind of the VMs' ports: tap, veth or existing (the configuration's <c>port</c>).</summary>
+    public string Port { get; }
+    /// <summary>The VMs' ends of their ports, in their namespaces: the TAP device itself, or the pod end of the veth pair.</summary>
+    public string Vm1Device { get; }
+    public string Vm2Device { get; }
     public TestNamespace Vm1 { get; } = null!;
     public TestNamespace Vm2 { get; } = null!;
     public TestNamespace FabricPeer { get; } = null!;
@@ -190,8 +208,8 @@ internal sealed class DaemonTopology : IDisposable
             mac: "{{Vm1Mac}}"
             ip: {{Vm1Ip}}
             ipv6: {{Vm1Ipv6}}
-            virtual_network: "{{Network}}"
-        {{(portMirror ? "    interface_mirror: { traffic_direction: both, mirror_to: { analyzer_name: an1 } }\n" : "")}}  - { name: {{Tap2}}, mac: "{{Vm2Mac}}", ip: {{Vm2Ip}}, ipv6: {{Vm2Ipv6}}, virtual_network: "{{Network}}" }
+            virtual_network: "{{Network}}"{{PortFields(Vm1Device, Vm1).Replace(", ", "\n    ", StringComparison.Ordinal)}}
+        {{(portMirror ? "    interface_mirror: { traffic_direction: both, mirror_to: { analyzer_name: an1 } }\n" : "")}}  - { name: {{Tap2}}, mac: "{{Vm2Mac}}", ip: {{Vm2Ip}}, ipv6: {{Vm2Ipv6}}, virtual_network: "{{Network}}"{{PortFields(Vm2Device, Vm2)}} }
         {{(withThirdInterface ? $"  - {{ name: {Tap3}, mac: \"02:00:00:00:01:03\", ip: 10.1.1.13, virtual_network: \"{Network}\" }}\n" : "")}}{{(remoteEndpoint ? $"remote_endpoints:\n  - {{ virtual_network: \"{Network}\", mac: \"{RemoteMac}\", ip: {RemoteIp}, vtep: {RemoteVtep} }}\n" : "")}}analyzers:
           - { analyzer_name: an1, analyzer_ip_address: {{AnalyzerIp}}, routing_instance: fabric, udp_port: 8099, juniper_header: true, nh_mode: dynamic }
         policies:
@@ -201,6 +219,14 @@ internal sealed class DaemonTopology : IDisposable
         """;
 
     public string Tap3 => "mvd3" + Tap1[4..];
+
+    /// <summary>The fields a VM's interface adds for its port kind, in flow style (", key: value" each).</summary>
+    private string PortFields(string podEnd, TestNamespace ns) => Port switch
+    {
+        "veth" => $", port: veth, peer_name: {podEnd}, peer_netns: {ns.Name}",
+        "existing" => ", port: existing",
+        _ => "",
+    };
 
     /// <summary>Starts <c>./vrmirror run</c> on this topology and waits until it runs.</summary>
     public ChildProcess StartDaemon(params string[] extra) => StartDaemon(new Dictionary<string, string?>(), extra);
@@ -222,14 +248,15 @@ internal sealed class DaemonTopology : IDisposable
     }
 
     /// <summary>
-    /// Moves each TAP device into its VM's namespace with the VM's MAC and address; IPv6 off so only the test's traffic
-    /// flows, or (<paramref name="ipv6"/>) on, with the VM's IPv6 address (no duplicate address detection wait).
+    /// Gives each VM its end of its port with the VM's MAC and address (a TAP device is moved into the VM's namespace;
+    /// the pod end of a veth pair is there already); IPv6 off so only the test's traffic flows, or
+    /// (<paramref name="ipv6"/>) on, with the VM's IPv6 address (no duplicate address detection wait).
     /// </summary>
     public void MoveTapsIntoVms(bool ipv6 = false)
     {
-        foreach (var (tap, ns, mac, ip, ip6) in new[] { (Tap1, Vm1, Vm1Mac, Vm1Ip, Vm1Ipv6), (Tap2, Vm2, Vm2Mac, Vm2Ip, Vm2Ipv6) })
+        foreach (var (tap, ns, mac, ip, ip6) in new[] { (Vm1Device, Vm1, Vm1Mac, Vm1Ip, Vm1Ipv6), (Vm2Device, Vm2, Vm2Mac, Vm2Ip, Vm2Ipv6) })
         {
-            ExternalTool.Run("ip", "link", "set", tap, "netns", ns.Name).EnsureSuccess($"move {tap} into {ns.Name}");
+            if (Port == "tap") ExternalTool.Run("ip", "link", "set", tap, "netns", ns.Name).EnsureSuccess($"move {tap} into {ns.Name}");
             Sysctl(ns, $"net.ipv6.conf.{tap}.disable_ipv6={(ipv6 ? 0 : 1)}");
             ns.Ip("link", "set", tap, "address", mac);
             ns.Ip("addr", "add", ip + "/24", "dev", tap);
@@ -272,6 +299,15 @@ internal sealed class DaemonTopology : IDisposable
         return result;
     }
 
+    /// <summary>The workers' sleeps so far (worker totals of the stats region), all workers together.</summary>
+    public long WorkerSleeps()
+    {
+        using var reader = StatsRegionReader.Open(StatsPath);
+        var totals = new WorkerTotals[reader.Header.WorkerCount];
+        int n = reader.ReadWorkerTotals(totals);
+        return totals.Take(n).Sum(t => (long)t.Sleeps);
+    }
+
     /// <summary>Packets counted on the analyzer's mirror entry (copies queued to the fabric).</summary>
     public long MirroredPackets() => MirroredPackets(StatsPath);
 
@@ -297,6 +333,17 @@ internal sealed class DaemonTopology : IDisposable
     }
 
     /// <summary>Reads the counters until two reads a short while apart agree (the traffic has settled).</summary>
+    /// <summary>
+    /// The vif counters once <paramref name="done"/> holds for them (read every 300 ms, up to 30 s), then settled: on a
+    /// loaded machine a worker may not run for longer than the settling check's quiet time.
+    /// </summary>
+    public Dictionary<string, VifCounters> SettledVifs(Func<Dictionary<string, VifCounters>, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!done(Vifs()) && DateTime.UtcNow < deadline) Thread.Sleep(300);
+        return SettledVifs();
+    }
+
     public Dictionary<string, VifCounters> SettledVifs()
     {
         var previous = Vifs();

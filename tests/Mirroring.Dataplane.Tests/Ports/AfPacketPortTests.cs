@@ -84,12 +84,13 @@ public sealed class AfPacketPortTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Transmitted_frames_reach_the_peer_byte_identical(bool qdiscBypass)
+    [InlineData(false, 0)]
+    [InlineData(true, 0)]
+    [InlineData(true, 64)]
+    public void Transmitted_frames_reach_the_peer_byte_identical(bool qdiscBypass, int txRingFrames)
     {
         using var veth = new TestVeth();
-        using var port = new AfPacketPort(Options(veth.Ours) with { QdiscBypass = qdiscBypass });
+        using var port = new AfPacketPort(Options(veth.Ours) with { QdiscBypass = qdiscBypass, TxRingFrames = txRingFrames });
         var memory = new PacketMemory(16, 2048, 64 * 1024);
         var frames = Enumerable.Range(0, 20).Select(i => TestFrames.Experimental(i, 60 + i * 50, TestFrames.OurMac, TestFrames.PeerMac)).ToList();
         var dir = ExternalTool.TempDirectory("mvt-afp");
@@ -117,11 +118,13 @@ public sealed class AfPacketPortTests
         }
     }
 
-    [Fact]
-    public void Frame_larger_than_the_mtu_is_counted_as_an_error_and_the_rest_of_the_batch_is_sent()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(64)]
+    public void Frame_larger_than_the_mtu_is_counted_as_an_error_and_the_rest_of_the_batch_is_sent(int txRingFrames)
     {
         using var veth = new TestVeth();
-        using var port = new AfPacketPort(Options(veth.Ours));
+        using var port = new AfPacketPort(Options(veth.Ours) with { TxRingFrames = txRingFrames });
         var memory = new PacketMemory(16, 2048, 64 * 1024);
         var good0 = TestFrames.Experimental(0, 100, TestFrames.OurMac, TestFrames.PeerMac);
         var huge = TestFrames.Experimental(1, 4000, TestFrames.OurMac, TestFrames.PeerMac);
@@ -148,6 +151,88 @@ public sealed class AfPacketPortTests
         finally
         {
             Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Tx_ring_carries_a_stream_many_times_its_size_without_loss()
+    {
+        using var veth = new TestVeth();
+        // One block of the ring (41 frames at MTU 1500); 6,400 frames in batches of 64 wrap it over 150 times.
+        using var port = new AfPacketPort(Options(veth.Ours) with { QdiscBypass = true, TxRingFrames = 16 });
+        var memory = new PacketMemory(64, 2048, 64 * 1024);
+        long before = veth.Namespace.Statistic(veth.Peer, "rx_packets");
+        for (int batch = 0; batch < 100; batch++)
+            PortTestKit.Transmit(port, memory, Enumerable.Range(0, 64).Select(i => TestFrames.Experimental(batch * 64 + i, 60, TestFrames.OurMac, TestFrames.PeerMac)));
+        port.Flush();
+
+        Assert.False(port.TxPending);
+        Assert.Equal(6400, port.Counters.TxPackets);
+        Assert.Equal(0, port.Counters.TxDrops + port.Counters.TxErrors);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (veth.Namespace.Statistic(veth.Peer, "rx_packets") - before < 6400 && clock.ElapsedMilliseconds < 5000) Thread.Sleep(20);
+        Assert.Equal(6400, veth.Namespace.Statistic(veth.Peer, "rx_packets") - before);
+    }
+
+    [Fact]
+    public void Frames_queued_while_the_link_is_down_go_once_it_is_up_and_beyond_the_ring_count_as_drops()
+    {
+        using var veth = new TestVeth();
+        using var port = new AfPacketPort(Options(veth.Ours) with { QdiscBypass = true, TxRingFrames = 16 });
+        var memory = new PacketMemory(128, 2048, 512 * 1024);
+        ExternalTool.Run("ip", "link", "set", veth.Ours, "down").EnsureSuccess("link down");
+
+        PortTestKit.Transmit(port, memory, Enumerable.Range(0, 100).Select(i => TestFrames.Experimental(i, 60, TestFrames.OurMac, TestFrames.PeerMac)));
+        // The ring holds 41 frames (one 64 KiB block of 1568-byte slots at MTU 1500): they wait, the rest are counted.
+        Assert.True(port.TxPending);
+        Assert.Equal(41, port.Counters.TxPackets);
+        Assert.Equal(59, port.Counters.TxDrops);
+
+        var file = Path.Combine(ExternalTool.TempDirectory("mvt-afp"), "peer.pcap");
+        try
+        {
+            ExternalTool.Run("ip", "link", "set", veth.Ours, "up").EnsureSuccess("link up");
+            var deadline = System.Diagnostics.Stopwatch.StartNew();
+            while (File.ReadAllText($"/sys/class/net/{veth.Ours}/operstate").Trim() != "up" && deadline.ElapsedMilliseconds < 5000) Thread.Sleep(20);
+            using (var tcpdump = veth.Namespace.Start("tcpdump", "-i", veth.Peer, "-n", "-U", "-c", "41", "-w", file, "ether", "proto", "0x88b5"))
+            {
+                tcpdump.WaitForOutput("listening on");
+                // An idle worker's wait kicks the ring.
+                port.WaitReadable(0);
+                Assert.Equal(0, tcpdump.WaitForExit());
+            }
+            Assert.False(port.TxPending);
+            using var reader = CaptureReader.Open(file);
+            var sequences = new List<int>();
+            while (reader.TryReadNext(out var packet)) sequences.Add(TestFrames.SequenceOf(packet.Data.ToArray()));
+            Assert.Equal(Enumerable.Range(0, 41), sequences);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Queues_of_each_interface_get_a_fanout_group_of_their_own()
+    {
+        using var a = new TestVeth();
+        using var b = new TestVeth();
+        var portsA = AfPacketPort.OpenQueues(Options(a.Ours), 2);
+        var portsB = AfPacketPort.OpenQueues(Options(b.Ours), 2);
+        try
+        {
+            Assert.NotNull(portsA[0].FanoutGroupId);
+            Assert.Equal(portsA[0].FanoutGroupId, portsA[1].FanoutGroupId);
+            Assert.Equal(portsB[0].FanoutGroupId, portsB[1].FanoutGroupId);
+            Assert.NotEqual(portsA[0].FanoutGroupId, portsB[0].FanoutGroupId);
+            var single = AfPacketPort.OpenQueues(Options(a.Ours), 1);
+            Assert.Null(single[0].FanoutGroupId);
+            single[0].Dispose();
+        }
+        finally
+        {
+            foreach (var p in portsA.Concat(portsB)) p.Dispose();
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Mirroring.Dataplane.Packets;
+using Mirroring.Wire.Checksums;
 
 namespace Mirroring.Dataplane.Ports.Linux;
 
@@ -39,6 +40,9 @@ public sealed record AfPacketOptions(string Interface)
 
     public AfPacketFanoutMode FanoutMode { get; init; } = AfPacketFanoutMode.Hash;
 
+    /// <summary>Have the kernel pick an unused group id (PACKET_FANOUT_FLAG_UNIQUEID; <see cref="FanoutGroup"/> 0): see <see cref="AfPacketPort.OpenQueues"/>.</summary>
+    internal bool FanoutNewGroup { get; init; }
+
     /// <summary>Receive frames addressed to other hosts too (PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC; dropped on close).</summary>
     public bool Promiscuous { get; init; } = true;
 
@@ -47,6 +51,15 @@ public sealed record AfPacketOptions(string Interface)
 
     /// <summary>Transmit straight to the driver, skipping the qdisc layer (PACKET_QDISC_BYPASS).</summary>
     public bool QdiscBypass { get; init; }
+
+    /// <summary>
+    /// Frames of a TPACKET_V3 transmit ring (PACKET_TX_RING): a batch is copied into the ring and sent with one send(2)
+    /// kick, and frames the driver could not take stay in the ring for the next kick. 0: sendmmsg(2), no ring.
+    /// </summary>
+    public int TxRingFrames { get; init; }
+
+    /// <summary>With a transmit ring: how long a full ring is waited for (kicked, then poll(2) for room) before the rest of a batch is counted as dropped.</summary>
+    public int TxRingWaitMs { get; init; } = 2;
 }
 
 /// <summary>Kernel counters of an AF_PACKET socket since the last read (PACKET_STATISTICS, tpacket_stats_v3).</summary>
@@ -55,26 +68,33 @@ public readonly record struct AfPacketKernelStatistics(uint Packets, uint Drops,
 /// <summary>
 /// An existing interface seen through AF_PACKET: a TPACKET_V3 memory-mapped receive ring (frames copied from
 /// the ring's blocks into the worker's receive slots, each block given back to the kernel once walked) and
-/// transmit by sendmmsg(2) on the bound socket. Frames this host sends on the interface are not received
+/// transmit by sendmmsg(2) on the bound socket, or through a memory-mapped transmit ring (one send(2) per batch,
+/// <see cref="AfPacketOptions.TxRingFrames"/>). Frames this host sends on the interface are not received
 /// (PACKET_IGNORE_OUTGOING, and PACKET_OUTGOING frames are skipped on older kernels). A VLAN tag the kernel
 /// moved into the ring header is put back into the frame, so frames are received as they were on the wire.
 /// </summary>
-public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollablePort, IDisposable
+public sealed unsafe class AfPacketPort : ILivePort
 {
     // linux/if_packet.h
     internal const int PACKET_ADD_MEMBERSHIP = 1;
     internal const int PACKET_RX_RING = 5;
     internal const int PACKET_STATISTICS = 6;
     internal const int PACKET_VERSION = 10;
+    internal const int PACKET_TX_RING = 13;
+    internal const int PACKET_LOSS = 14;
     internal const int PACKET_FANOUT = 18;
     internal const int PACKET_QDISC_BYPASS = 20;
     internal const int PACKET_IGNORE_OUTGOING = 23;
     internal const int TPACKET_V3 = 2;
     internal const int PACKET_MR_PROMISC = 1;
     internal const int PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
+    internal const int PACKET_FANOUT_FLAG_UNIQUEID = 0x2000;
     internal const byte PACKET_OUTGOING = 4;
     internal const uint TP_STATUS_KERNEL = 0;
     internal const uint TP_STATUS_USER = 1;
+    internal const uint TP_STATUS_AVAILABLE = 0;
+    internal const uint TP_STATUS_SEND_REQUEST = 1;
+    internal const uint TP_STATUS_CSUMNOTREADY = 1 << 3;
     internal const uint TP_STATUS_VLAN_VALID = 1 << 4;
     internal const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
 
@@ -95,6 +115,8 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     internal const int HdrVlanTpid = 36;
     internal const int HdrSllPktType = 48 + 10;
     internal const int Tpacket3HeaderLength = 48 + 20; // TPACKET3_HDRLEN
+    /// <summary>Where a transmit frame's data starts in its ring slot: TPACKET3_HDRLEN - sizeof(struct sockaddr_ll).</summary>
+    internal const int TxDataOffset = Tpacket3HeaderLength - 20;
 
     [StructLayout(LayoutKind.Sequential)]
     internal struct TpacketReq3
@@ -138,6 +160,14 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     private LibC.MMsgHdr* _messages;
     private LibC.IoVec* _iov;
 
+    // Transmit ring (null without one): slots of _txFrameSize bytes, _txPerBlock to a block of _txBlockSize bytes.
+    private byte* _txRing;
+    private readonly nint _txRingLength;
+    private readonly int _txFrameSize, _txPerBlock, _txBlockSize, _txFrameCount, _txWaitMs, _txMaxLength;
+    private int _txHead;
+    private byte* _txLast;
+    private bool _txPending;
+
     // Receive cursor: the block being walked, the next packet header in it and how many packets are left.
     private int _block;
     private bool _holdingBlock;
@@ -177,6 +207,8 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
             SetOption(PACKET_VERSION, TPACKET_V3, "setsockopt PACKET_VERSION TPACKET_V3");
             if (options.IgnoreOutgoing) SetOption(PACKET_IGNORE_OUTGOING, 1, "setsockopt PACKET_IGNORE_OUTGOING");
             if (options.QdiscBypass) SetOption(PACKET_QDISC_BYPASS, 1, "setsockopt PACKET_QDISC_BYPASS");
+            // Before any ring exists (the kernel refuses it after): a malformed transmit frame is skipped, not left to stop the ring.
+            if (options.TxRingFrames > 0) SetOption(PACKET_LOSS, 1, "setsockopt PACKET_LOSS");
 
             var req = new TpacketReq3
             {
@@ -189,9 +221,35 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
             if (LibC.SetSockOpt(_fd, LibC.SOL_PACKET, PACKET_RX_RING, &req, sizeof(TpacketReq3)) < 0)
                 PortErrors.ThrowLastError(Name, $"setsockopt PACKET_RX_RING ({options.BlockCount} blocks of {options.BlockSize} bytes)");
 
-            nint ring = LibC.Mmap(0, _ringLength, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED | LibC.MAP_POPULATE, _fd, 0);
-            if (ring == LibC.MAP_FAILED) PortErrors.ThrowLastError(Name, $"mmap of the {_ringLength}-byte receive ring");
+            if (options.TxRingFrames > 0)
+            {
+                // Frames sized for the interface's MTU (a frame over it is counted before it reaches the ring, since
+                // PACKET_LOSS makes the kernel skip a malformed frame rather than stop the ring on it).
+                _txMaxLength = InterfaceInfo.GetMtu(Name) + 14;
+                _txFrameSize = (TxDataOffset + _txMaxLength + 4 + 15) & ~15;
+                int page = Environment.SystemPageSize;
+                _txBlockSize = Math.Max(page, ((Math.Max(1, (64 << 10) / _txFrameSize) * _txFrameSize) + page - 1) / page * page);
+                _txPerBlock = _txBlockSize / _txFrameSize;
+                int blocks = (options.TxRingFrames + _txPerBlock - 1) / _txPerBlock;
+                _txFrameCount = blocks * _txPerBlock;
+                _txRingLength = (nint)_txBlockSize * blocks;
+                _txWaitMs = Math.Max(0, options.TxRingWaitMs);
+                var tx = new TpacketReq3
+                {
+                    BlockSize = (uint)_txBlockSize,
+                    BlockNr = (uint)blocks,
+                    FrameSize = (uint)_txFrameSize,
+                    FrameNr = (uint)_txFrameCount,
+                };
+                if (LibC.SetSockOpt(_fd, LibC.SOL_PACKET, PACKET_TX_RING, &tx, sizeof(TpacketReq3)) < 0)
+                    PortErrors.ThrowLastError(Name, $"setsockopt PACKET_TX_RING ({_txFrameCount} frames of {_txFrameSize} bytes)");
+            }
+
+            // One mapping: the receive ring, then the transmit ring.
+            nint ring = LibC.Mmap(0, _ringLength + _txRingLength, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED | LibC.MAP_POPULATE, _fd, 0);
+            if (ring == LibC.MAP_FAILED) PortErrors.ThrowLastError(Name, $"mmap of the {_ringLength + _txRingLength}-byte rings");
             _ring = (byte*)ring;
+            if (_txRingLength > 0) _txRing = _ring + _ringLength;
 
             var address = new SockAddrLl
             {
@@ -212,6 +270,8 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
             if (options.FanoutGroup is ushort group)
             {
                 int flags = options.FanoutMode == AfPacketFanoutMode.Hash ? PACKET_FANOUT_FLAG_DEFRAG : 0;
+                // The kernel picks a group id no other socket uses (read back with FanoutGroupId); the group must be 0 then.
+                if (options.FanoutNewGroup) flags |= PACKET_FANOUT_FLAG_UNIQUEID;
                 int value = group | (((int)options.FanoutMode | flags) << 16);
                 SetOption(PACKET_FANOUT, value, $"setsockopt PACKET_FANOUT (group {group}, {options.FanoutMode})");
             }
@@ -220,6 +280,44 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
         {
             Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens <paramref name="queues"/> ports on one interface (one per worker), in a fanout group of their own when
+    /// there are several (an id the kernel picks, so groups of different interfaces never meet). Dispose every port.
+    /// </summary>
+    public static AfPacketPort[] OpenQueues(AfPacketOptions options, int queues)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(queues, 1);
+        if (queues == 1) return [new AfPacketPort(options with { FanoutGroup = null })];
+        var ports = new AfPacketPort[queues];
+        int opened = 0;
+        try
+        {
+            ports[opened++] = new AfPacketPort(options with { FanoutGroup = 0, FanoutNewGroup = true });
+            ushort group = ports[0].FanoutGroupId ?? throw new PortException(options.Interface, $"{options.Interface}: the kernel put the socket in no fanout group");
+            for (; opened < queues; opened++) ports[opened] = new AfPacketPort(options with { FanoutGroup = group });
+            return ports;
+        }
+        catch
+        {
+            for (int i = 0; i < opened; i++) ports[i].Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The id of the fanout group the socket is in, null when in none.</summary>
+    public ushort? FanoutGroupId
+    {
+        get
+        {
+            int value = 0, length = sizeof(int);
+            if (LibC.GetSockOpt(_fd, LibC.SOL_PACKET, PACKET_FANOUT, &value, &length) < 0)
+                PortErrors.ThrowLastError(Name, "getsockopt PACKET_FANOUT");
+            // id | type << 16 | flags << 24: zero only outside a group (a hash group has the defrag flag).
+            return value == 0 ? null : (ushort)value;
         }
     }
 
@@ -289,6 +387,8 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
             {
                 Buffer.MemoryCopy(source, destination, capacity, snapLen);
             }
+            // A local sender on the other end of a veth left its checksum to offload: complete it, as a NIC would have.
+            if ((status & TP_STATUS_CSUMNOTREADY) != 0) PartialChecksum.Complete(new Span<byte>(basePtr + offset, (int)length));
             ref Frame f = ref frames[n];
             f.Offset = offset;
             f.Length = (int)length;
@@ -333,6 +433,7 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     {
         int fd = _fd;
         if (fd < 0 || _messages == null) { Counters.AddTx(0, 0, frames.Length, 0); return; }
+        if (_txRing != null) { TransmitRing(memory, frames); return; }
         byte* basePtr = memory.Base;
         long packets = 0, bytes = 0, errors = 0, drops = 0;
         int done = 0;
@@ -367,8 +468,92 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
         Counters.AddTx(packets, bytes, errors, drops);
     }
 
-    /// <summary>Nothing is buffered: every frame was sent in <see cref="Transmit"/>.</summary>
-    public void Flush() { }
+    /// <summary>
+    /// Copies the frames into the transmit ring and kicks the kernel once (send(2) with no data). A frame longer than
+    /// the interface's MTU allows counts an error; when the ring is full, it is kicked and waited for up to
+    /// <see cref="AfPacketOptions.TxRingWaitMs"/>, and frames that still find no room count drops. Frames the
+    /// driver refused stay in the ring (the kernel marks them for sending again) and go with the next kick.
+    /// </summary>
+    private void TransmitRing(PacketMemory memory, ReadOnlySpan<Frame> frames)
+    {
+        byte* basePtr = memory.Base;
+        long packets = 0, bytes = 0, errors = 0, drops = 0;
+        for (int i = 0; i < frames.Length; i++)
+        {
+            ref readonly Frame f = ref frames[i];
+            byte* data = basePtr + f.Offset;
+            // The kernel allows 4 more bytes for an 802.1Q tag.
+            int max = f.Length > 13 && data[12] == 0x81 && data[13] == 0x00 ? _txMaxLength + 4 : _txMaxLength;
+            if (f.Length > max)
+            {
+                errors++;
+                continue;
+            }
+            byte* slot = TxSlot(_txHead);
+            if (Volatile.Read(ref *(uint*)(slot + HdrStatus)) != TP_STATUS_AVAILABLE && !WaitForTxRoom(slot))
+            {
+                drops += frames.Length - i;
+                break;
+            }
+            Buffer.MemoryCopy(data, slot + TxDataOffset, _txFrameSize - TxDataOffset, f.Length);
+            *(uint*)(slot + HdrNextOffset) = 0;
+            *(uint*)(slot + HdrSnapLen) = (uint)f.Length;
+            *(uint*)(slot + HdrLen) = (uint)f.Length;
+            Volatile.Write(ref *(uint*)(slot + HdrStatus), TP_STATUS_SEND_REQUEST);
+            _txLast = slot;
+            _txHead = _txHead + 1 == _txFrameCount ? 0 : _txHead + 1;
+            _txPending = true;
+            packets++;
+            bytes += f.Length;
+        }
+        if (_txPending) Kick();
+        Counters.AddTx(packets, bytes, errors, drops);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte* TxSlot(int frame) => _txRing + (nint)(frame / _txPerBlock) * _txBlockSize + (nint)(frame % _txPerBlock) * _txFrameSize;
+
+    /// <summary>
+    /// Asks the kernel to send every frame marked for sending. A frame the driver refused (a full backlog: ENOBUFS)
+    /// is marked again by the kernel; it is retried at once a few times, then left for the next kick.
+    /// </summary>
+    private void Kick()
+    {
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            LibC.Send(_fd, null, 0, LibC.MSG_DONTWAIT);
+            // The kernel sends in ring order: when the newest frame is taken, all are.
+            _txPending = Volatile.Read(ref *(uint*)(_txLast + HdrStatus)) == TP_STATUS_SEND_REQUEST;
+            if (!_txPending) return;
+        }
+    }
+
+    /// <summary>The ring is full at <paramref name="slot"/>: kick, then sleep in poll(2) for room (POLLOUT) up to the configured wait.</summary>
+    private bool WaitForTxRoom(byte* slot)
+    {
+        for (int waited = 0; ; waited++)
+        {
+            if (_txPending) Kick();
+            if (Volatile.Read(ref *(uint*)(slot + HdrStatus)) == TP_STATUS_AVAILABLE) return true;
+            if (waited >= _txWaitMs) return false;
+            LibC.PollFd poll = new() { Fd = _fd, Events = LibC.POLLOUT };
+            LibC.Poll(&poll, 1, 1);
+        }
+    }
+
+    /// <summary>With a transmit ring: sends what is still marked for sending and waits (up to a second) until the kernel has taken it.</summary>
+    public void Flush()
+    {
+        if (_txRing == null || _fd < 0) return;
+        for (int waited = 0; _txPending && waited < 1000; waited++)
+        {
+            Kick();
+            if (_txPending) Thread.Sleep(1);
+        }
+    }
+
+    /// <summary>Frames queued in the transmit ring that the kernel has not taken yet (they go with the next kick).</summary>
+    public bool TxPending => _txPending;
 
     /// <summary>
     /// True at once when a ring block is waiting; otherwise poll(2) until one is retired or the timeout passes.
@@ -378,6 +563,8 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     public bool WaitReadable(int timeoutMs)
     {
         if (_ring == null || _interfaceGone) return false;
+        // An idle worker passes here: frames the driver refused earlier are sent now rather than with the next batch.
+        if (_txPending) Kick();
         if (_remaining != 0) return true;
         if (BlockReady()) return true;
         LibC.PollFd poll = new() { Fd = _fd, Events = LibC.POLLIN };
@@ -422,8 +609,9 @@ public sealed unsafe class AfPacketPort : IPacketSource, IPacketSink, IPollableP
     {
         if (_ring != null)
         {
-            LibC.Munmap((nint)_ring, _ringLength);
+            LibC.Munmap((nint)_ring, _ringLength + _txRingLength);
             _ring = null;
+            _txRing = null;
         }
         int fd = Interlocked.Exchange(ref _fd, -1);
         if (fd >= 0) LibC.Close(fd);

@@ -21,3 +21,10 @@ public interface IPollablePort
     /// <summary>This port's counters.</summary>
     PortCounters Counters { get; }
 }
+
+/// <summary>A port on a live device (TAP, AF_PACKET, libpcap): frames in and out, a descriptor to sleep on, closed by Dispose.</summary>
+public interface ILivePort : IPacketSource, IPacketSink, IPollablePort, IDisposable
+{
+    /// <summary>The device's name.</summary>
+    string Name { get; }
+}

@@ -20,8 +20,11 @@ internal static unsafe partial class LibC
     public const int EACCES = 13;
     public const int EBADFD = 77;
     public const int ENETDOWN = 100;
+    public const int EAFNOSUPPORT = 97;
+    public const int EEXIST = 17;
 
     // open(2)
+    public const int O_RDONLY = 0x0;
     public const int O_RDWR = 0x2;
     public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
@@ -53,6 +56,7 @@ internal static unsafe partial class LibC
 
     // poll(2)
     public const short POLLIN = 0x001;
+    public const short POLLOUT = 0x004;
     public const short POLLERR = 0x008;
     public const short POLLHUP = 0x010;
     public const short POLLNVAL = 0x020;
@@ -84,6 +88,7 @@ internal static unsafe partial class LibC
         [FieldOffset(16)] public int IntValue;      // ifr_mtu, ifr_ifindex
         [FieldOffset(16)] public ushort HwFamily;   // ifr_hwaddr.sa_family
         [FieldOffset(18)] public fixed byte HwData[14]; // ifr_hwaddr.sa_data
+        [FieldOffset(16)] public void* Data;        // ifr_data (SIOCETHTOOL)
     }
 
     [LibraryImport(Lib, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -159,6 +164,11 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Lib, EntryPoint = "clock_gettime")]
     public static partial int ClockGetTime(int clock, TimeSpec* time);
+
+    [LibraryImport(Lib, EntryPoint = "setns", SetLastError = true)]
+    public static partial int SetNs(int fd, int nsType);
+
+    public const int CLONE_NEWNET = 0x40000000;
 
     [LibraryImport(Lib, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint IfNameToIndex(string name);

@@ -26,7 +26,7 @@ public sealed record PcapLiveOptions(string Interface)
 /// mode with nanosecond timestamps, pcap_next_ex to receive and pcap_inject to transmit. Slower than
 /// <see cref="AfPacketPort"/> (one library call per frame); for interfaces or systems where the ring cannot be used.
 /// </summary>
-public sealed unsafe partial class PcapLivePort : IPacketSource, IPacketSink, IPollablePort, IDisposable
+public sealed unsafe partial class PcapLivePort : ILivePort
 {
     private const string Lib = "libpcap.so.0.8";
     private const int PCAP_ERRBUF_SIZE = 256;

@@ -23,7 +23,7 @@ public sealed record TapOptions(string Name)
 /// per instance; <see cref="OpenQueues"/> opens a multi-queue device with one instance per queue (one per
 /// worker). A device this port created is not persistent: closing its last descriptor removes it.
 /// </summary>
-public sealed unsafe class TapPort : IPacketSource, IPacketSink, IPollablePort, IDisposable
+public sealed unsafe class TapPort : ILivePort
 {
     private const string TunPath = "/dev/net/tun";
     internal const uint TUNSETIFF = 0x400454ca;

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The live path against the Linux kernel doing the same job, in the same run, interleaved (issue 17).
+#
+#   benchmarks/live/live.sh [--seconds S] [--rounds R] [--flows "1000 60000"] [--jobs "kbr vrm kmir vrmmir vrm2 vrmtap vrmbp"] [--syscalls]
+#
+# Two VM namespaces per setup; vm1 runs udpflood (a C sendmmsg sender, 64-byte frames over FLOWS destination ports)
+# towards vm2 for S seconds; the figure is what arrived: vm2's rx_packets over the window, per second.
+#   kbr     Linux bridge: both VMs' veth host ends in a bridge (in a namespace of its own)
+#   kmir    the same bridge plus tc mirred: every frame from vm1 also copied out of a third veth to an analyzer
+#   vrm     vrmirror run, port: veth for both VMs, one worker, no mirroring
+#   vrmmir  vrmirror run, vm1 mirrored both ways (Juniper header over UDP to an analyzer on the fabric)
+#   vrm2    vrmirror run --multiqueue 2, no mirroring
+#   vrmtap  vrmirror run with TAP devices for both VMs (the VM path: one readv per frame received, one write per frame sent)
+#   vrmbp   vrmirror run --busy-poll, one worker, no mirroring (vrm is the same with the default spin before sleeping);
+#           started for each of its runs and stopped after, since its worker keeps a core busy even when idle
+# Each round runs every job once, in order, for every flow count; the table gives medians over the rounds, with the
+# sender's own figure (what the kernel accepted from it), the copies that reached the analyzer, the daemon's CPU per
+# delivered packet and its workers' sleeps (wake-ups) per second, and the load average before each run. --syscalls
+# adds the daemon's system calls per delivered packet (perf stat, tracepoint raw_syscalls:sys_enter, over the window).
+# The sender is not the bottleneck when "offered" is well above "delivered": the surplus was taken from the
+# sender and dropped further on (a full ring or backlog), so the forwarding path is what limited the figure.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+seconds=5 rounds=3 flows="1000 60000" jobs="kbr vrm kmir vrmmir vrm2 vrmtap vrmbp" syscalls=no
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --flows) flows="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    --syscalls) syscalls=yes; shift ;;
+    *) echo "live.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || { echo "live.sh: run as root (namespaces, veth)" >&2; exit 4; }
+
+# shellcheck source=benchmarks/live/lib.sh
+. "$root/benchmarks/live/lib.sh"
+setup_work vrm-live
+
+# Kernel setup: bridge in namespace kh; mirror port kmirr -> analyzer namespace ka.
+kh=lvkh$id kv1=lvk1$id kv2=lvk2$id ka=lvka$id
+for n in $kh $kv1 $kv2 $ka; do ns "$n"; done
+ip -n "$kh" link add br0 type bridge
+ip -n "$kh" link set br0 up
+for v in 1 2; do
+  vmns=$([ $v = 1 ] && echo "$kv1" || echo "$kv2")
+  ip -n "$kh" link add "h$v" type veth peer name eth0 netns "$vmns"
+  ip -n "$kh" link set "h$v" master br0 up
+done
+ip -n "$kh" link add mirr type veth peer name eth0 netns "$ka"
+ip -n "$kh" link set mirr up
+ip -n "$ka" link set eth0 up
+vm_up "$kv1" eth0 $mac1 $ip1 $ip2 $mac2
+vm_up "$kv2" eth0 $mac2 $ip2 $ip1 $mac1
+
+# vrmirror setups: one daemon per job (lib.sh's start_daemon).
+for j in $jobs; do
+  case $j in
+    vrm) start_daemon vrm no ;;
+    vrmmir) start_daemon vrmmir yes ;;
+    vrm2) start_daemon vrm2 no --multiqueue 2 ;;
+    vrmtap) PORT=tap start_daemon vrmtap no ;;
+    # vrmbp keeps a core busy all the time: started for its own runs only (run_job), not beside the others.
+  esac
+done
+
+results="$work/results.tsv"
+: > "$results"
+run_job() { # JOB FLOWS ROUND
+  local job=$1 f=$2 vm1 vm2 an dev="eth0" pid="" before_rx after_rx before_an after_an before_cpu after_cpu before_sl after_sl
+  case $job in
+    kbr|kmir) vm1=$kv1 vm2=$kv2 an=$ka ;;
+    vrmbp) vm1=lv1$job$id vm2=lv2$job$id an=lva$job$id ;;
+    *) vm1=lv1$job$id vm2=lv2$job$id an=lva$job$id; eval "pid=\$pid_$job" ;;
+  esac
+  if [ "$job" = kmir ]; then
+    ip netns exec "$kh" tc qdisc add dev h1 clsact
+    ip netns exec "$kh" tc filter add dev h1 ingress protocol all u32 match u32 0 0 action mirred egress mirror dev mirr
+  fi
+  [ "$job" = vrmbp ] && start_daemon vrmbp no --busy-poll && pid=$pid_vrmbp
+  local load; load=$(cut -d' ' -f1 /proc/loadavg)
+  # Install the flows first (a short pass over all of them), so the window measures the steady state.
+  ip netns exec "$vm1" "$sender" $ip2 "$f" 0.5 >/dev/null
+  sleep 0.5
+  before_rx=$(counter "$vm2" $dev rx_packets); before_an=$(counter "$an" eth0 rx_packets)
+  if [ -n "$pid" ]; then before_cpu=$(cpu_ticks "$pid"); before_sl=$(sleeps "$pid"); fi
+  local perf_pid=""
+  if [ -n "$pid" ] && [ $syscalls = yes ]; then
+    perf stat -x, -o "$work/perf.txt" -p "$pid" -e raw_syscalls:sys_enter -e syscalls:sys_enter_readv -e syscalls:sys_enter_write \
+      -e syscalls:sys_enter_sendto -e syscalls:sys_enter_poll -e syscalls:sys_enter_ppoll -e syscalls:sys_enter_epoll_wait & perf_pid=$!
+  fi
+  local out; out=$(ip netns exec "$vm1" "$sender" $ip2 "$f" "$seconds")
+  sleep 0.3
+  after_rx=$(counter "$vm2" $dev rx_packets); after_an=$(counter "$an" eth0 rx_packets)
+  local cpu_ns="-" wake="-" calls="-" calls_by_kind=""
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    calls=$(awk -F, -v n=$((after_rx - before_rx)) '/raw_syscalls/ { printf "%.2f", (n > 0 ? $1 / n : 0) }' "$work/perf.txt")
+    # Which calls, per delivered packet (the per-round line only).
+    calls_by_kind=$(awk -F, -v n=$((after_rx - before_rx)) '/syscalls:sys_enter_/ { sub(/.*sys_enter_/, "", $3); printf "%s %.3f ", $3, (n > 0 ? $1 / n : 0) }' "$work/perf.txt")
+  fi
+  if [ -n "$pid" ]; then
+    after_cpu=$(cpu_ticks "$pid"); after_sl=$(sleeps "$pid")
+    cpu_ns=$(awk -v c=$((after_cpu - before_cpu)) -v hz="$hz" -v n=$((after_rx - before_rx)) 'BEGIN { printf "%.0f", (n > 0 ? c / hz * 1e9 / n : 0) }')
+    wake=$(awk -v s=$((after_sl - before_sl)) -v t="$seconds" 'BEGIN { printf "%.0f", s / t }')
+  fi
+  if [ "$job" = kmir ]; then ip netns exec "$kh" tc qdisc del dev h1 clsact; fi
+  [ "$job" = vrmbp ] && stop_daemon vrmbp
+  local offered; offered=$(echo "$out" | awk '{print $4}')
+  printf "%s\t%s\t%s\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%s\n" "$job" "$f" "$3" "$(( (after_rx - before_rx) / seconds ))" "$offered" \
+    "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$wake" "$load" "$calls" >> "$results"
+  printf "round %s %-7s flows %-6s delivered %8d pps  offered %8s pps  copies %8d pps  cpu/pkt %6s ns  wake-ups/s %6s  syscalls/pkt %5s %s load %s\n" \
+    "$3" "$job" "$f" "$(( (after_rx - before_rx) / seconds ))" "$offered" "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$wake" "$calls" "${calls_by_kind:+($calls_by_kind) }" "$load" >&2
+}
+
+for r in $(seq 1 "$rounds"); do
+  for f in $flows; do
+    for j in $jobs; do run_job "$j" "$f" "$r"; done
+  done
+done
+
+echo
+echo "| job | flows | delivered pps (median) | offered pps | analyzer copies pps | daemon CPU ns/pkt | wake-ups/s | syscalls/pkt | ratio to kernel | load avg |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+python3 - "$results" "$jobs" "$flows" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+jobs, flows = sys.argv[2].split(), sys.argv[3].split()
+def med(job, f, col):
+    v = [float(r[col]) for r in rows if r[0] == job and r[1] == f and r[col] != "-"]
+    return statistics.median(v) if v else None
+kernel = {"vrm": "kbr", "vrm2": "kbr", "vrmbp": "kbr", "vrmtap": "kbr", "vrmmir": "kmir"}
+for f in flows:
+    for j in jobs:
+        d = med(j, f, 3)
+        ref = med(kernel.get(j, j), f, 3)
+        ratio = f"{d / ref:.2f}" if j in kernel and ref else "-"
+        loads = [r[8] for r in rows if r[0] == j and r[1] == f]
+        cpu, wake, calls = med(j, f, 6), med(j, f, 7), med(j, f, 9)
+        print(f"| {j} | {f} | {d:,.0f} | {med(j, f, 4):,.0f} | {med(j, f, 5):,.0f} | {'-' if cpu is None else f'{cpu:,.0f}'} | {'-' if wake is None else f'{wake:,.0f}'} | {'-' if calls is None else f'{calls:.2f}'} | {ratio} | {min(loads)}-{max(loads)} |")
+PY
