@@ -163,6 +163,8 @@ public sealed class LivePortSet : IPortSet
                     PortIndex = ProgrammingConstants.FabricVif,
                     FanoutGroup = _queues > 1 ? group : null,
                     TxRingFrames = FabricTxRingFrames,
+                    // An MTU raised while running (followed over rtnetlink) must find room in the ring's slots.
+                    TxRingMtu = LiveMaxFrameLength - 14,
                 });
                 _fabricPorts.Add(port);
                 sources.Add(port);
