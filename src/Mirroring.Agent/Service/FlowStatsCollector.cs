@@ -221,6 +221,8 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         foreach (var (index, flow) in _tracked)
         {
             if (flow.SeenPass == pass) continue;
+            // Skipped because a worker was writing it, not ended: read next pass (a teardown now would count it twice).
+            if (_reader.LastSkippedBusy > 0 && _reader.HoldsFlow(index, flow.Generation)) continue;
             records.Add(Teardown(flow, descriptors, vrouterIp, sampleTime));
             tornDown++;
             _tracked.Remove(index);

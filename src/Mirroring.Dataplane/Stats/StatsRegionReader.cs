@@ -229,6 +229,19 @@ public sealed unsafe class StatsRegionReader : IDisposable
         return entry.IsActive && entry.Generation == generation;
     }
 
+    /// <summary>
+    /// Whether entry <paramref name="index"/> still holds an active flow of <paramref name="generation"/>, from its flags
+    /// and generation alone (no consistent copy): how a scan tells a flow it skipped because a worker was writing it
+    /// (<see cref="LastSkippedBusy"/>) from one that ended.
+    /// </summary>
+    public bool HoldsFlow(int index, uint generation)
+    {
+        if ((uint)index >= (uint)_flows.EntryCount) return false;
+        ref FlowEntry live = ref Unsafe.AsRef<FlowEntry>(_base + _flows.Offset + (long)index * FlowEntry.Size);
+        return (Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref live.Flags)) & (uint)FlowFlags.Active) != 0
+               && Volatile.Read(ref live.Generation) == generation;
+    }
+
     /// <summary>All active flows, each copied consistently. Skips entries that changed state during the scan.</summary>
     public List<FlowSnapshot> ReadActiveFlows()
     {

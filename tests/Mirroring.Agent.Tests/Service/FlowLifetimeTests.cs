@@ -77,6 +77,33 @@ public sealed class FlowLifetimeTests : IDisposable
     }
 
     [Fact]
+    public async Task Flow_being_written_during_a_pass_is_not_ended_and_is_counted_once()
+    {
+        SendWeb(40001, 4, T0);
+        await using var collector = NewCollector();
+        await collector.CollectAllAsync();
+        int index;
+        using (var reader = _vrouter.OpenReader())
+            index = reader.ReadActiveFlows().Single(f => f.Entry.Key.SourcePort == 40001).Index;
+
+        // A worker in the middle of updating the entry for the whole pass: the scan cannot copy it.
+        uint sequence = _vrouter.Dataplane.Flows.BeginWrite(index);
+        var busy = await collector.CollectAllAsync();
+        _vrouter.Dataplane.Flows.EndWrite(index, sequence);
+        Assert.Equal(0, busy.TornDown);
+        Assert.DoesNotContain(busy.Records, r => r.SourcePort == 40001);
+
+        SendWeb(40001, 3, T0 + Second);
+        var after = await collector.CollectAllAsync();
+        var record = Assert.Single(after.Records, r => r.SourcePort == 40001);
+        Assert.Equal(3UL, record.DiffPackets);
+        var row = Assert.Single(Rows(), r => r.SourcePort == 40001);
+        Assert.Null(row.TeardownTime);
+        Assert.Equal(7UL, row.Packets);
+        Assert.Equal(7UL, row.WindowPackets);
+    }
+
+    [Fact]
     public async Task Slot_reused_by_a_new_flow_ends_the_old_one_and_starts_a_new_uuid()
     {
         SendWeb(40001, 2, T0);
