@@ -86,9 +86,10 @@ internal static class BaseConfigParser
             var gateway = fabricReader.Mac("gateway_mac", required: true);
             var ip = fabricReader.Ip("ip");
             var devargs = DpdkDevargsField(fabricReader);
+            var mtu = fabricReader.Int("mtu", FabricConfig.MinMtu, FabricConfig.MaxMtu, rule: "the MTU range");
             fabricReader.RejectUnknownFields();
             if (name is not null && mac is not null && gateway is not null && (ip ?? routerId) is { } fabricIp)
-                fabric = new FabricConfig(name, mac.Value, gateway.Value, fabricIp) { DpdkDevargs = devargs };
+                fabric = new FabricConfig(name, mac.Value, gateway.Value, fabricIp) { DpdkDevargs = devargs, Mtu = mtu };
         }
 
         var flowTable = FlowTableConfig.Default;

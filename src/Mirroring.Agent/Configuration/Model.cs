@@ -42,6 +42,16 @@ public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress Gatewa
 {
     /// <summary>The DPDK device of the fabric with the DPDK backend (<c>dpdk_devargs</c>): a PCI address, <c>net_af_packet0,iface=eth0</c>, ...</summary>
     public string? DpdkDevargs { get; init; }
+
+    /// <summary>
+    /// The fabric's MTU (<c>mtu</c>) where the engine cannot ask a device: replay, bench, a DPDK device. Mirror copies
+    /// and overlay frames longer than it are counted as "Exceeds Fabric MTU". Null: no check there; the daemon on a
+    /// kernel interface always uses the interface's own MTU.
+    /// </summary>
+    public int? Mtu { get; init; }
+
+    /// <summary>Smallest and largest <see cref="Mtu"/> (Linux's Ethernet minimum; the largest IPv4 packet).</summary>
+    public const int MinMtu = 68, MaxMtu = 65535;
 }
 
 /// <summary>

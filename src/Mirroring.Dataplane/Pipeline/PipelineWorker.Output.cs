@@ -101,6 +101,11 @@ public sealed unsafe partial class PipelineWorker
             Drop(ref work, DropReason.HeadroomTooSmall);
             return;
         }
+        if (!_dataplane.PortMtus.Fits(nh.FabricPort, work.L2Length + written))
+        {
+            Drop(ref work, DropReason.ExceedsFabricMtu);
+            return;
+        }
         EmitForwarded(nh.FabricPort, headerOffset, work.L2Length + written, frame.TimestampNs, FrameFlags.None, ref work);
     }
 
@@ -187,6 +192,16 @@ public sealed unsafe partial class PipelineWorker
             _batch.Drop(DropReason.MirrorCopyTooLarge);
             return MirrorFailed(mirrorIndex, MirrorFailure.CopyTooLarge, flowIndex, slot);
         }
+        // The port the copy leaves by: the delivery tunnel's or local vif's, else the analyzer nexthop's port.
+        int outPort = delivery switch
+        {
+            { Kind: NexthopKind.TunnelVxlan } => delivery.FabricPort,
+            { Kind: NexthopKind.Encap } => delivery.InterfaceIndex,
+            _ => nh.FabricPort,
+        };
+        // A copy to a local vif is the original frame (its own tag, if any); every other copy has outer headers without one.
+        if (!_dataplane.PortMtus.Fits(outPort, total, analyzerHeaders == 0 && delivery is { Kind: NexthopKind.Encap } && IsVlanTagged(l2Offset, copyLength)))
+            return MirrorFailed(mirrorIndex, MirrorFailure.ExceedsFabricMtu, flowIndex, slot);
         if (entry.RateLimitPps != 0 && !_rateLimiter.TryTake(entry, frame.TimestampNs))
             return MirrorFailed(mirrorIndex, MirrorFailure.RateLimited, flowIndex, slot);
 
@@ -196,7 +211,6 @@ public sealed unsafe partial class PipelineWorker
         int start = buffer + CopyHeadroom;
         int length = copyLength;
         Memory.Span(l2Offset, copyLength).CopyTo(Memory.Span(start, copyLength));
-        int outPort;
 
         if (entry.AddsJuniperHeader || entry.Erspan != ErspanType.None)
         {
@@ -244,11 +258,6 @@ public sealed unsafe partial class PipelineWorker
             }
             start -= written;
             length += written;
-            outPort = nh.FabricPort;
-        }
-        else
-        {
-            outPort = nh.Kind == NexthopKind.Encap ? nh.InterfaceIndex : nh.FabricPort;
         }
 
         if (delivery is { Kind: NexthopKind.TunnelVxlan })
@@ -257,11 +266,6 @@ public sealed unsafe partial class PipelineWorker
             int written = OuterHeaders.WriteVxlan(Memory.Span(buffer, start - buffer), TunnelEndpoints(delivery, hash), _ipIdentification++, vni, length);
             start -= written;
             length += written;
-            outPort = delivery.FabricPort;
-        }
-        else if (delivery is { Kind: NexthopKind.Encap })
-        {
-            outPort = delivery.InterfaceIndex;
         }
 
         if (!EmitCopy(outPort, start, length, frame.TimestampNs))
@@ -292,6 +296,11 @@ public sealed unsafe partial class PipelineWorker
         ulong number = flowIndex >= 0 ? _flows.Entry(flowIndex).Packets : ++_portMirrorOffers[mirrorIndex];
         return (number - 1) % sampleRate == 0;
     }
+
+    /// <summary>Whether the frame at <paramref name="offset"/> has an 802.1Q tag (TPID 0x8100) after its MAC addresses.</summary>
+    private bool IsVlanTagged(int offset, int length) =>
+        length >= EthernetHeader.Length + VlanTag.Length
+        && System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(Memory.Span(offset + 2 * MacAddress.Length, 2)) == EtherTypes.Vlan;
 
     /// <summary>
     /// The ERSPAN header of a copy: VLAN and COS of the original frame's 802.1Q tag when it has one (kept in the frame:
@@ -347,6 +356,8 @@ public sealed unsafe partial class PipelineWorker
             _batch.Drop(DropReason.MirrorCopyTooLarge);
             return MirrorFailed(mirrorIndex, MirrorFailure.CopyTooLarge, flowIndex, slot);
         }
+        if (!_dataplane.PortMtus.Fits(_state.FabricVif, length, vlanTagged: true))
+            return MirrorFailed(mirrorIndex, MirrorFailure.ExceedsFabricMtu, flowIndex, slot);
         if (entry.RateLimitPps != 0 && !_rateLimiter.TryTake(entry, frame.TimestampNs))
             return MirrorFailed(mirrorIndex, MirrorFailure.RateLimited, flowIndex, slot);
         int buffer = Memory.AllocateCopy(length);

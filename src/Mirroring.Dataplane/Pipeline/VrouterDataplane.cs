@@ -54,6 +54,7 @@ public sealed class VrouterDataplane : IDisposable
         Region = region;
         Flows = new FlowTable(region, Options.FlowHashKey);
         Interfaces = new InterfaceTable(region.MaxInterfaces);
+        PortMtus = new PortMtus(region.MaxInterfaces);
     }
 
     public DataplaneOptions Options { get; }
@@ -64,6 +65,8 @@ public sealed class VrouterDataplane : IDisposable
     public MirrorTable Mirrors { get; } = new();
     public NexthopTable Nexthops { get; } = new();
     public RouteTable Routes { get; } = new();
+    /// <summary>Per port, the MTU built frames (mirror copies, overlay frames) are checked against; 0: unchecked.</summary>
+    public PortMtus PortMtus { get; }
 
     /// <summary>The state workers use from their next batch on.</summary>
     public ForwardingState State => Volatile.Read(ref _state);
