@@ -72,7 +72,7 @@ public sealed unsafe partial class PipelineWorker
             return;
         if (outVif.MirrorsTx &&
             MirrorCopy(outVif.MirrorIndex, in frame, offset, length, outVif.TxMirrorMetadata.Span,
-                work.KeySlot >= 0 ? work.FlowHash : L2Hash(offset), -1, 0, outVif.Index, egress: true))
+                WireHash(in work, offset), -1, 0, outVif.Index, egress: true))
             _batch.Interface(outVif.Index).TxMirroredPackets++;
     }
 
@@ -95,7 +95,7 @@ public sealed unsafe partial class PipelineWorker
         }
         int headerOffset = work.L2Offset - OuterHeaders.VxlanLength;
         int written = OuterHeaders.WriteVxlan(Memory.Span(work.L2Offset - PacketMemory.Headroom, PacketMemory.Headroom),
-            TunnelEndpoints(nh, work.KeySlot >= 0 ? work.FlowHash : L2Hash(work.L2Offset)), _ipIdentification++, nh.Vni, work.L2Length);
+            TunnelEndpoints(nh, WireHash(in work, work.L2Offset)), _ipIdentification++, nh.Vni, work.L2Length);
         if (written == 0)
         {
             Drop(ref work, DropReason.HeadroomTooSmall);

@@ -41,6 +41,11 @@ public enum DropReason : byte
     /// <summary>A fabric packet that is not VxLAN addressed to this vRouter.</summary>
     NotForUs = 28,
     Unknown = 29,
+    /// <summary>
+    /// A new flow refused because the vif it is charged to is at its <c>max_flows</c>, or the table's shared part is full
+    /// and the vif is over its guaranteed share (<see cref="Tables.FlowLimits"/>).
+    /// </summary>
+    FlowLimitExceeded = 30,
     /// <summary>A forwarded overlay frame (VxLAN to a remote VTEP) longer than the fabric's MTU once encapsulated.</summary>
     ExceedsFabricMtu = 31,
 }
@@ -84,6 +89,7 @@ public static class DropReasons
         DropReason.FloodNotSupported => "Flood Not Supported",
         DropReason.NotForUs => "Fabric Packet Not For Us",
         DropReason.Unknown => "Unknown",
+        DropReason.FlowLimitExceeded => "Flow Limit Exceeded",
         DropReason.ExceedsFabricMtu => "Exceeds Fabric MTU",
         _ => $"Reason {(int)reason}",
     };

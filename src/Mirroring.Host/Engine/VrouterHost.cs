@@ -150,6 +150,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
                 PortAreaBytes = ports.PortAreaBytes,
                 FlowIdleTimeout = options.FlowIdleTimeout ?? TimeSpan.FromSeconds(flowTable.AgingSeconds),
                 TcpClosedTimeout = TimeSpan.FromSeconds(flowTable.TcpClosedSeconds),
+                FlowHashKey = options.FlowHashKey,
             });
         }
         catch
