@@ -4,12 +4,22 @@
 # GC counts and unexplained drops (target 0) at the end. Exit 0 when both targets are met, 1 otherwise.
 #
 #   benchmarks/soak.sh MINUTES [--scenario NAME] [--flows N] [--churn N] [--reload-every S] [--out DIR]
+#   benchmarks/soak.sh --live MINUTES [--reload-every S] [--pps N] [--flows N] [--aging S] [--warmup S] [--out DIR]
+#
+# --live soaks the daemon users run instead (benchmarks/soak_live.py): ./vrmirror run in namespaces it creates, TAP
+# devices fed by tcpreplay with flow churn, two analyzers, SIGHUP reloads, the agent writing SQLite; RSS, descriptors,
+# threads, GC collections, drops by reason and store rows sampled into a CSV (see docs/reliability.md).
 #
 # Drives ./vrmirror bench --soak: the daemon's own runtime (the engine, the configuration watcher, the flow collector
 # writing SQLite every second) over memory ports: one worker over the scenario's flows in a sliding window, idle flows
 # aged out, the configuration file rewritten every --reload-every seconds and hot-reloaded by the watcher.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--live" ]; then
+  shift
+  "$root/vrmirror" --help >/dev/null   # build once, outside the measured run
+  exec python3 "$root/benchmarks/soak_live.py" "$@"
+fi
 minutes="${1:?usage: benchmarks/soak.sh MINUTES [--scenario NAME] [--flows N] [--churn N] [--reload-every S] [--out DIR]}"
 shift
 scenario=mirror-jh flows=2000 churn=200 reload=10 out="$root/.build/soak-$(date -u +%Y%m%dT%H%M%SZ)" interval=5

@@ -92,7 +92,7 @@ public static class AgentCostBenchmark
             for (int i = 0; i < flows; i++)
             {
                 var key = FlowKey.IPv4(1, 2, 17, 0x0A00_0000u + (uint)i, 0x0A01_0001u, (ushort)(1024 + i % 60_000), 7000);
-                if (_table.TryInsert(key, key.ComputeHash(), 1, out _index[i]) != InsertResult.Inserted)
+                if (_table.TryInsert(key, _table.Hash(key), 1, out _index[i]) != InsertResult.Inserted)
                     throw new InvalidOperationException($"flow {i} not inserted");
                 uint s = _table.BeginWrite(_index[i]);
                 _table.Entry(_index[i]).MirrorIndex = 1;

@@ -95,7 +95,7 @@ public sealed class StatsRegionFixture : IDisposable
 
     private static int Insert(FlowTable flows, FlowKey key, long nowNs)
     {
-        var result = flows.TryInsert(key, key.ComputeHash(), nowNs, out int index);
+        var result = flows.TryInsert(key, flows.Hash(key), nowNs, out int index);
         if (result != InsertResult.Inserted) throw new InvalidOperationException($"insert {key}: {result}");
         return index;
     }

@@ -64,6 +64,8 @@ public static class PipelineFuzzer
             CopyAreaBytes = 1 << 20,
             MaxInterfaces = MaxInterfaces,
             DescriptorCapacity = 1 << 20,
+            // Flow placement (which flows find their bucket full) from the seed too, so a seed replays exactly.
+            FlowHashKey = new FlowHashKey((ulong)seed, 0x6675_7A7A),
             // Age after every batch of traffic time, so flows come and go within a run.
             HousekeepingInterval = TimeSpan.FromTicks(Math.Max(1, options.BatchSize * options.NanosecondsPerPacket / 100)),
         }, ports);

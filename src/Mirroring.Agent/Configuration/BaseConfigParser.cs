@@ -86,9 +86,10 @@ internal static class BaseConfigParser
             var gateway = fabricReader.Mac("gateway_mac", required: true);
             var ip = fabricReader.Ip("ip");
             var devargs = DpdkDevargsField(fabricReader);
+            var mtu = fabricReader.Int("mtu", FabricConfig.MinMtu, FabricConfig.MaxMtu, rule: "the MTU range");
             fabricReader.RejectUnknownFields();
             if (name is not null && mac is not null && gateway is not null && (ip ?? routerId) is { } fabricIp)
-                fabric = new FabricConfig(name, mac.Value, gateway.Value, fabricIp) { DpdkDevargs = devargs };
+                fabric = new FabricConfig(name, mac.Value, gateway.Value, fabricIp) { DpdkDevargs = devargs, Mtu = mtu };
         }
 
         var flowTable = FlowTableConfig.Default;
@@ -104,10 +105,11 @@ internal static class BaseConfigParser
             var overflow = flowReader.Int("overflow_entries", 0, 1 << 30);
             var aging = flowReader.Int("aging_seconds", 1, 86_400 * 7, rule: "the aging range");
             var tcpClosed = flowReader.Int("tcp_closed_seconds", 1, 86_400, rule: "the TCP close timeout range");
+            var reserve = flowReader.Int("reserve_entries", 0, 1 << 30);
             flowReader.RejectUnknownFields();
             int e = entries ?? FlowTableConfig.DefaultEntries;
             flowTable = new FlowTableConfig(e, overflow ?? e / 5, aging ?? FlowTableConfig.DefaultAgingSeconds,
-                tcpClosed ?? FlowTableConfig.DefaultTcpClosedSeconds);
+                tcpClosed ?? FlowTableConfig.DefaultTcpClosedSeconds) { ReserveEntries = reserve };
         }
 
         if (routerId is null || fabric is null) return null;
@@ -142,6 +144,7 @@ internal static class BaseConfigParser
         if (podInterface is not null && pod is null && !r.Has("pod"))
             r.Error("pod_interface", "pod_interface needs pod");
         var devargs = DpdkDevargsField(r);
+        var maxFlows = r.Int("max_flows", 1, 1 << 30, rule: "the flow limit range");
 
         InterfaceMirrorConfig? mirror = null;
         var mirrorReader = r.Mapping("interface_mirror");
@@ -176,6 +179,7 @@ internal static class BaseConfigParser
         {
             Ipv6 = ipv6,
             DpdkDevargs = devargs,
+            MaxFlows = maxFlows,
             Port = port ?? InterfacePort.Tap,
             PeerName = peerName,
             PeerNetns = peerNetns,

@@ -42,6 +42,16 @@ public sealed record FabricConfig(string Name, MacAddress Mac, MacAddress Gatewa
 {
     /// <summary>The DPDK device of the fabric with the DPDK backend (<c>dpdk_devargs</c>): a PCI address, <c>net_af_packet0,iface=eth0</c>, ...</summary>
     public string? DpdkDevargs { get; init; }
+
+    /// <summary>
+    /// The fabric's MTU (<c>mtu</c>) where the engine cannot ask a device: replay, bench, a DPDK device. Mirror copies
+    /// and overlay frames longer than it are counted as "Exceeds Fabric MTU". Null: no check there; the daemon on a
+    /// kernel interface always uses the interface's own MTU.
+    /// </summary>
+    public int? Mtu { get; init; }
+
+    /// <summary>Smallest and largest <see cref="Mtu"/> (Linux's Ethernet minimum; the largest IPv4 packet).</summary>
+    public const int MinMtu = 68, MaxMtu = 65535;
 }
 
 /// <summary>
@@ -55,6 +65,13 @@ public sealed record FlowTableConfig(int Entries, int OverflowEntries, int Aging
     public const int DefaultAgingSeconds = 180;
     public const int DefaultTcpClosedSeconds = 10;
     public static FlowTableConfig Default { get; } = new(DefaultEntries, DefaultEntries / 5, DefaultAgingSeconds);
+
+    /// <summary>
+    /// <c>reserve_entries</c>: entries kept back from the interfaces over their guaranteed share (reserve / interfaces),
+    /// so that a full table still admits flows for interfaces under it; null: a quarter of the table
+    /// (<see cref="Dataplane.Tables.FlowLimits"/>).
+    /// </summary>
+    public int? ReserveEntries { get; init; }
 }
 
 /// <summary>
@@ -85,6 +102,12 @@ public sealed record InterfaceConfig(
 
     /// <summary>The DPDK device of the interface with the DPDK backend (<c>dpdk_devargs</c>): <c>net_vhost0,iface=/run/vrmirror/web1.sock</c> for a VM on vhost-user, <c>net_tap0,iface=tap-web1</c>, ...</summary>
     public string? DpdkDevargs { get; init; }
+
+    /// <summary>
+    /// <c>max_flows</c>: the most flow entries the interface's new flows may hold (a pair is two), as the reference's
+    /// per-VMI maximum; null: a fair share of the table (<see cref="Dataplane.Tables.FlowLimits.FairShare"/>).
+    /// </summary>
+    public int? MaxFlows { get; init; }
 
     /// <summary>What the engine attaches to for this interface (<c>port</c>): a TAP device (the default), a veth pair it creates, or an existing interface.</summary>
     public InterfacePort Port { get; init; } = InterfacePort.Tap;

@@ -38,10 +38,27 @@ public static class MetricsServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>The .NET runtime's built-in meter (dotnet.gc.collections, dotnet.process.memory.working_set, ...).</summary>
+    public const string RuntimeMeterName = "System.Runtime";
+
+    /// <summary>
+    /// The runtime's instruments served: collections per generation, allocation, heap, pauses, working set. (Its
+    /// "*.count" gauges would be exported as "_count" series, which Prometheus reserves for histograms and summaries.)
+    /// </summary>
+    public static readonly IReadOnlySet<string> RuntimeInstruments = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "dotnet.gc.collections", "dotnet.gc.heap.total_allocated", "dotnet.gc.last_collection.heap.size",
+        "dotnet.gc.last_collection.memory.committed_size", "dotnet.gc.pause.time", "dotnet.process.memory.working_set",
+        "dotnet.process.cpu.time",
+    };
+
     /// <summary>The SDK side, also for a bare <see cref="MeterProviderBuilder"/> (tests): the meter and the exporters of <paramref name="options"/>.</summary>
     public static MeterProviderBuilder ConfigureExporters(MeterProviderBuilder metrics, MetricsOptions options)
     {
-        metrics.AddMeter(VrouterMetrics.MeterName);
+        // The region's counters, and the process's own: the runtime's built-in meter (GC collections per generation,
+        // heap, pauses, working set, CPU), which is how a long run shows that the process itself stays flat.
+        metrics.AddMeter(VrouterMetrics.MeterName, RuntimeMeterName);
+        metrics.AddView(i => i.Meter.Name == RuntimeMeterName && !RuntimeInstruments.Contains(i.Name) ? MetricStreamConfiguration.Drop : null);
         if (!string.IsNullOrWhiteSpace(options.PrometheusListen))
         {
             MetricsOptions.TryParseListen(options.PrometheusListen, out var host, out int port, out _);
@@ -51,7 +68,7 @@ public static class MetricsServiceCollectionExtensions
                 o.Port = port;
                 // Each scrape reads the region (a cached response would lag it).
                 o.ScrapeResponseCacheDurationMilliseconds = 0;
-                // One meter: otel_scope_name/version labels on every series would only be noise in queries.
+                // otel_scope_name/version labels on every series would only be noise in queries.
                 o.ScopeInfoEnabled = false;
                 if (host == "+")
                 {

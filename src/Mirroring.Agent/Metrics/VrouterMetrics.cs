@@ -42,6 +42,7 @@ public sealed class VrouterMetrics : IDisposable
         Vif("vrmirror.vif.flood.copies", Packets, "Flood copies transmitted out of this vif (not in tx)", c => c.FloodCopyPackets);
         Vif("vrmirror.vif.flood.copies.bytes", Bytes, "Bytes of the flood copies transmitted out of this vif", c => c.FloodCopyBytes);
         Vif("vrmirror.vif.flood.copy.failures", Packets, "Flood copies that should have left by this vif and could not", c => c.FloodCopyFailures);
+        Vif("vrmirror.vif.flow.limit.drops", Packets, "Packets whose new flow was refused by this vif's flow limit (max_flows) or the table's reserve", c => c.FlowLimitDrops);
 
         Mirror("vrmirror.mirror.copies", Packets, "Copies handed to the mirror entry's nexthop", c => c.Packets);
         Mirror("vrmirror.mirror.original.bytes", Bytes, "Bytes of the original packets copied", c => c.OriginalBytes);

@@ -18,6 +18,9 @@ public sealed record ProgrammingResult(
     IReadOnlyList<string> Warnings)
 {
     public int FabricVif => InterfaceIndices[ProgrammingConstants.FabricPortName];
+
+    /// <summary>The flow limits programmed: per vif index, and the table's reserve (<see cref="Dataplane.Tables.FlowLimits"/>).</summary>
+    public FlowLimitPlan? FlowLimits { get; init; }
 }
 
 public static class ProgrammingConstants
@@ -174,6 +177,7 @@ public sealed class DataplaneProgrammer
             _dataplane.Interfaces.Delete(stale.Index);
 
         ProgramRoutes(networks, bridge, inet);
+        var limits = ProgramFlowLimits(config, vifByName);
 
         var policies = CompilePolicies(config, vrfByName, mirrorIndexByName);
         _dataplane.Publish(new ForwardingState(routerId, fabricVif, fabric.Mac, fabric.GatewayMac, networks, arp, vtepNexthops, policies,
@@ -183,7 +187,26 @@ public sealed class DataplaneProgrammer
         _dataplane.Region.PublishDescriptors(TableSnapshot.Capture(routerId.Value, _dataplane.Mirrors, _dataplane.Nexthops, _dataplane.Interfaces,
             networks.Select(n => new VrfDescriptor(n.Vrf, n.Name, n.Vni, n.MirrorDestination)), config.Vrouter.Name));
 
-        return new ProgrammingResult(vifByName, mirrorIndexByName, vrfByName.ToDictionary(kv => kv.Key, kv => kv.Value), warnings);
+        return new ProgrammingResult(vifByName, mirrorIndexByName, vrfByName.ToDictionary(kv => kv.Key, kv => kv.Value), warnings)
+        {
+            FlowLimits = limits,
+        };
+    }
+
+    /// <summary>
+    /// Per-vif flow limits: <c>max_flows</c> or the fair share of the table for every configured vif (the fabric
+    /// included: it is charged the flows from the fabric that go to no local VM), 0 for indices no interface holds;
+    /// and the reserve. Published while the workers run; installed flows stay (a lowered limit refuses new ones until
+    /// the count falls under it).
+    /// </summary>
+    private FlowLimitPlan ProgramFlowLimits(VrouterConfig config, IReadOnlyDictionary<string, int> vifByName)
+    {
+        var limits = _dataplane.Flows.Limits;
+        var maxFlows = new Dictionary<int, int?> { [ProgrammingConstants.FabricVif] = null };
+        foreach (var i in config.Interfaces) maxFlows[vifByName[i.Name]] = i.MaxFlows;
+        var plan = FlowLimits.Plan(limits.Capacity, limits.Interfaces, maxFlows, config.Vrouter.FlowTable.ReserveEntries);
+        limits.Configure(plan.Limits, plan.Reserve, plan.GuaranteedShare);
+        return plan;
     }
 
     private string KeyOf(uint nexthopId) => _nexthops.Assigned.FirstOrDefault(kv => kv.Value == (int)nexthopId).Key ?? "";

@@ -5,7 +5,8 @@ namespace Mirroring.Cli.Commands;
 
 /// <summary>
 /// <c>vrmirror dropstats</c>: drop counters by reason (display names), summed over workers; non-zero only unless
-/// <c>--all</c>. Then mirror failures by reason, summed over every mirror entry.
+/// <c>--all</c>. Then mirror failures by reason, summed over every mirror entry; then, when there are any, the
+/// "Flow Limit Exceeded" refusals by the vif whose limit refused them.
 /// </summary>
 internal static class DropstatsCommand
 {
@@ -36,6 +37,10 @@ internal static class DropstatsCommand
                 var failureRows = Enumerable.Range(0, failures.Length)
                     .Select(f => (Key: ((MirrorFailure)f).ToString(), Name: ((MirrorFailure)f).DisplayName(), Count: failures[f]))
                     .Where(r => showAll || r.Count != 0).ToList();
+                var descriptors = reader.ReadDescriptors();
+                var limitRows = reader.ReadInterfaceCounters()
+                    .Select((c, vif) => (Vif: vif, Name: descriptors?.Interface(vif)?.Name ?? "", Count: c.FlowLimitDrops))
+                    .Where(r => r.Count != 0).ToList();
                 if (asJson)
                 {
                     StatsCli.WriteJson(o, new
@@ -44,6 +49,7 @@ internal static class DropstatsCommand
                         TotalDrops = drops.Aggregate(0ul, (a, b) => a + b),
                         MirrorFailures = failureRows.Select(r => new { Reason = StatsCli.Key(r.Key), r.Name, r.Count }).ToList(),
                         TotalMirrorFailures = failures.Aggregate(0ul, (a, b) => a + b),
+                        FlowLimitDropsByVif = limitRows.Select(r => new { r.Vif, r.Name, r.Count }).ToList(),
                     });
                     return 0;
                 }
@@ -55,6 +61,12 @@ internal static class DropstatsCommand
                 o.WriteLine("Mirror failures (all mirror entries)");
                 if (failureRows.Count == 0) o.WriteLine("  (none)");
                 foreach (var r in failureRows) o.WriteLine($"{r.Name.PadRight(width)}{r.Count,14}");
+                if (limitRows.Count > 0)
+                {
+                    o.WriteLine();
+                    o.WriteLine("Flow Limit Exceeded by vif (the vif whose limit refused the new flow)");
+                    foreach (var r in limitRows) o.WriteLine($"{$"vif {r.Vif} {r.Name}".PadRight(width)}{r.Count,14}");
+                }
                 return 0;
             });
         });

@@ -90,7 +90,7 @@ internal static class VifCommand
             o.WriteLine($"{pad}TX packets:{c.TxPackets}  bytes:{c.TxBytes}  mirrored:{c.TxMirroredPackets}");
             o.WriteLine($"{pad}Mirror copies out packets:{c.MirrorCopyPackets}  bytes:{c.MirrorCopyBytes}");
             o.WriteLine($"{pad}Flood copies out packets:{c.FloodCopyPackets}  bytes:{c.FloodCopyBytes}  failed:{c.FloodCopyFailures}");
-            o.WriteLine($"{pad}Drops:{c.Drops}");
+            o.WriteLine($"{pad}Drops:{c.Drops}" + (c.FlowLimitDrops > 0 ? $"  flow limit exceeded:{c.FlowLimitDrops}" : ""));
             o.WriteLine();
         }
     }
@@ -127,6 +127,7 @@ internal static class VifCommand
                 FloodCopiesOutPackets = r.Counters.FloodCopyPackets,
                 FloodCopiesOutBytes = r.Counters.FloodCopyBytes,
                 r.Counters.FloodCopyFailures,
+                r.Counters.FlowLimitDrops,
             }).ToList(),
         });
     }

@@ -13,7 +13,6 @@ internal struct PacketWork
     public int FlowIndex;
     /// <summary>Index into the batch's key array, -1 when the packet needs no flow lookup.</summary>
     public int KeySlot;
-    public uint FlowHash;
     public ushort Vrf;
     /// <summary>The vif the packet arrived on.</summary>
     public ushort InVif;

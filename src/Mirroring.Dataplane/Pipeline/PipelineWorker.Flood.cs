@@ -80,6 +80,11 @@ public sealed partial class PipelineWorker
                 _batch.Interface(_state.FabricVif).FloodCopyFailures++;
                 continue;
             }
+            if (!_dataplane.PortMtus.Fits(tunnel.FabricPort, OuterHeaders.VxlanLength + work.L2Length))
+            {
+                _batch.Interface(tunnel.FabricPort).FloodCopyFailures++;
+                continue;
+            }
             int start;
             if (!headroomUsed)
             {

@@ -72,7 +72,7 @@ public sealed unsafe partial class PipelineWorker
             return;
         if (outVif.MirrorsTx &&
             MirrorCopy(outVif.MirrorIndex, in frame, offset, length, outVif.TxMirrorMetadata.Span,
-                work.KeySlot >= 0 ? work.FlowHash : L2Hash(offset), -1, 0, outVif.Index, egress: true))
+                WireHash(in work, offset), -1, 0, outVif.Index, egress: true))
             _batch.Interface(outVif.Index).TxMirroredPackets++;
     }
 
@@ -95,10 +95,15 @@ public sealed unsafe partial class PipelineWorker
         }
         int headerOffset = work.L2Offset - OuterHeaders.VxlanLength;
         int written = OuterHeaders.WriteVxlan(Memory.Span(work.L2Offset - PacketMemory.Headroom, PacketMemory.Headroom),
-            TunnelEndpoints(nh, work.KeySlot >= 0 ? work.FlowHash : L2Hash(work.L2Offset)), _ipIdentification++, nh.Vni, work.L2Length);
+            TunnelEndpoints(nh, WireHash(in work, work.L2Offset)), _ipIdentification++, nh.Vni, work.L2Length);
         if (written == 0)
         {
             Drop(ref work, DropReason.HeadroomTooSmall);
+            return;
+        }
+        if (!_dataplane.PortMtus.Fits(nh.FabricPort, work.L2Length + written))
+        {
+            Drop(ref work, DropReason.ExceedsFabricMtu);
             return;
         }
         EmitForwarded(nh.FabricPort, headerOffset, work.L2Length + written, frame.TimestampNs, FrameFlags.None, ref work);
@@ -189,6 +194,16 @@ public sealed unsafe partial class PipelineWorker
             _batch.Drop(DropReason.MirrorCopyTooLarge);
             return MirrorFailed(mirrorIndex, MirrorFailure.CopyTooLarge, flowIndex, slot);
         }
+        // The port the copy leaves by: the delivery tunnel's or local vif's, else the analyzer nexthop's port.
+        int outPort = delivery switch
+        {
+            { Kind: NexthopKind.TunnelVxlan } => delivery.FabricPort,
+            { Kind: NexthopKind.Encap } => delivery.InterfaceIndex,
+            _ => nh.FabricPort,
+        };
+        // A copy to a local vif is the original frame (its own tag, if any); every other copy has outer headers without one.
+        if (!_dataplane.PortMtus.Fits(outPort, total, analyzerHeaders == 0 && delivery is { Kind: NexthopKind.Encap } && IsVlanTagged(l2Offset, copyLength)))
+            return MirrorFailed(mirrorIndex, MirrorFailure.ExceedsFabricMtu, flowIndex, slot);
         if (entry.RateLimitPps != 0 && !_rateLimiter.TryTake(entry, frame.TimestampNs))
             return MirrorFailed(mirrorIndex, MirrorFailure.RateLimited, flowIndex, slot);
 
@@ -198,7 +213,6 @@ public sealed unsafe partial class PipelineWorker
         int start = buffer + CopyHeadroom;
         int length = copyLength;
         Memory.Span(l2Offset, copyLength).CopyTo(Memory.Span(start, copyLength));
-        int outPort;
 
         if (entry.AddsJuniperHeader || entry.Erspan != ErspanType.None)
         {
@@ -242,11 +256,6 @@ public sealed unsafe partial class PipelineWorker
             }
             start -= written;
             length += written;
-            outPort = nh.FabricPort;
-        }
-        else
-        {
-            outPort = nh.Kind == NexthopKind.Encap ? nh.InterfaceIndex : nh.FabricPort;
         }
 
         if (delivery is { Kind: NexthopKind.TunnelVxlan })
@@ -256,11 +265,6 @@ public sealed unsafe partial class PipelineWorker
                 OuterHeaders.SourcePortForFlowHash(hash), length);
             start -= written;
             length += written;
-            outPort = delivery.FabricPort;
-        }
-        else if (delivery is { Kind: NexthopKind.Encap })
-        {
-            outPort = delivery.InterfaceIndex;
         }
 
         if (!EmitCopy(outPort, start, length, frame.TimestampNs))
@@ -293,6 +297,11 @@ public sealed unsafe partial class PipelineWorker
         ulong number = flowIndex >= 0 ? _flows.Entry(flowIndex).Packets : ++_portMirrorOffers[mirrorIndex];
         return (number - 1) % sampleRate == 0;
     }
+
+    /// <summary>Whether the frame at <paramref name="offset"/> has an 802.1Q tag (TPID 0x8100) after its MAC addresses.</summary>
+    private bool IsVlanTagged(int offset, int length) =>
+        length >= EthernetHeader.Length + VlanTag.Length
+        && System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(Memory.Span(offset + 2 * MacAddress.Length, 2)) == EtherTypes.Vlan;
 
     /// <summary>
     /// The ERSPAN header of a copy: VLAN and COS of the original frame's 802.1Q tag when it has one (kept in the frame:
@@ -348,6 +357,8 @@ public sealed unsafe partial class PipelineWorker
             _batch.Drop(DropReason.MirrorCopyTooLarge);
             return MirrorFailed(mirrorIndex, MirrorFailure.CopyTooLarge, flowIndex, slot);
         }
+        if (!_dataplane.PortMtus.Fits(_state.FabricVif, length, vlanTagged: true))
+            return MirrorFailed(mirrorIndex, MirrorFailure.ExceedsFabricMtu, flowIndex, slot);
         if (entry.RateLimitPps != 0 && !_rateLimiter.TryTake(entry, frame.TimestampNs))
             return MirrorFailed(mirrorIndex, MirrorFailure.RateLimited, flowIndex, slot);
         int buffer = Memory.AllocateCopy(length);

@@ -16,7 +16,10 @@ public sealed partial class PipelineWorker
 
     /// <summary>
     /// Installs the pair of the packet's flow (key slot <see cref="PacketWork.KeySlot"/>) and configures both halves;
-    /// returns the packet's flow index, -1 when the table has no room for the pair.
+    /// returns the packet's flow index, or drops the packet and returns -1 when the pair cannot be installed: "Flow Limit
+    /// Exceeded" (counted on the charged vif too) or "Flow Table Full". Both halves are charged to one vif: the vif that
+    /// received the packet, or, for a packet from the fabric, the local vif it goes to (the VM the flow belongs to; the
+    /// fabric itself when it goes to none), so that one VM's new flows never count against another VM.
     /// </summary>
     private int InstallPair(ref PacketWork work, in ParsedPacket parsed, in Frame frame)
     {
@@ -24,10 +27,16 @@ public sealed partial class PipelineWorker
         ref readonly FlowKey key = ref _keys[slot];
         var reverseEnd = ReverseEnd(ref work, in parsed);
         var reverse = key.Reversed(reverseEnd.KeyNexthop);
-        uint reverseHash = reverse.ComputeHash();
-        var result = _flows.TryInsertPair(in key, _hashes[slot], in reverse, reverseHash, frame.TimestampNs, out int index, out int reverseIndex);
-        if (result == InsertResult.TableFull) return -1;
+        uint reverseHash = _flows.Hash(in reverse);
+        int charged = !work.FromFabric ? work.InVif : reverseEnd.FromVm ? (int)reverseEnd.IngressVif : work.InVif;
+        var result = _flows.TryInsertPair(in key, _hashes[slot], in reverse, reverseHash, frame.TimestampNs, out int index, out int reverseIndex, charged);
         if (result == InsertResult.AlreadyPresent) return index;
+        if (result != InsertResult.Inserted)
+        {
+            if (result == InsertResult.LimitExceeded && _batch.IsValidInterface(charged)) _batch.Interface(charged).FlowLimitDrops++;
+            Drop(ref work, result == InsertResult.LimitExceeded ? DropReason.FlowLimitExceeded : DropReason.FlowTableFull);
+            return -1;
+        }
 
         uint epoch = _state.PolicyEpoch;
         var policies = _state.Policies;

@@ -340,17 +340,11 @@ public sealed unsafe partial class PipelineWorker
     private bool ApplyFlow(ref PacketWork work, ref ParsedPacket parsed, in Frame frame)
     {
         int slot = work.KeySlot;
-        uint hash = _hashes[slot];
-        work.FlowHash = hash;
         int index = _flowIndices[slot];
         if (index < 0)
         {
             index = InstallPair(ref work, in parsed, in frame);
-            if (index < 0)
-            {
-                Drop(ref work, DropReason.FlowTableFull);
-                return false;
-            }
+            if (index < 0) return false;
             _flowIndices[slot] = index;
         }
         else if (IsOlder(_flows.Entry(index).PolicyEpoch, _state.PolicyEpoch))
@@ -369,6 +363,7 @@ public sealed unsafe partial class PipelineWorker
         byte mirror = entry.MirrorIndex, secondary = entry.SecondaryMirrorIndex;
         if (mirror != MirrorTable.None || secondary != MirrorTable.None)
         {
+            uint hash = _keys[slot].EntropyHash();
             _flowSection = index;
             if (mirror != MirrorTable.None)
                 MirrorCopy(mirror, in frame, work.L2Offset, work.L2Length, default, hash, index, 0);
@@ -394,6 +389,13 @@ public sealed unsafe partial class PipelineWorker
         _batch.Drop(reason);
         _batch.Interface(work.InVif).Drops++;
     }
+
+    /// <summary>
+    /// The outer UDP source port's hash for a frame leaving through a tunnel or as a copy: the flow's entropy hash
+    /// (<see cref="FlowKey.EntropyHash"/>, never the table's keyed hash: the wire would show it), or the MACs' for a
+    /// frame without a flow.
+    /// </summary>
+    private uint WireHash(in PacketWork work, int l2Offset) => work.KeySlot >= 0 ? _keys[work.KeySlot].EntropyHash() : L2Hash(l2Offset);
 
     /// <summary>A cheap hash of the MAC addresses, for the UDP source port of copies that have no flow.</summary>
     private uint L2Hash(int offset)

@@ -25,6 +25,11 @@ public sealed record DataplaneOptions
     public TimeSpan FlowIdleTimeout { get; init; } = TimeSpan.FromSeconds(180);
     /// <summary>A TCP pair that has closed (FIN both ways, or an RST) is deleted once idle this long (default 10 s).</summary>
     public TimeSpan TcpClosedTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// The flow table's secret (<see cref="Tables.FlowHashKey"/>); null, the default and what the daemon uses: a random
+    /// one per start. A fixed key is for runs that must repeat exactly (the pipeline fuzzer's seed).
+    /// </summary>
+    public FlowHashKey? FlowHashKey { get; init; }
 
     public void Validate()
     {
@@ -47,8 +52,9 @@ public sealed class VrouterDataplane : IDisposable
         Options = options ?? new DataplaneOptions();
         Options.Validate();
         Region = region;
-        Flows = new FlowTable(region);
+        Flows = new FlowTable(region, Options.FlowHashKey);
         Interfaces = new InterfaceTable(region.MaxInterfaces);
+        PortMtus = new PortMtus(region.MaxInterfaces);
     }
 
     public DataplaneOptions Options { get; }
@@ -59,6 +65,8 @@ public sealed class VrouterDataplane : IDisposable
     public MirrorTable Mirrors { get; } = new();
     public NexthopTable Nexthops { get; } = new();
     public RouteTable Routes { get; } = new();
+    /// <summary>Per port, the MTU built frames (mirror copies, overlay frames) are checked against; 0: unchecked.</summary>
+    public PortMtus PortMtus { get; }
 
     /// <summary>The state workers use from their next batch on.</summary>
     public ForwardingState State => Volatile.Read(ref _state);

@@ -43,6 +43,12 @@ public struct InterfaceCounters : ISummedCounters<InterfaceCounters>
     public ulong FloodCopyBytes;
     /// <summary>Flood copies that should have left by this port and could not (no copy buffer, the port has no output).</summary>
     public ulong FloodCopyFailures;
+    /// <summary>
+    /// Packets whose new flow was refused because of this vif's flow limit (the vif the flow would have been charged to:
+    /// the receiving vif, or for a packet from the fabric the local vif it goes to); each is also a drop with reason
+    /// <see cref="DropReason.FlowLimitExceeded"/> on the vif that received it.
+    /// </summary>
+    public ulong FlowLimitDrops;
 
     /// <summary>Adds every counter of <paramref name="other"/> (not the sequence).</summary>
     public void Add(in InterfaceCounters other)
@@ -53,6 +59,7 @@ public struct InterfaceCounters : ISummedCounters<InterfaceCounters>
         FloodCopyPackets += other.FloodCopyPackets;
         FloodCopyBytes += other.FloodCopyBytes;
         FloodCopyFailures += other.FloodCopyFailures;
+        FlowLimitDrops += other.FlowLimitDrops;
         RxPackets += other.RxPackets;
         RxBytes += other.RxBytes;
         TxPackets += other.TxPackets;
@@ -65,7 +72,7 @@ public struct InterfaceCounters : ISummedCounters<InterfaceCounters>
     /// <summary>True when every counter is zero.</summary>
     public readonly bool IsZero =>
         (RxPackets | RxBytes | TxPackets | TxBytes | Drops | RxMirroredPackets | TxMirroredPackets | MirrorCopyPackets | MirrorCopyBytes
-         | RxFloodedPackets | FloodCopyPackets | FloodCopyBytes | FloodCopyFailures) == 0;
+         | RxFloodedPackets | FloodCopyPackets | FloodCopyBytes | FloodCopyFailures | FlowLimitDrops) == 0;
 
     /// <summary>
     /// The accounting invariant, on counters summed over every vif (<see cref="Total"/>): each received frame was

@@ -41,13 +41,20 @@ public enum DropReason : byte
     /// <summary>A fabric packet that is not VxLAN addressed to this vRouter.</summary>
     NotForUs = 28,
     Unknown = 29,
+    /// <summary>
+    /// A new flow refused because the vif it is charged to is at its <c>max_flows</c>, or the table's shared part is full
+    /// and the vif is over its guaranteed share (<see cref="Tables.FlowLimits"/>).
+    /// </summary>
+    FlowLimitExceeded = 30,
+    /// <summary>A forwarded overlay frame (VxLAN to a remote VTEP) longer than the fabric's MTU once encapsulated.</summary>
+    ExceedsFabricMtu = 31,
 }
 
 /// <summary>Display names and counts for <see cref="DropReason"/>.</summary>
 public static class DropReasons
 {
-    /// <summary>Number of defined reasons (highest value + 1).</summary>
-    public const int Count = (int)DropReason.Unknown + 1;
+    /// <summary>Counter slots the defined reasons span (highest value + 1).</summary>
+    public const int Count = (int)DropReason.ExceedsFabricMtu + 1;
 
     /// <summary>Operator-facing name, as <c>dropstats</c> prints it ("Flow Table Full").</summary>
     public static string DisplayName(this DropReason reason) => reason switch
@@ -82,12 +89,15 @@ public static class DropReasons
         DropReason.FloodNotSupported => "Flood Not Supported",
         DropReason.NotForUs => "Fabric Packet Not For Us",
         DropReason.Unknown => "Unknown",
+        DropReason.FlowLimitExceeded => "Flow Limit Exceeded",
+        DropReason.ExceedsFabricMtu => "Exceeds Fabric MTU",
         _ => $"Reason {(int)reason}",
     };
 
-    /// <summary>All reasons except <see cref="DropReason.None"/>, in value order.</summary>
+    /// <summary>All defined reasons except <see cref="DropReason.None"/>, in value order.</summary>
     public static IEnumerable<DropReason> All()
     {
-        for (int i = 1; i < Count; i++) yield return (DropReason)i;
+        for (int i = 1; i < Count; i++)
+            if (Enum.IsDefined((DropReason)i)) yield return (DropReason)i;
     }
 }

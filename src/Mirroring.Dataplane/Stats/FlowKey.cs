@@ -114,12 +114,15 @@ public readonly struct FlowKey : IEquatable<FlowKey>
     }
 
     /// <summary>
-    /// 32-bit hash of the 48 key bytes: CRC32C over six u64 words (<see cref="BitOperations.Crc32C(uint, ulong)"/>,
-    /// which uses the SSE4.2 / ARMv8 CRC instructions and falls back to software), then the murmur3 fmix32
-    /// finalizer so that the low bits used for the bucket index are well mixed. Allocation-free.
+    /// The flow's <b>wire entropy</b> hash: CRC32C over the 48 key bytes as six u64 words
+    /// (<see cref="BitOperations.Crc32C(uint, ulong)"/>, the SSE4.2 / ARMv8 CRC instructions), then the murmur3 fmix32
+    /// finalizer. It picks the outer UDP source port of the flow's VxLAN frames and mirror copies (ECMP entropy,
+    /// <see cref="Wire.Building.OuterHeaders.SourcePortForFlowHash"/>): unkeyed and deterministic, so a replay writes the
+    /// same bytes every run. It is on the wire for anyone to see, so it must never place flows in the table: the table
+    /// uses its own keyed hash (<see cref="Tables.FlowTable.Hash"/>). Allocation-free.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public uint ComputeHash()
+    public uint EntropyHash()
     {
         ref ulong p = ref Unsafe.As<FlowKey, ulong>(ref Unsafe.AsRef(in this));
         uint c = 0xFFFF_FFFFu;
@@ -151,7 +154,12 @@ public readonly struct FlowKey : IEquatable<FlowKey>
 
     public bool Equals(FlowKey other) => Equals(in this, in other);
     public override bool Equals(object? obj) => obj is FlowKey k && Equals(in this, in k);
-    public override int GetHashCode() => (int)ComputeHash();
+    /// <summary>For dictionaries (control plane, tests): <see cref="HashCode"/>, which .NET seeds at random per process.</summary>
+    public override int GetHashCode()
+    {
+        ref ulong p = ref Unsafe.As<FlowKey, ulong>(ref Unsafe.AsRef(in this));
+        return HashCode.Combine(p, Unsafe.Add(ref p, 1), Unsafe.Add(ref p, 2), Unsafe.Add(ref p, 3), Unsafe.Add(ref p, 4), Unsafe.Add(ref p, 5));
+    }
     public static bool operator ==(FlowKey left, FlowKey right) => Equals(in left, in right);
     public static bool operator !=(FlowKey left, FlowKey right) => !Equals(in left, in right);
 

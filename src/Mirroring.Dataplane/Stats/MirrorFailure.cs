@@ -26,6 +26,11 @@ public enum MirrorFailure : byte
     TxQueueFull = 6,
     /// <summary>The analyzer's <c>rate_limit_pps</c> token bucket was empty (the copy was not made).</summary>
     RateLimited = 7,
+    /// <summary>
+    /// The copy, with its headers, would be longer than the MTU of the port it leaves by (the fabric's, as the kernel or
+    /// the device compares: the length after the Ethernet header). Not made, rather than lost as a transmit error.
+    /// </summary>
+    ExceedsFabricMtu = 8,
 }
 
 /// <summary>Failure counts indexed by <see cref="MirrorFailure"/>: one u64 per reason, room for <see cref="MirrorFailures.Capacity"/>.</summary>
@@ -50,7 +55,7 @@ public struct MirrorFailureCounts
 public static class MirrorFailures
 {
     /// <summary>Number of defined reasons.</summary>
-    public const int Count = (int)MirrorFailure.RateLimited + 1;
+    public const int Count = (int)MirrorFailure.ExceedsFabricMtu + 1;
     /// <summary>Room for reasons in every failure counter array (mirror entries and flow slots); part of the stats layout.</summary>
     public const int Capacity = 11;
 
@@ -71,6 +76,7 @@ public static class MirrorFailures
         MirrorFailure.MetadataTooLarge => "Metadata Too Large",
         MirrorFailure.TxQueueFull => "TX Queue Full",
         MirrorFailure.RateLimited => "Rate Limited",
+        MirrorFailure.ExceedsFabricMtu => "Exceeds Fabric MTU",
         _ => $"Failure {(int)failure}",
     };
 

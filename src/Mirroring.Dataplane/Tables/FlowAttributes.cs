@@ -33,4 +33,6 @@ public enum InsertResult
     Inserted,
     AlreadyPresent,
     TableFull,
+    /// <summary>The vif the pair is charged to is at its flow limit, or the table's shared part is full and the vif is over its guaranteed share (<see cref="FlowLimits"/>).</summary>
+    LimitExceeded,
 }

@@ -10,7 +10,7 @@ namespace Mirroring.Dataplane.Tables;
 /// <summary>
 /// The flow table, living in the stats region's flow sections (one instance per region, owned by the dataplane). Primary entries form
 /// buckets of <see cref="BucketSize"/> entries indexed by the low bits of the key hash
-/// (<see cref="FlowKey.ComputeHash"/>); when a bucket is full, entries come from the overflow area and
+/// (<see cref="Hash"/>: SipHash-1-3 under a secret key drawn when the table is created, see <see cref="FlowHashKey"/>); when a bucket is full, entries come from the overflow area and
 /// are chained from the bucket (<see cref="FlowEntry.Next"/>). Entry indices: primary 0..P-1, overflow P..P+O-1.
 /// <para>
 /// Per-packet members (<see cref="Lookup"/>, <see cref="LookupBatch"/>, <see cref="TryInsert(in FlowKey, uint, long, out int)"/>,
@@ -28,6 +28,11 @@ namespace Mirroring.Dataplane.Tables;
 /// rte_hash keeps its signatures together). Lookups compare the signatures first and read an entry's key only on a
 /// signature match. A signature is written before the entry's Active bit is published and cleared before the
 /// Active bit is cleared, so a slot freed and reused is never left with a stale zero.
+/// </para>
+/// <para>
+/// Per-interface limits (<see cref="Limits"/>): a pair inserted for a vif (<see cref="TryInsertPair"/>) is charged to it,
+/// entry by entry, and each entry gives its charge back when it is deleted; which vif an entry is charged to is kept
+/// in private memory beside the signatures.
 /// </para>
 /// </summary>
 public sealed unsafe class FlowTable : IDisposable
@@ -50,24 +55,37 @@ public sealed unsafe class FlowTable : IDisposable
     private readonly uint _bucketMask;
     private uint* _signatures;
     private int _ageCursor;
+    private readonly FlowHashKey _hashKey;
+    /// <summary>Per entry: the vif its charge goes back to when it is deleted, plus one (0: not charged).</summary>
+    private readonly int[] _chargedTo;
 
-    /// <summary>The flow table over <paramref name="region"/>'s flow sections. One per region: the signatures are this object's.</summary>
-    public FlowTable(StatsRegion region)
-        : this(region.FlowEntriesBase, region.FlowCountersBase, region.Options.FlowEntries, region.Options.ResolvedOverflowEntries)
+    /// <summary>
+    /// The flow table over <paramref name="region"/>'s flow sections. One per region: the signatures are this object's.
+    /// <paramref name="hashKey"/>: the secret of <see cref="Hash"/>, a fresh random one when not given (tests fix it).
+    /// </summary>
+    public FlowTable(StatsRegion region, FlowHashKey? hashKey = null)
+        : this(region.FlowEntriesBase, region.FlowCountersBase, region.Options.FlowEntries, region.Options.ResolvedOverflowEntries,
+            region.MaxInterfaces, hashKey ?? FlowHashKey.Random())
     {
     }
 
-    private FlowTable(byte* entries, byte* counters, int primaryEntries, int overflowEntries)
+    private FlowTable(byte* entries, byte* counters, int primaryEntries, int overflowEntries, int interfaces, FlowHashKey hashKey)
     {
         _entries = entries;
         _counters = counters;
         _primary = primaryEntries;
         _overflow = overflowEntries;
         _bucketMask = (uint)(primaryEntries / BucketSize) - 1;
+        _hashKey = hashKey;
         nuint bytes = (nuint)((long)(primaryEntries + overflowEntries) * sizeof(uint));
         _signatures = (uint*)NativeMemory.AlignedAlloc(bytes == 0 ? 64 : bytes, 64);
         NativeMemory.Clear(_signatures, bytes);
+        _chargedTo = new int[primaryEntries + overflowEntries];
+        Limits = new FlowLimits(interfaces, primaryEntries + overflowEntries);
     }
+
+    /// <summary>Per-vif limits of the entries <see cref="TryInsertPair"/> charges (unlimited until configured).</summary>
+    public FlowLimits Limits { get; }
 
     /// <summary>Frees the private signature array (the region's memory is the region's).</summary>
     public void Dispose()
@@ -99,9 +117,13 @@ public sealed unsafe class FlowTable : IDisposable
     public int Capacity => _primary + _overflow;
     public int BucketCount => _primary / BucketSize;
 
-    /// <summary>Same as <see cref="FlowKey.ComputeHash"/>.</summary>
+    /// <summary>
+    /// The table's hash of a key: SipHash-1-3 under this table's secret key (<see cref="FlowKeySipHash"/>), so bucket and
+    /// signature cannot be predicted from the key. Only this table's lookups and inserts may use it; it never leaves the
+    /// process (the wire's entropy is <see cref="FlowKey.EntropyHash"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static uint Hash(in FlowKey key) => key.ComputeHash();
+    public uint Hash(in FlowKey key) => FlowKeySipHash.Hash32(in key, in _hashKey);
 
     /// <summary>Direct access to an entry (index unchecked: 0..Capacity-1). Writers outside the Record* helpers must use <see cref="BeginWrite"/>/<see cref="EndWrite"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -171,7 +193,7 @@ public sealed unsafe class FlowTable : IDisposable
         uint bucketMask = _bucketMask;
         for (int i = 0; i < n; i++)
         {
-            uint h = keys[i].ComputeHash();
+            uint h = Hash(in keys[i]);
             hashes[i] = h;
             if (Sse.IsSupported) Sse.Prefetch0(sigs + (h & bucketMask) * BucketSize);
         }
@@ -244,10 +266,13 @@ public sealed unsafe class FlowTable : IDisposable
     /// <paramref name="reverseIndex"/> is -1. <see cref="InsertResult.AlreadyPresent"/>: the forward flow exists (its index,
     /// and its partner's or -1). <see cref="InsertResult.TableFull"/>: no room for one of the two; nothing is inserted
     /// (a slot claimed for the other half is given back), indices -1, the failed-insert counter is incremented once.
+    /// With <paramref name="chargeVif"/> (the vif whose packet creates the pair; -1: no charge) every inserted entry is
+    /// charged to that vif (<see cref="Limits"/>), before any slot is claimed: <see cref="InsertResult.LimitExceeded"/>
+    /// when the vif's limit (or the table's reserve) does not admit them, nothing inserted, indices -1.
     /// Never allocates, locks or throws.
     /// </summary>
     public InsertResult TryInsertPair(in FlowKey forward, uint forwardHash, in FlowKey reverse, uint reverseHash, long nowNs,
-        out int forwardIndex, out int reverseIndex)
+        out int forwardIndex, out int reverseIndex, int chargeVif = -1)
     {
         int existing = Lookup(in forward, forwardHash);
         if (existing >= 0)
@@ -257,8 +282,14 @@ public sealed unsafe class FlowTable : IDisposable
             return InsertResult.AlreadyPresent;
         }
         bool alone = FlowKey.Equals(in forward, in reverse) || Lookup(in reverse, reverseHash) >= 0;
-        forwardIndex = Claim(forwardHash, out bool forwardOverflow);
+        int entries = alone ? 1 : 2;
         reverseIndex = -1;
+        if (chargeVif >= 0 && !Limits.TryCharge(chargeVif, entries))
+        {
+            forwardIndex = -1;
+            return InsertResult.LimitExceeded;
+        }
+        forwardIndex = Claim(forwardHash, out bool forwardOverflow);
         bool reverseOverflow = false;
         if (forwardIndex >= 0 && !alone && (reverseIndex = Claim(reverseHash, out reverseOverflow)) < 0)
         {
@@ -267,18 +298,20 @@ public sealed unsafe class FlowTable : IDisposable
         }
         if (forwardIndex < 0)
         {
+            if (chargeVif >= 0) Limits.Release(chargeVif, entries);
             Count(CounterFailedInserts, 1);
             return InsertResult.TableFull;
         }
+        int charge = chargeVif >= 0 ? chargeVif + 1 : 0;
         if (alone)
         {
-            Initialise(forwardIndex, in forward, forwardHash, nowNs, -1, FlowFlags.None);
+            Initialise(forwardIndex, in forward, forwardHash, nowNs, -1, FlowFlags.None, charge);
             CountCreated(forwardOverflow);
             return InsertResult.Inserted;
         }
         // The reverse half first: once the forward half is visible, its partner is too.
-        Initialise(reverseIndex, in reverse, reverseHash, nowNs, forwardIndex, FlowFlags.ReverseValid | FlowFlags.ReverseHalf);
-        Initialise(forwardIndex, in forward, forwardHash, nowNs, reverseIndex, FlowFlags.ReverseValid);
+        Initialise(reverseIndex, in reverse, reverseHash, nowNs, forwardIndex, FlowFlags.ReverseValid | FlowFlags.ReverseHalf, charge);
+        Initialise(forwardIndex, in forward, forwardHash, nowNs, reverseIndex, FlowFlags.ReverseValid, charge);
         CountCreated(forwardOverflow);
         CountCreated(reverseOverflow);
         return InsertResult.Inserted;
@@ -376,8 +409,9 @@ public sealed unsafe class FlowTable : IDisposable
         return Interlocked.CompareExchange(ref flags, (f & (uint)FlowFlags.Linked) | (uint)FlowFlags.Busy, f) == f;
     }
 
-    private void Initialise(int index, in FlowKey key, uint hash, long nowNs, int reverseIndex, FlowFlags extra)
+    private void Initialise(int index, in FlowKey key, uint hash, long nowNs, int reverseIndex, FlowFlags extra, int charge = 0)
     {
+        _chargedTo[index] = charge; // published with the Active bit below; read back by the deleter once it sees Active
         ref FlowEntry e = ref Entry(index);
         uint s = BeginWriteCore(ref e);
         e.Key = key;
@@ -441,8 +475,14 @@ public sealed unsafe class FlowTable : IDisposable
             Volatile.Write(ref e.Sequence, s + 2);
             return false;
         }
-        // Signature cleared before the slot is freed, so it cannot overwrite the signature of a reuse.
+        // Signature cleared (and the charge given back) before the slot is freed, so neither touches a reuse's.
         Volatile.Write(ref _signatures[index], 0u);
+        int charge = _chargedTo[index];
+        if (charge != 0)
+        {
+            _chargedTo[index] = 0;
+            Limits.Release(charge - 1, 1);
+        }
         Volatile.Write(ref flags, (f & (uint)FlowFlags.Linked) | (evicted ? (uint)FlowFlags.Evicted : 0));
         Volatile.Write(ref e.Sequence, s + 2);
         Count(CounterDeleted, 1);

@@ -27,7 +27,7 @@ public sealed class LivePorts(DaemonOptions options, ILogger<LivePorts> logger, 
                 $"fabric interface '{fabricName}' (vrouter.fabric.name in {options.ConfigPath}) does not exist in this network namespace");
         int fabricMtu = InterfaceInfo.GetMtu(fabricName);
         if (fabricMtu < MinimumFabricMtu)
-            logger.LogWarning("fabric {Fabric} has MTU {Mtu}: VxLAN frames and mirror copies of full-size (1514-byte) VM frames need about {Needed}; larger ones are lost as fabric transmit errors",
+            logger.LogWarning("fabric {Fabric} has MTU {Mtu}: VxLAN frames and mirror copies of full-size (1514-byte) VM frames need about {Needed}; longer ones are not sent and are counted as Exceeds Fabric MTU",
                 fabricName, fabricMtu, MinimumFabricMtu);
         return new LivePortSet(options.FabricBackend, options.Queues, loggers.CreateLogger<LivePortSet>());
     }

@@ -47,6 +47,9 @@ public sealed record EngineOptions
     /// <summary>Mirror indices to keep (analyzer name to index), so a restarted daemon or a replay numbers them as before.</summary>
     public StableIds? MirrorIndices { get; init; }
 
+    /// <summary>The flow table's secret; null (the default): a random one per start (<see cref="Dataplane.Pipeline.DataplaneOptions.FlowHashKey"/>).</summary>
+    public Dataplane.Tables.FlowHashKey? FlowHashKey { get; init; }
+
     public void Validate()
     {
         if (Workers is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(Workers), Workers, "workers must be 1..64");

@@ -150,6 +150,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
                 PortAreaBytes = ports.PortAreaBytes,
                 FlowIdleTimeout = options.FlowIdleTimeout ?? TimeSpan.FromSeconds(flowTable.AgingSeconds),
                 TcpClosedTimeout = TimeSpan.FromSeconds(flowTable.TcpClosedSeconds),
+                FlowHashKey = options.FlowHashKey,
             });
         }
         catch
@@ -205,12 +206,28 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
         AttachWorkers();
         Config = config;
         Programming = programmed;
+        RefreshFabricMtu();
 
         var notes = new List<string>();
         if (!first && changes.Added.Count > 0) notes.Add($"{Ports.AddedNoun} added: {string.Join(", ", changes.Added)}");
         if (changes.Removed.Count > 0) notes.Add($"removed: {string.Join(", ", changes.Removed)}");
         if (changes.Failures.Count > 0) notes.Add($"failed: {string.Join("; ", changes.Failures)}");
         return new AppliedConfiguration(programmed, notes);
+    }
+
+    /// <summary>The MTU the dataplane checks copies and overlay frames leaving by the fabric against (0: none).</summary>
+    public int FabricMtu => Dataplane.PortMtus[ProgrammingConstants.FabricVif];
+
+    /// <summary>
+    /// Publishes the fabric's MTU from its source: the device's, as the port set reads it now, else the configuration's
+    /// <c>vrouter.fabric.mtu</c>, else 0 (nothing checked). Called for every configuration applied, and by the daemon's
+    /// link watcher when a link changes; any thread may call it (each call publishes what it read). Returns the MTU
+    /// before and after.
+    /// </summary>
+    public (int Before, int After) RefreshFabricMtu()
+    {
+        int mtu = Ports.FabricMtu ?? Config.Vrouter.Fabric.Mtu ?? 0;
+        return (Dataplane.PortMtus.Set(ProgrammingConstants.FabricVif, mtu), mtu);
     }
 
     private void AttachWorkers()

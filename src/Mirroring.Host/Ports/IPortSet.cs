@@ -65,6 +65,12 @@ public interface IPortSet : IDisposable
     /// <summary>Problems found since the last call (a device deleted under the engine), each to be logged once.</summary>
     IReadOnlyList<string> TakeProblems() => [];
 
+    /// <summary>
+    /// The fabric device's MTU as the set reads it now (a kernel interface's SIOCGIFMTU); null when the set has no
+    /// device to ask (capture files, memory, DPDK), and the configuration's <c>vrouter.fabric.mtu</c> applies.
+    /// </summary>
+    int? FabricMtu => null;
+
     /// <summary>Each open port's own counters (kernel-side errors and full queues that the stats region does not see).</summary>
     IReadOnlyList<(string Port, PortCounters Counters)> Counters() => [];
 }

@@ -163,6 +163,8 @@ public sealed class LivePortSet : IPortSet
                     PortIndex = ProgrammingConstants.FabricVif,
                     FanoutGroup = _queues > 1 ? group : null,
                     TxRingFrames = FabricTxRingFrames,
+                    // An MTU raised while running (followed over rtnetlink) must find room in the ring's slots.
+                    TxRingMtu = LiveMaxFrameLength - 14,
                 });
                 _fabricPorts.Add(port);
                 sources.Add(port);
@@ -178,6 +180,23 @@ public sealed class LivePortSet : IPortSet
         }
         _fabricSources = [.. sources];
         _fabricSinks = [.. sinks];
+    }
+
+    /// <summary>The fabric interface's MTU now (SIOCGIFMTU); null before it is opened or once it is gone.</summary>
+    public int? FabricMtu
+    {
+        get
+        {
+            if (_fabricName.Length == 0) return null;
+            try
+            {
+                return InterfaceInfo.GetMtu(_fabricName);
+            }
+            catch (PortException)
+            {
+                return null;
+            }
+        }
     }
 
     /// <summary>Ports whose device was deleted under the daemon (a TAP deleted with its namespace, the fabric removed), each once.</summary>

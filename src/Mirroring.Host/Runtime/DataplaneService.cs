@@ -37,6 +37,8 @@ public sealed class DataplaneService(
     private IReadOnlyList<string> _createdDevices = [];
     private CancellationTokenSource? _monitor;
     private Task? _monitoring;
+    /// <summary>New flows refused by flow limits, logged at most once per interval per vif.</summary>
+    private readonly FlowLimitLog _flowLimitLog = new(TimeSpan.FromSeconds(10));
 
     public Task StartingAsync(CancellationToken cancellationToken)
     {
@@ -143,7 +145,10 @@ public sealed class DataplaneService(
         return Task.CompletedTask;
     }
 
-    /// <summary>Control plane, once a second: a failed worker stops the application; a port that vanished is logged once.</summary>
+    /// <summary>
+    /// Control plane, once a second: a failed worker stops the application; a port that vanished is logged once; new
+    /// flows refused by a vif's flow limit are logged once per 10 s per vif.
+    /// </summary>
     private async Task MonitorAsync(CancellationToken stop)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
@@ -159,6 +164,8 @@ public sealed class DataplaneService(
                     return;
                 }
                 foreach (var problem in _host.Ports.TakeProblems()) logger.LogWarning("{Problem}", problem);
+                foreach (var refused in _flowLimitLog.Poll(_host.Region, _host.Dataplane.Interfaces, _host.Dataplane.Flows.Limits, Environment.TickCount64))
+                    logger.LogWarning("{FlowLimit}", refused);
             }
         }
         catch (OperationCanceledException)

@@ -53,6 +53,7 @@ public static class VrouterRuntime
         services.AddSingleton<IStatsSource>(sp => sp.GetRequiredService<EngineAccess>());
         // Registered first: started first (the configuration is programmed before the watcher and the collector start), stopped last.
         services.AddHostedService<DataplaneService>();
+        services.AddHostedService<FabricLinkWatcher>();
         services.AddMirroringAgent(builder.Configuration.GetSection(AgentOptions.SectionName), withDataplane: true);
         AddMetrics(builder, settings);
         return builder;

@@ -79,6 +79,7 @@ internal sealed class KnownRegion : IDisposable
         [("vrmirror.vif.flood.copies.bytes", "name=tap-web2,vif=2")] = 240,
         [("vrmirror.vif.flood.copy.failures", "name=tap-web2,vif=2")] = 2,
         [("vrmirror.vif.flood.copies", "name=eth0,vif=0")] = 0,
+        [("vrmirror.vif.flow.limit.drops", "name=tap-web1,vif=1")] = 0,
         [("vrmirror.mirror.copies", "analyzer=an1,mirror_index=1")] = 120,
         [("vrmirror.mirror.original.bytes", "analyzer=an1,mirror_index=1")] = 12_000,
         [("vrmirror.mirror.sent.bytes", "analyzer=an1,mirror_index=1")] = 30_000,

@@ -50,7 +50,7 @@ internal sealed class RegionAtKnownRate : IDisposable
 
     private int Insert(FlowKey key)
     {
-        Assert.Equal(InsertResult.Inserted, Flows.TryInsert(key, key.ComputeHash(), 1, out int index));
+        Assert.Equal(InsertResult.Inserted, Flows.TryInsert(key, Flows.Hash(key), 1, out int index));
         var a = FlowAttributes.Default;
         a.MirrorIndex = 1;
         a.IngressInterface = 1;

@@ -84,7 +84,7 @@ print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total
         var key = FlowKey.IPv4(7, 3, 6, 0x0A00_0005, 0x0A00_0006, 1234, 80);
         using var flows = new FlowTable(region);
         var reverse = key.Reversed(8);
-        flows.TryInsertPair(key, key.ComputeHash(), reverse, reverse.ComputeHash(), 5, out int idx, out int reverseIdx);
+        flows.TryInsertPair(key, flows.Hash(key), reverse, flows.Hash(reverse), 5, out int idx, out int reverseIdx);
         var attrs = FlowAttributes.Default;
         attrs.MirrorIndex = 9;
         attrs.PolicyEpoch = 0xABCD;

@@ -170,7 +170,7 @@ public sealed class StatsRegionReaderTests : IDisposable
         using var region = StatsRegion.Create(Small(path));
         var keys = Enumerable.Range(0, 10).Select(Tables.FlowTableTests.Key).ToArray();
         using var table = new FlowTable(region);
-        var idx = keys.Select(k => { table.TryInsert(k, k.ComputeHash(), 5, out int i); return i; }).ToArray();
+        var idx = keys.Select(k => { table.TryInsert(k, table.Hash(k), 5, out int i); return i; }).ToArray();
         table.RecordPacket(idx[0], 100, 6, 0);
         table.Delete(idx[1]);
 

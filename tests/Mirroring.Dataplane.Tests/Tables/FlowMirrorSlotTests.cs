@@ -17,7 +17,7 @@ public sealed class FlowMirrorSlotTests : IDisposable
     {
         _flows = new FlowTable(_region);
         var key = FlowTableTests.Key(1);
-        Assert.Equal(InsertResult.Inserted, _flows.TryInsert(key, key.ComputeHash(), 1000, out _index));
+        Assert.Equal(InsertResult.Inserted, _flows.TryInsert(key, _flows.Hash(key), 1000, out _index));
     }
 
     public void Dispose()

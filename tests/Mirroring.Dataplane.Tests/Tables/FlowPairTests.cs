@@ -21,7 +21,7 @@ public sealed class FlowPairTests : SmallFlowTableTest
     private InsertResult InsertPair(int i, long now, out int forward, out int reverse)
     {
         var (f, r) = Conversation(i);
-        return Flows.TryInsertPair(f, f.ComputeHash(), r, r.ComputeHash(), now, out forward, out reverse);
+        return Flows.TryInsertPair(f, Flows.Hash(f), r, Flows.Hash(r), now, out forward, out reverse);
     }
 
     /// <summary>Every active entry is half of a pair whose other half is active and points back; returns the pairs.</summary>
@@ -62,9 +62,9 @@ public sealed class FlowPairTests : SmallFlowTableTest
         Assert.Equal((2L, 2L), (Flows.Counters.Created, Flows.Counters.Active));
 
         // The first packet of either direction finds its half.
-        Assert.Equal(InsertResult.AlreadyPresent, Flows.TryInsertPair(forward, forward.ComputeHash(), reverse, reverse.ComputeHash(), 2000, out int again, out int againReverse));
+        Assert.Equal(InsertResult.AlreadyPresent, Flows.TryInsertPair(forward, Flows.Hash(forward), reverse, Flows.Hash(reverse), 2000, out int again, out int againReverse));
         Assert.Equal((f, r), (again, againReverse));
-        Assert.Equal(InsertResult.AlreadyPresent, Flows.TryInsertPair(reverse, reverse.ComputeHash(), forward, forward.ComputeHash(), 2000, out int fromReply, out int itsPartner));
+        Assert.Equal(InsertResult.AlreadyPresent, Flows.TryInsertPair(reverse, Flows.Hash(reverse), forward, Flows.Hash(forward), 2000, out int fromReply, out int itsPartner));
         Assert.Equal((r, f), (fromReply, itsPartner));
 
         Assert.Equal(2, Flows.DeletePair(r));
@@ -105,8 +105,8 @@ public sealed class FlowPairTests : SmallFlowTableTest
             Assert.Equal(InsertResult.TableFull, result);
             Assert.Equal((-1, -1), (f, r));
             var (forward, reverse) = Conversation(i);
-            Assert.Equal(-1, Flows.Lookup(forward, forward.ComputeHash()));
-            Assert.Equal(-1, Flows.Lookup(reverse, reverse.ComputeHash()));
+            Assert.Equal(-1, Flows.Lookup(forward, Flows.Hash(forward)));
+            Assert.Equal(-1, Flows.Lookup(reverse, Flows.Hash(reverse)));
             refused++;
         }
         Assert.True(refused > 0, "the table never refused a pair");
@@ -119,7 +119,7 @@ public sealed class FlowPairTests : SmallFlowTableTest
         for (int k = 0; k < 10_000 && Flows.Counters.Active < Flows.Capacity; k++)
         {
             var key = FlowKey.IPv4(9, 9, 17, (uint)k, 1, 1, 1);
-            if (Flows.TryInsert(key, key.ComputeHash(), now, out _) == InsertResult.Inserted) singles++;
+            if (Flows.TryInsert(key, Flows.Hash(key), now, out _) == InsertResult.Inserted) singles++;
         }
         Assert.True(Flows.Counters.Active == Flows.Capacity && singles == Flows.Capacity - active,
             $"{Flows.Counters.Active} of {Flows.Capacity} entries usable after the refusals ({activeBefore} before)");
@@ -219,7 +219,7 @@ public sealed class FlowPairTests : SmallFlowTableTest
                     foreach (var (k, v) in model.ToList())
                     {
                         var (forward, _) = Conversation(k);
-                        if (Flows.Lookup(forward, forward.ComputeHash()) >= 0) continue;
+                        if (Flows.Lookup(forward, Flows.Hash(forward)) >= 0) continue;
                         bool isClosed = ((v.FlagsForward | v.FlagsReverse) & Rst) != 0 || (v.FlagsForward & v.FlagsReverse & Fin) != 0;
                         long timeout = isClosed ? tcpClosed : idle;
                         Assert.True(v.LastSeen + timeout <= now, $"{at}: aging removed a pair seen {now - v.LastSeen} ago (closed {isClosed})");

@@ -17,7 +17,7 @@ public sealed class FlowTableModelTests : SmallFlowTableTest
         for (int i = 0; byBucket.Count(b => b.Value.Count >= perBucket) < buckets; i++)
         {
             var key = FlowTableTests.Key(i);
-            int bucket = Flows.BucketOf(key.ComputeHash());
+            int bucket = Flows.BucketOf(Flows.Hash(key));
             if (!byBucket.TryGetValue(bucket, out var list)) byBucket[bucket] = list = [];
             if (list.Count < perBucket) list.Add(key);
         }
@@ -50,7 +50,7 @@ public sealed class FlowTableModelTests : SmallFlowTableTest
         {
             now += rng.Next(0, 3);
             var key = pool[rng.Next(pool.Count)];
-            uint h = key.ComputeHash();
+            uint h = Flows.Hash(key);
             string at = $"step {step} (seed 7)";
             switch (rng.Next(12))
             {
@@ -71,7 +71,7 @@ public sealed class FlowTableModelTests : SmallFlowTableTest
                     Flows.LookupBatch(batchKeys, batchHashes, batchIndices);
                     for (int i = 0; i < batchKeys.Length; i++)
                     {
-                        Assert.Equal(batchKeys[i].ComputeHash(), batchHashes[i]);
+                        Assert.Equal(Flows.Hash(batchKeys[i]), batchHashes[i]);
                         Assert.True((model.TryGetValue(batchKeys[i], out var m) ? m.Index : -1) == batchIndices[i], at);
                         if (batchIndices[i] >= 0)
                         {
@@ -95,7 +95,7 @@ public sealed class FlowTableModelTests : SmallFlowTableTest
                     int gone = 0;
                     foreach (var (k, v) in model.ToList())
                     {
-                        if (Flows.Lookup(k, k.ComputeHash()) >= 0) continue;
+                        if (Flows.Lookup(k, Flows.Hash(k)) >= 0) continue;
                         Assert.True(v.LastSeen + idle <= now, $"{at}: aging deleted a flow seen {now - v.LastSeen} ns ago");
                         model.Remove(k);
                         gone++;
@@ -107,7 +107,7 @@ public sealed class FlowTableModelTests : SmallFlowTableTest
             Assert.Equal(model.Count, Flows.Counters.Active);
             Assert.InRange(Flows.Counters.OverflowEntriesInUse, 0, Overflow);
         }
-        foreach (var (k, v) in model) Assert.Equal(v.Index, Flows.Lookup(k, k.ComputeHash()));
+        foreach (var (k, v) in model) Assert.Equal(v.Index, Flows.Lookup(k, Flows.Hash(k)));
         Assert.True(Flows.Counters.Overflowed > Overflow, "overflow entries were reused in their chains");
     }
 
@@ -119,11 +119,11 @@ public sealed class FlowTableModelTests : SmallFlowTableTest
         for (int i = 0; inserted < Primary + Overflow && i < 100_000; i++)
         {
             var key = FlowTableTests.Key(i);
-            if (Flows.TryInsert(key, key.ComputeHash(), now, out _) == InsertResult.Inserted) inserted++;
+            if (Flows.TryInsert(key, Flows.Hash(key), now, out _) == InsertResult.Inserted) inserted++;
         }
         Assert.Equal(Primary + Overflow, inserted);
         var late = FlowTableTests.Key(200_000);
-        Assert.Equal(InsertResult.TableFull, Flows.TryInsert(late, late.ComputeHash(), now, out _));
+        Assert.Equal(InsertResult.TableFull, Flows.TryInsert(late, Flows.Hash(late), now, out _));
 
         // Everything idle: a sweep in pieces (the budget the pipeline uses) frees the whole table.
         const long idle = 1_000;
@@ -135,7 +135,7 @@ public sealed class FlowTableModelTests : SmallFlowTableTest
         Assert.Equal(0, Flows.Counters.Active);
         Assert.Equal(Primary + Overflow, Flows.Counters.Evicted);
 
-        Assert.Equal(InsertResult.Inserted, Flows.TryInsert(late, late.ComputeHash(), now, out int index));
-        Assert.Equal(index, Flows.Lookup(late, late.ComputeHash()));
+        Assert.Equal(InsertResult.Inserted, Flows.TryInsert(late, Flows.Hash(late), now, out int index));
+        Assert.Equal(index, Flows.Lookup(late, Flows.Hash(late)));
     }
 }

@@ -29,10 +29,10 @@ public sealed class FlowTableTests : IDisposable
     /// <summary>Keys that all hash into the same bucket.</summary>
     internal static List<FlowKey> KeysInOneBucket(FlowTable table, int count)
     {
-        int bucket = table.BucketOf(Key(0).ComputeHash());
+        int bucket = table.BucketOf(table.Hash(Key(0)));
         var keys = new List<FlowKey>();
         for (int i = 0; keys.Count < count; i++)
-            if (table.BucketOf(Key(i).ComputeHash()) == bucket) keys.Add(Key(i));
+            if (table.BucketOf(table.Hash(Key(i))) == bucket) keys.Add(Key(i));
         return keys;
     }
 
@@ -40,7 +40,7 @@ public sealed class FlowTableTests : IDisposable
     public void Inserted_flow_is_found_and_gone_after_delete()
     {
         var key = Key(1);
-        uint h = key.ComputeHash();
+        uint h = Flows.Hash(key);
         Assert.Equal(-1, Flows.Lookup(key, h));
 
         Assert.Equal(InsertResult.Inserted, Flows.TryInsert(key, h, 1000, out int index));
@@ -67,13 +67,13 @@ public sealed class FlowTableTests : IDisposable
     [Fact]
     public void Equal_keys_hash_equal_and_different_keys_compare_unequal()
     {
-        Assert.Equal(Key(5).ComputeHash(), Key(5).ComputeHash());
+        Assert.Equal(Flows.Hash(Key(5)), Flows.Hash(Key(5)));
         Assert.True(FlowKey.Equals(Key(5), Key(5)));
         Assert.False(FlowKey.Equals(Key(5), Key(6)));
         var v6a = new FlowKey(1, 2, 17, IpFamily.IPv6, UInt128.MaxValue, 1, 5, 6);
         var v6b = new FlowKey(1, 2, 17, IpFamily.IPv6, UInt128.MaxValue - 1, 1, 5, 6);
         Assert.NotEqual(v6a, v6b);
-        Assert.NotEqual(v6a.ComputeHash(), v6b.ComputeHash());
+        Assert.NotEqual(Flows.Hash(v6a), Flows.Hash(v6b));
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public sealed class FlowTableTests : IDisposable
         using var big = StatsRegion.Create(new StatsRegionOptions { FlowEntries = 4096, OverflowEntries = 0 });
         using var bigFlows = new FlowTable(big);
         var counts = new int[bigFlows.BucketCount];
-        for (int i = 0; i < 4096; i++) counts[bigFlows.BucketOf(Key(i).ComputeHash())]++;
+        for (int i = 0; i < 4096; i++) counts[bigFlows.BucketOf(bigFlows.Hash(Key(i)))]++;
         // 1024 buckets, 4 keys each on average: a poor hash piles them up.
         Assert.True(counts.Max() <= 14, $"fullest bucket has {counts.Max()} keys");
         Assert.True(counts.Count(c => c == 0) < 100, $"{counts.Count(c => c == 0)} empty buckets");
@@ -95,20 +95,20 @@ public sealed class FlowTableTests : IDisposable
         var indices = new List<int>();
         foreach (var k in keys)
         {
-            Assert.Equal(InsertResult.Inserted, Flows.TryInsert(k, k.ComputeHash(), out int idx));
+            Assert.Equal(InsertResult.Inserted, Flows.TryInsert(k, Flows.Hash(k), out int idx));
             indices.Add(idx);
         }
         Assert.All(indices.Take(4), i => Assert.InRange(i, 0, Flows.PrimaryEntries - 1));
         Assert.All(indices.Skip(4), i => Assert.InRange(i, Flows.PrimaryEntries, Flows.Capacity - 1));
         Assert.Equal(3, Flows.Counters.Overflowed);
         Assert.Equal(3, Flows.Counters.OverflowEntriesInUse);
-        for (int i = 0; i < keys.Count; i++) Assert.Equal(indices[i], Flows.Lookup(keys[i], keys[i].ComputeHash()));
+        for (int i = 0; i < keys.Count; i++) Assert.Equal(indices[i], Flows.Lookup(keys[i], Flows.Hash(keys[i])));
 
         // A freed overflow entry stays in the chain and is reused by the same bucket.
         Assert.True(Flows.Delete(indices[5]));
-        Assert.Equal(indices[6], Flows.Lookup(keys[6], keys[6].ComputeHash()));
+        Assert.Equal(indices[6], Flows.Lookup(keys[6], Flows.Hash(keys[6])));
         var extra = KeysInOneBucket(Flows, 8)[7];
-        Assert.Equal(InsertResult.Inserted, Flows.TryInsert(extra, extra.ComputeHash(), out int reused));
+        Assert.Equal(InsertResult.Inserted, Flows.TryInsert(extra, Flows.Hash(extra), out int reused));
         Assert.Equal(indices[5], reused);
         Assert.Equal(3, Flows.Counters.OverflowEntriesInUse);
         Assert.Equal(4, Flows.Counters.Overflowed);
@@ -120,31 +120,31 @@ public sealed class FlowTableTests : IDisposable
         // All 16 overflow entries go to one bucket, then its 21st key has nowhere to go.
         var keys = KeysInOneBucket(Flows, 4 + 16 + 2);
         for (int i = 0; i < 20; i++)
-            Assert.Equal(InsertResult.Inserted, Flows.TryInsert(keys[i], keys[i].ComputeHash(), out _));
-        Assert.Equal(InsertResult.TableFull, Flows.TryInsert(keys[20], keys[20].ComputeHash(), out int idx));
+            Assert.Equal(InsertResult.Inserted, Flows.TryInsert(keys[i], Flows.Hash(keys[i]), out _));
+        Assert.Equal(InsertResult.TableFull, Flows.TryInsert(keys[20], Flows.Hash(keys[20]), out int idx));
         Assert.Equal(-1, idx);
-        Assert.Equal(InsertResult.TableFull, Flows.TryInsert(keys[21], keys[21].ComputeHash(), out _));
+        Assert.Equal(InsertResult.TableFull, Flows.TryInsert(keys[21], Flows.Hash(keys[21]), out _));
         var c = Flows.Counters;
         Assert.Equal(2, c.FailedInserts);
         Assert.Equal(20, c.Active);
         Assert.Equal(16, c.OverflowEntriesInUse);
         // Another bucket still has room.
-        var other = Enumerable.Range(0, 1000).Select(Key).First(k => Flows.BucketOf(k.ComputeHash()) != Flows.BucketOf(keys[0].ComputeHash()));
-        Assert.Equal(InsertResult.Inserted, Flows.TryInsert(other, other.ComputeHash(), out _));
+        var other = Enumerable.Range(0, 1000).Select(Key).First(k => Flows.BucketOf(Flows.Hash(k)) != Flows.BucketOf(Flows.Hash(keys[0])));
+        Assert.Equal(InsertResult.Inserted, Flows.TryInsert(other, Flows.Hash(other), out _));
     }
 
     [Fact]
     public void Batched_lookup_matches_single_lookups()
     {
         var keys = Enumerable.Range(0, 48).Select(Key).ToArray();
-        for (int i = 0; i < keys.Length; i += 2) Flows.TryInsert(keys[i], keys[i].ComputeHash(), out _);
+        for (int i = 0; i < keys.Length; i += 2) Flows.TryInsert(keys[i], Flows.Hash(keys[i]), out _);
         var hashes = new uint[keys.Length];
         var indices = new int[keys.Length];
         Flows.LookupBatch(keys, hashes, indices);
         int found = 0;
         for (int i = 0; i < keys.Length; i++)
         {
-            Assert.Equal(keys[i].ComputeHash(), hashes[i]);
+            Assert.Equal(Flows.Hash(keys[i]), hashes[i]);
             Assert.Equal(Flows.Lookup(keys[i], hashes[i]), indices[i]);
             if (indices[i] >= 0) found++;
         }
@@ -156,8 +156,8 @@ public sealed class FlowTableTests : IDisposable
     public void Aging_deletes_only_idle_flows()
     {
         const long idle = 180_000_000_000;
-        Flows.TryInsert(Key(1), Key(1).ComputeHash(), 1, out int old);
-        Flows.TryInsert(Key(2), Key(2).ComputeHash(), 1, out int busy);
+        Flows.TryInsert(Key(1), Flows.Hash(Key(1)), 1, out int old);
+        Flows.TryInsert(Key(2), Flows.Hash(Key(2)), 1, out int busy);
         Flows.RecordPacket(busy, 100, 150_000_000_000, 0);
 
         int deleted = Flows.Age(idle + 10, idle, Flows.Capacity);
@@ -177,7 +177,7 @@ public sealed class FlowTableTests : IDisposable
         int callsForWholeTable = (Flows.Capacity + budget - 1) / budget;
         Assert.True(callsForWholeTable * interval <= idle / 4);
 
-        var indices = Enumerable.Range(0, 40).Select(i => { Flows.TryInsert(Key(i), Key(i).ComputeHash(), 1, out int x); return x; }).ToList();
+        var indices = Enumerable.Range(0, 40).Select(i => { Flows.TryInsert(Key(i), Flows.Hash(Key(i)), 1, out int x); return x; }).ToList();
         Assert.DoesNotContain(-1, indices);
         // Small budget: each call examines a slice; together they reach every entry.
         int total = 0, calls = 0;
@@ -195,11 +195,11 @@ public sealed class FlowTableTests : IDisposable
     public void Reused_slot_gets_a_new_generation()
     {
         var key = Key(3);
-        Flows.TryInsert(key, key.ComputeHash(), out int a);
+        Flows.TryInsert(key, Flows.Hash(key), out int a);
         uint g1 = Flows.Entry(a).Generation;
         Flows.RecordPacket(a, 100, 5, 0x02);
         Flows.Delete(a);
-        Flows.TryInsert(key, key.ComputeHash(), out int b);
+        Flows.TryInsert(key, Flows.Hash(key), out int b);
         Assert.Equal(a, b);
         Assert.Equal(g1 + 1, Flows.Entry(b).Generation);
         Assert.Equal(0ul, Flows.Entry(b).Packets);
@@ -208,8 +208,8 @@ public sealed class FlowTableTests : IDisposable
     [Fact]
     public void Writers_update_counters_mirror_slots_and_attributes()
     {
-        Flows.TryInsert(Key(1), Key(1).ComputeHash(), out int i);
-        Flows.TryInsert(Key(2), Key(2).ComputeHash(), out int r);
+        Flows.TryInsert(Key(1), Flows.Hash(Key(1)), out int i);
+        Flows.TryInsert(Key(2), Flows.Hash(Key(2)), out int r);
         Flows.RecordPacket(i, 100, 10, 0x02);
         Flows.RecordPacket(i, 60, 20, 0x10);
         Flows.RecordMirrored(i, 0, 100);
@@ -253,7 +253,7 @@ public sealed class FlowTableTests : IDisposable
         {
             now += rng.Next(0, 5);
             var key = pool[rng.Next(pool.Length)];
-            uint h = key.ComputeHash();
+            uint h = Flows.Hash(key);
             switch (rng.Next(10))
             {
                 case < 4:
@@ -311,7 +311,7 @@ public sealed class FlowTableTests : IDisposable
             }
             Assert.Equal(model.Count, Flows.Counters.Active);
         }
-        foreach (var (k, v) in model) Assert.Equal(v.Index, Flows.Lookup(k, k.ComputeHash()));
+        foreach (var (k, v) in model) Assert.Equal(v.Index, Flows.Lookup(k, Flows.Hash(k)));
         Assert.Equal(failed, Flows.Counters.FailedInserts);
         Assert.Equal(Flows.Counters.Created - Flows.Counters.Deleted, model.Count);
     }
@@ -328,11 +328,11 @@ public sealed class FlowTableTests : IDisposable
         {
             for (int i = w; i < keys.Count; i += 2)
             {
-                Assert.Equal(InsertResult.Inserted, table.TryInsert(keys[i], keys[i].ComputeHash(), out results[i]));
+                Assert.Equal(InsertResult.Inserted, table.TryInsert(keys[i], table.Hash(keys[i]), out results[i]));
             }
         });
         Assert.Equal(keys.Count, results.Distinct().Count());
-        for (int i = 0; i < keys.Count; i++) Assert.Equal(results[i], table.Lookup(keys[i], keys[i].ComputeHash()));
+        for (int i = 0; i < keys.Count; i++) Assert.Equal(results[i], table.Lookup(keys[i], table.Hash(keys[i])));
         Assert.Equal(keys.Count, table.Counters.Active);
     }
 }

@@ -58,6 +58,13 @@ public sealed record AfPacketOptions(string Interface)
     /// </summary>
     public int TxRingFrames { get; init; }
 
+    /// <summary>
+    /// With a transmit ring: the largest MTU its slots are sized for, at least the interface's at open. The MTU may be
+    /// raised while the port is open (the dataplane checks frames against the current one), so the fabric sizes for
+    /// jumbo frames; 0: the MTU at open.
+    /// </summary>
+    public int TxRingMtu { get; init; }
+
     /// <summary>With a transmit ring: how long a full ring is waited for (kicked, then poll(2) for room) before the rest of a batch is counted as dropped.</summary>
     public int TxRingWaitMs { get; init; } = 2;
 }
@@ -225,7 +232,7 @@ public sealed unsafe class AfPacketPort : ILivePort
             {
                 // Frames sized for the interface's MTU (a frame over it is counted before it reaches the ring, since
                 // PACKET_LOSS makes the kernel skip a malformed frame rather than stop the ring on it).
-                _txMaxLength = InterfaceInfo.GetMtu(Name) + 14;
+                _txMaxLength = Math.Max(InterfaceInfo.GetMtu(Name), options.TxRingMtu) + 14;
                 _txFrameSize = (TxDataOffset + _txMaxLength + 4 + 15) & ~15;
                 int page = Environment.SystemPageSize;
                 _txBlockSize = Math.Max(page, ((Math.Max(1, (64 << 10) / _txFrameSize) * _txFrameSize) + page - 1) / page * page);
