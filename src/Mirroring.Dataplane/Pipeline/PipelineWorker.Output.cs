@@ -109,9 +109,11 @@ public sealed unsafe partial class PipelineWorker
         EmitForwarded(nh.FabricPort, headerOffset, work.L2Length + written, frame.TimestampNs, FrameFlags.None, ref work);
     }
 
-    private OuterUdpEndpoints TunnelEndpoints(NexthopEntry tunnel, uint hash) => new()
+    private OuterUdpEndpoints TunnelEndpoints(NexthopEntry tunnel, uint hash) => TunnelEndpoints(_state, tunnel, hash);
+
+    internal static OuterUdpEndpoints TunnelEndpoints(ForwardingState state, NexthopEntry tunnel, uint hash) => new()
     {
-        SourceMac = _state.FabricMac,
+        SourceMac = state.FabricMac,
         DestinationMac = tunnel.OuterDestinationMac,
         Source = new IPv4Address(tunnel.OuterSource),
         Destination = new IPv4Address(tunnel.OuterDestination),
@@ -215,27 +217,23 @@ public sealed unsafe partial class PipelineWorker
         if (entry.AddsJuniperHeader || entry.Erspan != ErspanType.None)
         {
             int written;
-            if (entry.AddsJuniperHeader)
+            if (entry.AddsJuniperHeader && flowIndex >= 0)
+            {
+                // The flow's TLVs and the outer headers in one stamp of the mirror index's template.
+                ref FlowEntry flow = ref _flows.Entry(flowIndex);
+                var flags = JuniperActionFlags.Mirror
+                    | (flow.Action == FlowAction.Forward ? JuniperActionFlags.Pass : JuniperActionFlags.Deny)
+                    | ((flow.Flags & FlowFlags.Ingress) != 0 ? JuniperActionFlags.IngressFlow : JuniperActionFlags.None);
+                written = _mirrorHeaders.StampJuniperFlow(mirrorIndex, nh, delivery is not null, _state, flow.SourceVn, flow.DestinationVn, flags,
+                    sourceVn, destinationVn, Memory.Span(buffer, start - buffer), _ipIdentification++, OuterHeaders.SourcePortForFlowHash(hash), length);
+            }
+            else if (entry.AddsJuniperHeader)
             {
                 start -= metadataLength;
                 length += metadataLength;
                 var metadata = Memory.Span(start, metadataLength);
-                if (flowIndex >= 0)
-                {
-                    ref FlowEntry flow = ref _flows.Entry(flowIndex);
-                    var flags = JuniperActionFlags.Mirror
-                        | (flow.Action == FlowAction.Forward ? JuniperActionFlags.Pass : JuniperActionFlags.Deny)
-                        | ((flow.Flags & FlowFlags.Ingress) != 0 ? JuniperActionFlags.IngressFlow : JuniperActionFlags.None);
-                    JuniperMetadata.WriteFlowMirror(metadata, _state.RouterId, flags, sourceVn, destinationVn, out _);
-                }
-                else if (portMetadata.IsEmpty)
-                {
-                    JuniperMetadata.WriteEmpty(metadata, out _);
-                }
-                else
-                {
-                    portMetadata.CopyTo(metadata);
-                }
+                if (portMetadata.IsEmpty) JuniperMetadata.WriteEmpty(metadata, out _);
+                else portMetadata.CopyTo(metadata);
                 var endpoints = AnalyzerEndpoints(nh, delivery is not null) with
                 {
                     SourcePort = OuterHeaders.SourcePortForFlowHash(hash),
@@ -263,7 +261,8 @@ public sealed unsafe partial class PipelineWorker
         if (delivery is { Kind: NexthopKind.TunnelVxlan })
         {
             uint vni = !entry.AddsJuniperHeader && entry.Erspan == ErspanType.None && entry.Vni != 0 ? entry.Vni : delivery.Vni;
-            int written = OuterHeaders.WriteVxlan(Memory.Span(buffer, start - buffer), TunnelEndpoints(delivery, hash), _ipIdentification++, vni, length);
+            int written = _mirrorHeaders.StampVxlan(mirrorIndex, delivery, _state, vni, Memory.Span(buffer, start - buffer), _ipIdentification++,
+                OuterHeaders.SourcePortForFlowHash(hash), length);
             start -= written;
             length += written;
         }
@@ -278,9 +277,11 @@ public sealed unsafe partial class PipelineWorker
     /// Outer addresses of a copy sent to the analyzer's IP (mode 1 UDP, ERSPAN GRE): inside a tunnel the copy is a frame
     /// from the gateway; on a port it leaves from that port's MAC (the fabric's, or the gateway's on a local vif).
     /// </summary>
-    private OuterUdpEndpoints AnalyzerEndpoints(NexthopEntry nh, bool viaTunnel) => new()
+    private OuterUdpEndpoints AnalyzerEndpoints(NexthopEntry nh, bool viaTunnel) => AnalyzerEndpoints(_state, nh, viaTunnel);
+
+    internal static OuterUdpEndpoints AnalyzerEndpoints(ForwardingState state, NexthopEntry nh, bool viaTunnel) => new()
     {
-        SourceMac = !viaTunnel && nh.FabricPort == _state.FabricVif ? _state.FabricMac : _state.GatewayMac,
+        SourceMac = !viaTunnel && nh.FabricPort == state.FabricVif ? state.FabricMac : state.GatewayMac,
         DestinationMac = nh.OuterDestinationMac,
         Source = new IPv4Address(nh.OuterSource),
         Destination = new IPv4Address(nh.OuterDestination),

@@ -45,6 +45,7 @@ public sealed unsafe partial class PipelineWorker
     /// <summary>Per mirror index: ERSPAN copies this worker made (their GRE sequence numbers).</summary>
     private readonly uint[] _erspanCopies = new uint[256];
     private readonly CopyRateLimiter _rateLimiter;
+    private readonly MirrorHeaderTemplates _mirrorHeaders = new();
 
     /// <param name="sinks">Per vif index, where that port's transmitted frames go (null: the port has no output).</param>
     public PipelineWorker(VrouterDataplane dataplane, int workerId, IReadOnlyList<IPacketSink?> sinks)

@@ -80,9 +80,11 @@ public struct FlowMirrorSlot
 public struct FlowEntry
 {
     public const int Size = 384;
+    /// <summary>Where <see cref="Sequence"/> is: the first word of the line every packet writes.</summary>
+    public const int SequenceOffset = 64;
 
-    /// <summary>Seqlock sequence: odd while the entry is being written.</summary>
-    [FieldOffset(0)] public uint Sequence;
+    /// <summary>Index of the reverse flow, -1 when none.</summary>
+    [FieldOffset(0)] public int ReverseIndex;
     /// <summary><see cref="FlowFlags"/>; also the slot state claimed with compare-and-swap.</summary>
     [FieldOffset(4)] public FlowFlags Flags;
     /// <summary>Incremented each time the slot is reused; key + generation identify a flow.</summary>
@@ -93,8 +95,11 @@ public struct FlowEntry
     /// </summary>
     [FieldOffset(12)] public int Next;
     [FieldOffset(16)] public FlowKey Key;
-    /// <summary>Index of the reverse flow, -1 when none.</summary>
-    [FieldOffset(64)] public int ReverseIndex;
+    /// <summary>
+    /// Seqlock sequence: odd while the entry is being written. In the counters' line, so a packet of an established
+    /// flow writes one line (sequence, packets, bytes, last seen) and only reads the key line.
+    /// </summary>
+    [FieldOffset(SequenceOffset)] public uint Sequence;
     [FieldOffset(68)] public FlowAction Action;
     [FieldOffset(69)] public DropReason DropReason;
     /// <summary>Primary mirror index, 255 = none.</summary>

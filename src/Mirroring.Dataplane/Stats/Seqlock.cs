@@ -22,10 +22,13 @@ internal static class Seqlock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void EndWrite(ref uint sequence, uint s) => Volatile.Write(ref sequence, s + 2);
 
-    /// <summary>Reader: copies <typeparamref name="T"/> at <paramref name="source"/> consistently; false after <paramref name="attempts"/> tries.</summary>
-    public static unsafe bool TryRead<T>(byte* source, out T value, int attempts = 1000) where T : unmanaged
+    /// <summary>
+    /// Reader: copies <typeparamref name="T"/> at <paramref name="source"/> consistently, its sequence being the u32
+    /// <paramref name="sequenceOffset"/> bytes in; false after <paramref name="attempts"/> tries.
+    /// </summary>
+    public static unsafe bool TryRead<T>(byte* source, out T value, int sequenceOffset = 0, int attempts = 1000) where T : unmanaged
     {
-        ref uint seq = ref Unsafe.AsRef<uint>(source);
+        ref uint seq = ref Unsafe.AsRef<uint>(source + sequenceOffset);
         for (int i = 0; i < attempts; i++)
         {
             uint s1 = Volatile.Read(ref seq);

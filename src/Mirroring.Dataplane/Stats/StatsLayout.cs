@@ -28,7 +28,7 @@ public readonly record struct StatsSectionInfo(StatsSection Id, int EntrySize, l
 public static class StatsLayout
 {
     public static ReadOnlySpan<byte> Magic => "VRMSTATS"u8;
-    public const uint Version = 4;
+    public const uint Version = 5;
 
     // Header field offsets.
     public const int MagicOffset = 0;          // 8 bytes ASCII

@@ -221,7 +221,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
         ref FlowEntry live = ref Unsafe.AsRef<FlowEntry>(p);
         if ((Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref live.Flags)) & (uint)FlowFlags.Active) == 0) return false;
         uint generation = Volatile.Read(ref live.Generation);
-        if (!Seqlock.TryRead(p, out entry))
+        if (!Seqlock.TryRead(p, out entry, FlowEntry.SequenceOffset))
         {
             LastSkippedBusy++;
             return false;

@@ -24,16 +24,16 @@ for i in range(nsec):
     sections[sid] = (esize, off, count, per)
 esize, off, count, per = sections[2]
 e = off + esize * flow_index
-seq, flags, gen = struct.unpack_from('<III', data, e)
+reverse, flags, gen = struct.unpack_from('<iII', data, e)
+seq, = struct.unpack_from('<I', data, e + 64)
 nh, vrf, proto, fam, sport, dport = struct.unpack_from('<IHBBHH', data, e + 16)
 src = int.from_bytes(data[e + 32:e + 48], 'little')
 dst = int.from_bytes(data[e + 48:e + 64], 'little')
-reverse, = struct.unpack_from('<i', data, e + 64)
 action, mirror = data[e + 68], data[e + 70]
 epoch, = struct.unpack_from('<I', data, e + 92)
 r = off + esize * reverse
 rflags, = struct.unpack_from('<I', data, r + 4)
-rreverse, = struct.unpack_from('<i', data, r + 64)
+rreverse, = struct.unpack_from('<i', data, r)
 rsrc = int.from_bytes(data[r + 32:r + 48], 'little')
 packets, nbytes, first_seen, last_seen = struct.unpack_from('<QQqq', data, e + 96)
 def slot(at):
@@ -67,7 +67,7 @@ print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total
     notsel=notsel, snotsel=snotsel,
     esize=sections[2][0], mirror_packets=mirror_packets, mirror_sent=mirror_sent, mirror_sampled=mirror_sampled,
     mirror_failures=mirror_failures,
-    reverse=reverse, epoch=epoch, rflags=rflags, rreverse=rreverse, rsrc=rsrc,
+    seq=seq, reverse=reverse, epoch=epoch, rflags=rflags, rreverse=rreverse, rsrc=rsrc,
     rx_packets=rx_packets, rx_bytes=rx_bytes, mcopies=mcopies, mcopy_bytes=mcopy_bytes, flooded=flooded, fcopies=fcopies,
     fcopy_bytes=fcopy_bytes, ffailures=ffailures, drops=sum(drops), created=created_flows,
     batches=batches, batch_packets=batch_packets)))
@@ -125,6 +125,9 @@ print(json.dumps(dict(version=version, header_size=header_size, nsec=nsec, total
         Assert.Equal(((long)(FlowFlags.Active | FlowFlags.ReverseValid | FlowFlags.ReverseHalf), idx, 0x0A00_0006UL),
             (L("rflags"), (int)L("rreverse"), U("rsrc")));
         Assert.Equal(1L, L("gen"));
+        // The seqlock at its documented place: even (no write open) and moved by every write section since the insert.
+        Assert.Equal(flows.Entry(idx).Sequence, (uint)L("seq"));
+        Assert.True(L("seq") >= 2 * 11 && L("seq") % 2 == 0, $"sequence {L("seq")}");
         Assert.Equal((7L, 3L, 6L, 4L, 1234L, 80L), (L("nh"), L("vrf"), L("proto"), L("fam"), L("sport"), L("dport")));
         Assert.Equal((0x0A00_0005UL, 0x0A00_0006UL), (U("src"), U("dst")));
         Assert.Equal(((long)FlowAction.Forward, 9L), (L("action"), L("mirror")));

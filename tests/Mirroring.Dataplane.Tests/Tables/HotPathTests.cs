@@ -22,7 +22,9 @@ public sealed class HotPathTests
         var e = new FlowEntry();
         int Off<T>(ref T field) => (int)Unsafe.ByteOffset(ref Unsafe.As<FlowEntry, byte>(ref e), ref Unsafe.As<T, byte>(ref field));
         Assert.Equal(16, Off(ref Unsafe.AsRef(in e.Key)));
-        Assert.Equal(64, Off(ref e.ReverseIndex));
+        Assert.Equal(0, Off(ref e.ReverseIndex));
+        Assert.Equal(FlowEntry.SequenceOffset, Off(ref e.Sequence));
+        Assert.Equal(64, FlowEntry.SequenceOffset);
         Assert.Equal(70, Off(ref e.MirrorIndex));
         Assert.Equal(96, Off(ref e.Packets));
         Assert.Equal(120, Off(ref e.LastSeenNs));
