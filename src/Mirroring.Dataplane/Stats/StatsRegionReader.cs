@@ -217,10 +217,7 @@ public sealed unsafe class StatsRegionReader : IDisposable
         entry = default;
         if ((index & 4095) == 0) EnsureIntact();
         if ((uint)index >= (uint)_flows.EntryCount) return false;
-        byte* p = _base + _flows.Offset + (long)index * FlowEntry.Size;
-        ref FlowEntry live = ref Unsafe.AsRef<FlowEntry>(p);
-        if ((Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref live.Flags)) & (uint)FlowFlags.Active) == 0) return false;
-        uint generation = Volatile.Read(ref live.Generation);
+        if (!IsLive(index, out byte* p, out uint generation)) return false;
         if (!Seqlock.TryRead(p, out entry, FlowEntry.SequenceOffset))
         {
             LastSkippedBusy++;
@@ -234,12 +231,19 @@ public sealed unsafe class StatsRegionReader : IDisposable
     /// and generation alone (no consistent copy): how a scan tells a flow it skipped because a worker was writing it
     /// (<see cref="LastSkippedBusy"/>) from one that ended.
     /// </summary>
-    public bool HoldsFlow(int index, uint generation)
+    public bool HoldsFlow(int index, uint generation) =>
+        (uint)index < (uint)_flows.EntryCount && IsLive(index, out _, out uint live) && live == generation;
+
+    /// <summary>Entry <paramref name="index"/>'s address, whether it is active and its generation, read without a copy (flags first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsLive(int index, out byte* entry, out uint generation)
     {
-        if ((uint)index >= (uint)_flows.EntryCount) return false;
-        ref FlowEntry live = ref Unsafe.AsRef<FlowEntry>(_base + _flows.Offset + (long)index * FlowEntry.Size);
-        return (Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref live.Flags)) & (uint)FlowFlags.Active) != 0
-               && Volatile.Read(ref live.Generation) == generation;
+        entry = _base + _flows.Offset + (long)index * FlowEntry.Size;
+        ref FlowEntry live = ref Unsafe.AsRef<FlowEntry>(entry);
+        generation = 0;
+        if ((Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref live.Flags)) & (uint)FlowFlags.Active) == 0) return false;
+        generation = Volatile.Read(ref live.Generation);
+        return true;
     }
 
     /// <summary>All active flows, each copied consistently. Skips entries that changed state during the scan.</summary>

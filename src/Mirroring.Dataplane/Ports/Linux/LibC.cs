@@ -36,6 +36,11 @@ internal static unsafe partial class LibC
     // sockets
     public const int AF_INET = 2;
     public const int AF_PACKET = 17;
+    public const int AF_NETLINK = 16;
+    /// <summary>rtnetlink, the netlink family of links and addresses (protocol of an AF_NETLINK socket).</summary>
+    public const int NETLINK_ROUTE = 0;
+    /// <summary>rtnetlink message types of a link created/changed and deleted.</summary>
+    public const ushort RTM_NEWLINK = 16, RTM_DELLINK = 17;
     public const int SOCK_DGRAM = 2;
     public const int SOCK_RAW = 3;
     public const int SOCK_NONBLOCK = 0x800;

@@ -9,8 +9,7 @@ namespace Mirroring.Dataplane.Ports.Linux;
 /// </summary>
 public sealed unsafe class LinkEvents : IDisposable
 {
-    private const int AF_NETLINK = 16, NETLINK_ROUTE = 0, RTMGRP_LINK = 1;
-    private const ushort RTM_NEWLINK = 16, RTM_DELLINK = 17;
+    private const int RTMGRP_LINK = 1;
     /// <summary>struct nlmsghdr: length u32, type u16, flags u16, sequence u32, port id u32.</summary>
     private const int MessageHeaderLength = 16;
 
@@ -19,9 +18,9 @@ public sealed unsafe class LinkEvents : IDisposable
 
     public LinkEvents()
     {
-        _fd = LibC.Socket(AF_NETLINK, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC | LibC.SOCK_NONBLOCK, NETLINK_ROUTE);
+        _fd = LibC.Socket(LibC.AF_NETLINK, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC | LibC.SOCK_NONBLOCK, LibC.NETLINK_ROUTE);
         if (_fd < 0) PortErrors.ThrowLastError("rtnetlink", "socket(AF_NETLINK, NETLINK_ROUTE)");
-        var address = new SockAddrNl { Family = AF_NETLINK, Groups = RTMGRP_LINK };
+        var address = new SockAddrNl { Family = LibC.AF_NETLINK, Groups = RTMGRP_LINK };
         if (LibC.Bind(_fd, &address, sizeof(SockAddrNl)) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
@@ -66,7 +65,7 @@ public sealed unsafe class LinkEvents : IDisposable
         {
             int length = (int)BitConverter.ToUInt32(datagram);
             ushort type = BitConverter.ToUInt16(datagram[4..]);
-            if (type is RTM_NEWLINK or RTM_DELLINK) return true;
+            if (type is LibC.RTM_NEWLINK or LibC.RTM_DELLINK) return true;
             int aligned = (length + 3) & ~3;
             if (length < MessageHeaderLength || aligned > datagram.Length) break;
             datagram = datagram[aligned..];

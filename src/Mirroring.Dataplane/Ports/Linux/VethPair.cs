@@ -29,10 +29,6 @@ public sealed record VethPairOptions(string Name, string PeerName)
 /// </summary>
 public static unsafe class VethPair
 {
-    private const int AF_NETLINK = 16;
-    private const int NETLINK_ROUTE = 0;
-    private const ushort RTM_NEWLINK = 16;
-    private const ushort RTM_DELLINK = 17;
     private const ushort NLMSG_ERROR = 2;
     private const ushort NLM_F_REQUEST = 0x1;
     private const ushort NLM_F_ACK = 0x4;
@@ -67,7 +63,7 @@ public static unsafe class VethPair
         }
         try
         {
-            var message = new NetlinkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+            var message = new NetlinkMessage(LibC.RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
             message.IfInfo(0);
             message.String(IFLA_IFNAME, options.Name);
             int linkInfo = message.Begin(IFLA_LINKINFO);
@@ -106,7 +102,7 @@ public static unsafe class VethPair
         try
         {
             // Before the link goes up, so no link-local address (and no router solicitation) ever appears on it.
-            var quiet = new NetlinkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+            var quiet = new NetlinkMessage(LibC.RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
             quiet.IfInfo(InterfaceInfo.Index(options.Name));
             int spec = quiet.Begin(IFLA_AF_SPEC);
             int inet6 = quiet.Begin(AF_INET6);
@@ -168,7 +164,7 @@ public static unsafe class VethPair
     public static void Delete(string name)
     {
         PortErrors.ValidateInterfaceName(name);
-        var message = new NetlinkMessage(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK);
+        var message = new NetlinkMessage(LibC.RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK);
         message.IfInfo(0);
         message.String(IFLA_IFNAME, name);
         Request(message, name, "deleting the interface (RTM_DELLINK)");
@@ -193,7 +189,7 @@ public static unsafe class VethPair
 
     private static void Request(NetlinkMessage message, string name, string what, int ignoreErrno = 0)
     {
-        int fd = LibC.Socket(AF_NETLINK, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, NETLINK_ROUTE);
+        int fd = LibC.Socket(LibC.AF_NETLINK, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, LibC.NETLINK_ROUTE);
         if (fd < 0) PortErrors.ThrowLastError(name, "socket(AF_NETLINK, NETLINK_ROUTE)");
         try
         {
