@@ -30,10 +30,15 @@ public sealed class DaemonMetricsTests
         var expected = OperatorToolsView.Read(t.StatsPath);
         long copies = expected.Where(e => e.Key.Metric == "vrmirror_mirror_copies_total" && e.Key.Labels.Contains("\"an1\"", StringComparison.Ordinal)).Sum(e => e.Value);
         Assert.True(copies == vifs[t.Tap1].RxMirrored + vifs[t.Tap1].TxMirrored && vifs[t.Tap1].TxMirrored >= 30, $"an1 copies {copies}; {vifs[t.Tap1]}");
-        prometheus.WaitUntil(() => OperatorToolsView.Differences(prometheus, expected).Count == 0,
-            () => string.Join("\n", OperatorToolsView.Differences(prometheus, expected)) + "\n" + daemon.StdErr);
-        // The daemon's one worker processed every frame the vifs received.
-        Assert.Equal(vifs.Values.Sum(v => v.RxPackets), prometheus.Value("vrmirror_worker_packets_total", ("worker", "0")));
+        // The tools are read again on every try: a frame the kernel sends on a port later (an ARP or neighbour
+        // solicitation on the fabric) moves both views, and Prometheus scrapes only every so often.
+        prometheus.WaitUntil(() => OperatorToolsView.Differences(prometheus, OperatorToolsView.Read(t.StatsPath)).Count == 0,
+            () => string.Join("\n", OperatorToolsView.Differences(prometheus, OperatorToolsView.Read(t.StatsPath))) + "\n" + daemon.StdErr);
+        // The daemon's one worker processed every frame the vifs received. Both are read again until they agree: a frame
+        // arriving after the vifs settled (a neighbour solicitation, say) can land between the two reads or scrapes.
+        double WorkerPackets() => prometheus.Value("vrmirror_worker_packets_total", ("worker", "0"));
+        long VifRx() => t.Vifs().Values.Sum(v => v.RxPackets);
+        prometheus.WaitUntil(() => VifRx() == WorkerPackets(), () => $"vifs received {VifRx()} frames, the worker processed {WorkerPackets()}");
 
         daemon.Signal("TERM");
         Assert.Equal(0, daemon.WaitForExit());

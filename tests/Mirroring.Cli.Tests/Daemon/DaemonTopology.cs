@@ -332,7 +332,6 @@ internal sealed class DaemonTopology : IDisposable
         return long.Parse(values[Array.IndexOf(names, "RcvbufErrors")], CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Reads the counters until two reads a short while apart agree (the traffic has settled).</summary>
     /// <summary>
     /// The vif counters once <paramref name="done"/> holds for them (read every 300 ms, up to 30 s), then settled: on a
     /// loaded machine a worker may not run for longer than the settling check's quiet time.
@@ -344,6 +343,7 @@ internal sealed class DaemonTopology : IDisposable
         return SettledVifs();
     }
 
+    /// <summary>Reads the counters until two reads a short while apart agree (the traffic has settled).</summary>
     public Dictionary<string, VifCounters> SettledVifs()
     {
         var previous = Vifs();
