@@ -53,7 +53,10 @@ public sealed class PostgresFlowStore : IFlowStore
     {
         ArgumentNullException.ThrowIfNull(connection);
         var description = PostgresConnectionString.Redacted(connection);
-        var source = NpgsqlDataSource.Create(connection.ConnectionString);
+        // A pooled connection keeps its session (not reset with DISCARD ALL when returned): its staging tables are
+        // made once, not created and dropped at every batch (catalog rows written and left dead each time).
+        var pooled = new NpgsqlConnectionStringBuilder(connection.ConnectionString) { NoResetOnClose = true };
+        var source = NpgsqlDataSource.Create(pooled.ConnectionString);
         var store = new PostgresFlowStore(source, description);
         try
         {
@@ -95,6 +98,15 @@ public sealed class PostgresFlowStore : IFlowStore
         cancellationToken.ThrowIfCancellationRequested();
         if (batch.Count == 0) return ValueTask.CompletedTask;
         var prepared = FlowStoreBatch.Prepare(batch);
+        if (Mode != WriteMode.Arrays)
+        {
+            Use(conn =>
+            {
+                WriteStaged(conn, prepared, Mode == WriteMode.CopyRaw);
+                return 0;
+            });
+            return ValueTask.CompletedTask;
+        }
         Use(conn =>
         {
             using var command = new NpgsqlBatch(conn);
@@ -119,6 +131,136 @@ public sealed class PostgresFlowStore : IFlowStore
             return 0;
         });
         return ValueTask.CompletedTask;
+    }
+
+    internal enum WriteMode { Arrays, CopyImporter, CopyRaw }
+
+    /// <summary>Experiment switch (benchmark A/B): how a batch is sent.</summary>
+    internal WriteMode Mode { get; set; } = WriteMode.CopyRaw;
+
+    /// <summary>The session's staging tables: one per table a batch writes, every column as its batch value's type.</summary>
+    private const string StageFlows = "pg_temp.vrm_stage_flows", StageSamples = "pg_temp.vrm_stage_samples";
+
+    /// <summary>
+    /// A batch through binary COPY: its rows go into the session's staging tables (temporary, emptied at every commit,
+    /// created by the first batch of a connection), then the same two statements as from arrays take them from there,
+    /// all in one transaction.
+    /// </summary>
+    private static void WriteStaged(NpgsqlConnection conn, FlowStoreBatch prepared, bool raw)
+    {
+        using var tx = conn.BeginTransaction();
+        using (var setup = new NpgsqlBatch(conn, tx))
+        {
+            var lockNodes = new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock({NodeLockClass}, hashtext(node)) FROM unnest($1::text[]) AS node;");
+            lockNodes.Parameters.Add(new NpgsqlParameter { Value = prepared.Nodes.ToArray() });
+            setup.BatchCommands.Add(lockNodes);
+            setup.BatchCommands.Add(new NpgsqlBatchCommand(StageTable(StageSamples, FlowStoreSql.SampleColumns)));
+            setup.BatchCommands.Add(new NpgsqlBatchCommand(StageTable(StageFlows, FlowStoreSql.FlowColumns)));
+            setup.ExecuteNonQuery();
+        }
+        if (raw)
+        {
+            CopyRaw(conn, StageSamples, FlowStoreSql.SampleColumns, prepared.Samples);
+            CopyRaw(conn, StageFlows, FlowStoreSql.FlowColumns, prepared.Flows);
+        }
+        else
+        {
+            Copy(conn, StageSamples, FlowStoreSql.SampleColumns, prepared.Samples);
+            Copy(conn, StageFlows, FlowStoreSql.FlowColumns, prepared.Flows);
+        }
+        using (var apply = new NpgsqlBatch(conn, tx))
+        {
+            apply.BatchCommands.Add(new NpgsqlBatchCommand(
+                $"INSERT INTO flow_samples ({Names(FlowStoreSql.SampleColumns, "")})\n" +
+                $"SELECT {Names(FlowStoreSql.SampleColumns, MergeSource + ".")} FROM {StageSamples} AS {MergeSource}\n" +
+                $"WHERE {FlowStoreSql.SampleIsNew(c => $"{MergeSource}.{c}")};"));
+            apply.BatchCommands.Add(new NpgsqlBatchCommand(
+                $"MERGE INTO flows USING {StageFlows} AS {MergeSource} ON flows.flow_uuid = {MergeSource}.flow_uuid\n" +
+                $"WHEN MATCHED THEN UPDATE SET\n    {FlowStoreSql.FlowUpdate("GREATEST", "LEAST", MergeSource)}\n" +
+                $"WHEN NOT MATCHED THEN INSERT ({Names(FlowStoreSql.FlowColumns, "")}) VALUES ({Names(FlowStoreSql.FlowColumns, MergeSource + ".")});"));
+            apply.ExecuteNonQuery();
+        }
+        tx.Commit();
+    }
+
+    private static string StageTable<T>(string name, IReadOnlyList<FlowStoreSql.Column<T>> columns) =>
+        $"CREATE TEMP TABLE IF NOT EXISTS {name} ({string.Join(", ", columns.Select(c => $"{c.Name} {ArrayType(c.Kind)[..^2]}"))}) ON COMMIT DELETE ROWS;";
+
+    /// <summary>The rows into a staging table by binary COPY, column by column of each row, each value as its type.</summary>
+    private static void Copy<T>(NpgsqlConnection conn, string table, IReadOnlyList<FlowStoreSql.Column<T>> columns, IReadOnlyList<T> rows)
+    {
+        using var importer = conn.BeginBinaryImport($"COPY {table} ({Names(columns, "")}) FROM STDIN (FORMAT BINARY)");
+        foreach (var row in rows)
+        {
+            importer.StartRow();
+            foreach (var column in columns)
+            {
+                switch (column.Kind)
+                {
+                    case FlowStoreSql.ColumnKind.Uuid:
+                        if (column.UuidOf(row) is { } uuid) importer.Write(uuid, NpgsqlTypes.NpgsqlDbType.Uuid);
+                        else importer.WriteNull();
+                        break;
+                    case FlowStoreSql.ColumnKind.Integer:
+                        if (column.IntegerOf(row) is { } integer) importer.Write(integer, NpgsqlTypes.NpgsqlDbType.Bigint);
+                        else importer.WriteNull();
+                        break;
+                    case FlowStoreSql.ColumnKind.Boolean:
+                        importer.Write(column.BooleanOf(row), NpgsqlTypes.NpgsqlDbType.Boolean);
+                        break;
+                    default:
+                        if (column.TextOf(row) is { } text) importer.Write(text, NpgsqlTypes.NpgsqlDbType.Text);
+                        else importer.WriteNull();
+                        break;
+                }
+            }
+        }
+        importer.Complete();
+    }
+
+    private static void CopyRaw<T>(NpgsqlConnection conn, string table, IReadOnlyList<FlowStoreSql.Column<T>> columns, IReadOnlyList<T> rows)
+    {
+        using var stream = conn.BeginRawBinaryCopy($"COPY {table} ({Names(columns, "")}) FROM STDIN (FORMAT BINARY)");
+        var writer = new PostgresCopyWriter(stream);
+        try
+        {
+            WriteRows(writer, columns, rows);
+        }
+        catch
+        {
+            stream.Cancel(); // not a partial table: the server drops what came
+            throw;
+        }
+        writer.Complete();
+    }
+
+    private static void WriteRows<T>(PostgresCopyWriter writer, IReadOnlyList<FlowStoreSql.Column<T>> columns, IReadOnlyList<T> rows)
+    {
+        foreach (var row in rows)
+        {
+            writer.StartRow(columns.Count);
+            foreach (var column in columns)
+            {
+                switch (column.Kind)
+                {
+                    case FlowStoreSql.ColumnKind.Uuid:
+                        if (column.UuidOf(row) is { } uuid) writer.Write(uuid);
+                        else writer.WriteNull();
+                        break;
+                    case FlowStoreSql.ColumnKind.Integer:
+                        if (column.IntegerOf(row) is { } integer) writer.Write(integer);
+                        else writer.WriteNull();
+                        break;
+                    case FlowStoreSql.ColumnKind.Boolean:
+                        writer.Write(column.BooleanOf(row));
+                        break;
+                    default:
+                        if (column.TextOf(row) is { } text) writer.Write(text);
+                        else writer.WriteNull();
+                        break;
+                }
+            }
+        }
     }
 
     /// <summary>Every batch is committed when <see cref="WriteAsync"/> returns: nothing to flush.</summary>
