@@ -26,22 +26,13 @@ public static class FlowStoreWriteBenchmark
                 case "--flows": flows = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--passes": passes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--db": dbs.Add(args[++i]); break;
-                case "--db-arrays": dbs.Add("Arrays:" + args[++i]); break;
-                case "--db-importer": dbs.Add("CopyImporter:" + args[++i]); break;
                 case "--server-pid-file": serverPidFile = args[++i]; break;
                 default: Console.Error.WriteLine($"flowstore: unknown option {args[i]}"); return 2;
             }
         }
         if (dbs.Count == 0) { Console.Error.WriteLine("flowstore: give at least one --db"); return 2; }
 
-        var stores = dbs.Select(db =>
-        {
-            var colon = db.IndexOf(':', StringComparison.Ordinal);
-            if (colon < 0 || !Enum.TryParse<PostgresFlowStore.WriteMode>(db[..colon], out var mode)) return FlowStores.Open(db);
-            var store = (PostgresFlowStore)FlowStores.Open(db[(colon + 1)..]);
-            store.Mode = mode;
-            return store;
-        }).ToList();
+        var stores = dbs.Select(db => FlowStores.Open(db)).ToList();
         var t0 = DateTimeOffset.UtcNow;
         var batch = Enumerable.Range(0, flows).Select(i => First(i, t0)).ToList();
         var ms = stores.Select(_ => new List<double>()).ToList();
@@ -74,7 +65,7 @@ public static class FlowStoreWriteBenchmark
                 double client = self.TotalProcessorTime.TotalMilliseconds - clientBefore;
                 double server = (stores[s] is PostgresFlowStore && postmaster is { } p1 ? ServerCpuMs(p1) : 0) - serverBefore;
                 cpu[s].Add(client + server);
-                Console.WriteLine($"pass {pass} {Label(stores[s])}: {clock.Elapsed.TotalMilliseconds:F0} ms wall, CPU {client + server:F0} ms (client {client:F0}, server {server:F0}), {flows / clock.Elapsed.TotalSeconds:F0} records/s wall");
+                Console.WriteLine($"pass {pass} {stores[s].Name}: {clock.Elapsed.TotalMilliseconds:F0} ms wall, CPU {client + server:F0} ms (client {client:F0}, server {server:F0}), {flows / clock.Elapsed.TotalSeconds:F0} records/s wall");
             }
             batch = batch.Select(r => Next(r, pass)).ToList();
         }
@@ -85,13 +76,11 @@ public static class FlowStoreWriteBenchmark
         {
             static double Median(IEnumerable<double> v) { var l = v.Order().ToList(); return l.Count == 0 ? double.NaN : l[l.Count / 2]; }
             double wall = Median(ms[s].Skip(1)), cpuMedian = Median(cpu[s].Skip(1));
-            Console.WriteLine($"| {Label(stores[s])} | {ms[s][0]:F0} / {cpu[s][0]:F0} ms | {wall:F0} / {cpuMedian:F0} ms | {ms[s].Skip(1).DefaultIfEmpty(double.NaN).Min():F0} ms | {flows / (wall / 1000):F0} | {flows / (cpuMedian / 1000):F0} |");
+            Console.WriteLine($"| {stores[s].Name} | {ms[s][0]:F0} / {cpu[s][0]:F0} ms | {wall:F0} / {cpuMedian:F0} ms | {ms[s].Skip(1).DefaultIfEmpty(double.NaN).Min():F0} ms | {flows / (wall / 1000):F0} | {flows / (cpuMedian / 1000):F0} |");
         }
         foreach (var s in stores) s.Dispose();
         return 0;
     }
-
-    private static string Label(IFlowStore store) => store is PostgresFlowStore pg ? $"{store.Name} ({pg.Mode})" : store.Name;
 
     /// <summary>CPU time (user + system) of the PostgreSQL server: the postmaster and every process it started.</summary>
     private static double ServerCpuMs(int postmaster)

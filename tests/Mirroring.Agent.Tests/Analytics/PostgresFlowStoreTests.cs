@@ -108,7 +108,7 @@ public sealed class PostgresFlowStoreTests(PostgresCluster cluster) : IClassFixt
         await using (var store = FlowStores.Open(cluster.UrlWithPassword(db)))
             await store.WriteAsync(flows);
         Assert.Equal("default-domain:démo:rouge|default-domain:演示:蓝", cluster.Psql(db, $"SELECT source_vn || '|' || destination_vn FROM flows WHERE flow_uuid = '{flows[0].FlowUuid}'"));
-        Assert.Equal($"{longVn.Length}|t|default-domain:demo:blue|tap-web1", cluster.Psql(db,
+        Assert.Equal($"{longVn.Length}|true|default-domain:demo:blue|tap-web1", cluster.Psql(db,
             $"SELECT char_length(source_vn) || '|' || (source_vn = '{longVn}') || '|' || destination_vn || '|' || interface_name FROM flows WHERE flow_uuid = '{flows[1].FlowUuid}'"));
         Assert.Equal("ünknown|", cluster.Psql(db, $"SELECT drop_reason || '|' || coalesce(analyzer_name, '') FROM flows WHERE flow_uuid = '{flows[2].FlowUuid}'"));
     }
