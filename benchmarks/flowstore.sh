@@ -35,7 +35,7 @@ dotnet "$root/benchmarks/Mirroring.Benchmarks/bin/Release/net10.0/Mirroring.Benc
   --db "$dir/flows.db" --server-pid-file "$dir/data/postmaster.pid" "$@"
 if [ -n "$statements" ]; then
   psql -h "$dir" -U vrmirror -d flows -XPfooter=off -c "SELECT calls, round(total_exec_time / calls) AS ms_per_call,
-      pg_size_pretty(wal_bytes / calls) AS wal_per_call, temp_blks_written / calls AS temp_blocks_per_call,
+      pg_size_pretty(round(wal_bytes / calls)) AS wal_per_call, temp_blks_written / calls AS temp_blocks_per_call,
       left(regexp_replace(query, '\s+', ' ', 'g'), 80) AS statement
     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'flows') AND total_exec_time > 10
     ORDER BY total_exec_time DESC LIMIT 10"
