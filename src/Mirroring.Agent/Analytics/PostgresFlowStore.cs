@@ -13,8 +13,8 @@ namespace Mirroring.Agent.Analytics;
 /// emptied at every commit or rollback), and two statements take them from there into the tables
 /// (<c>INSERT ... SELECT ... WHERE NOT EXISTS</c>, <c>MERGE ... USING</c> the staged rows): five round trips, whatever
 /// the batch's size. Connections come from a pool, which keeps their sessions (and so their staging tables); when the
-/// server goes away a write throws, the collector keeps the records and writes them at a later pass (a sample is added only when it goes beyond
-/// its flow's row, and the writers of one node take turns, so a batch written twice counts once).
+/// server goes away a write throws, the collector keeps the records and writes them at a later pass (a sample is added
+/// only when it goes beyond its flow's row, and the writers of one node take turns, so a batch written twice counts once).
 /// </para>
 /// </summary>
 public sealed class PostgresFlowStore : IFlowStore
