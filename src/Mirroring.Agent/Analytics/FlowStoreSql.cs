@@ -45,6 +45,12 @@ internal static class FlowStoreSql
         public static Column<T> Integer(string name, Func<T, long?> value) => new(name, ColumnKind.Integer, integer: value);
         public static Column<T> Boolean(string name, Func<T, bool> value) => new(name, ColumnKind.Boolean, boolean: value);
 
+        /// <summary>The typed value of a row (the accessor of the column's <see cref="Kind"/>), for a store that binds it without boxing.</summary>
+        public Guid? UuidOf(T row) => _uuid!(row);
+        public string? TextOf(T row) => _text!(row);
+        public long? IntegerOf(T row) => _integer!(row);
+        public bool BooleanOf(T row) => _boolean!(row);
+
         public object? Value(T row) => Kind switch
         {
             ColumnKind.Uuid => _uuid!(row),
