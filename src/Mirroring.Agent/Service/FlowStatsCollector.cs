@@ -234,7 +234,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                 {
                     SeenPass = pass,
                     Sequence = entry.Sequence,
-                    NextSamplePass = pass + 1 + index % _samplePasses,
+                    NextSamplePass = pass + 1 + SampleSlot(index),
                 };
             }
             else
@@ -271,6 +271,14 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         Interlocked.Increment(ref _passes);
         return new CollectionResult(sampleTime, active, records, tornDown, written);
     }
+
+    /// <summary>
+    /// Where in the sample schedule a flow's samples fall (0 .. passes per interval - 1): the table cut into that many
+    /// blocks of consecutive entries. Flows hash to entries uniformly, so each pass gets its share of them; and the flows
+    /// a pass writes are neighbours in the table, as their rows are in a store that received them in table order (a
+    /// scan's order), so a pass rewrites a few hundred consecutive pages of the store rather than one page per flow.
+    /// </summary>
+    internal int SampleSlot(int index) => (int)((long)index * _samplePasses / _reader.FlowCapacity);
 
     /// <summary>Flushes every sink (true when all flushed).</summary>
     public Task<bool> FlushAsync(CancellationToken cancellationToken = default) => _fanout.FlushAsync(cancellationToken);
