@@ -139,7 +139,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         var descriptors = ReadDescriptors();
         var vrouterIp = RouterIp(descriptors);
         // The scan reads each active entry's head first (flags, generation, and the sequence every write of the entry
-        // changes): a flow with nothing written since the copy the collector holds costs two cache lines, a lookup and a
+        // changes): a flow with nothing written since the copy the collector holds (the same three) costs two cache lines, a lookup and a
         // stamp; an entry is copied whole only when it is new, changed, due, or its pair partner is still unknown. No
         // allocation per unchanged flow: what a pass allocates grows with the records it makes.
         long pass = _passes + 1;
@@ -156,7 +156,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                 // A pair's halves may be read in different passes: a record tells the store the partner once it is known.
                 bool partnerPending = previous.Last.ReverseFlowUuid is null && (head.Flags & FlowFlags.ReverseValid) != 0;
                 bool due = writeAll || pass >= previous.NextSamplePass;
-                if (!partnerPending && head.Sequence == previous.Sequence && !(previous.Deferred && due))
+                if (!partnerPending && head.Sequence == previous.Sequence && head.Flags == previous.Flags && !(previous.Deferred && due))
                 {
                     // Nothing written since the copy held: unchanged since its record, or changed and waiting for its sample pass.
                     active++;
@@ -173,6 +173,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                     active++;
                     previous.SeenPass = pass;
                     previous.Sequence = _entry.Sequence;
+                    previous.Flags = _entry.Flags;
                     if (TotalsOf(in _entry) != previous.Reported)
                     {
                         previous.Latest = _entry;
@@ -192,6 +193,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                 {
                     previous.SeenPass = pass;
                     previous.Sequence = entry.Sequence;
+                    previous.Flags = entry.Flags;
                     // A pair's halves may be read in different passes: a record tells the store the partner once it is known.
                     bool partnerLearned = previous.Last.ReverseFlowUuid is null && ReverseUuid(index, in entry, vrouterIp, epoch) is not null;
                     if (!partnerLearned)
@@ -234,6 +236,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                 {
                     SeenPass = pass,
                     Sequence = entry.Sequence,
+                    Flags = entry.Flags,
                     NextSamplePass = pass + 1 + SampleSlot(index),
                 };
             }
@@ -439,6 +442,8 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         public FlowTotals Reported { get; set; } = reported;
         /// <summary>The seqlock sequence of the newest copy read (<see cref="Last"/>'s, or <see cref="Latest"/>): unchanged, nothing was written since.</summary>
         public uint Sequence { get; set; }
+        /// <summary>The flags of that copy: the writer sets some of them (ingress, pair, mirror) just after a write section.</summary>
+        public FlowFlags Flags { get; set; }
         /// <summary>The last pass that found the flow active (a flow not found by this pass ended).</summary>
         public long SeenPass { get; set; }
         /// <summary>The first pass at which a change gets a record.</summary>
