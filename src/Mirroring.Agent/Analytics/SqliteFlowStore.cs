@@ -61,8 +61,8 @@ public sealed class SqliteFlowStore : IFlowStore
         {
             Execute(connection, "PRAGMA journal_mode=WAL;");
             Execute(connection, "PRAGMA synchronous=NORMAL;");
-            // A pass updates flows rows all over the table (their uuids are hashes); with SQLite's default page cache
-            // (2 MB) most of those pages are read from the file again at every pass.
+            // A pass looks each flow up by its uuid (a hash: all over the key's pages) and updates its row; with SQLite's
+            // default page cache (2 MB) most of those pages are read from the file again at every pass.
             Execute(connection, $"PRAGMA cache_size=-{PageCacheKiB};");
             Execute(connection, "PRAGMA foreign_keys=ON;");
             EnsureSchema(connection, full);
