@@ -45,7 +45,7 @@ internal static class FlowStoreSql
         public static Column<T> Integer(string name, Func<T, long?> value) => new(name, ColumnKind.Integer, integer: value);
         public static Column<T> Boolean(string name, Func<T, bool> value) => new(name, ColumnKind.Boolean, boolean: value);
 
-        /// <summary>The row's value of a column of that kind (the one a binary COPY writes, unboxed).</summary>
+        /// <summary>The row's value of a column of that kind (the one a binary COPY writes, or SQLite binds, unboxed).</summary>
         public Guid? UuidOf(T row) => _uuid!(row);
         public long? IntegerOf(T row) => _integer!(row);
         public bool BooleanOf(T row) => _boolean!(row);

@@ -27,8 +27,12 @@ public sealed class SqliteFlowStore : IFlowStore
 {
     public const int SchemaVersion = 4;
 
+    /// <summary>The page cache of a read-write connection, at most (SQLite takes pages as it needs them).</summary>
+    internal const int PageCacheKiB = 65_536;
+
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
+    private WriteStatements? _statements;
     private bool _disposed;
 
     private SqliteFlowStore(string path, SqliteConnection connection)
@@ -57,6 +61,9 @@ public sealed class SqliteFlowStore : IFlowStore
         {
             Execute(connection, "PRAGMA journal_mode=WAL;");
             Execute(connection, "PRAGMA synchronous=NORMAL;");
+            // A pass looks each flow up by its uuid (a hash: all over the key's pages) and updates its row; with SQLite's
+            // default page cache (2 MB) most of those pages are read from the file again at every pass.
+            Execute(connection, $"PRAGMA cache_size=-{PageCacheKiB};");
             Execute(connection, "PRAGMA foreign_keys=ON;");
             EnsureSchema(connection, full);
         }
@@ -159,6 +166,8 @@ public sealed class SqliteFlowStore : IFlowStore
         {
             if (_disposed) return;
             _disposed = true;
+            // Statements first: a connection closes only when none of its statements is left.
+            _statements?.Dispose();
             _connection.Dispose();
         }
     }
@@ -172,39 +181,37 @@ public sealed class SqliteFlowStore : IFlowStore
     private void Write(IReadOnlyList<FlowRecord> records)
     {
         var batch = FlowStoreBatch.Prepare(records);
+        _statements ??= new WriteStatements(_connection);
         // BEGIN IMMEDIATE: the database is this writer's from the first read, so no other writer changes the flows rows
         // the samples are checked against before this batch commits.
         using var tx = _connection.BeginTransaction(deferred: false);
         // Samples first: whether one is new depends on its flow's row as it was before this batch.
-        ExecuteRows(tx, FlowStoreSql.SampleColumns, batch.Samples,
-            $"{FlowStoreSql.InsertSelect("flow_samples", FlowStoreSql.SampleColumns)}\nWHERE {FlowStoreSql.SampleIsNew(c => "@" + c)};");
-        ExecuteRows(tx, FlowStoreSql.FlowColumns, batch.Flows,
-            FlowStoreSql.InsertValues("flows", FlowStoreSql.FlowColumns) + FlowStoreSql.FlowConflict("max", "min", indexed: false) + "\n" + FlowStoreSql.FlowIndexedUpdate);
+        foreach (var sample in batch.Samples) _statements.Sample.Run(sample);
+        foreach (var flow in batch.Flows)
+        {
+            _statements.FlowUpsert.Run(flow);
+            _statements.FlowIndexed.Run(flow);
+        }
         tx.Commit();
     }
 
-    /// <summary>One prepared statement (or several on the same parameters, named as the columns), executed for each row.</summary>
-    private void ExecuteRows<T>(SqliteTransaction tx, IReadOnlyList<FlowStoreSql.Column<T>> columns, IEnumerable<T> rows, string sql)
+    /// <summary>The statements of a write, prepared at the first one and kept until the store is closed.</summary>
+    private sealed class WriteStatements(SqliteConnection connection) : IDisposable
     {
-        using var cmd = _connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        foreach (var c in columns) cmd.Parameters.Add(new SqliteParameter("@" + c.Name, null));
-        foreach (var row in rows)
+        public SqliteRowStatement<FlowRecord> Sample { get; } = new(connection, FlowStoreSql.SampleColumns,
+            $"{FlowStoreSql.InsertSelect("flow_samples", FlowStoreSql.SampleColumns)}\nWHERE {FlowStoreSql.SampleIsNew(c => "@" + c)};");
+        public SqliteRowStatement<FlowRow> FlowUpsert { get; } = new(connection, FlowStoreSql.FlowColumns,
+            FlowStoreSql.InsertValues("flows", FlowStoreSql.FlowColumns) + FlowStoreSql.FlowConflict("max", "min", indexed: false));
+        /// <summary>The newest record's indexed columns, written only when they change (<see cref="FlowStoreSql.FlowIndexedUpdate"/>).</summary>
+        public SqliteRowStatement<FlowRow> FlowIndexed { get; } = new(connection, FlowStoreSql.FlowColumns, FlowStoreSql.FlowIndexedUpdate);
+
+        public void Dispose()
         {
-            for (int i = 0; i < columns.Count; i++) cmd.Parameters[i].Value = Sqlite(columns[i].Value(row));
-            cmd.ExecuteNonQuery();
+            Sample.Dispose();
+            FlowUpsert.Dispose();
+            FlowIndexed.Dispose();
         }
     }
-
-    /// <summary>SQLite keeps uuids as text and has no boolean: the shared values, as this store binds them.</summary>
-    private static object Sqlite(object? value) => value switch
-    {
-        null => DBNull.Value,
-        Guid g => FlowStoreBatch.UuidText(g),
-        bool b => b ? 1L : 0L,
-        _ => value,
-    };
 
     private static void CreatePrivateFile(string path)
     {

@@ -53,12 +53,10 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     private readonly SinkFanout _fanout;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    /// <summary>Flows copied from the region per step of the streaming scan (about 50 KB: the buffer never grows with the table).</summary>
-    internal const int ScanChunkFlows = 256;
-
     private readonly Dictionary<int, TrackedFlow> _tracked = new();
     private readonly int _samplePasses;
-    private readonly FlowSnapshot[] _chunk = new FlowSnapshot[ScanChunkFlows];
+    // The one copy of an entry a pass works on (384 bytes: kept here rather than on the stack of an async method).
+    private FlowEntry _entry;
     private readonly Dictionary<Guid, FlowCheckpoint> _checkpoint;
     // The store whose checkpoint is still to be loaded; null once loaded (or without a store).
     private IFlowStore? _checkpointStore;
@@ -140,78 +138,114 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             return new CollectionResult(sampleTime, 0, [], 0, false);
         var descriptors = ReadDescriptors();
         var vrouterIp = RouterIp(descriptors);
-        // The streaming scan: the table is walked in chunks through one buffer; a flow whose counters did not change
-        // costs a lookup and a stamp, no allocation. What a pass allocates grows with the flows that changed.
+        // The scan reads each active entry's head first (flags, generation, and the sequence every write of the entry
+        // changes): a flow with nothing written since the copy the collector holds (the same three) costs two cache lines, a lookup and a
+        // stamp; an entry is copied whole only when it is new, changed, due, or its pair partner is still unknown. No
+        // allocation per unchanged flow: what a pass allocates grows with the records it makes.
         long pass = _passes + 1;
         var records = new List<FlowRecord>();
         int tornDown = 0, active = 0, deferred = 0;
         long epoch = FlowUuid.RegionEpoch(_reader.Header.CreationTime);
-        for (int next = 0; next < _reader.FlowCapacity;)
+        _reader.BeginFlowScan();
+        for (int index = 0, capacity = _reader.FlowCapacity; index < capacity; index++)
         {
-            int count = _reader.ReadActiveFlows(next, _chunk, out next);
-            for (int k = 0; k < count; k++)
+            if (!_reader.TryReadFlowHead(index, out var head)) continue;
+            _tracked.TryGetValue(index, out var previous);
+            if (previous is not null && previous.Generation == head.Generation)
             {
-                int index = _chunk[k].Index;
-                var entry = _chunk[k].Entry;
-                active++;
-                var totals = TotalsOf(in entry);
-                if (_tracked.TryGetValue(index, out var previous))
+                // A pair's halves may be read in different passes: a record tells the store the partner once it is known.
+                bool partnerPending = previous.Last.ReverseFlowUuid is null && (head.Flags & FlowFlags.ReverseValid) != 0;
+                bool due = writeAll || pass >= previous.NextSamplePass;
+                if (!partnerPending && head.Sequence == previous.Sequence && head.Flags == previous.Flags && !(previous.Deferred && due))
                 {
-                    if (previous.Generation == entry.Generation)
+                    // Nothing written since the copy held: unchanged since its record, or changed and waiting for its sample pass.
+                    active++;
+                    previous.SeenPass = pass;
+                    if (previous.Deferred) deferred++;
+                    continue;
+                }
+                if (!partnerPending && !due)
+                {
+                    // Changed, not due: keep the newest copy, so a flow that ends before its sample pass still gets its
+                    // exact final record. Not readable now (being written, or ended since its head was read): as if the
+                    // scan had not found it (see the teardowns below).
+                    if (!_reader.TryReadFlow(index, out _entry) || _entry.Generation != previous.Generation) continue;
+                    active++;
+                    previous.SeenPass = pass;
+                    previous.Sequence = _entry.Sequence;
+                    previous.Flags = _entry.Flags;
+                    if (TotalsOf(in _entry) != previous.Reported)
                     {
-                        previous.SeenPass = pass;
-                        // A pair's halves may be read in different passes: a record tells the store the partner once it is known.
-                        bool partnerLearned = previous.Last.ReverseFlowUuid is null && ReverseUuid(index, in entry, vrouterIp, epoch) is not null;
-                        if (!partnerLearned)
+                        previous.Latest = _entry;
+                        previous.Deferred = true;
+                    }
+                    if (previous.Deferred) deferred++;
+                    continue;
+                }
+            }
+            if (!_reader.TryReadFlow(index, out _entry)) continue;
+            ref readonly FlowEntry entry = ref _entry;
+            active++;
+            var totals = TotalsOf(in entry);
+            if (previous is not null)
+            {
+                if (previous.Generation == entry.Generation)
+                {
+                    previous.SeenPass = pass;
+                    previous.Sequence = entry.Sequence;
+                    previous.Flags = entry.Flags;
+                    // A pair's halves may be read in different passes: a record tells the store the partner once it is known.
+                    bool partnerLearned = previous.Last.ReverseFlowUuid is null && ReverseUuid(index, in entry, vrouterIp, epoch) is not null;
+                    if (!partnerLearned)
+                    {
+                        if (previous.Reported == totals) continue;
+                        if (!writeAll && pass < previous.NextSamplePass)
                         {
-                            if (previous.Reported == totals) continue;
-                            if (!writeAll && pass < previous.NextSamplePass)
-                            {
-                                // Changed, not due: keep the newest copy, so a flow that ends before its sample pass still
-                                // gets its exact final record.
-                                previous.Latest = entry;
-                                previous.Deferred = true;
-                                deferred++;
-                                continue;
-                            }
+                            previous.Latest = entry;
+                            previous.Deferred = true;
+                            deferred++;
+                            continue;
                         }
                     }
-                    else
-                    {
-                        // The slot was freed and reused between two passes: the old flow ended.
-                        records.Add(Teardown(previous, descriptors, vrouterIp, sampleTime));
-                        tornDown++;
-                        _tracked.Remove(index);
-                        previous = null;
-                    }
-                }
-
-                var uuid = FlowUuid.Create(vrouterIp, epoch, (uint)index, entry.Generation);
-                FlowTotals? reported = previous?.Reported;
-                if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
-                var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with
-                {
-                    Node = Node,
-                    ReverseFlowUuid = ReverseUuid(index, in entry, vrouterIp, epoch) ?? previous?.Last.ReverseFlowUuid,
-                };
-                // Resumed from the checkpoint unchanged: known to the store already, nothing to write.
-                if (reported is null || reported.Value != totals || previous is not null) records.Add(record);
-                if (previous is null)
-                {
-                    // The first sample pass after this one: spread over the schedule by table index.
-                    _tracked[index] = new TrackedFlow(entry.Generation, record, totals)
-                    {
-                        SeenPass = pass,
-                        NextSamplePass = pass + 1 + index % _samplePasses,
-                    };
                 }
                 else
                 {
-                    previous.Last = record;
-                    previous.Reported = totals;
-                    previous.Deferred = false;
-                    previous.NextSamplePass = pass + _samplePasses;
+                    // The slot was freed and reused between two passes: the old flow ended.
+                    records.Add(Teardown(previous, descriptors, vrouterIp, sampleTime));
+                    tornDown++;
+                    _tracked.Remove(index);
+                    previous = null;
                 }
+            }
+
+            // A flow seen before keeps its uuid (a name-based hash: computed once per flow).
+            var uuid = previous?.Last.FlowUuid ?? FlowUuid.Create(vrouterIp, epoch, (uint)index, entry.Generation);
+            FlowTotals? reported = previous?.Reported;
+            if (reported is null && _checkpoint.Remove(uuid, out var saved)) reported = saved.Totals;
+            var record = Build(uuid, in entry, descriptors, vrouterIp, totals, reported ?? default, sampleTime) with
+            {
+                Node = Node,
+                ReverseFlowUuid = ReverseUuid(index, in entry, vrouterIp, epoch) ?? previous?.Last.ReverseFlowUuid,
+            };
+            // Resumed from the checkpoint unchanged: known to the store already, nothing to write.
+            if (reported is null || reported.Value != totals || previous is not null) records.Add(record);
+            if (previous is null)
+            {
+                // The first sample pass after this one: spread over the schedule by table index.
+                _tracked[index] = new TrackedFlow(entry.Generation, record, totals)
+                {
+                    SeenPass = pass,
+                    Sequence = entry.Sequence,
+                    Flags = entry.Flags,
+                    NextSamplePass = pass + 1 + SampleSlot(index),
+                };
+            }
+            else
+            {
+                previous.Last = record;
+                previous.Reported = totals;
+                previous.Deferred = false;
+                previous.NextSamplePass = pass + _samplePasses;
             }
         }
         if (_reader.LastSkippedBusy > 0)
@@ -240,6 +274,14 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         Interlocked.Increment(ref _passes);
         return new CollectionResult(sampleTime, active, records, tornDown, written);
     }
+
+    /// <summary>
+    /// Where in the sample schedule a flow's samples fall (0 .. passes per interval - 1): the table cut into that many
+    /// blocks of consecutive entries. Flows hash to entries uniformly, so each pass gets its share of them; and the flows
+    /// a pass writes are neighbours in the table, as their rows are in a store that received them in table order (a
+    /// scan's order), so a pass rewrites a few hundred consecutive pages of the store rather than one page per flow.
+    /// </summary>
+    internal int SampleSlot(int index) => (int)((long)index * _samplePasses / _reader.FlowCapacity);
 
     /// <summary>Flushes every sink (true when all flushed).</summary>
     public Task<bool> FlushAsync(CancellationToken cancellationToken = default) => _fanout.FlushAsync(cancellationToken);
@@ -375,7 +417,15 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     /// <summary>Counters only grow within a flow; a smaller value (never expected) gives no delta rather than a huge one.</summary>
     private static ulong Delta(ulong now, ulong before) => now >= before ? now - before : 0;
 
-    private static IPAddress Address(UInt128 address, IpFamily family) => IPAddress.Parse(IpKey.Format(address, family));
+    /// <summary>A key's address (IPv4: host-order u32 in the low bits; IPv6: the big-endian 128-bit number), without text in between.</summary>
+    private static IPAddress Address(UInt128 address, IpFamily family)
+    {
+        if (family == IpFamily.IPv4) return ToIPAddress((uint)address);
+        if (family != IpFamily.IPv6) return IPAddress.Parse(IpKey.Format(address, family)); // not an address: refused as before
+        Span<byte> bytes = stackalloc byte[16];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(bytes, address);
+        return new IPAddress(bytes);
+    }
 
     private static IPAddress ToIPAddress(uint hostOrder) =>
         new([(byte)(hostOrder >> 24), (byte)(hostOrder >> 16), (byte)(hostOrder >> 8), (byte)hostOrder]);
@@ -390,6 +440,10 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         public FlowRecord Last { get; set; } = last;
         /// <summary>The totals of <see cref="Last"/> (what the sinks were told).</summary>
         public FlowTotals Reported { get; set; } = reported;
+        /// <summary>The seqlock sequence of the newest copy read (<see cref="Last"/>'s, or <see cref="Latest"/>): unchanged, nothing was written since.</summary>
+        public uint Sequence { get; set; }
+        /// <summary>The flags of that copy: the writer sets some of them (ingress, pair, mirror) just after a write section.</summary>
+        public FlowFlags Flags { get; set; }
         /// <summary>The last pass that found the flow active (a flow not found by this pass ended).</summary>
         public long SeenPass { get; set; }
         /// <summary>The first pass at which a change gets a record.</summary>

@@ -4,6 +4,12 @@ using System.Runtime.CompilerServices;
 
 namespace Mirroring.Dataplane.Stats;
 
+/// <summary>
+/// What a reader sees of a flow entry without copying it (<see cref="StatsRegionReader.TryReadFlowHead"/>): its flags,
+/// generation and seqlock sequence.
+/// </summary>
+public readonly record struct FlowHead(FlowFlags Flags, uint Generation, uint Sequence);
+
 /// <summary>A consistent copy of one active flow entry and where it was.</summary>
 public readonly record struct FlowSnapshot(int Index, FlowEntry Entry);
 
@@ -233,6 +239,33 @@ public sealed unsafe class StatsRegionReader : IDisposable
     /// </summary>
     public bool HoldsFlow(int index, uint generation) =>
         (uint)index < (uint)_flows.EntryCount && IsLive(index, out _, out uint live) && live == generation;
+
+    /// <summary>
+    /// Starts a scan of the flow entries with <see cref="TryReadFlowHead"/> and <see cref="TryReadFlow"/>: resets
+    /// <see cref="LastSkippedBusy"/> and checks the file is intact.
+    /// </summary>
+    public void BeginFlowScan()
+    {
+        LastSkippedBusy = 0;
+        EnsureIntact();
+    }
+
+    /// <summary>
+    /// Entry <paramref name="index"/>'s flags, generation and sequence when it is active, read without a copy: the
+    /// first line of the entry and the sequence word of the line every packet writes (docs/stats-region.md). The
+    /// sequence changes with every write of the entry, so a reader that holds a copy taken at the same generation and
+    /// sequence knows the entry still says what its copy says (an odd sequence: a write is under way).
+    /// </summary>
+    public bool TryReadFlowHead(int index, out FlowHead head)
+    {
+        head = default;
+        if ((index & 4095) == 0) EnsureIntact();
+        if ((uint)index >= (uint)_flows.EntryCount) return false;
+        if (!IsLive(index, out byte* p, out uint generation)) return false;
+        ref FlowEntry live = ref Unsafe.AsRef<FlowEntry>(p);
+        head = new FlowHead((FlowFlags)Volatile.Read(ref Unsafe.As<FlowFlags, uint>(ref live.Flags)), generation, Volatile.Read(ref live.Sequence));
+        return true;
+    }
 
     /// <summary>Entry <paramref name="index"/>'s address, whether it is active and its generation, read without a copy (flags first).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
