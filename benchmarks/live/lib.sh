@@ -7,6 +7,9 @@
 setup_work() { # PREFIX
   id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
   work=$(mktemp -d "/tmp/$1-XXXXXX")
+  # The daemons' stats regions live in memory (tmpfs), as under /run on a host: a region on a disk file system has its
+  # pages written back every few seconds, and the next packet that writes to such a page takes a write fault.
+  regions=$(mktemp -d "/dev/shm/$1-XXXXXX")
   sender="$work/udpflood"
   pids=() namespaces=() links=()
   trap cleanup EXIT
@@ -18,7 +21,7 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   for n in "${namespaces[@]}"; do ip netns del "$n" 2>/dev/null || true; done
   for l in "${links[@]}"; do ip link del "$l" 2>/dev/null || true; done
-  rm -rf "$work"
+  rm -rf "$work" "$regions"
 }
 
 mac1=02:00:00:00:01:01 mac2=02:00:00:00:01:02 ip1=10.1.1.11 ip2=10.1.1.12
@@ -65,7 +68,7 @@ policies:
       - { match: { protocol: any }, action: pass }
 YAML
   # daemon_prefix (e.g. taskset -c 1) and daemon_args (extra options for every daemon) are the caller's, if set.
-  ${daemon_prefix:-} "$root/vrmirror" run --config "$work/$name.yaml" --stats "$work/$name.stats" --state-dir "$work/$name-state" --no-watch "$@" \
+  ${daemon_prefix:-} "$root/vrmirror" run --config "$work/$name.yaml" --stats "$regions/$name.stats" --state-dir "$work/$name-state" --no-watch "$@" \
     ${daemon_args:-} >"$work/$name.log" 2>&1 &
   pids+=($!)
   eval "pid_$name=$!"

@@ -2,7 +2,7 @@
 # The live path against the Linux kernel doing the same job, in the same run, interleaved (issue 17).
 #
 #   benchmarks/live/live.sh [--seconds S] [--rounds R] [--flows "1000 60000"] [--jobs "kbr vrm kmir vrmmir vrm2 vrmtap vrmbp"] [--syscalls]
-#                           [--daemon-args "ARGS"] [--sender-cpu N] [--daemon-cpus LIST] [--perf DIR]
+#                           [--daemon-args "ARGS"] [--sender-cpu N] [--daemon-cpus LIST] [--perf DIR] [--analyzer-drop]
 #
 # Two VM namespaces per setup; vm1 runs udpflood (a C sendmmsg sender, 64-byte frames over FLOWS destination ports)
 # towards vm2 for S seconds; the figure is what arrived: vm2's rx_packets over the window, per second.
@@ -24,12 +24,17 @@
 # stop, to measure the daemon without it). --sender-cpu N runs udpflood on CPU N only, --daemon-cpus LIST every daemon
 # on those CPUs (taskset). --perf DIR records each daemon job's window of the first round with perf record -g (JIT
 # symbols from DOTNET_PerfMapEnabled) and writes DIR/JOB-FLOWS.txt: the daemon's hottest symbols, kernel and managed.
+# --analyzer-drop: every analyzer (the kernel's and each daemon's) drops IPv4 frames at its interface's ingress (an
+# nftables netdev chain: needs nft), still counted in rx_packets. Without it a daemon's copies, addressed to the analyzer's
+# IP and UDP port where nothing listens, go up the analyzer's IP stack (route lookup, UDP, an ICMP port unreachable
+# attempt with two more route lookups), while tc mirred's copies carry vm2's MAC and die as "other host" at ip_rcv; on
+# veth that receiving work runs in the transmitter's softirq, so it is charged to the daemon, not to the kernel job.
 # The sender is not the bottleneck when "offered" is well above "delivered": the surplus was taken from the
 # sender and dropped further on (a full ring or backlog), so the forwarding path is what limited the figure.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 seconds=5 rounds=3 flows="1000 60000" jobs="kbr vrm kmir vrmmir vrm2 vrmtap vrmbp" syscalls=no
-daemon_args="" sender_cpu="" daemon_cpus="" perf_dir=""
+daemon_args="" sender_cpu="" daemon_cpus="" perf_dir="" analyzer_drop=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
@@ -41,10 +46,12 @@ while [ $# -gt 0 ]; do
     --sender-cpu) sender_cpu="$2"; shift 2 ;;
     --daemon-cpus) daemon_cpus="$2"; shift 2 ;;
     --perf) perf_dir="$2"; shift 2 ;;
+    --analyzer-drop) analyzer_drop=yes; shift ;;
     *) echo "live.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "live.sh: run as root (namespaces, veth)" >&2; exit 4; }
+[ $analyzer_drop = no ] || command -v nft >/dev/null || { echo "live.sh: --analyzer-drop needs nft (apt-get install nftables)" >&2; exit 4; }
 
 # shellcheck source=benchmarks/live/lib.sh
 . "$root/benchmarks/live/lib.sh"
@@ -52,7 +59,8 @@ setup_work vrm-live
 daemon_prefix="" sender_prefix=""
 [ -n "$daemon_cpus" ] && daemon_prefix="taskset -c $daemon_cpus"
 [ -n "$sender_cpu" ] && sender_prefix="taskset -c $sender_cpu"
-if [ -n "$perf_dir" ]; then mkdir -p "$perf_dir"; export DOTNET_PerfMapEnabled=1; fi
+# Symbols of JIT-compiled code for perf: a map file per process, and code not double-mapped (W^X off) so it resolves.
+if [ -n "$perf_dir" ]; then mkdir -p "$perf_dir"; export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0; fi
 
 # Kernel setup: bridge in namespace kh; mirror port kmirr -> analyzer namespace ka.
 kh=lvkh$id kv1=lvk1$id kv2=lvk2$id ka=lvka$id
@@ -69,6 +77,16 @@ ip -n "$kh" link set mirr up
 ip -n "$ka" link set eth0 up
 vm_up "$kv1" eth0 $mac1 $ip1 $ip2 $mac2
 vm_up "$kv2" eth0 $mac2 $ip2 $ip1 $mac1
+drop_at_analyzer() { # NS
+  [ $analyzer_drop = yes ] || return 0
+  # An nftables netdev ingress chain (this kernel has no tc gact "drop" action); ARP passes, so the daemon resolves the analyzer.
+  ip netns exec "$1" nft -f - <<NFT
+table netdev analyzer {
+  chain ingress { type filter hook ingress device eth0 priority 0; meta protocol ip drop; }
+}
+NFT
+}
+drop_at_analyzer "$ka"
 
 # vrmirror setups: one daemon per job (lib.sh's start_daemon).
 for j in $jobs; do
@@ -79,6 +97,7 @@ for j in $jobs; do
     vrmtap) PORT=tap start_daemon vrmtap no ;;
     # vrmbp keeps a core busy all the time: started for its own runs only (run_job), not beside the others.
   esac
+  case $j in kbr|kmir|vrmbp) ;; *) drop_at_analyzer "lva$j$id" ;; esac
 done
 
 results="$work/results.tsv"
@@ -94,7 +113,7 @@ run_job() { # JOB FLOWS ROUND
     ip netns exec "$kh" tc qdisc add dev h1 clsact
     ip netns exec "$kh" tc filter add dev h1 ingress protocol all u32 match u32 0 0 action mirred egress mirror dev mirr
   fi
-  [ "$job" = vrmbp ] && start_daemon vrmbp no --busy-poll && pid=$pid_vrmbp
+  [ "$job" = vrmbp ] && start_daemon vrmbp no --busy-poll && pid=$pid_vrmbp && drop_at_analyzer "lva$job$id"
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
   # Install the flows first (a short pass over all of them), so the window measures the steady state.
   ip netns exec "$vm1" $sender_prefix "$sender" $ip2 "$f" 0.5 >/dev/null
@@ -113,11 +132,11 @@ run_job() { # JOB FLOWS ROUND
   local t0 t1 stat0 stat1; t0=$(date +%s%N); stat0=$(head -1 /proc/stat)
   local out; out=$(ip netns exec "$vm1" $sender_prefix "$sender" $ip2 "$f" "$seconds")
   sleep 0.3
-  after_rx=$(counter "$vm2" $dev rx_packets); after_an=$(counter "$an" eth0 rx_packets); stat1=$(head -1 /proc/stat)
+  after_rx=$(counter "$vm2" $dev rx_packets); after_an=$(counter "$an" eth0 rx_packets); stat1=$(head -1 /proc/stat); t1=$(date +%s%N)
   local cpu_ns="-" wake="-" calls="-" calls_by_kind="" workers="-" rest="-" shares=""
   # The whole machine's busy time over the window, in % of one core (200 = both cores of this machine busy).
   local busy; busy=$(awk -v a="$stat0" -v b="$stat1" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " "); t = 0
-    for (i = 2; i <= 9; i++) t += y[i] - x[i]; idle = (y[5] - x[5]) + (y[6] - x[6]); printf "%.0f", t > 0 ? 100 * n * (t - idle) / t : 0 }')
+    for (i = 2; i <= 9; i++) t += y[i] - x[i]; idle = (y[5] - x[5]) + (y[6] - x[6]); printf "%.0f", (t > 0 ? 100 * n * (t - idle) / t : 0) }')
   if [ -n "$record_pid" ]; then
     kill -INT "$record_pid"; wait "$record_pid" || true
     perf report -i "$perf_dir/$job-$f.data" --no-children --sort sym --percent-limit 0.7 --stdio 2>/dev/null \
@@ -134,11 +153,11 @@ run_job() { # JOB FLOWS ROUND
     cpu_ns=$(awk -v c=$((after_cpu - before_cpu)) -v hz="$hz" -v n=$((after_rx - before_rx)) 'BEGIN { printf "%.0f", (n > 0 ? c / hz * 1e9 / n : 0) }')
     wake=$(awk -v s=$((after_sl - before_sl)) -v t="$seconds" 'BEGIN { printf "%.0f", s / t }')
     # Shares of one core over the window: the workers together, the rest of the process, and each worker.
-    t1=$(date +%s%N)
     read -r workers rest shares < <(awk -v b="$before_threads" -v a="$after_threads" -v hz="$hz" -v ns=$((t1 - t0)) 'BEGIN {
       nb = split(b, x, " "); split(a, y, " "); s = ns / 1e9 * hz / 100
       printf "%.0f %.0f ", (y[1] - x[1]) / s, (y[2] - x[2]) / s
       for (i = 3; i <= nb; i++) printf "%s%.0f", (i > 3 ? "/" : ""), (y[i] - x[i]) / s
+      printf "\n"
     }')
   fi
   if [ "$job" = kmir ]; then ip netns exec "$kh" tc qdisc del dev h1 clsact; fi
@@ -149,6 +168,14 @@ run_job() { # JOB FLOWS ROUND
   printf "round %s %-7s flows %-6s delivered %8d pps  offered %8s pps  copies %8d pps  cpu/pkt %6s ns  workers %4s%% (%s) rest %4s%%  machine %3s%%  wake-ups/s %6s  syscalls/pkt %5s %s load %s\n" \
     "$3" "$job" "$f" "$(( (after_rx - before_rx) / seconds ))" "$offered" "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$workers" "${shares:--}" "$rest" "$busy" "$wake" "$calls" "${calls_by_kind:+($calls_by_kind) }" "$load" >&2
 }
+
+# Warm-up: 2 s of traffic through every daemon before the first round, so the JIT's tiered recompilation of the hot
+# path (tier 0, then optimized with profile data, on a background thread) is done before any window is measured.
+for j in $jobs; do
+  case $j in kbr|kmir|vrmbp) continue ;; esac
+  ip netns exec "lv1$j$id" $sender_prefix "$sender" $ip2 1000 2 >/dev/null
+done
+sleep 1
 
 for r in $(seq 1 "$rounds"); do
   for f in $flows; do
