@@ -11,6 +11,7 @@
 #   vrm     vrmirror run, port: veth for both VMs, one worker, no mirroring
 #   vrmmir  vrmirror run, vm1 mirrored both ways (Juniper header over UDP to an analyzer on the fabric)
 #   vrm2    vrmirror run --multiqueue 2, no mirroring
+#   vrmna   vrm with the agent's collections at start and stop only (--interval 3600): the daemon without the agent
 #   vrmtap  vrmirror run with TAP devices for both VMs (the VM path: one readv per frame received, one write per frame sent)
 #   vrmbp   vrmirror run --busy-poll, one worker, no mirroring (vrm is the same with the default spin before sleeping);
 #           started for each of its runs and stopped after, since its worker keeps a core busy even when idle
@@ -94,6 +95,7 @@ for j in $jobs; do
     vrm) start_daemon vrm no ;;
     vrmmir) start_daemon vrmmir yes ;;
     vrm2) start_daemon vrm2 no --multiqueue 2 ;;
+    vrmna) start_daemon vrmna no --interval 3600 ;;
     vrmtap) PORT=tap start_daemon vrmtap no ;;
     # vrmbp keeps a core busy all the time: started for its own runs only (run_job), not beside the others.
   esac
@@ -193,7 +195,7 @@ jobs, flows = sys.argv[2].split(), sys.argv[3].split()
 def med(job, f, col):
     v = [float(r[col]) for r in rows if r[0] == job and r[1] == f and r[col] != "-"]
     return statistics.median(v) if v else None
-kernel = {"vrm": "kbr", "vrm2": "kbr", "vrmbp": "kbr", "vrmtap": "kbr", "vrmmir": "kmir"}
+kernel = {"vrm": "kbr", "vrm2": "kbr", "vrmna": "kbr", "vrmbp": "kbr", "vrmtap": "kbr", "vrmmir": "kmir"}
 for f in flows:
     for j in jobs:
         d = med(j, f, 3)
@@ -202,5 +204,19 @@ for f in flows:
         loads = [r[8] for r in rows if r[0] == j and r[1] == f]
         cpu, wake, calls, workers, rest = med(j, f, 6), med(j, f, 7), med(j, f, 9), med(j, f, 10), med(j, f, 11)
         split = "-" if workers is None else f"{workers:.0f} / {rest:.0f}"
-        print(f"| {j} | {f} | {d:,.0f} | {med(j, f, 4):,.0f} | {med(j, f, 5):,.0f} | {'-' if cpu is None else f'{cpu:,.0f}'} | {split} | {med(j, f, 12):.0f} | {'-' if wake is None else f'{wake:,.0f}'} | {'-' if calls is None else f'{calls:.2f}'} | {ratio} | {min(loads)}-{max(loads)} |")
+        print(f"| {j} | {f} | {d:,.0f} | {med(j, f, 4):,.0f} | {med(j, f, 5):,.0f} | {'-' if cpu is None else f'{cpu:,.0f}'} | {split} | {med(j, f, 12):.0f} | {'-' if wake is None else f'{wake:,.0f}'} | {'-' if calls is None else f'{calls:.2f}'} | {ratio} | {min(loads, key=float)}-{max(loads, key=float)} |")
 PY
+
+# What each daemon counted as not sent or not taken: stopped (SIGTERM), its log's port counters with drops or errors
+# (receive drops: frames the ring had no room for; transmit drops: frames the kernel refused, sendmmsg EAGAIN/ENOBUFS
+# or a full transmit ring), and the kernel's own transmit drops on each interface the daemon sends to (a veth's peer
+# backlog full).
+echo
+for j in $jobs; do
+  case $j in kbr|kmir|vrmbp) continue ;; esac
+  for dev in lh1$j$id lh2$j$id lf$j$id; do
+    [ -e "/sys/class/net/$dev" ] && echo "$j: $dev kernel tx_dropped $(cat "/sys/class/net/$dev/statistics/tx_dropped")"
+  done
+  stop_daemon "$j"
+  grep -h "port counters" "$work/$j.log" | sed "s/^/$j: /" || true
+done
