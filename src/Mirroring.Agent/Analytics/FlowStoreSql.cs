@@ -15,9 +15,9 @@ internal static class FlowStoreSql
     public enum ColumnKind { Text, Uuid, Integer, Boolean }
 
     /// <summary>
-    /// A column of a table's batch rows: its name, its kind (which array type carries it to PostgreSQL) and how a row
-    /// of <typeparamref name="T"/> gives its value, typed, so that a whole column becomes one array without boxing
-    /// every value (<see cref="Values"/>); <see cref="Value"/> is the one value as a parameter takes it.
+    /// A column of a table's batch rows: its name, its kind (which type PostgreSQL stages it as) and how a row of
+    /// <typeparamref name="T"/> gives its value, typed, so that a binary COPY writes it without boxing (<see cref="UuidOf"/>,
+    /// ...); <see cref="Value"/> is the one value as a parameter takes it.
     /// </summary>
     public sealed class Column<T>
     {
@@ -45,6 +45,12 @@ internal static class FlowStoreSql
         public static Column<T> Integer(string name, Func<T, long?> value) => new(name, ColumnKind.Integer, integer: value);
         public static Column<T> Boolean(string name, Func<T, bool> value) => new(name, ColumnKind.Boolean, boolean: value);
 
+        /// <summary>The row's value of a column of that kind (the one a binary COPY writes, unboxed).</summary>
+        public Guid? UuidOf(T row) => _uuid!(row);
+        public long? IntegerOf(T row) => _integer!(row);
+        public bool BooleanOf(T row) => _boolean!(row);
+        public string? TextOf(T row) => _text!(row);
+
         public object? Value(T row) => Kind switch
         {
             ColumnKind.Uuid => _uuid!(row),
@@ -52,38 +58,6 @@ internal static class FlowStoreSql
             ColumnKind.Boolean => _boolean!(row),
             _ => _text!(row),
         };
-
-        /// <summary>This column of every row, as an array of the column's type (Guid?[], long?[], bool[], string?[]).</summary>
-        public Array Values(IReadOnlyList<T> rows)
-        {
-            switch (Kind)
-            {
-                case ColumnKind.Uuid:
-                    {
-                        var a = new Guid?[rows.Count];
-                        for (int i = 0; i < a.Length; i++) a[i] = _uuid!(rows[i]);
-                        return a;
-                    }
-                case ColumnKind.Integer:
-                    {
-                        var a = new long?[rows.Count];
-                        for (int i = 0; i < a.Length; i++) a[i] = _integer!(rows[i]);
-                        return a;
-                    }
-                case ColumnKind.Boolean:
-                    {
-                        var a = new bool[rows.Count];
-                        for (int i = 0; i < a.Length; i++) a[i] = _boolean!(rows[i]);
-                        return a;
-                    }
-                default:
-                    {
-                        var a = new string?[rows.Count];
-                        for (int i = 0; i < a.Length; i++) a[i] = _text!(rows[i]);
-                        return a;
-                    }
-            }
-        }
     }
 
     /// <summary>

@@ -91,4 +91,46 @@ public sealed class PostgresFlowStoreTests(PostgresCluster cluster) : IClassFixt
         Assert.Equal("flow_samples_time,flows_analyzer,flows_destination_vn,flows_mirror_index,flows_node,flows_reverse,flows_sec_analyzer,flows_sec_mirror_index,flows_source_vn",
             cluster.Psql(db, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%_pkey'"));
     }
+
+    [Fact]
+    public async Task Text_of_any_script_and_longer_than_the_copy_buffer_is_stored_as_given()
+    {
+        // A batch goes to the server in binary COPY, 64 KiB at a time: text must arrive as UTF-8, also when one value
+        // is longer than the buffer, and the values after it must still land in their columns.
+        var db = cluster.CreateDatabase("text");
+        var longVn = "default-domain:é-ü-漢字:" + new string('v', 100_000) + ":end";
+        var flows = new[]
+        {
+            Flow(1, sourceVn: "default-domain:démo:rouge", destinationVn: "default-domain:演示:蓝"),
+            Flow(2, sourceVn: longVn),
+            Flow(3, mirrorIndex: null) with { DropReason = "ünknown" },
+        };
+        await using (var store = FlowStores.Open(cluster.UrlWithPassword(db)))
+            await store.WriteAsync(flows);
+        Assert.Equal("default-domain:démo:rouge|default-domain:演示:蓝", cluster.Psql(db, $"SELECT source_vn || '|' || destination_vn FROM flows WHERE flow_uuid = '{flows[0].FlowUuid}'"));
+        Assert.Equal($"{longVn.Length}|true|default-domain:demo:blue|tap-web1", cluster.Psql(db,
+            $"SELECT char_length(source_vn) || '|' || (source_vn = '{longVn}') || '|' || destination_vn || '|' || interface_name FROM flows WHERE flow_uuid = '{flows[1].FlowUuid}'"));
+        Assert.Equal("ünknown|", cluster.Psql(db, $"SELECT drop_reason || '|' || coalesce(analyzer_name, '') FROM flows WHERE flow_uuid = '{flows[2].FlowUuid}'"));
+    }
+
+    [Fact]
+    public async Task Batches_on_one_connection_leave_nothing_behind_in_its_staging_tables()
+    {
+        // One pooled connection keeps its staging tables from batch to batch: each batch must start from empty ones,
+        // also after a batch that failed (a row left there would be applied twice or make the next MERGE fail).
+        var db = cluster.CreateDatabase("stage");
+        var oneConnection = PostgresConnectionString.Parse(cluster.UrlWithPassword(db));
+        oneConnection.MaxPoolSize = 1;
+        await using var store = PostgresFlowStore.Open(oneConnection);
+        await store.WriteAsync([Flow(1), Flow(2)]);
+        cluster.Psql(db, "ALTER TABLE flow_samples ADD CONSTRAINT no_big_samples CHECK (packets < 1000)");
+        var failed = await Assert.ThrowsAsync<PostgresException>(async () => await store.WriteAsync([Flow(5), Flow(6, packets: 5000)]));
+        Assert.Equal(PostgresErrorCodes.CheckViolation, failed.SqlState);
+        cluster.Psql(db, "ALTER TABLE flow_samples DROP CONSTRAINT no_big_samples");
+        await store.WriteAsync([Next(Flow(1), 5, TimeSpan.FromSeconds(1)), Flow(7)]);
+        Assert.Equal("1:15,2:10,7:10", cluster.Psql(db,
+            "SELECT string_agg((source_port - 40000) || ':' || packets, ',' ORDER BY source_port) FROM flows"));
+        Assert.Equal("4", cluster.Psql(db, "SELECT count(*) FROM flow_samples"));
+        Assert.Equal("1", cluster.Psql(db, "SELECT count(DISTINCT pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+    }
 }
