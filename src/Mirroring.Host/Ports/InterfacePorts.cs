@@ -12,43 +12,16 @@ namespace Mirroring.Host.Ports;
 /// </summary>
 internal sealed class InterfacePorts : IDisposable
 {
-    /// <summary>
-    /// Receive ring of an interface queue: 32 blocks of 64 KiB (about 400 small frames each), handed over after 2 ms at
-    /// most; transmit as <see cref="TransmitRingFrames"/> decides.
-    /// </summary>
+    /// <summary>Receive ring of an interface queue: 32 blocks of 64 KiB (about 400 small frames each), handed over after 2 ms at most.</summary>
     internal static AfPacketOptions RingOptions(string name, int vif) => new(name)
     {
         PortIndex = (ushort)vif,
         BlockSize = 64 << 10,
         BlockCount = 32,
         RetireTimeoutMs = 2,
-        TxRingFrames = TransmitRingFrames(name),
+        TxRingFrames = 512,
         QdiscBypass = true,
     };
-
-    /// <summary>Frames of a transmit ring where one pays (see <see cref="TransmitRingFrames"/>).</summary>
-    internal const int TxRingFrames = 512;
-
-    /// <summary>
-    /// The transmit ring's size for an AF_PACKET port on <paramref name="name"/>, or 0 to send by sendmmsg(2) (one system
-    /// call per 64 frames as well). A ring's frames go out as pages of the ring that a driver can read in place, but a
-    /// veth hands the frame to the peer's receive path, which must own its data: the kernel then copies each frame into
-    /// a page it allocates for it (packet: copy user buffers before orphan or clone, Linux 4.20), so on a veth the ring
-    /// costs a page allocation and a copy per frame more than sendmmsg, which copies the frame straight into the
-    /// buffer it sends (measured: about 15 % of the worker's CPU per forwarded packet, docs/performance.md).
-    /// </summary>
-    internal static int TransmitRingFrames(string name)
-    {
-        try
-        {
-            return InterfaceInfo.IsVeth(name) ? 0 : TxRingFrames;
-        }
-        catch (PortException)
-        {
-            // No such interface (or no driver information): opening the port reports what is wrong.
-            return TxRingFrames;
-        }
-    }
 
     private readonly Action<string> _problem;
 
