@@ -103,6 +103,18 @@ public static class ExternalTool
     public static Result Vrmirror(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
         Run(Path.Combine(RepositoryRoot, "vrmirror"), args, timeoutMs: 600_000, workingDirectory: RepositoryRoot, environment: environment);
 
+    /// <summary>
+    /// Compiles the test program <c>tests/Mirroring.TestKit/Native/NAME.c</c> with gcc -O2 into <paramref name="directory"/>
+    /// and returns the binary's path (test.sh installs gcc).
+    /// </summary>
+    public static string BuildNative(string name, string directory)
+    {
+        var source = Path.Combine(RepositoryRoot, "tests", "Mirroring.TestKit", "Native", name + ".c");
+        var binary = Path.Combine(directory, name);
+        Run("gcc", "-O2", "-Wall", "-o", binary, source).EnsureSuccess($"gcc {name}.c (apt-get install gcc)");
+        return binary;
+    }
+
     public static string TempDirectory(string prefix)
     {
         var dir = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");

@@ -10,7 +10,7 @@ namespace Mirroring.Dataplane.Tables;
 /// <summary>
 /// The flow table, living in the stats region's flow sections (one instance per region, owned by the dataplane). Primary entries form
 /// buckets of <see cref="BucketSize"/> entries indexed by the low bits of the key hash
-/// (<see cref="Hash"/>: SipHash-1-3 under a secret key drawn when the table is created, see <see cref="FlowHashKey"/>); when a bucket is full, entries come from the overflow area and
+/// (<see cref="Hash"/>: keyed AES rounds, or SipHash-1-3 without AES instructions, under a secret key drawn when the table is created, see <see cref="FlowHashKey"/>); when a bucket is full, entries come from the overflow area and
 /// are chained from the bucket (<see cref="FlowEntry.Next"/>). Entry indices: primary 0..P-1, overflow P..P+O-1.
 /// <para>
 /// Per-packet members (<see cref="Lookup"/>, <see cref="LookupBatch"/>, <see cref="TryInsert(in FlowKey, uint, long, out int)"/>,
@@ -56,6 +56,7 @@ public sealed unsafe class FlowTable : IDisposable
     private uint* _signatures;
     private int _ageCursor;
     private readonly FlowHashKey _hashKey;
+    private readonly FlowKeyAesHash _aesHash;
     /// <summary>Per entry: the vif its charge goes back to when it is deleted, plus one (0: not charged).</summary>
     private readonly int[] _chargedTo;
 
@@ -77,6 +78,7 @@ public sealed unsafe class FlowTable : IDisposable
         _overflow = overflowEntries;
         _bucketMask = (uint)(primaryEntries / BucketSize) - 1;
         _hashKey = hashKey;
+        if (FlowKeyAesHash.IsSupported) _aesHash = new FlowKeyAesHash(in hashKey);
         nuint bytes = (nuint)((long)(primaryEntries + overflowEntries) * sizeof(uint));
         _signatures = (uint*)NativeMemory.AlignedAlloc(bytes == 0 ? 64 : bytes, 64);
         NativeMemory.Clear(_signatures, bytes);
@@ -118,12 +120,14 @@ public sealed unsafe class FlowTable : IDisposable
     public int BucketCount => _primary / BucketSize;
 
     /// <summary>
-    /// The table's hash of a key: SipHash-1-3 under this table's secret key (<see cref="FlowKeySipHash"/>), so bucket and
+    /// The table's hash of a key under this table's secret key: AES rounds where the processor has them
+    /// (<see cref="FlowKeyAesHash"/>), else SipHash-1-3 (<see cref="FlowKeySipHash"/>), so bucket and
     /// signature cannot be predicted from the key. Only this table's lookups and inserts may use it; it never leaves the
     /// process (the wire's entropy is <see cref="FlowKey.EntropyHash"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public uint Hash(in FlowKey key) => FlowKeySipHash.Hash32(in key, in _hashKey);
+    public uint Hash(in FlowKey key) =>
+        FlowKeyAesHash.IsSupported ? _aesHash.Hash32(in key) : FlowKeySipHash.Hash32(in key, in _hashKey);
 
     /// <summary>Direct access to an entry (index unchecked: 0..Capacity-1). Writers outside the Record* helpers must use <see cref="BeginWrite"/>/<see cref="EndWrite"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

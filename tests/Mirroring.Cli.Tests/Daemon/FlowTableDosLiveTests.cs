@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
 using Mirroring.Testing;
@@ -9,20 +10,19 @@ using Xunit.Abstractions;
 namespace Mirroring.Cli.Tests.Daemon;
 
 /// <summary>
-/// The flow-table attack against <c>./vrmirror run</c>: vm1 (the attacker) replays new UDP flows to the remote VM
-/// behind the fabric at top speed with tcpreplay (half random, half crafted to collide under the old unkeyed CRC32C
-/// hash), while vm2 (the victim) opens 1,000 TCP connections to vm3. The table is small (16,384 + 3,277 entries), so
-/// without limits the attacker would fill it within its first twenty thousand frames (200,000 frames are sent: see
-/// <see cref="AttackFlows"/>).
+/// The flow-table attack against <c>./vrmirror run</c>: vm1 (the attacker) sends 1,000,000 new UDP flows to the remote
+/// VM behind the fabric as fast as its TAP device takes them (half random, half crafted to collide under the old unkeyed
+/// CRC32C hash), while vm2 (the victim) opens 1,000 TCP connections to vm3. The table is small (16,384 + 3,277 entries),
+/// so without limits the attacker would fill it within its first twenty thousand frames. The sender is
+/// <c>pcapsend</c> (tests/Mirroring.TestKit/Native/pcapsend.c, built here with gcc): sendmmsg(2) on an AF_PACKET socket
+/// past the qdisc, each frame the TAP device refuses (its queue full: the kernel counts it in tx_dropped) sent again, so
+/// every one of the million frames reaches the daemon; tcpreplay, one system call per frame, managed 27,000-60,000
+/// frames a second here.
 /// </summary>
 [Collection("daemon")]
 public sealed class FlowTableDosLiveTests(ITestOutputHelper output)
 {
-    /// <summary>
-    /// 200,000, not the replay's 1,000,000: tcpreplay into a TAP device on this shared 2-core machine managed 27,000 to
-    /// 60,000 frames a second (1,000,000 took 36 s), and the table is at the attacker's limit after 2,457 of them anyway.
-    /// </summary>
-    private const int AttackFlows = 200_000;
+    private const int AttackFlows = 1_000_000;
     private const int VictimConnections = 1_000, Primary = 16_384;
     private const string Vm3Mac = "02:00:00:00:01:03", Vm3Ip = "10.1.1.13";
 
@@ -80,10 +80,12 @@ public sealed class FlowTableDosLiveTests(ITestOutputHelper output)
         var pcap = Path.Combine(t.Directory, "attack.pcap");
         Assert.Equal(FlowTableAttack.TargetBuckets, attack.WritePcap(pcap, AttackFlows, 1_700_000_000_000_000_000, 1000, seed: 16));
 
+        var sender = ExternalTool.BuildNative("pcapsend", t.Directory);
+
         using var server = vm3.Start(ExternalTool.Python, "-u", "-c", Server, VictimConnections.ToString(CultureInfo.InvariantCulture), "60");
         server.WaitForOutput("ready", 30_000);
         var clock = Stopwatch.StartNew();
-        using var flood = t.Vm1.Start("tcpreplay", "--topspeed", "-i", t.Tap1, pcap);
+        using var flood = t.Vm1.Start(sender, t.Tap1, pcap);
         // The victim connects once the attacker is at its limit and while it keeps sending.
         var wait = Stopwatch.StartNew();
         while (FlowLimitDrops(t.StatsPath) == 0)
@@ -96,7 +98,11 @@ public sealed class FlowTableDosLiveTests(ITestOutputHelper output)
         bool floodStillRunning = !flood.HasExited;
         Assert.Equal(0, flood.WaitForExit(60_000));
         output.WriteLine($"attack of {AttackFlows:N0} flows in {clock.ElapsedMilliseconds} ms (the victim connected while it ran: {floodStillRunning}); {connected.Trim()}");
-        output.WriteLine(flood.StdOut);
+        output.WriteLine(flood.StdOut + flood.StdErr);
+        var report = Regex.Match(flood.StdOut, @"sent (\d+) frames in [\d.]+ s, \d+ frames/s, (\d+) refusals retried");
+        Assert.True(report.Success, "pcapsend said: " + flood.StdOut + flood.StdErr);
+        Assert.Equal(AttackFlows, long.Parse(report.Groups[1].Value, CultureInfo.InvariantCulture));
+        long retried = long.Parse(report.Groups[2].Value, CultureInfo.InvariantCulture);
 
         int victims = int.Parse(connected.Split(' ')[1], CultureInfo.InvariantCulture);
         Assert.True(victims >= VictimConnections * 99 / 100, $"{victims} of {VictimConnections} connections\n{t.Diagnostics()}");
@@ -108,10 +114,15 @@ public sealed class FlowTableDosLiveTests(ITestOutputHelper output)
         output.WriteLine(t.Diagnostics());
         var attacker = vifs[t.Tap1];
         long refused = FlowLimitDrops(t.StatsPath);
-        // Every frame vm1's kernel handed its TAP device was read; the fabric sent exactly the attacker's admitted flows
-        // (one frame each: the victim's traffic stays between vm2 and vm3), its kernel's own broadcasts were flooded, and
-        // the rest was refused by the flow limit.
+        // Every frame vm1's kernel handed its TAP device was read (tx_packets counts what the daemon read; a frame the
+        // full queue refused is in tx_dropped, and the sender sent it again), so all million attack frames reached the
+        // daemon; the fabric sent exactly the attacker's admitted flows (one frame each: the victim's traffic stays
+        // between vm2 and vm3), its kernel's own broadcasts were flooded, and the rest was refused by the flow limit.
+        long kernelDropped = DaemonTopology.Kernel(t.Vm1, t.Tap1, "tx_dropped");
+        output.WriteLine($"vm1's TAP: tx_packets {DaemonTopology.Kernel(t.Vm1, t.Tap1, "tx_packets")}, tx_dropped {kernelDropped}; the sender retried {retried}");
         Assert.Equal(DaemonTopology.Kernel(t.Vm1, t.Tap1, "tx_packets"), attacker.RxPackets);
+        Assert.True(attacker.RxPackets >= AttackFlows, $"{attacker.RxPackets} frames read from vm1's TAP");
+        Assert.Equal(retried, kernelDropped);
         Assert.Equal(attacker.RxPackets, vifs[t.Fabric].TxPackets + attacker.RxFlooded + attacker.Drops);
         Assert.Equal(attacker.Drops, refused);
         int capacity;
