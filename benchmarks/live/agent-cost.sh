@@ -90,7 +90,7 @@ run() { # CONFIG ROUND
   passes=$(sed -n 's/.*records written in \([0-9]*\) passes.*/\1/p' "$work/$name.log" | tail -1)
   records=$(sed -n 's/.*final export done, \([0-9]*\) flow records.*/\1/p' "$work/$name.log" | tail -1)
   local exact
-  exact=$("$root/vrmirror" flow -l --json --stats "$work/$name.stats" | python3 -c '
+  exact=$("$root/vrmirror" flow -l --json --stats "$regions/$name.stats" | python3 -c '
 import json, sqlite3, sys
 region = json.load(sys.stdin)["flows"]
 db = sqlite3.connect(sys.argv[1])

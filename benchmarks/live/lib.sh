@@ -7,6 +7,9 @@
 setup_work() { # PREFIX
   id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
   work=$(mktemp -d "/tmp/$1-XXXXXX")
+  # The daemons' stats regions live in memory (tmpfs), as under /run on a host: a region on a disk file system has its
+  # pages written back every few seconds, and the next packet that writes to such a page takes a write fault.
+  regions=$(mktemp -d "/dev/shm/$1-XXXXXX")
   sender="$work/udpflood"
   pids=() namespaces=() links=()
   trap cleanup EXIT
@@ -18,7 +21,7 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   for n in "${namespaces[@]}"; do ip netns del "$n" 2>/dev/null || true; done
   for l in "${links[@]}"; do ip link del "$l" 2>/dev/null || true; done
-  rm -rf "$work"
+  rm -rf "$work" "$regions"
 }
 
 mac1=02:00:00:00:01:01 mac2=02:00:00:00:01:02 ip1=10.1.1.11 ip2=10.1.1.12
@@ -64,8 +67,9 @@ policies:
     rules:
       - { match: { protocol: any }, action: pass }
 YAML
-  "$root/vrmirror" run --config "$work/$name.yaml" --stats "$work/$name.stats" --state-dir "$work/$name-state" --no-watch "$@" \
-    >"$work/$name.log" 2>&1 &
+  # daemon_prefix (e.g. taskset -c 1) and daemon_args (extra options for every daemon) are the caller's, if set.
+  ${daemon_prefix:-} "$root/vrmirror" run --config "$work/$name.yaml" --stats "$regions/$name.stats" --state-dir "$work/$name-state" --no-watch "$@" \
+    ${daemon_args:-} >"$work/$name.log" 2>&1 &
   pids+=($!)
   eval "pid_$name=$!"
   for _ in $(seq 1 300); do grep -q "running (pid" "$work/$name.log" && break; sleep 0.2; done
@@ -92,15 +96,17 @@ counter() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # CPU ticks (utime + stime) of a process, split: "WORKERS OTHERS". Workers: threads named vrmirror-worke*; others:
 # the rest of the process (the agent's collector on thread-pool threads, GC, timers, housekeeping), taken as the
-# process's total (which keeps the time of threads that exited) minus the workers.
+# process's total (which keeps the time of threads that exited) minus the workers. With a second argument "each":
+# "WORKERS OTHERS W0 W1 ...", each worker's own ticks after the two totals (in the order of their thread ids).
 thread_ticks() {
-  local w=0 t c
+  local w=0 t c each=""
   for t in /proc/"$1"/task/*; do
     grep -q '^vrmirror-worke' "$t/comm" 2>/dev/null || continue
     c=$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $12 + $13}') || continue
     w=$((w + ${c:-0}))
+    each="$each ${c:-0}"
   done
-  echo "$w $(( $(cpu_ticks "$1") - w ))"
+  if [ "${2:-}" = each ]; then echo "$w $(( $(cpu_ticks "$1") - w ))$each"; else echo "$w $(( $(cpu_ticks "$1") - w ))"; fi
 }
 # Wake-ups of the worker threads: their voluntary context switches (each sleep in poll(2) is one), as the kernel counts them.
 sleeps() { local s=0 t; for t in /proc/"$1"/task/*; do grep -q '^vrmirror-worke' "$t/comm" 2>/dev/null && s=$((s + $(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status"))); done; echo $s; }

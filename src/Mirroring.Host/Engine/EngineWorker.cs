@@ -283,9 +283,12 @@ public sealed class EngineWorker
 /// What the engine does between batches on its own clock, on worker 0 only: the runtime's periodic work (a replay's
 /// flow collection) and then aging, once per <c>interval</c> of engine time. The clock may jump (a gap in a
 /// capture) or step back (frames of two ports slightly out of order, a clock set back): a jump sizes the aging scan to
-/// the time that passed; a small step back is ignored, a large one restarts the mark.
+/// the time that passed; a small step back is ignored, a large one restarts the mark. On the wall clock
+/// (<paramref name="wallClock"/>: live ports, where idle rounds advance it with the time of day) every step back is
+/// ignored: a frame stamped before the mark waited in a port's ring, and restarting the mark at its time would make
+/// the next idle round age again at once (an overloaded worker with seconds of frames queued aged at every idle round).
 /// </summary>
-internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs)
+internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs, bool wallClock = false)
 {
     private long _lastNs = long.MinValue;
 
@@ -317,8 +320,8 @@ internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs)
         long elapsed = nowNs - _lastNs;
         if (elapsed < 0)
         {
-            // A frame slightly older than the last mark is ignored; a clock set back by more than an interval restarts the mark.
-            if (-elapsed > intervalNs) _lastNs = nowNs;
+            // A frame slightly older than the last mark is ignored; a capture's clock set back by more than an interval restarts the mark.
+            if (!wallClock && -elapsed > intervalNs) _lastNs = nowNs;
             return;
         }
         if (elapsed < intervalNs) return;

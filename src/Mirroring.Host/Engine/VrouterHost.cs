@@ -40,7 +40,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
             for (int v = 0; v < sinks.Length; v++) sinks[v] = new VifSink();
             var pipeline = new PipelineWorker(dataplane, w, sinks);
             var housekeeping = w == 0
-                ? new Housekeeping(pipeline, (long)options.HousekeepingInterval.TotalNanoseconds)
+                ? new Housekeeping(pipeline, (long)options.HousekeepingInterval.TotalNanoseconds, ports.Clock == EngineClock.Wall)
                 : null;
             _workers[w] = new EngineWorker(w, pipeline, sinks, housekeeping, ports.Clock, options.IdlePollMs, options.Idle);
         }
