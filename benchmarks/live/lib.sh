@@ -54,11 +54,11 @@ start_daemon() { # NAME MIRROR(yes/no) EXTRA-ARGS...
 vrouter:
   router_id: 192.0.2.1
   fabric: { name: $fab, mac: "02:00:00:00:00:01", gateway_mac: "02:00:00:00:00:fe" }
-  flow_table: { entries: 262144 }
+  flow_table: { entries: 262144 }  # vm1's max_flows: every one of 60,000 pairs (the default fair share is 104,857 entries)
 virtual_networks:
   - { name: "default-domain:bench:red", vni: 1001 }
 interfaces:
-  - { name: lh1$name$id, mac: "$mac1", ip: $ip1, virtual_network: "default-domain:bench:red"$port1$mirror_line }
+  - { name: lh1$name$id, mac: "$mac1", ip: $ip1, virtual_network: "default-domain:bench:red", max_flows: 200000$port1$mirror_line }
   - { name: lh2$name$id, mac: "$mac2", ip: $ip2, virtual_network: "default-domain:bench:red"$port2 }
 analyzers:
   - { analyzer_name: an1, analyzer_ip_address: 192.0.2.50, routing_instance: fabric, udp_port: 8099, juniper_header: true, nh_mode: dynamic }

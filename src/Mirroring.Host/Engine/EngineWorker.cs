@@ -172,7 +172,7 @@ public sealed class EngineWorker
             else if (!_stop)
             {
                 if (AllCompleted(ports)) break;
-                if (_clock == EngineClock.Wall) _housekeeping?.Advance(NativePoll.RealtimeNs());
+                if (_clock == EngineClock.Wall) _housekeeping?.Advance(NativePoll.RealtimeNs(), timeOfDay: true);
                 Idle(ports);
             }
             Interlocked.Increment(ref _rounds);
@@ -284,9 +284,11 @@ public sealed class EngineWorker
 /// flow collection) and then aging, once per <c>interval</c> of engine time. The clock may jump (a gap in a
 /// capture) or step back (frames of two ports slightly out of order, a clock set back): a jump sizes the aging scan to
 /// the time that passed; a small step back is ignored, a large one restarts the mark. On the wall clock
-/// (<paramref name="wallClock"/>: live ports, where idle rounds advance it with the time of day) every step back is
-/// ignored: a frame stamped before the mark waited in a port's ring, and restarting the mark at its time would make
+/// (<paramref name="wallClock"/>: live ports, where idle rounds advance it with the time of day) a frame's stamp never
+/// restarts the mark: a frame stamped before it waited in a port's ring, and restarting the mark at its time would make
 /// the next idle round age again at once (an overloaded worker with seconds of frames queued aged at every idle round).
+/// Only the time of day itself set back by more than an interval (an NTP step, a clock set by hand) restarts it there,
+/// so that aging does not stop until the clock catches up with the old mark.
 /// </summary>
 internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs, bool wallClock = false)
 {
@@ -310,7 +312,9 @@ internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs, boo
     /// <summary>Engine time at which the next run is due.</summary>
     public long NextDueNs => _lastNs == long.MinValue ? long.MinValue : _lastNs + intervalNs;
 
-    public void Advance(long nowNs)
+    /// <param name="nowNs">Engine time: a frame's stamp, or on the wall clock the time of day of an idle round.</param>
+    /// <param name="timeOfDay">True when <paramref name="nowNs"/> is the time of day read now (not a frame's stamp).</param>
+    public void Advance(long nowNs, bool timeOfDay = false)
     {
         if (_lastNs == long.MinValue)
         {
@@ -320,8 +324,9 @@ internal sealed class Housekeeping(PipelineWorker pipeline, long intervalNs, boo
         long elapsed = nowNs - _lastNs;
         if (elapsed < 0)
         {
-            // A frame slightly older than the last mark is ignored; a capture's clock set back by more than an interval restarts the mark.
-            if (!wallClock && -elapsed > intervalNs) _lastNs = nowNs;
+            // A frame slightly older than the last mark is ignored; a clock set back by more than an interval restarts
+            // the mark (on the wall clock only the time of day itself can say so, see the class comment).
+            if (-elapsed > intervalNs && (!wallClock || timeOfDay)) _lastNs = nowNs;
             return;
         }
         if (elapsed < intervalNs) return;

@@ -41,6 +41,19 @@ public sealed class HousekeepingClockTests : IDisposable
     }
 
     [Fact]
+    public void On_the_wall_clock_the_time_of_day_set_back_by_more_than_an_interval_restarts_the_mark()
+    {
+        var housekeeping = new Housekeeping(new PipelineWorker(_dataplane, 0, Array.Empty<IPacketSink?>()), Second, wallClock: true);
+        int runs = 0;
+        housekeeping.Tick = _ => runs++;
+        housekeeping.Advance(T0, timeOfDay: true);
+        // The clock is stepped back an hour: aging goes on from the new time instead of waiting an hour for the old mark.
+        housekeeping.Advance(T0 - 3600 * Second, timeOfDay: true);
+        housekeeping.Advance(T0 - 3600 * Second + 11 * Second / 10, timeOfDay: true);
+        Assert.Equal(1, runs);
+    }
+
+    [Fact]
     public void On_a_captures_clock_a_step_back_of_more_than_an_interval_restarts_the_mark()
     {
         Assert.Equal(2, RunsAfterAStaleFrame(wallClock: false));
