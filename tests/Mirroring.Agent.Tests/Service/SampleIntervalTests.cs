@@ -20,18 +20,36 @@ public sealed class SampleIntervalTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    /// <summary>64 flows installed in a fresh 1,024-entry region, a collector over it, and its first pass (every flow new, all written) done.</summary>
+    private async Task<BusyTable> BusyTableAsync(int samplePasses)
+    {
+        var path = Path.Combine(_dir, "stats");
+        var region = Region(path, entries: 1024);
+        var table = new FlowTable(region);
+        var index = Install(table, 64);
+        var reader = StatsRegionReader.Open(path);
+        var busy = new BusyTable(region, table, index, reader, new FlowStatsCollector(reader, [], node: "test", samplePasses: samplePasses));
+        Assert.Equal(64, (await busy.Collector.CollectAsync()).Records.Count);
+        return busy;
+    }
+
+    private sealed record BusyTable(StatsRegion Region, FlowTable Table, int[] Index, StatsRegionReader Reader, FlowStatsCollector Collector) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Collector.DisposeAsync();
+            Reader.Dispose();
+            Table.Dispose();
+            Region.Dispose();
+        }
+    }
+
     [Fact]
     public async Task A_busy_flow_is_written_when_new_then_once_every_sample_interval_in_the_pass_its_index_gives()
     {
         const int samplePasses = 4;
-        var path = Path.Combine(_dir, "stats");
-        using var region = Region(path, entries: 1024);
-        using var table = new FlowTable(region);
-        var index = Install(table, 64);
-        using var reader = StatsRegionReader.Open(path);
-        await using var collector = new FlowStatsCollector(reader, [], node: "test", samplePasses: samplePasses);
-
-        Assert.Equal(64, (await collector.CollectAsync()).Records.Count);
+        await using var busy = await BusyTableAsync(samplePasses);
+        var (table, index, collector) = (busy.Table, busy.Index, busy.Collector);
         var written = new Dictionary<int, int>();
         for (int pass = 2; pass <= 12; pass++)
         {
@@ -65,13 +83,8 @@ public sealed class SampleIntervalTests(ITestOutputHelper output) : IDisposable
         // The scan skips an entry whose sequence did not move since the copy it holds: a flow whose change is waiting
         // for its sample pass must still be written then, though nothing was written to it since.
         const int samplePasses = 8;
-        var path = Path.Combine(_dir, "stats");
-        using var region = Region(path, entries: 1024);
-        using var table = new FlowTable(region);
-        var index = Install(table, 64);
-        using var reader = StatsRegionReader.Open(path);
-        await using var collector = new FlowStatsCollector(reader, [], node: "test", samplePasses: samplePasses);
-        Assert.Equal(64, (await collector.CollectAsync()).Records.Count);
+        await using var busy = await BusyTableAsync(samplePasses);
+        var (table, index, collector) = (busy.Table, busy.Index, busy.Collector);
         Traffic(table, index);
 
         var writtenAt = new Dictionary<ushort, int>();
