@@ -66,7 +66,7 @@ internal sealed class CollectorService(
             }
             _reader = source.OpenReader();
             _collector = new FlowStatsCollector(_reader, sinks, loggers.CreateLogger<FlowStatsCollector>(), time, o.MaxPendingRecords, ownsReader: true,
-                samplePasses: o.SamplePasses);
+                samplePasses: o.SamplePasses, newFlowsPerPass: o.NewFlowsPerPass);
         }
         catch
         {
@@ -76,7 +76,8 @@ internal sealed class CollectorService(
         }
         status.Collector = _collector;
         logger.LogInformation("agent: collecting flow records {Schedule} from {Region} (vRouter {Vrouter}, node {Node}) into {Sinks}",
-            o.Once ? "once" : $"every {o.Interval}, a changed flow at most every {o.SampleInterval}",
+            o.Once ? "once" : $"every {o.Interval}, a changed flow at most every {o.SampleInterval}, " +
+                (o.NewFlowRate > 0 ? $"at most {o.NewFlowRate} new flows a second at once (the others at their sample pass)" : "every new flow at once"),
             source.Name, _collector.VrouterIp, _collector.Node, string.Join(", ", sinks.Select(s => s.Name)));
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
