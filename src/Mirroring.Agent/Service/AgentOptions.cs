@@ -60,6 +60,15 @@ public sealed class AgentOptions
 
     public const int DefaultNewFlowRate = 1000;
 
+    /// <summary>
+    /// The nice value of the thread the collection passes run on (<c>run --agent-nice</c>, <c>agent --nice</c>), 0..19:
+    /// beside the dataplane's workers, a pass that has much to write (a burst of new flows) yields the core to a worker
+    /// that wants it; at 10 it gets about a tenth of a contended core and every idle cycle. 0: the process's own.
+    /// </summary>
+    public int Nice { get; set; } = DefaultNice;
+
+    public const int DefaultNice = 10;
+
     /// <summary>Where the agent keeps its state: the default flow store and the mirror indices (<c>--state-dir</c>).</summary>
     public string StateDir { get; set; } = DefaultStateDirectory;
 
@@ -245,6 +254,9 @@ public sealed class AgentOptionsValidator(bool standalone) : IValidateOptions<Ag
             errors.Add($"Manifests (--manifest) {manifest}: file not found");
         if (o.Manifests.Count > 0 && string.IsNullOrWhiteSpace(o.Config))
             errors.Add("Manifests (--manifest): need a base configuration (--config)");
+
+        if (o.Nice is < 0 or > 19)
+            errors.Add($"Nice (--agent-nice, agent --nice) {o.Nice}: must be 0..19 (0: the process's own priority)");
 
         if (o.NewFlowRate < 0)
             errors.Add($"NewFlowRate (--new-flow-rate) {o.NewFlowRate}: must be 0 (no limit) or more");

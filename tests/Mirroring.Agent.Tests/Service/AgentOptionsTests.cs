@@ -89,6 +89,13 @@ public sealed class AgentOptionsTests : IDisposable
     public void The_new_flow_rate_is_a_budget_of_new_flows_per_pass(string interval, int rate, int perPass) =>
         Assert.Equal(perPass, new AgentOptions { Interval = interval, NewFlowRate = rate }.NewFlowsPerPass);
 
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("20")]
+    public void A_nice_value_outside_0_to_19_is_reported(string nice) =>
+        Assert.Equal($"Nice (--agent-nice, agent --nice) {nice}: must be 0..19 (0: the process's own priority)",
+            Assert.Single(StartFailures(new() { ["Stats"] = _region, ["Nice"] = nice })));
+
     [Fact]
     public void A_negative_new_flow_rate_is_reported() =>
         Assert.Equal("NewFlowRate (--new-flow-rate) -1: must be 0 (no limit) or more",
