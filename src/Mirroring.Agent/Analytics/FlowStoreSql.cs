@@ -274,20 +274,32 @@ internal static class FlowStoreSql
 
     /// <summary>
     /// The checkpoint of <paramref name="node"/>: for each of its flows without a teardown time (and those of node ''),
-    /// the counters of its newest sample (the largest sample time; of several at that time, the largest counters: the
-    /// same record written twice, or records of one pass).
+    /// the counters of its newest sample (the largest sample time: several rows at that time are the same record
+    /// written twice). One descent of <see cref="SamplesFlowIndex"/> per flow, in the dialect's words:
+    /// <paramref name="lateral"/> (PostgreSQL) a LATERAL subquery, else (SQLite) a join on the newest sample time
+    /// (PostgreSQL plans that one as a hash join over every sample; of several rows SQLite finds, the largest counters).
     /// </summary>
-    public static IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint(DbConnection connection, string node, DbTransaction? tx = null)
+    public static IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint(DbConnection connection, string node, bool lateral, DbTransaction? tx = null)
     {
         var result = new Dictionary<Guid, FlowCheckpoint>();
         using var cmd = connection.CreateCommand();
         cmd.Transaction = tx;
-        cmd.CommandText = """
-            SELECT f.flow_uuid, s.packets, s.bytes, s.mirror_packets, s.mirror_bytes, s.sec_mirror_packets, s.sec_mirror_bytes, s.sample_time
-            FROM flows f JOIN flow_samples s ON s.flow_uuid = f.flow_uuid
-                AND s.sample_time = (SELECT max(n.sample_time) FROM flow_samples n WHERE n.flow_uuid = f.flow_uuid)
-            WHERE f.teardown_time IS NULL AND (f.node = @node OR f.node = '');
-            """;
+        const string counters = "s.packets, s.bytes, s.mirror_packets, s.mirror_bytes, s.sec_mirror_packets, s.sec_mirror_bytes, s.sample_time";
+        const string active = "WHERE f.teardown_time IS NULL AND (f.node = @node OR f.node = '')";
+        cmd.CommandText = lateral
+            ? $"""
+              SELECT f.flow_uuid, {counters}
+              FROM flows f CROSS JOIN LATERAL (
+                  SELECT {counters} FROM flow_samples s WHERE s.flow_uuid = f.flow_uuid
+                  ORDER BY s.sample_time DESC LIMIT 1) s
+              {active};
+              """
+            : $"""
+              SELECT f.flow_uuid, {counters}
+              FROM flows f JOIN flow_samples s ON s.flow_uuid = f.flow_uuid
+                  AND s.sample_time = (SELECT max(n.sample_time) FROM flow_samples n WHERE n.flow_uuid = f.flow_uuid)
+              {active};
+              """;
         AddParameter(cmd, "@node", node);
         using var reader = cmd.ExecuteReader();
         while (reader.Read())

@@ -239,7 +239,7 @@ public sealed class PostgresFlowStore : IFlowStore
                 wait.Parameters.Add(new NpgsqlParameter { Value = node });
                 wait.ExecuteNonQuery();
             }
-            var checkpoint = FlowStoreSql.LoadCheckpoint(conn, node, tx);
+            var checkpoint = FlowStoreSql.LoadCheckpoint(conn, node, lateral: true, tx);
             tx.Commit();
             return checkpoint;
         });

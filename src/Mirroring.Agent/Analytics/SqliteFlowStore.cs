@@ -138,7 +138,7 @@ public sealed class SqliteFlowStore : IFlowStore
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return FlowStoreSql.LoadCheckpoint(_connection, node);
+            return FlowStoreSql.LoadCheckpoint(_connection, node, lateral: false);
         }
     }
 

@@ -143,6 +143,8 @@ public abstract partial class FlowStoreContract : IDisposable
         Assert.Equal(16, Scalar("SELECT sum(diff_mirror_packets) FROM flow_samples"));
         Assert.Equal((17, 1700, 16), (Scalar("SELECT packets FROM flow_samples WHERE sample_time = (SELECT max(sample_time) FROM flow_samples)"),
             Scalar("SELECT max(bytes) FROM flow_samples"), Scalar("SELECT max(mirror_packets) FROM flow_samples")));
+        // Records that changed only counters wrote no flows row (schema 5): the row is as the first record wrote it.
+        Assert.Equal((10, r1.SampleTime.ToUnixTimeMilliseconds()), (Scalar("SELECT packets FROM flows"), Scalar("SELECT last_sample_time FROM flows")));
         var row = Row(r1);
         Assert.Equal((17UL, 1700UL, 16UL, r3.SampleTime), (row.Packets, row.Bytes, row.MirroredPackets, row.LastSampleTime));
         Assert.Equal((17UL, 1700UL, 16UL, 3), (row.WindowPackets, row.WindowBytes, row.WindowMirroredPackets, row.WindowSamples));
@@ -528,6 +530,23 @@ public abstract partial class FlowStoreContract : IDisposable
         Assert.Equal(1, row.WindowSamples);
         Assert.Equal([kept.FlowUuid], store.LoadCheckpoint(Node).Keys);
         Assert.Equal(new PruneResult(0, 0), store.Prune(T0.AddDays(30)));
+    }
+
+    [Fact]
+    public async Task A_flow_whose_row_another_process_pruned_gets_its_row_again_with_its_next_record()
+    {
+        // The writer knows it wrote the flow's row (and so writes only samples for it); a prune elsewhere deletes the row
+        // with its samples; the prune generation tells the writer, whose next record of the flow writes the row again.
+        var r1 = Flow(1, sample: T0);
+        var later = Next(r1, 3, TimeSpan.FromDays(40));
+        await using var writer = Open();
+        await writer.WriteAsync([r1, Flow(2, sample: T0.AddDays(35))]);
+        await using (var other = Open())
+            Assert.Equal(new PruneResult(1, 1), other.Prune(T0.AddDays(30)));
+        await writer.WriteAsync([later]);
+        var row = Row(r1);
+        Assert.Equal((13UL, 1, later.SampleTime), (row.Packets, row.WindowSamples, row.LastSampleTime));
+        Assert.Equal(FlowTotals.Of(later), writer.LoadCheckpoint(Node)[r1.FlowUuid].Totals);
     }
 
     // Queries. 1: an1, index 3, red->blue, fully mirrored, sampled at T0+5s and T0+1h.
