@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 
 namespace Mirroring.Agent.Analytics;
@@ -42,10 +43,29 @@ internal sealed class FlowStoreBatch
             // Records come by node (one node per collector): the set sees each node once per run of them.
             if (!ReferenceEquals(r.Node, last)) nodes.Add(last = r.Node);
         }
-        // In flow uuid order (a stable sort: a flow's records keep theirs): each sample's entry in the samples' index by
-        // flow then lands next to the previous one's. In collection order (uuids are hashes) the inserts go all over the
-        // index; sorted they cost PostgreSQL about a third of the CPU (docs/analytics.md, "Write speed").
-        return new FlowStoreBatch([.. records.OrderBy(r => r.FlowUuid)], nodes);
+        return new FlowStoreBatch(InFlowOrder(records), nodes);
+    }
+
+    /// <summary>
+    /// The records in flow uuid order, a flow's records in the order given: each sample's entry in the samples' index by
+    /// flow then lands next to the previous one's. In collection order (uuids are hashes) the inserts go all over the
+    /// index; sorted they cost PostgreSQL about a third of the CPU (docs/analytics.md, "Write speed"). The keys are the
+    /// uuids' 16 bytes as PostgreSQL orders them, as one 128-bit integer each (cheaper to compare than a Guid), with the
+    /// record's position to keep the sort stable.
+    /// </summary>
+    private static FlowRecord[] InFlowOrder(IReadOnlyList<FlowRecord> records)
+    {
+        var keys = new (UInt128 Uuid, int Position)[records.Count];
+        Span<byte> bytes = stackalloc byte[16];
+        for (int i = 0; i < keys.Length; i++)
+        {
+            records[i].FlowUuid.TryWriteBytes(bytes, bigEndian: true, out _);
+            keys[i] = (BinaryPrimitives.ReadUInt128BigEndian(bytes), i);
+        }
+        Array.Sort(keys);
+        var sorted = new FlowRecord[keys.Length];
+        for (int i = 0; i < keys.Length; i++) sorted[i] = records[keys[i].Position];
+        return sorted;
     }
 
     /// <summary>
