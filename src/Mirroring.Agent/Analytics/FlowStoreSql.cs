@@ -4,7 +4,7 @@ namespace Mirroring.Agent.Analytics;
 
 /// <summary>
 /// What both stores say to their database in the same words: the columns and values of a batch's rows, the rules of
-/// each table (which samples are new, how a flow's row changes), migrations, checkpoint loading and pruning. SQL here is
+/// each table (how a flow's row changes), migrations, checkpoint loading and pruning. SQL here is
 /// common to SQLite and PostgreSQL (parameters as <c>@name</c>); where the dialects differ (greatest/least, how rows
 /// are fed) the caller says so.
 /// Values are uuids as <see cref="Guid"/>, integers as <see cref="long"/>, text, booleans, or null; each table's
@@ -268,9 +268,6 @@ internal static class FlowStoreSql
     public static string InsertValues<T>(string table, IReadOnlyList<Column<T>> columns) =>
         $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))})\nVALUES ({string.Join(", ", columns.Select(c => "@" + c.Name))})";
 
-    /// <summary><c>INSERT INTO table (columns) SELECT @column, ...</c>: one row from parameters, to be filtered by a WHERE.</summary>
-    public static string InsertSelect<T>(string table, IReadOnlyList<Column<T>> columns) =>
-        $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))})\nSELECT {string.Join(", ", columns.Select(c => "@" + c.Name))}";
 
     /// <summary>
     /// The checkpoint of <paramref name="node"/>: for each of its flows without a teardown time (and those of node ''),

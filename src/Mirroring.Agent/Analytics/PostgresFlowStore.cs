@@ -12,7 +12,7 @@ namespace Mirroring.Agent.Analytics;
 /// A batch is written in one transaction: its samples by binary COPY straight into <c>flow_samples</c>, and, when some
 /// flows need their <c>flows</c> row written (new, ended, changed: <see cref="FlowRowCache"/>), those rows by binary COPY
 /// into the connection's staging table (temporary, emptied at every commit or rollback) and a <c>MERGE ... USING</c> it:
-/// four round trips for a pass of changed flows, six when rows are written, whatever the batch's size. Connections come
+/// three round trips for a pass of changed flows, five when rows are written, whatever the batch's size. Connections come
 /// from a pool, which keeps their sessions (and so their staging table); when the server goes away a write throws, the
 /// collector keeps the records and writes them at a later pass (a sample written twice has counters the store already
 /// has: readers take it once).
@@ -62,7 +62,7 @@ public sealed class PostgresFlowStore : IFlowStore
     {
         ArgumentNullException.ThrowIfNull(connection);
         var description = PostgresConnectionString.Redacted(connection);
-        // A pooled connection keeps its session (not reset with DISCARD ALL when returned): its staging tables are
+        // A pooled connection keeps its session (not reset with DISCARD ALL when returned): its staging table is
         // made once, not created and dropped at every batch (catalog rows written and left dead each time).
         var pooled = new NpgsqlConnectionStringBuilder(connection.ConnectionString) { NoResetOnClose = true };
         var source = NpgsqlDataSource.Create(pooled.ConnectionString);
