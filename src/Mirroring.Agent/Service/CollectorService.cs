@@ -82,8 +82,10 @@ internal sealed class CollectorService(
         if (_thread.NiceProblem is { } problem)
             logger.LogWarning("agent: collection thread left at the process's priority, not nice {Nice}: {Problem}", o.Nice, problem);
         logger.LogInformation("agent: collecting flow records {Schedule} from {Region} (vRouter {Vrouter}, node {Node}) into {Sinks}",
-            o.Once ? "once" : $"at nice {o.Nice} every {o.Interval}, a changed flow at most every {o.SampleInterval}, " +
-                (o.NewFlowRate > 0 ? $"at most {o.NewFlowRate} new flows a second at once (the others at their sample pass)" : "every new flow at once"),
+            // Scripts and tests wait for "collecting flow records every": the schedule's details come after it.
+            o.Once ? "once" : $"every {o.Interval}, a changed flow at most every {o.SampleInterval}, " +
+                (o.NewFlowRate > 0 ? $"at most {o.NewFlowRate} new flows a second at once (the others at their sample pass)" : "every new flow at once") +
+                $", at nice {o.Nice},",
             source.Name, _collector.VrouterIp, _collector.Node, string.Join(", ", sinks.Select(s => s.Name)));
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
