@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
@@ -466,7 +467,7 @@ public sealed unsafe partial class PipelineWorker
     }
 
     /// <summary>Counts a frame handed to its port: a mirror copy, a flood copy, or a forwarded (or generated) frame.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CountTransmitted(ref InterfaceCounters counters, in Frame f)
     {
         if ((f.Flags & FrameFlags.MirrorCopy) != 0)
