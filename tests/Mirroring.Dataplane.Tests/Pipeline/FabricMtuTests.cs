@@ -8,6 +8,8 @@ using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Building;
 using Mirroring.Wire.Headers;
 
+using static Mirroring.Dataplane.Tests.Pipeline.MirroredVmNetwork;
+
 namespace Mirroring.Dataplane.Tests.Pipeline;
 
 /// <summary>
@@ -18,16 +20,11 @@ namespace Mirroring.Dataplane.Tests.Pipeline;
 /// </summary>
 public sealed class FabricMtuTests : IDisposable
 {
-    private const ushort Vrf = 1, Vm1 = 1, Vm2 = 2, Fabric = 0;
-    private const byte MirrorIndex = 0;
     private const uint AnalyzerNh = 10, RemoteVtepNh = 11, VxlanAnalyzerNh = 12, GreAnalyzerNh = 13, ViaAnalyzerNh = 14, NicNh = 15;
-    private static readonly IPv4Address RouterId = IPv4Address.Parse("192.0.2.1"), Analyzer = IPv4Address.Parse("192.0.2.50"),
-        RemoteVtep = IPv4Address.Parse("192.0.2.2");
-    private static readonly MacAddress Vm1Mac = MacAddress.Parse("02:00:00:00:01:01"), Vm2Mac = MacAddress.Parse("02:00:00:00:01:02"),
-        RemoteMac = MacAddress.Parse("02:00:00:00:02:01"), FabricMac = MacAddress.Parse("02:00:00:00:00:01"),
-        GatewayMac = MacAddress.Parse("02:00:00:00:00:fe");
+    private static readonly IPv4Address Analyzer = IPv4Address.Parse("192.0.2.50"), RemoteVtep = IPv4Address.Parse("192.0.2.2");
+    private static readonly MacAddress RemoteMac = MacAddress.Parse("02:00:00:00:02:01");
 
-    private readonly TempDirectory _dir = new();
+    private readonly MirroredVmNetwork _network;
     private readonly string _statsPath;
     private readonly VrouterDataplane _dataplane;
     private readonly MemorySink[] _sinks = [new(), new(), new()];
@@ -36,38 +33,21 @@ public sealed class FabricMtuTests : IDisposable
 
     public FabricMtuTests()
     {
-        _statsPath = _dir.File("stats");
-        _dataplane = new VrouterDataplane(StatsRegion.Create(new StatsRegionOptions
-        {
-            Path = _statsPath, FlowEntries = 64, OverflowEntries = 16, MaxInterfaces = 8, RouterId = RouterId.Value,
-        }), new DataplaneOptions { BatchSize = 4 });
-        _dataplane.Interfaces.Set(new InterfaceEntry(Fabric, "fabric", FabricMac, InterfaceKind.Fabric, 0, 0));
-        _dataplane.Interfaces.Set(new InterfaceEntry(Vm1, "vm1", Vm1Mac, InterfaceKind.Virtual, Vrf, Vrf, vnName: "red"));
-        _dataplane.Interfaces.Set(new InterfaceEntry(Vm2, "vm2", Vm2Mac, InterfaceKind.Virtual, Vrf, Vrf, vnName: "red"));
-        _dataplane.Nexthops.Set(NexthopEntry.Encap(1, Vm1));
-        _dataplane.Nexthops.Set(NexthopEntry.Encap(2, Vm2));
+        _network = new MirroredVmNetwork(flowEntries: 64, batchSize: 4, overflowEntries: 16,
+            remoteVteps: new Dictionary<uint, uint> { [RemoteVtep.Value] = RemoteVtepNh });
+        _dataplane = _network.Dataplane;
+        _statsPath = _network.StatsPath;
         _dataplane.Nexthops.Set(NexthopEntry.VxlanTunnel(RemoteVtepNh, RouterId.Value, RemoteVtep.Value, GatewayMac, 1001, Fabric));
         _dataplane.Nexthops.Set(NexthopEntry.MirrorUdp(AnalyzerNh, RouterId.Value, Analyzer.Value, 0, GatewayMac, Fabric));
         _dataplane.Nexthops.Set(NexthopEntry.VxlanTunnel(VxlanAnalyzerNh, RouterId.Value, RemoteVtep.Value, GatewayMac, 1099, Fabric));
         _dataplane.Nexthops.Set(NexthopEntry.MirrorGre(GreAnalyzerNh, RouterId.Value, Analyzer.Value, GatewayMac, Fabric));
         _dataplane.Nexthops.Set(NexthopEntry.MirrorUdp(ViaAnalyzerNh, RouterId.Value, Analyzer.Value, 0, MacAddress.Parse("02:00:00:00:09:09"), Fabric, RemoteVtepNh));
         _dataplane.Nexthops.Set(NexthopEntry.VlanFabric(NicNh, 100, Fabric));
-        _dataplane.Routes.SetBridge(Vrf, Vm1Mac, 1);
-        _dataplane.Routes.SetBridge(Vrf, Vm2Mac, 2);
         _dataplane.Routes.SetBridge(Vrf, RemoteMac, RemoteVtepNh);
-        var mirrorAll = new CompiledRule(-1, CompiledAddressMatch.Any, CompiledAddressMatch.Any, 0, ushort.MaxValue, 0, ushort.MaxValue,
-            FlowAction.Forward, MirrorIndex, MirrorTable.None, 0);
-        _dataplane.Publish(new ForwardingState(RouterId, Fabric, FabricMac, GatewayMac, [new VirtualNetworkInfo(Vrf, "red", 1001, false)],
-            new Dictionary<(ushort, uint), MacAddress>(), new Dictionary<uint, uint> { [RemoteVtep.Value] = RemoteVtepNh },
-            new PolicySet(new Dictionary<ushort, CompiledRule[]> { [Vrf] = [mirrorAll] })));
         _worker = new PipelineWorker(_dataplane, 0, _sinks);
     }
 
-    public void Dispose()
-    {
-        _dataplane.Dispose();
-        _dir.Dispose();
-    }
+    public void Dispose() => _network.Dispose();
 
     public static TheoryData<string> Modes => ["juniper", "juniper-via-vxlan", "vxlan", "erspan-ii", "erspan-iii", "nic-vlan"];
 

@@ -7,6 +7,8 @@ using Mirroring.Dataplane.Tests.Stats;
 using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Building;
 
+using static Mirroring.Dataplane.Tests.Pipeline.MirroredVmNetwork;
+
 namespace Mirroring.Dataplane.Tests.Pipeline;
 
 /// <summary>
@@ -16,44 +18,22 @@ namespace Mirroring.Dataplane.Tests.Pipeline;
 /// </summary>
 public sealed class MirrorChurnUnderLoadTests : IDisposable
 {
-    private const ushort Vrf = 1, Vm1 = 1, Vm2 = 2, Fabric = 0;
-    private const byte MirrorIndex = 0;
     private const uint FirstAnalyzerNh = 10, SecondAnalyzerNh = 11;
     private const int Flows = 32;
-    private static readonly IPv4Address RouterId = IPv4Address.Parse("192.0.2.1");
-    private static readonly MacAddress Vm1Mac = MacAddress.Parse("02:00:00:00:01:01"), Vm2Mac = MacAddress.Parse("02:00:00:00:01:02");
-    private static readonly MacAddress FabricMac = MacAddress.Parse("02:00:00:00:00:01"), GatewayMac = MacAddress.Parse("02:00:00:00:00:fe");
 
-    private readonly TempDirectory _dir = new();
+    private readonly MirroredVmNetwork _network;
     private readonly VrouterDataplane _dataplane;
 
     public MirrorChurnUnderLoadTests()
     {
-        _dataplane = new VrouterDataplane(StatsRegion.Create(new StatsRegionOptions
-        {
-            Path = _dir.File("stats"), FlowEntries = 1024, MaxInterfaces = 8, RouterId = RouterId.Value,
-        }), new DataplaneOptions { BatchSize = 16 });
-        _dataplane.Interfaces.Set(new InterfaceEntry(Fabric, "fabric", FabricMac, InterfaceKind.Fabric, 0, 0));
-        _dataplane.Interfaces.Set(new InterfaceEntry(Vm1, "vm1", Vm1Mac, InterfaceKind.Virtual, Vrf, Vrf, vnName: "red"));
-        _dataplane.Interfaces.Set(new InterfaceEntry(Vm2, "vm2", Vm2Mac, InterfaceKind.Virtual, Vrf, Vrf, vnName: "red"));
-        _dataplane.Nexthops.Set(NexthopEntry.Encap(1, Vm1));
-        _dataplane.Nexthops.Set(NexthopEntry.Encap(2, Vm2));
+        _network = new MirroredVmNetwork(flowEntries: 1024, batchSize: 16);
+        _dataplane = _network.Dataplane;
         _dataplane.Nexthops.Set(NexthopEntry.MirrorUdp(FirstAnalyzerNh, RouterId.Value, IPv4Address.Parse("192.0.2.50").Value, 0, GatewayMac, Fabric));
         _dataplane.Nexthops.Set(NexthopEntry.MirrorUdp(SecondAnalyzerNh, RouterId.Value, IPv4Address.Parse("192.0.2.60").Value, 0, GatewayMac, Fabric));
         _dataplane.Mirrors.Set(new MirrorEntry(MirrorIndex, FirstAnalyzerNh, MirrorFlags.Dynamic, analyzerName: "first"));
-        _dataplane.Routes.SetBridge(Vrf, Vm1Mac, 1);
-        _dataplane.Routes.SetBridge(Vrf, Vm2Mac, 2);
-        var mirrorAll = new CompiledRule(-1, CompiledAddressMatch.Any, CompiledAddressMatch.Any, 0, ushort.MaxValue, 0, ushort.MaxValue,
-            FlowAction.Forward, MirrorIndex, MirrorTable.None, 0);
-        _dataplane.Publish(new ForwardingState(RouterId, Fabric, FabricMac, GatewayMac, [new VirtualNetworkInfo(Vrf, "red", 1001, false)],
-            new Dictionary<(ushort, uint), MacAddress>(), new Dictionary<uint, uint>(), new PolicySet(new Dictionary<ushort, CompiledRule[]> { [Vrf] = [mirrorAll] })));
     }
 
-    public void Dispose()
-    {
-        _dataplane.Dispose();
-        _dir.Dispose();
-    }
+    public void Dispose() => _network.Dispose();
 
     [Fact]
     public void Deleting_and_re_adding_the_mirror_entry_under_load_keeps_every_packet_accounted()
@@ -117,7 +97,7 @@ public sealed class MirrorChurnUnderLoadTests : IDisposable
         Assert.True(readds > 100, $"only {readds} re-adds");
         Assert.True(batches > 100, $"only {batches} batches");
 
-        using var reader = StatsRegionReader.Open(_dir.File("stats"));
+        using var reader = StatsRegionReader.Open(_network.StatsPath);
         var all = reader.ReadActiveFlows();
         // Each flow is a pair: the flow the traffic went through and its reverse flow, which saw no packet.
         Assert.Equal(2 * Flows, all.Count);

@@ -8,6 +8,8 @@ using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Building;
 using Mirroring.Wire.Parsing;
 
+using static Mirroring.Dataplane.Tests.Pipeline.MirroredVmNetwork;
+
 namespace Mirroring.Dataplane.Tests.Pipeline;
 
 /// <summary>
@@ -16,15 +18,10 @@ namespace Mirroring.Dataplane.Tests.Pipeline;
 /// </summary>
 public sealed class PipelineWorkerMirrorTests : IDisposable
 {
-    private const ushort Vrf = 1, Vm1 = 1, Vm2 = 2, Fabric = 0;
-    private const byte MirrorIndex = 0;
     private const uint FirstAnalyzerNh = 10, SecondAnalyzerNh = 11;
-    private static readonly IPv4Address RouterId = IPv4Address.Parse("192.0.2.1");
     private static readonly IPv4Address FirstAnalyzer = IPv4Address.Parse("192.0.2.50"), SecondAnalyzer = IPv4Address.Parse("192.0.2.60");
-    private static readonly MacAddress Vm1Mac = MacAddress.Parse("02:00:00:00:01:01"), Vm2Mac = MacAddress.Parse("02:00:00:00:01:02");
-    private static readonly MacAddress FabricMac = MacAddress.Parse("02:00:00:00:00:01"), GatewayMac = MacAddress.Parse("02:00:00:00:00:fe");
 
-    private readonly TempDirectory _dir = new();
+    private readonly MirroredVmNetwork _network;
     private readonly string _statsPath;
     private readonly VrouterDataplane _dataplane;
     private readonly MemorySink[] _sinks = [new(), new(), new(), new()];
@@ -33,33 +30,16 @@ public sealed class PipelineWorkerMirrorTests : IDisposable
 
     public PipelineWorkerMirrorTests()
     {
-        _statsPath = _dir.File("stats");
-        _dataplane = new VrouterDataplane(StatsRegion.Create(new StatsRegionOptions
-        {
-            Path = _statsPath, FlowEntries = 64, OverflowEntries = 16, MaxInterfaces = 8, RouterId = RouterId.Value,
-        }), new DataplaneOptions { BatchSize = 4 });
-        _dataplane.Interfaces.Set(new InterfaceEntry(Fabric, "fabric", FabricMac, InterfaceKind.Fabric, 0, 0));
-        _dataplane.Interfaces.Set(new InterfaceEntry(Vm1, "vm1", Vm1Mac, InterfaceKind.Virtual, Vrf, Vrf, vnName: "red"));
-        _dataplane.Interfaces.Set(new InterfaceEntry(Vm2, "vm2", Vm2Mac, InterfaceKind.Virtual, Vrf, Vrf, vnName: "red"));
-        _dataplane.Nexthops.Set(NexthopEntry.Encap(1, Vm1));
-        _dataplane.Nexthops.Set(NexthopEntry.Encap(2, Vm2));
+        _network = new MirroredVmNetwork(flowEntries: 64, batchSize: 4, overflowEntries: 16);
+        _dataplane = _network.Dataplane;
+        _statsPath = _network.StatsPath;
         _dataplane.Nexthops.Set(NexthopEntry.MirrorUdp(FirstAnalyzerNh, RouterId.Value, FirstAnalyzer.Value, 0, GatewayMac, Fabric));
         _dataplane.Nexthops.Set(NexthopEntry.MirrorUdp(SecondAnalyzerNh, RouterId.Value, SecondAnalyzer.Value, 0, GatewayMac, Fabric));
         _dataplane.Mirrors.Set(new MirrorEntry(MirrorIndex, FirstAnalyzerNh, MirrorFlags.Dynamic, analyzerName: "first"));
-        _dataplane.Routes.SetBridge(Vrf, Vm1Mac, 1);
-        _dataplane.Routes.SetBridge(Vrf, Vm2Mac, 2);
-        var mirrorAll = new CompiledRule(-1, CompiledAddressMatch.Any, CompiledAddressMatch.Any, 0, ushort.MaxValue, 0, ushort.MaxValue,
-            FlowAction.Forward, MirrorIndex, MirrorTable.None, 0);
-        _dataplane.Publish(new ForwardingState(RouterId, Fabric, FabricMac, GatewayMac, [new VirtualNetworkInfo(Vrf, "red", 1001, false)],
-            new Dictionary<(ushort, uint), MacAddress>(), new Dictionary<uint, uint>(), new PolicySet(new Dictionary<ushort, CompiledRule[]> { [Vrf] = [mirrorAll] })));
         _worker = new PipelineWorker(_dataplane, 0, _sinks);
     }
 
-    public void Dispose()
-    {
-        _dataplane.Dispose();
-        _dir.Dispose();
-    }
+    public void Dispose() => _network.Dispose();
 
     /// <summary>Sends <paramref name="count"/> packets of one UDP flow from vm1 to vm2, one batch each.</summary>
     private List<byte[]> SendFlowPackets(int count, int firstPayload)
