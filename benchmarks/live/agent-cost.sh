@@ -95,7 +95,8 @@ import json, sqlite3, sys
 region = json.load(sys.stdin)["flows"]
 db = sqlite3.connect(sys.argv[1])
 rows = {(r[0], r[1], r[2], r[3], r[4]): (r[5], r[6]) for r in db.execute(
-    "SELECT source_ip, source_port, destination_ip, destination_port, protocol, packets, bytes FROM flows WHERE teardown_time IS NULL")}
+    "SELECT f.source_ip, f.source_port, f.destination_ip, f.destination_port, f.protocol, max(s.packets), max(s.bytes) "
+    "FROM flows f JOIN flow_samples s ON s.flow_uuid = f.flow_uuid WHERE f.teardown_time IS NULL GROUP BY f.flow_uuid")}
 bad = [f for f in region if rows.get((f["source"], f["source_port"], f["destination"], f["destination_port"], f["protocol"])) != (f["packets"], f["bytes"])]
 with_traffic = sum(1 for f in region if f["packets"] > 0)
 print(f"{len(region)} flows ({with_traffic} with traffic), {len(bad)} differ" + (f": first {bad[0]}" if bad else ""))

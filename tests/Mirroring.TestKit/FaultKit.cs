@@ -28,14 +28,25 @@ public static class FaultKit
                 f.Entry.SecondaryMirroredPackets, f.Entry.SecondaryMirroredBytes));
     }
 
-    /// <summary>The flows table's totals per flow uuid.</summary>
+    /// <summary>
+    /// The store's totals per flow uuid, by the readers' rule (schema 5): the largest cumulative counters of the flow's
+    /// samples, for the flows that have a <c>flows</c> row.
+    /// </summary>
     public static Dictionary<Guid, FlowCounts> FlowsTable(string db) => Query(db,
-        "SELECT flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes FROM flows;");
+        "SELECT f.flow_uuid, max(s.packets), max(s.bytes), max(s.mirror_packets), max(s.mirror_bytes), max(s.sec_mirror_packets), " +
+        "max(s.sec_mirror_bytes) FROM flows f JOIN flow_samples s ON s.flow_uuid = f.flow_uuid GROUP BY f.flow_uuid;");
 
-    /// <summary>The sum of the sample deltas per flow uuid.</summary>
+    /// <summary>
+    /// The sum of the sample deltas per flow uuid, each distinct sample counted once (a record written twice, as when a
+    /// batch is retried after a commit whose answer was lost, is two equal rows). A delta the collector computed twice
+    /// for the same counters (two rows with the same counters but different deltas) still counts twice here: that is
+    /// the check that no count was reported twice.
+    /// </summary>
     public static Dictionary<Guid, FlowCounts> SampleSums(string db) => Query(db,
         "SELECT flow_uuid, sum(diff_packets), sum(diff_bytes), sum(diff_mirror_packets), sum(diff_mirror_bytes), " +
-        "sum(diff_sec_mirror_packets), sum(diff_sec_mirror_bytes) FROM flow_samples GROUP BY flow_uuid;");
+        "sum(diff_sec_mirror_packets), sum(diff_sec_mirror_bytes) FROM (SELECT DISTINCT flow_uuid, sample_time, packets, bytes, " +
+        "mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, diff_packets, diff_bytes, diff_mirror_packets, " +
+        "diff_mirror_bytes, diff_sec_mirror_packets, diff_sec_mirror_bytes FROM flow_samples) d GROUP BY flow_uuid;");
 
     /// <summary>A connection to the store's database that does not go through the store.</summary>
     public static DbConnection Connect(string db) => FlowStores.IsPostgres(db)

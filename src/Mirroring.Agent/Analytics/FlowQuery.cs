@@ -73,18 +73,21 @@ public sealed record FlowQuery
             throw new ArgumentException($"since ({s:O}) is after until ({u:O})");
 
         using var cmd = connection.CreateCommand();
-        // The time range selects samples; the inner join keeps the flows that have one in range.
-        var window = new StringBuilder("1 = 1");
+        // The time range selects samples: those in it make the window figures, the newest one before it their base.
+        var inWindow = new List<string>();
+        string before = "1 = 0";
         if (Since is { } since)
         {
-            window.Append(" AND w.sample_time >= @since");
+            inWindow.Add("s.sample_time >= @since");
+            before = "s.sample_time < @since";
             FlowStoreSql.AddParameter(cmd, "@since", FlowStoreBatch.ToUnixMs(since));
         }
         if (Until is { } until)
         {
-            window.Append(" AND w.sample_time <= @until");
+            inWindow.Add("s.sample_time <= @until");
             FlowStoreSql.AddParameter(cmd, "@until", FlowStoreBatch.ToUnixMs(until));
         }
+        string window = inWindow.Count == 0 ? "1 = 1" : string.Join(" AND ", inWindow);
 
         var where = new List<string>();
         if (Analyzer is not null)
@@ -112,33 +115,46 @@ public sealed record FlowQuery
             where.Add("(f.flow_uuid = @pair OR f.reverse_flow_uuid = @pair OR f.flow_uuid = (SELECT p.reverse_flow_uuid FROM flows p WHERE p.flow_uuid = @pair))");
             FlowStoreSql.AddParameter(cmd, "@pair", pair);
         }
+        var outer = new List<string> { "q.window_samples > 0" };
         if (MismatchOnly)
-            where.Add("""
-                f.mirror_index IS NOT NULL AND (
-                    f.packets <> f.not_selected + f.mirror_packets + f.sampled_out + f.mirror_failures OR f.mirror_failures <> 0
-                    OR (f.sampled_out = 0 AND f.not_selected = 0 AND f.mirror_bytes <> f.bytes)
-                    OR (f.sec_mirror_index IS NOT NULL AND (
-                        f.packets <> f.sec_not_selected + f.sec_mirror_packets + f.sec_sampled_out + f.sec_mirror_failures OR f.sec_mirror_failures <> 0
-                        OR (f.sec_sampled_out = 0 AND f.sec_not_selected = 0 AND f.sec_mirror_bytes <> f.bytes))))
+            outer.Add("""
+                q.mirror_index IS NOT NULL AND (
+                    q.packets <> q.not_selected + q.mirror_packets + q.sampled_out + q.mirror_failures OR q.mirror_failures <> 0
+                    OR (q.sampled_out = 0 AND q.not_selected = 0 AND q.mirror_bytes <> q.bytes)
+                    OR (q.sec_mirror_index IS NOT NULL AND (
+                        q.packets <> q.sec_not_selected + q.sec_mirror_packets + q.sec_sampled_out + q.sec_mirror_failures OR q.sec_mirror_failures <> 0
+                        OR (q.sec_sampled_out = 0 AND q.sec_not_selected = 0 AND q.sec_mirror_bytes <> q.bytes))))
                 """);
 
+        // A flow's totals are its largest cumulative counters (its newest sample's); a window figure is the largest
+        // in the range less the base: the newest sample before the range, else where the first sample in the range
+        // started from (its counter less its delta). A record written twice adds a row with the same counters: it
+        // changes neither.
+        static string Window(string counter, string diff, string window, string before) =>
+            $"max(CASE WHEN {window} THEN s.{counter} END) - COALESCE(max(CASE WHEN {before} THEN s.{counter} END), " +
+            $"min(CASE WHEN {window} THEN s.{counter} - s.{diff} END))";
         var sql = new StringBuilder($"""
-            SELECT f.flow_uuid, f.direction, f.source_vn, f.destination_vn, f.source_ip, f.destination_ip, f.protocol,
-                f.source_port, f.destination_port, f.tcp_flags, f.interface_name, f.setup_time, f.teardown_time,
-                f.bytes, f.packets, f.action, f.vrouter_ip, f.drop_reason, f.mirror_index, f.sec_mirror_index,
-                f.analyzer_name, f.sec_analyzer_name, f.mirror_packets, f.mirror_bytes, f.sec_mirror_packets,
-                f.sec_mirror_bytes, f.first_sample_time, f.last_sample_time,
-                w.p, w.b, w.mp, w.mb, w.n, f.node, f.reverse_flow_uuid,
-                f.sampled_out, f.mirror_failures, f.mirror_failure_reasons,
-                f.sec_sampled_out, f.sec_mirror_failures, f.sec_mirror_failure_reasons, f.not_selected, f.sec_not_selected
-            FROM flows f
-            JOIN (SELECT w.flow_uuid AS flow_uuid, CAST(sum(w.diff_packets) AS BIGINT) AS p, CAST(sum(w.diff_bytes) AS BIGINT) AS b,
-                         CAST(sum(w.diff_mirror_packets) AS BIGINT) AS mp, CAST(sum(w.diff_mirror_bytes) AS BIGINT) AS mb, count(*) AS n
-                  FROM flow_samples w WHERE {window} GROUP BY w.flow_uuid) w ON w.flow_uuid = f.flow_uuid
+            SELECT q.* FROM (
+                SELECT f.flow_uuid, f.direction, f.source_vn, f.destination_vn, f.source_ip, f.destination_ip, f.protocol,
+                    f.source_port, f.destination_port, f.tcp_flags, f.interface_name, f.setup_time, f.teardown_time,
+                    max(s.bytes) AS bytes, max(s.packets) AS packets, f.action, f.vrouter_ip, f.drop_reason, f.mirror_index, f.sec_mirror_index,
+                    f.analyzer_name, f.sec_analyzer_name, max(s.mirror_packets) AS mirror_packets, max(s.mirror_bytes) AS mirror_bytes,
+                    max(s.sec_mirror_packets) AS sec_mirror_packets, max(s.sec_mirror_bytes) AS sec_mirror_bytes,
+                    f.first_sample_time, max(s.sample_time) AS last_sample_time,
+                    {Window("packets", "diff_packets", window, before)} AS window_packets,
+                    {Window("bytes", "diff_bytes", window, before)} AS window_bytes,
+                    {Window("mirror_packets", "diff_mirror_packets", window, before)} AS window_mirror_packets,
+                    {Window("mirror_bytes", "diff_mirror_bytes", window, before)} AS window_mirror_bytes,
+                    count(DISTINCT CASE WHEN {window} THEN s.sample_time END) AS window_samples, f.node, f.reverse_flow_uuid,
+                    max(s.sampled_out) AS sampled_out, max(s.mirror_failures) AS mirror_failures, f.mirror_failure_reasons,
+                    max(s.sec_sampled_out) AS sec_sampled_out, max(s.sec_mirror_failures) AS sec_mirror_failures, f.sec_mirror_failure_reasons,
+                    max(s.not_selected) AS not_selected, max(s.sec_not_selected) AS sec_not_selected
+                FROM flows f JOIN flow_samples s ON s.flow_uuid = f.flow_uuid
             """);
         if (where.Count > 0)
-            sql.Append("\nWHERE ").AppendJoin("\n  AND ", where);
-        sql.Append(Pair is null ? "\nORDER BY f.last_sample_time DESC, f.flow_uuid" : "\nORDER BY f.flow_uuid <> @pair, f.flow_uuid");
+            sql.Append("\n    WHERE ").AppendJoin("\n      AND ", where);
+        sql.Append("\n    GROUP BY f.flow_uuid\n) q\nWHERE ").AppendJoin("\n  AND ", outer);
+        sql.Append(Pair is null ? "\nORDER BY q.last_sample_time DESC, q.flow_uuid" : "\nORDER BY q.flow_uuid <> @pair, q.flow_uuid");
         if (Limit is { } limit)
         {
             sql.Append("\nLIMIT @limit");

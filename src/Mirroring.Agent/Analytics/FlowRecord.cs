@@ -46,7 +46,7 @@ public readonly record struct MirrorSlotTotals(ulong Packets, ulong Bytes, ulong
         init => _failures = value.Count == 0 ? null : value;
     }
 
-    public ulong FailureTotal => Failures.Values.Aggregate(0ul, (sum, v) => sum + v);
+    public ulong FailureTotal => _failures is null ? 0 : _failures.Values.Aggregate(0ul, (sum, v) => sum + v);
 
     /// <summary>Packets the flow passed while the slot had no mirror index (before a reprogramming selected the flow).</summary>
     public ulong NotSelected { get; init; }

@@ -1,31 +1,33 @@
+using System.Buffers.Binary;
 using System.Globalization;
 
 namespace Mirroring.Agent.Analytics;
 
 /// <summary>
-/// One batch of records as both stores write it, folded so that each table gets each key once: what the SQL of a
-/// store then does against the rows already there is the same rule applied once more (see docs/analytics.md):
+/// One batch of records as both stores write it (see docs/analytics.md):
 /// <list type="bullet">
-/// <item><see cref="Flows"/>: one row per flow. Identity from the flow's first record; totals the largest seen
-/// (counters never go backwards); TCP flags ORed; the partner's uuid the last one given; teardown time, action, drop
-/// reason, mirror slots, analyzer names and node from the newest record (the later one on equal sample times): a flow
-/// seen again after a teardown is active again; per mirror slot the largest sampled-out and not-selected counts, and
-/// the failures of the record with the most (with their reasons). A flow's row is also its collector checkpoint.</item>
-/// <item><see cref="Samples"/>: one row per distinct (flow, cumulative counters), in flow uuid order; the store adds
-/// only those whose counters the flow's row does not already cover (<see cref="FlowStoreSql.SampleIsNew"/>).</item>
+/// <item><see cref="Samples"/>: every record, in flow uuid order: each is appended to <c>flow_samples</c> with its cumulative
+/// counters. A record written twice (a batch retried after a commit whose answer was lost) is a second row with the
+/// same counters, which readers take as one: totals are a flow's largest cumulative counters, window figures
+/// differences of them.</item>
+/// <item><see cref="Rows"/>: one <c>flows</c> row per flow that needs one (new to the store, or a record that changes
+/// what its row holds: <see cref="FlowRowCache"/>), folded from the batch's records of that flow. Identity from the
+/// flow's first record; totals the largest seen; TCP flags ORed; the partner's uuid the last one given; teardown time,
+/// action, drop reason, mirror slots, analyzer names and node from the newest record (the later one on equal sample
+/// times): a flow seen again after a teardown is active again; per mirror slot the largest sampled-out and
+/// not-selected counts, and the failures of the record with the most (with their reasons).</item>
 /// </list>
 /// Validation happens here, before anything is written: a bad record fails the whole batch.
 /// </summary>
 internal sealed class FlowStoreBatch
 {
-    private FlowStoreBatch(List<FlowRow> flows, List<FlowRecord> samples, SortedSet<string> nodes)
+    private FlowStoreBatch(IReadOnlyList<FlowRecord> samples, SortedSet<string> nodes)
     {
-        Flows = flows;
         Samples = samples;
         Nodes = nodes;
     }
 
-    public IReadOnlyList<FlowRow> Flows { get; }
+    /// <summary>The records, each a <c>flow_samples</c> row, in flow uuid order (a flow's in the order given).</summary>
     public IReadOnlyList<FlowRecord> Samples { get; }
 
     /// <summary>The nodes the batch's records name, in ordinal order (what a PostgreSQL write locks, in this order).</summary>
@@ -33,25 +35,60 @@ internal sealed class FlowStoreBatch
 
     public static FlowStoreBatch Prepare(IReadOnlyList<FlowRecord> records)
     {
-        var flows = new Dictionary<Guid, FlowRow>(records.Count);
-        var order = new List<Guid>(records.Count);
-        var sampleKeys = new HashSet<(Guid, FlowTotals)>(records.Count);
-        var samples = new List<FlowRecord>(records.Count);
         var nodes = new SortedSet<string>(StringComparer.Ordinal);
+        string? last = null;
         foreach (var r in records)
         {
             Validate(r);
-            nodes.Add(r.Node);
-            if (flows.TryGetValue(r.FlowUuid, out var row)) row.Add(r);
-            else
-            {
-                flows[r.FlowUuid] = new FlowRow(r);
-                order.Add(r.FlowUuid);
-            }
-            if (sampleKeys.Add((r.FlowUuid, FlowTotals.Of(r)))) samples.Add(r);
+            // Records come by node (one node per collector): the set sees each node once per run of them.
+            if (!ReferenceEquals(r.Node, last)) nodes.Add(last = r.Node);
         }
-        // Samples in flow order: the lookups of their flows' rows then walk the flows key in order.
-        return new FlowStoreBatch(order.Select(u => flows[u]).ToList(), [.. samples.OrderBy(r => r.FlowUuid)], nodes);
+        return new FlowStoreBatch(InFlowOrder(records), nodes);
+    }
+
+    /// <summary>
+    /// The records in flow uuid order, a flow's records in the order given: each sample's entry in the samples' index by
+    /// flow then lands next to the previous one's. In collection order (uuids are hashes) the inserts go all over the
+    /// index; sorted they cost PostgreSQL about a third of the CPU (docs/analytics.md, "Write speed"). The keys are the
+    /// uuids' 16 bytes as PostgreSQL orders them, as one 128-bit integer each (cheaper to compare than a Guid), with the
+    /// record's position to keep the sort stable.
+    /// </summary>
+    private static FlowRecord[] InFlowOrder(IReadOnlyList<FlowRecord> records)
+    {
+        var keys = new (UInt128 Uuid, int Position)[records.Count];
+        Span<byte> bytes = stackalloc byte[16];
+        for (int i = 0; i < keys.Length; i++)
+        {
+            records[i].FlowUuid.TryWriteBytes(bytes, bigEndian: true, out _);
+            keys[i] = (BinaryPrimitives.ReadUInt128BigEndian(bytes), i);
+        }
+        Array.Sort(keys);
+        var sorted = new FlowRecord[keys.Length];
+        for (int i = 0; i < keys.Length; i++) sorted[i] = records[keys[i].Position];
+        return sorted;
+    }
+
+    /// <summary>
+    /// The <c>flows</c> rows to write: every flow of the batch without <paramref name="cache"/>, else the flows one of
+    /// whose records changes its row (<see cref="FlowRowCache.NeedsRow"/>). A flow's records before the first that does
+    /// are left out of its row: its row already holds what they say, and the later record covers them (counters and
+    /// flags only grow, the newer record's columns win).
+    /// </summary>
+    public IReadOnlyList<FlowRow> Rows(FlowRowCache? cache)
+    {
+        var rows = new Dictionary<Guid, FlowRow>();
+        var order = new List<FlowRow>();
+        foreach (var r in Samples)
+        {
+            if (rows.TryGetValue(r.FlowUuid, out var row)) row.Add(r);
+            else if (cache is null || cache.NeedsRow(r))
+            {
+                row = new FlowRow(r);
+                rows[r.FlowUuid] = row;
+                order.Add(row);
+            }
+        }
+        return order;
     }
 
     private static void Validate(FlowRecord r)

@@ -4,7 +4,7 @@ namespace Mirroring.Agent.Analytics;
 
 /// <summary>
 /// What both stores say to their database in the same words: the columns and values of a batch's rows, the rules of
-/// each table (which samples are new, how a flow's row changes), migrations, checkpoint loading and pruning. SQL here is
+/// each table (how a flow's row changes), migrations, checkpoint loading and pruning. SQL here is
 /// common to SQLite and PostgreSQL (parameters as <c>@name</c>); where the dialects differ (greatest/least, how rows
 /// are fed) the caller says so.
 /// Values are uuids as <see cref="Guid"/>, integers as <see cref="long"/>, text, booleans, or null; each table's
@@ -145,13 +145,28 @@ internal static class FlowStoreSql
     /// Schema version 3 to 4 in either dialect: the collector checkpoint is taken from <c>flows</c> (its totals and last
     /// sample time, for every flow not torn down), so <c>collector_state</c> goes. A flow whose checkpoint row outlived a
     /// teardown (version 3 kept a teardown time once set, and saved the checkpoint of a flow seen again) is made active,
-    /// so the checkpoint is the same before and after. Each store then drops the samples' key (<see cref="SampleIsNew"/>
-    /// does its work).
+    /// so the checkpoint is the same before and after. Each store then drops the samples' key.
     /// </summary>
     public const string MigrationFrom3 = """
         UPDATE flows SET teardown_time = NULL WHERE teardown_time IS NOT NULL AND flow_uuid IN (SELECT flow_uuid FROM collector_state);
         DROP TABLE collector_state;
         """;
+
+    /// <summary>
+    /// Schema version 4 to 5 in either dialect (<paramref name="integer"/> the dialect's counter type): samples are
+    /// appended without a check, so a flow's totals and its checkpoint are read from its newest sample, found by
+    /// <see cref="SamplesFlowIndex"/>; <c>schema_info.prune_generation</c> tells writers that a prune may have deleted
+    /// rows they know (<see cref="FlowRowCache"/>). The rows stay as they are: in version 4 a sample was added only
+    /// when it went beyond its flow's totals, so every flow's totals are already its largest sample's.
+    /// </summary>
+    public static string MigrationFrom4(string integer) =>
+        $"ALTER TABLE schema_info ADD COLUMN prune_generation {integer} NOT NULL DEFAULT 0;\n{SamplesFlowIndex}";
+
+    /// <summary>
+    /// A flow's samples in time order, in both dialects: its newest sample (totals, checkpoint) is one descent, the
+    /// samples of the flows a query selects are a range each, and a prune finds the flows left without samples.
+    /// </summary>
+    public const string SamplesFlowIndex = "CREATE INDEX flow_samples_flow ON flow_samples (flow_uuid, sample_time);";
 
     private static IEnumerable<string> OutcomeColumnList(string table, string integer)
     {
@@ -249,34 +264,39 @@ internal static class FlowStoreSql
         .. Outcomes<FlowRecord>(r => r.Mirrored, r => r.SecondaryMirrored),
     ];
 
-    /// <summary>
-    /// Whether a sample brings counts its flow's row does not have yet, the sample's values named by
-    /// <paramref name="incoming"/> (a column name to its value: <c>s.packets</c>, <c>@packets</c>): no flows row, or a
-    /// cumulative counter above the row's total. Counters only grow within a flow, so a record sent again (the same one,
-    /// or the same counters read again after a restart) or an older state arriving late adds nothing, and two states
-    /// never look alike; this replaces a unique key on samples. Evaluated before the batch updates <c>flows</c>, in the
-    /// same transaction, with the writers of one node serialised (see the stores).
-    /// </summary>
-    public static string SampleIsNew(Func<string, string> incoming) =>
-        $"NOT EXISTS (SELECT 1 FROM flows f WHERE f.flow_uuid = {incoming("flow_uuid")}\n    AND " +
-        string.Join(" AND ", Totals.Select(c => $"f.{c.Name} >= {incoming(c.Name)}")) + ")";
-
     /// <summary><c>INSERT INTO table (columns) VALUES (@column, ...)</c>: one row from parameters named as the columns.</summary>
     public static string InsertValues<T>(string table, IReadOnlyList<Column<T>> columns) =>
         $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))})\nVALUES ({string.Join(", ", columns.Select(c => "@" + c.Name))})";
 
-    /// <summary><c>INSERT INTO table (columns) SELECT @column, ...</c>: one row from parameters, to be filtered by a WHERE.</summary>
-    public static string InsertSelect<T>(string table, IReadOnlyList<Column<T>> columns) =>
-        $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))})\nSELECT {string.Join(", ", columns.Select(c => "@" + c.Name))}";
 
-    public static IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint(DbConnection connection, string node)
+    /// <summary>
+    /// The checkpoint of <paramref name="node"/>: for each of its flows without a teardown time (and those of node ''),
+    /// the counters of its newest sample (the largest sample time: several rows at that time are the same record
+    /// written twice). One descent of <see cref="SamplesFlowIndex"/> per flow, in the dialect's words:
+    /// <paramref name="lateral"/> (PostgreSQL) a LATERAL subquery, else (SQLite) a join on the newest sample time
+    /// (PostgreSQL plans that one as a hash join over every sample; of several rows SQLite finds, the largest counters).
+    /// </summary>
+    public static IReadOnlyDictionary<Guid, FlowCheckpoint> LoadCheckpoint(DbConnection connection, string node, bool lateral, DbTransaction? tx = null)
     {
         var result = new Dictionary<Guid, FlowCheckpoint>();
         using var cmd = connection.CreateCommand();
-        cmd.CommandText = """
-            SELECT flow_uuid, packets, bytes, mirror_packets, mirror_bytes, sec_mirror_packets, sec_mirror_bytes, last_sample_time
-            FROM flows WHERE teardown_time IS NULL AND (node = @node OR node = '');
-            """;
+        cmd.Transaction = tx;
+        const string counters = "s.packets, s.bytes, s.mirror_packets, s.mirror_bytes, s.sec_mirror_packets, s.sec_mirror_bytes, s.sample_time";
+        const string active = "WHERE f.teardown_time IS NULL AND (f.node = @node OR f.node = '')";
+        cmd.CommandText = lateral
+            ? $"""
+              SELECT f.flow_uuid, {counters}
+              FROM flows f CROSS JOIN LATERAL (
+                  SELECT {counters} FROM flow_samples s WHERE s.flow_uuid = f.flow_uuid
+                  ORDER BY s.sample_time DESC LIMIT 1) s
+              {active};
+              """
+            : $"""
+              SELECT f.flow_uuid, {counters}
+              FROM flows f JOIN flow_samples s ON s.flow_uuid = f.flow_uuid
+                  AND s.sample_time = (SELECT max(n.sample_time) FROM flow_samples n WHERE n.flow_uuid = f.flow_uuid)
+              {active};
+              """;
         AddParameter(cmd, "@node", node);
         using var reader = cmd.ExecuteReader();
         while (reader.Read())
@@ -285,13 +305,26 @@ internal static class FlowStoreSql
             var totals = new FlowTotals(
                 (ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2), (ulong)reader.GetInt64(3),
                 (ulong)reader.GetInt64(4), (ulong)reader.GetInt64(5), (ulong)reader.GetInt64(6));
+            if (result.TryGetValue(uuid, out var other)) totals = Larger(totals, other.Totals);
             result[uuid] = new FlowCheckpoint(uuid, totals, FlowStoreBatch.FromUnixMs(reader.GetInt64(7)));
         }
         return result;
     }
 
-    /// <summary>Samples before the cutoff go; flows whose last sample is before it go (and so leave the checkpoint). One transaction.</summary>
-    public static PruneResult Prune(DbConnection connection, DateTimeOffset cutoff)
+    private static FlowTotals Larger(FlowTotals a, FlowTotals b) => new(
+        Math.Max(a.Packets, b.Packets), Math.Max(a.Bytes, b.Bytes), Math.Max(a.MirroredPackets, b.MirroredPackets),
+        Math.Max(a.MirroredBytes, b.MirroredBytes), Math.Max(a.SecondaryMirroredPackets, b.SecondaryMirroredPackets),
+        Math.Max(a.SecondaryMirroredBytes, b.SecondaryMirroredBytes));
+
+    /// <summary>The store's prune generation (<see cref="FlowRowCache.Sync"/>), read in a write's transaction.</summary>
+    public const string ReadPruneGeneration = "SELECT prune_generation FROM schema_info;";
+
+    /// <summary>
+    /// Samples before the cutoff go; then the flows left without a sample (their last sample was before it), and so
+    /// their checkpoints; the prune generation moves (writers forget the rows they know). One transaction, which
+    /// <paramref name="exclusive"/> (a statement, or null) starts by taking the store from its writers.
+    /// </summary>
+    public static PruneResult Prune(DbConnection connection, DateTimeOffset cutoff, string? exclusive = null)
     {
         long cut = FlowStoreBatch.ToUnixMs(cutoff);
         using var tx = connection.BeginTransaction();
@@ -300,12 +333,13 @@ internal static class FlowStoreSql
             using var cmd = connection.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = sql;
-            AddParameter(cmd, "@cut", cut);
+            if (sql.Contains("@cut", StringComparison.Ordinal)) AddParameter(cmd, "@cut", cut);
             return cmd.ExecuteNonQuery();
         }
+        if (exclusive is not null) Run(exclusive);
         long samples = Run("DELETE FROM flow_samples WHERE sample_time < @cut;");
-        // Samples of an old flow are all older than its last sample: the first statement took them already.
-        long flows = Run("DELETE FROM flows WHERE last_sample_time < @cut;");
+        long flows = Run("DELETE FROM flows WHERE NOT EXISTS (SELECT 1 FROM flow_samples s WHERE s.flow_uuid = flows.flow_uuid);");
+        if (flows > 0) Run("UPDATE schema_info SET prune_generation = prune_generation + 1;");
         tx.Commit();
         return new PruneResult(flows, samples);
     }

@@ -9,12 +9,13 @@ namespace Mirroring.Agent.Analytics;
 /// carries its node), each resumes from its own flows' rows, and <c>flows query</c> spans them all. Same tables, columns,
 /// rules and schema version as <see cref="SqliteFlowStore"/> (docs/analytics.md shows both dialects).
 /// <para>
-/// A batch is written in one transaction: its rows go by binary COPY into the connection's staging tables (temporary,
-/// emptied at every commit or rollback), and two statements take them from there into the tables
-/// (<c>INSERT ... SELECT ... WHERE NOT EXISTS</c>, <c>MERGE ... USING</c> the staged rows): five round trips, whatever
-/// the batch's size. Connections come from a pool, which keeps their sessions (and so their staging tables); when the
-/// server goes away a write throws, the collector keeps the records and writes them at a later pass (a sample is added
-/// only when it goes beyond its flow's row, and the writers of one node take turns, so a batch written twice counts once).
+/// A batch is written in one transaction: its samples by binary COPY straight into <c>flow_samples</c>, and, when some
+/// flows need their <c>flows</c> row written (new, ended, changed: <see cref="FlowRowCache"/>), those rows by binary COPY
+/// into the connection's staging table (temporary, emptied at every commit or rollback) and a <c>MERGE ... USING</c> it:
+/// three round trips for a pass of changed flows, five when rows are written, whatever the batch's size. Connections come
+/// from a pool, which keeps their sessions (and so their staging table); when the server goes away a write throws, the
+/// collector keeps the records and writes them at a later pass (a sample written twice has counters the store already
+/// has: readers take it once).
 /// </para>
 /// </summary>
 public sealed class PostgresFlowStore : IFlowStore
@@ -28,8 +29,15 @@ public sealed class PostgresFlowStore : IFlowStore
     // With a node's name hashed: serialises the batches (and checkpoint loads) of one node, see WriteAsync.
     private const int NodeLockClass = 0x7672_6D6E; // "vrmn"
 
+    // Writers take it shared, a prune exclusive: a prune never deletes a flows row between a writer's read of the prune
+    // generation and its commit (FlowRowCache).
+    private const long PruneLockKey = 0x7672_6D70_7275_6E65; // "vrmprune"
+
     private readonly NpgsqlDataSource _source;
     private readonly Lock _gate = new();
+    // The flows rows this instance wrote; the store's lock (_writeGate) serialises writes, and so its use.
+    private readonly FlowRowCache _rows = new();
+    private readonly Lock _writeGate = new();
     private bool _disposed;
     // False while the server has not been reached yet: the first use that reaches it creates or checks the schema.
     private volatile bool _schemaReady;
@@ -54,7 +62,7 @@ public sealed class PostgresFlowStore : IFlowStore
     {
         ArgumentNullException.ThrowIfNull(connection);
         var description = PostgresConnectionString.Redacted(connection);
-        // A pooled connection keeps its session (not reset with DISCARD ALL when returned): its staging tables are
+        // A pooled connection keeps its session (not reset with DISCARD ALL when returned): its staging table is
         // made once, not created and dropped at every batch (catalog rows written and left dead each time).
         var pooled = new NpgsqlConnectionStringBuilder(connection.ConnectionString) { NoResetOnClose = true };
         var source = NpgsqlDataSource.Create(pooled.ConnectionString);
@@ -99,57 +107,67 @@ public sealed class PostgresFlowStore : IFlowStore
         cancellationToken.ThrowIfCancellationRequested();
         if (batch.Count == 0) return ValueTask.CompletedTask;
         var prepared = FlowStoreBatch.Prepare(batch);
-        Use(conn =>
+        lock (_writeGate)
         {
-            WriteStaged(conn, prepared);
-            return 0;
-        });
+            Use(conn =>
+            {
+                WriteBatch(conn, prepared, _rows);
+                return 0;
+            });
+        }
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>The session's staging tables: one per table a batch writes, every column as its batch value's type.</summary>
-    private const string StageFlows = "pg_temp.vrm_stage_flows", StageSamples = "pg_temp.vrm_stage_samples";
+    /// <summary>The session's staging table for flows rows: every column as its batch value's type.</summary>
+    private const string StageFlows = "pg_temp.vrm_stage_flows";
 
     /// <summary>
-    /// One batch, one transaction: the batch's nodes locked and the staging tables made if this connection has none yet
-    /// (one round trip, BEGIN with it); the rows into them by binary COPY (one round trip per table); the samples that
-    /// are new and the flows' rows from there (one); the commit (one). A failure anywhere rolls it all back, the staged
-    /// rows too.
+    /// One batch, one transaction. (1) BEGIN, the prune lock (shared), the batch's nodes locked, the staging table made
+    /// if this connection has none yet, and the prune generation read; (2) the samples by binary COPY straight into
+    /// <c>flow_samples</c>; only when some flows need their row written: (3) those rows by binary COPY into the staging
+    /// table and (4) a MERGE from it; then the commit. A failure anywhere rolls it all back, the staged rows too; the
+    /// cache learns the rows only once committed.
     /// </summary>
-    private static void WriteStaged(NpgsqlConnection conn, FlowStoreBatch prepared)
+    private static void WriteBatch(NpgsqlConnection conn, FlowStoreBatch prepared, FlowRowCache cache)
     {
         using var tx = conn.BeginTransaction();
         using (var setup = new NpgsqlBatch(conn, tx))
         {
-            // The batch's nodes first: a batch retried while the server still runs its first attempt (the connection
-            // broke, the statement did not) waits for it, then sees its rows and adds no sample twice.
+            // The batch's nodes: a batch retried while the server still runs its first attempt (the connection broke,
+            // the statement did not) waits for it; an agent restarted at once loads its checkpoint after it.
+            setup.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock_shared({PruneLockKey});"));
             var lockNodes = new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock({NodeLockClass}, hashtext(node)) FROM unnest($1::text[]) AS node;");
             lockNodes.Parameters.Add(new NpgsqlParameter { Value = prepared.Nodes.ToArray() });
             setup.BatchCommands.Add(lockNodes);
-            setup.BatchCommands.Add(new NpgsqlBatchCommand(StageTable(StageSamples, FlowStoreSql.SampleColumns)));
             setup.BatchCommands.Add(new NpgsqlBatchCommand(StageTable(StageFlows, FlowStoreSql.FlowColumns)));
-            setup.ExecuteNonQuery();
+            setup.BatchCommands.Add(new NpgsqlBatchCommand(FlowStoreSql.ReadPruneGeneration));
+            long? generation = null;
+            using (var reader = setup.ExecuteReader())
+            {
+                do
+                {
+                    if (reader.FieldCount == 1 && reader.GetName(0) == "prune_generation" && reader.Read()) generation = reader.GetInt64(0);
+                } while (reader.NextResult());
+            }
+            cache.Sync(generation ?? throw new InvalidDataException("schema_info has no prune_generation row"));
         }
-        Copy(conn, StageSamples, FlowStoreSql.SampleColumns, prepared.Samples);
-        Copy(conn, StageFlows, FlowStoreSql.FlowColumns, prepared.Flows);
-        using (var apply = new NpgsqlBatch(conn, tx))
+        var rows = prepared.Rows(cache);
+        Copy(conn, "flow_samples", FlowStoreSql.SampleColumns, prepared.Samples);
+        if (rows.Count > 0)
         {
-            // Samples before flows: whether one is new depends on its flow's row as it was before this batch.
-            apply.BatchCommands.Add(new NpgsqlBatchCommand(
-                $"INSERT INTO flow_samples ({Names(FlowStoreSql.SampleColumns, "")})\n" +
-                $"SELECT {Names(FlowStoreSql.SampleColumns, MergeSource + ".")} FROM {StageSamples} AS {MergeSource}\n" +
-                $"WHERE {FlowStoreSql.SampleIsNew(c => $"{MergeSource}.{c}")};"));
-            // flows: MERGE, a join of the batch with the table, then one plain update per row. An upsert (INSERT ...
-            // ON CONFLICT DO UPDATE) probes the key and locks each conflicting row first (a WAL record of its own):
-            // twice the WAL records and more CPU for a pass of changed flows. The rows carry each flow once
-            // (FlowStoreBatch folds them), as MERGE requires.
-            apply.BatchCommands.Add(new NpgsqlBatchCommand(
+            Copy(conn, StageFlows, FlowStoreSql.FlowColumns, rows);
+            // MERGE: a join of the rows with the table, then one plain update per row. An upsert (INSERT ... ON
+            // CONFLICT DO UPDATE) probes the key and locks each conflicting row first (a WAL record of its own). The
+            // rows carry each flow once (FlowStoreBatch.Rows folds them), as MERGE requires.
+            using var merge = new NpgsqlCommand(
                 $"MERGE INTO flows USING {StageFlows} AS {MergeSource} ON flows.flow_uuid = {MergeSource}.flow_uuid\n" +
                 $"WHEN MATCHED THEN UPDATE SET\n    {FlowStoreSql.FlowUpdate("GREATEST", "LEAST", MergeSource)}\n" +
-                $"WHEN NOT MATCHED THEN INSERT ({Names(FlowStoreSql.FlowColumns, "")}) VALUES ({Names(FlowStoreSql.FlowColumns, MergeSource + ".")});"));
-            apply.ExecuteNonQuery();
+                $"WHEN NOT MATCHED THEN INSERT ({Names(FlowStoreSql.FlowColumns, "")}) VALUES ({Names(FlowStoreSql.FlowColumns, MergeSource + ".")});",
+                conn, tx);
+            merge.ExecuteNonQuery();
         }
         tx.Commit();
+        cache.Written(rows);
     }
 
     private static string StageTable<T>(string name, IReadOnlyList<FlowStoreSql.Column<T>> columns) =>
@@ -221,7 +239,7 @@ public sealed class PostgresFlowStore : IFlowStore
                 wait.Parameters.Add(new NpgsqlParameter { Value = node });
                 wait.ExecuteNonQuery();
             }
-            var checkpoint = FlowStoreSql.LoadCheckpoint(conn, node);
+            var checkpoint = FlowStoreSql.LoadCheckpoint(conn, node, lateral: true, tx);
             tx.Commit();
             return checkpoint;
         });
@@ -235,7 +253,7 @@ public sealed class PostgresFlowStore : IFlowStore
     }
 
     /// <inheritdoc />
-    public PruneResult Prune(DateTimeOffset cutoff) => Use(conn => FlowStoreSql.Prune(conn, cutoff));
+    public PruneResult Prune(DateTimeOffset cutoff) => Use(conn => FlowStoreSql.Prune(conn, cutoff, $"SELECT pg_advisory_xact_lock({PruneLockKey});"));
 
     public void Dispose()
     {
@@ -337,7 +355,7 @@ public sealed class PostgresFlowStore : IFlowStore
         Execute(conn, $"SELECT pg_advisory_xact_lock({SchemaLockKey});", tx);
         if (Scalar(conn, "SELECT to_regclass('schema_info') IS NOT NULL;", tx) is true)
         {
-            if (Scalar(conn, "SELECT version FROM schema_info LIMIT 1;", tx) is int old and (2 or 3))
+            if (Scalar(conn, "SELECT version FROM schema_info LIMIT 1;", tx) is int old and (2 or 3 or 4))
             {
                 // Version 2 had no mirror outcomes (sampled out, failures by reason): the statements SQLite runs too.
                 if (old == 2)
@@ -346,7 +364,10 @@ public sealed class PostgresFlowStore : IFlowStore
                         WHERE table_schema = current_schema() AND table_name = 'flows' AND column_name = 'reverse_flow_uuid';
                         """, tx) is > 0L), tx);
                 // Version 3 had a checkpoint table and samples keyed by their counters.
-                Execute(conn, FlowStoreSql.MigrationFrom3 + "ALTER TABLE flow_samples DROP CONSTRAINT IF EXISTS flow_samples_pkey;", tx);
+                if (old != 4)
+                    Execute(conn, FlowStoreSql.MigrationFrom3 + "ALTER TABLE flow_samples DROP CONSTRAINT IF EXISTS flow_samples_pkey;", tx);
+                // Version 4 checked every sample against its flow's row; version 5 appends them, indexed by flow.
+                Execute(conn, FlowStoreSql.MigrationFrom4("bigint"), tx);
                 Execute(conn, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
             }
             CheckVersion(conn, store, tx);
@@ -392,7 +413,7 @@ public sealed class PostgresFlowStore : IFlowStore
     /// uuid, counters and times (Unix milliseconds) as bigint, the sample's teardown as boolean.
     /// </summary>
     public static readonly string Schema = $$"""
-        CREATE TABLE schema_info (version integer NOT NULL);
+        CREATE TABLE schema_info (version integer NOT NULL, prune_generation bigint NOT NULL DEFAULT 0);
 
         CREATE TABLE flows (
             flow_uuid          uuid PRIMARY KEY,
@@ -455,7 +476,8 @@ public sealed class PostgresFlowStore : IFlowStore
             {{FlowStoreSql.OutcomeColumns("flow_samples", "bigint")}}
         );
         -- Samples arrive in time order: a BRIN index serves time ranges at a fraction of a B-tree's cost per insert.
-        -- No key: which samples are new is decided against flows (FlowStoreSql.SampleIsNew), so rows are appended.
+        -- No key: samples are appended (a record written twice is two rows with the same counters, read as one).
         CREATE INDEX flow_samples_time ON flow_samples USING brin (sample_time);
+        {{FlowStoreSql.SamplesFlowIndex}}
         """;
 }

@@ -12,20 +12,22 @@ public readonly record struct FlowTotals(
         r.Packets, r.Bytes, r.Mirrored.Packets, r.Mirrored.Bytes, r.SecondaryMirrored.Packets, r.SecondaryMirrored.Bytes);
 }
 
-/// <summary>The last totals the store has for an active flow (its <c>flows</c> row), written with the records that carried them.</summary>
+/// <summary>The last totals the store has for an active flow: its newest sample's cumulative counters.</summary>
 public sealed record FlowCheckpoint(Guid FlowUuid, FlowTotals Totals, DateTimeOffset SampleTime);
 
 /// <summary>
-/// The default store, embedded: a SQLite database (WAL) with one row per flow (<c>flows</c>, also the collectors'
-/// resume points: the totals of every active flow) and one row per record (<c>flow_samples</c>). docs/analytics.md has
-/// the schema. A batch is one transaction. Writing is exactly-once: a sample is added only when its cumulative counters
-/// go beyond its flow's row, so a record sent again (after a restart of the agent or of the collector) adds nothing.
-/// The file is created with mode 0600; a file of schema version 1 (before node identity and flow pairs), 2 (before
-/// the mirror outcomes) or 3 (with a checkpoint table and keyed samples) is migrated when opened read-write.
+/// The default store, embedded: a SQLite database (WAL) with one row per flow (<c>flows</c>: identity and the newest
+/// record's columns) and one row per record (<c>flow_samples</c>, with its cumulative counters: a flow's newest sample
+/// holds its totals and is the collectors' resume point). docs/analytics.md has the schema. A batch is one transaction:
+/// its samples appended, and only the flows rows it changes written (<see cref="FlowRowCache"/>). A record sent again
+/// (after a restart of the agent or of the collector) is a sample with counters the store has already, which readers
+/// take once. The file is created with mode 0600; a file of schema version 1 (before node identity and flow pairs),
+/// 2 (before the mirror outcomes), 3 (with a checkpoint table and keyed samples) or 4 (samples checked against their
+/// flows' rows) is migrated when opened read-write.
 /// </summary>
 public sealed class SqliteFlowStore : IFlowStore
 {
-    public const int SchemaVersion = 4;
+    public const int SchemaVersion = 5;
 
     /// <summary>The page cache of a read-write connection, at most (SQLite takes pages as it needs them).</summary>
     internal const int PageCacheKiB = 65_536;
@@ -33,6 +35,7 @@ public sealed class SqliteFlowStore : IFlowStore
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
     private WriteStatements? _statements;
+    private readonly FlowRowCache _rows = new();
     private bool _disposed;
 
     private SqliteFlowStore(string path, SqliteConnection connection)
@@ -135,7 +138,7 @@ public sealed class SqliteFlowStore : IFlowStore
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return FlowStoreSql.LoadCheckpoint(_connection, node);
+            return FlowStoreSql.LoadCheckpoint(_connection, node, lateral: false);
         }
     }
 
@@ -182,24 +185,27 @@ public sealed class SqliteFlowStore : IFlowStore
     {
         var batch = FlowStoreBatch.Prepare(records);
         _statements ??= new WriteStatements(_connection);
-        // BEGIN IMMEDIATE: the database is this writer's from the first read, so no other writer changes the flows rows
-        // the samples are checked against before this batch commits.
+        // BEGIN IMMEDIATE: the database is this writer's from the first read, so a prune by another process cannot
+        // delete a flows row between the prune generation read here and this batch's commit.
         using var tx = _connection.BeginTransaction(deferred: false);
-        // Samples first: whether one is new depends on its flow's row as it was before this batch.
+        _rows.Sync((long)Scalar(_connection, FlowStoreSql.ReadPruneGeneration, tx)!);
+        var rows = batch.Rows(_rows);
         foreach (var sample in batch.Samples) _statements.Sample.Run(sample);
-        foreach (var flow in batch.Flows)
+        foreach (var flow in rows)
         {
             _statements.FlowUpsert.Run(flow);
             _statements.FlowIndexed.Run(flow);
         }
         tx.Commit();
+        _rows.Written(rows);
     }
 
     /// <summary>The statements of a write, prepared at the first one and kept until the store is closed.</summary>
     private sealed class WriteStatements(SqliteConnection connection) : IDisposable
     {
+        /// <summary>A sample, appended: no check (see docs/analytics.md, "Exactly once").</summary>
         public SqliteRowStatement<FlowRecord> Sample { get; } = new(connection, FlowStoreSql.SampleColumns,
-            $"{FlowStoreSql.InsertSelect("flow_samples", FlowStoreSql.SampleColumns)}\nWHERE {FlowStoreSql.SampleIsNew(c => "@" + c)};");
+            FlowStoreSql.InsertValues("flow_samples", FlowStoreSql.SampleColumns) + ";");
         public SqliteRowStatement<FlowRow> FlowUpsert { get; } = new(connection, FlowStoreSql.FlowColumns,
             FlowStoreSql.InsertValues("flows", FlowStoreSql.FlowColumns) + FlowStoreSql.FlowConflict("max", "min", indexed: false));
         /// <summary>The newest record's indexed columns, written only when they change (<see cref="FlowStoreSql.FlowIndexedUpdate"/>).</summary>
@@ -262,7 +268,7 @@ public sealed class SqliteFlowStore : IFlowStore
         if (hasInfo is long n && n > 0)
         {
             var version = Scalar(connection, "SELECT version FROM schema_info LIMIT 1;", tx);
-            if (version is 1L or 2L or 3L)
+            if (version is 1L or 2L or 3L or 4L)
             {
                 // Version 1 had no node identity and no pairs: rows written before keep node '' (checkpoints of '' serve
                 // any node) and have no partner.
@@ -272,7 +278,9 @@ public sealed class SqliteFlowStore : IFlowStore
                     Execute(connection, FlowStoreSql.MigrationFrom2("INTEGER", "TEXT",
                         hasReverseFlowUuid: Scalar(connection, "SELECT count(*) FROM pragma_table_info('flows') WHERE name = 'reverse_flow_uuid';", tx) is > 0L), tx);
                 // Version 3 had a checkpoint table and samples keyed by their counters (clustered on the key).
-                Execute(connection, FlowStoreSql.MigrationFrom3 + SamplesRebuild, tx);
+                if (version is not 4L) Execute(connection, FlowStoreSql.MigrationFrom3 + SamplesRebuild, tx);
+                // Version 4 checked every sample against its flow's row; version 5 appends them, indexed by flow.
+                Execute(connection, FlowStoreSql.MigrationFrom4("INTEGER"), tx);
                 Execute(connection, $"UPDATE schema_info SET version = {SchemaVersion};", tx);
             }
             else if (version is not long v || v != SchemaVersion)
@@ -316,8 +324,8 @@ public sealed class SqliteFlowStore : IFlowStore
         """;
 
     /// <summary>
-    /// One row per record, appended (a rowid table, no key): which samples are new is decided against <c>flows</c>
-    /// (<see cref="FlowStoreSql.SampleIsNew"/>), so no insert seeks a place in a B-tree keyed by flow.
+    /// One row per record, appended (a rowid table, no key; a record written twice is two rows that readers take as
+    /// one). Indexed by time (<c>flow_samples_time</c>) and, from version 5, by flow (<see cref="FlowStoreSql.SamplesFlowIndex"/>).
     /// </summary>
     private static string SamplesTable(string name) => $"""
         CREATE TABLE {name} (
@@ -344,7 +352,7 @@ public sealed class SqliteFlowStore : IFlowStore
 
     /// <summary>The schema, as documented in docs/analytics.md. Times are Unix milliseconds (UTC).</summary>
     public static readonly string Schema = $$"""
-        CREATE TABLE schema_info (version INTEGER NOT NULL);
+        CREATE TABLE schema_info (version INTEGER NOT NULL, prune_generation INTEGER NOT NULL DEFAULT 0);
 
         CREATE TABLE flows (
             flow_uuid          TEXT PRIMARY KEY,
@@ -390,6 +398,7 @@ public sealed class SqliteFlowStore : IFlowStore
 
         {{SamplesTable("flow_samples")}}
         {{SamplesTimeIndex}}
+        {{FlowStoreSql.SamplesFlowIndex}}
         """;
 
     private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? tx = null)

@@ -142,12 +142,12 @@ public abstract partial class FlowStoreContract
         }
 
         var e = Assert.Throws<FlowStoreRefusedException>(() => Open(FlowStoreAccess.ReadOnly));
-        Assert.Contains("schema version 2; open it once read-write (an agent, replay --db or flows prune) to migrate it to 4", e.Message);
+        Assert.Contains("schema version 2; open it once read-write (an agent, replay --db or flows prune) to migrate it to 5", e.Message);
 
         var partner = Flow(9).FlowUuid;
         await using (var store = Open())
             await store.WriteAsync([Outcome(2, 10, 90, ("rate_limited", 1)) with { Packets = 101, ReverseFlowUuid = partner }]);
-        Assert.Equal(4, Scalar("SELECT version FROM schema_info"));
+        Assert.Equal(5, Scalar("SELECT version FROM schema_info"));
         var rows = Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery()).ToDictionary(r => r.FlowUuid);
         Assert.Equal(2, rows.Count);
         Assert.Equal((0ul, 0L), (rows[Flow(1).FlowUuid].SampledOut, rows[Flow(1).FlowUuid].UnaccountedPackets));

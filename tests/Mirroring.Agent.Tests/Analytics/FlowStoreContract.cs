@@ -39,10 +39,29 @@ public abstract partial class FlowStoreContract : IDisposable
     }
 
     /// <summary>
-    /// The statements that make this store's (version 4) tables those of version 3, but for the version number: the
+    /// The statements that make this store's version 4 tables those of version 3, but for the version number: the
     /// samples' key on the flow and its counters, and the dialect's checkpoint table (<see cref="CheckpointTable"/>).
     /// </summary>
     protected abstract IEnumerable<string> Version3Tables(DbConnection connection);
+
+    /// <summary>What version 5 added to version 4: the samples' index by flow and the prune generation.</summary>
+    private static readonly string[] Version4 =
+        ["DROP INDEX flow_samples_flow;", "ALTER TABLE schema_info DROP COLUMN prune_generation;", "UPDATE schema_info SET version = 4;"];
+
+    /// <summary>Makes the store a version 4 one (its rows as they are), then runs <paramref name="more"/>.</summary>
+    protected void MakeVersion4(params string[] more) => Run(Version4.Concat(more));
+
+    private void Run(IEnumerable<string> statements)
+    {
+        using var connection = ConnectToChange();
+        connection.Open();
+        foreach (var sql in statements)
+        {
+            using var cmd = connection.CreateCommand();
+            cmd.CommandText = sql;
+            cmd.ExecuteNonQuery();
+        }
+    }
 
     /// <summary>Version 3's collector_state, in a dialect's types.</summary>
     protected static string CheckpointTable(string uuid, string integer) => $"""
@@ -61,6 +80,7 @@ public abstract partial class FlowStoreContract : IDisposable
     /// </summary>
     protected void MakeVersion3(IEnumerable<Guid> checkpointed, params string[] more)
     {
+        MakeVersion4();
         using var connection = ConnectToChange();
         connection.Open();
         var uuids = string.Join(", ", checkpointed.Select(u => $"'{u:D}'"));
@@ -89,15 +109,24 @@ public abstract partial class FlowStoreContract : IDisposable
         return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>The one row a query returns for <paramref name="record"/>'s flow (totals and window by the readers' rule).</summary>
+    protected FlowQueryRow Row(FlowRecord record) => Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery()).Single(r => r.FlowUuid == record.FlowUuid);
+
+    /// <summary>The distinct samples (flow, time, counters and deltas) in the store: a record written twice is one.</summary>
+    protected long DistinctSamples() => Scalar("""
+        SELECT count(*) FROM (SELECT DISTINCT flow_uuid, sample_time, packets, bytes, mirror_packets, mirror_bytes,
+            sec_mirror_packets, sec_mirror_bytes, diff_packets, diff_bytes, diff_mirror_packets, diff_mirror_bytes FROM flow_samples) d
+        """);
+
     [Fact]
-    public void New_store_has_schema_version_4()
+    public void New_store_has_schema_version_5()
     {
         Open();
-        Assert.Equal(4, Scalar("SELECT version FROM schema_info"));
+        Assert.Equal(5, Scalar("SELECT version FROM schema_info"));
     }
 
     [Fact]
-    public async Task Records_of_one_flow_keep_one_flows_row_with_the_latest_totals_and_one_sample_each()
+    public async Task Records_of_one_flow_keep_one_flows_row_and_one_sample_each_and_the_newest_sample_holds_the_totals()
     {
         var r1 = Flow(7, packets: 10, bytes: 1000);
         var r2 = Next(r1, 5, TimeSpan.FromSeconds(10));
@@ -109,13 +138,16 @@ public abstract partial class FlowStoreContract : IDisposable
         }
         Assert.Equal(1, Scalar("SELECT count(*) FROM flows"));
         Assert.Equal(3, Scalar("SELECT count(*) FROM flow_samples"));
-        Assert.Equal(17, Scalar("SELECT packets FROM flows"));
-        Assert.Equal(1700, Scalar("SELECT bytes FROM flows"));
-        Assert.Equal(16, Scalar("SELECT mirror_packets FROM flows"));
         Assert.Equal(3, Scalar("SELECT mirror_index FROM flows"));
         Assert.Equal(17, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
         Assert.Equal(16, Scalar("SELECT sum(diff_mirror_packets) FROM flow_samples"));
-        Assert.Equal(r3.SampleTime.ToUnixTimeMilliseconds(), Scalar("SELECT last_sample_time FROM flows"));
+        Assert.Equal((17, 1700, 16), (Scalar("SELECT packets FROM flow_samples WHERE sample_time = (SELECT max(sample_time) FROM flow_samples)"),
+            Scalar("SELECT max(bytes) FROM flow_samples"), Scalar("SELECT max(mirror_packets) FROM flow_samples")));
+        // Records that changed only counters wrote no flows row (schema 5): the row is as the first record wrote it.
+        Assert.Equal((10, r1.SampleTime.ToUnixTimeMilliseconds()), (Scalar("SELECT packets FROM flows"), Scalar("SELECT last_sample_time FROM flows")));
+        var row = Row(r1);
+        Assert.Equal((17UL, 1700UL, 16UL, r3.SampleTime), (row.Packets, row.Bytes, row.MirroredPackets, row.LastSampleTime));
+        Assert.Equal((17UL, 1700UL, 16UL, 3), (row.WindowPackets, row.WindowBytes, row.WindowMirroredPackets, row.WindowSamples));
     }
 
     [Fact]
@@ -164,8 +196,10 @@ public abstract partial class FlowStoreContract : IDisposable
     }
 
     [Fact]
-    public async Task Replaying_the_same_batch_twice_counts_each_sample_once()
+    public async Task Replaying_the_same_batch_twice_adds_rows_with_the_same_counters_that_count_once()
     {
+        // Schema 5 appends samples without a check (up to schema 4 a sample was added only when it went beyond its
+        // flow's row): the same batch written three times is three rows per record, and readers take them as one.
         var a = Flow(1);
         var b = Flow(2, packets: 4, bytes: 400);
         var batch = new[] { a, Next(a, 3, TimeSpan.FromSeconds(10)), b };
@@ -178,9 +212,12 @@ public abstract partial class FlowStoreContract : IDisposable
             await restarted.WriteAsync(batch);
 
         Assert.Equal(2, Scalar("SELECT count(*) FROM flows"));
-        Assert.Equal(3, Scalar("SELECT count(*) FROM flow_samples"));
-        Assert.Equal(17, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
-        Assert.Equal(17, Scalar("SELECT sum(packets) FROM flows"));
+        Assert.Equal(9, Scalar("SELECT count(*) FROM flow_samples"));
+        Assert.Equal(3, DistinctSamples());
+        var rows = Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery()).ToDictionary(r => r.FlowUuid);
+        Assert.Equal((13UL, 13UL, 2), (rows[a.FlowUuid].Packets, rows[a.FlowUuid].WindowPackets, rows[a.FlowUuid].WindowSamples));
+        Assert.Equal((4UL, 4UL, 400UL, 1), (rows[b.FlowUuid].Packets, rows[b.FlowUuid].WindowPackets, rows[b.FlowUuid].WindowBytes, rows[b.FlowUuid].WindowSamples));
+        Assert.Equal(FlowTotals.Of(batch[1]), Open().LoadCheckpoint(Node)[a.FlowUuid].Totals);
     }
 
     [Fact]
@@ -193,8 +230,13 @@ public abstract partial class FlowStoreContract : IDisposable
         await using (var store = Open())
             await store.WriteAsync([r1, r2, again]);
 
-        Assert.Equal(2, Scalar("SELECT count(*) FROM flow_samples"));
-        Assert.Equal(15, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
+        // A row of its own (schema 5 appends), with counters the store has: totals and window figures do not move.
+        Assert.Equal(3, Scalar("SELECT count(*) FROM flow_samples"));
+        var row = Row(r1);
+        Assert.Equal((15UL, 15UL, 1500UL, 15UL), (row.Packets, row.WindowPackets, row.WindowBytes, row.WindowMirroredPackets));
+        Assert.Equal(FlowTotals.Of(r2), Open().LoadCheckpoint(Node)[r1.FlowUuid].Totals);
+        var since = Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery { Since = r2.SampleTime.AddSeconds(1) }).Single();
+        Assert.Equal((0UL, 1), (since.WindowPackets, since.WindowSamples));
     }
 
     [Fact]
@@ -277,8 +319,9 @@ public abstract partial class FlowStoreContract : IDisposable
             // A collector restarted now resumes from those totals: a record of the same counters adds nothing.
             await store.WriteAsync([again with { SampleTime = again.SampleTime.AddSeconds(30), DiffPackets = again.Packets }]);
         }
-        Assert.Equal(12, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
-        Assert.Equal(12, Scalar("SELECT packets FROM flows"));
+        var after = Row(r1);
+        Assert.Equal((12UL, 12UL), (after.Packets, after.WindowPackets));
+        Assert.Equal(FlowTotals.Of(again), Assert.Single(Open().LoadCheckpoint(Node)).Value.Totals);
     }
 
     [Fact]
@@ -299,7 +342,7 @@ public abstract partial class FlowStoreContract : IDisposable
 
         await using (var store = Open())
         {
-            Assert.Equal(4, Scalar("SELECT version FROM schema_info"));
+            Assert.Equal(5, Scalar("SELECT version FROM schema_info"));
             var mine = store.LoadCheckpoint(Node);
             Assert.Equal(new[] { active.FlowUuid, back.FlowUuid }.Order(), mine.Keys.Order());
             Assert.Equal((FlowTotals.Of(activeLater), activeLater.SampleTime), (mine[active.FlowUuid].Totals, mine[active.FlowUuid].SampleTime));
@@ -310,9 +353,42 @@ public abstract partial class FlowStoreContract : IDisposable
             await store.WriteAsync([active, activeLater, aged, back, backAgain, theirs]);
             await store.WriteAsync([Next(activeLater, 1, TimeSpan.FromSeconds(10))]);
         }
-        Assert.Equal(7, Scalar("SELECT count(*) FROM flow_samples"));
-        Assert.Equal(Scalar("SELECT sum(packets) FROM flows"), Scalar("SELECT sum(diff_packets) FROM flow_samples"));
+        Assert.Equal(7, DistinctSamples());
+        var rows = Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery()).ToDictionary(r => r.FlowUuid);
+        Assert.Equal((16UL, 16UL), (rows[active.FlowUuid].Packets, rows[active.FlowUuid].WindowPackets));
+        Assert.All(rows.Values, r => Assert.Equal(r.Packets, r.WindowPackets));
         Assert.Equal(0, Scalar("SELECT count(*) FROM flows WHERE teardown_time IS NOT NULL AND flow_uuid <> '" + aged.FlowUuid.ToString("D") + "'"));
+    }
+
+    [Fact]
+    public async Task A_version_4_store_is_upgraded_keeping_each_nodes_checkpoint_totals_and_windows()
+    {
+        var active = Flow(1);
+        var activeLater = Next(active, 5, TimeSpan.FromSeconds(10));
+        var aged = Flow(2) with { TeardownTime = T0.AddMinutes(1) };
+        var theirs = Flow(4) with { Node = "compute-2" };
+        await using (var store = Open())
+            await store.WriteAsync([active, activeLater, aged, theirs]);
+        MakeVersion4();
+        Assert.Contains("schema version 4; open it once read-write", Assert.Throws<FlowStoreRefusedException>(() => Open(FlowStoreAccess.ReadOnly)).Message);
+
+        await using (var store = Open())
+        {
+            Assert.Equal(5, Scalar("SELECT version FROM schema_info"));
+            Assert.Equal(0, Scalar("SELECT prune_generation FROM schema_info"));
+            var mine = store.LoadCheckpoint(Node);
+            Assert.Equal((FlowTotals.Of(activeLater), activeLater.SampleTime), (mine[active.FlowUuid].Totals, mine[active.FlowUuid].SampleTime));
+            Assert.Single(mine);
+            Assert.Equal([theirs.FlowUuid], store.LoadCheckpoint("compute-2").Keys);
+            // Written again after the upgrade: the same records change nothing, a new state adds its delta.
+            await store.WriteAsync([active, activeLater, aged, theirs]);
+            await store.WriteAsync([Next(activeLater, 1, TimeSpan.FromSeconds(10))]);
+        }
+        var rows = Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery()).ToDictionary(r => r.FlowUuid);
+        Assert.Equal((16UL, 16UL, 3), (rows[active.FlowUuid].Packets, rows[active.FlowUuid].WindowPackets, rows[active.FlowUuid].WindowSamples));
+        Assert.Equal((10UL, 10UL), (rows[aged.FlowUuid].Packets, rows[aged.FlowUuid].WindowPackets));
+        Assert.False(rows[aged.FlowUuid].IsActive);
+        Assert.Equal(9, Scalar("SELECT count(*) FROM flow_samples"));
     }
 
     [Fact]
@@ -325,9 +401,11 @@ public abstract partial class FlowStoreContract : IDisposable
             await store.WriteAsync([r2 with { DiffPackets = 15, DiffBytes = 1500 }]); // the collector's first record: all new
             await store.WriteAsync([r1]);                                               // an older state, late
         }
-        Assert.Equal(1, Scalar("SELECT count(*) FROM flow_samples"));
-        Assert.Equal(15, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
-        Assert.Equal(15, Scalar("SELECT packets FROM flows"));
+        // Its row is appended (schema 5), with counters below the newest: it moves neither the totals nor the window.
+        Assert.Equal(2, Scalar("SELECT count(*) FROM flow_samples"));
+        var row = Row(r1);
+        Assert.Equal((15UL, 15UL, r2.SampleTime), (row.Packets, row.WindowPackets, row.LastSampleTime));
+        Assert.Equal(FlowTotals.Of(r2), Open().LoadCheckpoint(Node)[r1.FlowUuid].Totals);
     }
 
     [Fact]
@@ -341,8 +419,9 @@ public abstract partial class FlowStoreContract : IDisposable
             await store.WriteAsync([copied]);
             await store.WriteAsync([copied]);
         }
-        Assert.Equal(2, Scalar("SELECT count(*) FROM flow_samples"));
-        Assert.Equal(10, Scalar("SELECT sum(diff_mirror_packets) FROM flow_samples"));
+        Assert.Equal(2, DistinctSamples());
+        var row = Row(r1);
+        Assert.Equal((10UL, 10UL, 1000UL, 10UL, 2), (row.MirroredPackets, row.WindowMirroredPackets, row.WindowMirroredBytes, row.WindowPackets, row.WindowSamples));
     }
 
     [Fact]
@@ -359,9 +438,13 @@ public abstract partial class FlowStoreContract : IDisposable
             var batch = flows;
             await Task.WhenAll(Task.Run(() => a.WriteAsync(batch).AsTask()), Task.Run(() => b.WriteAsync(batch).AsTask()));
         }
-        Assert.Equal(200 * 6, Scalar("SELECT count(*) FROM flow_samples"));
-        Assert.Equal(200 * 15, Scalar("SELECT sum(diff_packets) FROM flow_samples"));
-        Assert.Equal(200 * 15, Scalar("SELECT sum(packets) FROM flows"));
+        // Each writer appends its samples (schema 5): every state twice but the first, each counted once by readers.
+        Assert.Equal(200 * 11, Scalar("SELECT count(*) FROM flow_samples"));
+        Assert.Equal(200 * 6, DistinctSamples());
+        var rows = Open(FlowStoreAccess.ReadOnly).Query(new FlowQuery());
+        Assert.Equal(200, rows.Count);
+        Assert.All(rows, r => Assert.Equal((15UL, 15UL, 1500UL, 6), (r.Packets, r.WindowPackets, r.WindowBytes, r.WindowSamples)));
+        Assert.Equal(200, Open().LoadCheckpoint(Node).Values.Count(c => c.Totals.Packets == 15));
     }
 
     [Fact]
@@ -447,6 +530,23 @@ public abstract partial class FlowStoreContract : IDisposable
         Assert.Equal(1, row.WindowSamples);
         Assert.Equal([kept.FlowUuid], store.LoadCheckpoint(Node).Keys);
         Assert.Equal(new PruneResult(0, 0), store.Prune(T0.AddDays(30)));
+    }
+
+    [Fact]
+    public async Task A_flow_whose_row_another_process_pruned_gets_its_row_again_with_its_next_record()
+    {
+        // The writer knows it wrote the flow's row (and so writes only samples for it); a prune elsewhere deletes the row
+        // with its samples; the prune generation tells the writer, whose next record of the flow writes the row again.
+        var r1 = Flow(1, sample: T0);
+        var later = Next(r1, 3, TimeSpan.FromDays(40));
+        await using var writer = Open();
+        await writer.WriteAsync([r1, Flow(2, sample: T0.AddDays(35))]);
+        await using (var other = Open())
+            Assert.Equal(new PruneResult(1, 1), other.Prune(T0.AddDays(30)));
+        await writer.WriteAsync([later]);
+        var row = Row(r1);
+        Assert.Equal((13UL, 1, later.SampleTime), (row.Packets, row.WindowSamples, row.LastSampleTime));
+        Assert.Equal(FlowTotals.Of(later), writer.LoadCheckpoint(Node)[r1.FlowUuid].Totals);
     }
 
     // Queries. 1: an1, index 3, red->blue, fully mirrored, sampled at T0+5s and T0+1h.

@@ -59,7 +59,7 @@ public sealed class SqliteFlowStoreTests : IDisposable
         Assert.Equal(["flow_samples", "flows", "schema_info"],
             Strings(_path, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"));
         var indexes = Strings(_path, "SELECT name FROM sqlite_master WHERE type='index' AND name NOT LIKE 'sqlite_%' ORDER BY name");
-        Assert.Equal(["flow_samples_time", "flows_analyzer", "flows_destination_vn", "flows_mirror_index",
+        Assert.Equal(["flow_samples_flow", "flow_samples_time", "flows_analyzer", "flows_destination_vn", "flows_mirror_index",
             "flows_node", "flows_reverse", "flows_sec_analyzer", "flows_sec_mirror_index", "flows_source_vn"], indexes);
         Assert.Equal(["wal"], Strings(_path, "PRAGMA journal_mode"));
         Assert.Equal(SqliteFlowStore.SchemaVersion, Count(_path, "SELECT version FROM schema_info"));
@@ -190,7 +190,7 @@ public sealed class SqliteFlowStoreTests : IDisposable
 
         await using (var store = SqliteFlowStore.Open(_path))
         {
-            Assert.Equal(4, Count(_path, "SELECT version FROM schema_info"));
+            Assert.Equal(5, Count(_path, "SELECT version FROM schema_info"));
             // The old checkpoint serves the node that opens it first: its next record counts only what is new.
             Assert.Equal(new FlowTotals(10, 1000, 10, 1000, 0, 0), store.LoadCheckpoint("any-node")[old.FlowUuid].Totals);
             var row = Assert.Single(store.Query(new FlowQuery()));
