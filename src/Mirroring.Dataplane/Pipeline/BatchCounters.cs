@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Mirroring.Dataplane.Stats;
 
 namespace Mirroring.Dataplane.Pipeline;
@@ -26,6 +27,7 @@ internal sealed class BatchCounters
         _touchedInterfaces = new ushort[maxInterfaces];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref InterfaceCounters Interface(int vif)
     {
         if (!_interfaceTouched[vif])

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
@@ -433,6 +434,20 @@ public sealed unsafe partial class PipelineWorker
     private void Transmit()
     {
         int count = _txCount;
+        if (count == 0) return;
+        _txCount = 0;
+        // The usual batch (forwarding between two ports, no copies elsewhere) leaves by one port: handed over as
+        // queued, without regrouping it frame by frame.
+        ushort first = _tx[0].Port;
+        int run = 1;
+        while (run < count && _tx[run].Port == first) run++;
+        if (run == count)
+        {
+            ref InterfaceCounters counters = ref _batch.Interface(first);
+            for (int i = 0; i < count; i++) CountTransmitted(ref counters, in _tx[i]);
+            _sinks[first]!.Transmit(Memory, _tx.AsSpan(0, count));
+            return;
+        }
         Array.Clear(_txSent, 0, count);
         for (int i = 0; i < count; i++)
         {
@@ -444,26 +459,31 @@ public sealed unsafe partial class PipelineWorker
             {
                 if (_txSent[j] || _tx[j].Port != port) continue;
                 _txSent[j] = true;
-                ref readonly Frame f = ref _tx[j];
-                _txPort[n++] = f;
-                if ((f.Flags & FrameFlags.MirrorCopy) != 0)
-                {
-                    counters.MirrorCopyPackets++;
-                    counters.MirrorCopyBytes += (ulong)f.Length;
-                }
-                else if ((f.Flags & FrameFlags.FloodCopy) != 0)
-                {
-                    counters.FloodCopyPackets++;
-                    counters.FloodCopyBytes += (ulong)f.Length;
-                }
-                else
-                {
-                    counters.TxPackets++;
-                    counters.TxBytes += (ulong)f.Length;
-                }
+                CountTransmitted(ref counters, in _tx[j]);
+                _txPort[n++] = _tx[j];
             }
             _sinks[port]!.Transmit(Memory, _txPort.AsSpan(0, n));
         }
-        _txCount = 0;
+    }
+
+    /// <summary>Counts a frame handed to its port: a mirror copy, a flood copy, or a forwarded (or generated) frame.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CountTransmitted(ref InterfaceCounters counters, in Frame f)
+    {
+        if ((f.Flags & FrameFlags.MirrorCopy) != 0)
+        {
+            counters.MirrorCopyPackets++;
+            counters.MirrorCopyBytes += (ulong)f.Length;
+        }
+        else if ((f.Flags & FrameFlags.FloodCopy) != 0)
+        {
+            counters.FloodCopyPackets++;
+            counters.FloodCopyBytes += (ulong)f.Length;
+        }
+        else
+        {
+            counters.TxPackets++;
+            counters.TxBytes += (ulong)f.Length;
+        }
     }
 }

@@ -3,6 +3,7 @@ using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Ports;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Dataplane.Tables;
+using Mirroring.Wire.Addressing;
 using Mirroring.Wire.Parsing;
 
 namespace Mirroring.Dataplane.Pipeline;
@@ -37,6 +38,11 @@ public sealed unsafe partial class PipelineWorker
     private int _txReserve;
 
     private ForwardingState _state = ForwardingState.Empty;
+    /// <summary>The batch's last successful bridge lookup (VRF &lt;&lt; 48 | MAC; <see cref="NoBridgeKey"/>: none yet) and its nexthop.</summary>
+    private ulong _lastBridgeKey = NoBridgeKey;
+    private uint _lastBridgeNexthop;
+    /// <summary>Never a key looked up: it would be the broadcast MAC, which is flooded, never bridged.</summary>
+    private const ulong NoBridgeKey = ulong.MaxValue;
     private ushort _ipIdentification;
     /// <summary>The flow whose write section <see cref="ApplyFlow"/> holds open while it mirrors (-1: none).</summary>
     private int _flowSection = -1;
@@ -101,6 +107,7 @@ public sealed unsafe partial class PipelineWorker
     public void Process(int count)
     {
         _state = _dataplane.State;
+        _lastBridgeKey = NoBridgeKey;
         _txCount = 0;
         _keyCount = 0;
         Classify(count);
@@ -244,7 +251,7 @@ public sealed unsafe partial class PipelineWorker
             }
             work.Routed = true;
         }
-        else if (!routes.TryLookupBridge(work.Vrf, parsed.DestinationMac, out work.NexthopId))
+        else if (!LookupBridge(work.Vrf, parsed.DestinationMac, out work.NexthopId))
         {
             Drop(ref work, DropReason.NoL2Route);
             return;
@@ -259,6 +266,26 @@ public sealed unsafe partial class PipelineWorker
             parsed.SourceAddress, parsed.DestinationAddress,
             ports ? parsed.SourcePort : (ushort)0, ports ? parsed.DestinationPort : (ushort)0);
         work.KeySlot = slot;
+    }
+
+    /// <summary>
+    /// The bridge table's nexthop for a destination MAC in a VRF, remembered for the rest of the batch: a burst mostly
+    /// goes to a few destinations (as VPP's L2 forwarding keeps its last lookup per frame). The tables are read once
+    /// per batch this way, as the forwarding state is: a route changed during a batch applies from the next one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool LookupBridge(ushort vrf, MacAddress mac, out uint nexthopId)
+    {
+        ulong key = ((ulong)vrf << 48) | mac.Value;
+        if (key == _lastBridgeKey)
+        {
+            nexthopId = _lastBridgeNexthop;
+            return true;
+        }
+        if (!_dataplane.Routes.TryLookupBridge(vrf, mac, out nexthopId)) return false;
+        _lastBridgeKey = key;
+        _lastBridgeNexthop = nexthopId;
+        return true;
     }
 
     /// <summary>
@@ -306,6 +333,9 @@ public sealed unsafe partial class PipelineWorker
         work.Done = true;
     }
 
+    // Its own method (not inlined into Process and the worker loop): the loop runs as on-stack-replacement code whose
+    // inlining budget is spent before the lookup's helpers, which then stayed calls per packet.
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void LookupFlows()
     {
         if (_keyCount == 0) return;

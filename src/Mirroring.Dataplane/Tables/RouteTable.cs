@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Runtime.CompilerServices;
 using Mirroring.Wire.Addressing;
 
 using Mirroring.Wire.Parsing;
@@ -99,6 +100,7 @@ public sealed class RouteTable
     // ---- dataplane -------------------------------------------------------------------------------------
 
     /// <summary>The current snapshot of a VRF, or null (no routes ever set). Hold it for a batch if useful.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public VrfRoutes? GetVrf(ushort vrf) => vrf < _vrfs.Length ? Volatile.Read(ref _vrfs[vrf]) : null;
 
     public bool TryLookupBridge(ushort vrf, MacAddress mac, out uint nexthopId)

@@ -200,6 +200,26 @@ public sealed class PipelineWorkerL2Tests : IDisposable
         Assert.Equal(FlowAction.Drop, flows.Entry(flows.PartnerOf(second)).Action);
     }
 
+    [Fact]
+    public void A_bridge_entry_changed_between_batches_sends_the_next_batch_to_the_new_nexthop()
+    {
+        // Destinations alternate inside a batch: the batch's remembered lookup is replaced, never reused for another MAC.
+        Process(1, [Udp(1, 2, 6000, 80), Udp(1, 3, 6001, 80), Udp(1, 2, 6002, 80), Udp(1, 2, 6003, 80)]);
+        Assert.Equal((3, 1), (_sinks[2].Count, _sinks[3].Count));
+
+        // vm2's MAC now behind vm4's nexthop: the same flows' next packets follow the table, not the earlier lookup.
+        _dataplane.Routes.SetBridge(Vrf, Mac(2), 4);
+        Process(1, [Udp(1, 2, 6000, 80), Udp(1, 2, 6002, 80)]);
+        Assert.Equal((3, 1, 2), (_sinks[2].Count, _sinks[3].Count, _sinks[4].Count));
+
+        // Removed: dropped as "No L2 Route" on the receiving vif, nothing transmitted.
+        ulong dropsBefore = Counters()[1].Drops;
+        _dataplane.Routes.RemoveBridge(Vrf, Mac(2));
+        Process(1, [Udp(1, 2, 6000, 80)]);
+        Assert.Equal((3, 1, 2), (_sinks[2].Count, _sinks[3].Count, _sinks[4].Count));
+        Assert.Equal(dropsBefore + 1, Counters()[1].Drops);
+    }
+
     private static FlowKey Key(int from, int to, ushort sourcePort, ushort destinationPort) =>
         FlowKey.IPv4((uint)from, Vrf, IpProtocols.Udp, Ip(from).Value, Ip(to).Value, sourcePort, destinationPort);
 
