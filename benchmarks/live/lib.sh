@@ -108,6 +108,8 @@ thread_ticks() {
   done
   if [ "${2:-}" = each ]; then echo "$w $(( $(cpu_ticks "$1") - w ))$each"; else echo "$w $(( $(cpu_ticks "$1") - w ))"; fi
 }
+# CPU ticks of the agent's collection thread (vrmirror-agent: the scan, the records, SQLite's writes), 0 if none.
+agent_ticks() { local t; for t in /proc/"$1"/task/*; do grep -q '^vrmirror-agent' "$t/comm" 2>/dev/null && { sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}'; return; }; done; echo 0; }
 # Wake-ups of the worker threads: their voluntary context switches (each sleep in poll(2) is one), as the kernel counts them.
 sleeps() { local s=0 t; for t in /proc/"$1"/task/*; do grep -q '^vrmirror-worke' "$t/comm" 2>/dev/null && s=$((s + $(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status"))); done; echo $s; }
 hz=$(getconf CLK_TCK)

@@ -12,6 +12,8 @@
 #   vrmmir  vrmirror run, vm1 mirrored both ways (Juniper header over UDP to an analyzer on the fabric)
 #   vrm2    vrmirror run --multiqueue 2, no mirroring
 #   vrmna   vrm with the agent's collections at start and stop only (--interval 3600): the daemon without the agent
+#   vrmmo   vrmmir with the agent as before issue 17's pacing: every new flow written at once, at the daemon's priority
+#           (--new-flow-rate 0 --agent-nice 0)
 #   vrmtap  vrmirror run with TAP devices for both VMs (the VM path: one readv per frame received, one write per frame sent)
 #   vrmbp   vrmirror run --busy-poll, one worker, no mirroring (vrm is the same with the default spin before sleeping);
 #           started for each of its runs and stopped after, since its worker keeps a core busy even when idle
@@ -20,7 +22,8 @@
 # delivered packet and its workers' sleeps (wake-ups) per second, and the load average before each run. --syscalls
 # adds the daemon's system calls per delivered packet (perf stat, tracepoint raw_syscalls:sys_enter, over the window).
 # The daemon's CPU is also split into its worker threads' and the rest's (the agent's collections, GC, timers), each
-# as a share of one core over the window; with several workers, each worker's share is printed on the round's line.
+# as a share of one core over the window; with several workers, each worker's share is printed on the round's line, and
+# of the rest, the agent's collection thread (vrmirror-agent) in parentheses.
 # --daemon-args adds arguments to every vrmirror daemon (e.g. "--interval 3600": the agent collects only at start and
 # stop, to measure the daemon without it). --sender-cpu N runs udpflood on CPU N only, --daemon-cpus LIST every daemon
 # on those CPUs (taskset). --perf DIR records each daemon job's window of the first round with perf record -g (JIT
@@ -96,6 +99,7 @@ for j in $jobs; do
     vrmmir) start_daemon vrmmir yes ;;
     vrm2) start_daemon vrm2 no --multiqueue 2 ;;
     vrmna) start_daemon vrmna no --interval 3600 ;;
+    vrmmo) start_daemon vrmmo yes --new-flow-rate 0 --agent-nice 0 ;;
     vrmtap) PORT=tap start_daemon vrmtap no ;;
     # vrmbp keeps a core busy all the time: started for its own runs only (run_job), not beside the others.
   esac
@@ -122,7 +126,8 @@ run_job() { # JOB FLOWS ROUND
   sleep 0.5
   before_rx=$(counter "$vm2" $dev rx_packets); before_an=$(counter "$an" eth0 rx_packets)
   local before_threads="" after_threads="" record_pid=""
-  if [ -n "$pid" ]; then before_cpu=$(cpu_ticks "$pid"); before_sl=$(sleeps "$pid"); before_threads=$(thread_ticks "$pid" each); fi
+  local before_agent=0 agent="-"
+  if [ -n "$pid" ]; then before_cpu=$(cpu_ticks "$pid"); before_sl=$(sleeps "$pid"); before_threads=$(thread_ticks "$pid" each); before_agent=$(agent_ticks "$pid"); fi
   if [ -n "$pid" ] && [ -n "$perf_dir" ] && [ "$3" = 1 ]; then
     perf record -q -g -F 999 -o "$perf_dir/$job-$f.data" -p "$pid" 2>/dev/null & record_pid=$!
   fi
@@ -152,6 +157,8 @@ run_job() { # JOB FLOWS ROUND
   fi
   if [ -n "$pid" ]; then
     after_cpu=$(cpu_ticks "$pid"); after_sl=$(sleeps "$pid"); after_threads=$(thread_ticks "$pid" each)
+    # Of the rest, the agent's collection thread, as a share of one core over the window.
+    agent=$(awk -v d=$(( $(agent_ticks "$pid") - before_agent )) -v hz="$hz" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", d / (ns / 1e9 * hz / 100) }')
     cpu_ns=$(awk -v c=$((after_cpu - before_cpu)) -v hz="$hz" -v n=$((after_rx - before_rx)) 'BEGIN { printf "%.0f", (n > 0 ? c / hz * 1e9 / n : 0) }')
     wake=$(awk -v s=$((after_sl - before_sl)) -v t="$seconds" 'BEGIN { printf "%.0f", s / t }')
     # Shares of one core over the window: the workers together, the rest of the process, and each worker.
@@ -165,10 +172,10 @@ run_job() { # JOB FLOWS ROUND
   if [ "$job" = kmir ]; then ip netns exec "$kh" tc qdisc del dev h1 clsact; fi
   [ "$job" = vrmbp ] && stop_daemon vrmbp
   local offered; offered=$(echo "$out" | awk '{print $4}')
-  printf "%s\t%s\t%s\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$job" "$f" "$3" "$(( (after_rx - before_rx) / seconds ))" "$offered" \
-    "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$wake" "$load" "$calls" "$workers" "$rest" "$busy" >> "$results"
-  printf "round %s %-7s flows %-6s delivered %8d pps  offered %8s pps  copies %8d pps  cpu/pkt %6s ns  workers %4s%% (%s) rest %4s%%  machine %3s%%  wake-ups/s %6s  syscalls/pkt %5s %s load %s\n" \
-    "$3" "$job" "$f" "$(( (after_rx - before_rx) / seconds ))" "$offered" "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$workers" "${shares:--}" "$rest" "$busy" "$wake" "$calls" "${calls_by_kind:+($calls_by_kind) }" "$load" >&2
+  printf "%s\t%s\t%s\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$job" "$f" "$3" "$(( (after_rx - before_rx) / seconds ))" "$offered" \
+    "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$wake" "$load" "$calls" "$workers" "$rest" "$busy" "$agent" >> "$results"
+  printf "round %s %-7s flows %-6s delivered %8d pps  offered %8s pps  copies %8d pps  cpu/pkt %6s ns  workers %4s%% (%s) rest %4s%% (agent %s%%)  machine %3s%%  wake-ups/s %6s  syscalls/pkt %5s %s load %s\n" \
+    "$3" "$job" "$f" "$(( (after_rx - before_rx) / seconds ))" "$offered" "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$workers" "${shares:--}" "$rest" "$agent" "$busy" "$wake" "$calls" "${calls_by_kind:+($calls_by_kind) }" "$load" >&2
 }
 
 # Warm-up: 2 s of traffic through every daemon before the first round, so the JIT's tiered recompilation of the hot
@@ -186,7 +193,7 @@ for r in $(seq 1 "$rounds"); do
 done
 
 echo
-echo "| job | flows | delivered pps (median) | offered pps | analyzer copies pps | daemon CPU ns/pkt | workers / rest, % of a core | machine busy % | wake-ups/s | syscalls/pkt | ratio to kernel | load avg |"
+echo "| job | flows | delivered pps (median) | offered pps | analyzer copies pps | daemon CPU ns/pkt | workers / rest (agent), % of a core | machine busy % | wake-ups/s | syscalls/pkt | ratio to kernel | load avg |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 python3 - "$results" "$jobs" "$flows" <<'PY'
 import statistics, sys
@@ -195,7 +202,7 @@ jobs, flows = sys.argv[2].split(), sys.argv[3].split()
 def med(job, f, col):
     v = [float(r[col]) for r in rows if r[0] == job and r[1] == f and r[col] != "-"]
     return statistics.median(v) if v else None
-kernel = {"vrm": "kbr", "vrm2": "kbr", "vrmna": "kbr", "vrmbp": "kbr", "vrmtap": "kbr", "vrmmir": "kmir"}
+kernel = {"vrm": "kbr", "vrm2": "kbr", "vrmna": "kbr", "vrmbp": "kbr", "vrmtap": "kbr", "vrmmir": "kmir", "vrmmo": "kmir"}
 for f in flows:
     for j in jobs:
         d = med(j, f, 3)
@@ -203,7 +210,8 @@ for f in flows:
         ratio = f"{d / ref:.2f}" if j in kernel and ref else "-"
         loads = [r[8] for r in rows if r[0] == j and r[1] == f]
         cpu, wake, calls, workers, rest = med(j, f, 6), med(j, f, 7), med(j, f, 9), med(j, f, 10), med(j, f, 11)
-        split = "-" if workers is None else f"{workers:.0f} / {rest:.0f}"
+        agent = med(j, f, 13)
+        split = "-" if workers is None else f"{workers:.0f} / {rest:.0f} ({'-' if agent is None else f'{agent:.0f}'})"
         print(f"| {j} | {f} | {d:,.0f} | {med(j, f, 4):,.0f} | {med(j, f, 5):,.0f} | {'-' if cpu is None else f'{cpu:,.0f}'} | {split} | {med(j, f, 12):.0f} | {'-' if wake is None else f'{wake:,.0f}'} | {'-' if calls is None else f'{calls:.2f}'} | {ratio} | {min(loads, key=float)}-{max(loads, key=float)} |")
 PY
 

@@ -43,11 +43,31 @@ public sealed class AgentOptions
 
     /// <summary>
     /// How often a flow whose counters keep changing gets a record (<c>--sample-interval</c>): at most once per this
-    /// time, spread over it by table index; new flows, ended flows and the last pass at stop are written at once. The
+    /// time, spread over it by table index; new flows (up to <see cref="NewFlowRate"/>), ended flows and the last pass at stop are written at once. The
     /// store's totals lag the region by at most this much while the daemon runs (what a SIGKILL or power loss of the
     /// daemon can take from the store); "0s" writes every changed flow at every pass.
     /// </summary>
     public string SampleInterval { get; set; } = "30s";
+
+    /// <summary>
+    /// New flows written at once, per second (<c>--new-flow-rate</c>): each pass writes at most this many times the
+    /// interval of the flows it finds new; the others get their first record at their sample pass, as busy flows do
+    /// (within <see cref="SampleInterval"/>), so a burst of new flows (a start over a full table, a scan) is written over
+    /// a sample interval instead of in one pass. 0: every new flow at once. Flows that end and the last pass at stop are
+    /// still written at once, so the store still ends exact.
+    /// </summary>
+    public int NewFlowRate { get; set; } = DefaultNewFlowRate;
+
+    public const int DefaultNewFlowRate = 1000;
+
+    /// <summary>
+    /// The nice value of the thread the collection passes run on (<c>run --agent-nice</c>, <c>agent --nice</c>), 0..19:
+    /// beside the dataplane's workers, a pass that has much to write (a burst of new flows) yields the core to a worker
+    /// that wants it; at 10 it gets about a tenth of a contended core and every idle cycle. 0: the process's own.
+    /// </summary>
+    public int Nice { get; set; } = DefaultNice;
+
+    public const int DefaultNice = 10;
 
     /// <summary>Where the agent keeps its state: the default flow store and the mirror indices (<c>--state-dir</c>).</summary>
     public string StateDir { get; set; } = DefaultStateDirectory;
@@ -70,6 +90,10 @@ public sealed class AgentOptions
     /// <summary>The sample interval in collection passes (at least 1: every pass).</summary>
     public int SamplePasses => IntervalValue <= TimeSpan.Zero ? 1
         : (int)Math.Clamp(Math.Ceiling(SampleIntervalValue / IntervalValue), 1, int.MaxValue);
+
+    /// <summary><see cref="NewFlowRate"/> in new flows per pass (0: no limit; else at least 1).</summary>
+    public int NewFlowsPerPass => NewFlowRate <= 0 ? 0
+        : (int)Math.Clamp(Math.Ceiling(NewFlowRate * IntervalValue.TotalSeconds), 1, int.MaxValue);
 
     public TimeSpan ConfigPollIntervalValue => Durations.Parse(ConfigPollInterval);
     public TimeSpan ConfigDebounceValue => Durations.Parse(ConfigDebounce);
@@ -230,6 +254,12 @@ public sealed class AgentOptionsValidator(bool standalone) : IValidateOptions<Ag
             errors.Add($"Manifests (--manifest) {manifest}: file not found");
         if (o.Manifests.Count > 0 && string.IsNullOrWhiteSpace(o.Config))
             errors.Add("Manifests (--manifest): need a base configuration (--config)");
+
+        if (o.Nice is < 0 or > 19)
+            errors.Add($"Nice (--agent-nice, agent --nice) {o.Nice}: must be 0..19 (0: the process's own priority)");
+
+        if (o.NewFlowRate < 0)
+            errors.Add($"NewFlowRate (--new-flow-rate) {o.NewFlowRate}: must be 0 (no limit) or more");
 
         if (o.MaxPendingRecords < 0)
             errors.Add($"MaxPendingRecords {o.MaxPendingRecords}: must be 0 or more");

@@ -19,8 +19,9 @@ namespace Mirroring.Agent.Service;
 /// opened at start, once the dataplane service has made the state folder.
 /// </para>
 /// <para>
-/// A pass runs on the thread pool, one at a time: a database write that is slow or blocked holds that pass only (the
-/// timer's ticks meanwhile are skipped, not queued), never the dataplane's worker threads.
+/// A pass runs on the collection thread (<see cref="CollectionThread"/>, at <see cref="AgentOptions.Nice"/>), one at a
+/// time: a database write that is slow or blocked holds that pass only (the timer's ticks meanwhile are skipped, not
+/// queued), never the dataplane's worker threads.
 /// </para>
 /// </summary>
 internal sealed class CollectorService(
@@ -35,6 +36,7 @@ internal sealed class CollectorService(
     private IFlowStore? _store;
     private FlowStatsCollector? _collector;
     private StatsRegionReader? _reader;
+    private CollectionThread? _thread;
     private bool _regionReplaced;
     private long _pass;
     private long _records;
@@ -66,7 +68,7 @@ internal sealed class CollectorService(
             }
             _reader = source.OpenReader();
             _collector = new FlowStatsCollector(_reader, sinks, loggers.CreateLogger<FlowStatsCollector>(), time, o.MaxPendingRecords, ownsReader: true,
-                samplePasses: o.SamplePasses);
+                samplePasses: o.SamplePasses, newFlowsPerPass: o.NewFlowsPerPass);
         }
         catch
         {
@@ -75,8 +77,15 @@ internal sealed class CollectorService(
             throw;
         }
         status.Collector = _collector;
+        _thread = new CollectionThread(o.Nice);
+        await _thread.Started.ConfigureAwait(false);
+        if (_thread.NiceProblem is { } problem)
+            logger.LogWarning("agent: collection thread left at the process's priority, not nice {Nice}: {Problem}", o.Nice, problem);
         logger.LogInformation("agent: collecting flow records {Schedule} from {Region} (vRouter {Vrouter}, node {Node}) into {Sinks}",
-            o.Once ? "once" : $"every {o.Interval}, a changed flow at most every {o.SampleInterval}",
+            // Scripts and tests wait for "collecting flow records every": the schedule's details come after it.
+            o.Once ? "once" : $"every {o.Interval}, a changed flow at most every {o.SampleInterval}, " +
+                (o.NewFlowRate > 0 ? $"at most {o.NewFlowRate} new flows a second at once (the others at their sample pass)" : "every new flow at once") +
+                $", at nice {o.Nice},",
             source.Name, _collector.VrouterIp, _collector.Node, string.Join(", ", sinks.Select(s => s.Name)));
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -122,6 +131,7 @@ internal sealed class CollectorService(
             logger.LogInformation("agent: stopping: last collection ({Deferred} flows changed since their last record)", _collector.DeferredFlows);
             await PassAsync(writeAll: true).ConfigureAwait(false);
         }
+        _thread?.Dispose();
         await _collector.FlushAsync(cancellationToken).ConfigureAwait(false);
         var sinks = _collector.Sinks;
         await _collector.DisposeAsync().ConfigureAwait(false);
@@ -135,7 +145,9 @@ internal sealed class CollectorService(
     /// One pass (<paramref name="writeAll"/>: every changed flow, due or not). A pass that cannot read the region is
     /// logged and the service goes on (the next pass retries).
     /// </summary>
-    private async Task PassAsync(bool writeAll = false)
+    private Task PassAsync(bool writeAll = false) => _thread!.RunAsync(() => PassOnThreadAsync(writeAll));
+
+    private async Task PassOnThreadAsync(bool writeAll)
     {
         long pass = ++_pass;
         using var scope = logger.BeginScope("collection pass {CollectionPass}", pass);

@@ -26,10 +26,13 @@ public sealed record CollectionResult(
 /// Sample schedule (<c>samplePasses</c>, the agent's <c>SampleInterval</c> over its <c>Interval</c>): a flow whose
 /// counters keep changing gets a record at most once every that many passes, in a pass its table index spreads over
 /// the schedule (so a table whose flows all started together is not written in one burst). A new flow gets its first
-/// record at once, a flow that is gone its final record at once (from the newest copy of it this collector read, so no
-/// count is missing), a pair half whose partner became known at once; <see cref="CollectAllAsync"/> (the last pass at
-/// stop) writes every flow that changed since its record. So the store's totals lag the region by at most the sample
-/// interval while the daemon runs, and equal it after a stop.
+/// record at once while the pass's new-flow budget lasts (<c>newFlowsPerPass</c>, the agent's <c>NewFlowRate</c> times
+/// its <c>Interval</c>; 0: no limit), else at its sample pass, as a busy flow would (so the 120,000 flows a start or a
+/// burst creates are written over a sample interval, not in one pass); a flow that is gone gets its final record at once
+/// (from the newest copy of it this collector read, so no count is missing), a pair half whose partner became known at
+/// once; <see cref="CollectAllAsync"/> (the last pass at stop) writes every flow that changed since its record, and
+/// every new flow not written yet. So the store's totals lag the region by at most the sample interval while the
+/// daemon runs, and equal it after a stop.
 /// </para>
 /// <para>
 /// Node identity: every record carries <see cref="Node"/>: the name given, else the vRouter's name the dataplane
@@ -55,6 +58,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly Dictionary<int, TrackedFlow> _tracked = new();
     private readonly int _samplePasses;
+    private readonly int _newFlowsPerPass;
     // The one copy of an entry a pass works on (384 bytes: kept here rather than on the stack of an async method).
     private FlowEntry _entry;
     private readonly Dictionary<Guid, FlowCheckpoint> _checkpoint;
@@ -63,12 +67,15 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     private long _passes;
 
     public FlowStatsCollector(StatsRegionReader reader, IEnumerable<IFlowRecordSink> sinks, ILogger? logger = null,
-        TimeProvider? time = null, int maxPendingRecords = 100_000, bool ownsReader = false, string? node = null, int samplePasses = 1)
+        TimeProvider? time = null, int maxPendingRecords = 100_000, bool ownsReader = false, string? node = null, int samplePasses = 1,
+        int newFlowsPerPass = 0)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(sinks);
         ArgumentOutOfRangeException.ThrowIfLessThan(samplePasses, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(newFlowsPerPass);
         _samplePasses = samplePasses;
+        _newFlowsPerPass = newFlowsPerPass;
         _reader = reader;
         _ownsReader = ownsReader;
         _logger = logger ?? NullLogger.Instance;
@@ -115,7 +122,13 @@ public sealed class FlowStatsCollector : IAsyncDisposable
     /// <summary>A changed flow gets a record at most once every this many passes (1: every pass).</summary>
     public int SamplePasses => _samplePasses;
 
-    /// <summary>Flows whose counters changed since their last record, waiting for their sample pass (after the last pass).</summary>
+    /// <summary>New flows written at once per pass, the rest at their sample pass (0: every new flow at once).</summary>
+    public int NewFlowsPerPass => _newFlowsPerPass;
+
+    /// <summary>
+    /// Flows whose counters changed since their last record, or new flows beyond the pass's budget not written yet,
+    /// waiting for their sample pass (after the last pass).
+    /// </summary>
     public int DeferredFlows { get; private set; }
 
     public long Passes => Interlocked.Read(ref _passes);
@@ -145,6 +158,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         long pass = _passes + 1;
         var records = new List<FlowRecord>();
         int tornDown = 0, active = 0, deferred = 0;
+        int newBudget = writeAll || _newFlowsPerPass == 0 ? int.MaxValue : _newFlowsPerPass;
         long epoch = FlowUuid.RegionEpoch(_reader.Header.CreationTime);
         _reader.BeginFlowScan();
         for (int index = 0, capacity = _reader.FlowCapacity; index < capacity; index++)
@@ -174,7 +188,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                     previous.SeenPass = pass;
                     previous.Sequence = _entry.Sequence;
                     previous.Flags = _entry.Flags;
-                    if (TotalsOf(in _entry) != previous.Reported)
+                    if (previous.Unwritten || TotalsOf(in _entry) != previous.Reported)
                     {
                         previous.Latest = _entry;
                         previous.Deferred = true;
@@ -198,7 +212,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                     bool partnerLearned = previous.Last.ReverseFlowUuid is null && ReverseUuid(index, in entry, vrouterIp, epoch) is not null;
                     if (!partnerLearned)
                     {
-                        if (previous.Reported == totals) continue;
+                        if (previous.Reported == totals && !previous.Unwritten) continue;
                         if (!writeAll && pass < previous.NextSamplePass)
                         {
                             previous.Latest = entry;
@@ -228,7 +242,24 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                 ReverseFlowUuid = ReverseUuid(index, in entry, vrouterIp, epoch) ?? previous?.Last.ReverseFlowUuid,
             };
             // Resumed from the checkpoint unchanged: known to the store already, nothing to write.
-            if (reported is null || reported.Value != totals || previous is not null) records.Add(record);
+            bool write = reported is null || reported.Value != totals || previous is not null;
+            if (write && previous is null && --newBudget < 0)
+            {
+                // Beyond this pass's new flows: written at its sample pass (or at its end, from the newest copy), as a busy flow.
+                _tracked[index] = new TrackedFlow(entry.Generation, record, reported ?? default)
+                {
+                    SeenPass = pass,
+                    Sequence = entry.Sequence,
+                    Flags = entry.Flags,
+                    NextSamplePass = pass + 1 + SampleSlot(index),
+                    Latest = entry,
+                    Deferred = true,
+                    Unwritten = true,
+                };
+                deferred++;
+                continue;
+            }
+            if (write) records.Add(record);
             if (previous is null)
             {
                 // The first sample pass after this one: spread over the schedule by table index.
@@ -245,6 +276,7 @@ public sealed class FlowStatsCollector : IAsyncDisposable
                 previous.Last = record;
                 previous.Reported = totals;
                 previous.Deferred = false;
+                previous.Unwritten = false;
                 previous.NextSamplePass = pass + _samplePasses;
             }
         }
@@ -450,6 +482,11 @@ public sealed class FlowStatsCollector : IAsyncDisposable
         public long NextSamplePass { get; set; }
         /// <summary>Changed since <see cref="Last"/>; <see cref="Latest"/> is the newest copy read.</summary>
         public bool Deferred { get; set; }
+        /// <summary>
+        /// A new flow beyond its pass's budget: <see cref="Last"/> was built but never written (the sinks know nothing of
+        /// it), so it is written at its sample pass even if its totals did not change since. Always <see cref="Deferred"/>.
+        /// </summary>
+        public bool Unwritten { get; set; }
         public FlowEntry Latest;
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -26,7 +27,9 @@ internal static class AgentCommand
         var db = new Option<string?>("--db") { Description = "Flow store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export IPFIX over UDP to HOST:PORT" };
         var interval = new Option<string?>("--interval") { Description = "Time between collections: 500ms, 1s (default), 2m" };
-        var sampleInterval = new Option<string?>("--sample-interval") { Description = "A flow whose counters keep changing gets a record at most this often: 30s (default), 0s (every collection); new and ended flows, and the last collection at stop, are written at once" };
+        var sampleInterval = new Option<string?>("--sample-interval") { Description = "A flow whose counters keep changing gets a record at most this often: 30s (default), 0s (every collection); new flows (up to --new-flow-rate), ended flows and the last collection at stop are written at once" };
+        var newFlowRate = new Option<int?>("--new-flow-rate") { Description = $"New flows written at once, per second (default {AgentOptions.DefaultNewFlowRate}; 0: no limit); the others get their first record within the sample interval" };
+        var nice = new Option<int?>("--nice") { Description = $"Nice value of the collection thread, 0..19 (default {AgentOptions.DefaultNice}; 0: the process's own)" };
         var stateDir = new Option<string?>("--state-dir") { Description = $"Folder for the default flow store and the mirror indices (default {AgentOptions.DefaultStateDirectory})" };
         var once = new Option<bool>("--once") { Description = "Collect once, write the records, and exit (scripts, CI)" };
         var settings = new Option<string?>("--settings") { Description = "JSON settings file (default: appsettings.json in the current folder, if any); section \"Agent\"" };
@@ -36,7 +39,7 @@ internal static class AgentCommand
             "Collect flow records (with mirror index and mirrored counts) from a stats region into the flow store and IPFIX. " +
             "Settings: --settings file, VRMIRROR_AGENT__<NAME> environment variables, then these options.")
         {
-            stats, db, ipfix, interval, sampleInterval, stateDir, once, settings,
+            stats, db, ipfix, interval, sampleInterval, newFlowRate, nice, stateDir, once, settings,
         };
         metrics.AddTo(command);
         command.SetAction(parse =>
@@ -51,6 +54,8 @@ internal static class AgentCommand
             Put(nameof(AgentOptions.Ipfix), parse.GetValue(ipfix));
             Put(nameof(AgentOptions.Interval), parse.GetValue(interval));
             Put(nameof(AgentOptions.SampleInterval), parse.GetValue(sampleInterval));
+            Put(nameof(AgentOptions.NewFlowRate), parse.GetValue(newFlowRate)?.ToString(CultureInfo.InvariantCulture));
+            Put(nameof(AgentOptions.Nice), parse.GetValue(nice)?.ToString(CultureInfo.InvariantCulture));
             Put(nameof(AgentOptions.StateDir), parse.GetValue(stateDir));
             if (parse.GetValue(once)) Put(nameof(AgentOptions.Once), "true");
 

@@ -34,7 +34,9 @@ internal static class RunCommand
         var db = new Option<string?>("--db") { Description = "Flow record store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
-        var sampleInterval = new Option<double?>("--sample-interval") { Description = "Seconds: a flow whose counters keep changing gets a record at most this often (default 30; 0: every collection); new and ended flows, and the last collection at stop, are written at once" };
+        var sampleInterval = new Option<double?>("--sample-interval") { Description = "Seconds: a flow whose counters keep changing gets a record at most this often (default 30; 0: every collection); new flows (up to --new-flow-rate), ended flows and the last collection at stop are written at once" };
+        var newFlowRate = new Option<int?>("--new-flow-rate") { Description = $"New flows written to the flow store at once, per second (default {AgentOptions.DefaultNewFlowRate}; 0: no limit); the others get their first record within the sample interval" };
+        var agentNice = new Option<int?>("--agent-nice") { Description = $"Nice value of the agent's collection thread, 0..19 (default {AgentOptions.DefaultNice}; 0: the daemon's own): a burst of flow records yields the core to the workers" };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when a configuration file changes (SIGHUP still reloads)" };
         var portBackend = new Option<string>("--backend") { Description = "kernel: TAP devices and the fabric by AF_PACKET/libpcap; dpdk: DPDK devices named by vrouter.fabric.dpdk_devargs and interfaces[].dpdk_devargs (vhost-user VMs, PCI NICs, net_af_packet, net_tap)", DefaultValueFactory = _ => "kernel" };
         portBackend.AcceptOnlyFromAmong("kernel", "dpdk");
@@ -48,7 +50,7 @@ internal static class RunCommand
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
             "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store), 9 DPDK not installed, 10 DPDK EAL failed, 11 a DPDK device cannot be probed or started.")
         {
-            config, manifests, stats, stateDir, backend, queues, batch, spin, busyPoll, db, ipfix, interval, sampleInterval, noWatch, settings, portBackend, dpdkEal,
+            config, manifests, stats, stateDir, backend, queues, batch, spin, busyPoll, db, ipfix, interval, sampleInterval, newFlowRate, agentNice, noWatch, settings, portBackend, dpdkEal,
         };
         metrics.AddTo(command);
         command.SetAction(parse =>
@@ -65,6 +67,10 @@ internal static class RunCommand
             if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
             double? sampleSeconds = parse.GetValue(sampleInterval);
             if (sampleSeconds is < 0 or > 3600) return CliOutput.Fail($"--sample-interval {sampleSeconds}: must be 0..3600 seconds", 2);
+            int? newFlows = parse.GetValue(newFlowRate);
+            if (newFlows is < 0) return CliOutput.Fail($"--new-flow-rate {newFlows}: must be 0 (no limit) or more", 2);
+            int? niceValue = parse.GetValue(agentNice);
+            if (niceValue is < 0 or > 19) return CliOutput.Fail($"--agent-nice {niceValue}: must be 0..19", 2);
             var settingsFile = parse.GetValue(settings);
             if (settingsFile is not null && !File.Exists(settingsFile)) return CliOutput.Fail($"--settings {settingsFile}: file not found", 2);
             var metricsOptions = metrics.Read(parse, out var metricsError);
@@ -105,6 +111,8 @@ internal static class RunCommand
             if (parse.GetValue(db) is { } store) agent[nameof(AgentOptions.Db)] = FlowStores.Normalize(store);
             if (parse.GetValue(ipfix) is { } collector) agent[nameof(AgentOptions.Ipfix)] = collector;
             if (sampleSeconds is { } sample) agent[nameof(AgentOptions.SampleInterval)] = sample.ToString(CultureInfo.InvariantCulture) + "s";
+            if (newFlows is { } rate) agent[nameof(AgentOptions.NewFlowRate)] = rate.ToString(CultureInfo.InvariantCulture);
+            if (niceValue is { } n19) agent[nameof(AgentOptions.Nice)] = n19.ToString(CultureInfo.InvariantCulture);
             if (parse.GetValue(noWatch)) agent[nameof(AgentOptions.WatchConfig)] = "false";
 
             var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent, Metrics = metricsOptions },

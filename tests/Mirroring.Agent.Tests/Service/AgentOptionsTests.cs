@@ -82,6 +82,26 @@ public sealed class AgentOptionsTests : IDisposable
         Assert.Equal(passes, new AgentOptions { Interval = interval, SampleInterval = sampleInterval }.SamplePasses);
 
     [Theory]
+    [InlineData("1s", 1000, 1000)]
+    [InlineData("500ms", 1000, 500)]
+    [InlineData("10ms", 10, 1)]
+    [InlineData("1s", 0, 0)]
+    public void The_new_flow_rate_is_a_budget_of_new_flows_per_pass(string interval, int rate, int perPass) =>
+        Assert.Equal(perPass, new AgentOptions { Interval = interval, NewFlowRate = rate }.NewFlowsPerPass);
+
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("20")]
+    public void A_nice_value_outside_0_to_19_is_reported(string nice) =>
+        Assert.Equal($"Nice (--agent-nice, agent --nice) {nice}: must be 0..19 (0: the process's own priority)",
+            Assert.Single(StartFailures(new() { ["Stats"] = _region, ["Nice"] = nice })));
+
+    [Fact]
+    public void A_negative_new_flow_rate_is_reported() =>
+        Assert.Equal("NewFlowRate (--new-flow-rate) -1: must be 0 (no limit) or more",
+            Assert.Single(StartFailures(new() { ["Stats"] = _region, ["NewFlowRate"] = "-1" })));
+
+    [Theory]
     [InlineData("127.0.0.1", "Ipfix (--ipfix) 127.0.0.1: expected HOST:PORT (e.g. 127.0.0.1:4739)")]
     [InlineData("127.0.0.1:70000", "Ipfix (--ipfix) 127.0.0.1:70000: port '70000' must be 1..65535")]
     [InlineData("no-such-host.invalid:4739", "Ipfix (--ipfix) no-such-host.invalid:4739: cannot resolve host 'no-such-host.invalid'")]

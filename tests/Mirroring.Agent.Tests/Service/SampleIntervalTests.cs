@@ -148,17 +148,18 @@ public sealed class SampleIntervalTests(ITestOutputHelper output) : IDisposable
         using var table = new FlowTable(region);
         var index = Install(table, flows);
         // The agent service as the daemon runs it, its settings left at their defaults (a pass every second, a changed
-        // flow written at most every 30 s).
+        // flow written at most every 30 s, 1,000 new flows a pass written at once: the other 59,000 at their sample pass).
         using var host = AgentTestKit.CreateAgentHost(new Dictionary<string, string?> { ["Stats"] = path, ["StateDir"] = state }).Build();
         var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AgentOptions>>().Value;
         Assert.Equal(30, options.SamplePasses);
+        Assert.Equal(1000, options.NewFlowsPerPass);
         var status = host.Services.GetRequiredService<AgentStatus>();
         var passes = System.Threading.Channels.Channel.CreateUnbounded<CollectionResult>();
         status.Collected += r => passes.Writer.TryWrite(r);
         await host.StartAsync();
 
         var first = await passes.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromMinutes(3));
-        Assert.Equal(flows, first.Records.Count);
+        Assert.Equal(options.NewFlowsPerPass, first.Records.Count);
         // A pass that started after what the test just wrote: passes already ended are dropped, and the one that may
         // have been running meanwhile is not it.
         async Task<CollectionResult> PassAfterNow()

@@ -79,8 +79,38 @@ public sealed class AfPacketPortTests
             Assert.Equal(want, received.Count);
         }
 
+        Assert.Equal(0L, port.Counters.RxDrops);
         Assert.Equal(0u, port.ReadKernelStatistics().Drops);
         Assert.Equal(sent, received);
+    }
+
+    [Fact]
+    public void Frames_the_ring_had_no_room_for_are_counted_as_receive_drops()
+    {
+        using var veth = new TestVeth();
+        // 4 blocks of 8 KiB hold about 28 of these frames: 300 sent while the port reads nothing overflow it.
+        using var port = new AfPacketPort(Options(veth.Ours) with { BlockSize = 8192, BlockCount = 4 });
+        var memory = new PacketMemory(8, 2048, 0);
+        var sent = Enumerable.Range(0, 300).Select(i => TestFrames.Experimental(i, 1000)).ToList();
+        veth.Namespace.SendFrames(veth.Peer, sent);
+
+        // Until three idle waits in a row found nothing (each reads the drops counted after the last block closed).
+        var received = new List<byte[]>();
+        var frames = new Frame[memory.BatchSize];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int idle = 0; idle < 3 && clock.ElapsedMilliseconds < 10_000;)
+        {
+            if (!port.WaitReadable(200)) { idle++; continue; }
+            int n = port.Receive(memory, frames);
+            for (int i = 0; i < n; i++) received.Add(memory.Frame(frames[i]).ToArray());
+        }
+
+        Assert.True(port.Counters.RxDrops > 0, $"received {received.Count} of {sent.Count}, no drop counted");
+        Assert.Equal(sent.Count, received.Count + port.Counters.RxDrops);
+        // Every frame received is one that was sent, in order (the dropped ones are the ones missing).
+        var sequences = received.Select(b => TestFrames.SequenceOf(b)).ToList();
+        Assert.All(sequences, q => Assert.InRange(q, 0, sent.Count - 1));
+        Assert.Equal(sequences.Order().ToList(), sequences);
     }
 
     [Theory]

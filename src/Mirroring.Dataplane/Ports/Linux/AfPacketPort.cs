@@ -101,6 +101,8 @@ public sealed unsafe class AfPacketPort : ILivePort
     internal const uint TP_STATUS_USER = 1;
     internal const uint TP_STATUS_AVAILABLE = 0;
     internal const uint TP_STATUS_SEND_REQUEST = 1;
+    /// <summary>Block status (TPACKET_V3): the kernel dropped frames for want of ring space since the socket's statistics were last read.</summary>
+    internal const uint TP_STATUS_LOSING = 1 << 2;
     internal const uint TP_STATUS_CSUMNOTREADY = 1 << 3;
     internal const uint TP_STATUS_VLAN_VALID = 1 << 4;
     internal const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
@@ -344,7 +346,8 @@ public sealed unsafe class AfPacketPort : ILivePort
     /// <summary>
     /// Copies frames from the ring into receive slots 0.. until the ring has no more or the batch is full,
     /// returning each walked block to the kernel. A frame longer than a slot (or cut short by the ring) is
-    /// dropped and counted in <see cref="PortCounters.RxDrops"/>.
+    /// dropped and counted in <see cref="PortCounters.RxDrops"/>, as are the frames the kernel dropped for want of ring
+    /// space (read from the socket's statistics when a block is marked TP_STATUS_LOSING, and before an idle wait).
     /// </summary>
     public int Receive(PacketMemory memory, Span<Frame> frames)
     {
@@ -359,7 +362,7 @@ public sealed unsafe class AfPacketPort : ILivePort
             if (_remaining == 0)
             {
                 if (_holdingBlock) ReleaseBlock();
-                if (!AcquireBlock()) break;
+                if (!AcquireBlock(ref drops)) break;
                 continue;
             }
             byte* hdr = _next;
@@ -412,10 +415,14 @@ public sealed unsafe class AfPacketPort : ILivePort
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool AcquireBlock()
+    private bool AcquireBlock(ref long drops)
     {
         byte* block = _ring + (nint)_block * _blockSize;
-        if ((Volatile.Read(ref *(uint*)(block + BlockStatusOffset)) & TP_STATUS_USER) == 0) return false;
+        uint status = Volatile.Read(ref *(uint*)(block + BlockStatusOffset));
+        if ((status & TP_STATUS_USER) == 0) return false;
+        // Frames the kernel had no ring space for (the worker fell behind): counted as receive drops, not lost silently.
+        // Reading the statistics resets the kernel's count, so only the block closed after new drops is marked.
+        if ((status & TP_STATUS_LOSING) != 0) drops += TakeRingDrops();
         _remaining = *(uint*)(block + BlockNumPacketsOffset);
         _next = block + *(uint*)(block + BlockFirstPacketOffset);
         _holdingBlock = true;
@@ -574,6 +581,8 @@ public sealed unsafe class AfPacketPort : ILivePort
         if (_txPending) Kick();
         if (_remaining != 0) return true;
         if (BlockReady()) return true;
+        // Before sleeping: drops the kernel counted after the last block it closed (no later block carries the mark).
+        if (TakeRingDrops() is var late and > 0) Counters.AddRx(0, 0, 0, late);
         LibC.PollFd poll = new() { Fd = _fd, Events = LibC.POLLIN };
         if (LibC.Poll(&poll, 1, timeoutMs) > 0 && (poll.REvents & LibC.POLLERR) != 0) TakeSocketError();
         return BlockReady();
@@ -599,6 +608,14 @@ public sealed unsafe class AfPacketPort : ILivePort
         if (_holdingBlock) ReleaseBlock();
         byte* block = _ring + (nint)_block * _blockSize;
         return (Volatile.Read(ref *(uint*)(block + BlockStatusOffset)) & TP_STATUS_USER) != 0;
+    }
+
+    /// <summary>The kernel's count of frames dropped for want of ring space since the last read (and resets it); 0 if unreadable.</summary>
+    private long TakeRingDrops()
+    {
+        uint* stats = stackalloc uint[3];
+        int length = 12;
+        return LibC.GetSockOpt(_fd, LibC.SOL_PACKET, PACKET_STATISTICS, stats, &length) < 0 ? 0 : stats[1];
     }
 
     /// <summary>Reads and resets the socket's kernel counters (frames seen, frames dropped for want of ring space).</summary>
