@@ -243,33 +243,23 @@ public sealed class FlowStatsCollector : IAsyncDisposable
             };
             // Resumed from the checkpoint unchanged: known to the store already, nothing to write.
             bool write = reported is null || reported.Value != totals || previous is not null;
-            if (write && previous is null && --newBudget < 0)
-            {
-                // Beyond this pass's new flows: written at its sample pass (or at its end, from the newest copy), as a busy flow.
-                _tracked[index] = new TrackedFlow(entry.Generation, record, reported ?? default)
-                {
-                    SeenPass = pass,
-                    Sequence = entry.Sequence,
-                    Flags = entry.Flags,
-                    NextSamplePass = pass + 1 + SampleSlot(index),
-                    Latest = entry,
-                    Deferred = true,
-                    Unwritten = true,
-                };
-                deferred++;
-                continue;
-            }
-            if (write) records.Add(record);
+            // A new flow beyond this pass's budget: written at its sample pass (or at its end, from the newest copy), as a busy flow.
+            bool beyondBudget = write && previous is null && --newBudget < 0;
+            if (write && !beyondBudget) records.Add(record);
             if (previous is null)
             {
                 // The first sample pass after this one: spread over the schedule by table index.
-                _tracked[index] = new TrackedFlow(entry.Generation, record, totals)
+                _tracked[index] = new TrackedFlow(entry.Generation, record, beyondBudget ? reported ?? default : totals)
                 {
                     SeenPass = pass,
                     Sequence = entry.Sequence,
                     Flags = entry.Flags,
                     NextSamplePass = pass + 1 + SampleSlot(index),
+                    Latest = beyondBudget ? entry : default,
+                    Deferred = beyondBudget,
+                    Unwritten = beyondBudget,
                 };
+                if (beyondBudget) deferred++;
             }
             else
             {
