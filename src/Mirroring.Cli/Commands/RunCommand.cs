@@ -112,7 +112,7 @@ internal static class RunCommand
             if (parse.GetValue(ipfix) is { } collector) agent[nameof(AgentOptions.Ipfix)] = collector;
             if (sampleSeconds is { } sample) agent[nameof(AgentOptions.SampleInterval)] = sample.ToString(CultureInfo.InvariantCulture) + "s";
             if (newFlows is { } rate) agent[nameof(AgentOptions.NewFlowRate)] = rate.ToString(CultureInfo.InvariantCulture);
-            if (niceValue is { } n19) agent[nameof(AgentOptions.Nice)] = n19.ToString(CultureInfo.InvariantCulture);
+            if (niceValue is { } niceSet) agent[nameof(AgentOptions.Nice)] = niceSet.ToString(CultureInfo.InvariantCulture);
             if (parse.GetValue(noWatch)) agent[nameof(AgentOptions.WatchConfig)] = "false";
 
             var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { SettingsFile = settingsFile, Agent = agent, Metrics = metricsOptions },

@@ -69,7 +69,7 @@ public sealed record AfPacketOptions(string Interface)
     public int TxRingWaitMs { get; init; } = 2;
 }
 
-/// <summary>Kernel counters of an AF_PACKET socket since the last read (PACKET_STATISTICS, tpacket_stats_v3).</summary>
+/// <summary>Kernel counters of an AF_PACKET socket (PACKET_STATISTICS, tpacket_stats_v3).</summary>
 public readonly record struct AfPacketKernelStatistics(uint Packets, uint Drops, uint FreezeQueueCount);
 
 /// <summary>
@@ -610,22 +610,35 @@ public sealed unsafe class AfPacketPort : ILivePort
         return (Volatile.Read(ref *(uint*)(block + BlockStatusOffset)) & TP_STATUS_USER) != 0;
     }
 
-    /// <summary>The kernel's count of frames dropped for want of ring space since the last read (and resets it); 0 if unreadable.</summary>
-    private long TakeRingDrops()
+    /// <summary>
+    /// The kernel's count of frames dropped for want of ring space since its last read (0 if unreadable). Reading resets
+    /// the kernel's counters, so what each read returns is added to <see cref="_kernelTotals"/>.
+    /// </summary>
+    private long TakeRingDrops() => TryTakeKernelStatistics(out var taken) ? taken.Drops : 0;
+
+    /// <summary>Kernel counters taken since the port was opened (each PACKET_STATISTICS read resets the kernel's).</summary>
+    private AfPacketKernelStatistics _kernelTotals;
+
+    private bool TryTakeKernelStatistics(out AfPacketKernelStatistics taken)
     {
         uint* stats = stackalloc uint[3];
         int length = 12;
-        return LibC.GetSockOpt(_fd, LibC.SOL_PACKET, PACKET_STATISTICS, stats, &length) < 0 ? 0 : stats[1];
+        taken = default;
+        if (LibC.GetSockOpt(_fd, LibC.SOL_PACKET, PACKET_STATISTICS, stats, &length) < 0) return false;
+        taken = new AfPacketKernelStatistics(stats[0], stats[1], stats[2]);
+        _kernelTotals = new AfPacketKernelStatistics(unchecked(_kernelTotals.Packets + taken.Packets),
+            unchecked(_kernelTotals.Drops + taken.Drops), unchecked(_kernelTotals.FreezeQueueCount + taken.FreezeQueueCount));
+        return true;
     }
 
-    /// <summary>Reads and resets the socket's kernel counters (frames seen, frames dropped for want of ring space).</summary>
+    /// <summary>
+    /// The socket's kernel counters (frames seen, frames dropped for want of ring space) since the port was opened,
+    /// including what the receive path took to count its drops. Call it from the thread that receives.
+    /// </summary>
     public AfPacketKernelStatistics ReadKernelStatistics()
     {
-        uint* stats = stackalloc uint[3];
-        int length = 12;
-        if (LibC.GetSockOpt(_fd, LibC.SOL_PACKET, PACKET_STATISTICS, stats, &length) < 0)
-            PortErrors.ThrowLastError(Name, "getsockopt PACKET_STATISTICS");
-        return new AfPacketKernelStatistics(stats[0], stats[1], stats[2]);
+        if (!TryTakeKernelStatistics(out _)) PortErrors.ThrowLastError(Name, "getsockopt PACKET_STATISTICS");
+        return _kernelTotals;
     }
 
     /// <summary>Unmaps the ring and closes the socket; call once the worker using the port has stopped.</summary>
