@@ -78,11 +78,8 @@ internal sealed unsafe class HugePageMapping : IRegionMapping
 
     private static HugePageMapping CreateFile(string path, long size)
     {
-        string directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "/";
-        LibC.StatFs fs;
-        if (LibC.StatFsPath(directory, &fs) != 0)
-            throw new IOException($"stats region {path}: statfs of {directory} failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
-        if (fs.Type != LibC.HUGETLBFS_MAGIC)
+        string directory = DirectoryOf(path);
+        if (!TryStatFs(directory, out var fs) || fs.Type != LibC.HUGETLBFS_MAGIC)
             throw new HugePagesUnavailableException(
                 $"stats region {path}: huge pages need the region on a hugetlbfs mount, and {directory} is not one (mount -t hugetlbfs -o pagesize=2M,mode=0700 nodev {directory}, or put --stats under such a mount)");
         long pageSize = fs.BlockSize;
@@ -103,6 +100,19 @@ internal sealed unsafe class HugePageMapping : IRegionMapping
             File.Delete(path);
             throw;
         }
+    }
+
+    /// <summary>True when <paramref name="path"/>'s folder is on a hugetlbfs mount (a file there is always in huge pages).</summary>
+    public static bool IsOnHugetlbfs(string path) => TryStatFs(DirectoryOf(path), out var fs) && fs.Type == LibC.HUGETLBFS_MAGIC;
+
+    private static string DirectoryOf(string path) => System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "/";
+
+    private static bool TryStatFs(string directory, out LibC.StatFs result)
+    {
+        LibC.StatFs fs;
+        bool ok = LibC.StatFsPath(directory, &fs) == 0;
+        result = fs;
+        return ok;
     }
 
     private static IOException MapFailed(string what, long length, long pageSize, int errno)

@@ -39,6 +39,8 @@ public sealed unsafe class StatsRegion : IDisposable
     public bool InHugePages => _view is HugePageMapping;
     /// <summary>With <see cref="HugePagesMode.Auto"/> on a host that could not give huge pages: why (the region uses normal pages); else null.</summary>
     public string? HugePagesUnavailable { get; }
+    /// <summary>The region's first byte (its header).</summary>
+    internal byte* Base => _view.Pointer;
     /// <summary>The flow section (primary then overflow entries), for the one flow table over this region.</summary>
     internal byte* FlowEntriesBase { get; }
     /// <summary>The flow table's counter block.</summary>
@@ -73,7 +75,8 @@ public sealed unsafe class StatsRegion : IDisposable
             {
                 view = HugePageMapping.Create(options.Path, total);
             }
-            catch (HugePagesUnavailableException e) when (options.HugePages == HugePagesMode.Auto)
+            // A file on hugetlbfs cannot be in normal pages: there, auto is on.
+            catch (HugePagesUnavailableException e) when (options.HugePages == HugePagesMode.Auto && (options.Path is null || !HugePageMapping.IsOnHugetlbfs(options.Path)))
             {
                 hugePagesUnavailable = e.Message;
                 view = MapNormalPages(options.Path, total);
