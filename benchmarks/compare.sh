@@ -143,7 +143,7 @@ ours() { # scenario io workers flows -> "mpps cpu_ns rx_copies tx_copies"
   local pages=()
   if [ "$huge" = 1 ]; then
     pages=(--huge-pages on)
-    [ "$2" = dpdk ] && pages+=(--dpdk-eal "$eal_memory --legacy-mem -m 256 --no-pci --no-telemetry --iova-mode=va")
+    [ "$2" = dpdk ] && pages+=(--dpdk-eal "$eal_memory --legacy-mem -m 256 --no-pci --no-telemetry")
   fi
   ./vrmirror bench --scenario "$1" --io "$2" --workers "$3" --flows "$4" --flow-entries 131072 --seconds "$seconds" --warmup 2 "${pages[@]}" --json >"$j"
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["forwarded_per_packet"] == 1.0, r; print(r["mpps"], r["cpu_ns_per_packet"], r.get("rx_copies_per_packet", 0), r.get("tx_copies_per_packet", 0), r["mirror_copies_per_packet"])' "$j"
@@ -161,7 +161,9 @@ if [ "$huge" = 1 ]; then
   free_pages=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
   [ "$free_pages" -ge "$huge_pages" ] || { log "HUGE=1: asked for $huge_pages huge pages, $free_pages free"; exit 1; }
   mkdir -p "$huge_dir"; mount -t hugetlbfs -o pagesize=2M,mode=0700 nodev "$huge_dir"
-  eal_memory="--huge-dir $huge_dir --huge-unlink"
+  # IOVA as VA: with physical addresses EAL splits a mempool over the pages' physical runs, and OVS's pool names
+  # then overflow ("File name too long"); our EAL always runs VA.
+  eal_memory="--huge-dir $huge_dir --huge-unlink --iova-mode=va"
   log "HUGE=1: $huge_pages huge pages of 2 MiB reserved, hugetlbfs at $huge_dir; every EAL and our stats region in huge pages"
 fi
 load_before="$(loadavg)"
