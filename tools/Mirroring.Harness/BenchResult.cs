@@ -27,6 +27,9 @@ public sealed record BenchResult(
     /// <summary>The size of the pages the stats region (the flow table) lives in: 4096, or the huge page size.</summary>
     public long StatsPageBytes { get; init; }
 
+    /// <summary>The process's anonymous memory in transparent huge pages at the end (the DPDK port area asks for them with huge pages on).</summary>
+    public long AnonHugeBytes { get; init; }
+
     /// <summary>With DPDK: frames copied on receive (chained or short-headroom mbufs) per packet; 0 when every frame was processed in its mbuf.</summary>
     public double RxCopiesPerPacket { get; init; }
 

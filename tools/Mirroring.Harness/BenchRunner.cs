@@ -185,7 +185,11 @@ public static class BenchRunner
                     Math.Round(histogram.Percentile(99.9) * ticksToNs), Math.Round(histogram.Max * ticksToNs)),
                 packets == 0 ? 0 : Math.Round((double)(forwarded - copies) / packets, 4),
                 packets == 0 ? 0 : Math.Round((double)copies / packets, 4),
-                Environment.ProcessorCount, Environment.Version.ToString()) { StatsPageBytes = host.Region.PageSize };
+                Environment.ProcessorCount, Environment.Version.ToString())
+            {
+                StatsPageBytes = host.Region.PageSize,
+                AnonHugeBytes = AnonHugeBytes(),
+            };
             if (dpdkPorts is null) return result;
             // Copies are counted from the first packet on: per packet received since then (warm-up included).
             var (rxCopies, txCopies) = dpdkPorts.Copies();
@@ -270,6 +274,21 @@ public static class BenchRunner
         public void RunBatch() => _host.Workers[0].RunRound();
 
         public void Dispose() => _host.Dispose();
+    }
+
+    /// <summary>The process's anonymous memory in transparent huge pages (/proc/self/smaps_rollup), 0 where not readable.</summary>
+    private static long AnonHugeBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/smaps_rollup"))
+                if (line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
+                    return long.Parse(line["AnonHugePages:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException)
+        {
+        }
+        return 0;
     }
 
     private static double TicksToSeconds(long ticks) => (double)ticks / Stopwatch.Frequency;

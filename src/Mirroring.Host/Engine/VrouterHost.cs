@@ -153,6 +153,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
                 MaxFrameLength = ports.MaxFrameLength,
                 CopyAreaBytes = options.CopyAreaBytes,
                 PortAreaBytes = ports.PortAreaBytes,
+                PortAreaHugePages = regionOptions.HugePages != HugePagesMode.Off,
                 FlowIdleTimeout = options.FlowIdleTimeout ?? TimeSpan.FromSeconds(flowTable.AgingSeconds),
                 TcpClosedTimeout = TimeSpan.FromSeconds(flowTable.TcpClosedSeconds),
                 FlowHashKey = options.FlowHashKey,

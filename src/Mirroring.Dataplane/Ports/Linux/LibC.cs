@@ -168,6 +168,11 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "munmap", SetLastError = true)]
     public static partial int Munmap(nint address, nint length);
 
+    public const int MADV_HUGEPAGE = 14;
+
+    [LibraryImport(Lib, EntryPoint = "madvise", SetLastError = true)]
+    public static partial int Madvise(nint address, nint length, int advice);
+
     /// <summary>x86_64 struct statfs: f_type and f_bsize lead (both 8 bytes); the rest is read as padding.</summary>
     [StructLayout(LayoutKind.Sequential, Size = 120)]
     public struct StatFs
