@@ -14,7 +14,7 @@ namespace Mirroring.Dataplane.Pipeline;
 /// vif without a TX port mirror; routed frames (rewritten MACs), tunnels and mirrored ports take the full path.
 /// The decisions are private to the worker (not in the stats region): 16 bytes per flow entry.
 /// </summary>
-public sealed partial class PipelineWorker
+public sealed unsafe partial class PipelineWorker
 {
     [StructLayout(LayoutKind.Sequential)]
     private struct FlowDecision
@@ -52,6 +52,15 @@ public sealed partial class PipelineWorker
         _decidedNexthops = nexthops;
         _decidedRoutes = routes;
         if (++_decisionStamp == 0) _decisionStamp = 1;
+    }
+
+    /// <summary>Asks for a hit's decision line, read in Act (a miss has none).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PrefetchDecision(int flowIndex)
+    {
+        var decisions = _decisions;
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported && (uint)flowIndex < (uint)decisions.Length)
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref decisions[flowIndex]));
     }
 
     /// <summary>The vif an established flow's packet goes out of by its remembered decision, or -1 (decide from the tables).</summary>

@@ -352,7 +352,12 @@ public sealed unsafe partial class PipelineWorker
         if (_keyCount == 0) return;
         _flows.LookupBatch(_keys.AsSpan(0, _keyCount), _hashes.AsSpan(0, _keyCount), _flowIndices.AsSpan(0, _keyCount));
         // The hits' counter lines, written in Act: requested now so they arrive while earlier packets are acted on.
-        for (int i = 0; i < _keyCount; i++) _flows.PrefetchCounters(_flowIndices[i]);
+        for (int i = 0; i < _keyCount; i++)
+        {
+            int index = _flowIndices[i];
+            _flows.PrefetchCounters(index);
+            PrefetchDecision(index);
+        }
     }
 
     private void Act(int count)
