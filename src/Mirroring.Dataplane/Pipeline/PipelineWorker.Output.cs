@@ -39,7 +39,7 @@ public sealed unsafe partial class PipelineWorker
         switch (nh.Kind)
         {
             case NexthopKind.Encap:
-                ForwardToInterface(ref work, in parsed, in frame, nh);
+                ForwardToInterface(ref work, in frame, nh);
                 break;
             case NexthopKind.TunnelVxlan:
                 ForwardToTunnel(ref work, in parsed, in frame, nh);
@@ -50,7 +50,7 @@ public sealed unsafe partial class PipelineWorker
         }
     }
 
-    private void ForwardToInterface(ref PacketWork work, in ParsedPacket parsed, in Frame frame, NexthopEntry nh)
+    private void ForwardToInterface(ref PacketWork work, in Frame frame, NexthopEntry nh)
     {
         if (!_dataplane.Interfaces.TryGet(nh.InterfaceIndex, out var outVif))
         {
@@ -63,23 +63,18 @@ public sealed unsafe partial class PipelineWorker
             if (nh.RewriteDestinationMac) nh.DestinationMac.Write(l2);
             _state.GatewayMac.Write(l2[MacAddress.Length..]);
         }
-        bool sent = TransmitToInterface(outVif, work.L2Offset, work.L2Length, in frame, FrameFlags.None, ref work);
-        // The flow's next packets to this MAC go straight to the vif (PipelineWorker.Decisions) while nothing changes.
-        if (sent && work.FlowIndex >= 0 && !work.Routed && !outVif.MirrorsTx)
-            RememberPort(work.FlowIndex, in parsed, outVif.Index);
+        TransmitToInterface(outVif, work.L2Offset, work.L2Length, in frame, FrameFlags.None, ref work);
     }
 
     /// <summary>Queues a frame out of a VM interface, with the interface's TX port mirror when it has one.</summary>
-    /// <summary>False when the frame was not queued (a port without output: the packet is dropped).</summary>
-    private bool TransmitToInterface(InterfaceEntry outVif, int offset, int length, in Frame frame, FrameFlags flags, ref PacketWork work)
+    private void TransmitToInterface(InterfaceEntry outVif, int offset, int length, in Frame frame, FrameFlags flags, ref PacketWork work)
     {
         if (!EmitForwarded(outVif.Index, offset, length, frame.TimestampNs, flags, ref work))
-            return false;
+            return;
         if (outVif.MirrorsTx &&
             MirrorCopy(outVif.MirrorIndex, in frame, offset, length, outVif.TxMirrorMetadata.Span,
                 WireHash(in work, offset), -1, 0, outVif.Index, egress: true))
             _batch.Interface(outVif.Index).TxMirroredPackets++;
-        return true;
     }
 
     private void ForwardToTunnel(ref PacketWork work, in ParsedPacket parsed, in Frame frame, NexthopEntry nh)

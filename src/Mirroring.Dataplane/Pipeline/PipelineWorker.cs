@@ -73,7 +73,6 @@ public sealed unsafe partial class PipelineWorker
         _keys = new FlowKey[batch];
         _hashes = new uint[batch];
         _flowIndices = new int[batch];
-        _decisions = new FlowDecision[_flows.Capacity];
         // Each packet can leave as itself plus four copies (two flow mirrors, RX and TX port mirrors); flood copies
         // take what is left, and the queue is handed to the ports early when they need more (ReserveTx).
         int tx = batch * TxSlotsPerPacket + 64;
@@ -108,7 +107,6 @@ public sealed unsafe partial class PipelineWorker
     public void Process(int count)
     {
         _state = _dataplane.State;
-        RefreshDecisionStamp();
         _lastBridgeKey = NoBridgeKey;
         _txCount = 0;
         _keyCount = 0;
@@ -148,8 +146,8 @@ public sealed unsafe partial class PipelineWorker
     private void Classify(int count)
     {
         var interfaces = _dataplane.Interfaces;
-        // A batch mostly comes from one port: its vif is looked up once per batch and port run, as the tables are read
-        // once per batch (a vif changed during a batch applies from the next one).
+        // A batch mostly comes from one port: its vif is looked up once per run of frames from that port, as the
+        // tables are read once per batch (a vif changed during a batch applies from the next one).
         int lastPort = -1;
         InterfaceEntry? lastVif = null;
         for (int i = 0; i < count; i++)
@@ -244,6 +242,7 @@ public sealed unsafe partial class PipelineWorker
     /// </summary>
     private void Switch(ref PacketWork work, ref ParsedPacket parsed, in Frame frame, uint sourceNexthop)
     {
+        var routes = _dataplane.Routes;
         if (parsed.EtherType == Wire.Headers.EtherTypes.Arp)
         {
             SwitchArp(ref work, ref parsed, in frame);
@@ -257,15 +256,23 @@ public sealed unsafe partial class PipelineWorker
             work.Flood = true;
             return;
         }
-        work.Routed = parsed.DestinationMac == _state.GatewayMac;
-        // Bridged non-IP traffic and neighbor discovery (link control, as ARP) have no flow: their nexthop is decided
-        // now. A packet with a flow has it decided in Act (DecideNexthop), after the flow lookup, where an established
-        // flow's remembered decision stands in for the bridge, route, nexthop and interface lookups.
-        if (parsed.Family == IpFamily.None || neighborDiscovery)
+        if (parsed.DestinationMac == _state.GatewayMac)
         {
-            DecideNexthop(ref work, in parsed);
+            if (parsed.Family == IpFamily.None || !routes.TryLookupInet(work.Vrf, parsed.Family, parsed.DestinationAddress, out work.NexthopId))
+            {
+                Drop(ref work, DropReason.NoRoute);
+                return;
+            }
+            work.Routed = true;
+        }
+        else if (!LookupBridge(work.Vrf, parsed.DestinationMac, out work.NexthopId))
+        {
+            Drop(ref work, DropReason.NoL2Route);
             return;
         }
+
+        // Bridged non-IP traffic and neighbor discovery (link control, as ARP) have no flow.
+        if (parsed.Family == IpFamily.None || neighborDiscovery) return;
 
         bool ports = parsed.HasPorts;
         int slot = _keyCount++;
@@ -273,24 +280,6 @@ public sealed unsafe partial class PipelineWorker
             parsed.SourceAddress, parsed.DestinationAddress,
             ports ? parsed.SourcePort : (ushort)0, ports ? parsed.DestinationPort : (ushort)0);
         work.KeySlot = slot;
-    }
-
-    /// <summary>
-    /// The packet's nexthop: by destination IP when it is sent to the gateway MAC (<see cref="PacketWork.Routed"/>),
-    /// else by destination MAC. False when there is none: the packet is dropped ("No Route", "No L2 Route").
-    /// </summary>
-    private bool DecideNexthop(ref PacketWork work, in ParsedPacket parsed)
-    {
-        if (work.Routed)
-        {
-            if (parsed.Family != IpFamily.None && _dataplane.Routes.TryLookupInet(work.Vrf, parsed.Family, parsed.DestinationAddress, out work.NexthopId))
-                return true;
-            Drop(ref work, DropReason.NoRoute);
-            return false;
-        }
-        if (LookupBridge(work.Vrf, parsed.DestinationMac, out work.NexthopId)) return true;
-        Drop(ref work, DropReason.NoL2Route);
-        return false;
     }
 
     /// <summary>
@@ -366,12 +355,7 @@ public sealed unsafe partial class PipelineWorker
         if (_keyCount == 0) return;
         _flows.LookupBatch(_keys.AsSpan(0, _keyCount), _hashes.AsSpan(0, _keyCount), _flowIndices.AsSpan(0, _keyCount));
         // The hits' counter lines, written in Act: requested now so they arrive while earlier packets are acted on.
-        for (int i = 0; i < _keyCount; i++)
-        {
-            int index = _flowIndices[i];
-            _flows.PrefetchCounters(index);
-            PrefetchDecision(index);
-        }
+        for (int i = 0; i < _keyCount; i++) _flows.PrefetchCounters(_flowIndices[i]);
     }
 
     private void Act(int count)
@@ -389,19 +373,9 @@ public sealed unsafe partial class PipelineWorker
                 Flood(ref work, in frame);
                 continue;
             }
-            if (work.KeySlot < 0)
-            {
-                Forward(ref work, in _parsed[i], in frame);
+            if (work.KeySlot >= 0 && !ApplyFlow(ref work, ref _parsed[i], in frame))
                 continue;
-            }
-            // A packet with a flow: an established flow's remembered decision, else the lookups (Switch left them here).
-            int port = RememberedPort(_flowIndices[work.KeySlot], in _parsed[i]);
-            if (port < 0 && !DecideNexthop(ref work, in _parsed[i]))
-                continue;
-            if (!ApplyFlow(ref work, ref _parsed[i], in frame))
-                continue;
-            if (port >= 0) EmitForwarded(port, work.L2Offset, work.L2Length, frame.TimestampNs, FrameFlags.None, ref work);
-            else Forward(ref work, in _parsed[i], in frame);
+            Forward(ref work, in _parsed[i], in frame);
         }
         _txReserve = 0;
     }

@@ -103,9 +103,6 @@ public sealed class InterfaceTable
 
     public int Capacity => _slots.Capacity;
 
-    /// <summary>Moves after every change of an entry (<see cref="PublishedSlots{T}.Version"/>): workers compare it once per batch.</summary>
-    public int Version => _slots.Version;
-
     /// <summary>Dataplane read. False when out of range or missing.</summary>
     public bool TryGet(int index, [NotNullWhen(true)] out InterfaceEntry? entry) => _slots.TryGet((uint)index, out entry);
 

@@ -175,9 +175,6 @@ public sealed class NexthopTable
 
     public int Capacity => _slots.Capacity;
 
-    /// <summary>Moves after every change of an entry (<see cref="PublishedSlots{T}.Version"/>): workers compare it once per batch.</summary>
-    public int Version => _slots.Version;
-
     /// <summary>Dataplane read. False when out of range or missing.</summary>
     public bool TryGet(uint id, [NotNullWhen(true)] out NexthopEntry? entry) => _slots.TryGet(id, out entry);
 

@@ -17,13 +17,6 @@ internal sealed class PublishedSlots<T> where T : class
 
     public int Capacity => _entries.Length;
 
-    /// <summary>
-    /// Raised after every write that changed a slot (<see cref="Set"/>, <see cref="Delete"/>): a reader that saw a version
-    /// sees every entry published before it, so a decision remembered under one version is stale once it moves.
-    /// </summary>
-    public int Version => Volatile.Read(ref _version);
-    private int _version;
-
     /// <summary>Dataplane read: false when out of range or empty. Lock-free, allocation-free.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGet(uint index, [NotNullWhen(true)] out T? entry)
@@ -45,7 +38,6 @@ internal sealed class PublishedSlots<T> where T : class
         {
             var old = _entries[index];
             Volatile.Write(ref _entries[index], entry);
-            Interlocked.Increment(ref _version);
             return old;
         }
     }
@@ -58,7 +50,6 @@ internal sealed class PublishedSlots<T> where T : class
         {
             bool had = _entries[index] is not null;
             Volatile.Write(ref _entries[index], null);
-            Interlocked.Increment(ref _version);
             return had;
         }
     }

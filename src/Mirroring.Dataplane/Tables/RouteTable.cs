@@ -97,13 +97,6 @@ public sealed class RouteTable
 
     public int VrfCapacity => _vrfs.Length;
 
-    /// <summary>
-    /// Moves after every change of a VRF's routes or of the VNI map: a reader that saw a version sees every table
-    /// published before it. Workers compare it once per batch (decisions remembered per flow).
-    /// </summary>
-    public int Version => Volatile.Read(ref _version);
-    private int _version;
-
     // ---- dataplane -------------------------------------------------------------------------------------
 
     /// <summary>The current snapshot of a VRF, or null (no routes ever set). Hold it for a batch if useful.</summary>
@@ -181,7 +174,6 @@ public sealed class RouteTable
         {
             _vniMaster[vni] = vrf;
             Volatile.Write(ref _vni, _vniMaster.ToFrozenDictionary());
-            Interlocked.Increment(ref _version);
         }
     }
 
@@ -191,7 +183,6 @@ public sealed class RouteTable
         {
             bool removed = _vniMaster.Remove(vni);
             Volatile.Write(ref _vni, _vniMaster.ToFrozenDictionary());
-            Interlocked.Increment(ref _version);
             return removed;
         }
     }
@@ -224,7 +215,6 @@ public sealed class RouteTable
             var b = _builders[vrf] ??= new VrfRoutesBuilder();
             change(b);
             Volatile.Write(ref _vrfs[vrf], new VrfRoutes(vrf, b));
-            Interlocked.Increment(ref _version);
         }
     }
 }

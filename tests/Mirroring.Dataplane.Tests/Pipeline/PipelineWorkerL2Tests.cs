@@ -220,8 +220,9 @@ public sealed class PipelineWorkerL2Tests : IDisposable
         Assert.Equal(dropsBefore + 1, Counters()[1].Drops);
     }
 
-    // An established flow's packets go by the vif the worker remembered for the flow (PipelineWorker.Decisions); every
-    // change of what that decision was made from applies to them from the next batch.
+    // Every change of what a packet's forwarding is decided from (nexthop, interface, route, destination MAC) applies to
+    // an established flow's packets from the next batch: what any per-flow forwarding cache must keep (docs/performance.md,
+    // branch i12-fast: such a cache was built, these tests caught a stale one, and it was not kept).
 
     [Fact]
     public void A_nexthop_changed_between_batches_sends_an_established_flows_next_batch_to_the_new_vif()
