@@ -10,6 +10,11 @@
 #
 #   benchmarks/compare.sh [SECONDS=5] [ROUNDS=3] [FLOWS="4096 65536"]
 #
+# HUGE=1: every driver in huge pages, as a DPDK host runs them: testpmd, OVS-DPDK and our --io dpdk get EAL memory from
+# a hugetlbfs mount of the run's own (not --no-huge), and our engine its stats region (flow table) with --huge-pages on.
+# The run raises nr_hugepages by HUGE_PAGES 2 MiB pages (default 640: one EAL's 1 GiB at a time, and the region) and
+# gives them back at exit. Without it every EAL runs --no-huge (4 KiB pages), and so does the region.
+#
 # Installs what it needs (dpdk-dev for testpmd, openvswitch-switch-dpdk without starting its services, tcpdump).
 # OVS runs in a network namespace of its own with its state in a temporary folder, started and stopped in each round.
 # Results: stdout, $OUT/results.json and $OUT/throughput.svg (OUT defaults to benchmarks/results/<date>).
@@ -26,6 +31,10 @@ log() { echo "compare: $*" >&2; }
 sfx=$(( $$ % 100000 ))
 tsv="$work/runs.tsv"
 : >"$tsv"
+huge="${HUGE:-0}"
+huge_pages="${HUGE_PAGES:-640}"
+eal_memory="--no-huge"       # how each EAL gets its memory
+huge_dir="$work/huge"
 
 # ---- what the comparison needs --------------------------------------------------------------------------
 sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
@@ -56,7 +65,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # testpmd is given SECONDS of readings plus a margin for EAL start-up and loading the pcap into mbufs.
 testpmd_mpps() { # mode pcap packets
   local logf="$work/testpmd.log" prefix="vrmcmp-tp-$sfx"
-  timeout -s INT $((seconds + 8)) dpdk-testpmd -l 0-1 --no-huge --no-pci -m 1024 --file-prefix="$prefix" --no-telemetry \
+  timeout -s INT $((seconds + 8)) dpdk-testpmd -l 0-1 $eal_memory --no-pci -m 1024 --file-prefix="$prefix" --no-telemetry \
     --vdev "net_pcap0,rx_pcap=$2,tx_pcap=/dev/null,infinite_rx=1" --vdev "net_null0,no-rx=1" -- \
     --forward-mode="$1" --burst=32 --total-num-mbufs=$(( 2 * $3 + 16384 )) --stats-period=1 --auto-start >"$logf" 2>&1 || true
   rm -rf "/var/run/dpdk/$prefix"
@@ -75,7 +84,7 @@ ovs_start() { # pcap
     --unixctl="$ovs_dir/run/ovsdb-server.ctl" --log-file="$ovs_dir/log/ovsdb-server.log" --detach
   ovs-vsctl --no-wait init
   ovs-vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
-    other_config:dpdk-extra="--no-huge --legacy-mem -m 1024 --no-pci --file-prefix=vrmcmp-ovs-$sfx" \
+    other_config:dpdk-extra="$eal_memory --legacy-mem -m 1024 --no-pci --file-prefix=vrmcmp-ovs-$sfx" \
     other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=0x2
   ip netns exec "$ovs_ns" /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk "unix:$ovs_dir/run/db.sock" \
     --pidfile="$ovs_dir/run/ovs-vswitchd.pid" --unixctl="$ctl" --log-file="$ovs_dir/log/ovs-vswitchd.log" --detach 2>>"$ovs_dir/log/start.log"
@@ -131,11 +140,32 @@ ovs_measure() { # config -> "mpps cycles_per_packet"
 # ---- vrmirror bench ------------------------------------------------------------------------------------
 ours() { # scenario io workers flows -> "mpps cpu_ns rx_copies tx_copies"
   local j="$work/bench.json"
-  ./vrmirror bench --scenario "$1" --io "$2" --workers "$3" --flows "$4" --flow-entries 131072 --seconds "$seconds" --warmup 2 --json >"$j"
+  local pages=()
+  if [ "$huge" = 1 ]; then
+    pages=(--huge-pages on)
+    [ "$2" = dpdk ] && pages+=(--dpdk-eal "$eal_memory --legacy-mem -m 256 --no-pci --no-telemetry")
+  fi
+  ./vrmirror bench --scenario "$1" --io "$2" --workers "$3" --flows "$4" --flow-entries 131072 --seconds "$seconds" --warmup 2 "${pages[@]}" --json >"$j"
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["forwarded_per_packet"] == 1.0, r; print(r["mpps"], r["cpu_ns_per_packet"], r.get("rx_copies_per_packet", 0), r.get("tx_copies_per_packet", 0), r["mirror_copies_per_packet"])' "$j"
 }
 
-trap 'ovs_stop; rm -rf "$work"' EXIT
+huge_release() {
+  [ "$huge" = 1 ] || return 0
+  mountpoint -q "$huge_dir" && { rm -f "$huge_dir"/*; umount "$huge_dir"; }
+  local nr; nr=$(cat /proc/sys/vm/nr_hugepages)
+  echo $(( nr > huge_pages ? nr - huge_pages : 0 )) >/proc/sys/vm/nr_hugepages
+}
+trap 'ovs_stop; huge_release; rm -rf "$work"' EXIT
+if [ "$huge" = 1 ]; then
+  echo $(( $(cat /proc/sys/vm/nr_hugepages) + huge_pages )) >/proc/sys/vm/nr_hugepages
+  free_pages=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+  [ "$free_pages" -ge "$huge_pages" ] || { log "HUGE=1: asked for $huge_pages huge pages, $free_pages free"; exit 1; }
+  mkdir -p "$huge_dir"; mount -t hugetlbfs -o pagesize=2M,mode=0700 nodev "$huge_dir"
+  # IOVA as VA: with physical addresses EAL splits a mempool over the pages' physical runs, and OVS's pool names
+  # then overflow ("File name too long"); our EAL always runs VA.
+  eal_memory="--huge-dir $huge_dir --huge-unlink --iova-mode=va"
+  log "HUGE=1: $huge_pages huge pages of 2 MiB reserved, hugetlbfs at $huge_dir; every EAL and our stats region in huge pages"
+fi
 load_before="$(loadavg)"
 log "load average before: $load_before; $seconds s per run, $rounds rounds, flows: $flow_counts"
 loads=()
@@ -179,11 +209,11 @@ if [ "$replay_packets" -gt 0 ]; then
 fi
 
 # ---- results -------------------------------------------------------------------------------------------
-python3 - "$tsv" "$out/results.json" "$seconds" "$rounds" "$load_before" "$load_after" "$replay_packets" "$replay_s" "$tcpdump_s" \
+python3 - "$tsv" "$out/results.json" "$seconds" "$rounds" "$load_before" "$load_after" "$replay_packets" "$replay_s" "$tcpdump_s" "$huge" \
   "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cpus" "${loads[@]}" <<'PY'
 import json, statistics, sys, datetime
-tsv, path, seconds, rounds, before, after, rp, rs, ts, cpu = sys.argv[1:11]
-loads = sys.argv[11:]
+tsv, path, seconds, rounds, before, after, rp, rs, ts, huge, cpu = sys.argv[1:12]
+loads = sys.argv[12:]
 runs = {}
 for line in open(tsv):
     flows, config, peer, rnd, mpps, cpu_ns, extra = line.rstrip("\n").split("\t")
@@ -218,7 +248,7 @@ for flows in sorted({r["flows"] for r in results}):
         ratios.append({"flows": flows, "ratio": name, "value": v, "goal": goal, "met": None if goal is None else v >= goal})
 doc = {
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "cpu": cpu,
-    "seconds": int(seconds), "rounds": int(rounds),
+    "seconds": int(seconds), "rounds": int(rounds), "huge_pages": huge == "1",
     "load_average": {"before": before, "after": after, "per_round": loads},
     "results": sorted(results, key=lambda r: (r["flows"], r["peer"] != "testpmd", r["peer"] != "ovs", r["config"])),
     "ratios": ratios,
@@ -234,7 +264,7 @@ for q in ratios:
     print(f"{q['flows']:>6} {q['ratio']:<48} {q['value']:>7.3f}  {g}")
 if int(rp):
     print(f"\nreplay {rp} packets (mode 1 mirror): {rs} s; tcpdump -r -w: {ts} s")
-print(f"load average: before {before}, after {after}")
+print(f"load average: before {before}, after {after}; {'every driver and the stats region in 2 MiB huge pages' if huge == '1' else '4 KiB pages (--no-huge)'}")
 PY
 cp "$tsv" "$out/runs.tsv"
 ./vrmirror bench --chart "$out/results.json" --chart-out "$out/throughput.svg"

@@ -24,6 +24,12 @@ public sealed record BenchResult(
     /// <summary>"memory" (pre-built frames copied into receive slots) or "dpdk" (net_pcap in, net_null out).</summary>
     public string Io { get; init; } = "memory";
 
+    /// <summary>The size of the pages the stats region (the flow table) lives in: 4096, or the huge page size.</summary>
+    public long StatsPageBytes { get; init; }
+
+    /// <summary>The process's anonymous memory in transparent huge pages at the end (the DPDK port area asks for them with huge pages on).</summary>
+    public long AnonHugeBytes { get; init; }
+
     /// <summary>With DPDK: frames copied on receive (chained or short-headroom mbufs) per packet; 0 when every frame was processed in its mbuf.</summary>
     public double RxCopiesPerPacket { get; init; }
 

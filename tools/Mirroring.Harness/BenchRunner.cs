@@ -6,6 +6,7 @@ using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports;
 using Mirroring.Dataplane.Ports.Dpdk;
+using Mirroring.Dataplane.Stats;
 using Mirroring.Host.Engine;
 using Mirroring.Host.Ports;
 using Mirroring.Wire.Capture;
@@ -22,6 +23,8 @@ public sealed record BenchOptions(BenchScenario Scenario)
     /// <summary>Flow table primary entries; null: the scenario's <see cref="BenchScenario.DefaultFlowEntries"/>.</summary>
     public int? FlowEntries { get; init; }
     public BenchIo Io { get; init; } = BenchIo.Memory;
+    /// <summary>Whether the stats region (the flow table with it) lives in huge pages, as <c>vrouter.flow_table.huge_pages</c>.</summary>
+    public HugePagesMode HugePages { get; init; } = HugePagesMode.Off;
     /// <summary>With <see cref="BenchIo.Dpdk"/>: EAL arguments (null: <see cref="DpdkEal.DefaultArguments"/>).</summary>
     public IReadOnlyList<string>? DpdkEalArguments { get; init; }
     /// <summary>With <see cref="BenchIo.Dpdk"/>: this capture once instead of the scenario's traffic forever (one worker; measured from its first packet to its last).</summary>
@@ -113,7 +116,8 @@ public static class BenchRunner
             });
         }
         using var host = VrouterHost.Create(config,
-            new EngineOptions { Workers = workers, BatchSize = options.BatchSize, FlowEntries = flowEntries }, ports);
+            new EngineOptions { Workers = workers, BatchSize = options.BatchSize, FlowEntries = flowEntries, HugePages = options.HugePages }, ports);
+        if (host.Region.HugePagesUnavailable is { } noHugePages) log?.Invoke($"huge pages auto: normal pages ({noHugePages})");
         if (dpdkPorts is not null) sources = dpdkPorts.Sources;
         var sinks = Enumerable.Range(0, workers).Select(w => ports.For(w).SinksByVif.Values.Cast<NullSink>().ToArray()).ToArray();
 
@@ -181,7 +185,11 @@ public static class BenchRunner
                     Math.Round(histogram.Percentile(99.9) * ticksToNs), Math.Round(histogram.Max * ticksToNs)),
                 packets == 0 ? 0 : Math.Round((double)(forwarded - copies) / packets, 4),
                 packets == 0 ? 0 : Math.Round((double)copies / packets, 4),
-                Environment.ProcessorCount, Environment.Version.ToString());
+                Environment.ProcessorCount, Environment.Version.ToString())
+            {
+                StatsPageBytes = host.Region.PageSize,
+                AnonHugeBytes = AnonHugeBytes(),
+            };
             if (dpdkPorts is null) return result;
             // Copies are counted from the first packet on: per packet received since then (warm-up included).
             var (rxCopies, txCopies) = dpdkPorts.Copies();
@@ -266,6 +274,21 @@ public static class BenchRunner
         public void RunBatch() => _host.Workers[0].RunRound();
 
         public void Dispose() => _host.Dispose();
+    }
+
+    /// <summary>The process's anonymous memory in transparent huge pages (/proc/self/smaps_rollup), 0 where not readable.</summary>
+    private static long AnonHugeBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/smaps_rollup"))
+                if (line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
+                    return long.Parse(line["AnonHugePages:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException)
+        {
+        }
+        return 0;
     }
 
     private static double TicksToSeconds(long ticks) => (double)ticks / Stopwatch.Frequency;

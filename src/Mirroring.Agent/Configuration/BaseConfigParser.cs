@@ -1,3 +1,4 @@
+using Mirroring.Dataplane.Stats;
 using YamlDotNet.RepresentationModel;
 
 namespace Mirroring.Agent.Configuration;
@@ -106,10 +107,11 @@ internal static class BaseConfigParser
             var aging = flowReader.Int("aging_seconds", 1, 86_400 * 7, rule: "the aging range");
             var tcpClosed = flowReader.Int("tcp_closed_seconds", 1, 86_400, rule: "the TCP close timeout range");
             var reserve = flowReader.Int("reserve_entries", 0, 1 << 30);
+            var hugePages = flowReader.Enum("huge_pages", ("off", HugePagesMode.Off), ("auto", HugePagesMode.Auto), ("on", HugePagesMode.On));
             flowReader.RejectUnknownFields();
             int e = entries ?? FlowTableConfig.DefaultEntries;
             flowTable = new FlowTableConfig(e, overflow ?? e / 5, aging ?? FlowTableConfig.DefaultAgingSeconds,
-                tcpClosed ?? FlowTableConfig.DefaultTcpClosedSeconds) { ReserveEntries = reserve };
+                tcpClosed ?? FlowTableConfig.DefaultTcpClosedSeconds) { ReserveEntries = reserve, HugePages = hugePages ?? HugePagesMode.Off };
         }
 
         if (routerId is null || fabric is null) return null;

@@ -72,6 +72,12 @@ public sealed record FlowTableConfig(int Entries, int OverflowEntries, int Aging
     /// (<see cref="Dataplane.Tables.FlowLimits"/>).
     /// </summary>
     public int? ReserveEntries { get; init; }
+
+    /// <summary>
+    /// <c>huge_pages</c>: whether the flow table, and with it the whole stats region, lives in huge pages (off, auto, on;
+    /// default off). A region file must then be on a hugetlbfs mount, as the reference DPDK vRouter keeps its flow table.
+    /// </summary>
+    public Dataplane.Stats.HugePagesMode HugePages { get; init; } = Dataplane.Stats.HugePagesMode.Off;
 }
 
 /// <summary>

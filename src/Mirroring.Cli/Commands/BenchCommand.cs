@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Mirroring.Dataplane.Ports.Dpdk;
+using Mirroring.Dataplane.Stats;
 using Mirroring.Harness;
 using Mirroring.Host.Daemon;
 using Spectre.Console;
@@ -35,13 +36,15 @@ internal static class BenchCommand
         var io = new Option<string>("--io") { Description = "memory: pre-built frames copied into the receive slots, counting null sinks; dpdk: DPDK drivers, net_pcap in (the scenario's traffic, infinite_rx=1), net_null out (no-rx=1)", DefaultValueFactory = _ => "memory" };
         io.AcceptOnlyFromAmong("memory", "dpdk");
         var dpdkEal = new Option<string?>("--dpdk-eal") { Description = "With --io dpdk: DPDK EAL arguments (default: no hugepages, no PCI, a file prefix of this process)" };
+        var hugePages = new Option<string>("--huge-pages") { Description = "off, auto or on: the stats region (the flow table) in huge pages, as vrouter.flow_table.huge_pages; on fails (exit code 12) when none are free", DefaultValueFactory = _ => "off" };
+        hugePages.AcceptOnlyFromAmong("off", "auto", "on");
         var input = new Option<FileInfo?>("--in") { Description = "With --io dpdk: read this capture once on the input interface instead of the scenario's traffic (a correctness run, one worker)" };
         var output = new Option<DirectoryInfo?>("--out") { Description = "With --io dpdk: write every output interface to DIR/<interface>.pcap (net_pcap) instead of net_null" };
 
         var command = new Command("bench", "Measure the engine: pre-built packets from memory (or, with --io dpdk, through DPDK's net_pcap and net_null drivers), the real dataplane, counting null sinks.")
         {
             scenario, workers, seconds, warmup, batch, flows, flowEntries, json, list, writePcap, packets, writeConfig, chart, chartOut,
-            soak, churn, reloadEvery, io, dpdkEal, input, output,
+            soak, churn, reloadEvery, io, dpdkEal, hugePages, input, output,
         };
         command.SetAction(parse =>
         {
@@ -123,6 +126,7 @@ internal static class BenchCommand
                 {
                     FlowEntries = entries, Workers = w, BatchSize = b, Seconds = secs, WarmupSeconds = Math.Max(0, warm),
                     Io = dpdk ? BenchIo.Dpdk : BenchIo.Memory, DpdkEalArguments = ealArguments,
+                    HugePages = Enum.Parse<HugePagesMode>(parse.GetValue(hugePages)!, ignoreCase: true),
                     InputFile = inputFile?.FullName, OutputDirectory = outputDir?.FullName,
                 }, asJson ? null : m => Console.Error.WriteLine($"bench: {m}"));
                 if (asJson) Console.WriteLine(result.ToJson());
@@ -132,6 +136,10 @@ internal static class BenchCommand
             catch (DpdkException e)
             {
                 return CliOutput.Fail(e.Message, (int)DaemonExitCodes.For(e.Failure));
+            }
+            catch (HugePagesUnavailableException e)
+            {
+                return CliOutput.Fail(e.Message, (int)DaemonExitCode.HugePagesUnavailable);
             }
             finally
             {
@@ -145,6 +153,7 @@ internal static class BenchCommand
     {
         var t = new Table().Title($"bench {Markup.Escape(r.Scenario)}: {Markup.Escape(r.Description)}").AddColumns("measure", "value");
         t.AddRow("workers / batch / I/O", $"{r.Workers} / {r.Batch} / {r.Io}");
+        t.AddRow("stats region pages", r.StatsPageBytes > 4096 ? $"huge, {r.StatsPageBytes >> 10} kB" : $"{r.StatsPageBytes >> 10} kB");
         t.AddRow("flows (active in table)", $"{r.Flows:N0} ({r.ActiveFlows:N0})");
         t.AddRow("packets in steady state", $"{r.Packets:N0} in {r.Seconds:F2} s");
         t.AddRow("[bold]Mpps[/]", $"[bold]{r.Mpps:F2}[/]");

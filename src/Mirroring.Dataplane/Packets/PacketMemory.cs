@@ -23,7 +23,13 @@ public sealed unsafe class PacketMemory
     private int _copyCursor;
 
     /// <param name="portAreaBytes">Bytes of port area (0: none); see <see cref="PortAreaOffset"/>.</param>
-    public PacketMemory(int batchSize, int maxFrameLength, int copyAreaBytes, int portAreaBytes = 0)
+    /// <param name="portAreaHugePages">
+    /// Advise the kernel to back the port area's whole 2 MiB pages with transparent huge pages (<c>madvise</c>
+    /// MADV_HUGEPAGE; honoured where /sys/kernel/mm/transparent_hugepage/enabled is <c>madvise</c> or <c>always</c>).
+    /// A DPDK pool there holds every mbuf a driver touches, net_pcap's stored packets too, as EAL's huge-page
+    /// memory holds testpmd's; best effort: the kernel may give normal pages.
+    /// </param>
+    public PacketMemory(int batchSize, int maxFrameLength, int copyAreaBytes, int portAreaBytes = 0, bool portAreaHugePages = false)
     {
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize));
         if (maxFrameLength < 64) throw new ArgumentOutOfRangeException(nameof(maxFrameLength));
@@ -45,7 +51,20 @@ public sealed unsafe class PacketMemory
             int end = CopyAreaStart + CopyAreaBytes;
             PortAreaOffset = end + (int)((PortAreaAlignment - (((nint)_base + end) & (PortAreaAlignment - 1))) & (PortAreaAlignment - 1));
             PortAreaBytes = portAreaBytes;
+            if (portAreaHugePages) PortAreaAdvisedBytes = AdviseHugePages(_base + PortAreaOffset, portAreaBytes);
         }
+    }
+
+    /// <summary>Bytes of the port area advised for transparent huge pages (whole 2 MiB pages inside it; 0 when not asked or refused).</summary>
+    public long PortAreaAdvisedBytes { get; }
+
+    private static long AdviseHugePages(byte* start, long length)
+    {
+        const long HugePage = 2 << 20;
+        long from = ((long)start + HugePage - 1) & ~(HugePage - 1);
+        long to = ((long)start + length) & ~(HugePage - 1);
+        if (to <= from) return 0;
+        return Ports.Linux.LibC.Madvise((nint)from, (nint)(to - from), Ports.Linux.LibC.MADV_HUGEPAGE) == 0 ? to - from : 0;
     }
 
     public int BatchSize { get; }

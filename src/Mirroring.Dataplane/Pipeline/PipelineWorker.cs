@@ -62,7 +62,7 @@ public sealed unsafe partial class PipelineWorker
         WorkerId = workerId;
         var options = dataplane.Options;
         int batch = options.BatchSize;
-        Memory = new PacketMemory(batch, options.MaxFrameLength, options.ResolvedCopyAreaBytes, options.PortAreaBytes);
+        Memory = new PacketMemory(batch, options.MaxFrameLength, options.ResolvedCopyAreaBytes, options.PortAreaBytes, options.PortAreaHugePages);
         _sinks = new IPacketSink?[dataplane.Region.MaxInterfaces];
         for (int i = 0; i < sinks.Count && i < _sinks.Length; i++) _sinks[i] = sinks[i];
         _batch = new BatchCounters(dataplane.Region.MaxInterfaces);

@@ -21,6 +21,8 @@ public sealed record DataplaneOptions
     public int ResolvedCopyAreaBytes => CopyAreaBytes ?? (int)Math.Max(4L << 20, PipelineWorker.WorstBatchCopyBytes(BatchSize, MaxFrameLength));
     /// <summary>Bytes per worker a port backend lends to its driver (the DPDK mbuf pool), 0 for none; see <see cref="Packets.PacketMemory"/>.</summary>
     public int PortAreaBytes { get; init; }
+    /// <summary>Ask for transparent huge pages under the port area (with the stats region in huge pages): see <see cref="Packets.PacketMemory"/>.</summary>
+    public bool PortAreaHugePages { get; init; }
     /// <summary>A flow idle this long is deleted (reference default 180 s).</summary>
     public TimeSpan FlowIdleTimeout { get; init; } = TimeSpan.FromSeconds(180);
     /// <summary>A TCP pair that has closed (FIN both ways, or an RST) is deleted once idle this long (default 10 s).</summary>

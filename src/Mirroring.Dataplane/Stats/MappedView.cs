@@ -3,7 +3,7 @@ using System.IO.MemoryMappedFiles;
 namespace Mirroring.Dataplane.Stats;
 
 /// <summary>A mapped view with its pointer acquired; releases everything on dispose.</summary>
-internal sealed unsafe class MappedView : IDisposable
+internal sealed unsafe class MappedView : IRegionMapping
 {
     private readonly MemoryMappedFile _file;
     private readonly MemoryMappedViewAccessor _accessor;

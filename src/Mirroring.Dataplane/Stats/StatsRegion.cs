@@ -12,15 +12,16 @@ namespace Mirroring.Dataplane.Stats;
 /// </summary>
 public sealed unsafe class StatsRegion : IDisposable
 {
-    private readonly MappedView _view;
+    private readonly IRegionMapping _view;
     private readonly StatsSectionInfo[] _sections;
     private readonly Lock _publisher = new();
 
-    private StatsRegion(MappedView view, StatsRegionOptions options, StatsSectionInfo[] sections)
+    private StatsRegion(IRegionMapping view, StatsRegionOptions options, StatsSectionInfo[] sections, string? hugePagesUnavailable)
     {
         _view = view;
         _sections = sections;
         Options = options;
+        HugePagesUnavailable = hugePagesUnavailable;
         FlowEntriesBase = view.Pointer + sections[1].Offset;
         FlowCountersBase = view.Pointer + sections[0].Offset;
     }
@@ -32,6 +33,14 @@ public sealed unsafe class StatsRegion : IDisposable
     public int MaxInterfaces => Options.MaxInterfaces;
     public long TotalSize => _view.Length;
     public IReadOnlyList<StatsSectionInfo> Sections => _sections;
+    /// <summary>The size of the pages the region lives in: the huge page size, or the normal page size.</summary>
+    public long PageSize => _view is HugePageMapping huge ? huge.PageSize : Environment.SystemPageSize;
+    /// <summary>True when the region lives in huge pages.</summary>
+    public bool InHugePages => _view is HugePageMapping;
+    /// <summary>With <see cref="HugePagesMode.Auto"/> on a host that could not give huge pages: why (the region uses normal pages); else null.</summary>
+    public string? HugePagesUnavailable { get; }
+    /// <summary>The region's first byte (its header).</summary>
+    internal byte* Base => _view.Pointer;
     /// <summary>The flow section (primary then overflow entries), for the one flow table over this region.</summary>
     internal byte* FlowEntriesBase { get; }
     /// <summary>The flow table's counter block.</summary>
@@ -54,14 +63,40 @@ public sealed unsafe class StatsRegion : IDisposable
             throw new ArgumentException($"DescriptorCapacity must be 4096..1073741824 bytes, got {options.DescriptorCapacity}", nameof(options));
 
         var sections = StatsLayout.Compute(options.Workers, options.FlowEntries, overflow, options.MaxInterfaces, options.DescriptorCapacity, out long total);
+        IRegionMapping view;
+        string? hugePagesUnavailable = null;
+        if (options.HugePages == HugePagesMode.Off)
+        {
+            view = MapNormalPages(options.Path, total);
+        }
+        else
+        {
+            try
+            {
+                view = HugePageMapping.Create(options.Path, total);
+            }
+            // A file on hugetlbfs cannot be in normal pages: there, auto is on.
+            catch (HugePagesUnavailableException e) when (options.HugePages == HugePagesMode.Auto && (options.Path is null || !HugePageMapping.IsOnHugetlbfs(options.Path)))
+            {
+                hugePagesUnavailable = e.Message;
+                view = MapNormalPages(options.Path, total);
+            }
+        }
+        total = view.Length; // whole huge pages: the header and the file say the size mapped
+        WriteHeader(view.Pointer, options, sections, total);
+        return new StatsRegion(view, options, sections, hugePagesUnavailable);
+    }
+
+    private static MappedView MapNormalPages(string? path, long total)
+    {
         MemoryMappedFile mmf;
-        if (options.Path is null)
+        if (path is null)
         {
             mmf = MemoryMappedFile.CreateNew(null, total, MemoryMappedFileAccess.ReadWrite);
         }
         else
         {
-            if (File.Exists(options.Path)) File.Delete(options.Path); // a fresh inode gets the 0600 create mode
+            if (File.Exists(path)) File.Delete(path); // a fresh inode gets the 0600 create mode
             var fso = new FileStreamOptions
             {
                 Mode = FileMode.CreateNew,
@@ -69,7 +104,7 @@ public sealed unsafe class StatsRegion : IDisposable
                 Share = FileShare.ReadWrite | FileShare.Delete,
             };
             if (!OperatingSystem.IsWindows()) fso.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // 0600
-            var fs = new FileStream(options.Path, fso);
+            var fs = new FileStream(path, fso);
             try
             {
                 fs.SetLength(total);
@@ -81,11 +116,8 @@ public sealed unsafe class StatsRegion : IDisposable
                 throw;
             }
         }
-        var view = new MappedView(mmf, total, MemoryMappedFileAccess.ReadWrite);
-        WriteHeader(view.Pointer, options, sections, total);
-        return new StatsRegion(view, options, sections);
+        return new MappedView(mmf, total, MemoryMappedFileAccess.ReadWrite);
     }
-
     private static void WriteHeader(byte* p, StatsRegionOptions o, StatsSectionInfo[] sections, long total)
     {
         var h = new Span<byte>(p, StatsLayout.HeaderSize);

@@ -20,5 +20,8 @@ public sealed record StatsRegionOptions
     /// <summary>Bytes reserved for the table descriptors' JSON document (fixed for the region's life). 4 KiB..1 GiB.</summary>
     public int DescriptorCapacity { get; init; } = DefaultDescriptorCapacity;
 
+    /// <summary>Whether the region lives in huge pages (<see cref="HugePagesMode"/>); a file then must be on a hugetlbfs mount. Default off.</summary>
+    public HugePagesMode HugePages { get; init; } = HugePagesMode.Off;
+
     public int ResolvedOverflowEntries => OverflowEntries ?? (int)((FlowEntries + 4L) / 5);
 }

@@ -29,6 +29,8 @@ public enum DaemonExitCode
     DpdkEalFailed = 10,
     /// <summary>A DPDK device string does not probe, or its port does not start (queues, descriptors).</summary>
     DpdkDeviceFailed = 11,
+    /// <summary><c>vrouter.flow_table.huge_pages: on</c> and the host cannot give them (none free, or the region file not on hugetlbfs).</summary>
+    HugePagesUnavailable = 12,
 }
 
 public static class DaemonExitCodes

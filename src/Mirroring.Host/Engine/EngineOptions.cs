@@ -20,6 +20,9 @@ public sealed record EngineOptions
     /// <summary>Flow table primary entries; null: <c>vrouter.flow_table.entries</c> and its overflow share.</summary>
     public int? FlowEntries { get; init; }
 
+    /// <summary>Whether the stats region lives in huge pages; null: <c>vrouter.flow_table.huge_pages</c>.</summary>
+    public Dataplane.Stats.HugePagesMode? HugePages { get; init; }
+
     /// <summary>Overflow entries when <see cref="FlowEntries"/> is given; null: the default share of it.</summary>
     public int? OverflowEntries { get; init; }
 

@@ -123,6 +123,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
             FlowEntries = options.FlowEntries ?? flowTable.Entries,
             OverflowEntries = options.FlowEntries is null ? flowTable.OverflowEntries : options.OverflowEntries,
             Workers = options.Workers,
+            HugePages = options.HugePages ?? flowTable.HugePages,
             RouterId = IPv4Address.FromIPAddress(config.Vrouter.RouterId).Value,
         };
         if (options.MaxInterfaces is { } maxInterfaces) regionOptions = regionOptions with { MaxInterfaces = maxInterfaces };
@@ -133,6 +134,10 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
             if (options.StatsPath is { } path && Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent && !Directory.Exists(parent))
                 Directory.CreateDirectory(parent, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             region = StatsRegion.Create(regionOptions);
+        }
+        catch (HugePagesUnavailableException)
+        {
+            throw; // its own exit code; the message names the region and what to do
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -148,6 +153,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
                 MaxFrameLength = ports.MaxFrameLength,
                 CopyAreaBytes = options.CopyAreaBytes,
                 PortAreaBytes = ports.PortAreaBytes,
+                PortAreaHugePages = regionOptions.HugePages != HugePagesMode.Off,
                 FlowIdleTimeout = options.FlowIdleTimeout ?? TimeSpan.FromSeconds(flowTable.AgingSeconds),
                 TcpClosedTimeout = TimeSpan.FromSeconds(flowTable.TcpClosedSeconds),
                 FlowHashKey = options.FlowHashKey,
@@ -200,7 +206,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
 
         var programmed = _programmer.Apply(config);
         if (!first && config.Vrouter.FlowTable != Config.Vrouter.FlowTable)
-            programmed = programmed with { Warnings = [.. programmed.Warnings, "vrouter.flow_table changed: the flow table keeps its size and aging until a restart"] };
+            programmed = programmed with { Warnings = [.. programmed.Warnings, "vrouter.flow_table changed: the flow table keeps its size, aging and pages (huge_pages) until a restart"] };
         var changes = Ports.Attach(config, programmed);
         if (first && changes.Failures.Count > 0) throw new PortException(changes.Failures[0]);
         AttachWorkers();

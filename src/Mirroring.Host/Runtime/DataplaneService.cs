@@ -6,6 +6,7 @@ using Mirroring.Agent.Programming;
 using Mirroring.Agent.Service;
 using Mirroring.Dataplane.Ports.Dpdk;
 using Mirroring.Dataplane.Ports.Linux;
+using Mirroring.Dataplane.Stats;
 using Mirroring.Host.Daemon;
 using Mirroring.Host.Engine;
 using Mirroring.Host.Ports;
@@ -72,6 +73,10 @@ public sealed class DataplaneService(
         {
             _host = VrouterHost.Create(config, options, ports);
         }
+        catch (HugePagesUnavailableException e)
+        {
+            throw new DaemonStartupException(DaemonExitCode.HugePagesUnavailable, e.Message, e);
+        }
         catch (StatsRegionUnavailableException e)
         {
             throw new DaemonStartupException(DaemonExitCode.StatsRegionNotWritable, e.Message, e);
@@ -92,9 +97,12 @@ public sealed class DataplaneService(
         access.Host = _host;
         reloader.Adopt(loaded, _host.FirstApplied);
         foreach (var warning in _host.Programming.Warnings) logger.LogWarning("{Warning}", warning);
+        if (_host.Region.HugePagesUnavailable is { } noHugePages)
+            logger.LogWarning("huge_pages auto: the stats region uses normal pages: {Reason}", noHugePages);
         _host.Start();
-        logger.LogInformation("started: {Ports}, {Workers} worker(s), {Analyzers} analyzer(s); stats {Stats}; idle workers {Idle}",
+        logger.LogInformation("started: {Ports}, {Workers} worker(s), {Analyzers} analyzer(s); stats {Stats}{Pages}; idle workers {Idle}",
             ports.Describe(), options.Workers, config.Analyzers.Count, settings.StatsPath ?? "in memory",
+            _host.Region.InHugePages ? $" in {_host.Region.PageSize >> 10} kB huge pages" : "",
             options.Idle.BusyPoll ? "busy poll" : options.Idle.SpinMicroseconds > 0 ? $"spin {options.Idle.SpinMicroseconds} us, then sleep" : "sleep at once");
 
         _monitor = new CancellationTokenSource();

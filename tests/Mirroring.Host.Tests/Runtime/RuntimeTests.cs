@@ -137,6 +137,19 @@ public sealed class RuntimeTests : IDisposable
     }
 
     [Fact]
+    public void Huge_pages_on_for_a_region_off_hugetlbfs_exits_with_code_12_and_leaves_no_region()
+    {
+        File.WriteAllText(_config, File.ReadAllText(_config).Replace("  router_id:", "  flow_table: { huge_pages: on }\n  router_id:", StringComparison.Ordinal));
+        var stats = Path.Combine(_dir, "vrmirror.stats");
+        using var host = Build(statsPath: stats);
+
+        Assert.Equal(DaemonExitCode.HugePagesUnavailable, VrouterRuntime.Run(host));
+        var error = Assert.Single(_log.Errors);
+        Assert.StartsWith($"stats region {stats}: huge pages need the region on a hugetlbfs mount", error);
+        Assert.False(File.Exists(stats));
+    }
+
+    [Fact]
     public async Task A_failed_worker_stops_the_runtime_with_exit_code_1_after_the_final_export()
     {
         using var host = Build();

@@ -57,6 +57,10 @@ internal static unsafe partial class LibC
     public const int MAP_SHARED = 0x01;
     public const int MAP_LOCKED = 0x2000;
     public const int MAP_POPULATE = 0x8000;
+    public const int MAP_ANONYMOUS = 0x20;
+    public const int MAP_HUGETLB = 0x40000;
+    /// <summary>statfs(2)'s f_type of a hugetlbfs mount.</summary>
+    public const long HUGETLBFS_MAGIC = 0x958458f6;
     public static readonly nint MAP_FAILED = -1;
 
     // poll(2)
@@ -163,6 +167,22 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Lib, EntryPoint = "munmap", SetLastError = true)]
     public static partial int Munmap(nint address, nint length);
+
+    public const int MADV_HUGEPAGE = 14;
+
+    [LibraryImport(Lib, EntryPoint = "madvise", SetLastError = true)]
+    public static partial int Madvise(nint address, nint length, int advice);
+
+    /// <summary>x86_64 struct statfs: f_type and f_bsize lead (both 8 bytes); the rest is read as padding.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 120)]
+    public struct StatFs
+    {
+        public long Type;
+        public long BlockSize;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "statfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int StatFsPath(string path, StatFs* result);
 
     [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
     public static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
