@@ -62,11 +62,28 @@ diag_sample() { # WORKER-TASK-DIR SENDER-PID FILE
   exec {tick}<&-
 }
 
+# vcpuprobe (built by diag_build) on every CPU at SCHED_IDLE for the window: each vCPU's speed in the gaps left by the
+# measured threads (what the host gives the vCPU; see vcpuprobe.c). diag_probes_stop prints "cpu0 R0 cpu1 R1 ..." (Miter per
+# CPU-second; "-" where a probe got no CPU time).
+diag_build() { gcc -O2 -Wall -o "$work/vcpuprobe" "$root/benchmarks/live/vcpuprobe.c"; }
+diag_probes_start() {
+  local c
+  probe_pids=()
+  for c in $(seq 0 $(( $(nproc) - 1 ))); do "$work/vcpuprobe" "$c" > "$work/probe.$c" & probe_pids+=($!); done
+}
+diag_probes_stop() {
+  local p c out=""
+  kill -TERM "${probe_pids[@]}" 2>/dev/null || true
+  for p in "${probe_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for c in $(seq 0 $(( $(nproc) - 1 ))); do out="$out cpu$c $(awk '{ n++; print ($6 + 0 >= 20 ? $3 : "-") } END { if (!n) print "-" }' "$work/probe.$c" 2>/dev/null)"; done
+  echo "$out"
+}
+
 # Prints the round's diagnostics from two snapshots and the samples.
-diag_report() { # LABEL BEFORE AFTER SAMPLES SECONDS HAS-WORKER
+diag_report() { # LABEL BEFORE AFTER SAMPLES SECONDS HAS-WORKER PROBES
   python3 - "$@" "$DIAG_DEVS" "$(nproc)" "$hz" <<'PY'
 import sys
-label, before, after, samples, seconds, has_worker, devs, ncpu, hz = sys.argv[1:10]
+label, before, after, samples, seconds, has_worker, probes, devs, ncpu, hz = sys.argv[1:11]
 b = [int(x) for x in before.split()]; a = [int(x) for x in after.split()]
 d = [y - x for x, y in zip(b, a)]
 ncpu, hz, secs = int(ncpu), int(hz), float(seconds)
@@ -108,6 +125,7 @@ elif rows:
     for r in rows:
         if r[1] != "-": scpu[r[1]] = scpu.get(r[1], 0) + 1
     parts.append(f"samples {len(rows)} sender-on {dict(sorted(scpu.items()))}")
+parts.append("vcpu speed (Miter/cpu-s)" + probes)
 print(f"  diag {label}: " + " | ".join(parts))
 PY
 }

@@ -40,7 +40,8 @@
 # --diag: after each round's line, where the frames went and where the CPUs ran what (diag.sh): per CPU its user, system,
 # softirq and steal shares, the softnet backlog's processed/dropped/squeezed counts, ksoftirqd's CPU, each device's
 # rx/tx packets and drops on the path (the daemon's or the bridge's ends, vm2's and the analyzer's), vm2's UDP counters,
-# the worker thread's CPU, migrations and context switches, and the CPU the worker and the sender were seen on (20 ms samples).
+# the worker thread's CPU, migrations and context switches, the CPU the worker and the sender were seen on (20 ms samples),
+# and each vCPU's speed in the window's idle gaps (vcpuprobe.c at SCHED_IDLE: fixed work per CPU-second of its own).
 # The sender is not the bottleneck when "offered" is well above "delivered": the surplus was taken from the
 # sender and dropped further on (a full ring or backlog), so the forwarding path is what limited the figure.
 set -euo pipefail
@@ -72,6 +73,7 @@ done
 # shellcheck source=benchmarks/live/diag.sh
 [ $diag = no ] || . "$root/benchmarks/live/diag.sh"
 setup_work vrm-live
+[ $diag = no ] || diag_build
 daemon_prefix="" sender_prefix=""
 [ -n "$daemon_cpus" ] && daemon_prefix="taskset -c $daemon_cpus"
 [ -n "$sender_cpu" ] && sender_prefix="taskset -c $sender_cpu"
@@ -167,9 +169,11 @@ run_job() { # JOB FLOWS ROUND
   local t0 t1 stat0 stat1; t0=$(date +%s%N); stat0=$(head -1 /proc/stat)
   local out
   if [ $diag = yes ]; then
+    diag_probes_start
     ip netns exec "$vm1" $sp "$sender" $ip2 "$f" "$seconds" > "$work/sender.out" & local sender_pid=$!
     diag_sample "$diag_task" "$sender_pid" "$work/samples" & local sampler_pid=$!
     wait "$sender_pid"; wait "$sampler_pid" || true
+    local probes; probes=$(diag_probes_stop)
     out=$(cat "$work/sender.out")
   else
     out=$(ip netns exec "$vm1" $sp "$sender" $ip2 "$f" "$seconds")
@@ -213,7 +217,7 @@ run_job() { # JOB FLOWS ROUND
     "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$wake" "$load" "$calls" "$workers" "$rest" "$busy" "$agent" >> "$results"
   printf "round %s %-7s flows %-6s delivered %8d pps  offered %8s pps  copies %8d pps  cpu/pkt %6s ns  workers %4s%% (%s) rest %4s%% (agent %s%%)  machine %3s%%  wake-ups/s %6s  syscalls/pkt %5s %s load %s\n" \
     "$3" "$job" "$f" "$(( (after_rx - before_rx) / seconds ))" "$offered" "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$workers" "${shares:--}" "$rest" "$agent" "$busy" "$wake" "$calls" "${calls_by_kind:+($calls_by_kind) }" "$load" >&2
-  [ $diag = no ] || diag_report "$job" "$diag0" "$diag1" "$work/samples" "$seconds" "$([ "$diag_task" = - ] && echo no || echo yes)" >&2
+  [ $diag = no ] || diag_report "$job" "$diag0" "$diag1" "$work/samples" "$seconds" "$([ "$diag_task" = - ] && echo no || echo yes)" "$probes" >&2
 }
 
 # Warm-up: 2 s of traffic through every daemon before the first round, so the JIT's tiered recompilation of the hot
