@@ -31,7 +31,7 @@ internal static class RunCommand
         var batch = new Option<int>("--batch") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
         var spin = new Option<int>("--spin-us") { Description = $"Microseconds an idle worker keeps polling its ports before it sleeps in poll(2) (0..{IdlePolicy.MaxSpinMicroseconds}; 0: sleep at once)", DefaultValueFactory = _ => IdlePolicy.DefaultSpinMicroseconds };
         var busyPoll = new Option<bool>("--busy-poll") { Description = "Workers never sleep: each keeps a core busy polling its ports (lowest latency, a full core per worker)" };
-        var workerCpus = new Option<string?>("--worker-cpus") { Description = "Bind each worker thread to a CPU, one per worker in order (e.g. 1, or 2,3 with --multiqueue 2): the scheduler then never moves a worker nor runs it on a CPU it shares with the traffic's sender; the rest of the daemon is not bound" };
+        var workerCpus = new Option<string?>("--worker-cpus") { Description = "Bind each worker thread to a CPU, one per worker in order (e.g. 1, or 2,3 with --multiqueue 2): the scheduler then never moves a worker; other threads may still run on that CPU unless it is set aside (isolated); the rest of the daemon is not bound" };
         var db = new Option<string?>("--db") { Description = "Flow record store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };

@@ -5,8 +5,9 @@ namespace Mirroring.Host.Engine;
 
 /// <summary>
 /// Which CPU each worker thread runs on (<c>run --worker-cpus</c>): worker i is bound to the i-th CPU of the list with
-/// sched_setaffinity(2) when its thread starts, so the scheduler never moves it and never time-shares its CPU with a
-/// thread it could have placed elsewhere. The rest of the daemon (the agent, timers) stays where the scheduler puts it.
+/// sched_setaffinity(2) when its thread starts, so the scheduler never moves it to another CPU. Other threads may still
+/// run on that CPU (the binding constrains the worker, not them) unless the host sets the CPU aside. The rest of the
+/// daemon (the agent, timers) stays where the scheduler puts it.
 /// </summary>
 public static unsafe partial class WorkerCpus
 {
