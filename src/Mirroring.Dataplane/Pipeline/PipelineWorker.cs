@@ -146,6 +146,10 @@ public sealed unsafe partial class PipelineWorker
     private void Classify(int count)
     {
         var interfaces = _dataplane.Interfaces;
+        // A batch mostly comes from one port: its vif is looked up once per run of frames from that port, as the
+        // tables are read once per batch (a vif changed during a batch applies from the next one).
+        int lastPort = -1;
+        InterfaceEntry? lastVif = null;
         for (int i = 0; i < count; i++)
         {
             ref readonly Frame frame = ref _rx[i];
@@ -157,12 +161,22 @@ public sealed unsafe partial class PipelineWorker
             work.L2Offset = frame.Offset;
             work.L2Length = frame.Length;
 
-            if (!_batch.IsValidInterface(frame.Port) || !interfaces.TryGet(frame.Port, out var vif))
+            InterfaceEntry? vif;
+            if (frame.Port == lastPort)
             {
-                // Unknown port: count it under the drop reason only (there is no vif entry to charge).
-                _batch.Drop(DropReason.InterfaceUnknown);
-                work.Done = true;
-                continue;
+                vif = lastVif!;
+            }
+            else
+            {
+                if (!_batch.IsValidInterface(frame.Port) || !interfaces.TryGet(frame.Port, out vif))
+                {
+                    // Unknown port: count it under the drop reason only (there is no vif entry to charge).
+                    _batch.Drop(DropReason.InterfaceUnknown);
+                    work.Done = true;
+                    continue;
+                }
+                lastPort = frame.Port;
+                lastVif = vif;
             }
 
             ref InterfaceCounters vifCounters = ref _batch.Interface(vif.Index);

@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Mirroring.Wire.Headers;
 
 namespace Mirroring.Wire.Parsing;
@@ -20,6 +22,80 @@ public static class PacketParser
     /// 22 + 60 + 8 * 2048 + 60 bytes (L2, IPv4 options or bounded IPv6 extension headers, transport), so they always fit.
     /// </remarks>
     public static ParseStatus Parse(ReadOnlySpan<byte> frame, out ParsedPacket packet)
+    {
+        if (TryParsePlainIPv4(frame, out packet)) return ParseStatus.Ok;
+        return ParseAny(frame, out packet);
+    }
+
+    /// <summary>
+    /// The commonest frame in one pass, with one length check: untagged IPv4 without options or fragmentation, carrying
+    /// TCP or UDP (not VxLAN or MPLS over UDP), every length consistent. False for anything else, which
+    /// <see cref="ParseAny"/> then parses (and reports) in full; when true, <paramref name="packet"/> is exactly what
+    /// <see cref="ParseAny"/> gives for the frame (tests compare the two over valid and mutated frames).
+    /// </summary>
+    internal static bool TryParsePlainIPv4(ReadOnlySpan<byte> frame, out ParsedPacket packet)
+    {
+        const int L3 = EthernetHeader.Length, L4 = L3 + IPv4Header.MinLength;
+        packet = default;
+        if (frame.Length < L4 + UdpHeader.Length) return false;
+        ref byte f = ref MemoryMarshal.GetReference(frame);
+        if (ReadBig16(ref f, 12) != EtherTypes.IPv4 || Unsafe.Add(ref f, L3) != 0x45) return false;
+        int totalLength = ReadBig16(ref f, L3 + 2);
+        ushort flagsAndOffset = ReadBig16(ref f, L3 + 6);
+        // MF or a fragment offset: the general parser's fragment handling.
+        if ((flagsAndOffset & ~IPv4Header.FlagDontFragment) != 0 || totalLength > frame.Length - L3) return false;
+        byte protocol = Unsafe.Add(ref f, L3 + 9);
+        int l4Length = totalLength - IPv4Header.MinLength;
+        int payloadOffset;
+        if (protocol == IpProtocols.Udp)
+        {
+            int udpLength = ReadBig16(ref f, L4 + 4);
+            ushort destinationPort = ReadBig16(ref f, L4 + 2);
+            if (l4Length < UdpHeader.Length || udpLength < UdpHeader.Length || udpLength > l4Length
+                || destinationPort == UdpPorts.Vxlan || destinationPort == UdpPorts.MplsOverUdp)
+                return false;
+            payloadOffset = L4 + UdpHeader.Length;
+        }
+        else if (protocol == IpProtocols.Tcp)
+        {
+            if (l4Length < TcpHeader.MinLength) return false;
+            int headerLength = (Unsafe.Add(ref f, L4 + 12) >> 4) * 4;
+            if (headerLength < TcpHeader.MinLength || headerLength > l4Length) return false;
+            packet.TcpFlags = (TcpFlags)Unsafe.Add(ref f, L4 + 13);
+            payloadOffset = L4 + headerLength;
+        }
+        else
+        {
+            return false;
+        }
+        packet.DestinationMac = new Addressing.MacAddress(((ulong)ReadBig16(ref f, 0) << 32) | ReadBig32(ref f, 2));
+        packet.SourceMac = new Addressing.MacAddress(((ulong)ReadBig16(ref f, 6) << 32) | ReadBig32(ref f, 8));
+        packet.EtherType = EtherTypes.IPv4;
+        packet.L3Offset = L3;
+        packet.Family = IpFamily.IPv4;
+        packet.L3Length = totalLength;
+        packet.Ttl = Unsafe.Add(ref f, L3 + 8);
+        packet.Protocol = protocol;
+        packet.SourceAddress = ReadBig32(ref f, L3 + 12);
+        packet.DestinationAddress = ReadBig32(ref f, L3 + 16);
+        packet.Flags = PacketFlags.HasPorts | ((flagsAndOffset & IPv4Header.FlagDontFragment) != 0 ? PacketFlags.DontFragment : 0);
+        packet.L4Offset = L4;
+        packet.SourcePort = ReadBig16(ref f, L4);
+        packet.DestinationPort = ReadBig16(ref f, L4 + 2);
+        packet.PayloadOffset = (ushort)payloadOffset;
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ushort ReadBig16(ref byte b, int offset) =>
+        BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref b, offset)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint ReadBig32(ref byte b, int offset) =>
+        BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref b, offset)));
+
+    /// <summary>Every frame the parser knows (VLAN tags, IPv6 and its extension headers, ARP, fragments, tunnels), and every malformation by its status.</summary>
+    internal static ParseStatus ParseAny(ReadOnlySpan<byte> frame, out ParsedPacket packet)
     {
         packet = default;
         if (frame.Length < EthernetHeader.Length) return ParseStatus.TruncatedEthernet;

@@ -220,6 +220,79 @@ public sealed class PipelineWorkerL2Tests : IDisposable
         Assert.Equal(dropsBefore + 1, Counters()[1].Drops);
     }
 
+    // Every change of what a packet's forwarding is decided from (nexthop, interface, route, destination MAC) applies to
+    // an established flow's packets from the next batch: what any per-flow forwarding cache must keep (docs/performance.md,
+    // branch i12-fast: such a cache was built, these tests caught a stale one, and it was not kept).
+
+    [Fact]
+    public void A_nexthop_changed_between_batches_sends_an_established_flows_next_batch_to_the_new_vif()
+    {
+        Process(1, [Udp(1, 2, 7000, 80), Udp(1, 2, 7000, 80)]);
+        Process(1, [Udp(1, 2, 7000, 80)]);
+        Assert.Equal((3, 0), (_sinks[2].Count, _sinks[5].Count));
+
+        // Nexthop 2 (vm2's MAC) now leads out of vm5: no bridge entry changed, only the nexthop.
+        _dataplane.Nexthops.Set(NexthopEntry.Encap(2, 5));
+        Process(1, [Udp(1, 2, 7000, 80), Udp(1, 2, 7000, 80)]);
+        Assert.Equal((3, 2), (_sinks[2].Count, _sinks[5].Count));
+
+        // Made a discard: dropped on the receiving vif, nothing transmitted.
+        ulong dropsBefore = Counters()[1].Drops;
+        _dataplane.Nexthops.Set(NexthopEntry.Discard(2));
+        Process(1, [Udp(1, 2, 7000, 80)]);
+        Assert.Equal((3, 2), (_sinks[2].Count, _sinks[5].Count));
+        Assert.Equal(dropsBefore + 1, Counters()[1].Drops);
+    }
+
+    [Fact]
+    public void An_interface_changed_between_batches_applies_to_an_established_flows_next_batch()
+    {
+        Process(1, [Udp(1, 2, 7100, 80), Udp(1, 2, 7100, 80)]);
+        Assert.Equal(2, _sinks[2].Count);
+
+        // vm2 deleted: its flow's next packet is dropped ("Interface Unknown"), not sent where it went before.
+        ulong dropsBefore = Counters()[1].Drops;
+        var vm2 = _dataplane.Interfaces.Dump().Single(v => v.Index == 2);
+        _dataplane.Interfaces.Delete(2);
+        Process(1, [Udp(1, 2, 7100, 80)]);
+        Assert.Equal(2, _sinks[2].Count);
+        Assert.Equal(dropsBefore + 1, Counters()[1].Drops);
+
+        // Back, now mirroring what it transmits: the next packet goes out of it with its TX mirror copy.
+        // (Mirror 7: the frame as is, to vm8.)
+        _dataplane.Mirrors.Set(new MirrorEntry(7, 8, MirrorFlags.None));
+        _dataplane.Interfaces.Set(new InterfaceEntry(2, vm2.Name, vm2.Mac, vm2.Kind, vm2.VrfId, vm2.VnId, vnName: vm2.VnName,
+            mirrorIndex: 7, mirrorFlags: InterfaceMirrorFlags.Tx));
+        Process(1, [Udp(1, 2, 7100, 80)]);
+        Assert.Equal((3, 1), (_sinks[2].Count, _sinks[8].Count));
+        Assert.Equal(1UL, Counters()[2].TxMirroredPackets);
+    }
+
+    [Fact]
+    public void A_route_changed_between_batches_sends_an_established_routed_flows_next_batch_to_the_new_nexthop()
+    {
+        // Sent to the gateway MAC: routed by the destination's host route.
+        _dataplane.Routes.SetInet(Vrf, IpFamily.IPv4, Ip(2).Value, 32, 2);
+        byte[] Routed() => Frame(PacketSpec.Udp(Mac(1), GatewayMac, Ip(1), Ip(2), 7200, 80) with { PayloadLength = 20 });
+        Process(1, [Routed(), Routed()]);
+        Assert.Equal((2, 0), (_sinks[2].Count, _sinks[6].Count));
+
+        _dataplane.Routes.SetInet(Vrf, IpFamily.IPv4, Ip(2).Value, 32, 6);
+        Process(1, [Routed()]);
+        Assert.Equal((2, 1), (_sinks[2].Count, _sinks[6].Count));
+    }
+
+    [Fact]
+    public void A_packet_of_an_established_flow_to_another_mac_goes_by_that_macs_bridge_entry()
+    {
+        // The flow key has no MAC: the same 5-tuple sent to vm3's MAC is bridged to vm3, not to the vif remembered for vm2's.
+        Process(1, [Udp(1, 2, 7300, 80), Udp(1, 2, 7300, 80)]);
+        byte[] toVm3 = Frame(PacketSpec.Udp(Mac(1), Mac(3), Ip(1), Ip(2), 7300, 80) with { PayloadLength = 20 });
+        Process(1, [toVm3, Udp(1, 2, 7300, 80)]);
+        Process(1, [toVm3]);
+        Assert.Equal((3, 2), (_sinks[2].Count, _sinks[3].Count));
+    }
+
     private static FlowKey Key(int from, int to, ushort sourcePort, ushort destinationPort) =>
         FlowKey.IPv4((uint)from, Vrf, IpProtocols.Udp, Ip(from).Value, Ip(to).Value, sourcePort, destinationPort);
 
