@@ -16,7 +16,10 @@ analyzers received, reloads applied, load average.
 Fails (exit 1) on: RSS growth over 5% after the warm-up (averages of the first and last samples after it), a lasting
 growth of descriptors or threads after the warm-up (the least of the last 3 samples above the most of the first 3
 after it), any drop without a reason (vif drops that no reason counts, a drop counted as 'unknown', rx != tx +
-flooded + drops once the traffic stopped), a failed reload, the daemon not stopping cleanly on SIGTERM.
+flooded + drops once the traffic stopped), a failed reload, the daemon not stopping cleanly on SIGTERM, a store not
+exact after the stop (benchmarks/live/store_exact.py: every flow created has a row, and every flow left in the region
+has the region's packets and bytes in its newest sample). The store line 3 s after the traffic, daemon running, may lack
+flows the new-flow rate has not written yet; after the stop it must not.
 """
 import argparse
 import json
@@ -30,6 +33,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "live"))
+from store_exact import check as check_store  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DLL = os.path.join(ROOT, ".build", "vrmirror", "vrmirror.dll")
@@ -147,6 +153,7 @@ class Soak:
         self.out = args.out
         self.config = os.path.join(self.out, "vrmirror.yaml")
         self.db = os.path.join(self.out, "flows.db")
+        self.region = os.path.join(self.out, "run", "vrmirror.stats")
         self.sink_file = os.path.join(self.out, "analyzers.json")
         self.log_path = os.path.join(self.out, "daemon.log")
         self.metrics_port = free_port()
@@ -191,7 +198,7 @@ class Soak:
 
     def start_daemon(self):
         self.log = open(self.log_path, "w")
-        self.daemon = subprocess.Popen(["dotnet", DLL, "run", "--config", self.config, "--stats", os.path.join(self.out, "run", "vrmirror.stats"),
+        self.daemon = subprocess.Popen(["dotnet", DLL, "run", "--config", self.config, "--stats", self.region,
                                         "--state-dir", os.path.join(self.out, "state"), "--db", self.db, "--no-watch",
                                         "--metrics-listen", f"127.0.0.1:{self.metrics_port}"],
                                        stdout=self.log, stderr=subprocess.STDOUT,
@@ -370,6 +377,13 @@ def main():
         log_at_stop = soak.log_text()
         if code != 0 or "stopped:" not in log_at_stop:
             problems.append(f"the daemon did not stop cleanly on SIGTERM (exit {code})")
+        # After the stop (the last pass writes every flow the new-flow rate deferred) the store must be exact.
+        try:
+            store_at_stop, store_exact = check_store(soak.region, soak.db, created=final["flows_created"])
+        except (OSError, subprocess.CalledProcessError, sqlite3.Error, ValueError) as e:
+            store_at_stop, store_exact = f"not checked: {e}", False
+        if not store_exact:
+            problems.append(f"the store after the stop is not exact: {store_at_stop}")
     finally:
         soak.cleanup()
 
@@ -377,7 +391,9 @@ def main():
     print(f"soak --live: {seconds / 60:g} min of ./vrmirror run: {final['rx']:,} packets received ({final['rx'] / seconds:,.0f}/s), "
           f"{final['flows_created']:,} flows created, {final['reloads']} reloads applied, "
           f"{final['mirror_copies']:,} mirror copies (an1 received {final['an1_received']:,}, an2 {final['an2_received']:,}), "
-          f"{final['mirror_failures']} mirror failures; store: {final['store_flows']:,} flows, {final['store_samples']:,} samples")
+          f"{final['mirror_failures']} mirror failures; store 3 s after the traffic (daemon running): {final['store_flows']:,} flows, "
+          f"{final['store_samples']:,} samples")
+    print(f"store after the stop: {store_at_stop}")
     if figures:
         print(f"memory: RSS {figures['rss_base_mib']:.1f} MiB after the {warmup} s warm-up -> {figures['rss_end_mib']:.1f} MiB at the end: "
               f"{figures['rss_growth_pct']:+.2f}% (limit 5%); peak {figures['rss_peak_mib']:.1f} MiB")

@@ -90,17 +90,7 @@ run() { # CONFIG ROUND
   passes=$(sed -n 's/.*records written in \([0-9]*\) passes.*/\1/p' "$work/$name.log" | tail -1)
   records=$(sed -n 's/.*final export done, \([0-9]*\) flow records.*/\1/p' "$work/$name.log" | tail -1)
   local exact
-  exact=$("$root/vrmirror" flow -l --json --stats "$regions/$name.stats" | python3 -c '
-import json, sqlite3, sys
-region = json.load(sys.stdin)["flows"]
-db = sqlite3.connect(sys.argv[1])
-rows = {(r[0], r[1], r[2], r[3], r[4]): (r[5], r[6]) for r in db.execute(
-    "SELECT f.source_ip, f.source_port, f.destination_ip, f.destination_port, f.protocol, max(s.packets), max(s.bytes) "
-    "FROM flows f JOIN flow_samples s ON s.flow_uuid = f.flow_uuid WHERE f.teardown_time IS NULL GROUP BY f.flow_uuid")}
-bad = [f for f in region if rows.get((f["source"], f["source_port"], f["destination"], f["destination_port"], f["protocol"])) != (f["packets"], f["bytes"])]
-with_traffic = sum(1 for f in region if f["packets"] > 0)
-print(f"{len(region)} flows ({with_traffic} with traffic), {len(bad)} differ" + (f": first {bad[0]}" if bad else ""))
-' "$work/$name-state/flows.db")
+  exact=$(python3 "$root/benchmarks/live/store_exact.py" "$regions/$name.stats" "$work/$name-state/flows.db" || true)
   read -r w0 o0 <<< "$before"; read -r w1 o1 <<< "$after"
   local worker others
   worker=$(awk -v t=$((w1 - w0)) -v hz="$hz" -v s="$seconds" 'BEGIN { printf "%.1f", t / hz / s * 100 }')

@@ -2,7 +2,7 @@
 # The live path against the Linux kernel doing the same job, in the same run, interleaved (issue 17).
 #
 #   benchmarks/live/live.sh [--seconds S] [--rounds R] [--flows "1000 60000"] [--jobs "kbr vrm kmir vrmmir vrm2 vrmtap vrmbp"] [--syscalls]
-#                           [--daemon-args "ARGS"] [--sender-cpu N] [--daemon-cpus LIST] [--perf DIR] [--analyzer-drop]
+#                           [--daemon-args "ARGS"] [--sender-cpu N] [--daemon-cpus LIST] [--perf DIR] [--analyzer-drop] [--diag]
 #
 # Two VM namespaces per setup; vm1 runs udpflood (a C sendmmsg sender, 64-byte frames over FLOWS destination ports)
 # towards vm2 for S seconds; the figure is what arrived: vm2's rx_packets over the window, per second.
@@ -14,6 +14,10 @@
 #   vrmna   vrm with the agent's collections at start and stop only (--interval 3600): the daemon without the agent
 #   vrmmo   vrmmir with the agent as before issue 17's pacing: every new flow written at once, at the daemon's priority
 #           (--new-flow-rate 0 --agent-nice 0)
+#   kbr_p, kmir_p, vrm_p, vrmm_p (vrmmir)  the same jobs pinned: the sender on the first CPU of --pin-cpus "S D"
+#           (default "0 1"), a daemon and all its threads on the second (taskset), so the two never share a CPU
+#   vrm_w, vrmm_w  vrm and vrmmir with the daemon's own placement: its worker bound to the second CPU of --pin-cpus
+#           (run --worker-cpus), the sender and the rest of the daemon where the scheduler puts them (compared with kbr, kmir)
 #   vrmtap  vrmirror run with TAP devices for both VMs (the VM path: one readv per frame received, one write per frame sent)
 #   vrmbp   vrmirror run --busy-poll, one worker, no mirroring (vrm is the same with the default spin before sleeping);
 #           started for each of its runs and stopped after, since its worker keeps a core busy even when idle
@@ -33,12 +37,17 @@
 # IP and UDP port where nothing listens, go up the analyzer's IP stack (route lookup, UDP, an ICMP port unreachable
 # attempt with two more route lookups), while tc mirred's copies carry vm2's MAC and die as "other host" at ip_rcv; on
 # veth that receiving work runs in the transmitter's softirq, so it is charged to the daemon, not to the kernel job.
+# --diag: after each round's line, where the frames went and where the CPUs ran what (diag.sh): per CPU its user, system,
+# softirq and steal shares, the softnet backlog's processed/dropped/squeezed counts, ksoftirqd's CPU, each device's
+# rx/tx packets and drops on the path (the daemon's or the bridge's ends, vm2's and the analyzer's), vm2's UDP counters,
+# the worker thread's CPU, migrations and context switches, the CPU the worker and the sender were seen on (20 ms samples),
+# and each vCPU's speed in the window's idle gaps (vcpuprobe.c at SCHED_IDLE: fixed work per CPU-second of its own).
 # The sender is not the bottleneck when "offered" is well above "delivered": the surplus was taken from the
 # sender and dropped further on (a full ring or backlog), so the forwarding path is what limited the figure.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 seconds=5 rounds=3 flows="1000 60000" jobs="kbr vrm kmir vrmmir vrm2 vrmtap vrmbp" syscalls=no
-daemon_args="" sender_cpu="" daemon_cpus="" perf_dir="" analyzer_drop=no
+daemon_args="" sender_cpu="" daemon_cpus="" perf_dir="" analyzer_drop=no diag=no pin_cpus="0 1"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
@@ -51,6 +60,8 @@ while [ $# -gt 0 ]; do
     --daemon-cpus) daemon_cpus="$2"; shift 2 ;;
     --perf) perf_dir="$2"; shift 2 ;;
     --analyzer-drop) analyzer_drop=yes; shift ;;
+    --diag) diag=yes; shift ;;
+    --pin-cpus) pin_cpus="$2"; shift 2 ;;
     *) echo "live.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +70,10 @@ done
 
 # shellcheck source=benchmarks/live/lib.sh
 . "$root/benchmarks/live/lib.sh"
+# shellcheck source=benchmarks/live/diag.sh
+[ $diag = no ] || . "$root/benchmarks/live/diag.sh"
 setup_work vrm-live
+[ $diag = no ] || diag_build
 daemon_prefix="" sender_prefix=""
 [ -n "$daemon_cpus" ] && daemon_prefix="taskset -c $daemon_cpus"
 [ -n "$sender_cpu" ] && sender_prefix="taskset -c $sender_cpu"
@@ -100,10 +114,14 @@ for j in $jobs; do
     vrm2) start_daemon vrm2 no --multiqueue 2 ;;
     vrmna) start_daemon vrmna no --interval 3600 ;;
     vrmmo) start_daemon vrmmo yes --new-flow-rate 0 --agent-nice 0 ;;
+    vrm_p) daemon_prefix="taskset -c ${pin_cpus#* }" start_daemon vrm_p no ;;
+    vrmm_p) daemon_prefix="taskset -c ${pin_cpus#* }" start_daemon vrmm_p yes ;;
+    vrm_w) start_daemon vrm_w no --worker-cpus "${pin_cpus#* }" ;;
+    vrmm_w) start_daemon vrmm_w yes --worker-cpus "${pin_cpus#* }" ;;
     vrmtap) PORT=tap start_daemon vrmtap no ;;
     # vrmbp keeps a core busy all the time: started for its own runs only (run_job), not beside the others.
   esac
-  case $j in kbr|kmir|vrmbp) ;; *) drop_at_analyzer "lva$j$id" ;; esac
+  case $j in kbr|kmir|kbr_p|kmir_p|vrmbp) ;; *) drop_at_analyzer "lva$j$id" ;; esac
 done
 
 results="$work/results.tsv"
@@ -111,18 +129,21 @@ results="$work/results.tsv"
 run_job() { # JOB FLOWS ROUND
   local job=$1 f=$2 vm1 vm2 an dev="eth0" pid="" before_rx after_rx before_an after_an before_cpu after_cpu before_sl after_sl
   case $job in
-    kbr|kmir) vm1=$kv1 vm2=$kv2 an=$ka ;;
+    kbr|kmir|kbr_p|kmir_p) vm1=$kv1 vm2=$kv2 an=$ka ;;
     vrmbp) vm1=lv1$job$id vm2=lv2$job$id an=lva$job$id ;;
     *) vm1=lv1$job$id vm2=lv2$job$id an=lva$job$id; eval "pid=\$pid_$job" ;;
   esac
-  if [ "$job" = kmir ]; then
+  # The pinned variants (*_p): the sender on the first of --pin-cpus, a daemon on the second (all its threads).
+  local sp=$sender_prefix
+  case $job in *_p) sp="taskset -c ${pin_cpus%% *}" ;; esac
+  if [ "$job" = kmir ] || [ "$job" = kmir_p ]; then
     ip netns exec "$kh" tc qdisc add dev h1 clsact
     ip netns exec "$kh" tc filter add dev h1 ingress protocol all u32 match u32 0 0 action mirred egress mirror dev mirr
   fi
   [ "$job" = vrmbp ] && start_daemon vrmbp no --busy-poll && pid=$pid_vrmbp && drop_at_analyzer "lva$job$id"
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
   # Install the flows first (a short pass over all of them), so the window measures the steady state.
-  ip netns exec "$vm1" $sender_prefix "$sender" $ip2 "$f" 0.5 >/dev/null
+  ip netns exec "$vm1" $sp "$sender" $ip2 "$f" 0.5 >/dev/null
   sleep 0.5
   before_rx=$(counter "$vm2" $dev rx_packets); before_an=$(counter "$an" eth0 rx_packets)
   local before_threads="" after_threads="" record_pid=""
@@ -136,10 +157,30 @@ run_job() { # JOB FLOWS ROUND
     perf stat -x, -o "$work/perf.txt" -p "$pid" -e raw_syscalls:sys_enter -e syscalls:sys_enter_readv -e syscalls:sys_enter_write \
       -e syscalls:sys_enter_sendto -e syscalls:sys_enter_poll -e syscalls:sys_enter_ppoll -e syscalls:sys_enter_epoll_wait & perf_pid=$!
   fi
+  local diag_task=- diag0="" diag1=""
+  if [ $diag = yes ]; then
+    case $job in
+      kbr|kmir|kbr_p|kmir_p) DIAG_DEVS="$kh:h1 $kh:h2 $kh:mirr $vm2:eth0 $an:eth0" ;;
+      *) DIAG_DEVS="-:lh1$job$id -:lh2$job$id -:lf$job$id $vm2:eth0 $an:eth0"
+         for t in /proc/"$pid"/task/*; do grep -q '^vrmirror-worke' "$t/comm" 2>/dev/null && { diag_task=$t; break; }; done ;;
+    esac
+    diag0=$(diag_snapshot "$vm2" "$diag_task")
+  fi
   local t0 t1 stat0 stat1; t0=$(date +%s%N); stat0=$(head -1 /proc/stat)
-  local out; out=$(ip netns exec "$vm1" $sender_prefix "$sender" $ip2 "$f" "$seconds")
+  local out
+  if [ $diag = yes ]; then
+    diag_probes_start
+    ip netns exec "$vm1" $sp "$sender" $ip2 "$f" "$seconds" > "$work/sender.out" & local sender_pid=$!
+    diag_sample "$diag_task" "$sender_pid" "$work/samples" & local sampler_pid=$!
+    wait "$sender_pid"; wait "$sampler_pid" || true
+    local probes; probes=$(diag_probes_stop)
+    out=$(cat "$work/sender.out")
+  else
+    out=$(ip netns exec "$vm1" $sp "$sender" $ip2 "$f" "$seconds")
+  fi
   sleep 0.3
   after_rx=$(counter "$vm2" $dev rx_packets); after_an=$(counter "$an" eth0 rx_packets); stat1=$(head -1 /proc/stat); t1=$(date +%s%N)
+  if [ $diag = yes ]; then diag1=$(diag_snapshot "$vm2" "$diag_task"); fi
   local cpu_ns="-" wake="-" calls="-" calls_by_kind="" workers="-" rest="-" shares=""
   # The whole machine's busy time over the window, in % of one core (200 = both cores of this machine busy).
   local busy; busy=$(awk -v a="$stat0" -v b="$stat1" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " "); t = 0
@@ -169,19 +210,20 @@ run_job() { # JOB FLOWS ROUND
       printf "\n"
     }')
   fi
-  if [ "$job" = kmir ]; then ip netns exec "$kh" tc qdisc del dev h1 clsact; fi
+  case $job in kmir|kmir_p) ip netns exec "$kh" tc qdisc del dev h1 clsact ;; esac
   [ "$job" = vrmbp ] && stop_daemon vrmbp
   local offered; offered=$(echo "$out" | awk '{print $4}')
   printf "%s\t%s\t%s\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$job" "$f" "$3" "$(( (after_rx - before_rx) / seconds ))" "$offered" \
     "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$wake" "$load" "$calls" "$workers" "$rest" "$busy" "$agent" >> "$results"
   printf "round %s %-7s flows %-6s delivered %8d pps  offered %8s pps  copies %8d pps  cpu/pkt %6s ns  workers %4s%% (%s) rest %4s%% (agent %s%%)  machine %3s%%  wake-ups/s %6s  syscalls/pkt %5s %s load %s\n" \
     "$3" "$job" "$f" "$(( (after_rx - before_rx) / seconds ))" "$offered" "$(( (after_an - before_an) / seconds ))" "$cpu_ns" "$workers" "${shares:--}" "$rest" "$agent" "$busy" "$wake" "$calls" "${calls_by_kind:+($calls_by_kind) }" "$load" >&2
+  [ $diag = no ] || diag_report "$job" "$diag0" "$diag1" "$work/samples" "$seconds" "$([ "$diag_task" = - ] && echo no || echo yes)" "$probes" >&2
 }
 
 # Warm-up: 2 s of traffic through every daemon before the first round, so the JIT's tiered recompilation of the hot
 # path (tier 0, then optimized with profile data, on a background thread) is done before any window is measured.
 for j in $jobs; do
-  case $j in kbr|kmir|vrmbp) continue ;; esac
+  case $j in kbr|kmir|kbr_p|kmir_p|vrmbp) continue ;; esac
   ip netns exec "lv1$j$id" $sender_prefix "$sender" $ip2 1000 2 >/dev/null
 done
 sleep 1
@@ -202,7 +244,8 @@ jobs, flows = sys.argv[2].split(), sys.argv[3].split()
 def med(job, f, col):
     v = [float(r[col]) for r in rows if r[0] == job and r[1] == f and r[col] != "-"]
     return statistics.median(v) if v else None
-kernel = {"vrm": "kbr", "vrm2": "kbr", "vrmna": "kbr", "vrmbp": "kbr", "vrmtap": "kbr", "vrmmir": "kmir", "vrmmo": "kmir"}
+kernel = {"vrm": "kbr", "vrm2": "kbr", "vrmna": "kbr", "vrmbp": "kbr", "vrmtap": "kbr", "vrmmir": "kmir", "vrmmo": "kmir",
+          "vrm_p": "kbr_p", "vrmm_p": "kmir_p", "vrm_w": "kbr", "vrmm_w": "kmir"}
 for f in flows:
     for j in jobs:
         d = med(j, f, 3)
@@ -221,7 +264,7 @@ PY
 # backlog full).
 echo
 for j in $jobs; do
-  case $j in kbr|kmir|vrmbp) continue ;; esac
+  case $j in kbr|kmir|kbr_p|kmir_p|vrmbp) continue ;; esac
   for dev in lh1$j$id lh2$j$id lf$j$id; do
     [ -e "/sys/class/net/$dev" ] && echo "$j: $dev kernel tx_dropped $(cat "/sys/class/net/$dev/statistics/tx_dropped")"
   done

@@ -31,6 +31,7 @@ internal static class RunCommand
         var batch = new Option<int>("--batch") { Description = "Packets per batch (1..256)", DefaultValueFactory = _ => 64 };
         var spin = new Option<int>("--spin-us") { Description = $"Microseconds an idle worker keeps polling its ports before it sleeps in poll(2) (0..{IdlePolicy.MaxSpinMicroseconds}; 0: sleep at once)", DefaultValueFactory = _ => IdlePolicy.DefaultSpinMicroseconds };
         var busyPoll = new Option<bool>("--busy-poll") { Description = "Workers never sleep: each keeps a core busy polling its ports (lowest latency, a full core per worker)" };
+        var workerCpus = new Option<string?>("--worker-cpus") { Description = "Bind each worker thread to a CPU, one per worker in order (e.g. 1, or 2,3 with --multiqueue 2): the scheduler then never moves a worker; other threads may still run on that CPU unless it is set aside (isolated); the rest of the daemon is not bound" };
         var db = new Option<string?>("--db") { Description = "Flow record store: a SQLite file (default <state-dir>/flows.db) or a PostgreSQL URL postgresql://user@host:port/dbname (or libpq key=value string; password from PGPASSWORD or ~/.pgpass)" };
         var ipfix = new Option<string?>("--ipfix") { Description = "Also export flow records by IPFIX to HOST:PORT" };
         var interval = new Option<double>("--interval") { Description = "Seconds between flow record collections", DefaultValueFactory = _ => 1.0 };
@@ -50,7 +51,7 @@ internal static class RunCommand
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
             "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store), 9 DPDK not installed, 10 DPDK EAL failed, 11 a DPDK device cannot be probed or started.")
         {
-            config, manifests, stats, stateDir, backend, queues, batch, spin, busyPoll, db, ipfix, interval, sampleInterval, newFlowRate, agentNice, noWatch, settings, portBackend, dpdkEal,
+            config, manifests, stats, stateDir, backend, queues, batch, spin, busyPoll, workerCpus, db, ipfix, interval, sampleInterval, newFlowRate, agentNice, noWatch, settings, portBackend, dpdkEal,
         };
         metrics.AddTo(command);
         command.SetAction(parse =>
@@ -63,6 +64,9 @@ internal static class RunCommand
             if (batchSize is < 1 or > 256) return CliOutput.Fail($"--batch {batchSize}: must be 1..256", 2);
             int spinUs = parse.GetValue(spin);
             if (spinUs is < 0 or > IdlePolicy.MaxSpinMicroseconds) return CliOutput.Fail($"--spin-us {spinUs}: must be 0..{IdlePolicy.MaxSpinMicroseconds}", 2);
+            int[]? cpus = null;
+            if (parse.GetValue(workerCpus) is { } cpuList && (cpus = WorkerCpus.Parse(cpuList, n, out var cpuError)) is null)
+                return CliOutput.Fail(cpuError!, 2);
             double seconds = parse.GetValue(interval);
             if (seconds is < 0.05 or > 3600) return CliOutput.Fail($"--interval {seconds}: must be 0.05..3600 seconds", 2);
             double? sampleSeconds = parse.GetValue(sampleInterval);
@@ -119,7 +123,7 @@ internal static class RunCommand
                 new EngineSettings
                 {
                     StatsPath = options.StatsPath, BatchSize = options.BatchSize, IdlePollMs = options.IdlePollMs,
-                    IdleSpinMicroseconds = options.IdleSpinMicroseconds, BusyPoll = options.BusyPoll,
+                    IdleSpinMicroseconds = options.IdleSpinMicroseconds, BusyPoll = options.BusyPoll, WorkerCpus = cpus,
                 },
                 sp => dpdk ? ActivatorUtilities.CreateInstance<DpdkPorts>(sp, options) : ActivatorUtilities.CreateInstance<LivePorts>(sp, options));
             try

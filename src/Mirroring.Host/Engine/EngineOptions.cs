@@ -47,6 +47,9 @@ public sealed record EngineOptions
     /// <summary>What an idle live worker does before it sleeps: spin for a while, or never sleep (busy polling).</summary>
     public IdlePolicy Idle { get; init; } = IdlePolicy.Default;
 
+    /// <summary>The CPU each worker thread is bound to (<see cref="WorkerCpus"/>), one per worker; null: wherever the scheduler puts it.</summary>
+    public IReadOnlyList<int>? WorkerCpus { get; init; }
+
     /// <summary>Mirror indices to keep (analyzer name to index), so a restarted daemon or a replay numbers them as before.</summary>
     public StableIds? MirrorIndices { get; init; }
 
@@ -60,6 +63,8 @@ public sealed record EngineOptions
         if (HousekeepingInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HousekeepingInterval), HousekeepingInterval, "must be positive");
         if (IdlePollMs is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(IdlePollMs), IdlePollMs, "must be 1..10000 ms");
         Idle.Validate();
+        if (WorkerCpus is not null && WorkerCpus.Count != Workers)
+            throw new ArgumentException($"{WorkerCpus.Count} worker CPU(s) for {Workers} worker(s): give one per worker", nameof(WorkerCpus));
     }
 }
 

@@ -48,6 +48,7 @@ public sealed class EngineWorker
     private readonly EngineClock _clock;
     private readonly int _idlePollMs;
     private readonly long _spinTicks;
+    private readonly int? _cpu;
     private WorkerPorts _ports = WorkerPorts.Empty;
     private Thread? _thread;
     private volatile bool _stop;
@@ -56,8 +57,9 @@ public sealed class EngineWorker
     private long _sleeps;
     private long _idleSince;
 
-    internal EngineWorker(int id, PipelineWorker pipeline, VifSink[] sinks, Housekeeping? housekeeping, EngineClock clock, int idlePollMs, IdlePolicy idle)
+    internal EngineWorker(int id, PipelineWorker pipeline, VifSink[] sinks, Housekeeping? housekeeping, EngineClock clock, int idlePollMs, IdlePolicy idle, int? cpu = null)
     {
+        _cpu = cpu;
         Id = id;
         _pipeline = pipeline;
         Sinks = sinks;
@@ -148,6 +150,7 @@ public sealed class EngineWorker
     {
         try
         {
+            if (_cpu is int cpu) WorkerCpus.BindCurrentThread(cpu);
             Loop();
         }
         catch (Exception e)

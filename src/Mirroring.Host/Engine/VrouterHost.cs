@@ -42,7 +42,7 @@ public sealed class VrouterHost : IDataplaneProgramming, IStatsSource, IDisposab
             var housekeeping = w == 0
                 ? new Housekeeping(pipeline, (long)options.HousekeepingInterval.TotalNanoseconds, ports.Clock == EngineClock.Wall)
                 : null;
-            _workers[w] = new EngineWorker(w, pipeline, sinks, housekeeping, ports.Clock, options.IdlePollMs, options.Idle);
+            _workers[w] = new EngineWorker(w, pipeline, sinks, housekeeping, ports.Clock, options.IdlePollMs, options.Idle, options.WorkerCpus?[w]);
         }
         _housekeeping = _workers[0].Housekeeping!;
     }

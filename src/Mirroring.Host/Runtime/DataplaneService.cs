@@ -67,6 +67,7 @@ public sealed class DataplaneService(
             FlowEntries = settings.FlowEntries,
             IdlePollMs = settings.IdlePollMs,
             Idle = new IdlePolicy(settings.IdleSpinMicroseconds, settings.BusyPoll),
+            WorkerCpus = settings.WorkerCpus,
             MirrorIndices = mirrorIndices,
         };
         try
@@ -100,8 +101,8 @@ public sealed class DataplaneService(
         if (_host.Region.HugePagesUnavailable is { } noHugePages)
             logger.LogWarning("huge_pages auto: the stats region uses normal pages: {Reason}", noHugePages);
         _host.Start();
-        logger.LogInformation("started: {Ports}, {Workers} worker(s), {Analyzers} analyzer(s); stats {Stats}{Pages}; idle workers {Idle}",
-            ports.Describe(), options.Workers, config.Analyzers.Count, settings.StatsPath ?? "in memory",
+        logger.LogInformation("started: {Ports}, {Workers} worker(s){Cpus}, {Analyzers} analyzer(s); stats {Stats}{Pages}; idle workers {Idle}",
+            ports.Describe(), options.Workers, options.WorkerCpus is { } cpus ? $" on CPU {string.Join(", ", cpus)}" : "", config.Analyzers.Count, settings.StatsPath ?? "in memory",
             _host.Region.InHugePages ? $" in {_host.Region.PageSize >> 10} kB huge pages" : "",
             options.Idle.BusyPoll ? "busy poll" : options.Idle.SpinMicroseconds > 0 ? $"spin {options.Idle.SpinMicroseconds} us, then sleep" : "sleep at once");
 
@@ -220,6 +221,8 @@ public sealed class EngineSettings
     public int IdleSpinMicroseconds { get; set; } = IdlePolicy.DefaultSpinMicroseconds;
     /// <summary>Workers never sleep (<c>--busy-poll</c>).</summary>
     public bool BusyPoll { get; set; }
+    /// <summary>The CPU each worker is bound to (<c>--worker-cpus</c>); null: not bound.</summary>
+    public IReadOnlyList<int>? WorkerCpus { get; set; }
     /// <summary>Overrides the configuration's flow table size (the soak's smaller table).</summary>
     public int? FlowEntries { get; set; }
     /// <summary>Overrides the configuration's aging (the soak's short idle time).</summary>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Mirroring.Agent.Analytics;
 using Mirroring.Agent.Service;
 using Mirroring.Host.Daemon;
+using Mirroring.Host.Engine;
 using Mirroring.Host.Runtime;
 using static Mirroring.Testing.DemoFrames;
 
@@ -31,7 +32,7 @@ public sealed class RuntimeTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private IHost Build(Dictionary<string, string?>? agent = null, string? statsPath = null)
+    private IHost Build(Dictionary<string, string?>? agent = null, string? statsPath = null, IReadOnlyList<int>? workerCpus = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -43,7 +44,7 @@ public sealed class RuntimeTests : IDisposable
         };
         foreach (var (k, v) in agent ?? []) settings[k] = v;
         var builder = VrouterRuntime.CreateDaemon(new RuntimeSettings { Agent = settings },
-            new EngineSettings { StatsPath = statsPath ?? Path.Combine(_dir, "vrmirror.stats") }, _ => _ports);
+            new EngineSettings { StatsPath = statsPath ?? Path.Combine(_dir, "vrmirror.stats"), WorkerCpus = workerCpus }, _ => _ports);
         builder.Logging.AddProvider(_log);
         return builder.Build();
     }
@@ -98,6 +99,28 @@ public sealed class RuntimeTests : IDisposable
         Assert.All(requests, r => Assert.Equal(16UL, r.Packets));
         Assert.All(requests, r => Assert.Single(rows, q => q.FlowUuid == r.ReverseFlowUuid && q.ReverseFlowUuid == r.FlowUuid && q.Packets == 0));
         Assert.All(rows, r => Assert.Equal(r.Packets, r.MirroredPackets));
+    }
+
+    [Fact]
+    public async Task A_worker_given_a_cpu_is_bound_to_it_and_forwards()
+    {
+        int cpu = WorkerCpus.Allowed()!.Max;
+        using var host = Build(workerCpus: [cpu]);
+        Assert.Equal(DaemonExitCode.Ok, VrouterRuntime.Run(host, waitForShutdown: false));
+        var engine = host.Services.GetRequiredService<EngineAccess>().Host;
+        Assert.Contains(_log.Lines, l => l.StartsWith($"started: memory ports for 1 worker(s), 1 worker(s) on CPU {cpu}, ", StringComparison.Ordinal));
+
+        _ports.Send("tap-web1", Enumerable.Range(0, 20).Select(i => (Web((ushort)(40000 + i % 5)), T0 + i)));
+        WaitUntil(() => engine.Received == 20, "the engine received the 20 frames");
+        // The kernel's view: a worker thread (comm is cut to 15 characters) allowed on that CPU only, and running there.
+        // Other tests' engines may run in this process at the same time; none binds its workers.
+        string text = cpu.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var worker = Assert.Single(Directory.GetDirectories("/proc/self/task"), t =>
+            File.ReadAllText(Path.Combine(t, "comm")).StartsWith("vrmirror-worke", StringComparison.Ordinal) &&
+            File.ReadAllLines(Path.Combine(t, "status")).Contains($"Cpus_allowed_list:\t{text}"));
+        Assert.Equal(text, File.ReadAllText(Path.Combine(worker, "stat")).Split(") ")[1].Split(' ')[36]);
+        await host.StopAsync();
+        Assert.Equal("stopped: 20 frames received", _log.Lines[^1]);
     }
 
     [Fact]
