@@ -32,15 +32,11 @@ public sealed partial class AnalyzerCommandTests : IDisposable
 
         public RunningAnalyzer(params string[] args)
         {
-            var psi = new ProcessStartInfo(Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"))
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-                WorkingDirectory = ExternalTool.RepositoryRoot,
-            };
-            psi.ArgumentList.Add("analyzer");
-            foreach (var a in args) psi.ArgumentList.Add(a);
+            var psi = ExternalTool.StartWithDefaultSignals(Path.Combine(ExternalTool.RepositoryRoot, "vrmirror"), ["analyzer", .. args]);
+            psi.RedirectStandardOutput = true;
+            psi.RedirectStandardError = true;
+            psi.UseShellExecute = false;
+            psi.WorkingDirectory = ExternalTool.RepositoryRoot;
             _process = Process.Start(psi)!;
             _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.AppendLine(e.Data); };
             _process.ErrorDataReceived += (_, e) =>

@@ -38,6 +38,21 @@ public static class ExternalTool
         throw new InvalidOperationException($"'{tool}' is not installed; ./test.sh installs it (apt-get install tshark tcpdump python3-scapy ...)");
     }
 
+    /// <summary>
+    /// A start of <paramref name="file"/> with SIGINT and SIGQUIT at their default disposition, through coreutils'
+    /// <c>env --default-signal</c> (which execs it: the pid is the program's). A test runner started in the background
+    /// by a non-interactive shell (<c>./test.sh &amp;</c>) passes SIGINT ignored to its children, the runtime then
+    /// leaves it ignored, and a test that stops a child with SIGINT would wait for nothing.
+    /// </summary>
+    public static ProcessStartInfo StartWithDefaultSignals(string file, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(Require("env"));
+        psi.ArgumentList.Add("--default-signal=INT,QUIT");
+        psi.ArgumentList.Add(file);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return psi;
+    }
+
     public static Result Run(string tool, IEnumerable<string> args, string? stdin = null, int timeoutMs = 120_000, string? workingDirectory = null,
         IReadOnlyDictionary<string, string?>? environment = null)
     {

@@ -16,14 +16,12 @@ internal sealed class ChildProcess : IDisposable
 
     public ChildProcess(string file, IEnumerable<string> args, string? workingDirectory = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? ExternalTool.RepositoryRoot,
-        };
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        // Children are stopped with SIGINT as an operator's Ctrl-C would: never with it inherited as ignored.
+        var psi = ExternalTool.StartWithDefaultSignals(file, args);
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
+        psi.WorkingDirectory = workingDirectory ?? ExternalTool.RepositoryRoot;
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>()) psi.Environment[name] = value;
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.AppendLine(e.Data); };
