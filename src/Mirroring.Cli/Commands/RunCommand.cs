@@ -49,7 +49,7 @@ internal static class RunCommand
             "Run the forwarding daemon: opens the configured interfaces' ports (TAP devices, veth pairs, existing interfaces), binds the fabric interface, " +
             "forwards and mirrors until SIGTERM/SIGINT; SIGHUP reloads the configuration (a bad one is refused and the last good one kept). " +
             "Exit codes: 0 stopped, 1 failure, 2 usage, 3 invalid configuration, 4 missing privilege, 5 fabric interface missing, " +
-            "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store), 9 DPDK not installed, 10 DPDK EAL failed, 11 a DPDK device cannot be probed or started.")
+            "6 stats region not writable, 7 state directory not writable, 8 flow store refused (authentication, permissions, not a flow store), 9 DPDK not installed, 10 DPDK EAL failed, 11 a DPDK device cannot be probed or started, 12 huge pages asked for (vrouter.flow_table.huge_pages: on) and not available.")
         {
             config, manifests, stats, stateDir, backend, queues, batch, spin, busyPoll, workerCpus, db, ipfix, interval, sampleInterval, newFlowRate, agentNice, noWatch, settings, portBackend, dpdkEal,
         };
