@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mirroring.Dataplane.Ports.Linux;
 
 namespace Mirroring.Testing;
 
@@ -36,15 +37,7 @@ public sealed class HugePageReservation : IDisposable
     public string MountPath => _mount.Path;
 
     /// <summary>HugePages_Free of /proc/meminfo.</summary>
-    public static long FreePages => ReadMeminfo("HugePages_Free");
-
-    public static long ReadMeminfo(string field)
-    {
-        foreach (var line in File.ReadLines("/proc/meminfo"))
-            if (line.StartsWith(field + ":", StringComparison.Ordinal))
-                return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-        return 0;
-    }
+    public static long FreePages => ProcFields.Read("/proc/meminfo", "HugePages_Free");
 
     private static int ReadNr() => int.Parse(File.ReadAllText(NrHugePages).Trim(), CultureInfo.InvariantCulture);
 

@@ -6,6 +6,7 @@ using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Pipeline;
 using Mirroring.Dataplane.Ports;
 using Mirroring.Dataplane.Ports.Dpdk;
+using Mirroring.Dataplane.Ports.Linux;
 using Mirroring.Dataplane.Stats;
 using Mirroring.Host.Engine;
 using Mirroring.Host.Ports;
@@ -281,14 +282,12 @@ public static class BenchRunner
     {
         try
         {
-            foreach (var line in File.ReadLines("/proc/self/smaps_rollup"))
-                if (line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
-                    return long.Parse(line["AnonHugePages:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            return ProcFields.Read("/proc/self/smaps_rollup", "AnonHugePages") * 1024;
         }
         catch (IOException)
         {
+            return 0;
         }
-        return 0;
     }
 
     private static double TicksToSeconds(long ticks) => (double)ticks / Stopwatch.Frequency;

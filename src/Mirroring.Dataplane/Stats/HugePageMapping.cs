@@ -127,16 +127,7 @@ internal sealed unsafe class HugePageMapping : IRegionMapping
     }
 
     /// <summary>A number field of /proc/meminfo (kB for sizes, a count for HugePages_*); 0 when absent.</summary>
-    internal static long ReadMeminfo(string field)
-    {
-        foreach (var line in File.ReadLines("/proc/meminfo"))
-        {
-            if (!line.StartsWith(field, StringComparison.Ordinal) || line.Length <= field.Length || line[field.Length] != ':') continue;
-            var parts = line[(field.Length + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            return parts.Length > 0 && long.TryParse(parts[0], out long v) ? v : 0;
-        }
-        return 0;
-    }
+    private static long ReadMeminfo(string field) => ProcFields.Read("/proc/meminfo", field);
 
     public void Dispose()
     {
