@@ -4,10 +4,10 @@ using Mirroring.Dataplane.Packets;
 using Mirroring.Dataplane.Ports;
 using Mirroring.Dataplane.Ports.Linux;
 
-namespace Mirroring.Dataplane.Tests.Ports;
+namespace Mirroring.Testing;
 
 /// <summary>Transmit and receive helpers for the live port tests (the frames are <see cref="TestFrames"/>).</summary>
-internal static class PortTestKit
+public static class PortTestKit
 {
     /// <summary>Copies <paramref name="frames"/> into the copy area of <paramref name="memory"/> and transmits them as one batch.</summary>
     public static void Transmit(IPacketSink sink, PacketMemory memory, IEnumerable<byte[]> frames)

@@ -20,19 +20,8 @@ public sealed class InterfaceRingTests
         veth.Namespace.SendFrames(veth.Peer, sent, pauseEvery: 1);
 
         var memory = new PacketMemory(64, 2048, 0);
-        var frames = new Frame[memory.BatchSize];
-        var received = new List<byte[]>();
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (received.Count < sent.Count && clock.ElapsedMilliseconds < 5000)
-        {
-            port.WaitReadable(50);
-            int n = port.Receive(memory, frames);
-            for (int i = 0; i < n; i++)
-            {
-                var bytes = memory.Frame(frames[i]).ToArray();
-                if (TestFrames.SequenceOf(bytes) >= 0) received.Add(bytes);
-            }
-        }
+        var received = PortTestKit.ReceiveUntil(port, memory, r => r.Count(f => TestFrames.SequenceOf(f.Bytes) >= 0) >= sent.Count)
+            .Select(f => f.Bytes).Where(bytes => TestFrames.SequenceOf(bytes) >= 0).ToList();
 
         Assert.Equal(sent, received);
         Assert.Equal(0L, port.Counters.RxDrops);
