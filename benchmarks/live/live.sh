@@ -74,6 +74,10 @@ done
 [ $diag = no ] || . "$root/benchmarks/live/diag.sh"
 setup_work vrm-live
 [ $diag = no ] || diag_build
+# The kernel's jobs (one bridge namespace shared by all of them) and the jobs with a daemon of their own started
+# before the rounds (vrmbp is started for each of its runs).
+kernel_job() { case $1 in kbr|kmir|kbr_p|kmir_p) return 0 ;; esac; return 1; }
+standing_daemon() { ! kernel_job "$1" && [ "$1" != vrmbp ]; }
 daemon_prefix="" sender_prefix=""
 [ -n "$daemon_cpus" ] && daemon_prefix="taskset -c $daemon_cpus"
 [ -n "$sender_cpu" ] && sender_prefix="taskset -c $sender_cpu"
@@ -121,7 +125,7 @@ for j in $jobs; do
     vrmtap) PORT=tap start_daemon vrmtap no ;;
     # vrmbp keeps a core busy all the time: started for its own runs only (run_job), not beside the others.
   esac
-  case $j in kbr|kmir|kbr_p|kmir_p|vrmbp) ;; *) drop_at_analyzer "lva$j$id" ;; esac
+  ! standing_daemon "$j" || drop_at_analyzer "lva$j$id"
 done
 
 results="$work/results.tsv"
@@ -223,7 +227,7 @@ run_job() { # JOB FLOWS ROUND
 # Warm-up: 2 s of traffic through every daemon before the first round, so the JIT's tiered recompilation of the hot
 # path (tier 0, then optimized with profile data, on a background thread) is done before any window is measured.
 for j in $jobs; do
-  case $j in kbr|kmir|kbr_p|kmir_p|vrmbp) continue ;; esac
+  standing_daemon "$j" || continue
   ip netns exec "lv1$j$id" $sender_prefix "$sender" $ip2 1000 2 >/dev/null
 done
 sleep 1
@@ -264,7 +268,7 @@ PY
 # backlog full).
 echo
 for j in $jobs; do
-  case $j in kbr|kmir|kbr_p|kmir_p|vrmbp) continue ;; esac
+  standing_daemon "$j" || continue
   for dev in lh1$j$id lh2$j$id lf$j$id; do
     [ -e "/sys/class/net/$dev" ] && echo "$j: $dev kernel tx_dropped $(cat "/sys/class/net/$dev/statistics/tx_dropped")"
   done
