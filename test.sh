@@ -18,6 +18,7 @@ command -v gcc       >/dev/null || need+=(gcc)
 command -v promtool  >/dev/null || need+=(prometheus)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v tmux      >/dev/null || need+=(tmux)
+command -v ethtool   >/dev/null || need+=(ethtool)
 [ -f /usr/include/linux/if_packet.h ] || need+=(linux-libc-dev)
 # DPDK: the shim is built against libdpdk-dev; dpdk-testpmd (dpdk-dev) plays the VM in the vhost-user tests.
 pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev pkg-config)

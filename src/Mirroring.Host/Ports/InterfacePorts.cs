@@ -17,6 +17,7 @@ internal sealed class InterfacePorts : IDisposable
     /// a block handed over after 2 ms at most. At a low rate each block carries the frames of one 2 ms timeout, so a ring
     /// rides out a worker that does not run for about block count x 2 ms (256 ms; 32 blocks of 64 KiB held only 64 ms, and a
     /// starved worker on a busy node lost frames at 1,000 pps); at a high rate it holds what 2 MiB holds either way.
+    /// Transmit as <see cref="TransmitRingFrames"/> decides.
     /// </summary>
     internal static AfPacketOptions RingOptions(string name, int vif) => new(name)
     {
@@ -24,9 +25,33 @@ internal sealed class InterfacePorts : IDisposable
         BlockSize = 16 << 10,
         BlockCount = 128,
         RetireTimeoutMs = 2,
-        TxRingFrames = 512,
+        TxRingFrames = TransmitRingFrames(name),
         QdiscBypass = true,
     };
+
+    /// <summary>Frames of a transmit ring where one pays (see <see cref="TransmitRingFrames"/>).</summary>
+    internal const int TxRingFrames = 512;
+
+    /// <summary>
+    /// The transmit ring's size for an AF_PACKET port on <paramref name="name"/>, or 0 to send by sendmmsg(2) (one system
+    /// call per 64 frames as well). A ring's frames go out as pages of the ring that a driver can read in place, but a
+    /// veth hands the frame to the peer's receive path, which must own its data: the kernel then copies each frame into
+    /// a page it allocates for it (packet: copy user buffers before orphan or clone, Linux 4.20), so on a veth the ring
+    /// costs a page allocation and a copy per frame more than sendmmsg, which copies the frame straight into the
+    /// buffer it sends (measured: about 15 % of the worker's CPU per forwarded packet, docs/performance.md).
+    /// </summary>
+    internal static int TransmitRingFrames(string name)
+    {
+        try
+        {
+            return InterfaceInfo.IsVeth(name) ? 0 : TxRingFrames;
+        }
+        catch (PortException)
+        {
+            // No such interface (or no driver information): opening the port reports what is wrong.
+            return TxRingFrames;
+        }
+    }
 
     private readonly Action<string> _problem;
 

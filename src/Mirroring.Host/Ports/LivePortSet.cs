@@ -27,9 +27,6 @@ public sealed class LivePortSet : IPortSet
     /// <summary>Largest frame a live port hands in (jumbo frames).</summary>
     public const int LiveMaxFrameLength = 9216;
 
-    /// <summary>Frames of the fabric's transmit ring (AF_PACKET backend).</summary>
-    public const int FabricTxRingFrames = 512;
-
     private readonly FabricBackend _backend;
     private readonly int _queues;
     private readonly ILogger _logger;
@@ -162,7 +159,8 @@ public sealed class LivePortSet : IPortSet
                 {
                     PortIndex = ProgrammingConstants.FabricVif,
                     FanoutGroup = _queues > 1 ? group : null,
-                    TxRingFrames = FabricTxRingFrames,
+                    // A ring where the driver reads its pages (a NIC); sendmmsg on a veth (InterfacePorts.TransmitRingFrames).
+                    TxRingFrames = InterfacePorts.TransmitRingFrames(name),
                     // An MTU raised while running (followed over rtnetlink) must find room in the ring's slots.
                     TxRingMtu = LiveMaxFrameLength - 14,
                 });

@@ -60,6 +60,26 @@ public static unsafe class InterfaceInfo
         Control(name, SIOCSIFFLAGS, "SIOCSIFFLAGS (set up)", flags);
     }
 
+    private const uint SIOCETHTOOL = 0x8946;
+    private const uint ETHTOOL_GDRVINFO = 0x03;
+    /// <summary>sizeof(struct ethtool_drvinfo): cmd, five 32-byte strings, 12 reserved bytes, five counts.</summary>
+    private const int DriverInfoLength = 196;
+
+    /// <summary>The name of the interface's driver, as <c>ethtool -i</c> shows it ("veth", "virtio_net", "ixgbe"...; SIOCETHTOOL ETHTOOL_GDRVINFO).</summary>
+    public static string DriverName(string name)
+    {
+        byte* info = stackalloc byte[DriverInfoLength];
+        new Span<byte>(info, DriverInfoLength).Clear();
+        *(uint*)info = ETHTOOL_GDRVINFO;
+        Control(name, SIOCETHTOOL, "SIOCETHTOOL ETHTOOL_GDRVINFO", new LibC.IfReq { Data = info });
+        var driver = new ReadOnlySpan<byte>(info + 4, 32);
+        int end = driver.IndexOf((byte)0);
+        return System.Text.Encoding.ASCII.GetString(end < 0 ? driver : driver[..end]);
+    }
+
+    /// <summary>True when the interface is one end of a veth pair (its driver is "veth").</summary>
+    public static bool IsVeth(string name) => DriverName(name) == "veth";
+
     private static LibC.IfReq Control(string name, uint request, string what, LibC.IfReq value)
     {
         PortErrors.ValidateInterfaceName(name);
