@@ -29,20 +29,12 @@ public sealed class TransmitRingChoiceTests
         using var port = new AfPacketPort(InterfacePorts.RingOptions(veth.Ours, 3));
         Assert.False(port.TxPending);
         long before = veth.Namespace.Statistic(veth.Peer, "rx_packets");
-        var memory = new Mirroring.Dataplane.Packets.PacketMemory(4, 2048, 1 << 16, 0);
-        var frames = new Mirroring.Dataplane.Packets.Frame[3];
-        for (int i = 0; i < frames.Length; i++)
-        {
-            int offset = memory.ReceiveOffset(i);
-            var data = memory.Span(offset, 60);
-            data.Clear();
-            data[..6].Fill(0xff);
-            data[6] = 0x02;
-            data[12] = 0x88;
-            data[13] = 0xb5;
-            frames[i] = new Mirroring.Dataplane.Packets.Frame { Offset = offset, Length = 60 };
-        }
-        port.Transmit(memory, frames);
+        var frame = new byte[60];
+        frame.AsSpan(0, 6).Fill(0xff);
+        frame[6] = 0x02;
+        frame[12] = 0x88;
+        frame[13] = 0xb5;
+        PortTestKit.Transmit(port, new Mirroring.Dataplane.Packets.PacketMemory(4, 2048, 1 << 16, 0), [frame, frame, frame]);
         Assert.Equal(3, port.Counters.TxPackets);
         Assert.Equal(before + 3, veth.Namespace.Statistic(veth.Peer, "rx_packets"));
     }

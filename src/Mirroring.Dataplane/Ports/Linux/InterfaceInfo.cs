@@ -13,6 +13,7 @@ public static unsafe class InterfaceInfo
     internal const uint SIOCGIFMTU = 0x8921;
     internal const uint SIOCSIFMTU = 0x8922;
     internal const uint SIOCGIFHWADDR = 0x8927;
+    internal const uint SIOCETHTOOL = 0x8946;
     internal const short IFF_UP = 0x1;
 
     /// <summary>True when an interface of that name exists (if_nametoindex finds it).</summary>
@@ -60,7 +61,6 @@ public static unsafe class InterfaceInfo
         Control(name, SIOCSIFFLAGS, "SIOCSIFFLAGS (set up)", flags);
     }
 
-    private const uint SIOCETHTOOL = 0x8946;
     private const uint ETHTOOL_GDRVINFO = 0x03;
     /// <summary>sizeof(struct ethtool_drvinfo): cmd, five 32-byte strings, 12 reserved bytes, five counts.</summary>
     private const int DriverInfoLength = 196;

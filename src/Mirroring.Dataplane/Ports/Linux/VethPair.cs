@@ -120,7 +120,6 @@ public static unsafe class VethPair
         }
     }
 
-    private const uint SIOCETHTOOL = 0x8946;
     private const uint ETHTOOL_STXCSUM = 0x17;
 
     /// <summary>
@@ -151,7 +150,7 @@ public static unsafe class VethPair
             var value = stackalloc uint[2] { ETHTOOL_STXCSUM, 0 };
             var request = new LibC.IfReq { Data = value };
             LibC.SetName(ref request, name);
-            if (LibC.Ioctl(fd, SIOCETHTOOL, &request) < 0)
+            if (LibC.Ioctl(fd, InterfaceInfo.SIOCETHTOOL, &request) < 0)
                 PortErrors.ThrowLastError(name, "turning transmit checksum offload off on the pod end (SIOCETHTOOL ETHTOOL_STXCSUM)", "CAP_NET_ADMIN");
         }
         finally
